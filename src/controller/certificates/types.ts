@@ -1,0 +1,79 @@
+/**
+ * Certificate manager: DESIGN.md §1 (ProxyCertificate, ServiceCertificate)
+ * and §2 (Interfaces). The CA signs two kinds of certificates:
+ *  - proxy certificates, one per proxy, long-lived, from a CSR whose key never
+ *    leaves the proxy's host; states unclaimed → claimed → (revoked | expired);
+ *  - service certificates, one per service, shared by its proxies, ~24 h with
+ *    random jitter so that renewals across the mesh do not line up.
+ *
+ * Identities (docs/certificates.md):
+ *  - proxy:   URI SAN spiffe://<td>/ns/<ns>/svc/<name>/proxy/<uuid>
+ *             CN <uuid>.<kind>.<name>.<ns>.<td>
+ *  - service: URI SAN spiffe://<td>/ns/<ns>/svc/<name>
+ *             CN and DNS SAN <name>.<ns>.svc.<td> (Pipy scripts see CN and DNS SANs only)
+ */
+import type { ServiceRef } from "../../common/service.js";
+
+export type ProxyKind = "agent" | "sidecar";
+export type CertificateKind = "proxy" | "service";
+export type CertificateState = "unclaimed" | "claimed" | "revoked" | "expired";
+
+export interface ProxyIdentity {
+  /** A UUID chosen by the controller at enrolment. */
+  readonly proxyId: string;
+  readonly kind: ProxyKind;
+  readonly service: ServiceRef;
+}
+
+/** One row of the registry; JSON field names are part of the admin API contract. */
+export interface CertificateRecord {
+  /** Lower-case hex, no separators. */
+  readonly serial: string;
+  readonly kind: CertificateKind;
+  /** The SPIFFE URI of the certificate. */
+  readonly identity: string;
+  /** `namespace/name` of the service the certificate belongs to. */
+  readonly service: string;
+  /** Only for proxy certificates. */
+  readonly proxyId?: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+  /** The stored state; `expired` is derived at read time from notAfter. */
+  readonly state: CertificateState;
+  readonly claimedAt?: string;
+  readonly revokedAt?: string;
+  readonly revocationReason?: string;
+}
+
+export interface IssuedCertificate {
+  readonly record: CertificateRecord;
+  readonly certificatePem: string;
+  /** The CA bundle the proxy should trust (PEM, one or more roots). */
+  readonly caBundlePem: string;
+}
+
+export interface CertificateWithKey {
+  readonly serial: string;
+  readonly service: ServiceRef;
+  readonly certificatePem: string;
+  readonly privateKeyPem: string;
+  readonly caBundlePem: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** When the manager will hand out a fresh certificate instead of this one. */
+  readonly renewAt: Date;
+}
+
+export interface CertificateManager {
+  issueProxyCertificate(csrPem: string, identity: ProxyIdentity): Promise<IssuedCertificate>;
+  claim(serial: string): Promise<CertificateRecord>;
+  revoke(serial: string, reason: string): Promise<CertificateRecord>;
+  /** Cached per service; renewed once `renewAt` has passed. */
+  serviceCertificate(service: ServiceRef): Promise<CertificateWithKey>;
+  /** The registry with states as of now (expired derived from the clock). */
+  certificates(): readonly CertificateRecord[];
+  certificate(serial: string): CertificateRecord | undefined;
+  caBundle(): string;
+  /** Called after any registry change (issue, claim, revoke). */
+  on(event: "change", fn: (record: CertificateRecord) => void): () => void;
+}

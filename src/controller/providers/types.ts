@@ -1,0 +1,65 @@
+/**
+ * Endpoint providers: DESIGN.md §2 (Interfaces) and §3 flow 1 (Discovery).
+ *
+ * A provider watches one platform (Kubernetes, Azure, an on-prem hosts file,
+ * connected agents), keeps its own view of services and their endpoints, and
+ * tells the catalog *which* services changed. The catalog then reads just
+ * those services back, so the cost of a change follows the change, not the
+ * size of the mesh. Providers know nothing of each other or of the catalog.
+ */
+import type { ServiceKey, ServiceRef } from "../../common/service.js";
+
+/** Where one endpoint was seen, e.g. `{ provider: "onprem", source: "config/hosts.yaml#db-1" }`. */
+export interface Provenance {
+  readonly provider: string;
+  /** The source object inside that provider: file and host, namespace/slice, VM resource id. */
+  readonly source: string;
+}
+
+export interface ProviderEndpoint {
+  readonly ip: string;
+  readonly port: number;
+  /** The source object inside the provider (the provider id is implied). */
+  readonly source: string;
+}
+
+export interface ServiceEndpoints {
+  readonly service: ServiceRef;
+  readonly endpoints: readonly ProviderEndpoint[];
+}
+
+export type ProviderState = "starting" | "synced" | "degraded" | "stopped";
+
+export interface ProviderError {
+  readonly code: string;
+  readonly message: string;
+  readonly at: string;
+  /** Where the bad input is, when it is a file. */
+  readonly file?: string;
+  readonly line?: number;
+  readonly column?: number;
+}
+
+export interface ProviderStatus {
+  readonly id: string;
+  readonly kind: "endpoints" | "spec";
+  readonly state: ProviderState;
+  /** ISO time of the last successful full sync (or reload). */
+  readonly lastSync: string | null;
+  readonly lastError: ProviderError | null;
+  readonly counts: Readonly<Record<string, number>>;
+}
+
+export interface EndpointProvider {
+  /** "kubernetes", "azure", "onprem", "agents". */
+  readonly id: string;
+  /** Resolves once the first full sync is done; the provider stops when `signal` aborts. */
+  start(signal: AbortSignal): Promise<void>;
+  /** The current view, every service this provider knows. */
+  services(): Iterable<ServiceEndpoints>;
+  /** The current endpoints of one service, or undefined when this provider has none. */
+  endpoints(service: ServiceKey): readonly ProviderEndpoint[] | undefined;
+  /** Called with the keys of the services whose endpoints changed (added, removed or edited). */
+  on(event: "change", fn: (changed: readonly ServiceKey[]) => void): () => void;
+  status(): ProviderStatus;
+}
