@@ -34,7 +34,7 @@ export class ControllerMetrics {
     this.certificateIssueSeconds = new Histogram({ name: "meshfed_certificate_issue_duration_seconds", help: "Time to validate and sign one certificate.", labelNames: ["kind"], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: r });
     this.certificateRejections = new Counter({ name: "meshfed_certificate_rejections_total", help: "CSRs refused, by error code.", labelNames: ["code"], registers: r });
     this.catalogServices = new Gauge({ name: "meshfed_catalog_services", help: "Services in the merged catalog.", registers: r });
-    this.catalogEndpoints = new Gauge({ name: "meshfed_catalog_endpoints", help: "Distinct endpoints in the merged catalog.", registers: r });
+    this.catalogEndpoints = new Gauge({ name: "meshfed_catalog_endpoints", help: "Endpoints in the merged catalog, counted per service.", registers: r });
     this.catalogConflicts = new Gauge({ name: "meshfed_catalog_conflicts", help: "IP:port pairs claimed by more than one service.", registers: r });
     this.catalogUpdates = new Counter({ name: "meshfed_catalog_updates_total", help: "Coalesced catalog updates applied.", registers: r });
     this.catalogUpdateSeconds = new Histogram({ name: "meshfed_catalog_update_duration_seconds", help: "Time to apply one coalesced catalog update.", buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1], registers: r });

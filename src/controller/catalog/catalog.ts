@@ -1,0 +1,174 @@
+import type { Logger } from "pino";
+import { Listeners } from "../../common/emitter.js";
+import type { ControllerMetrics } from "../../common/metrics.js";
+import type { ServiceKey, ServiceRef } from "../../common/service.js";
+import type { CertificateManager } from "../certificates/types.js";
+import type { EndpointProvider } from "../providers/types.js";
+import type { MeshSpec } from "../spec/types.js";
+import { EndpointIndex } from "./endpoint-index.js";
+import { computeParticipants } from "./participants.js";
+import { buildProxyView, type ProxyViewInput } from "./proxy-view.js";
+import { SpecIndex } from "./spec-index.js";
+import type { CatalogChange, CatalogService, CatalogSnapshot, ConnectedProxySource, ParticipantsReport, ProxyView } from "./types.js";
+
+export interface MeshCatalogOptions {
+  readonly providers: readonly EndpointProvider[];
+  readonly spec: MeshSpec;
+  readonly certificates: Pick<CertificateManager, "certificates">;
+  readonly connected: ConnectedProxySource;
+  /** Provider ids, highest priority first, for resolving conflicts. */
+  readonly providerPriority: readonly string[];
+  /** Allow every mesh identity to call every service (no TrafficTargets needed). */
+  readonly permissive: boolean;
+  /** Quiet time after the last change before an update is applied. */
+  readonly coalesceMs?: number;
+  /** Upper bound on how long a steady stream of changes can hold an update back. */
+  readonly maxDelayMs?: number;
+  readonly logger: Logger;
+  readonly metrics?: ControllerMetrics;
+}
+
+/**
+ * The mesh catalog (DESIGN.md §3 flows 1–2). Provider change events only mark
+ * services dirty; after a quiet period (bounded by maxDelayMs) the dirty
+ * services are re-read from their providers and merged, and one `change`
+ * event names every service whose effective endpoints changed. A burst of a
+ * thousand events therefore costs one update, and an update costs what
+ * changed, not the mesh size.
+ */
+export class MeshCatalog {
+  readonly #options: MeshCatalogOptions;
+  readonly #index: EndpointIndex;
+  #spec: SpecIndex;
+  readonly #listeners = new Listeners<CatalogChange>();
+  readonly #dirty = new Set<ServiceKey>();
+  #specDirty = false;
+  #timer: NodeJS.Timeout | undefined;
+  #firstDirtyAt = 0;
+  #unsubscribe: Array<() => void> = [];
+  #closed = false;
+
+  constructor(options: MeshCatalogOptions) {
+    this.#options = options;
+    this.#index = new EndpointIndex(options.providerPriority);
+    this.#spec = new SpecIndex(emptySpec());
+  }
+
+  /**
+   * Subscribes to every input, then loads their current views in full. Call
+   * it once the providers have been started; events that arrive during the
+   * load are coalesced into the first update.
+   */
+  start(signal: AbortSignal): void {
+    const { providers, spec, connected } = this.#options;
+    for (const p of providers) this.#unsubscribe.push(p.on("change", (keys) => this.#markDirty(keys)));
+    this.#unsubscribe.push(spec.on("change", () => this.#markSpecDirty()));
+    this.#unsubscribe.push(connected.on("change", () => this.#listeners.emit({ services: [], spec: false })));
+    signal.addEventListener("abort", () => this.close(), { once: true });
+    const all = new Set<ServiceKey>();
+    for (const p of providers) for (const s of p.services()) all.add(`${s.service.namespace}/${s.service.name}`);
+    this.#markDirty([...all]);
+    this.#markSpecDirty();
+    this.flush();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const off of this.#unsubscribe) off();
+    this.#unsubscribe = [];
+  }
+
+  on(_event: "change", fn: (change: CatalogChange) => void): () => void {
+    return this.#listeners.add(fn);
+  }
+
+  #markDirty(keys: readonly ServiceKey[]): void {
+    if (this.#closed || keys.length === 0) return;
+    for (const k of keys) this.#dirty.add(k);
+    this.#schedule();
+  }
+
+  #markSpecDirty(): void {
+    if (this.#closed) return;
+    this.#specDirty = true;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    const now = Date.now();
+    const quiet = this.#options.coalesceMs ?? 50;
+    const maxDelay = this.#options.maxDelayMs ?? 500;
+    if (this.#timer === undefined) this.#firstDirtyAt = now;
+    clearTimeout(this.#timer);
+    const wait = Math.max(0, Math.min(quiet, this.#firstDirtyAt + maxDelay - now));
+    this.#timer = setTimeout(() => this.flush(), wait);
+  }
+
+  /** Applies pending changes now. Returns what changed (also emitted as `change`). */
+  flush(): CatalogChange {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#dirty.size === 0 && !this.#specDirty) return { services: [], spec: false };
+    const started = process.hrtime.bigint();
+    const changed = new Set<ServiceKey>();
+    for (const key of this.#dirty) {
+      const views = this.#options.providers.map((p) => ({ provider: p.id, endpoints: p.endpoints(key) }));
+      for (const k of this.#index.replace(key, views)) changed.add(k);
+    }
+    this.#dirty.clear();
+    const spec = this.#specDirty;
+    if (spec) {
+      const s = this.#options.spec;
+      this.#spec = new SpecIndex({ trafficSplits: s.trafficSplits(), trafficTargets: s.trafficTargets(), httpRouteGroups: s.httpRouteGroups(), tcpRoutes: s.tcpRoutes() });
+      this.#specDirty = false;
+    }
+    const change: CatalogChange = { services: [...changed].sort(), spec };
+    this.#record(started);
+    this.#options.logger.debug({ services: change.services.length, spec }, "catalog updated");
+    this.#listeners.emit(change);
+    return change;
+  }
+
+  #record(started: bigint): void {
+    const m = this.#options.metrics;
+    if (!m) return;
+    m.catalogUpdates.inc();
+    m.catalogUpdateSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    m.catalogServices.set(this.#index.serviceCount);
+    m.catalogEndpoints.set(this.#index.endpointCount);
+    m.catalogConflicts.set(this.#index.conflictCount);
+  }
+
+  service(ref: ServiceRef | ServiceKey): CatalogService | undefined {
+    return this.#index.service(typeof ref === "string" ? ref : `${ref.namespace}/${ref.name}`);
+  }
+
+  snapshot(): CatalogSnapshot {
+    return { services: this.#index.services(), conflicts: this.#index.conflicts() };
+  }
+
+  proxyView(input: ProxyViewInput): ProxyView {
+    return buildProxyView(this.#index, this.#spec, this.#options.permissive, input);
+  }
+
+  participants(): ParticipantsReport {
+    return computeParticipants(this.#index, this.#options.certificates.certificates(), this.#options.connected.connected());
+  }
+
+  get counts(): { services: number; endpoints: number; conflicts: number } {
+    return { services: this.#index.serviceCount, endpoints: this.#index.endpointCount, conflicts: this.#index.conflictCount };
+  }
+}
+
+function emptySpec() {
+  return { trafficSplits: [], trafficTargets: [], httpRouteGroups: [], tcpRoutes: [] };
+}
+
+/** The connected-proxy source used until the proxy control plane exists: nobody is connected. */
+export const NO_CONNECTED_PROXIES: ConnectedProxySource = {
+  connected: () => [],
+  on: () => () => undefined,
+};

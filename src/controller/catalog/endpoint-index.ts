@@ -1,0 +1,171 @@
+import { compareServiceRefs, parseServiceKey, type ServiceKey, type ServiceRef } from "../../common/service.js";
+import type { Provenance, ProviderEndpoint } from "../providers/types.js";
+import type { CatalogEndpoint, CatalogService, Conflict } from "./types.js";
+
+/** What one provider currently says about one service. */
+export interface ProviderView {
+  readonly provider: string;
+  readonly endpoints: readonly ProviderEndpoint[] | undefined;
+}
+
+interface MergedEndpoint {
+  readonly ip: string;
+  readonly port: number;
+  readonly provenance: Provenance[];
+}
+
+interface MergedService {
+  readonly ref: ServiceRef;
+  /** Keyed by `ip|port`: every endpoint any provider reports, before conflict resolution. */
+  readonly endpoints: Map<string, MergedEndpoint>;
+}
+
+const addressKey = (ip: string, port: number): string => `${ip}|${port}`;
+
+/**
+ * The merged endpoint table. `replace()` takes one service's provider views
+ * and updates only the rows that service touches, so the cost of a change is
+ * proportional to the endpoints of the changed service (plus those of the
+ * services it conflicts with), never to the size of the mesh.
+ *
+ * Conflicts: the same IP:port claimed by two services. The claim whose best
+ * provider has the higher priority wins; on a tie the first service key in
+ * order wins and the conflict says "tie". Losers keep the row in their raw set
+ * so that the endpoint comes back to them as soon as the winner lets go.
+ */
+export class EndpointIndex {
+  readonly #services = new Map<ServiceKey, MergedService>();
+  /** address → service → providers claiming it for that service. */
+  readonly #claims = new Map<string, Map<ServiceKey, Set<string>>>();
+  readonly #conflicts = new Map<string, Conflict>();
+  readonly #rank: (provider: string) => number;
+  #endpointCount = 0;
+
+  /** `priority` lists provider ids, highest first; unlisted providers rank after all listed ones. */
+  constructor(priority: readonly string[]) {
+    const ranks = new Map(priority.map((p, i) => [p, i]));
+    this.#rank = (p) => ranks.get(p) ?? priority.length;
+  }
+
+  /**
+   * Replaces everything known about `key` with the given provider views and
+   * returns every service whose effective endpoints may have changed: `key`
+   * itself and the other parties of any conflict that appeared or went away.
+   */
+  replace(key: ServiceKey, views: readonly ProviderView[]): Set<ServiceKey> {
+    const affected = new Set<ServiceKey>([key]);
+    const previous = this.#services.get(key);
+    const known = views.some((v) => v.endpoints !== undefined);
+    const next: MergedService | undefined = known ? { ref: previous?.ref ?? parseServiceKey(key), endpoints: new Map() } : undefined;
+    if (next) {
+      for (const view of views) {
+        for (const ep of view.endpoints ?? []) {
+          const k = addressKey(ep.ip, ep.port);
+          let row = next.endpoints.get(k);
+          if (!row) {
+            row = { ip: ep.ip, port: ep.port, provenance: [] };
+            next.endpoints.set(k, row);
+          }
+          row.provenance.push({ provider: view.provider, source: ep.source });
+        }
+      }
+    }
+    const touched = new Set<string>([...(previous?.endpoints.keys() ?? []), ...(next?.endpoints.keys() ?? [])]);
+    for (const address of touched) {
+      const row = next?.endpoints.get(address);
+      let claims = this.#claims.get(address);
+      if (row) {
+        if (!claims) this.#claims.set(address, (claims = new Map<ServiceKey, Set<string>>()));
+        claims.set(key, new Set(row.provenance.map((p) => p.provider)));
+      } else if (claims) {
+        claims.delete(key);
+        if (claims.size === 0) this.#claims.delete(address);
+      }
+      for (const party of this.#resolve(address, row ?? previous?.endpoints.get(address))) affected.add(party);
+    }
+    this.#endpointCount += (next?.endpoints.size ?? 0) - (previous?.endpoints.size ?? 0);
+    if (next) this.#services.set(key, next);
+    else this.#services.delete(key);
+    return affected;
+  }
+
+  /** Re-evaluates the conflict on one address; returns the services involved before or after. */
+  #resolve(address: string, sample: MergedEndpoint | undefined): ServiceKey[] {
+    const claims = this.#claims.get(address);
+    const before = this.#conflicts.get(address);
+    const parties = new Set<ServiceKey>(before?.claims.map((c) => c.service) ?? []);
+    if (!claims || claims.size < 2 || !sample) {
+      this.#conflicts.delete(address);
+      return [...parties];
+    }
+    const ranked = [...claims].map(([service, providers]) => ({
+      service,
+      sources: [...providers].sort(),
+      rank: Math.min(...[...providers].map(this.#rank)),
+    }));
+    ranked.sort((a, b) => a.rank - b.rank || (a.service < b.service ? -1 : 1));
+    const [first, second] = ranked as [(typeof ranked)[number], (typeof ranked)[number]];
+    this.#conflicts.set(address, {
+      ip: sample.ip,
+      port: sample.port,
+      claims: ranked.map(({ service, sources }) => ({ service, sources })),
+      winner: first.service,
+      resolution: first.rank < second.rank ? "priority" : "tie",
+    });
+    for (const r of ranked) parties.add(r.service);
+    return [...parties];
+  }
+
+  has(key: ServiceKey): boolean {
+    return this.#services.has(key);
+  }
+
+  ref(key: ServiceKey): ServiceRef | undefined {
+    return this.#services.get(key)?.ref;
+  }
+
+  /** Effective endpoints of one service: conflicts it lost are left out. Sorted by ip, port. */
+  service(key: ServiceKey): CatalogService | undefined {
+    const merged = this.#services.get(key);
+    if (!merged) return undefined;
+    const endpoints: CatalogEndpoint[] = [];
+    for (const [address, row] of merged.endpoints) {
+      const conflict = this.#conflicts.get(address);
+      if (conflict && conflict.winner !== key) continue;
+      const provenance = [...row.provenance].sort((a, b) => cmp(a.provider, b.provider) || cmp(a.source, b.source));
+      endpoints.push({ ip: row.ip, port: row.port, sources: [...new Set(provenance.map((p) => p.provider))], provenance });
+    }
+    endpoints.sort((a, b) => cmp(a.ip, b.ip) || a.port - b.port);
+    return { namespace: merged.ref.namespace, name: merged.ref.name, endpoints };
+  }
+
+  keys(): IterableIterator<ServiceKey> {
+    return this.#services.keys();
+  }
+
+  /** Every service, sorted by namespace then name. O(mesh): for APIs, not for the update path. */
+  services(): CatalogService[] {
+    const refs = [...this.#services.values()].map((s) => s.ref).sort(compareServiceRefs);
+    return refs.map((r) => this.service(`${r.namespace}/${r.name}`)!);
+  }
+
+  conflicts(): Conflict[] {
+    return [...this.#conflicts.values()].sort((a, b) => cmp(a.ip, b.ip) || a.port - b.port);
+  }
+
+  get serviceCount(): number {
+    return this.#services.size;
+  }
+
+  get endpointCount(): number {
+    return this.#endpointCount;
+  }
+
+  get conflictCount(): number {
+    return this.#conflicts.size;
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

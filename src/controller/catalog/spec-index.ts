@@ -1,0 +1,112 @@
+import type { ServiceKey, ServiceRef } from "../../common/service.js";
+import type { HTTPRouteGroup, HttpMatch, IdentityRef, MeshSpecSnapshot, RuleRef, TCPRoute, TrafficSplit, TrafficTarget } from "../spec/types.js";
+import type { InboundRule } from "./types.js";
+
+export const identityKey = (id: { namespace: string; name: string }): string => `${id.namespace}/${id.name}`;
+
+/**
+ * A service's SMI identity. VM and on-prem services have no service account,
+ * so their identity is a ServiceAccount named like the service; the
+ * Kubernetes provider will map pods' service accounts onto the same shape.
+ */
+export function serviceIdentity(service: ServiceRef): IdentityRef {
+  return { kind: "ServiceAccount", namespace: service.namespace, name: service.name };
+}
+
+const push = <K, V>(map: Map<K, V[]>, key: K, value: V): void => {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+};
+
+/**
+ * The mesh spec indexed the ways the catalog asks it: by source identity (what
+ * may this proxy call), by destination identity (who may call it), by split
+ * root and by split backend. Rebuilt whole on a spec change: policies are few
+ * compared with endpoints, and a spec change may touch every proxy anyway.
+ */
+export class SpecIndex {
+  readonly #bySource = new Map<string, TrafficTarget[]>();
+  readonly #byDestination = new Map<string, TrafficTarget[]>();
+  readonly #routeGroups = new Map<string, HTTPRouteGroup>();
+  readonly #tcpRoutes = new Map<string, TCPRoute>();
+  readonly #splitByRoot = new Map<ServiceKey, TrafficSplit>();
+  readonly #splitsByBackend = new Map<ServiceKey, TrafficSplit[]>();
+  readonly splits: readonly TrafficSplit[];
+
+  constructor(spec: MeshSpecSnapshot) {
+    for (const tt of spec.trafficTargets) {
+      push(this.#byDestination, identityKey(tt.destination), tt);
+      for (const source of new Set(tt.sources.map(identityKey))) push(this.#bySource, source, tt);
+    }
+    for (const g of spec.httpRouteGroups) this.#routeGroups.set(identityKey(g), g);
+    for (const r of spec.tcpRoutes) this.#tcpRoutes.set(identityKey(r), r);
+    // Several splits on one root are a user error the spec store reports; the
+    // first by name wins here so the outcome is at least deterministic.
+    const splits = [...spec.trafficSplits].sort((a, b) => cmp(identityKey(a), identityKey(b)));
+    this.splits = splits;
+    for (const split of splits) {
+      const root = `${split.namespace}/${split.service}`;
+      if (!this.#splitByRoot.has(root)) this.#splitByRoot.set(root, split);
+      for (const b of split.backends) push(this.#splitsByBackend, `${split.namespace}/${b.service}`, split);
+    }
+  }
+
+  targetsFrom(identity: IdentityRef): readonly TrafficTarget[] {
+    return this.#bySource.get(identityKey(identity)) ?? [];
+  }
+
+  targetsTo(identity: IdentityRef): readonly TrafficTarget[] {
+    return this.#byDestination.get(identityKey(identity)) ?? [];
+  }
+
+  splitFor(root: ServiceKey): TrafficSplit | undefined {
+    return this.#splitByRoot.get(root);
+  }
+
+  splitsWithBackend(service: ServiceKey): readonly TrafficSplit[] {
+    return this.#splitsByBackend.get(service) ?? [];
+  }
+
+  httpMatches(namespace: string, names: readonly string[]): HttpMatch[] {
+    const out: HttpMatch[] = [];
+    for (const name of names) out.push(...(this.#routeGroups.get(`${namespace}/${name}`)?.matches ?? []));
+    return out;
+  }
+
+  /** Turns a TrafficTarget into the allow rule the inbound side enforces. */
+  inboundRule(tt: TrafficTarget): InboundRule {
+    const httpMatches: HttpMatch[] = [];
+    const tcpPorts = new Set<number>();
+    let anyTcpPort = false;
+    for (const rule of tt.rules) {
+      if (rule.kind === "HTTPRouteGroup") httpMatches.push(...this.#selectMatches(tt.namespace, rule));
+      else {
+        const route = this.#tcpRoutes.get(`${tt.namespace}/${rule.name}`);
+        if (!route) continue;
+        if (route.ports.length === 0) anyTcpPort = true;
+        for (const p of route.ports) tcpPorts.add(p);
+      }
+    }
+    return {
+      trafficTarget: identityKey(tt),
+      sources: [...tt.sources].sort((a, b) => cmp(identityKey(a), identityKey(b))),
+      httpMatches,
+      tcpPorts: [...tcpPorts].sort((a, b) => a - b),
+      anyTcpPort,
+      ...(tt.destination.port !== undefined ? { port: tt.destination.port } : {}),
+    };
+  }
+
+  #selectMatches(namespace: string, rule: RuleRef): HttpMatch[] {
+    const group = this.#routeGroups.get(`${namespace}/${rule.name}`);
+    if (!group) return [];
+    if (rule.matches.length === 0) return [...group.matches];
+    const wanted = new Set(rule.matches);
+    return group.matches.filter((m) => wanted.has(m.name));
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

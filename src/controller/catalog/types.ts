@@ -1,0 +1,153 @@
+/**
+ * The mesh catalog: DESIGN.md §2 and §3 flows 1–2. It joins the endpoint
+ * providers, the mesh spec and the certificate registry into one merged view,
+ * computes each proxy's ProxyView (what a sidecar driver renders), and the
+ * participants (issued ∩ connected ∩ discovered). It imports the interfaces
+ * of its inputs only, and nothing of its outputs (drivers, control plane).
+ *
+ * JSON field names of CatalogService, Conflict and the participants report
+ * are an admin-API contract: scripts depend on them.
+ */
+import type { ServiceKey, ServiceRef } from "../../common/service.js";
+import type { Provenance } from "../providers/types.js";
+import type { HttpMatch, IdentityRef } from "../spec/types.js";
+
+export interface CatalogEndpoint {
+  readonly ip: string;
+  readonly port: number;
+  /** Provider ids that report this endpoint, sorted. */
+  readonly sources: readonly string[];
+  /** Every (provider, source object) pair that reports it. */
+  readonly provenance: readonly Provenance[];
+}
+
+export interface CatalogService {
+  readonly namespace: string;
+  readonly name: string;
+  readonly endpoints: readonly CatalogEndpoint[];
+}
+
+export interface ConflictClaim {
+  readonly service: ServiceKey;
+  readonly sources: readonly string[];
+}
+
+/** One IP:port claimed by several services; resolved by provider priority, never silently. */
+export interface Conflict {
+  readonly ip: string;
+  readonly port: number;
+  readonly claims: readonly ConflictClaim[];
+  /** The service that keeps the endpoint. */
+  readonly winner: ServiceKey;
+  /** "priority": a higher-priority provider won; "tie": equal priority, first service key in order won. */
+  readonly resolution: "priority" | "tie";
+}
+
+export interface CatalogSnapshot {
+  readonly services: readonly CatalogService[];
+  readonly conflicts: readonly Conflict[];
+}
+
+export interface CatalogChange {
+  /** Services whose effective endpoints changed (conflict losers included). */
+  readonly services: readonly ServiceKey[];
+  /** True when the SMI policies changed (every proxy view may be affected). */
+  readonly spec: boolean;
+}
+
+/** A proxy connected to the proxy control plane right now. */
+export interface ConnectedProxy {
+  readonly proxyId: string;
+  readonly service: ServiceRef;
+  /** Serial of the proxy certificate it connected with. */
+  readonly serial: string;
+  /** Addresses of its host, used to find the endpoints it fronts. */
+  readonly addresses: readonly string[];
+  readonly connectedAt: string;
+}
+
+/**
+ * What the proxy control plane tells the catalog. Until agents can connect
+ * (the agent issue), the controller wires an empty source and every
+ * participant reports "connected" as its missing leg.
+ */
+export interface ConnectedProxySource {
+  connected(): Iterable<ConnectedProxy>;
+  on(event: "change", fn: () => void): () => void;
+}
+
+export interface EndpointAddress {
+  readonly ip: string;
+  readonly port: number;
+}
+
+export interface InboundRule {
+  /** The TrafficTarget this rule comes from (`namespace/name`). */
+  readonly trafficTarget: string;
+  readonly sources: readonly IdentityRef[];
+  /** HTTP matches allowed (empty with no tcpPorts = nothing beyond the listed kinds). */
+  readonly httpMatches: readonly HttpMatch[];
+  /** TCP ports allowed by TCPRoutes; ["*"] semantics are expressed by `anyTcpPort`. */
+  readonly tcpPorts: readonly number[];
+  readonly anyTcpPort: boolean;
+  /** Destination port restriction from the TrafficTarget, if any. */
+  readonly port?: number;
+}
+
+export interface SplitBackend {
+  readonly service: ServiceRef;
+  readonly weight: number;
+  readonly endpoints: readonly EndpointAddress[];
+}
+
+export interface OutboundService {
+  readonly service: ServiceRef;
+  readonly identity: IdentityRef;
+  /** Ports clients may call (from the service's endpoints, or the split backends'). */
+  readonly ports: readonly number[];
+  readonly endpoints: readonly EndpointAddress[];
+  /** Present when a TrafficSplit has this service as its root. */
+  readonly split?: {
+    readonly trafficSplit: string;
+    readonly backends: readonly SplitBackend[];
+    readonly matches: readonly HttpMatch[];
+  };
+}
+
+/** Everything one proxy needs; what a SidecarDriver renders. Deterministic order throughout. */
+export interface ProxyView {
+  readonly proxy: { readonly id: string; readonly service: ServiceRef; readonly identity: IdentityRef };
+  readonly inbound: {
+    readonly permissive: boolean;
+    /** Local endpoints this proxy fronts. */
+    readonly endpoints: readonly EndpointAddress[];
+    readonly rules: readonly InboundRule[];
+  };
+  readonly outbound: readonly OutboundService[];
+}
+
+export type Leg = "issued" | "connected" | "discovered";
+
+export interface Participant {
+  readonly service: ServiceKey;
+  readonly proxyId: string;
+  readonly serial: string;
+  readonly endpoints: readonly EndpointAddress[];
+}
+
+export interface IncompleteParticipant {
+  /** What the row is about: a discovered endpoint, an issued certificate, or a connected proxy. */
+  readonly kind: "endpoint" | "certificate" | "proxy";
+  readonly service: ServiceKey;
+  readonly ip?: string;
+  readonly port?: number;
+  readonly sources?: readonly string[];
+  readonly proxyId?: string;
+  readonly serial?: string;
+  readonly missing: readonly Leg[];
+}
+
+export interface ParticipantsReport {
+  readonly participants: readonly Participant[];
+  readonly incomplete: readonly IncompleteParticipant[];
+}
