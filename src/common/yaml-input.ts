@@ -1,0 +1,86 @@
+/**
+ * One YAML input file on its way to a validated object: parse it keeping
+ * positions, turn syntax errors and schema issues into issues with a line and
+ * column, and raise them as one MeshfedError naming `file:line:column`.
+ */
+import { LineCounter, parseAllDocuments, parseDocument, type Document } from "yaml";
+import type { ZodError } from "zod";
+import { MeshfedError } from "./errors.js";
+import { formatPath, nodeAtPath, positionAtOffset, positionOf, type Position } from "./yaml-position.js";
+
+export interface InputIssue {
+  readonly code: string;
+  readonly message: string;
+  readonly path: readonly PropertyKey[];
+  /** Set when the issue is about a key itself (an unknown field). */
+  readonly keyOf?: string;
+  /** Set for YAML syntax errors, which have no path. */
+  readonly offset?: number;
+}
+
+export interface PositionedIssue extends InputIssue, Position {
+  readonly file: string;
+}
+
+export function issuesFromZod(error: ZodError, code: string, prefix: readonly PropertyKey[] = []): InputIssue[] {
+  const out: InputIssue[] = [];
+  for (const zi of error.issues) {
+    const path = [...prefix, ...zi.path];
+    if (zi.code === "unrecognized_keys") {
+      for (const key of zi.keys) out.push({ code, message: `unknown field "${key}"`, path, keyOf: key });
+    } else {
+      out.push({ code, message: zi.message, path });
+    }
+  }
+  return out;
+}
+
+export class YamlInput {
+  readonly lineCounter = new LineCounter();
+  readonly documents: Document.Parsed[];
+
+  constructor(
+    readonly text: string,
+    readonly file: string,
+    options: { multiDocument?: boolean } = {},
+  ) {
+    const opts = { lineCounter: this.lineCounter, prettyErrors: false, uniqueKeys: true } as const;
+    this.documents = options.multiDocument ? parseAllDocuments(text, opts) as Document.Parsed[] : [parseDocument(text, opts)];
+  }
+
+  /** Syntax errors of every document, positioned. */
+  syntaxIssues(code: string): InputIssue[] {
+    return this.documents.flatMap((d) => d.errors.map((e) => ({ code, message: `YAML syntax error: ${e.message.split("\n")[0]}`, path: [], offset: e.pos[0] })));
+  }
+
+  position(issue: InputIssue, document = 0): PositionedIssue {
+    const doc = this.documents[document];
+    const pos = issue.offset !== undefined || !doc
+      ? positionAtOffset(issue.offset, this.lineCounter)
+      : positionOf(nodeAtPath(doc.contents, issue.path, issue.keyOf), this.lineCounter);
+    return { ...issue, file: this.file, ...pos };
+  }
+
+  /** Plain JS of one document; aliases bounded so a "billion laughs" file cannot blow up memory. */
+  toJS(document = 0): unknown {
+    return this.documents[document]?.toJS({ maxAliasCount: 100 }) ?? null;
+  }
+}
+
+/** Raises the first issue (by position) as the error; all of them ride along in `details.issues`. */
+export function inputError(issues: readonly PositionedIssue[]): MeshfedError {
+  const sorted = [...issues].sort((a, b) => a.line - b.line || a.column - b.column);
+  const first = sorted[0]!;
+  const where = (i: PositionedIssue) => `${i.file}:${i.line}:${i.column}`;
+  const at = (i: PositionedIssue) => (i.path.length > 0 ? ` (${formatPath(i.path)})` : "");
+  const more = sorted.length > 1 ? ` (and ${sorted.length - 1} more: ${sorted.slice(1, 4).map((i) => `${where(i)} ${i.message}`).join("; ")})` : "";
+  return new MeshfedError(first.code, `${where(first)}: ${first.message}${at(first)}${more}`, {
+    details: {
+      file: first.file,
+      line: first.line,
+      column: first.column,
+      path: formatPath(first.path),
+      issues: sorted.map((i) => ({ code: i.code, message: i.message, file: i.file, line: i.line, column: i.column, path: formatPath(i.path) })),
+    },
+  });
+}

@@ -1,0 +1,87 @@
+import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { MeshfedError } from "../../common/errors.js";
+import { inputError, issuesFromZod, YamlInput } from "../../common/yaml-input.js";
+import { controllerConfigSchema, type ControllerConfig } from "./schema.js";
+
+export const CONFIG_INVALID = "MESHFED_CONFIG_INVALID";
+
+/** Flags given on the command line; each overrides the config file. Paths are relative to the working directory. */
+export interface ConfigOverrides {
+  readonly dataDir?: string;
+  readonly adminAddress?: string;
+  readonly grpcAddress?: string;
+  readonly hostsFile?: string;
+  readonly smiDirectory?: string;
+  readonly logLevel?: string;
+}
+
+/** Parses and validates config text; relative paths are resolved against `baseDir`. */
+export function parseControllerConfig(text: string, file: string, baseDir = dirname(file)): ControllerConfig {
+  const input = new YamlInput(text, file);
+  const syntax = input.syntaxIssues(CONFIG_INVALID);
+  if (syntax.length > 0) throw inputError(syntax.map((i) => input.position(i)));
+  const parsed = controllerConfigSchema.safeParse(input.toJS() ?? {});
+  if (!parsed.success) throw inputError(issuesFromZod(parsed.error, CONFIG_INVALID).map((i) => input.position(i)));
+  return resolvePaths(parsed.data, baseDir);
+}
+
+export async function loadControllerConfig(file: string | undefined, overrides: ConfigOverrides = {}): Promise<ControllerConfig> {
+  let config: ControllerConfig;
+  if (file === undefined) {
+    config = controllerConfigSchema.parse({});
+    config = resolvePaths(config, process.cwd());
+  } else {
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (err) {
+      throw new MeshfedError("MESHFED_CONFIG_NOT_FOUND", `cannot read config file ${file}: ${(err as Error).message}`, { cause: err, details: { file } });
+    }
+    config = parseControllerConfig(text, file);
+  }
+  return applyOverrides(config, overrides);
+}
+
+/**
+ * Flags go through the same schema as the file, so `--admin-address nonsense`
+ * fails with the same named error as the same mistake in the file.
+ */
+function applyOverrides(config: ControllerConfig, o: ConfigOverrides): ControllerConfig {
+  const cwd = process.cwd();
+  const patch = {
+    dataDir: o.dataDir ?? config.dataDir,
+    trustDomain: config.trustDomain,
+    logLevel: o.logLevel ?? config.logLevel,
+    admin: { address: o.adminAddress ?? config.admin.address },
+    grpc: { address: o.grpcAddress ?? config.grpc.address },
+  };
+  const checked = controllerConfigSchema.pick({ dataDir: true, trustDomain: true, logLevel: true, admin: true, grpc: true }).safeParse(patch);
+  if (!checked.success) {
+    const first = checked.error.issues[0]!;
+    throw new MeshfedError(CONFIG_INVALID, `command-line flag ${first.path.join(".")}: ${first.message}`);
+  }
+  return {
+    ...config,
+    ...checked.data,
+    dataDir: o.dataDir !== undefined ? resolve(cwd, o.dataDir) : config.dataDir,
+    providers: {
+      ...config.providers,
+      ...(o.hostsFile !== undefined ? { onprem: { debounce: config.providers.onprem?.debounce ?? 100, hostsFile: resolve(cwd, o.hostsFile) } } : {}),
+    },
+    spec: {
+      ...config.spec,
+      ...(o.smiDirectory !== undefined ? { files: { debounce: config.spec.files?.debounce ?? 100, directory: resolve(cwd, o.smiDirectory) } } : {}),
+    },
+  };
+}
+
+function resolvePaths(config: ControllerConfig, baseDir: string): ControllerConfig {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  return {
+    ...config,
+    dataDir: abs(config.dataDir),
+    providers: { ...config.providers, ...(config.providers.onprem ? { onprem: { ...config.providers.onprem, hostsFile: abs(config.providers.onprem.hostsFile) } } : {}) },
+    spec: { ...config.spec, ...(config.spec.files ? { files: { ...config.spec.files, directory: abs(config.spec.files.directory) } } : {}) },
+  };
+}

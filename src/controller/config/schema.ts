@@ -1,0 +1,73 @@
+/**
+ * The controller configuration file (`meshfed controller --config FILE`).
+ * Field names are a contract documented in docs/configuration.md; durations
+ * are strings such as "24h" or "50ms"; relative paths are resolved against
+ * the directory of the config file.
+ */
+import { z } from "zod";
+import { parseDuration } from "../../common/duration.js";
+import { parseHostPort } from "../../common/address.js";
+import { LOG_LEVELS } from "../../common/logger.js";
+
+const duration = z.string().transform((text, ctx) => {
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const hostPort = z.string().refine((text) => {
+  try {
+    parseHostPort(text);
+    return true;
+  } catch {
+    return false;
+  }
+}, { message: "expected host:port, e.g. 127.0.0.1:15000 or [::1]:15000" });
+
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
+
+export const DEFAULT_PROVIDER_PRIORITY = ["kubernetes", "azure", "agents", "onprem"] as const;
+
+export const controllerConfigSchema = z.strictObject({
+  dataDir: z.string().min(1).default("meshfed-data"),
+  trustDomain: z.string().regex(DNS_NAME, "must be a DNS name such as cluster.local").default("cluster.local"),
+  logLevel: z.enum(LOG_LEVELS).default("info"),
+  shutdownTimeout: duration.default(10_000),
+  admin: z.strictObject({
+    address: hostPort.default("127.0.0.1:15000"),
+  }).prefault({}),
+  grpc: z.strictObject({
+    address: hostPort.default("0.0.0.0:15128"),
+  }).prefault({}),
+  mesh: z.strictObject({
+    permissive: z.boolean().default(false),
+  }).prefault({}),
+  catalog: z.strictObject({
+    providerPriority: z.array(z.string().min(1)).default([...DEFAULT_PROVIDER_PRIORITY]),
+    coalesce: duration.default(50),
+    maxDelay: duration.default(500),
+  }).prefault({}),
+  certificates: z.strictObject({
+    proxyValidity: duration.default(365 * 24 * 3_600_000),
+    serviceValidity: duration.default(24 * 3_600_000),
+    serviceJitter: duration.default(3_600_000),
+  }).prefault({}),
+  providers: z.strictObject({
+    onprem: z.strictObject({
+      hostsFile: z.string().min(1),
+      debounce: duration.default(100),
+    }).optional(),
+  }).prefault({}),
+  spec: z.strictObject({
+    files: z.strictObject({
+      directory: z.string().min(1),
+      debounce: duration.default(100),
+    }).optional(),
+  }).prefault({}),
+});
+
+export type ControllerConfig = z.output<typeof controllerConfigSchema>;
+export type ControllerConfigInput = z.input<typeof controllerConfigSchema>;

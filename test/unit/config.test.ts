@@ -1,0 +1,55 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseControllerConfig, loadControllerConfig } from "../../src/controller/config/load.js";
+import { MeshfedError } from "../../src/common/errors.js";
+
+test("an empty config file gives the documented defaults", () => {
+  const c = parseControllerConfig("", "/etc/meshfed/controller.yaml");
+  assert.equal(c.dataDir, "/etc/meshfed/meshfed-data");
+  assert.equal(c.admin.address, "127.0.0.1:15000");
+  assert.equal(c.grpc.address, "0.0.0.0:15128");
+  assert.equal(c.certificates.serviceValidity, 24 * 3_600_000);
+  assert.equal(c.certificates.serviceJitter, 3_600_000);
+  assert.equal(c.mesh.permissive, false);
+  assert.deepEqual(c.catalog.providerPriority, ["kubernetes", "azure", "agents", "onprem"]);
+  assert.equal(c.providers.onprem, undefined);
+});
+
+test("relative paths are resolved against the config file's directory", () => {
+  const c = parseControllerConfig("dataDir: state\nproviders:\n  onprem:\n    hostsFile: hosts.yaml\nspec:\n  files:\n    directory: /abs/smi\n", "/opt/m/c.yaml");
+  assert.equal(c.dataDir, "/opt/m/state");
+  assert.equal(c.providers.onprem?.hostsFile, "/opt/m/hosts.yaml");
+  assert.equal(c.spec.files?.directory, "/abs/smi");
+});
+
+const invalid: Array<[string, string, number, number, RegExp]> = [
+  ["unknown top-level field", "dataDir: x\nfrobnicate: 1\n", 2, 1, /unknown field "frobnicate"/],
+  ["bad duration", "certificates:\n  serviceValidity: forever\n", 2, 20, /not a duration/],
+  ["bad address", "admin:\n  address: localhost\n", 2, 12, /host:port/],
+  ["bad log level", "logLevel: loud\n", 1, 11, /logLevel|Invalid option/i],
+  ["YAML syntax", "admin: [unclosed\n", 2, 1, /YAML syntax error/],
+  ["bad trust domain", "trustDomain: Not_A_Name\n", 1, 14, /DNS name/],
+];
+
+for (const [name, text, line, column, message] of invalid) {
+  test(`config error names file, line and column: ${name}`, () => {
+    assert.throws(() => parseControllerConfig(text, "c.yaml"), (err: unknown) => {
+      assert.ok(err instanceof MeshfedError);
+      assert.equal(err.code, "MESHFED_CONFIG_INVALID");
+      assert.match(err.message, message);
+      assert.equal(err.details.line, line, err.message);
+      assert.equal(err.details.column, column, err.message);
+      assert.match(err.message, new RegExp(`^c\\.yaml:${line}:${column}: `));
+      return true;
+    });
+  });
+}
+
+test("flags override the file and are validated the same way", async () => {
+  const c = await loadControllerConfig(undefined, { adminAddress: "127.0.0.1:0", logLevel: "debug", hostsFile: "h.yaml" });
+  assert.equal(c.admin.address, "127.0.0.1:0");
+  assert.equal(c.logLevel, "debug");
+  assert.equal(c.providers.onprem?.hostsFile, `${process.cwd()}/h.yaml`);
+  await assert.rejects(loadControllerConfig(undefined, { adminAddress: "nope" }), { code: "MESHFED_CONFIG_INVALID" });
+  await assert.rejects(loadControllerConfig("/nonexistent/c.yaml"), { code: "MESHFED_CONFIG_NOT_FOUND" });
+});
