@@ -1,0 +1,210 @@
+/**
+ * The root CA: created on first start, persisted through the StateStore,
+ * reused on every restart (DESIGN.md §4: "restart loses nothing and re-keys
+ * nothing").
+ *
+ * Storage: `ca/key.pem` (PKCS#8, secret: mode 0600 in the FileStore) and
+ * `ca/certificate.pem`. The key is written first. A crash between the two
+ * writes leaves a key without a certificate; as that certificate was never
+ * handed to anyone, we self-sign a new one over the same key. The opposite —
+ * a certificate without its key — means the key was lost: that is fatal,
+ * because a silent re-key would make every issued certificate untrusted.
+ */
+import type { Logger } from "../../common/logger.js";
+import type { StateStore } from "../store/types.js";
+import { CERT_ERROR, certError } from "./errors.js";
+import {
+  crypto, exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, keyIdentifier, randomSerial, signingAlgorithm, toSecond, x509, type CryptoKey, type CryptoKeyPair, type Curve,
+} from "./x509.js";
+
+export const CA_KEY_KEY = "ca/key.pem";
+export const CA_CERT_KEY = "ca/certificate.pem";
+export const CA_COMMON_NAME = "meshfed root CA";
+
+export interface CaOptions {
+  readonly store: StateStore;
+  readonly trustDomain: string;
+  readonly validity: number;
+  readonly curve: Curve;
+  readonly now: () => Date;
+  readonly logger: Logger;
+}
+
+export interface LeafParams {
+  readonly serial: string;
+  readonly commonName: string;
+  readonly uri: string;
+  readonly dns: string;
+  /** DER SubjectPublicKeyInfo of the certified key. */
+  readonly spki: Uint8Array;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+export class CertificateAuthority {
+  readonly certificate: x509.X509Certificate;
+  readonly pem: string;
+  readonly #key: CryptoKey;
+  readonly #curve: Curve;
+  /** Extensions every end-entity certificate shares; built once (the library makes them slowly). */
+  readonly #leafExtensions: readonly x509.Extension[];
+
+  private constructor(certificate: x509.X509Certificate, key: CryptoKey, curve: Curve, keyId: string) {
+    this.certificate = certificate;
+    this.pem = certificate.toString("pem");
+    this.#key = key;
+    this.#curve = curve;
+    this.#leafExtensions = [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.AuthorityKeyIdentifierExtension(keyId),
+    ];
+  }
+
+  static async open(options: CaOptions): Promise<CertificateAuthority> {
+    const { store, logger } = options;
+    const [keyBytes, certBytes] = await Promise.all([store.get(CA_KEY_KEY), store.get(CA_CERT_KEY)]);
+    if (certBytes !== undefined && keyBytes === undefined) {
+      throw certError(CERT_ERROR.caKeyMissing, `the CA certificate ${CA_CERT_KEY} is stored but its key ${CA_KEY_KEY} is missing; restore the key (re-keying would untrust every issued certificate)`);
+    }
+    if (certBytes !== undefined && keyBytes !== undefined) {
+      const ca = await CertificateAuthority.#load(Buffer.from(certBytes).toString("utf8"), Buffer.from(keyBytes).toString("utf8"));
+      const org = ca.certificate.subjectName.getField("O")[0];
+      if (org !== options.trustDomain) {
+        logger.warn({ caTrustDomain: org, trustDomain: options.trustDomain }, "stored CA was created for another trust domain; reusing it");
+      }
+      logger.info({ serial: ca.certificate.serialNumber, notAfter: ca.certificate.notAfter.toISOString() }, "root CA loaded");
+      return ca;
+    }
+    let keys: CryptoKeyPair;
+    if (keyBytes !== undefined) {
+      keys = await CertificateAuthority.#recoverKeys(Buffer.from(keyBytes).toString("utf8"));
+      logger.warn({ key: CA_KEY_KEY }, "CA key found without its certificate (interrupted first start); self-signing it again");
+    } else {
+      keys = await generateKeyPair(options.curve);
+      await store.put(CA_KEY_KEY, await exportPrivateKeyPem(keys.privateKey), { secret: true });
+    }
+    const certificate = await CertificateAuthority.#selfSign(keys, options);
+    await store.put(CA_CERT_KEY, certificate.toString("pem"));
+    logger.info({ serial: certificate.serialNumber, notAfter: certificate.notAfter.toISOString() }, "root CA created");
+    return CertificateAuthority.#load(certificate.toString("pem"), undefined, keys.privateKey);
+  }
+
+  static async #selfSign(keys: CryptoKeyPair, options: CaOptions): Promise<x509.X509Certificate> {
+    const curve = curveOf(keys.publicKey.algorithm);
+    const notBefore = toSecond(options.now());
+    return x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: randomSerial(),
+      name: [{ CN: [CA_COMMON_NAME] }, { O: [options.trustDomain] }],
+      notBefore,
+      notAfter: new Date(notBefore.getTime() + options.validity),
+      keys,
+      signingAlgorithm: signingAlgorithm(curve),
+      extensions: [
+        new x509.BasicConstraintsExtension(true, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+      ],
+    }, crypto);
+  }
+
+  /** WebCrypto cannot derive a public key from PKCS#8; rebuild it through JWK. */
+  static async #recoverKeys(keyPem: string): Promise<CryptoKeyPair> {
+    const [der] = x509.PemConverter.decode(keyPem);
+    if (der === undefined) throw certError(CERT_ERROR.caCorrupt, `${CA_KEY_KEY} holds no PEM block`);
+    let lastError: unknown;
+    for (const curve of ["P-256", "P-384"] as const) {
+      try {
+        const alg = { name: "ECDSA", namedCurve: curve };
+        const privateKey = await crypto.subtle.importKey("pkcs8", der, alg, true, ["sign"]);
+        const { d: _d, key_ops: _ops, ...pub } = await crypto.subtle.exportKey("jwk", privateKey);
+        const publicKey = await crypto.subtle.importKey("jwk", pub, alg, true, ["verify"]);
+        return { privateKey, publicKey };
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw certError(CERT_ERROR.caCorrupt, `${CA_KEY_KEY} is not an EC P-256/P-384 PKCS#8 key`, { cause: lastError });
+  }
+
+  static async #load(certPem: string, keyPem: string | undefined, liveKey?: CryptoKey): Promise<CertificateAuthority> {
+    let certificate: x509.X509Certificate;
+    let curve: Curve;
+    let keyId: string;
+    try {
+      certificate = new x509.X509Certificate(certPem);
+      curve = curveOf(certificate.publicKey.algorithm);
+      const ski = certificate.getExtension(x509.SubjectKeyIdentifierExtension);
+      keyId = ski?.keyId ?? keyIdentifier(new Uint8Array(certificate.publicKey.rawData));
+    } catch (err) {
+      throw certError(CERT_ERROR.caCorrupt, `${CA_CERT_KEY} is not a readable EC CA certificate`, { cause: err });
+    }
+    let key = liveKey;
+    if (key === undefined) {
+      try {
+        key = await importPrivateKeyPem(keyPem ?? "", curve);
+      } catch (err) {
+        throw certError(CERT_ERROR.caCorrupt, `${CA_KEY_KEY} is not a readable ${curve} PKCS#8 key`, { cause: err });
+      }
+    }
+    // A restored backup may pair the wrong files; signing with a key that the
+    // certificate does not vouch for would produce certificates nobody trusts.
+    const probe = crypto.getRandomValues(new Uint8Array(32));
+    const alg = signingAlgorithm(curve);
+    const signature = await crypto.subtle.sign(alg, key, probe);
+    const publicKey = await crypto.subtle.importKey("spki", certificate.publicKey.rawData, { name: "ECDSA", namedCurve: curve }, false, ["verify"]);
+    if (!(await crypto.subtle.verify(alg, publicKey, signature, probe))) {
+      throw certError(CERT_ERROR.caKeyMismatch, `${CA_KEY_KEY} does not belong to the certificate in ${CA_CERT_KEY}`);
+    }
+    return new CertificateAuthority(certificate, key, curve, keyId);
+  }
+
+  get notAfter(): Date {
+    return this.certificate.notAfter;
+  }
+
+  /** Signs an end-entity certificate usable for mTLS client and server sides. */
+  async issue(params: LeafParams): Promise<x509.X509Certificate> {
+    // A certificate must not outlive the CA that vouches for it.
+    const notAfter = params.notAfter > this.notAfter ? this.notAfter : params.notAfter;
+    return x509.X509CertificateGenerator.create({
+      serialNumber: params.serial,
+      subject: [{ CN: [params.commonName] }],
+      // The Name object re-encodes the parsed CA subject as is, so issuer and
+      // subject stay byte-identical for chain building.
+      issuer: this.certificate.subjectName,
+      notBefore: params.notBefore,
+      notAfter,
+      publicKey: params.spki,
+      signingKey: this.#key,
+      signingAlgorithm: signingAlgorithm(this.#curve),
+      extensions: [
+        ...this.#leafExtensions,
+        new x509.SubjectAlternativeNameExtension([
+          { type: "url", value: params.uri },
+          { type: "dns", value: params.dns },
+        ]),
+        new x509.SubjectKeyIdentifierExtension(keyIdentifier(params.spki)),
+      ],
+    }, crypto);
+  }
+
+  /** True when `certificate` carries this CA's signature. */
+  async signed(certificate: x509.X509Certificate): Promise<boolean> {
+    try {
+      return await certificate.verify({ publicKey: this.certificate.publicKey, signatureOnly: true }, crypto);
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** `unknown`: the library types algorithms with DOM names this project does not load. */
+function curveOf(algorithm: unknown): Curve {
+  const { name, namedCurve } = algorithm as { name?: string; namedCurve?: string };
+  if (name !== "ECDSA" || (namedCurve !== "P-256" && namedCurve !== "P-384")) {
+    throw new Error(`unsupported CA key algorithm ${String(name)} ${String(namedCurve)}`);
+  }
+  return namedCurve;
+}

@@ -1,0 +1,218 @@
+/**
+ * The certificate manager (DESIGN.md §2, CertificateManager): composes the
+ * CA, the CSR validator, the registry and the service-certificate cache.
+ * Built by `createCertificateManager`, which loads or creates the CA and
+ * loads the registry before it resolves.
+ */
+import { randomInt } from "node:crypto";
+import { errorCode, MeshfedError } from "../../common/errors.js";
+import type { Logger } from "../../common/logger.js";
+import type { ControllerMetrics } from "../../common/metrics.js";
+import { serviceKey, type ServiceRef } from "../../common/service.js";
+import type { StateStore } from "../store/types.js";
+import { CertificateAuthority } from "./ca.js";
+import { DEFAULT_CSR_KEY_TYPES, validateCsr, type CsrKeyType } from "./csr.js";
+import { CERT_ERROR, certError } from "./errors.js";
+import { proxyNames, validateTrustDomain } from "./identity.js";
+import { CertificateRegistry, normalizeSerial } from "./registry.js";
+import { DEFAULT_RENEW_BEFORE, validateLifetimeConfig, type RenewBefore } from "./renewal.js";
+import { ServiceCertificates } from "./service-certs.js";
+import type {
+  CertificateManager, CertificateRecord, CertificateWithKey, IssuedCertificate, ProxyIdentity,
+} from "./types.js";
+import { randomSerial, toSecond, type Curve } from "./x509.js";
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+export interface CertificateManagerOptions {
+  readonly store: StateStore;
+  /** The manager logs through `logger.child({ component: "certificates" })`. */
+  readonly logger: Logger;
+  /** SPIFFE trust domain; default "cluster.local". */
+  readonly trustDomain?: string;
+  /** Proxy certificate lifetime in ms; default 365 days. */
+  readonly proxyValidity?: number;
+  /** Nominal service certificate lifetime in ms; default 24 h. */
+  readonly serviceValidity?: number;
+  /** Half-width in ms of the uniform jitter added to each service lifetime; default 1 h. */
+  readonly serviceJitter?: number;
+  /** Service certificate renewal rule; default `{ fraction: 1/3 }` (renew after 2/3 of the lifetime). */
+  readonly renewBefore?: RenewBefore;
+  /** Root CA lifetime in ms when one is created; default 10 years. */
+  readonly caValidity?: number;
+  /** Curve of a newly created root CA; default "P-256". */
+  readonly caCurve?: Curve;
+  /** Key types accepted in proxy CSRs; default ["ec-p256"]. */
+  readonly csrKeyTypes?: readonly CsrKeyType[];
+  /** Injected clock (tests); default `() => new Date()`. */
+  readonly now?: () => Date;
+  /** Jitter source returning [0, 1); default crypto.randomInt-based. */
+  readonly random?: () => number;
+  readonly metrics?: ControllerMetrics;
+}
+
+export async function createCertificateManager(options: CertificateManagerOptions): Promise<CaCertificateManager> {
+  const logger = options.logger.child({ component: "certificates" });
+  const trustDomain = validateTrustDomain(options.trustDomain ?? "cluster.local");
+  const now = options.now ?? (() => new Date());
+  const proxyValidity = options.proxyValidity ?? 365 * DAY;
+  if (!Number.isFinite(proxyValidity) || proxyValidity < 60_000) {
+    throw certError(CERT_ERROR.config, `proxy validity ${proxyValidity} ms must be at least one minute`);
+  }
+  const csrKeyTypes = options.csrKeyTypes ?? DEFAULT_CSR_KEY_TYPES;
+  if (csrKeyTypes.length === 0) throw certError(CERT_ERROR.config, "csrKeyTypes must allow at least one key type");
+  const lifetime = validateLifetimeConfig({
+    validity: options.serviceValidity ?? DAY,
+    jitter: options.serviceJitter ?? HOUR,
+    renewBefore: options.renewBefore ?? DEFAULT_RENEW_BEFORE,
+  });
+  const ca = await CertificateAuthority.open({
+    store: options.store, trustDomain, validity: options.caValidity ?? 3652 * DAY, curve: options.caCurve ?? "P-256", now, logger,
+  });
+  if (ca.notAfter.getTime() < now().getTime() + proxyValidity) {
+    logger.warn({ caNotAfter: ca.notAfter.toISOString() }, "the root CA expires before a new proxy certificate would; proxy certificates are cut at the CA's notAfter");
+  }
+  const registry = await CertificateRegistry.load(options.store, logger);
+  const services = new ServiceCertificates({
+    store: options.store, ca, registry, trustDomain, lifetime, now,
+    random: options.random ?? (() => randomInt(2 ** 32) / 2 ** 32),
+    logger, metrics: options.metrics,
+  });
+  return new CaCertificateManager({ ca, registry, services, trustDomain, proxyValidity, csrKeyTypes, now, logger, metrics: options.metrics });
+}
+
+interface ManagerParts {
+  readonly ca: CertificateAuthority;
+  readonly registry: CertificateRegistry;
+  readonly services: ServiceCertificates;
+  readonly trustDomain: string;
+  readonly proxyValidity: number;
+  readonly csrKeyTypes: readonly CsrKeyType[];
+  readonly now: () => Date;
+  readonly logger: Logger;
+  readonly metrics: ControllerMetrics | undefined;
+}
+
+export class CaCertificateManager implements CertificateManager {
+  readonly #p: ManagerParts;
+
+  /** Use createCertificateManager: the CA and registry must be loaded first. */
+  constructor(parts: ManagerParts) {
+    this.#p = parts;
+  }
+
+  get trustDomain(): string {
+    return this.#p.trustDomain;
+  }
+
+  async issueProxyCertificate(csrPem: string, identity: ProxyIdentity): Promise<IssuedCertificate> {
+    const { ca, registry, metrics, logger } = this.#p;
+    const stop = metrics?.certificateIssueSeconds.startTimer({ kind: "proxy" });
+    let names;
+    let publicKey;
+    try {
+      names = proxyNames(identity, this.#p.trustDomain);
+      publicKey = await validateCsr(csrPem, names, { keyTypes: this.#p.csrKeyTypes });
+    } catch (err) {
+      const code = errorCode(err);
+      metrics?.certificateRejections.inc({ code });
+      logger.warn({ code, err, proxyId: identity?.proxyId }, "proxy certificate request refused");
+      throw err;
+    }
+    const serial = randomSerial();
+    const notBefore = toSecond(this.#p.now());
+    const certificate = await ca.issue({
+      serial, commonName: names.dns, uri: names.uri, dns: names.dns, spki: new Uint8Array(publicKey.rawData),
+      notBefore, notAfter: new Date(notBefore.getTime() + this.#p.proxyValidity),
+    });
+    const record: CertificateRecord = {
+      serial, kind: "proxy", identity: names.uri, service: serviceKey(identity.service), proxyId: identity.proxyId,
+      notBefore: certificate.notBefore.toISOString(), notAfter: certificate.notAfter.toISOString(), state: "unclaimed",
+    };
+    await registry.add(record);
+    stop?.();
+    metrics?.certificatesIssued.inc({ kind: "proxy" });
+    logger.info({ serial, proxyId: identity.proxyId, service: record.service, state: record.state }, "proxy certificate issued");
+    return { record, certificatePem: certificate.toString("pem"), caBundlePem: ca.pem };
+  }
+
+  /**
+   * unclaimed → claimed. Idempotent on a claimed certificate (a proxy may
+   * reconnect); refused on revoked, expired or unknown serials.
+   */
+  async claim(serial: string): Promise<CertificateRecord> {
+    const key = this.#known(serial);
+    const record = await this.#p.registry.update(key, (current) => {
+      const view = this.#view(current);
+      if (view === undefined) throw this.#unknown(serial);
+      if (view.state === "revoked") throw certError(CERT_ERROR.certRevoked, `certificate ${key} was revoked (${view.revocationReason ?? "no reason"})`, { details: { serial: key } });
+      if (view.state === "expired") throw certError(CERT_ERROR.certExpired, `certificate ${key} expired at ${view.notAfter}`, { details: { serial: key } });
+      if (current === undefined || current.state === "claimed") return current ?? view;
+      return { ...current, state: "claimed", claimedAt: this.#p.now().toISOString() };
+    });
+    this.#p.logger.info({ serial: key, state: record.state, proxyId: record.proxyId }, "certificate claimed");
+    return record;
+  }
+
+  /** any → revoked; idempotent (the first revocation's time and reason are kept). */
+  async revoke(serial: string, reason: string): Promise<CertificateRecord> {
+    const key = this.#known(serial);
+    const why = typeof reason === "string" && reason.trim() !== "" ? reason.trim().slice(0, 256) : "unspecified";
+    const record = await this.#p.registry.update(key, (current) => {
+      if (current === undefined) throw this.#unknown(serial);
+      if (current.state === "revoked") return current;
+      return { ...current, state: "revoked", revokedAt: this.#p.now().toISOString(), revocationReason: why };
+    });
+    if (record.kind === "service") this.#p.services.evict(key);
+    this.#p.logger.info({ serial: key, state: record.state, reason: record.revocationReason, proxyId: record.proxyId }, "certificate revoked");
+    return record;
+  }
+
+  async serviceCertificate(service: ServiceRef): Promise<CertificateWithKey> {
+    return this.#p.services.get(service);
+  }
+
+  certificates(): readonly CertificateRecord[] {
+    const out: CertificateRecord[] = [];
+    for (const record of this.#p.registry.all()) out.push(this.#view(record) ?? record);
+    return out.sort((a, b) => (a.notBefore < b.notBefore ? -1 : a.notBefore > b.notBefore ? 1 : a.serial < b.serial ? -1 : 1));
+  }
+
+  certificate(serial: string): CertificateRecord | undefined {
+    const key = normalizeSerial(serial);
+    return key === undefined ? undefined : this.#view(this.#p.registry.get(key));
+  }
+
+  caBundle(): string {
+    return this.#p.ca.pem;
+  }
+
+  on(event: "change", fn: (record: CertificateRecord) => void): () => void {
+    if (event !== "change") throw new MeshfedError("MESHFED_BAD_EVENT", `unknown event "${String(event)}"`);
+    // A throwing listener must not turn a persisted change into a failed call.
+    return this.#p.registry.on((record) => {
+      try {
+        fn(record);
+      } catch (err) {
+        this.#p.logger.error({ err, serial: record.serial }, "certificate change listener failed");
+      }
+    });
+  }
+
+  /** `expired` is derived, never stored: unclaimed or claimed past notAfter. Revoked stays revoked. */
+  #view(record: CertificateRecord | undefined): CertificateRecord | undefined {
+    if (record === undefined || record.state === "revoked" || record.state === "expired") return record;
+    return this.#p.now().getTime() >= Date.parse(record.notAfter) ? { ...record, state: "expired" } : record;
+  }
+
+  #known(serial: string): string {
+    const key = normalizeSerial(serial);
+    if (key === undefined) throw this.#unknown(serial);
+    return key;
+  }
+
+  #unknown(serial: string): MeshfedError {
+    return certError(CERT_ERROR.certUnknown, `no certificate with serial "${String(serial)}"`, { details: { serial: String(serial) } });
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Service certificates (DESIGN.md §1 ServiceCertificate): one per service,
+ * shared by its proxies, key generated here (P-256). Kept in memory and in the
+ * store at `service-certificates/<namespace>.<name>` (certificate and key in
+ * one secret value, so one atomic put; namespaces and names are DNS labels,
+ * so the dot cannot be ambiguous). A restart hands out the same certificate.
+ *
+ * Concurrent calls for one service share one in-flight issuance. A cached
+ * certificate is replaced on the first call at or after its renewAt; a
+ * revoked one is dropped at once (evict) and replaced on the next call.
+ */
+import { z } from "zod";
+import type { Logger } from "../../common/logger.js";
+import type { ControllerMetrics } from "../../common/metrics.js";
+import { serviceKey, type ServiceRef } from "../../common/service.js";
+import type { StateStore } from "../store/types.js";
+import type { CertificateAuthority } from "./ca.js";
+import { CERT_ERROR, certError } from "./errors.js";
+import { serviceNames } from "./identity.js";
+import type { CertificateRegistry } from "./registry.js";
+import { jitteredLifetime, renewAt, type ServiceLifetimeConfig } from "./renewal.js";
+import type { CertificateWithKey } from "./types.js";
+import { crypto, exportPrivateKeyPem, generateKeyPair, randomSerial, toSecond, x509 } from "./x509.js";
+
+export const SERVICE_CERT_PREFIX = "service-certificates";
+
+const StoredSchema = z.object({ certificatePem: z.string(), privateKeyPem: z.string() });
+
+export interface ServiceCertificatesOptions {
+  readonly store: StateStore;
+  readonly ca: CertificateAuthority;
+  readonly registry: CertificateRegistry;
+  readonly trustDomain: string;
+  readonly lifetime: ServiceLifetimeConfig;
+  readonly now: () => Date;
+  readonly random: () => number;
+  readonly logger: Logger;
+  readonly metrics: ControllerMetrics | undefined;
+}
+
+export class ServiceCertificates {
+  readonly #o: ServiceCertificatesOptions;
+  readonly #cache = new Map<string, CertificateWithKey>();
+  readonly #inflight = new Map<string, Promise<CertificateWithKey>>();
+
+  constructor(options: ServiceCertificatesOptions) {
+    this.#o = options;
+  }
+
+  async get(service: ServiceRef): Promise<CertificateWithKey> {
+    const names = serviceNames(service, this.#o.trustDomain); // validates before any work
+    const key = serviceKey(service);
+    const cached = this.#cache.get(key);
+    if (cached !== undefined && this.#o.now() < cached.renewAt) return cached;
+    const pending = this.#inflight.get(key);
+    if (pending !== undefined) return pending;
+    const ref = { namespace: service.namespace, name: service.name };
+    const run = this.#obtain(ref, key, names).finally(() => {
+      if (this.#inflight.get(key) === run) this.#inflight.delete(key);
+    });
+    this.#inflight.set(key, run);
+    return run;
+  }
+
+  /** Stops handing out a revoked certificate; the next call issues a new one. */
+  evict(serial: string): void {
+    for (const [key, cert] of this.#cache) if (cert.serial === serial) this.#cache.delete(key);
+  }
+
+  async #obtain(service: ServiceRef, key: string, names: { uri: string; dns: string }): Promise<CertificateWithKey> {
+    const stored = this.#cache.has(key) ? undefined : await this.#loadStored(service, key);
+    const cert = stored ?? (await this.#issue(service, key, names));
+    this.#cache.set(key, cert);
+    return cert;
+  }
+
+  #storeKey(service: ServiceRef): string {
+    return `${SERVICE_CERT_PREFIX}/${service.namespace}.${service.name}`;
+  }
+
+  /** The persisted certificate if it is still ours, still good and not yet due; else undefined. */
+  async #loadStored(service: ServiceRef, key: string): Promise<CertificateWithKey | undefined> {
+    const storeKey = this.#storeKey(service);
+    const bytes = await this.#o.store.get(storeKey);
+    if (bytes === undefined) return undefined;
+    try {
+      const stored = StoredSchema.parse(JSON.parse(Buffer.from(bytes).toString("utf8")));
+      const certificate = new x509.X509Certificate(stored.certificatePem);
+      const serial = certificate.serialNumber.toLowerCase();
+      const cert = this.#withKey(service, serial, certificate, stored.privateKeyPem);
+      const record = this.#o.registry.get(serial);
+      // Issued by a previous CA, revoked, or due: replace (not an error).
+      if (!(await this.#o.ca.signed(certificate)) || record === undefined || record.state === "revoked" || this.#o.now() >= cert.renewAt) {
+        return undefined;
+      }
+      return cert;
+    } catch (err) {
+      this.#o.logger.error(
+        { err: certError(CERT_ERROR.serviceCertCorrupt, `${storeKey} is unreadable; issuing a new certificate`, { cause: err }), code: CERT_ERROR.serviceCertCorrupt, service: key },
+        "stored service certificate unusable",
+      );
+      return undefined;
+    }
+  }
+
+  async #issue(service: ServiceRef, key: string, names: { uri: string; dns: string }): Promise<CertificateWithKey> {
+    const { ca, registry, store, metrics, lifetime } = this.#o;
+    const stop = metrics?.certificateIssueSeconds.startTimer({ kind: "service" });
+    const keys = await generateKeyPair("P-256");
+    const notBefore = toSecond(this.#o.now());
+    const notAfter = toSecond(new Date(notBefore.getTime() + jitteredLifetime(lifetime, this.#o.random)));
+    const serial = randomSerial();
+    const spki = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
+    const certificate = await ca.issue({ serial, commonName: names.dns, uri: names.uri, dns: names.dns, spki, notBefore, notAfter });
+    const privateKeyPem = await exportPrivateKeyPem(keys.privateKey);
+    const cert = this.#withKey(service, serial, certificate, privateKeyPem);
+    // Registry first: every certificate that leaves this process is on record.
+    // Service certificates have no claim step: the controller generated the
+    // key and hands it only to proxies of the service, so they start "claimed".
+    await registry.add({
+      serial, kind: "service", identity: names.uri, service: key,
+      notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString(),
+      state: "claimed", claimedAt: cert.notBefore.toISOString(),
+    });
+    await store.put(this.#storeKey(service), JSON.stringify({ certificatePem: cert.certificatePem, privateKeyPem }), { secret: true });
+    stop?.();
+    metrics?.certificatesIssued.inc({ kind: "service" });
+    this.#o.logger.info({ serial, service: key, notAfter: cert.notAfter.toISOString(), renewAt: cert.renewAt.toISOString() }, "service certificate issued");
+    return cert;
+  }
+
+  #withKey(service: ServiceRef, serial: string, certificate: x509.X509Certificate, privateKeyPem: string): CertificateWithKey {
+    const { notBefore, notAfter } = certificate;
+    return {
+      serial, service, certificatePem: certificate.toString("pem"), privateKeyPem, caBundlePem: this.#o.ca.pem,
+      notBefore, notAfter, renewAt: renewAt(notBefore, notAfter, this.#o.lifetime.renewBefore),
+    };
+  }
+}
