@@ -67,20 +67,27 @@ export class YamlInput {
   }
 }
 
-/** Raises the first issue (by position) as the error; all of them ride along in `details.issues`. */
+/**
+ * Raises the first issue (by position) as the error, worded
+ * `file:line:column: what at path (and N more)`; every issue rides along in
+ * `details.issues` so a validator can list them all.
+ */
 export function inputError(issues: readonly PositionedIssue[]): MeshfedError {
-  const sorted = [...issues].sort((a, b) => a.line - b.line || a.column - b.column);
-  const first = sorted[0]!;
-  const where = (i: PositionedIssue) => `${i.file}:${i.line}:${i.column}`;
-  const at = (i: PositionedIssue) => (i.path.length > 0 ? ` (${formatPath(i.path)})` : "");
-  const more = sorted.length > 1 ? ` (and ${sorted.length - 1} more: ${sorted.slice(1, 4).map((i) => `${where(i)} ${i.message}`).join("; ")})` : "";
-  return new MeshfedError(first.code, `${where(first)}: ${first.message}${at(first)}${more}`, {
-    details: {
-      file: first.file,
-      line: first.line,
-      column: first.column,
-      path: formatPath(first.path),
-      issues: sorted.map((i) => ({ code: i.code, message: i.message, file: i.file, line: i.line, column: i.column, path: formatPath(i.path) })),
-    },
+  const details = [...issues]
+    .sort((a, b) => a.line - b.line || a.column - b.column)
+    .map((i) => ({
+      file: i.file,
+      code: i.code,
+      message: i.message,
+      line: i.line,
+      column: i.column,
+      path: formatPath(i.keyOf === undefined ? i.path : [...i.path, i.keyOf]),
+    }));
+  const head = details[0];
+  if (head === undefined) throw new Error("inputError called without issues");
+  const more = details.length > 1 ? ` (and ${details.length - 1} more)` : "";
+  const where = head.path === "(document)" ? "" : ` at ${head.path}`;
+  return new MeshfedError(head.code, `${head.file}:${head.line}:${head.column}: ${head.message}${where}${more}`, {
+    details: { file: head.file, line: head.line, column: head.column, path: head.path, issues: details },
   });
 }

@@ -57,7 +57,7 @@ export function positionAtOffset(offset: number | undefined, lineCounter: LineCo
   return { line, column: col };
 }
 
-/** `hosts[2].services[0].port` for messages and error details. */
+/** `hosts[2].services[0].port` or `spec.backends[0].weight`, for messages and error details. */
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = "";
   for (const seg of path) {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { X509Certificate } from "node:crypto";
 import { silentLogger } from "../../src/common/logger.js";
 import { CA_CERT_KEY, CA_KEY_KEY, createCertificateManager } from "../../src/controller/certificates/index.js";
-import { captureLogger, Clock, tempFileStore, MemoryStore, x509 } from "./certificates-helpers.js";
+import { captureLogger, Clock, tempFileStore, MemoryStore, x509 } from "../helpers/certificates.js";
 
 test("the root CA is created once, persisted, and reused by the next manager", async (t) => {
   const { dir, store } = await tempFileStore(t);

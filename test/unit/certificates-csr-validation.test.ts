@@ -5,7 +5,7 @@ import { silentLogger } from "../../src/common/logger.js";
 import { ControllerMetrics } from "../../src/common/metrics.js";
 import { createCertificateManager, type CsrKeyType } from "../../src/controller/certificates/index.js";
 import type { ProxyIdentity } from "../../src/controller/certificates/types.js";
-import { crypto, EXPECTED_CN, EXPECTED_URI, identity, makeCsr, MemoryStore, p256, x509 } from "./certificates-helpers.js";
+import { crypto, EXPECTED_CN, EXPECTED_URI, identity, makeCsr, MemoryStore, p256, x509 } from "../helpers/certificates.js";
 
 const url = (value: string) => ({ type: "url" as const, value });
 const dns = (value: string) => ({ type: "dns" as const, value });

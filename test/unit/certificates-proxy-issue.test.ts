@@ -4,7 +4,7 @@ import { X509Certificate } from "node:crypto";
 import { silentLogger } from "../../src/common/logger.js";
 import { ControllerMetrics } from "../../src/common/metrics.js";
 import { createCertificateManager } from "../../src/controller/certificates/index.js";
-import { Clock, crypto, EXPECTED_CN, EXPECTED_URI, identity, makeCsr, MemoryStore, p256, x509 } from "./certificates-helpers.js";
+import { Clock, crypto, EXPECTED_CN, EXPECTED_URI, identity, makeCsr, MemoryStore, p256, x509 } from "../helpers/certificates.js";
 
 test("an issued proxy certificate carries the identity's names and chains to the CA", async () => {
   const clock = new Clock();

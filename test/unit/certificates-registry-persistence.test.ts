@@ -4,7 +4,7 @@ import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { silentLogger } from "../../src/common/logger.js";
 import { createCertificateManager } from "../../src/controller/certificates/index.js";
-import { captureLogger, Clock, identity, makeCsr, tempFileStore } from "./certificates-helpers.js";
+import { captureLogger, Clock, identity, makeCsr, tempFileStore } from "../helpers/certificates.js";
 
 test("the registry survives a restart with its states", async (t) => {
   const { dir, store } = await tempFileStore(t);

@@ -6,7 +6,7 @@ import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto"
 import { silentLogger } from "../../src/common/logger.js";
 import { ControllerMetrics } from "../../src/common/metrics.js";
 import { createCertificateManager } from "../../src/controller/certificates/index.js";
-import { Clock, MemoryStore, tempFileStore } from "./certificates-helpers.js";
+import { Clock, MemoryStore, tempFileStore } from "../helpers/certificates.js";
 
 const HOUR = 3_600_000;
 const cart = { namespace: "shop", name: "cart" };

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { silentLogger } from "../../src/common/logger.js";
 import { createCertificateManager } from "../../src/controller/certificates/index.js";
-import { MemoryStore } from "./certificates-helpers.js";
+import { MemoryStore } from "../helpers/certificates.js";
 
 const HOUR = 3_600_000;
 

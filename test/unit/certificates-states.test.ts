@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { silentLogger } from "../../src/common/logger.js";
 import { createCertificateManager } from "../../src/controller/certificates/index.js";
 import type { CertificateRecord } from "../../src/controller/certificates/types.js";
-import { Clock, identity, makeCsr, MemoryStore } from "./certificates-helpers.js";
+import { Clock, identity, makeCsr, MemoryStore } from "../helpers/certificates.js";
 
 const DAY = 86_400_000;
 

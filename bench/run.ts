@@ -1,0 +1,128 @@
+/**
+ * `npm run bench`: figures and ratios measured side by side in one run, never
+ * pass/fail timings (machines here are noisy: compare the ratios). Prints one
+ * JSON line per figure, then a table. docs/benchmarks.md explains each.
+ */
+import { generateKeyPairSync, sign } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir, cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { MeshCatalog, NO_CONNECTED_PROXIES } from "../src/controller/catalog/catalog.js";
+import { createCertificateManager } from "../src/controller/certificates/index.js";
+import { EmptyMeshSpec } from "../src/controller/spec/empty-spec.js";
+import { FileStore } from "../src/controller/store/file-store.js";
+import { silentLogger } from "../src/common/logger.js";
+import type { StateStore } from "../src/controller/store/types.js";
+import { MemoryProvider, MemoryStore } from "./sources.js";
+
+interface Figure {
+  readonly scenario: string;
+  readonly figure: string;
+  readonly value: number;
+  readonly unit: string;
+}
+const figures: Figure[] = [];
+function report(scenario: string, figure: string, value: number, unit: string): void {
+  const f = { scenario, figure, value: Number(value.toPrecision(4)), unit };
+  figures.push(f);
+  console.log(JSON.stringify(f));
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+const heapUsed = () => {
+  gc?.();
+  return process.memoryUsage().heapUsed;
+};
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function ip(i: number): string {
+  return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+}
+
+/** A catalog over one provider with `services` services of `perService` endpoints each. */
+function buildCatalog(services: number, perService: number) {
+  const provider = new MemoryProvider("onprem");
+  let n = 0;
+  for (let s = 0; s < services; s++) {
+    const endpoints = [];
+    for (let e = 0; e < perService; e++) endpoints.push({ ip: ip(n++), port: 8080, source: `bench#${s}` });
+    provider.set(`ns-${s % 100}`, `svc-${s}`, endpoints, false);
+  }
+  const catalog = new MeshCatalog({
+    providers: [provider], spec: new EmptyMeshSpec(), certificates: { certificates: () => [] }, connected: NO_CONNECTED_PROXIES,
+    providerPriority: ["onprem"], permissive: false, coalesceMs: 1_000_000, logger: silentLogger(),
+  });
+  const stop = new AbortController();
+  const before = heapUsed();
+  const started = performance.now();
+  catalog.start(stop.signal);
+  const buildMs = performance.now() - started;
+  return { provider, catalog, stop, buildMs, heapBytes: heapUsed() - before };
+}
+
+/** Median time of one endpoint change applied through the catalog (mark dirty + flush). */
+function changeCost(services: number, perService: number, rounds: number): number {
+  const { provider, catalog, stop } = buildCatalog(services, perService);
+  const samples: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const s = (r * 7919) % services;
+    const endpoints = [...(provider.endpoints(`ns-${s % 100}/svc-${s}`) ?? [])];
+    endpoints[0] = { ...endpoints[0]!, port: 9000 + (r % 1000) };
+    const started = performance.now();
+    provider.set(`ns-${s % 100}`, `svc-${s}`, endpoints);
+    catalog.flush();
+    samples.push(performance.now() - started);
+  }
+  stop.abort();
+  return median(samples);
+}
+
+async function issuanceRate(store: StateStore, count: number): Promise<number> {
+  const manager = await createCertificateManager({ store, logger: silentLogger() });
+  const started = performance.now();
+  for (let i = 0; i < count; i++) await manager.serviceCertificate({ namespace: "bench", name: `svc-${i}` });
+  return count / ((performance.now() - started) / 1000);
+}
+
+function rawSignRate(count: number): number {
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const data = Buffer.alloc(512, 7);
+  const started = performance.now();
+  for (let i = 0; i < count; i++) sign("sha256", data, privateKey);
+  return count / ((performance.now() - started) / 1000);
+}
+
+async function main(): Promise<void> {
+  console.log(JSON.stringify({ machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, gcExposed: gc !== undefined }));
+
+  const big = buildCatalog(10_000, 10);
+  report("catalog-build", "100k endpoints / 10k services: build", big.buildMs, "ms");
+  report("catalog-build", "heap per endpoint", big.heapBytes / 100_000, "bytes");
+  big.stop.abort();
+
+  const small = changeCost(100, 10, 2000);
+  const large = changeCost(10_000, 10, 2000);
+  report("catalog-change", "one endpoint change at 1k endpoints", small * 1000, "µs");
+  report("catalog-change", "one endpoint change at 100k endpoints", large * 1000, "µs");
+  report("catalog-change", "ratio 100k / 1k (goal ≈ 1)", large / small, "x");
+
+  const dir = await mkdtemp(join(tmpdir(), "meshfed-bench-"));
+  try {
+    const sign = rawSignRate(5000);
+    const memory = await issuanceRate(new MemoryStore(), 1000);
+    const file = await issuanceRate(await FileStore.open(dir), 300);
+    report("certificates", "raw ECDSA P-256 crypto.sign", sign, "ops/s");
+    report("certificates", "service certificates issued (in-memory store)", memory, "certs/s");
+    report("certificates", "service certificates issued (file store, fsync per write)", file, "certs/s");
+    report("certificates", "ratio issuance (memory) / raw sign", memory / sign, "x");
+    report("certificates", "ratio issuance (file) / raw sign", file / sign, "x");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  const width = Math.max(...figures.map((f) => f.figure.length));
+  console.log(`\n${"figure".padEnd(width)}  value`);
+  for (const f of figures) console.log(`${f.figure.padEnd(width)}  ${f.value} ${f.unit}`);
+}
+
+await main();

@@ -1,0 +1,49 @@
+// Inputs for the benchmarks: an in-memory endpoint provider, an in-memory
+// state store. Both implement meshfed's own interfaces, nothing else.
+import { Listeners } from "../src/common/emitter.js";
+import type { ServiceKey } from "../src/common/service.js";
+import type { EndpointProvider, ProviderEndpoint, ProviderStatus, ServiceEndpoints } from "../src/controller/providers/types.js";
+import type { PutOptions, StateStore } from "../src/controller/store/types.js";
+
+export class MemoryProvider implements EndpointProvider {
+  readonly #services = new Map<ServiceKey, ServiceEndpoints>();
+  readonly #listeners = new Listeners<readonly ServiceKey[]>();
+  constructor(readonly id: string) {}
+
+  set(namespace: string, name: string, endpoints: ProviderEndpoint[], emit = true): void {
+    const key = `${namespace}/${name}`;
+    this.#services.set(key, { service: { namespace, name }, endpoints });
+    if (emit) this.#listeners.emit([key]);
+  }
+  async start(): Promise<void> {}
+  services(): Iterable<ServiceEndpoints> {
+    return this.#services.values();
+  }
+  endpoints(key: ServiceKey) {
+    return this.#services.get(key)?.endpoints;
+  }
+  on(_e: "change", fn: (changed: readonly ServiceKey[]) => void) {
+    return this.#listeners.add(fn);
+  }
+  status(): ProviderStatus {
+    return { id: this.id, kind: "endpoints", state: "synced", lastSync: null, lastError: null, counts: {} };
+  }
+}
+
+export class MemoryStore implements StateStore {
+  readonly kind = "memory";
+  readonly #data = new Map<string, Uint8Array>();
+  async get(key: string) {
+    return this.#data.get(key);
+  }
+  async put(key: string, value: Uint8Array | string, _options?: PutOptions) {
+    this.#data.set(key, typeof value === "string" ? Buffer.from(value) : value);
+  }
+  async delete(key: string) {
+    this.#data.delete(key);
+  }
+  async list(prefix: string) {
+    return [...this.#data].filter(([k]) => k.startsWith(`${prefix}/`)).map(([key, value]) => ({ key, value }));
+  }
+  async close() {}
+}

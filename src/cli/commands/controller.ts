@@ -1,0 +1,77 @@
+/** `meshfed controller`: run the control plane until SIGINT/SIGTERM. */
+import type { Argv } from "yargs";
+import { createLogger } from "../../common/logger.js";
+import { loadControllerConfig } from "../../controller/config/load.js";
+import type { ControllerConfig } from "../../controller/config/schema.js";
+import { startController } from "../../controller/main.js";
+import { LOG_LEVELS } from "../../common/logger.js";
+
+interface ControllerArgs {
+  config?: string;
+  dataDir?: string;
+  adminAddress?: string;
+  grpcAddress?: string;
+  hosts?: string;
+  smi?: string;
+  logLevel?: string;
+}
+
+export function controllerCommand(yargs: Argv) {
+  return yargs.command<ControllerArgs>(
+    "controller",
+    "run the controller (flags override the config file)",
+    (y) =>
+      y
+        .option("config", { type: "string", describe: "controller config file (YAML); see docs/configuration.md" })
+        .option("data-dir", { type: "string", describe: "state directory: CA, certificate registry (default ./meshfed-data)" })
+        .option("admin-address", { type: "string", describe: "admin API host:port (default 127.0.0.1:15000)" })
+        .option("grpc-address", { type: "string", describe: "agent gRPC host:port (default 0.0.0.0:15128)" })
+        .option("hosts", { type: "string", describe: "on-prem hosts file; enables the on-prem provider" })
+        .option("smi", { type: "string", describe: "directory of SMI manifests" })
+        .option("log-level", { choices: LOG_LEVELS, describe: "log level (logs go to stderr as JSON lines)" }),
+    async (argv) => {
+      const config = await loadControllerConfig(argv.config, {
+        dataDir: argv.dataDir, adminAddress: argv.adminAddress, grpcAddress: argv.grpcAddress,
+        hostsFile: argv.hosts, smiDirectory: argv.smi, logLevel: argv.logLevel,
+      });
+      const logger = createLogger(config.logLevel);
+      const controller = await startController(config, logger);
+      process.stdout.write(whereToLook(controller.adminUrl, config));
+
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals) => {
+        signals += 1;
+        if (signals > 1) {
+          logger.warn({ signal }, "second signal: exiting now");
+          process.exit(130);
+        }
+        logger.info({ signal }, "stopping");
+        // A hung close must not hang the process: force the exit after the budget.
+        setTimeout(() => process.exit(1), config.shutdownTimeout + 1000).unref();
+        void controller.close().then(() => {
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
+        });
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+    },
+  );
+}
+
+function whereToLook(adminUrl: string, config: ControllerConfig): string {
+  const admin = adminUrl === "http://127.0.0.1:15000" ? "" : ` --admin ${adminUrl}`;
+  const rows = [
+    ["admin API", adminUrl],
+    ["catalog", `meshfed catalog${admin}        (${adminUrl}/api/v1/catalog)`],
+    ["participants", `meshfed participants --explain${admin}`],
+    ["certificates", `meshfed certs list${admin}`],
+    ["providers", `${adminUrl}/api/v1/providers`],
+    ["metrics", `${adminUrl}/metrics`],
+    ["data dir", config.dataDir],
+    ["hosts file", config.providers.onprem?.hostsFile ?? "(none: pass --hosts FILE)"],
+    ["SMI policies", config.spec.files?.directory ?? "(none: pass --smi DIR)"],
+  ];
+  const width = Math.max(...rows.map((r) => r[0]!.length));
+  return `meshfed controller ready\n${rows.map(([k, v]) => `  ${k!.padEnd(width)}  ${v}`).join("\n")}\nEdit the hosts file or the SMI directory and watch the catalog change. Ctrl-C stops.\n`;
+}

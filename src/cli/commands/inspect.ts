@@ -1,0 +1,101 @@
+/** `meshfed catalog`, `meshfed participants`, `meshfed certs list`: read views of a running controller. */
+import type { Argv } from "yargs";
+import type { CatalogSnapshot, IncompleteParticipant, Leg, ParticipantsReport } from "../../controller/catalog/types.js";
+import { formatHostPort } from "../../common/address.js";
+import { adminClientOptions, adminGet } from "../admin-client.js";
+import { adminOptions, outputOption, printResult, type OutputFormat } from "../output.js";
+
+interface CommonArgs {
+  output: OutputFormat;
+  admin?: string;
+  adminTokenFile?: string;
+}
+
+export function catalogCommand(yargs: Argv) {
+  return yargs.command<CommonArgs>(
+    "catalog",
+    "show the merged catalog: services, endpoints and where each was seen; conflicts",
+    (y) => y.option("output", outputOption).options(adminOptions),
+    async (argv) => {
+      const body = (await adminGet(adminClientOptions(argv), "api/v1/catalog")) as CatalogSnapshot;
+      printResult(argv.output, body, () => ({
+        header: ["SERVICE", "ENDPOINT", "SOURCES"],
+        rows: body.services.flatMap((s) =>
+          s.endpoints.length === 0
+            ? [[`${s.namespace}/${s.name}`, "(none)", ""]]
+            : s.endpoints.map((e) => [`${s.namespace}/${s.name}`, formatHostPort({ host: e.ip, port: e.port }), e.sources.join(",")]),
+        ),
+        footer:
+          body.conflicts.length === 0
+            ? undefined
+            : `\n${body.conflicts.length} conflict(s):\n` +
+              body.conflicts
+                .map((c) => `  ${formatHostPort({ host: c.ip, port: c.port })} claimed by ${c.claims.map((k) => `${k.service} (${k.sources.join(",")})`).join(" and ")}; kept by ${c.winner} (${c.resolution})`)
+                .join("\n"),
+      }));
+    },
+  );
+}
+
+const EXPLAIN: Record<Leg, string> = {
+  issued: "no live proxy certificate for this service: enroll an agent for it with a join token bound to the service",
+  connected: "no proxy is connected for it: start the agent on that host, or check its logs for why it cannot reach the controller",
+  discovered: "no provider reports an endpoint for it: add the host to the hosts file, or check `meshfed catalog` and the provider status",
+};
+
+export function participantsCommand(yargs: Argv) {
+  return yargs.command<CommonArgs & { explain: boolean }>(
+    "participants",
+    "show mesh participants (issued ∩ connected ∩ discovered) and what every other member lacks",
+    (y) => y.option("output", outputOption).option("explain", { type: "boolean", default: false, describe: "say how to fix each missing leg" }).options(adminOptions),
+    async (argv) => {
+      const body = (await adminGet(adminClientOptions(argv), "api/v1/participants")) as ParticipantsReport;
+      printResult(argv.output, body, () => ({
+        header: ["SERVICE", "WHAT", "PROXY", "ENDPOINTS", "MISSING"],
+        rows: [
+          ...body.participants.map((p) => [p.service, "participant", p.proxyId, p.endpoints.map((e) => formatHostPort({ host: e.ip, port: e.port })).join(","), "-"]),
+          ...body.incomplete.map((r) => [r.service, describe(r), r.proxyId ?? "-", r.ip !== undefined ? formatHostPort({ host: r.ip, port: r.port ?? 0 }) : "-", r.missing.join(",")]),
+        ],
+        footer: argv.explain ? explain(body.incomplete) : undefined,
+      }));
+    },
+  );
+}
+
+function describe(r: IncompleteParticipant): string {
+  return r.kind === "certificate" ? `certificate ${r.serial?.slice(0, 12) ?? ""}` : r.kind;
+}
+
+function explain(rows: readonly IncompleteParticipant[]): string | undefined {
+  const legs = new Set(rows.flatMap((r) => r.missing));
+  if (legs.size === 0) return "\nEvery member is a full participant.";
+  return `\nMissing legs:\n${[...legs].map((l) => `  ${l}: ${EXPLAIN[l]}`).join("\n")}`;
+}
+
+interface CertificateRow {
+  serial: string;
+  kind: string;
+  identity: string;
+  notBefore: string;
+  notAfter: string;
+  state: string;
+}
+
+export function certsCommand(yargs: Argv) {
+  return yargs.command("certs", "certificates issued by the controller's CA", (y) =>
+    y
+      .command<CommonArgs>(
+        "list",
+        "list the certificate registry",
+        (y2) => y2.option("output", outputOption).options(adminOptions),
+        async (argv) => {
+          const body = (await adminGet(adminClientOptions(argv), "api/v1/certificates")) as CertificateRow[];
+          printResult(argv.output, body, () => ({
+            header: ["SERIAL", "KIND", "STATE", "NOT AFTER", "IDENTITY"],
+            rows: body.map((c) => [c.serial, c.kind, c.state, c.notAfter, c.identity]),
+          }));
+        },
+      )
+      .demandCommand(1, "name a certs subcommand: list"),
+  );
+}

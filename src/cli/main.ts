@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+/** The `meshfed` command. Output for people goes to stdout; logs go to stderr. */
+import yargs from "yargs";
+import { hideBin } from "yargs/helpers";
+import { errorCode, errorMessage } from "../common/errors.js";
+import { catalogCommand, certsCommand, participantsCommand } from "./commands/inspect.js";
+import { controllerCommand } from "./commands/controller.js";
+import { validateCommand } from "./commands/validate.js";
+
+const cli = yargs(hideBin(process.argv))
+  .scriptName("meshfed")
+  .usage("$0 <command> [options]")
+  .strict()
+  .demandCommand(1, "name a command")
+  .recommendCommands()
+  .help()
+  .alias("h", "help")
+  .version()
+  .fail((message, err) => {
+    if (err) {
+      process.stderr.write(`meshfed: ${errorCode(err)}: ${errorMessage(err)}\n`);
+    } else {
+      process.stderr.write(`meshfed: ${message}\nRun meshfed --help for usage.\n`);
+    }
+    process.exit(err ? 1 : 2);
+  });
+
+controllerCommand(cli);
+catalogCommand(cli);
+participantsCommand(cli);
+certsCommand(cli);
+validateCommand(cli);
+
+await cli.parseAsync();

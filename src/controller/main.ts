@@ -1,0 +1,134 @@
+/**
+ * The composition root (DESIGN.md §2): the one place that builds every
+ * component, wires them through their interfaces, and hands each long-lived
+ * part the same stop signal. Providers and drivers are registered here
+ * explicitly, never as a side effect of importing a module.
+ */
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import { isLoopback, parseHostPort } from "../common/address.js";
+import { ControllerMetrics } from "../common/metrics.js";
+import { AdminRouter } from "./admin/router.js";
+import { addReadRoutes } from "./admin/routes.js";
+import { AdminServer } from "./admin/server.js";
+import { MeshCatalog, NO_CONNECTED_PROXIES } from "./catalog/catalog.js";
+import { createCertificateManager } from "./certificates/index.js";
+import type { ControllerConfig } from "./config/schema.js";
+import { OnPremProvider } from "./providers/onprem/index.js";
+import type { EndpointProvider } from "./providers/types.js";
+import { EmptyMeshSpec } from "./spec/empty-spec.js";
+import { FileMeshSpec } from "./spec/files/index.js";
+import type { MeshSpec } from "./spec/types.js";
+import { FileStore } from "./store/file-store.js";
+import type { StateStore } from "./store/types.js";
+
+export const ADMIN_TOKEN_KEY = "admin-token";
+
+export interface RunningController {
+  readonly adminUrl: string;
+  readonly catalog: MeshCatalog;
+  /** Graceful stop, bounded by `shutdownTimeout`; idempotent. */
+  close(): Promise<void>;
+}
+
+export async function startController(config: ControllerConfig, logger: Logger): Promise<RunningController> {
+  const stop = new AbortController();
+  const log = logger.child({ component: "controller" });
+  const store = await FileStore.open(config.dataDir);
+  const metrics = new ControllerMetrics({ defaultMetrics: true });
+  const certificates = await createCertificateManager({
+    store,
+    logger,
+    metrics,
+    trustDomain: config.trustDomain,
+    proxyValidity: config.certificates.proxyValidity,
+    serviceValidity: config.certificates.serviceValidity,
+    serviceJitter: config.certificates.serviceJitter,
+  });
+
+  const providers: EndpointProvider[] = [];
+  const onprem = config.providers.onprem;
+  if (onprem) providers.push(new OnPremProvider({ file: onprem.hostsFile, debounceMs: onprem.debounce, logger, metrics }));
+  const files = config.spec.files;
+  const spec: MeshSpec = files ? new FileMeshSpec({ dir: files.directory, debounceMs: files.debounce, logger, metrics }) : new EmptyMeshSpec();
+
+  const catalog = new MeshCatalog({
+    providers,
+    spec,
+    certificates,
+    connected: NO_CONNECTED_PROXIES,
+    providerPriority: config.catalog.providerPriority,
+    permissive: config.mesh.permissive,
+    coalesceMs: config.catalog.coalesce,
+    maxDelayMs: config.catalog.maxDelay,
+    logger: logger.child({ component: "catalog" }),
+    metrics,
+  });
+
+  const waiting = new Set<string>([...providers.map((p) => p.id), spec.id]);
+  let ready = false;
+  const router = addReadRoutes(new AdminRouter(), {
+    readiness: () => ({ ready, waiting: [...waiting] }),
+    catalog: () => catalog.snapshot(),
+    participants: () => catalog.participants(),
+    certificates: () => certificates.certificates(),
+    caBundle: () => certificates.caBundle(),
+    providers: () => [...providers.map((p) => p.status()), spec.status()],
+    metrics: metrics.registry,
+  });
+  const adminListen = parseHostPort(config.admin.address);
+  const admin = await AdminServer.listen({
+    listen: adminListen,
+    router,
+    logger: logger.child({ component: "admin" }),
+    ...(isLoopback(adminListen.host) ? {} : { token: await adminToken(store, log) }),
+  });
+  log.info({ admin: admin.url, dataDir: config.dataDir }, "admin API listening");
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      stop.abort();
+      catalog.close();
+      const timer = setTimeout(() => admin.destroy(), config.shutdownTimeout);
+      await admin.close();
+      clearTimeout(timer);
+      await store.close();
+      log.info("controller stopped");
+    })();
+    return closing;
+  };
+
+  try {
+    // Every source syncs in parallel; readiness waits for all of them.
+    await Promise.all(
+      [...providers, spec].map(async (source) => {
+        await source.start(stop.signal);
+        waiting.delete(source.id);
+        log.info({ source: source.id }, "first sync done");
+      }),
+    );
+    catalog.start(stop.signal);
+    ready = true;
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  log.info({ ...catalog.counts, providers: providers.map((p) => p.id), spec: spec.id }, "controller ready");
+  return { adminUrl: admin.url, catalog, close };
+}
+
+/**
+ * The admin token guards a non-loopback admin API. It is generated once into
+ * the data directory (mode 0600) so that the CLI on this host can read it and
+ * a restart does not invalidate what operators have configured.
+ */
+async function adminToken(store: StateStore, log: Logger): Promise<string> {
+  const existing = await store.get(ADMIN_TOKEN_KEY);
+  if (existing) return Buffer.from(existing).toString("utf8").trim();
+  const token = randomBytes(32).toString("base64url");
+  await store.put(ADMIN_TOKEN_KEY, `${token}\n`, { secret: true });
+  log.info({ file: ADMIN_TOKEN_KEY }, "generated an admin token in the data directory");
+  return token;
+}
+

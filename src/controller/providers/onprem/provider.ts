@@ -1,0 +1,240 @@
+/**
+ * The on-prem endpoint provider: endpoints come from a hosts file an operator
+ * edits by hand. DESIGN.md §2 (providers/onprem), §3 flow 1.
+ *
+ * States: "starting" -> "synced" after the first good read (start() resolves);
+ * "synced" <-> "degraded" as reloads fail or succeed; any -> "stopped" when the
+ * stop signal aborts. Misuse (start twice) throws.
+ *
+ * Bad input policy: a reload that fails (YAML error, invalid host, file
+ * deleted) NEVER empties the view. Emptying it would withdraw every on-prem
+ * endpoint from every proxy because of one typo; the last good view stays, the
+ * error is logged, counted and shown in status() until a good reload clears it.
+ * At start there is no last good view, so a missing or invalid file makes
+ * start() reject: the operator named that file and should hear about it now.
+ */
+import { readFile } from "node:fs/promises";
+import type { Logger } from "../../../common/logger.js";
+import type { ControllerMetrics } from "../../../common/metrics.js";
+import { Listeners } from "../../../common/emitter.js";
+import { MeshfedError, errorCode, errorMessage } from "../../../common/errors.js";
+import { compareServiceRefs, serviceKey, type ServiceKey, type ServiceRef } from "../../../common/service.js";
+import { watchPath } from "../../../common/watch-file.js";
+import type { EndpointProvider, ProviderEndpoint, ProviderError, ProviderState, ProviderStatus, ServiceEndpoints } from "../types.js";
+import { HOSTS_ERROR_CODES, parseHostsFile, type HostsFile } from "./hosts-file.js";
+
+export interface OnPremProviderOptions {
+  /** The hosts file; kept as given in provenance (`<file>#<host>`). */
+  readonly file: string;
+  readonly logger: Logger;
+  readonly metrics?: ControllerMetrics;
+  /** Quiet time after a change before reloading. Default 100 ms. */
+  readonly debounceMs?: number;
+  /** Safety-net stat poll interval (see common/watch-file.ts). Default 2000 ms. */
+  readonly pollMs?: number;
+}
+
+const PROVIDER_ID = "onprem";
+
+export class OnPremProvider implements EndpointProvider {
+  readonly id = PROVIDER_ID;
+  readonly #options: OnPremProviderOptions;
+  readonly #log: Logger;
+  readonly #listeners = new Listeners<readonly ServiceKey[]>();
+  #view = new Map<ServiceKey, ServiceEndpoints>();
+  #hosts = 0;
+  #state: ProviderState = "starting";
+  #started = false;
+  #reloading: Promise<void> = Promise.resolve();
+  #lastSync: string | null = null;
+  #lastError: ProviderError | null = null;
+
+  constructor(options: OnPremProviderOptions) {
+    this.#options = options;
+    this.#log = options.logger.child({ component: "provider/onprem", file: options.file });
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    if (this.#started) throw new MeshfedError("MESHFED_PROVIDER_STARTED", "the onprem provider was already started");
+    this.#started = true;
+    const parsed = await this.#read();
+    if (parsed instanceof MeshfedError) {
+      this.#recordError(parsed);
+      this.#state = "stopped";
+      throw parsed;
+    }
+    this.#apply(parsed);
+    if (signal.aborted) {
+      this.#stop();
+      return;
+    }
+    signal.addEventListener("abort", () => this.#stop(), { once: true });
+    await watchPath(this.#options.file, {
+      kind: "file",
+      signal,
+      debounceMs: this.#options.debounceMs ?? 100,
+      pollMs: this.#options.pollMs ?? 2000,
+      onChange: () => this.reload(),
+      onError: (err) => this.#log.debug({ err }, "file watcher error; falling back to polling"),
+    });
+  }
+
+  /** Re-reads the file now (the watcher calls this; tests and a SIGHUP handler may too). */
+  reload(): Promise<void> {
+    // Serialised: a manual reload racing the watcher's must not apply an older
+    // read after a newer one.
+    const run = this.#reloading.then(() => this.#reloadNow());
+    this.#reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reloadNow(): Promise<void> {
+    if (this.#state === "stopped") return;
+    const parsed = await this.#read();
+    // The stop signal may have fired while the file was being read.
+    if (this.#stopped()) return;
+    if (parsed instanceof MeshfedError) {
+      this.#recordError(parsed);
+      this.#state = "degraded";
+      return;
+    }
+    const changed = this.#apply(parsed);
+    if (changed.length > 0) this.#listeners.emit(changed);
+  }
+
+  services(): Iterable<ServiceEndpoints> {
+    return this.#view.values();
+  }
+
+  endpoints(service: ServiceKey): readonly ProviderEndpoint[] | undefined {
+    return this.#view.get(service)?.endpoints;
+  }
+
+  on(_event: "change", fn: (changed: readonly ServiceKey[]) => void): () => void {
+    return this.#listeners.add(fn);
+  }
+
+  status(): ProviderStatus {
+    let endpoints = 0;
+    for (const s of this.#view.values()) endpoints += s.endpoints.length;
+    return {
+      id: this.id,
+      kind: "endpoints",
+      state: this.#state,
+      lastSync: this.#lastSync,
+      lastError: this.#lastError,
+      counts: { hosts: this.#hosts, services: this.#view.size, endpoints },
+    };
+  }
+
+  async #read(): Promise<HostsFile | MeshfedError> {
+    const file = this.#options.file;
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (err) {
+      const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+      return new MeshfedError(
+        missing ? HOSTS_ERROR_CODES.notFound : HOSTS_ERROR_CODES.read,
+        missing ? `${file}: hosts file not found` : `${file}: cannot read hosts file: ${errorMessage(err)}`,
+        { cause: err, details: { file } },
+      );
+    }
+    try {
+      return parseHostsFile(text, file);
+    } catch (err) {
+      if (err instanceof MeshfedError) return err;
+      return new MeshfedError(HOSTS_ERROR_CODES.invalid, `${file}: ${errorMessage(err)}`, { cause: err, details: { file } });
+    }
+  }
+
+  /** Replaces the view; returns the keys whose endpoint set changed. */
+  #apply(parsed: HostsFile): ServiceKey[] {
+    const next = buildView(parsed);
+    const changed: ServiceKey[] = [];
+    for (const [key, entry] of next) {
+      const old = this.#view.get(key);
+      if (old === undefined || !sameEndpoints(old.endpoints, entry.endpoints)) changed.push(key);
+    }
+    for (const key of this.#view.keys()) if (!next.has(key)) changed.push(key);
+    this.#view = next;
+    this.#hosts = parsed.hosts.length;
+    const wasDegraded = this.#lastError !== null;
+    this.#lastError = null;
+    this.#state = "synced";
+    this.#lastSync = new Date().toISOString();
+    const m = this.#options.metrics;
+    if (m !== undefined) {
+      m.providerSyncs.inc({ provider: PROVIDER_ID });
+      m.providerServices.set({ provider: PROVIDER_ID }, next.size);
+      let endpoints = 0;
+      for (const s of next.values()) endpoints += s.endpoints.length;
+      m.providerEndpoints.set({ provider: PROVIDER_ID }, endpoints);
+    }
+    this.#log.info({ hosts: parsed.hosts.length, services: next.size, changed: changed.length, recovered: wasDegraded }, "hosts file loaded");
+    return changed.sort();
+  }
+
+  #recordError(err: MeshfedError): void {
+    const d = err.details;
+    this.#lastError = {
+      code: err.code,
+      message: err.message,
+      at: new Date().toISOString(),
+      file: this.#options.file,
+      ...(typeof d.line === "number" ? { line: d.line } : {}),
+      ...(typeof d.column === "number" ? { column: d.column } : {}),
+    };
+    this.#options.metrics?.providerErrors.inc({ provider: PROVIDER_ID, code: errorCode(err) });
+    this.#log.error(
+      { code: err.code, line: d.line, column: d.column, path: d.path, keptServices: this.#view.size },
+      `hosts file rejected, keeping the last good view: ${err.message}`,
+    );
+  }
+
+  #stopped(): boolean {
+    return this.#state === "stopped";
+  }
+
+  #stop(): void {
+    this.#state = "stopped";
+  }
+}
+
+function buildView(parsed: HostsFile): Map<ServiceKey, ServiceEndpoints> {
+  const collected = new Map<ServiceKey, { service: ServiceRef; endpoints: ProviderEndpoint[] }>();
+  for (const host of parsed.hosts) {
+    const source = `${parsed.file}#${host.name}`;
+    for (const svc of host.services) {
+      const service = { namespace: svc.namespace, name: svc.name };
+      const key = serviceKey(service);
+      let entry = collected.get(key);
+      if (entry === undefined) {
+        entry = { service, endpoints: [] };
+        collected.set(key, entry);
+      }
+      entry.endpoints.push({ ip: host.address, port: svc.port, source });
+    }
+  }
+  const sorted = [...collected.values()].sort((a, b) => compareServiceRefs(a.service, b.service));
+  const view = new Map<ServiceKey, ServiceEndpoints>();
+  for (const entry of sorted) {
+    entry.endpoints.sort(compareEndpoints);
+    view.set(serviceKey(entry.service), { service: entry.service, endpoints: Object.freeze(entry.endpoints) });
+  }
+  return view;
+}
+
+function compareEndpoints(a: ProviderEndpoint, b: ProviderEndpoint): number {
+  if (a.ip !== b.ip) return a.ip < b.ip ? -1 : 1;
+  if (a.port !== b.port) return a.port - b.port;
+  return a.source < b.source ? -1 : a.source > b.source ? 1 : 0;
+}
+
+function sameEndpoints(a: readonly ProviderEndpoint[], b: readonly ProviderEndpoint[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((e, i) => {
+    const o = b[i];
+    return o !== undefined && e.ip === o.ip && e.port === o.port && e.source === o.source;
+  });
+}

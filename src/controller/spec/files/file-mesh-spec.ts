@@ -1,0 +1,243 @@
+/**
+ * The mesh spec read from a directory of SMI manifests (`*.yaml`, `*.yml`,
+ * multi-document, not recursive), reloaded when the directory changes.
+ * DESIGN.md §2 (spec/files).
+ *
+ * Bad input policy, chosen so that one mistake never widens or wipes policy:
+ * - A YAML syntax error (or an unreadable file) anywhere keeps the last good
+ *   spec for the whole directory. A half-saved file cannot be told apart from
+ *   a deliberate deletion of its objects, and dropping a TrafficTarget would
+ *   cut traffic, so nothing from this read is applied. State "degraded".
+ * - An individual invalid object (schema, weights, regex, dangling reference,
+ *   duplicate) is skipped and reported, the valid ones apply, as the API
+ *   server would do with admission errors. State "degraded" until a reload
+ *   without errors; `errors()` lists them all, `status().lastError` the first.
+ * - The directory missing at start makes start() reject (the operator named
+ *   it); missing later keeps the last good spec, degraded.
+ * States: "starting" -> "synced" | "degraded" -> ... -> "stopped" on abort.
+ */
+import { readFile, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { Listeners } from "../../../common/emitter.js";
+import { MeshfedError, errorMessage } from "../../../common/errors.js";
+import type { Logger } from "../../../common/logger.js";
+import type { ControllerMetrics } from "../../../common/metrics.js";
+import { watchPath } from "../../../common/watch-file.js";
+import type { ProviderError, ProviderState, ProviderStatus } from "../../providers/types.js";
+import { SMI_ERROR_CODES, parseSmiManifests, type SmiObject } from "../smi-parse.js";
+import { emptyMeshSpec, resolveMeshSpec } from "../smi-validate.js";
+import type { HTTPRouteGroup, MeshSpec, MeshSpecSnapshot, TCPRoute, TrafficSplit, TrafficTarget } from "../types.js";
+
+export interface FileMeshSpecOptions {
+  /** Directory holding the SMI manifests. */
+  readonly dir: string;
+  readonly logger: Logger;
+  readonly metrics?: ControllerMetrics;
+  /** Quiet time after a change before reloading. Default 100 ms. */
+  readonly debounceMs?: number;
+  /** Safety-net stat poll interval (see common/watch-file.ts). Default 2000 ms. */
+  readonly pollMs?: number;
+}
+
+const SPEC_ID = "smi-files";
+const MANIFEST = /\.ya?ml$/i;
+
+type ReadResult = { ok: true; objects: SmiObject[]; errors: MeshfedError[] } | { ok: false; errors: MeshfedError[] };
+
+export class FileMeshSpec implements MeshSpec {
+  readonly id = SPEC_ID;
+  readonly #options: FileMeshSpecOptions;
+  readonly #log: Logger;
+  readonly #listeners = new Listeners<MeshSpecSnapshot>();
+  #spec: MeshSpecSnapshot = emptyMeshSpec();
+  #fingerprint = JSON.stringify(this.#spec);
+  #state: ProviderState = "starting";
+  #started = false;
+  #reloading: Promise<void> = Promise.resolve();
+  #lastSync: string | null = null;
+  #errors: readonly ProviderError[] = [];
+
+  constructor(options: FileMeshSpecOptions) {
+    this.#options = options;
+    this.#log = options.logger.child({ component: "spec/files", dir: options.dir });
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    if (this.#started) throw new MeshfedError("MESHFED_PROVIDER_STARTED", "the smi-files spec was already started");
+    this.#started = true;
+    const result = await this.#read();
+    if (!result.ok) {
+      this.#recordErrors(result.errors);
+      this.#state = "stopped";
+      // Several YAML errors: the first names the problem, details list the rest.
+      const [first] = result.errors;
+      throw first ?? new MeshfedError(SMI_ERROR_CODES.read, `${this.#options.dir}: cannot read the SMI manifests`);
+    }
+    this.#apply(result.objects, result.errors);
+    if (signal.aborted) {
+      this.#state = "stopped";
+      return;
+    }
+    signal.addEventListener("abort", () => (this.#state = "stopped"), { once: true });
+    await watchPath(this.#options.dir, {
+      kind: "directory",
+      filter: (name) => MANIFEST.test(name),
+      signal,
+      debounceMs: this.#options.debounceMs ?? 100,
+      pollMs: this.#options.pollMs ?? 2000,
+      onChange: () => this.reload(),
+      onError: (err) => this.#log.debug({ err }, "directory watcher error; falling back to polling"),
+    });
+  }
+
+  /** Re-reads the directory now (the watcher calls this; tests and a SIGHUP handler may too). */
+  reload(): Promise<void> {
+    // Serialised: a manual reload racing the watcher's must not apply an older
+    // read after a newer one.
+    const run = this.#reloading.then(() => this.#reloadNow());
+    this.#reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reloadNow(): Promise<void> {
+    if (this.#state === "stopped") return;
+    const result = await this.#read();
+    if (this.#stopped()) return;
+    if (!result.ok) {
+      this.#recordErrors(result.errors);
+      this.#state = "degraded";
+      this.#log.error({ errors: result.errors.length }, "SMI manifests rejected, keeping the last good spec");
+      return;
+    }
+    if (this.#apply(result.objects, result.errors)) this.#listeners.emit(this.#spec);
+  }
+
+  trafficSplits(): readonly TrafficSplit[] {
+    return this.#spec.trafficSplits;
+  }
+  trafficTargets(): readonly TrafficTarget[] {
+    return this.#spec.trafficTargets;
+  }
+  httpRouteGroups(): readonly HTTPRouteGroup[] {
+    return this.#spec.httpRouteGroups;
+  }
+  tcpRoutes(): readonly TCPRoute[] {
+    return this.#spec.tcpRoutes;
+  }
+  /** The whole current spec. */
+  snapshot(): MeshSpecSnapshot {
+    return this.#spec;
+  }
+
+  on(_event: "change", fn: (spec: MeshSpecSnapshot) => void): () => void {
+    return this.#listeners.add(fn);
+  }
+
+  /** Every problem found by the last read, empty when it was clean. */
+  errors(): readonly ProviderError[] {
+    return this.#errors;
+  }
+
+  status(): ProviderStatus {
+    const s = this.#spec;
+    return {
+      id: this.id,
+      kind: "spec",
+      state: this.#state,
+      lastSync: this.#lastSync,
+      lastError: this.#errors[0] ?? null,
+      counts: {
+        trafficSplits: s.trafficSplits.length,
+        trafficTargets: s.trafficTargets.length,
+        httpRouteGroups: s.httpRouteGroups.length,
+        tcpRoutes: s.tcpRoutes.length,
+        errors: this.#errors.length,
+      },
+    };
+  }
+
+  async #read(): Promise<ReadResult> {
+    const dir = this.#options.dir;
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter((n) => MANIFEST.test(n) && !n.startsWith(".")).sort();
+    } catch (err) {
+      const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+      return {
+        ok: false,
+        errors: [new MeshfedError(missing ? SMI_ERROR_CODES.dirNotFound : SMI_ERROR_CODES.read, `${dir}: ${missing ? "SMI directory not found" : `cannot read SMI directory: ${errorMessage(err)}`}`, { cause: err, details: { file: dir } })],
+      };
+    }
+    const objects: SmiObject[] = [];
+    const objectErrors: MeshfedError[] = [];
+    const fatal: MeshfedError[] = [];
+    for (const name of names) {
+      const file = join(dir, name);
+      let text: string;
+      try {
+        text = await readFile(file, "utf8");
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "ENOENT") continue; // removed between readdir and read: a later event covers it
+        if (code === "EISDIR") continue; // a directory named *.yaml: not a manifest
+        fatal.push(new MeshfedError(SMI_ERROR_CODES.read, `${file}: cannot read: ${errorMessage(err)}`, { cause: err, details: { file } }));
+        continue;
+      }
+      const parsed = parseSmiManifests(text, file);
+      objects.push(...parsed.objects);
+      for (const e of parsed.errors) (e.code === SMI_ERROR_CODES.yaml ? fatal : objectErrors).push(e);
+    }
+    return fatal.length > 0 ? { ok: false, errors: fatal } : { ok: true, objects, errors: objectErrors };
+  }
+
+  /** Applies a read; returns whether the spec's content changed. */
+  #apply(objects: readonly SmiObject[], parseErrors: readonly MeshfedError[]): boolean {
+    const { snapshot, errors: crossErrors } = resolveMeshSpec(objects);
+    const errors = [...parseErrors, ...crossErrors];
+    this.#recordErrors(errors);
+    this.#state = errors.length > 0 ? "degraded" : "synced";
+    this.#lastSync = new Date().toISOString();
+    this.#options.metrics?.providerSyncs.inc({ provider: SPEC_ID });
+    const fingerprint = JSON.stringify(snapshot);
+    const changed = fingerprint !== this.#fingerprint;
+    this.#spec = snapshot;
+    this.#fingerprint = fingerprint;
+    this.#log.info(
+      {
+        trafficSplits: snapshot.trafficSplits.length,
+        trafficTargets: snapshot.trafficTargets.length,
+        httpRouteGroups: snapshot.httpRouteGroups.length,
+        tcpRoutes: snapshot.tcpRoutes.length,
+        skipped: errors.length,
+        changed,
+      },
+      "SMI manifests loaded",
+    );
+    return changed;
+  }
+
+  #recordErrors(errors: readonly MeshfedError[]): void {
+    const at = new Date().toISOString();
+    this.#errors = errors.map((e) => toProviderError(e, at));
+    for (const e of errors) {
+      this.#options.metrics?.providerErrors.inc({ provider: SPEC_ID, code: e.code });
+      this.#log.warn({ code: e.code, file: e.details.file, line: e.details.line, column: e.details.column, kind: e.details.kind }, e.message);
+    }
+  }
+
+  #stopped(): boolean {
+    return this.#state === "stopped";
+  }
+}
+
+function toProviderError(err: MeshfedError, at: string): ProviderError {
+  const d = err.details;
+  return {
+    code: err.code,
+    message: err.message,
+    at,
+    ...(typeof d.file === "string" ? { file: d.file } : {}),
+    ...(typeof d.line === "number" ? { line: d.line } : {}),
+    ...(typeof d.column === "number" ? { column: d.column } : {}),
+  };
+}

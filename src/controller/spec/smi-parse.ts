@@ -1,0 +1,238 @@
+/**
+ * Parses SMI manifests (multi-document YAML) into the normalised objects of
+ * spec/types.ts. Pure: `meshfed validate` calls it offline, the file store on
+ * every reload. Every problem becomes a MeshfedError naming the file, line,
+ * column, document number, kind and namespace/name; an object with any
+ * problem is left out of `objects`, the others are returned.
+ *
+ * Cross-object checks (references, duplicates) live in smi-validate.ts.
+ */
+import { LineCounter, isScalar, parseAllDocuments, type Document } from "yaml";
+import { MeshfedError } from "../../common/errors.js";
+import { isDnsLabel } from "../../common/service.js";
+import { SCHEMAS, type HttpRouteGroupManifest, type SmiKind, type TcpRouteManifest, type TrafficSplitManifest, type TrafficTargetManifest } from "./smi-schema.js";
+import type { HTTPRouteGroup, HttpMatch, TCPRoute, TrafficSplit, TrafficTarget } from "./types.js";
+import { issuesFromZod, type InputIssue } from "../../common/yaml-input.js";
+import { formatPath, nodeAtPath, positionAtOffset, positionOf, type Position } from "../../common/yaml-position.js";
+
+export type { SmiKind } from "./smi-schema.js";
+
+export const SMI_ERROR_CODES = {
+  yaml: "MESHFED_SMI_YAML",
+  unknownKind: "MESHFED_SMI_UNKNOWN_KIND",
+  invalid: "MESHFED_SMI_INVALID",
+  invalidWeight: "MESHFED_SMI_INVALID_WEIGHT",
+  invalidRegex: "MESHFED_SMI_INVALID_REGEX",
+  missingRoute: "MESHFED_SMI_MISSING_ROUTE",
+  duplicate: "MESHFED_SMI_DUPLICATE",
+  read: "MESHFED_SMI_READ",
+  dirNotFound: "MESHFED_SMI_DIR_NOT_FOUND",
+} as const;
+
+export interface SmiPosition extends Position {
+  readonly file: string;
+  /** 1-based index of the document in its file. */
+  readonly document: number;
+}
+
+export type SmiObject = (
+  | { readonly kind: "TrafficSplit"; readonly object: TrafficSplit }
+  | { readonly kind: "TrafficTarget"; readonly object: TrafficTarget }
+  | { readonly kind: "HTTPRouteGroup"; readonly object: HTTPRouteGroup }
+  | { readonly kind: "TCPRoute"; readonly object: TCPRoute }
+) & { readonly position: SmiPosition };
+
+export interface SmiParseResult {
+  readonly objects: readonly SmiObject[];
+  readonly errors: readonly MeshfedError[];
+}
+
+export const DEFAULT_NAMESPACE = "default";
+
+// Kubernetes object names are DNS subdomains (dots allowed); namespaces and
+// service names are DNS labels.
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+export function isDnsSubdomain(value: string): boolean {
+  return value.length <= 253 && DNS_SUBDOMAIN.test(value);
+}
+
+const METHOD = /^([A-Z]+|\*)$/;
+
+type Issue = InputIssue;
+
+export function parseSmiManifests(text: string, file: string): SmiParseResult {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const objects: SmiObject[] = [];
+  const errors: MeshfedError[] = [];
+  let index = 0;
+  for (const doc of docs) {
+    index++;
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const pos = positionAtOffset(e.pos[0], lineCounter);
+        errors.push(
+          new MeshfedError(SMI_ERROR_CODES.yaml, `${file}:${pos.line}:${pos.column}: YAML syntax error in document ${index}: ${e.message}`, {
+            details: { file, document: index, line: pos.line, column: pos.column },
+          }),
+        );
+      }
+      continue;
+    }
+    // An empty document (a leading `---`, a comment-only file) has no contents
+    // or a null scalar.
+    if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue;
+    const result = parseDocumentObject(doc, file, index, lineCounter);
+    if ("errors" in result) errors.push(...result.errors);
+    else objects.push(result);
+  }
+  return { objects, errors };
+}
+
+function parseDocumentObject(doc: Document.Parsed, file: string, document: number, lineCounter: LineCounter): SmiObject | { errors: MeshfedError[] } {
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  const start = positionOf(doc.contents, lineCounter);
+  const rec = isRecord(raw) ? raw : {};
+  const kind = typeof rec.kind === "string" ? rec.kind : undefined;
+  const apiVersion = typeof rec.apiVersion === "string" ? rec.apiVersion : undefined;
+  const meta = isRecord(rec.metadata) ? rec.metadata : {};
+  const name = typeof meta.name === "string" ? meta.name : "?";
+  const namespace = typeof meta.namespace === "string" ? meta.namespace : DEFAULT_NAMESPACE;
+
+  const fail = (issues: readonly Issue[]): { errors: MeshfedError[] } => ({
+    errors: issues.map((issue) => {
+      const pos = positionOf(nodeAtPath(doc.contents, issue.path, issue.keyOf), lineCounter);
+      const path = formatPath(issue.keyOf === undefined ? issue.path : [...issue.path, issue.keyOf]);
+      const what = `${kind ?? "object"} ${namespace}/${name}`;
+      return new MeshfedError(issue.code, `${file}:${pos.line}:${pos.column}: ${what} (document ${document}): ${issue.message}${path === "(document)" ? "" : ` at ${path}`}`, {
+        details: { file, document, line: pos.line, column: pos.column, path, kind, namespace, name },
+      });
+    }),
+  });
+
+  if (!isRecord(raw)) return fail([{ code: SMI_ERROR_CODES.invalid, message: "a manifest must be a mapping with apiVersion, kind, metadata and spec", path: [] }]);
+  if (kind === undefined || !(kind in SCHEMAS)) {
+    return fail([{ code: SMI_ERROR_CODES.unknownKind, message: kind === undefined ? "missing kind" : `unknown kind "${kind}"; expected one of ${Object.keys(SCHEMAS).join(", ")}`, path: kind === undefined ? [] : ["kind"] }]);
+  }
+  const smiKind = kind as SmiKind;
+  const versions = SCHEMAS[smiKind];
+  const schema = apiVersion === undefined ? undefined : versions[apiVersion];
+  if (schema === undefined) {
+    return fail([{
+      code: SMI_ERROR_CODES.unknownKind,
+      message: `unsupported apiVersion ${apiVersion === undefined ? "(missing)" : `"${apiVersion}"`} for ${kind}; supported: ${Object.keys(versions).join(", ")}`,
+      path: apiVersion === undefined ? [] : ["apiVersion"],
+    }]);
+  }
+  const shaped = schema.safeParse(raw);
+  if (!shaped.success) {
+    return fail(issuesFromZod(shaped.error, SMI_ERROR_CODES.invalid));
+  }
+
+  const issues: Issue[] = [];
+  if (!isDnsSubdomain(name)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `name "${name}" is not a DNS subdomain (RFC 1123)`, path: ["metadata", "name"] });
+  if (!isDnsLabel(namespace)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `namespace "${namespace}" is not a DNS label (RFC 1123)`, path: ["metadata", "namespace"] });
+  const position: SmiPosition = { file, document, ...start };
+  const meta2 = { namespace, name, origin: `${file}#${document}` };
+  let out: SmiObject;
+  switch (smiKind) {
+    case "TrafficSplit":
+      out = { kind: smiKind, position, object: { ...meta2, ...normaliseSplit(shaped.data as TrafficSplitManifest, issues) } };
+      break;
+    case "TrafficTarget":
+      out = { kind: smiKind, position, object: { ...meta2, ...normaliseTarget(shaped.data as TrafficTargetManifest, namespace, issues) } };
+      break;
+    case "HTTPRouteGroup":
+      out = { kind: smiKind, position, object: { ...meta2, matches: normaliseRouteGroup(shaped.data as HttpRouteGroupManifest, issues) } };
+      break;
+    case "TCPRoute":
+      out = { kind: smiKind, position, object: { ...meta2, ports: normaliseTcpRoute(shaped.data as TcpRouteManifest, issues) } };
+      break;
+  }
+  return issues.length > 0 ? fail(issues) : out;
+}
+
+function normaliseSplit(m: TrafficSplitManifest, issues: Issue[]): Omit<TrafficSplit, "namespace" | "name" | "origin"> {
+  const spec = m.spec;
+  if (!isDnsLabel(spec.service)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `service "${spec.service}" is not a DNS label`, path: ["spec", "service"] });
+  const backends = spec.backends ?? [];
+  if (backends.length === 0) issues.push({ code: SMI_ERROR_CODES.invalidWeight, message: "a TrafficSplit needs at least one backend", path: ["spec"] });
+  const seen = new Set<string>();
+  backends.forEach((b, i) => {
+    if (!isDnsLabel(b.service)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `backend service "${b.service}" is not a DNS label`, path: ["spec", "backends", i, "service"] });
+    if (seen.has(b.service)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `backend service "${b.service}" is listed twice`, path: ["spec", "backends", i, "service"] });
+    seen.add(b.service);
+    if (!Number.isSafeInteger(b.weight) || b.weight < 0) {
+      issues.push({ code: SMI_ERROR_CODES.invalidWeight, message: `weight ${b.weight} is not a whole number >= 0`, path: ["spec", "backends", i, "weight"] });
+    }
+  });
+  if (backends.length > 0 && backends.every((b) => b.weight === 0)) {
+    issues.push({ code: SMI_ERROR_CODES.invalidWeight, message: "every backend has weight 0: no traffic could be routed", path: ["spec", "backends"] });
+  }
+  const matches = (spec.matches ?? []).map((ref) => ref.name);
+  return { service: spec.service, backends: backends.map((b) => ({ service: b.service, weight: b.weight })), matches };
+}
+
+function normaliseTarget(m: TrafficTargetManifest, namespace: string, issues: Issue[]): Omit<TrafficTarget, "namespace" | "name" | "origin"> {
+  const spec = m.spec;
+  const identity = (id: { name: string; namespace?: string | undefined }, path: PropertyKey[]) => {
+    if (!isDnsSubdomain(id.name)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `service account "${id.name}" is not a DNS subdomain`, path: [...path, "name"] });
+    if (id.namespace !== undefined && !isDnsLabel(id.namespace)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `namespace "${id.namespace}" is not a DNS label`, path: [...path, "namespace"] });
+    return { kind: "ServiceAccount" as const, name: id.name, namespace: id.namespace ?? namespace };
+  };
+  const d = spec.destination;
+  if (d.port !== undefined && !(Number.isInteger(d.port) && d.port >= 1 && d.port <= 65535)) {
+    issues.push({ code: SMI_ERROR_CODES.invalid, message: `port ${d.port} is not an integer in 1..65535`, path: ["spec", "destination", "port"] });
+  }
+  const destination = { ...identity(d, ["spec", "destination"]), ...(d.port === undefined ? {} : { port: d.port }) };
+  const sources = (spec.sources ?? []).map((s, i) => identity(s, ["spec", "sources", i]));
+  if (sources.length === 0) issues.push({ code: SMI_ERROR_CODES.invalid, message: "a TrafficTarget needs at least one source", path: ["spec"] });
+  const rules = (spec.rules ?? []).map((r, i) => {
+    const matches = r.matches ?? [];
+    if (r.kind === "TCPRoute" && matches.length > 0) {
+      issues.push({ code: SMI_ERROR_CODES.invalid, message: "a TCPRoute rule cannot name matches", path: ["spec", "rules", i, "matches"] });
+    }
+    return { kind: r.kind, name: r.name, matches };
+  });
+  if (rules.length === 0) issues.push({ code: SMI_ERROR_CODES.invalid, message: "a TrafficTarget needs at least one rule", path: ["spec"] });
+  return { destination, sources, rules };
+}
+
+function normaliseRouteGroup(m: HttpRouteGroupManifest, issues: Issue[]): HttpMatch[] {
+  const seen = new Set<string>();
+  return (m.spec.matches ?? []).map((match, i) => {
+    const at = ["spec", "matches", i];
+    if (match.name === "") issues.push({ code: SMI_ERROR_CODES.invalid, message: "a match needs a name", path: [...at, "name"] });
+    if (seen.has(match.name)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `match name "${match.name}" is used twice`, path: [...at, "name"] });
+    seen.add(match.name);
+    if (match.pathRegex !== undefined) checkRegex(match.pathRegex, [...at, "pathRegex"], issues);
+    const headers = match.headers ?? {};
+    for (const [header, pattern] of Object.entries(headers)) checkRegex(pattern, [...at, "headers", header], issues);
+    const methods = (match.methods ?? []).map((x, j) => {
+      const upper = x.toUpperCase();
+      if (!METHOD.test(upper)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `"${x}" is not an HTTP method or "*"`, path: [...at, "methods", j] });
+      return upper;
+    });
+    return { name: match.name, ...(match.pathRegex === undefined ? {} : { pathRegex: match.pathRegex }), methods, headers: { ...headers } };
+  });
+}
+
+function normaliseTcpRoute(m: TcpRouteManifest, issues: Issue[]): number[] {
+  const ports = m.spec.matches?.ports ?? [];
+  ports.forEach((p, i) => {
+    if (!(Number.isInteger(p) && p >= 1 && p <= 65535)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `port ${p} is not an integer in 1..65535`, path: ["spec", "matches", "ports", i] });
+  });
+  return [...new Set(ports)].sort((a, b) => a - b);
+}
+
+function checkRegex(pattern: string, path: PropertyKey[], issues: Issue[]): void {
+  try {
+    new RegExp(pattern);
+  } catch (err) {
+    issues.push({ code: SMI_ERROR_CODES.invalidRegex, message: `invalid regular expression "${pattern}": ${err instanceof Error ? err.message : String(err)}`, path });
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

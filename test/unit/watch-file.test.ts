@@ -1,0 +1,169 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile, rename, mkdir, unlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { watchPath } from "../../src/common/watch-file.js";
+
+async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "meshfed-watch-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Counts onChange calls and lets a test wait for the next one. */
+function counter() {
+  let calls = 0;
+  let waiters: (() => void)[] = [];
+  return {
+    onChange: () => {
+      calls++;
+      const w = waiters;
+      waiters = [];
+      for (const fn of w) fn();
+    },
+    get calls() {
+      return calls;
+    },
+    next(timeoutMs = 1000): Promise<void> {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no change within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+function fsWatchHandles(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === "FSEventWrap").length;
+}
+
+test("a burst of in-place writes gives one debounced call", async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, "hosts.yaml");
+  await writeFile(file, "a");
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  const c = counter();
+  await watchPath(file, { signal: ac.signal, debounceMs: 80, pollMs: 0, onChange: c.onChange });
+  const next = c.next();
+  for (let i = 0; i < 5; i++) {
+    await writeFile(file, `a${i}`);
+    await sleep(10);
+  }
+  await next;
+  await sleep(200);
+  assert.equal(c.calls, 1);
+});
+
+test("a save by rename (vim, atomic writers) is seen, and later edits too", async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, "hosts.yaml");
+  await writeFile(file, "a");
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  const c = counter();
+  await watchPath(file, { signal: ac.signal, debounceMs: 30, pollMs: 0, onChange: c.onChange });
+  let next = c.next();
+  await writeFile(join(dir, ".hosts.yaml.swp"), "b");
+  await rename(join(dir, ".hosts.yaml.swp"), file);
+  await next;
+  // The original inode is gone; the watcher must still see edits of the new one.
+  next = c.next();
+  await writeFile(file, "c");
+  await next;
+  // Other files in the same directory are ignored.
+  const before = c.calls;
+  await writeFile(join(dir, "other.yaml"), "x");
+  await sleep(150);
+  assert.equal(c.calls, before);
+});
+
+test("a directory watch sees created, edited and deleted entries, filtered by name", async (t) => {
+  const dir = await tempDir(t);
+  const smi = join(dir, "smi");
+  await mkdir(smi);
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  const c = counter();
+  await watchPath(smi, { signal: ac.signal, debounceMs: 30, pollMs: 0, filter: (n) => n.endsWith(".yaml"), onChange: c.onChange });
+  let next = c.next();
+  await writeFile(join(smi, "a.yaml"), "x");
+  await next;
+  next = c.next();
+  await unlink(join(smi, "a.yaml"));
+  await next;
+  const before = c.calls;
+  await writeFile(join(smi, "notes.txt"), "x");
+  await sleep(150);
+  assert.equal(c.calls, before);
+});
+
+test("the poll fallback catches a directory removed and recreated", async (t) => {
+  const dir = await tempDir(t);
+  const smi = join(dir, "smi");
+  await mkdir(smi);
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  const c = counter();
+  await watchPath(smi, { signal: ac.signal, debounceMs: 20, pollMs: 50, onChange: c.onChange });
+  await rm(smi, { recursive: true });
+  await mkdir(smi);
+  await sleep(200);
+  const next = c.next();
+  await writeFile(join(smi, "a.yaml"), "x");
+  await next;
+});
+
+test("onChange calls never overlap", async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, "f.yaml");
+  await writeFile(file, "a");
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  let running = 0;
+  let maxRunning = 0;
+  let calls = 0;
+  await watchPath(file, {
+    signal: ac.signal,
+    debounceMs: 5,
+    pollMs: 0,
+    onChange: async () => {
+      calls++;
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      await sleep(100);
+      running--;
+    },
+  });
+  for (let i = 0; i < 4; i++) {
+    await writeFile(file, `v${i}`);
+    await sleep(40);
+  }
+  await sleep(400);
+  assert.equal(maxRunning, 1);
+  assert.ok(calls >= 2, `calls=${calls}`);
+});
+
+test("aborting releases the fs watcher and stops calls", async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, "hosts.yaml");
+  await writeFile(file, "a");
+  const baseline = fsWatchHandles();
+  const ac = new AbortController();
+  const c = counter();
+  const w = await watchPath(file, { signal: ac.signal, debounceMs: 10, onChange: c.onChange });
+  assert.equal(fsWatchHandles(), baseline + 1);
+  ac.abort();
+  assert.ok(w.closed);
+  await sleep(20); // libuv closes the handle on the next loop turn
+  assert.equal(fsWatchHandles(), baseline);
+  await writeFile(file, "b");
+  await sleep(100);
+  assert.equal(c.calls, 0);
+  w.close(); // idempotent
+});
