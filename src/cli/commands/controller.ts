@@ -59,13 +59,23 @@ export function controllerCommand(yargs: Argv) {
   );
 }
 
+/**
+ * How to call the CLI from here: under `npm run demo` the `meshfed` binary is
+ * not on PATH (npm links a package's bin only when it is installed), so say
+ * the command that works in a fresh clone.
+ */
+function cliInvocation(): string {
+  return process.env.npm_lifecycle_event === "demo" ? "node dist/src/cli/main.js" : "meshfed";
+}
+
 function whereToLook(adminUrl: string, config: ControllerConfig): string {
   const admin = adminUrl === "http://127.0.0.1:15000" ? "" : ` --admin ${adminUrl}`;
+  const cli = cliInvocation();
   const rows = [
     ["admin API", adminUrl],
-    ["catalog", `meshfed catalog${admin}        (${adminUrl}/api/v1/catalog)`],
-    ["participants", `meshfed participants --explain${admin}`],
-    ["certificates", `meshfed certs list${admin}`],
+    ["catalog", `${cli} catalog${admin}        (${adminUrl}/api/v1/catalog)`],
+    ["participants", `${cli} participants --explain${admin}`],
+    ["certificates", `${cli} certs list${admin}`],
     ["providers", `${adminUrl}/api/v1/providers`],
     ["metrics", `${adminUrl}/metrics`],
     ["data dir", config.dataDir],
