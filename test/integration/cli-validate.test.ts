@@ -42,5 +42,5 @@ test("meshfed validate exits 1 and names every problem with its code and positio
 
   const json = await runCli(["validate", "-o", "json", join(dir, "controller.yaml")]);
   assert.equal(json.code, 1);
-  assert.deepEqual(JSON.parse(json.stdout).map((x: { kind: string }) => x.kind), ["config"]);
+  assert.deepEqual((JSON.parse(json.stdout) as Array<{ kind: string }>).map((x) => x.kind), ["config"]);
 });
