@@ -1,0 +1,43 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { AgentMessage as _meshfed_v1_AgentMessage, AgentMessage__Output as _meshfed_v1_AgentMessage__Output } from './meshfed/v1/AgentMessage.js';
+import type { CaBundle as _meshfed_v1_CaBundle, CaBundle__Output as _meshfed_v1_CaBundle__Output } from './meshfed/v1/CaBundle.js';
+import type { ConfigAck as _meshfed_v1_ConfigAck, ConfigAck__Output as _meshfed_v1_ConfigAck__Output } from './meshfed/v1/ConfigAck.js';
+import type { ConfigFile as _meshfed_v1_ConfigFile, ConfigFile__Output as _meshfed_v1_ConfigFile__Output } from './meshfed/v1/ConfigFile.js';
+import type { ConfigVersion as _meshfed_v1_ConfigVersion, ConfigVersion__Output as _meshfed_v1_ConfigVersion__Output } from './meshfed/v1/ConfigVersion.js';
+import type { ControllerMessage as _meshfed_v1_ControllerMessage, ControllerMessage__Output as _meshfed_v1_ControllerMessage__Output } from './meshfed/v1/ControllerMessage.js';
+import type { Endpoint as _meshfed_v1_Endpoint, Endpoint__Output as _meshfed_v1_Endpoint__Output } from './meshfed/v1/Endpoint.js';
+import type { EnrollRequest as _meshfed_v1_EnrollRequest, EnrollRequest__Output as _meshfed_v1_EnrollRequest__Output } from './meshfed/v1/EnrollRequest.js';
+import type { EnrollResponse as _meshfed_v1_EnrollResponse, EnrollResponse__Output as _meshfed_v1_EnrollResponse__Output } from './meshfed/v1/EnrollResponse.js';
+import type { Health as _meshfed_v1_Health, Health__Output as _meshfed_v1_Health__Output } from './meshfed/v1/Health.js';
+import type { Hello as _meshfed_v1_Hello, Hello__Output as _meshfed_v1_Hello__Output } from './meshfed/v1/Hello.js';
+import type { ProxyControlPlaneClient as _meshfed_v1_ProxyControlPlaneClient, ProxyControlPlaneDefinition as _meshfed_v1_ProxyControlPlaneDefinition } from './meshfed/v1/ProxyControlPlane.js';
+import type { ServiceCertificate as _meshfed_v1_ServiceCertificate, ServiceCertificate__Output as _meshfed_v1_ServiceCertificate__Output } from './meshfed/v1/ServiceCertificate.js';
+import type { Shutdown as _meshfed_v1_Shutdown, Shutdown__Output as _meshfed_v1_Shutdown__Output } from './meshfed/v1/Shutdown.js';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  meshfed: {
+    v1: {
+      AgentMessage: MessageTypeDefinition<_meshfed_v1_AgentMessage, _meshfed_v1_AgentMessage__Output>
+      CaBundle: MessageTypeDefinition<_meshfed_v1_CaBundle, _meshfed_v1_CaBundle__Output>
+      ConfigAck: MessageTypeDefinition<_meshfed_v1_ConfigAck, _meshfed_v1_ConfigAck__Output>
+      ConfigFile: MessageTypeDefinition<_meshfed_v1_ConfigFile, _meshfed_v1_ConfigFile__Output>
+      ConfigVersion: MessageTypeDefinition<_meshfed_v1_ConfigVersion, _meshfed_v1_ConfigVersion__Output>
+      ControllerMessage: MessageTypeDefinition<_meshfed_v1_ControllerMessage, _meshfed_v1_ControllerMessage__Output>
+      Endpoint: MessageTypeDefinition<_meshfed_v1_Endpoint, _meshfed_v1_Endpoint__Output>
+      EnrollRequest: MessageTypeDefinition<_meshfed_v1_EnrollRequest, _meshfed_v1_EnrollRequest__Output>
+      EnrollResponse: MessageTypeDefinition<_meshfed_v1_EnrollResponse, _meshfed_v1_EnrollResponse__Output>
+      Health: MessageTypeDefinition<_meshfed_v1_Health, _meshfed_v1_Health__Output>
+      Hello: MessageTypeDefinition<_meshfed_v1_Hello, _meshfed_v1_Hello__Output>
+      ProxyControlPlane: SubtypeConstructor<typeof grpc.Client, _meshfed_v1_ProxyControlPlaneClient> & { service: _meshfed_v1_ProxyControlPlaneDefinition }
+      ServiceCertificate: MessageTypeDefinition<_meshfed_v1_ServiceCertificate, _meshfed_v1_ServiceCertificate__Output>
+      Shutdown: MessageTypeDefinition<_meshfed_v1_Shutdown, _meshfed_v1_Shutdown__Output>
+    }
+  }
+}
+

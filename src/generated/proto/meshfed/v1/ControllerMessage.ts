@@ -1,0 +1,22 @@
+// Original file: proto/meshfed/v1/control_plane.proto
+
+import type { ConfigVersion as _meshfed_v1_ConfigVersion, ConfigVersion__Output as _meshfed_v1_ConfigVersion__Output } from '../../meshfed/v1/ConfigVersion.js';
+import type { ServiceCertificate as _meshfed_v1_ServiceCertificate, ServiceCertificate__Output as _meshfed_v1_ServiceCertificate__Output } from '../../meshfed/v1/ServiceCertificate.js';
+import type { CaBundle as _meshfed_v1_CaBundle, CaBundle__Output as _meshfed_v1_CaBundle__Output } from '../../meshfed/v1/CaBundle.js';
+import type { Shutdown as _meshfed_v1_Shutdown, Shutdown__Output as _meshfed_v1_Shutdown__Output } from '../../meshfed/v1/Shutdown.js';
+
+export interface ControllerMessage {
+  'config'?: (_meshfed_v1_ConfigVersion | null);
+  'serviceCertificate'?: (_meshfed_v1_ServiceCertificate | null);
+  'caBundle'?: (_meshfed_v1_CaBundle | null);
+  'shutdown'?: (_meshfed_v1_Shutdown | null);
+  'message'?: "config"|"serviceCertificate"|"caBundle"|"shutdown";
+}
+
+export interface ControllerMessage__Output {
+  'config'?: (_meshfed_v1_ConfigVersion__Output | null);
+  'serviceCertificate'?: (_meshfed_v1_ServiceCertificate__Output | null);
+  'caBundle'?: (_meshfed_v1_CaBundle__Output | null);
+  'shutdown'?: (_meshfed_v1_Shutdown__Output | null);
+  'message'?: "config"|"serviceCertificate"|"caBundle"|"shutdown";
+}

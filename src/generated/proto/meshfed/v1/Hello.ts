@@ -1,0 +1,48 @@
+// Original file: proto/meshfed/v1/control_plane.proto
+
+import type { Endpoint as _meshfed_v1_Endpoint, Endpoint__Output as _meshfed_v1_Endpoint__Output } from '../../meshfed/v1/Endpoint.js';
+import type { Long } from '@grpc/proto-loader';
+
+export interface Hello {
+  /**
+   * Must equal the proxy id in the client certificate.
+   */
+  'proxyId'?: (string);
+  'hostAddresses'?: (string)[];
+  /**
+   * Endpoints the local service listens on; only for the certificate's service.
+   */
+  'endpoints'?: (_meshfed_v1_Endpoint)[];
+  'agentVersion'?: (string);
+  /**
+   * "" when running without a proxy
+   */
+  'proxyVersion'?: (string);
+  /**
+   * What the agent already holds (from disk), so an unchanged config is not resent.
+   */
+  'configVersion'?: (number | string | Long);
+  'configHash'?: (string);
+}
+
+export interface Hello__Output {
+  /**
+   * Must equal the proxy id in the client certificate.
+   */
+  'proxyId': (string);
+  'hostAddresses': (string)[];
+  /**
+   * Endpoints the local service listens on; only for the certificate's service.
+   */
+  'endpoints': (_meshfed_v1_Endpoint__Output)[];
+  'agentVersion': (string);
+  /**
+   * "" when running without a proxy
+   */
+  'proxyVersion': (string);
+  /**
+   * What the agent already holds (from disk), so an unchanged config is not resent.
+   */
+  'configVersion': (number);
+  'configHash': (string);
+}
