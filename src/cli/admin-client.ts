@@ -17,11 +17,21 @@ export function adminClientOptions(argv: { admin?: string; adminTokenFile?: stri
 }
 
 /** GETs one admin API path; errors name the URL and what the server said. */
-export async function adminGet(options: AdminClientOptions, path: string): Promise<unknown> {
+export function adminGet(options: AdminClientOptions, path: string): Promise<unknown> {
+  return adminRequest(options, "GET", path);
+}
+
+export function adminPost(options: AdminClientOptions, path: string, body: unknown): Promise<unknown> {
+  return adminRequest(options, "POST", path, body);
+}
+
+async function adminRequest(options: AdminClientOptions, method: "GET" | "POST", path: string, body?: unknown): Promise<unknown> {
   const url = new URL(path, options.url.endsWith("/") ? options.url : `${options.url}/`);
+  const headers: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
+  if (body !== undefined) headers["content-type"] = "application/json";
   let res: Response;
   try {
-    res = await fetch(url, { headers: options.token ? { authorization: `Bearer ${options.token}` } : {}, signal: AbortSignal.timeout(10_000) });
+    res = await fetch(url, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), signal: AbortSignal.timeout(10_000) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
     throw new MeshfedError("MESHFED_ADMIN_UNREACHABLE", `cannot reach the admin API at ${options.url} (${cause}); is the controller running? (--admin URL)`, { cause: err });

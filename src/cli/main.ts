@@ -5,6 +5,7 @@ import { hideBin } from "yargs/helpers";
 import { errorCode, errorMessage } from "../common/errors.js";
 import { catalogCommand, certsCommand, participantsCommand } from "./commands/inspect.js";
 import { controllerCommand } from "./commands/controller.js";
+import { proxiesCommand, tokenCommand } from "./commands/tokens.js";
 import { validateCommand } from "./commands/validate.js";
 
 const cli = yargs(hideBin(process.argv))
@@ -29,6 +30,8 @@ controllerCommand(cli);
 catalogCommand(cli);
 participantsCommand(cli);
 certsCommand(cli);
+tokenCommand(cli);
+proxiesCommand(cli);
 validateCommand(cli);
 
 await cli.parseAsync();

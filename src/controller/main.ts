@@ -6,15 +6,21 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import { isLoopback, parseHostPort } from "../common/address.js";
+import { formatHostPort, isLoopback, parseHostPort } from "../common/address.js";
 import { ControllerMetrics } from "../common/metrics.js";
+import { addControlRoutes } from "./admin/control-routes.js";
 import { AdminRouter } from "./admin/router.js";
 import { addReadRoutes } from "./admin/routes.js";
 import { AdminServer } from "./admin/server.js";
-import { MeshCatalog, NO_CONNECTED_PROXIES } from "./catalog/catalog.js";
+import { MeshCatalog } from "./catalog/catalog.js";
 import { createCertificateManager } from "./certificates/index.js";
 import type { ControllerConfig } from "./config/schema.js";
+import { JsonDriver } from "./drivers/json/json-driver.js";
+import { AgentsProvider } from "./providers/agents/provider.js";
 import { OnPremProvider } from "./providers/onprem/index.js";
+import { JoinTokens } from "./proxy-control-plane/join-tokens.js";
+import { ProxyControlPlane } from "./proxy-control-plane/server.js";
+import { ProxySessions } from "./proxy-control-plane/sessions.js";
 import type { EndpointProvider } from "./providers/types.js";
 import { EmptyMeshSpec } from "./spec/empty-spec.js";
 import { FileMeshSpec } from "./spec/files/index.js";
@@ -26,6 +32,8 @@ export const ADMIN_TOKEN_KEY = "admin-token";
 
 export interface RunningController {
   readonly adminUrl: string;
+  /** host:port agents dial (the bound port when 0 was asked for). */
+  readonly grpcAddress: string;
   readonly catalog: MeshCatalog;
   /** Graceful stop, bounded by `shutdownTimeout`; idempotent. */
   close(): Promise<void>;
@@ -44,9 +52,15 @@ export async function startController(config: ControllerConfig, logger: Logger):
     proxyValidity: config.certificates.proxyValidity,
     serviceValidity: config.certificates.serviceValidity,
     serviceJitter: config.certificates.serviceJitter,
+    renewBefore: { fraction: config.certificates.serviceRenewBefore },
   });
 
-  const providers: EndpointProvider[] = [];
+  const tokens = await JoinTokens.load({ store }, (key, err) =>
+    log.error({ key, err, code: "MESHFED_TOKEN_RECORD_CORRUPT" }, "a stored join token is unreadable; it is skipped and left on disk"),
+  );
+  const agents = new AgentsProvider({ metrics });
+  const sessions = new ProxySessions();
+  const providers: EndpointProvider[] = [agents];
   const onprem = config.providers.onprem;
   if (onprem) providers.push(new OnPremProvider({ file: onprem.hostsFile, debounceMs: onprem.debounce, logger, metrics }));
   const files = config.spec.files;
@@ -56,8 +70,9 @@ export async function startController(config: ControllerConfig, logger: Logger):
     providers,
     spec,
     certificates,
-    connected: NO_CONNECTED_PROXIES,
+    connected: sessions,
     providerPriority: config.catalog.providerPriority,
+    corroborateOnly: config.agents.selfRegistration ? [] : [agents.id],
     permissive: config.mesh.permissive,
     coalesceMs: config.catalog.coalesce,
     maxDelayMs: config.catalog.maxDelay,
@@ -65,6 +80,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     metrics,
   });
 
+  let grpcAddress = config.grpc.address;
   const waiting = new Set<string>([...providers.map((p) => p.id), spec.id]);
   let ready = false;
   const router = addReadRoutes(new AdminRouter(), {
@@ -76,6 +92,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     providers: () => [...providers.map((p) => p.status()), spec.status()],
     metrics: metrics.registry,
   });
+  addControlRoutes(router, { tokens, certificates, proxies: () => sessions.all().map((s) => s.info()) });
   const adminListen = parseHostPort(config.admin.address);
   const admin = await AdminServer.listen({
     listen: adminListen,
@@ -85,9 +102,11 @@ export async function startController(config: ControllerConfig, logger: Logger):
   });
   log.info({ admin: admin.url, dataDir: config.dataDir }, "admin API listening");
 
+  let plane: ProxyControlPlane | undefined;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      await plane?.close(Math.min(5_000, config.shutdownTimeout / 2));
       stop.abort();
       catalog.close();
       const timer = setTimeout(() => admin.destroy(), config.shutdownTimeout);
@@ -109,13 +128,18 @@ export async function startController(config: ControllerConfig, logger: Logger):
       }),
     );
     catalog.start(stop.signal);
+    const grpcListen = parseHostPort(config.grpc.address);
+    plane = await ProxyControlPlane.start({
+      listen: grpcListen, sessions, certificates, tokens, catalog, driver: new JsonDriver(), agents, logger, metrics,
+    });
+    grpcAddress = formatHostPort({ host: grpcListen.host, port: plane.port });
     ready = true;
   } catch (err) {
     await close();
     throw err;
   }
   log.info({ ...catalog.counts, providers: providers.map((p) => p.id), spec: spec.id }, "controller ready");
-  return { adminUrl: admin.url, catalog, close };
+  return { adminUrl: admin.url, grpcAddress, catalog, close };
 }
 
 /**

@@ -132,3 +132,21 @@ test("a steady stream of changes cannot hold updates back beyond maxDelay", asyn
   }
   assert.ok(updates >= 2, `expected updates during a 300 ms stream with maxDelay 60 ms, got ${updates}`);
 });
+
+test("endpoints of a corroborate-only provider count only when another provider lists them too", (t) => {
+  const onprem = new FakeProvider("onprem");
+  const agents = new FakeProvider("agents");
+  const catalog = new MeshCatalog({
+    providers: [onprem, agents], spec: new FakeSpec(), certificates: { certificates: () => [] }, connected: new FakeConnected(),
+    providerPriority: [], corroborateOnly: ["agents"], permissive: false, logger: silentLogger(),
+  });
+  const ac = new AbortController();
+  catalog.start(ac.signal);
+  t.after(() => ac.abort());
+  agents.set("shop/web", ["10.0.0.1:80", "10.0.0.2:80"]);
+  catalog.flush();
+  assert.deepEqual(catalog.service("shop/web")?.endpoints ?? [], [], "agent-only endpoints are not discovered");
+  onprem.set("shop/web", ["10.0.0.2:80"]);
+  catalog.flush();
+  assert.deepEqual(catalog.service("shop/web")!.endpoints.map((e) => [e.ip, e.sources]), [["10.0.0.2", ["agents", "onprem"]]]);
+});

@@ -36,7 +36,7 @@ export function controllerCommand(yargs: Argv) {
       });
       const logger = createLogger(config.logLevel);
       const controller = await startController(config, logger);
-      process.stdout.write(whereToLook(controller.adminUrl, config));
+      process.stdout.write(whereToLook(controller.adminUrl, controller.grpcAddress, config));
 
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals) => {
@@ -68,14 +68,17 @@ function cliInvocation(): string {
   return process.env.npm_lifecycle_event === "demo" ? "node dist/src/cli/main.js" : "meshfed";
 }
 
-function whereToLook(adminUrl: string, config: ControllerConfig): string {
+function whereToLook(adminUrl: string, grpcAddress: string, config: ControllerConfig): string {
   const admin = adminUrl === "http://127.0.0.1:15000" ? "" : ` --admin ${adminUrl}`;
   const cli = cliInvocation();
   const rows = [
     ["admin API", adminUrl],
+    ["agent gRPC", grpcAddress],
     ["catalog", `${cli} catalog${admin}        (${adminUrl}/api/v1/catalog)`],
     ["participants", `${cli} participants --explain${admin}`],
     ["certificates", `${cli} certs list${admin}`],
+    ["proxies", `${cli} proxies${admin}`],
+    ["join token", `${cli} token create --service NAMESPACE/NAME${admin}`],
     ["providers", `${adminUrl}/api/v1/providers`],
     ["metrics", `${adminUrl}/metrics`],
     ["data dir", config.dataDir],

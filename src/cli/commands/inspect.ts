@@ -2,7 +2,7 @@
 import type { Argv } from "yargs";
 import type { CatalogSnapshot, IncompleteParticipant, Leg, ParticipantsReport } from "../../controller/catalog/types.js";
 import { formatHostPort } from "../../common/address.js";
-import { adminClientOptions, adminGet } from "../admin-client.js";
+import { adminClientOptions, adminGet, adminPost } from "../admin-client.js";
 import { adminOptions, outputOption, printResult, type OutputFormat } from "../output.js";
 
 interface CommonArgs {
@@ -96,6 +96,17 @@ export function certsCommand(yargs: Argv) {
           }));
         },
       )
-      .demandCommand(1, "name a certs subcommand: list"),
+      .command<CommonArgs & { serial: string; reason: string }>(
+        "revoke <serial>",
+        "revoke a certificate; a proxy connected with it is disconnected and refused from then on",
+        (y2) =>
+          y2.positional("serial", { type: "string", demandOption: true }).option("reason", { type: "string", default: "revoked by an operator" })
+            .option("output", outputOption).options(adminOptions),
+        async (argv) => {
+          const body = (await adminPost(adminClientOptions(argv), "api/v1/certificates/revoke", { serial: argv.serial, reason: argv.reason })) as CertificateRow;
+          printResult(argv.output, body, () => ({ header: ["SERIAL", "KIND", "STATE"], rows: [[body.serial, body.kind, body.state]] }));
+        },
+      )
+      .demandCommand(1, "name a certs subcommand: list, revoke"),
   );
 }

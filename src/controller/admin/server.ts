@@ -3,7 +3,7 @@ import { timingSafeEqual, createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { formatHostPort, isLoopback, type HostPort } from "../../common/address.js";
-import { errorCode, errorMessage } from "../../common/errors.js";
+import { errorCode, errorMessage, MeshfedError } from "../../common/errors.js";
 import { errorResponse, type AdminResponse, type AdminRouter } from "./router.js";
 
 export interface AdminServerOptions {
@@ -67,8 +67,15 @@ export class AdminServer {
       try {
         response = await this.#options.router.handle(req, url);
       } catch (err) {
-        this.#options.logger.error({ err, code: errorCode(err), path: url.pathname }, "admin request failed");
-        response = errorResponse(500, errorCode(err), errorMessage(err));
+        // A MeshfedError is the caller's mistake (bad input, unknown id): 4xx.
+        // Anything else is ours: 500, and logged.
+        if (err instanceof MeshfedError) {
+          const status = typeof err.details.status === "number" ? err.details.status : /_UNKNOWN$|_NOT_FOUND$/.test(err.code) ? 404 : 400;
+          response = errorResponse(status, err.code, err.message);
+        } else {
+          this.#options.logger.error({ err, code: errorCode(err), path: url.pathname }, "admin request failed");
+          response = errorResponse(500, errorCode(err), errorMessage(err));
+        }
       }
     }
     const isText = typeof response.body === "string";

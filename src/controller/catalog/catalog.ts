@@ -7,7 +7,7 @@ import type { EndpointProvider } from "../providers/types.js";
 import type { MeshSpec } from "../spec/types.js";
 import { EndpointIndex } from "./endpoint-index.js";
 import { computeParticipants } from "./participants.js";
-import { buildProxyView, type ProxyViewInput } from "./proxy-view.js";
+import { buildProxyView, proxyDependencies, type ProxyViewInput } from "./proxy-view.js";
 import { SpecIndex } from "./spec-index.js";
 import type { CatalogChange, CatalogService, CatalogSnapshot, ConnectedProxySource, ParticipantsReport, ProxyView } from "./types.js";
 
@@ -18,6 +18,8 @@ export interface MeshCatalogOptions {
   readonly connected: ConnectedProxySource;
   /** Provider ids, highest priority first, for resolving conflicts. */
   readonly providerPriority: readonly string[];
+  /** Providers whose endpoints count only when another provider lists them too. */
+  readonly corroborateOnly?: readonly string[];
   /** Allow every mesh identity to call every service (no TrafficTargets needed). */
   readonly permissive: boolean;
   /** Quiet time after the last change before an update is applied. */
@@ -50,7 +52,7 @@ export class MeshCatalog {
 
   constructor(options: MeshCatalogOptions) {
     this.#options = options;
-    this.#index = new EndpointIndex(options.providerPriority);
+    this.#index = new EndpointIndex(options.providerPriority, options.corroborateOnly);
     this.#spec = new SpecIndex(emptySpec());
   }
 
@@ -146,12 +148,22 @@ export class MeshCatalog {
     return this.#index.service(typeof ref === "string" ? ref : `${ref.namespace}/${ref.name}`);
   }
 
+  /** Services claiming an IP:port and the providers that say so. */
+  endpointClaims(ip: string, port: number): Array<{ service: ServiceKey; providers: string[] }> {
+    return this.#index.claims(ip, port);
+  }
+
   snapshot(): CatalogSnapshot {
     return { services: this.#index.services(), conflicts: this.#index.conflicts() };
   }
 
   proxyView(input: ProxyViewInput): ProxyView {
     return buildProxyView(this.#index, this.#spec, this.#options.permissive, input);
+  }
+
+  /** Which service changes can affect a proxy of `service` (for fan-out to affected proxies only). */
+  proxyDependencies(service: ServiceRef): { all: boolean; services: Set<ServiceKey> } {
+    return proxyDependencies(this.#index, this.#spec, this.#options.permissive, service);
   }
 
   participants(): ParticipantsReport {

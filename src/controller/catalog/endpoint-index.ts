@@ -41,10 +41,18 @@ export class EndpointIndex {
   readonly #rank: (provider: string) => number;
   #endpointCount = 0;
 
-  /** `priority` lists provider ids, highest first; unlisted providers rank after all listed ones. */
-  constructor(priority: readonly string[]) {
+  readonly #corroborateOnly: ReadonlySet<string>;
+
+  /**
+   * `priority` lists provider ids, highest first; unlisted providers rank
+   * after all listed ones. Endpoints from `corroborateOnly` providers count
+   * only when another provider reports the same IP:port for the same service
+   * (agents without self-registration: a stolen token cannot add endpoints).
+   */
+  constructor(priority: readonly string[], corroborateOnly: readonly string[] = []) {
     const ranks = new Map(priority.map((p, i) => [p, i]));
     this.#rank = (p) => ranks.get(p) ?? priority.length;
+    this.#corroborateOnly = new Set(corroborateOnly);
   }
 
   /**
@@ -68,6 +76,11 @@ export class EndpointIndex {
           }
           row.provenance.push({ provider: view.provider, source: ep.source });
         }
+      }
+    }
+    if (next && this.#corroborateOnly.size > 0) {
+      for (const [k, row] of next.endpoints) {
+        if (row.provenance.every((p) => this.#corroborateOnly.has(p.provider))) next.endpoints.delete(k);
       }
     }
     const touched = new Set<string>([...(previous?.endpoints.keys() ?? []), ...(next?.endpoints.keys() ?? [])]);
@@ -114,6 +127,12 @@ export class EndpointIndex {
     });
     for (const r of ranked) parties.add(r.service);
     return [...parties];
+  }
+
+  /** Which services claim this IP:port, and through which providers (before conflict resolution). */
+  claims(ip: string, port: number): Array<{ service: ServiceKey; providers: string[] }> {
+    const claims = this.#claims.get(addressKey(ip, port));
+    return claims ? [...claims].map(([service, providers]) => ({ service, providers: [...providers].sort() })) : [];
   }
 
   has(key: ServiceKey): boolean {

@@ -24,16 +24,7 @@ export function buildProxyView(index: EndpointIndex, spec: SpecIndex, permissive
   rules.sort((a, b) => cmp(a.trafficTarget, b.trafficTarget));
 
   const allowed = permissive ? undefined : allowedDestinations(spec, identity);
-  const candidates = new Set<ServiceKey>();
-  if (allowed) {
-    for (const key of allowed) {
-      candidates.add(key);
-      for (const split of spec.splitsWithBackend(key)) candidates.add(`${split.namespace}/${split.service}`);
-    }
-  } else {
-    for (const key of index.keys()) candidates.add(key);
-    for (const split of spec.splits) candidates.add(`${split.namespace}/${split.service}`);
-  }
+  const candidates = candidateServices(index, spec, allowed);
   candidates.delete(own);
 
   const outbound: OutboundService[] = [];
@@ -46,6 +37,35 @@ export function buildProxyView(index: EndpointIndex, spec: SpecIndex, permissive
     inbound: { permissive, endpoints: inboundEndpoints, rules },
     outbound,
   };
+}
+
+/**
+ * The services whose changes can change this proxy's view: its own and every
+ * outbound candidate, present or not yet discovered. `all` in permissive
+ * mode, where any new service is a new outbound.
+ */
+export function proxyDependencies(index: EndpointIndex, spec: SpecIndex, permissive: boolean, service: ServiceRef): { all: boolean; services: Set<ServiceKey> } {
+  if (permissive) return { all: true, services: new Set() };
+  const allowed = allowedDestinations(spec, serviceIdentity(service));
+  const services = candidateServices(index, spec, allowed);
+  for (const key of allowed) for (const split of spec.splitsWithBackend(key)) for (const b of split.backends) services.add(`${split.namespace}/${b.service}`);
+  services.add(serviceKey(service));
+  return { all: false, services };
+}
+
+/** Outbound candidates: allowed destinations and the split roots over them; everything when `allowed` is undefined. */
+function candidateServices(index: EndpointIndex, spec: SpecIndex, allowed: Set<ServiceKey> | undefined): Set<ServiceKey> {
+  const candidates = new Set<ServiceKey>();
+  if (allowed) {
+    for (const key of allowed) {
+      candidates.add(key);
+      for (const split of spec.splitsWithBackend(key)) candidates.add(`${split.namespace}/${split.service}`);
+    }
+  } else {
+    for (const key of index.keys()) candidates.add(key);
+    for (const split of spec.splits) candidates.add(`${split.namespace}/${split.service}`);
+  }
+  return candidates;
 }
 
 /** Services this identity may call: destinations of TrafficTargets naming it as a source. */

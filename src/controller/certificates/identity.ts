@@ -76,3 +76,10 @@ export function serviceNames(service: ServiceRef, trustDomain: string): Certific
   }
   return { uri: `spiffe://${trustDomain}/ns/${service.namespace}/svc/${service.name}`, dns };
 }
+
+/** The controller's own identity; agents accept a server certificate only if it carries this URI. */
+export const CONTROLLER_PATH = "/meshfed/controller";
+
+export function controllerNames(trustDomain: string): CertificateNames {
+  return { uri: `spiffe://${trustDomain}${CONTROLLER_PATH}`, dns: `meshfed-controller.${trustDomain}` };
+}

@@ -8,7 +8,7 @@ export { createCertificateManager, CaCertificateManager, type CertificateManager
 export { CERT_ERROR, type CertificateErrorCode } from "./errors.js";
 export { MAX_CSR_PEM_BYTES, DEFAULT_CSR_KEY_TYPES, type CsrKeyType } from "./csr.js";
 export { DEFAULT_RENEW_BEFORE, renewAt, type RenewBefore } from "./renewal.js";
-export { proxyNames, serviceNames, type CertificateNames } from "./identity.js";
+export { proxyNames, serviceNames, controllerNames, CONTROLLER_PATH, type CertificateNames } from "./identity.js";
 export { CA_CERT_KEY, CA_KEY_KEY } from "./ca.js";
 export { REGISTRY_PREFIX } from "./registry.js";
 export { SERVICE_CERT_PREFIX } from "./service-certs.js";

@@ -8,21 +8,23 @@ import { randomInt } from "node:crypto";
 import { errorCode, MeshfedError } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
 import type { ControllerMetrics } from "../../common/metrics.js";
-import { serviceKey, type ServiceRef } from "../../common/service.js";
+import { parseServiceKey, serviceKey, type ServiceRef } from "../../common/service.js";
 import type { StateStore } from "../store/types.js";
 import { CertificateAuthority } from "./ca.js";
 import { DEFAULT_CSR_KEY_TYPES, validateCsr, type CsrKeyType } from "./csr.js";
 import { CERT_ERROR, certError } from "./errors.js";
-import { proxyNames, validateTrustDomain } from "./identity.js";
+import { controllerNames, proxyNames, validateTrustDomain } from "./identity.js";
 import { CertificateRegistry, normalizeSerial } from "./registry.js";
 import { DEFAULT_RENEW_BEFORE, validateLifetimeConfig, type RenewBefore } from "./renewal.js";
 import { ServiceCertificates } from "./service-certs.js";
 import type {
   CertificateManager, CertificateRecord, CertificateWithKey, IssuedCertificate, ProxyIdentity,
 } from "./types.js";
-import { randomSerial, toSecond, type Curve } from "./x509.js";
+import { crypto, exportPrivateKeyPem, generateKeyPair, randomSerial, toSecond, type Curve } from "./x509.js";
 
 const HOUR = 3_600_000;
+/** The pseudo service the controller's own certificates are recorded under. */
+const CONTROLLER_SERVICE = "meshfed/controller";
 const DAY = 24 * HOUR;
 
 export interface CertificateManagerOptions {
@@ -186,6 +188,35 @@ export class CaCertificateManager implements CertificateManager {
 
   caBundle(): string {
     return this.#p.ca.pem;
+  }
+
+  async controllerCertificate(validityMs: number): Promise<CertificateWithKey> {
+    const { ca, registry, logger, metrics } = this.#p;
+    const names = controllerNames(this.#p.trustDomain);
+    const keys = await generateKeyPair("P-256");
+    const serial = randomSerial();
+    const notBefore = toSecond(this.#p.now());
+    const spki = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
+    const certificate = await ca.issue({
+      serial, commonName: names.dns, uri: names.uri, dns: names.dns, spki, notBefore, notAfter: new Date(notBefore.getTime() + validityMs),
+    });
+    await registry.add({
+      serial, kind: "controller", identity: names.uri, service: CONTROLLER_SERVICE,
+      notBefore: certificate.notBefore.toISOString(), notAfter: certificate.notAfter.toISOString(), state: "claimed", claimedAt: notBefore.toISOString(),
+    });
+    metrics?.certificatesIssued.inc({ kind: "controller" });
+    logger.info({ serial, notAfter: certificate.notAfter.toISOString() }, "controller serving certificate issued");
+    const lifetime = certificate.notAfter.getTime() - certificate.notBefore.getTime();
+    return {
+      serial,
+      service: parseServiceKey(CONTROLLER_SERVICE),
+      certificatePem: certificate.toString("pem"),
+      privateKeyPem: await exportPrivateKeyPem(keys.privateKey),
+      caBundlePem: ca.pem,
+      notBefore: certificate.notBefore,
+      notAfter: certificate.notAfter,
+      renewAt: new Date(certificate.notBefore.getTime() + (lifetime * 2) / 3),
+    };
   }
 
   on(event: "change", fn: (record: CertificateRecord) => void): () => void {

@@ -21,7 +21,7 @@ const timestamp = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "not a 
 
 const RecordSchema = z.object({
   serial: z.string().regex(SERIAL),
-  kind: z.enum(["proxy", "service"]),
+  kind: z.enum(["proxy", "service", "controller"]),
   identity: z.string().startsWith("spiffe://"),
   service: z.string().min(3),
   proxyId: z.string().optional(),

@@ -11,11 +11,13 @@
  *             CN <uuid>.<kind>.<name>.<ns>.<td>
  *  - service: URI SAN spiffe://<td>/ns/<ns>/svc/<name>
  *             CN and DNS SAN <name>.<ns>.svc.<td> (Pipy scripts see CN and DNS SANs only)
+ *  - controller (its own serving certificate for agents):
+ *             URI SAN spiffe://<td>/meshfed/controller, CN and DNS SAN meshfed-controller.<td>
  */
 import type { ServiceRef } from "../../common/service.js";
 
 export type ProxyKind = "agent" | "sidecar";
-export type CertificateKind = "proxy" | "service";
+export type CertificateKind = "proxy" | "service" | "controller";
 export type CertificateState = "unclaimed" | "claimed" | "revoked" | "expired";
 
 export interface ProxyIdentity {
@@ -74,6 +76,12 @@ export interface CertificateManager {
   certificates(): readonly CertificateRecord[];
   certificate(serial: string): CertificateRecord | undefined;
   caBundle(): string;
+  /**
+   * A fresh serving certificate for the controller's agent endpoint. Agents
+   * pin the CA and check the controller's SPIFFE ID, not a host name, so the
+   * same certificate works behind any address. Recorded as kind "controller".
+   */
+  controllerCertificate(validityMs: number): Promise<CertificateWithKey>;
   /** Called after any registry change (issue, claim, revoke). */
   on(event: "change", fn: (record: CertificateRecord) => void): () => void;
 }

@@ -42,6 +42,13 @@ export const controllerConfigSchema = z.strictObject({
   grpc: z.strictObject({
     address: hostPort.default("0.0.0.0:15128"),
   }).prefault({}),
+  agents: z.strictObject({
+    /**
+     * Whether an agent's own announcement counts as discovery. Off: an
+     * announced endpoint joins the mesh only if another provider lists it too.
+     */
+    selfRegistration: z.boolean().default(true),
+  }).prefault({}),
   mesh: z.strictObject({
     permissive: z.boolean().default(false),
   }).prefault({}),
@@ -54,6 +61,8 @@ export const controllerConfigSchema = z.strictObject({
     proxyValidity: duration.default(365 * 24 * 3_600_000),
     serviceValidity: duration.default(24 * 3_600_000),
     serviceJitter: duration.default(3_600_000),
+    /** Renew when this fraction of the (jittered) lifetime is left: 1/3 renews after two thirds. */
+    serviceRenewBefore: z.number().gt(0).lt(1).default(1 / 3),
   }).prefault({}),
   providers: z.strictObject({
     onprem: z.strictObject({

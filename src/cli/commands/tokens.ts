@@ -1,0 +1,94 @@
+/** `meshfed token create|list|revoke` and `meshfed proxies`: the enrollment side of the admin API. */
+import type { Argv } from "yargs";
+import { adminClientOptions, adminGet, adminPost } from "../admin-client.js";
+import { adminOptions, outputOption, printResult, type OutputFormat } from "../output.js";
+
+interface TokenInfo {
+  id: string;
+  service: string;
+  createdAt: string;
+  expiresAt: string;
+  uses: number;
+  used: number;
+  state: string;
+  token?: string;
+}
+
+interface CommonArgs {
+  output: OutputFormat;
+  admin?: string;
+  adminTokenFile?: string;
+}
+
+export function tokenCommand(yargs: Argv) {
+  return yargs.command("token", "join tokens that let an agent enroll for one service", (y) =>
+    y
+      .command<CommonArgs & { service: string; ttl: string; uses: number }>(
+        "create",
+        "create a join token; prints only the token (use -o json for details)",
+        (y2) =>
+          y2
+            .option("service", { type: "string", demandOption: true, describe: "namespace/name the token enrolls for" })
+            .option("ttl", { type: "string", default: "1h", describe: "lifetime, e.g. 30m, 24h" })
+            .option("uses", { type: "number", default: 1, describe: "how many enrollments it allows" })
+            .option("output", { ...outputOption, default: "text" as OutputFormat, choices: ["text", "json", "yaml"] as const })
+            .options(adminOptions),
+        async (argv) => {
+          const body = (await adminPost(adminClientOptions(argv), "api/v1/tokens", { service: argv.service, ttl: argv.ttl, uses: argv.uses })) as TokenInfo;
+          if ((argv.output as string) === "text") process.stdout.write(`${body.token}\n`);
+          else printResult(argv.output, body, () => ({ header: [], rows: [] }));
+        },
+      )
+      .command<CommonArgs>(
+        "list",
+        "list join tokens (never their secrets)",
+        (y2) => y2.option("output", outputOption).options(adminOptions),
+        async (argv) => {
+          const body = (await adminGet(adminClientOptions(argv), "api/v1/tokens")) as TokenInfo[];
+          printResult(argv.output, body, () => ({
+            header: ["ID", "SERVICE", "STATE", "USED", "EXPIRES"],
+            rows: body.map((t) => [t.id, t.service, t.state, `${t.used}/${t.uses}`, t.expiresAt]),
+          }));
+        },
+      )
+      .command<CommonArgs & { id: string }>(
+        "revoke <id>",
+        "revoke a join token so that it enrolls nothing more",
+        (y2) => y2.positional("id", { type: "string", demandOption: true }).option("output", outputOption).options(adminOptions),
+        async (argv) => {
+          const body = (await adminPost(adminClientOptions(argv), "api/v1/tokens/revoke", { id: argv.id })) as TokenInfo;
+          printResult(argv.output, body, () => ({ header: ["ID", "SERVICE", "STATE"], rows: [[body.id, body.service, body.state]] }));
+        },
+      )
+      .demandCommand(1, "name a token subcommand: create, list, revoke"),
+  );
+}
+
+interface ProxyRow {
+  proxyId: string;
+  service: string;
+  addresses: string[];
+  endpoints: Array<{ ip: string; port: number }>;
+  config: { version: number } | null;
+  lastAck: { version: number; ok: boolean; error: string } | null;
+  connectedAt: string;
+}
+
+export function proxiesCommand(yargs: Argv) {
+  return yargs.command<CommonArgs>(
+    "proxies",
+    "connected proxies with their config version and last ACK/NACK",
+    (y) => y.option("output", outputOption).options(adminOptions),
+    async (argv) => {
+      const body = (await adminGet(adminClientOptions(argv), "api/v1/proxies")) as ProxyRow[];
+      printResult(argv.output, body, () => ({
+        header: ["PROXY", "SERVICE", "ADDRESSES", "CONFIG", "LAST ACK", "CONNECTED"],
+        rows: body.map((p) => [
+          p.proxyId, p.service, p.addresses.join(","), p.config ? `v${p.config.version}` : "-",
+          p.lastAck ? `${p.lastAck.ok ? "ACK" : "NACK"} v${p.lastAck.version}${p.lastAck.ok ? "" : `: ${p.lastAck.error}`}` : "-",
+          p.connectedAt,
+        ]),
+      }));
+    },
+  );
+}

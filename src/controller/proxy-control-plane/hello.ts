@@ -1,0 +1,61 @@
+/**
+ * Validation of an agent's Hello at the edge: shape and limits first (zod),
+ * then the rules that keep one proxy from speaking for another: the proxy id
+ * must be the one in its certificate, and it may only announce endpoints on
+ * its own host addresses that no other service owns.
+ */
+import { isIP } from "node:net";
+import { z } from "zod";
+import { MeshfedError } from "../../common/errors.js";
+import type { Hello__Output } from "../../generated/proto/meshfed/v1/Hello.js";
+
+export const HELLO_ERRORS = {
+  invalid: "MESHFED_HELLO_INVALID",
+  proxyIdMismatch: "MESHFED_PROXY_ID_MISMATCH",
+  endpointNotLocal: "MESHFED_ENDPOINT_NOT_LOCAL",
+  endpointOtherService: "MESHFED_ENDPOINT_OTHER_SERVICE",
+} as const;
+
+const ip = z.string().refine((v) => isIP(v) !== 0, { message: "not an IPv4 or IPv6 address" });
+const helloSchema = z.object({
+  proxyId: z.string().uuid(),
+  hostAddresses: z.array(ip).max(64),
+  endpoints: z.array(z.object({ ip, port: z.number().int().min(1).max(65535) })).max(256),
+  agentVersion: z.string().max(64),
+  proxyVersion: z.string().max(64),
+  configVersion: z.number().int().nonnegative(),
+  configHash: z.string().regex(/^([0-9a-f]{64})?$/),
+});
+
+export type ValidHello = z.infer<typeof helloSchema>;
+
+export interface HelloContext {
+  /** The proxy id read from the verified client certificate. */
+  readonly proxyId: string;
+  readonly service: string;
+  /** Services other than this proxy's own that claim an IP:port through a non-agent provider. */
+  readonly ownersOf: (ip: string, port: number) => string[];
+}
+
+export function validateHello(hello: Hello__Output | null | undefined, ctx: HelloContext): ValidHello {
+  const parsed = helloSchema.safeParse(hello ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new MeshfedError(HELLO_ERRORS.invalid, `Hello.${issue.path.join(".")}: ${issue.message}`);
+  }
+  const h = parsed.data;
+  if (h.proxyId !== ctx.proxyId) {
+    throw new MeshfedError(HELLO_ERRORS.proxyIdMismatch, `Hello names proxy ${h.proxyId} but the client certificate is for proxy ${ctx.proxyId}`);
+  }
+  const local = new Set(h.hostAddresses.map((a) => a.toLowerCase()));
+  for (const e of h.endpoints) {
+    if (!local.has(e.ip.toLowerCase())) {
+      throw new MeshfedError(HELLO_ERRORS.endpointNotLocal, `endpoint ${e.ip}:${e.port} is not on this host's addresses (${h.hostAddresses.join(", ") || "none announced"})`);
+    }
+    const owners = ctx.ownersOf(e.ip, e.port).filter((s) => s !== ctx.service);
+    if (owners.length > 0) {
+      throw new MeshfedError(HELLO_ERRORS.endpointOtherService, `endpoint ${e.ip}:${e.port} belongs to ${owners.join(", ")}, not to ${ctx.service} (the service in this proxy's certificate)`);
+    }
+  }
+  return { ...h, hostAddresses: [...local], endpoints: h.endpoints.map((e) => ({ ip: e.ip.toLowerCase(), port: e.port })) };
+}

@@ -1,0 +1,359 @@
+/**
+ * The proxy control plane: DESIGN.md §3 flows 3–4. One gRPC server on one
+ * TLS port: Enroll (server-authenticated TLS; the join token authenticates
+ * the caller) and Connect (mTLS; the verified client certificate is the
+ * caller's identity, never anything it says).
+ */
+import { randomUUID } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { formatHostPort, type HostPort } from "../../common/address.js";
+import { errorCode, errorMessage, MeshfedError } from "../../common/errors.js";
+import type { ControllerMetrics } from "../../common/metrics.js";
+import { loadProto, MAX_MESSAGE_BYTES, type AgentMessage__Output, type EnrollRequest__Output, type EnrollResponse } from "../../common/proto.js";
+import { serviceKey, type ServiceKey, type ServiceRef } from "../../common/service.js";
+import type { CatalogChange } from "../catalog/types.js";
+import type { MeshCatalog } from "../catalog/catalog.js";
+import type { CertificateManager, CertificateRecord } from "../certificates/types.js";
+import type { SidecarDriver } from "../drivers/types.js";
+import type { AgentsProvider } from "../providers/agents/provider.js";
+import { validateHello } from "./hello.js";
+import type { JoinTokens } from "./join-tokens.js";
+import { ServingIdentity } from "./serving-identity.js";
+import { ProxySession, type ProxyStream } from "./session.js";
+import { ProxySessions } from "./sessions.js";
+import { statusError } from "./status.js";
+
+export interface ProxyControlPlaneOptions {
+  readonly listen: HostPort;
+  /** Shared with the catalog, which reads it as its ConnectedProxySource. */
+  readonly sessions: ProxySessions;
+  readonly certificates: CertificateManager;
+  readonly tokens: JoinTokens;
+  readonly catalog: Pick<MeshCatalog, "on" | "proxyView" | "proxyDependencies" | "endpointClaims">;
+  readonly driver: SidecarDriver;
+  readonly agents: AgentsProvider;
+  readonly logger: Logger;
+  readonly metrics?: ControllerMetrics;
+  /** A stream that sends no Hello within this time is closed. */
+  readonly helloTimeoutMs?: number;
+  /** HTTP/2 keepalive ping interval; a peer that misses a ping for keepaliveTimeoutMs is dropped. */
+  readonly keepaliveMs?: number;
+  readonly keepaliveTimeoutMs?: number;
+  readonly maxConcurrentStreams?: number;
+}
+
+const PROXY_URI = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/svc\/([^/]+)\/proxy\/([0-9a-f-]{36})$/;
+
+export class ProxyControlPlane {
+  readonly sessions: ProxySessions;
+  readonly #o: ProxyControlPlaneOptions;
+  readonly #log: Logger;
+  readonly #server: grpc.Server;
+  readonly #stop = new AbortController();
+  readonly #renewalTimers = new Map<ServiceKey, NodeJS.Timeout>();
+  readonly #unsubscribe: Array<() => void> = [];
+  #port = 0;
+
+  private constructor(options: ProxyControlPlaneOptions) {
+    this.#o = options;
+    this.sessions = options.sessions;
+    this.#log = options.logger.child({ component: "proxy-control-plane" });
+    const keepalive = options.keepaliveMs ?? 20_000;
+    this.#server = new grpc.Server({
+      "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+      "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+      "grpc.keepalive_time_ms": keepalive,
+      "grpc.keepalive_timeout_ms": options.keepaliveTimeoutMs ?? 10_000,
+      // Agents ping too; allow it as often as our own interval, no more.
+      "grpc.http2.min_ping_interval_without_data_ms": Math.min(keepalive, 10_000),
+      "grpc.keepalive_permit_without_calls": 1,
+      "grpc.max_concurrent_streams": options.maxConcurrentStreams ?? 100_000,
+    });
+    const { meshfed } = loadProto();
+    this.#server.addService(meshfed.v1.ProxyControlPlane.service, {
+      Enroll: (call: grpc.ServerUnaryCall<EnrollRequest__Output, EnrollResponse>, callback: grpc.sendUnaryData<EnrollResponse>) =>
+        void this.#enroll(call, callback),
+      Connect: (call: ProxyStream) => void this.#connect(call),
+    });
+  }
+
+  static async start(options: ProxyControlPlaneOptions): Promise<ProxyControlPlane> {
+    const plane = new ProxyControlPlane(options);
+    const identity = new ServingIdentity(options.certificates, plane.#log);
+    await identity.start(plane.#stop.signal);
+    const credentials = grpc.experimental.createCertificateProviderServerCredentials(identity, identity, false);
+    plane.#port = await new Promise<number>((resolve, reject) => {
+      plane.#server.bindAsync(formatHostPort(options.listen), credentials, (err, port) => (err ? reject(err) : resolve(port)));
+    });
+    plane.#unsubscribe.push(options.catalog.on("change", (change) => plane.#onCatalogChange(change)));
+    plane.#unsubscribe.push(options.certificates.on("change", (record) => plane.#onCertificateChange(record)));
+    plane.#log.info({ address: formatHostPort({ host: options.listen.host, port: plane.#port }) }, "agent gRPC endpoint listening");
+    return plane;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  // ---- Enroll -----------------------------------------------------------
+
+  async #enroll(call: grpc.ServerUnaryCall<EnrollRequest__Output, EnrollResponse>, callback: grpc.sendUnaryData<EnrollResponse>): Promise<void> {
+    const peer = call.getPeer();
+    const { tokens, certificates, metrics } = this.#o;
+    const req = call.request;
+    if (typeof req.token !== "string" || req.token.length === 0 || req.token.length > 256 || typeof req.csrPem !== "string" || req.csrPem.length === 0) {
+      metrics?.enrollments.inc({ result: "MESHFED_ENROLL_INVALID" });
+      callback(statusError(grpc.status.INVALID_ARGUMENT, "MESHFED_ENROLL_INVALID", "Enroll needs a join token and a PEM CSR"));
+      return;
+    }
+    let consumed: { id: string; service: ServiceRef };
+    try {
+      consumed = await tokens.consume(req.token);
+    } catch (err) {
+      const code = errorCode(err);
+      metrics?.enrollments.inc({ result: code });
+      this.#log.warn({ peer, code }, "enrollment refused");
+      callback(statusError(grpc.status.PERMISSION_DENIED, code, errorMessage(err)));
+      return;
+    }
+    const proxyId = randomUUID();
+    try {
+      const issued = await certificates.issueProxyCertificate(req.csrPem, { proxyId, kind: "agent", service: consumed.service });
+      metrics?.enrollments.inc({ result: "ok" });
+      this.#log.info({ peer, proxyId, service: serviceKey(consumed.service), serial: issued.record.serial, token: consumed.id, hostname: req.hostname.slice(0, 253) }, "proxy enrolled");
+      callback(null, {
+        proxyId,
+        serviceNamespace: consumed.service.namespace,
+        serviceName: consumed.service.name,
+        certificatePem: issued.certificatePem,
+        caBundlePem: issued.caBundlePem,
+        notAfter: issued.record.notAfter,
+      });
+    } catch (err) {
+      const code = errorCode(err);
+      // A malformed CSR is not the token's fault: give the use back.
+      if (code.startsWith("MESHFED_CSR_")) await tokens.refund(consumed.id).catch(() => undefined);
+      metrics?.enrollments.inc({ result: code });
+      this.#log.warn({ peer, code, err }, "enrollment failed");
+      const status = err instanceof MeshfedError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL;
+      callback(statusError(status, code, errorMessage(err)));
+    }
+  }
+
+  // ---- Connect ----------------------------------------------------------
+
+  async #connect(call: ProxyStream): Promise<void> {
+    const peer = call.getPeer();
+    const reject = (status: grpc.status, code: string, message: string) => {
+      this.#o.metrics?.streamRejections.inc({ code });
+      this.#log.warn({ peer, code, reason: message }, "proxy stream refused");
+      call.emit("error", statusError(status, code, message));
+    };
+    const cert = call.getAuthContext().sslPeerCertificate;
+    if (!cert) {
+      reject(grpc.status.UNAUTHENTICATED, "MESHFED_NO_CLIENT_CERT", "Connect needs a client certificate issued by this mesh's CA");
+      return;
+    }
+    const uri = /URI:([^,\s]+)/.exec(cert.subjectaltname ?? "")?.[1] ?? "";
+    const m = PROXY_URI.exec(uri);
+    const record = this.#o.certificates.certificate(cert.serialNumber);
+    if (!m || !record || record.kind !== "proxy" || record.identity !== uri) {
+      reject(grpc.status.UNAUTHENTICATED, "MESHFED_CERT_UNKNOWN", `certificate ${cert.serialNumber} is not a proxy certificate in this controller's registry`);
+      return;
+    }
+    if (record.state === "revoked") {
+      reject(grpc.status.PERMISSION_DENIED, "MESHFED_CERT_REVOKED", `certificate ${record.serial} was revoked (${record.revocationReason ?? "no reason"})`);
+      return;
+    }
+    if (record.state === "expired") {
+      reject(grpc.status.UNAUTHENTICATED, "MESHFED_CERT_EXPIRED", `certificate ${record.serial} expired at ${record.notAfter}`);
+      return;
+    }
+    const service: ServiceRef = { namespace: m[1]!, name: m[2]! };
+    const proxyId = m[3]!;
+    const session = new ProxySession({ proxyId, service, serial: record.serial, peer }, call);
+
+    const hello = await this.#firstMessage(call);
+    if (!hello) {
+      reject(grpc.status.DEADLINE_EXCEEDED, "MESHFED_HELLO_TIMEOUT", "no Hello received");
+      return;
+    }
+    let valid;
+    try {
+      valid = validateHello(hello.hello, {
+        proxyId,
+        service: serviceKey(service),
+        ownersOf: (ip, port) => this.#o.catalog.endpointClaims(ip, port).filter((c) => c.providers.some((p) => p !== this.#o.agents.id)).map((c) => c.service),
+      });
+      await this.#o.certificates.claim(record.serial);
+    } catch (err) {
+      reject(grpc.status.INVALID_ARGUMENT, errorCode(err), errorMessage(err));
+      return;
+    }
+    session.addresses = valid.hostAddresses;
+    session.endpoints = valid.endpoints;
+    session.agentVersion = valid.agentVersion;
+    session.proxyVersion = valid.proxyVersion;
+    session.configVersion = valid.configVersion;
+    session.configHash = valid.configHash;
+
+    const replaced = this.sessions.add(session);
+    replaced?.shutdown("MESHFED_REPLACED", "a newer stream for this proxy connected", false);
+    this.#o.metrics?.proxiesConnected.set(this.sessions.size);
+    this.#o.agents.announce(proxyId, service, valid.endpoints);
+    this.#log.info({ peer, proxyId, service: serviceKey(service), endpoints: valid.endpoints.length, heldVersion: valid.configVersion }, "proxy connected");
+
+    call.on("data", (msg: AgentMessage__Output) => this.#onAgentMessage(session, msg));
+    const closed = () => this.#disconnected(session);
+    call.on("end", closed);
+    call.on("error", closed);
+    call.on("cancelled", closed);
+    call.on("close", closed);
+    call.resume();
+
+    session.sendCaBundle(this.#o.certificates.caBundle());
+    await this.#sendServiceCertificate(session);
+    this.#pushConfig(session);
+  }
+
+  /** Resolves with the first message, or undefined after the Hello timeout or an early end. */
+  #firstMessage(call: ProxyStream): Promise<AgentMessage__Output | undefined> {
+    return new Promise((resolve) => {
+      const done = (msg: AgentMessage__Output | undefined) => {
+        // Hold further messages until the session's own listeners are attached.
+        call.pause();
+        clearTimeout(timer);
+        call.off("data", onData);
+        call.off("end", onEnd);
+        call.off("error", onEnd);
+        resolve(msg);
+      };
+      const onData = (msg: AgentMessage__Output) => done(msg);
+      const onEnd = () => done(undefined);
+      const timer = setTimeout(() => done(undefined), this.#o.helloTimeoutMs ?? 10_000);
+      call.on("data", onData);
+      call.on("end", onEnd);
+      call.on("error", onEnd);
+    });
+  }
+
+  #onAgentMessage(session: ProxySession, msg: AgentMessage__Output): void {
+    const now = new Date().toISOString();
+    if (msg.message === "ack" && msg.ack) {
+      const { version, hash, ok, error } = msg.ack;
+      // ACKs for versions other than the last one sent are stale (reordered or
+      // superseded): recorded in the log, never allowed to overwrite the state.
+      if (version !== session.configVersion || hash !== session.configHash) {
+        this.#log.debug({ proxyId: session.identity.proxyId, version, current: session.configVersion }, "stale config ack ignored");
+        return;
+      }
+      session.lastAck = { version, hash, ok, error: error.slice(0, 4096), at: now };
+      this.#o.metrics?.configAcks.inc({ result: ok ? "ack" : "nack" });
+      if (!ok) this.#log.warn({ proxyId: session.identity.proxyId, version, error: session.lastAck.error }, "proxy refused config (NACK)");
+    } else if (msg.message === "health" && msg.health) {
+      session.health = { proxyState: msg.health.proxyState.slice(0, 64), runningVersion: msg.health.runningVersion, detail: msg.health.detail.slice(0, 1024), at: now };
+    } else if (msg.message === "hello") {
+      this.#log.warn({ proxyId: session.identity.proxyId }, "second Hello on one stream ignored");
+    }
+  }
+
+  #disconnected(session: ProxySession): void {
+    session.end();
+    if (!this.sessions.remove(session)) return;
+    this.#o.metrics?.proxiesConnected.set(this.sessions.size);
+    this.#o.agents.withdraw(session.identity.proxyId);
+    const key = serviceKey(session.identity.service);
+    if (this.sessions.ofService(key).length === 0) {
+      clearTimeout(this.#renewalTimers.get(key));
+      this.#renewalTimers.delete(key);
+    }
+    this.#log.info({ proxyId: session.identity.proxyId }, "proxy disconnected");
+  }
+
+  // ---- pushes -----------------------------------------------------------
+
+  #pushConfig(session: ProxySession): void {
+    const { catalog, driver, metrics } = this.#o;
+    const input = { proxyId: session.identity.proxyId, service: session.identity.service, addresses: session.addresses };
+    this.sessions.setDependencies(session, catalog.proxyDependencies(session.identity.service));
+    const config = driver.render(catalog.proxyView(input));
+    const version = session.pushConfig(config);
+    if (version !== undefined) {
+      metrics?.configPushes.inc({ driver: config.driver });
+      this.#log.debug({ proxyId: session.identity.proxyId, version, hash: config.hash }, "config pushed");
+    }
+  }
+
+  #onCatalogChange(change: CatalogChange): void {
+    const affected = change.spec ? this.sessions.all() : [...this.sessions.affectedBy(change.services)];
+    for (const session of affected) if (!session.ended) this.#pushConfig(session);
+  }
+
+  async #sendServiceCertificate(session: ProxySession): Promise<void> {
+    const key = serviceKey(session.identity.service);
+    try {
+      const cert = await this.#o.certificates.serviceCertificate(session.identity.service);
+      if (session.pushServiceCertificate(cert)) this.#o.metrics?.serviceCertificatePushes.inc();
+      this.#scheduleRenewal(key, cert.renewAt);
+    } catch (err) {
+      this.#log.error({ err, code: errorCode(err), service: key }, "could not obtain the service certificate");
+    }
+  }
+
+  /** One timer per service with connected proxies: at renewAt, fetch the new certificate and push it to all of them. */
+  #scheduleRenewal(key: ServiceKey, renewAt: Date): void {
+    if (this.#renewalTimers.has(key) || this.#stop.signal.aborted) return;
+    const delay = Math.min(Math.max(renewAt.getTime() - Date.now(), 1000), 2 ** 31 - 1);
+    const timer = setTimeout(() => {
+      this.#renewalTimers.delete(key);
+      const sessions = this.sessions.ofService(key);
+      if (sessions.length === 0) return;
+      void Promise.all(sessions.map((s) => this.#sendServiceCertificate(s))).then(() =>
+        this.#log.info({ service: key, proxies: sessions.length }, "service certificate renewed and pushed"),
+      );
+    }, delay);
+    timer.unref();
+    this.#renewalTimers.set(key, timer);
+  }
+
+  #onCertificateChange(record: CertificateRecord): void {
+    if (record.kind !== "proxy" || record.state !== "revoked") return;
+    const session = this.sessions.bySerial(record.serial);
+    if (!session) return;
+    this.#log.warn({ proxyId: session.identity.proxyId, serial: record.serial }, "certificate revoked: closing the proxy's stream");
+    this.#o.metrics?.streamRejections.inc({ code: "MESHFED_CERT_REVOKED" });
+    session.shutdown("MESHFED_CERT_REVOKED", `certificate ${record.serial} was revoked (${record.revocationReason ?? "no reason"})`, true);
+    this.#disconnected(session);
+  }
+
+  // ---- lifecycle --------------------------------------------------------
+
+  /** Tells every agent the controller is stopping (they reconnect with backoff), then stops. */
+  async close(graceMs = 5_000): Promise<void> {
+    if (this.#stop.signal.aborted) return;
+    this.#stop.abort();
+    for (const off of this.#unsubscribe) off();
+    for (const t of this.#renewalTimers.values()) clearTimeout(t);
+    this.#renewalTimers.clear();
+    for (const s of this.sessions.all()) s.shutdown("MESHFED_CONTROLLER_STOPPING", "the controller is shutting down", false);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, graceMs);
+      timer.unref();
+      this.#server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  destroy(): void {
+    this.#stop.abort();
+    for (const off of this.#unsubscribe) off();
+    for (const t of this.#renewalTimers.values()) clearTimeout(t);
+    this.#server.forceShutdown();
+  }
+}

@@ -1,0 +1,42 @@
+// Starts the controller in this process on port 0 with a temp data dir.
+import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { silentLogger } from "../../src/common/logger.js";
+import { loadControllerConfig } from "../../src/controller/config/load.js";
+import type { ControllerConfig } from "../../src/controller/config/schema.js";
+import { startController, type RunningController } from "../../src/controller/main.js";
+
+export interface TestController extends RunningController {
+  readonly dir: string;
+  readonly hostsFile: string;
+  api<T = unknown>(path: string, body?: unknown): Promise<T>;
+}
+
+export async function startTestController(
+  t: { after: (fn: () => Promise<void>) => void },
+  options: { hosts?: string; smi?: Record<string, string>; patch?: (c: ControllerConfig) => ControllerConfig } = {},
+): Promise<TestController> {
+  const dir = await mkdtemp(join(tmpdir(), "meshfed-cp-"));
+  const hostsFile = join(dir, "hosts.yaml");
+  await writeFile(hostsFile, options.hosts ?? "hosts: []\n");
+  await mkdir(join(dir, "smi"));
+  for (const [name, text] of Object.entries(options.smi ?? {})) await writeFile(join(dir, "smi", name), text);
+  let config = await loadControllerConfig(undefined, {
+    dataDir: join(dir, "data"), adminAddress: "127.0.0.1:0", grpcAddress: "127.0.0.1:0", hostsFile, smiDirectory: join(dir, "smi"),
+  });
+  config = { ...config, catalog: { ...config.catalog, coalesce: 10 }, providers: { ...config.providers, onprem: { hostsFile, debounce: 20 } } };
+  if (options.patch) config = options.patch(config);
+  const controller = await startController(config, silentLogger());
+  t.after(async () => {
+    await controller.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const api = async <T,>(path: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${controller.adminUrl}${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${path} -> ${res.status} ${text}`);
+    return (res.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text) as T;
+  };
+  return { ...controller, dir, hostsFile, api };
+}
