@@ -3,6 +3,7 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { errorCode, errorMessage } from "../common/errors.js";
+import { agentCommand } from "./commands/agent.js";
 import { catalogCommand, certsCommand, participantsCommand } from "./commands/inspect.js";
 import { controllerCommand } from "./commands/controller.js";
 import { proxiesCommand, tokenCommand } from "./commands/tokens.js";
@@ -27,6 +28,7 @@ const cli = yargs(hideBin(process.argv))
   });
 
 controllerCommand(cli);
+agentCommand(cli);
 catalogCommand(cli);
 participantsCommand(cli);
 certsCommand(cli);

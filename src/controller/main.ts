@@ -7,13 +7,14 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { formatHostPort, isLoopback, parseHostPort } from "../common/address.js";
+import { errorCode } from "../common/errors.js";
 import { ControllerMetrics } from "../common/metrics.js";
 import { addControlRoutes } from "./admin/control-routes.js";
 import { AdminRouter } from "./admin/router.js";
 import { addReadRoutes } from "./admin/routes.js";
 import { AdminServer } from "./admin/server.js";
 import { MeshCatalog } from "./catalog/catalog.js";
-import { createCertificateManager } from "./certificates/index.js";
+import { createCertificateManager, type CaCertificateManager } from "./certificates/index.js";
 import type { ControllerConfig } from "./config/schema.js";
 import { JsonDriver } from "./drivers/json/json-driver.js";
 import { AgentsProvider } from "./providers/agents/provider.js";
@@ -22,7 +23,9 @@ import { JoinTokens } from "./proxy-control-plane/join-tokens.js";
 import { ProxyControlPlane } from "./proxy-control-plane/server.js";
 import { ProxySessions } from "./proxy-control-plane/sessions.js";
 import type { EndpointProvider } from "./providers/types.js";
+import { CompositeMeshSpec } from "./spec/composite-spec.js";
 import { EmptyMeshSpec } from "./spec/empty-spec.js";
+import type { KubeMeshConfig, MeshSettings } from "./spec/kubernetes/index.js";
 import { FileMeshSpec } from "./spec/files/index.js";
 import type { MeshSpec } from "./spec/types.js";
 import { FileStore } from "./store/file-store.js";
@@ -63,8 +66,35 @@ export async function startController(config: ControllerConfig, logger: Logger):
   const providers: EndpointProvider[] = [agents];
   const onprem = config.providers.onprem;
   if (onprem) providers.push(new OnPremProvider({ file: onprem.hostsFile, debounceMs: onprem.debounce, logger, metrics }));
+  const specs: MeshSpec[] = [];
   const files = config.spec.files;
-  const spec: MeshSpec = files ? new FileMeshSpec({ dir: files.directory, debounceMs: files.debounce, logger, metrics }) : new EmptyMeshSpec();
+  if (files) specs.push(new FileMeshSpec({ dir: files.directory, debounceMs: files.debounce, logger, metrics }));
+  // Platform SDKs load only when their provider is configured: each costs
+  // one to two seconds of start-up that a controller without it should not pay.
+  const azure = config.providers.azure;
+  if (azure) {
+    const { createAzureProvider } = await import("./providers/azure/index.js");
+    providers.push(createAzureProvider({ config: azure, logger, metrics }));
+  }
+  const kube = config.providers.kubernetes;
+  let meshConfig: KubeMeshConfig | undefined;
+  if (kube) {
+    const { loadKubeConfig, createKubernetesProvider } = await import("./providers/kubernetes/index.js");
+    const { createKubernetesMeshSpec, createKubeMeshConfig } = await import("./spec/kubernetes/index.js");
+    const kubeConfig = loadKubeConfig(kube);
+    providers.push(createKubernetesProvider(kube, { kubeConfig, logger, metrics }));
+    if (kube.smi) specs.push(createKubernetesMeshSpec(kube, { kubeConfig, logger, metrics }));
+    if (kube.meshConfig.enabled) {
+      meshConfig = createKubeMeshConfig(kube, {
+        kubeConfig, logger, metrics,
+        defaults: {
+          permissive: config.mesh.permissive, proxyValidityMs: config.certificates.proxyValidity,
+          serviceValidityMs: config.certificates.serviceValidity, serviceJitterMs: config.certificates.serviceJitter,
+        },
+      });
+    }
+  }
+  const spec: MeshSpec = specs.length === 0 ? new EmptyMeshSpec() : specs.length === 1 ? specs[0]! : new CompositeMeshSpec(specs);
 
   const catalog = new MeshCatalog({
     providers,
@@ -81,7 +111,8 @@ export async function startController(config: ControllerConfig, logger: Logger):
   });
 
   let grpcAddress = config.grpc.address;
-  const waiting = new Set<string>([...providers.map((p) => p.id), spec.id]);
+  const sources: Array<{ id: string; start(signal: AbortSignal): Promise<void> }> = [...providers, spec, ...(meshConfig ? [meshConfig] : [])];
+  const waiting = new Set<string>(sources.map((s) => s.id));
   let ready = false;
   const router = addReadRoutes(new AdminRouter(), {
     readiness: () => ({ ready, waiting: [...waiting] }),
@@ -89,7 +120,11 @@ export async function startController(config: ControllerConfig, logger: Logger):
     participants: () => catalog.participants(),
     certificates: () => certificates.certificates(),
     caBundle: () => certificates.caBundle(),
-    providers: () => [...providers.map((p) => p.status()), spec.status()],
+    providers: () => [
+      ...providers.map((p) => p.status()),
+      ...(spec instanceof CompositeMeshSpec ? spec.parts : [spec]).map((p) => p.status()),
+      ...(meshConfig ? [meshConfig.status()] : []),
+    ],
     metrics: metrics.registry,
   });
   addControlRoutes(router, { tokens, certificates, proxies: () => sessions.all().map((s) => s.info()) });
@@ -121,13 +156,14 @@ export async function startController(config: ControllerConfig, logger: Logger):
   try {
     // Every source syncs in parallel; readiness waits for all of them.
     await Promise.all(
-      [...providers, spec].map(async (source) => {
+      sources.map(async (source) => {
         await source.start(stop.signal);
         waiting.delete(source.id);
         log.info({ source: source.id }, "first sync done");
       }),
     );
     catalog.start(stop.signal);
+    if (meshConfig) applyMeshConfig(meshConfig, catalog, certificates, config, log);
     const grpcListen = parseHostPort(config.grpc.address);
     plane = await ProxyControlPlane.start({
       listen: grpcListen, sessions, certificates, tokens, catalog, driver: new JsonDriver(), agents, logger, metrics,
@@ -140,6 +176,27 @@ export async function startController(config: ControllerConfig, logger: Logger):
   }
   log.info({ ...catalog.counts, providers: providers.map((p) => p.id), spec: spec.id }, "controller ready");
   return { adminUrl: admin.url, grpcAddress, catalog, close };
+}
+
+/**
+ * MeshConfig (Kubernetes ConfigMap) overrides the file's mesh settings and is
+ * hot-reloaded: permissive mode re-renders every proxy, lifetimes apply to
+ * certificates issued from then on. A refused value keeps the previous ones.
+ */
+function applyMeshConfig(meshConfig: KubeMeshConfig, catalog: MeshCatalog, certificates: CaCertificateManager, config: ControllerConfig, log: Logger): void {
+  const apply = (s: MeshSettings) => {
+    catalog.setPermissive(s.permissive);
+    try {
+      certificates.setLifetimes({ proxyValidity: s.proxyValidityMs, serviceValidity: s.serviceValidityMs, serviceJitter: s.serviceJitterMs, renewBefore: { fraction: config.certificates.serviceRenewBefore } });
+    } catch (err) {
+      log.error({ err, code: errorCode(err) }, "MeshConfig certificate lifetimes refused; the previous ones stay");
+    }
+  };
+  apply(meshConfig.current());
+  meshConfig.on("change", ({ settings, changed }) => {
+    log.info({ changed }, "MeshConfig changed");
+    apply(settings);
+  });
 }
 
 /**

@@ -60,7 +60,7 @@ test("the controller gets ready, serves the catalog and its providers, and stops
     [["shop/db", ["10.10.0.2:5432:onprem"]], ["shop/web", ["10.10.0.1:8080:onprem"]]],
   );
   const providers = (await getJson(`${ctl.url}/api/v1/providers`)) as Array<{ id: string; state: string }>;
-  assert.deepEqual(providers.map((p) => [p.id, p.state]), [["onprem", "synced"], ["smi-files", "synced"]]);
+  assert.deepEqual(providers.map((p) => [p.id, p.state]), [["agents", "synced"], ["onprem", "synced"], ["smi-files", "synced"]]);
   const metrics = await (await fetch(`${ctl.url}/metrics`)).text();
   assert.match(metrics, /^meshfed_catalog_services 2$/m);
   assert.match(metrics, /^meshfed_provider_syncs_total\{provider="onprem"\} 1$/m);
@@ -109,7 +109,7 @@ test("a broken hosts file keeps the last good catalog and is reported with its p
 
 test("a hosts file that does not exist fails the start with a named error and exit code 1", async (t) => {
   const { dir } = await workspace(t);
-  const r = await runCli(["controller", "--admin-address", "127.0.0.1:0", "--data-dir", join(dir, "d"), "--hosts", join(dir, "missing.yaml")]);
+  const r = await runCli(["controller", "--admin-address", "127.0.0.1:0", "--grpc-address", "127.0.0.1:0", "--data-dir", join(dir, "d"), "--hosts", join(dir, "missing.yaml")]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /MESHFED_HOSTS_NOT_FOUND/);
 });

@@ -14,6 +14,7 @@ interface ControllerArgs {
   hosts?: string;
   smi?: string;
   logLevel?: string;
+  kubeconfig?: string;
 }
 
 export function controllerCommand(yargs: Argv) {
@@ -28,11 +29,12 @@ export function controllerCommand(yargs: Argv) {
         .option("grpc-address", { type: "string", describe: "agent gRPC host:port (default 0.0.0.0:15128)" })
         .option("hosts", { type: "string", describe: "on-prem hosts file; enables the on-prem provider" })
         .option("smi", { type: "string", describe: "directory of SMI manifests" })
+        .option("kubeconfig", { type: "string", describe: "kubeconfig file; enables the Kubernetes provider (or providers.kubernetes in the config)" })
         .option("log-level", { choices: LOG_LEVELS, describe: "log level (logs go to stderr as JSON lines)" }),
     async (argv) => {
       const config = await loadControllerConfig(argv.config, {
         dataDir: argv.dataDir, adminAddress: argv.adminAddress, grpcAddress: argv.grpcAddress,
-        hostsFile: argv.hosts, smiDirectory: argv.smi, logLevel: argv.logLevel,
+        hostsFile: argv.hosts, smiDirectory: argv.smi, logLevel: argv.logLevel, kubeconfig: argv.kubeconfig,
       });
       const logger = createLogger(config.logLevel);
       const controller = await startController(config, logger);

@@ -40,9 +40,11 @@ export class AdminServer {
     }
     const server = new AdminServer(options);
     await new Promise<void>((resolve, reject) => {
-      server.#server.once("error", reject);
+      server.#server.once("error", (err) =>
+        reject(new MeshfedError("MESHFED_ADMIN_BIND", `cannot serve the admin API on ${formatHostPort(options.listen)}: ${err.message}`, { cause: err })),
+      );
       server.#server.listen(options.listen.port, options.listen.host, () => {
-        server.#server.off("error", reject);
+        server.#server.removeAllListeners("error");
         resolve();
       });
     });

@@ -48,12 +48,21 @@ export class MeshCatalog {
   #timer: NodeJS.Timeout | undefined;
   #firstDirtyAt = 0;
   #unsubscribe: Array<() => void> = [];
+  #permissive: boolean;
   #closed = false;
 
   constructor(options: MeshCatalogOptions) {
     this.#options = options;
     this.#index = new EndpointIndex(options.providerPriority, options.corroborateOnly);
     this.#spec = new SpecIndex(emptySpec());
+    this.#permissive = options.permissive;
+  }
+
+  /** Hot switch of permissive mode (MeshConfig): every proxy view may change, as after a spec change. */
+  setPermissive(permissive: boolean): void {
+    if (permissive === this.#permissive) return;
+    this.#permissive = permissive;
+    this.#markSpecDirty();
   }
 
   /**
@@ -158,12 +167,12 @@ export class MeshCatalog {
   }
 
   proxyView(input: ProxyViewInput): ProxyView {
-    return buildProxyView(this.#index, this.#spec, this.#options.permissive, input);
+    return buildProxyView(this.#index, this.#spec, this.#permissive, input);
   }
 
   /** Which service changes can affect a proxy of `service` (for fan-out to affected proxies only). */
   proxyDependencies(service: ServiceRef): { all: boolean; services: Set<ServiceKey> } {
-    return proxyDependencies(this.#index, this.#spec, this.#options.permissive, service);
+    return proxyDependencies(this.#index, this.#spec, this.#permissive, service);
   }
 
   participants(): ParticipantsReport {

@@ -20,11 +20,12 @@ import { ServiceCertificates } from "./service-certs.js";
 import type {
   CertificateManager, CertificateRecord, CertificateWithKey, IssuedCertificate, ProxyIdentity,
 } from "./types.js";
-import { crypto, exportPrivateKeyPem, generateKeyPair, randomSerial, toSecond, type Curve } from "./x509.js";
+import { crypto, exportPrivateKeyPem, generateKeyPair, randomSerial, toSecond, x509, type Curve } from "./x509.js";
 
 const HOUR = 3_600_000;
 /** The pseudo service the controller's own certificates are recorded under. */
 const CONTROLLER_SERVICE = "meshfed/controller";
+const CONTROLLER_CERT_KEY = "controller/serving.json";
 const DAY = 24 * HOUR;
 
 export interface CertificateManagerOptions {
@@ -81,15 +82,17 @@ export async function createCertificateManager(options: CertificateManagerOption
     random: options.random ?? (() => randomInt(2 ** 32) / 2 ** 32),
     logger, metrics: options.metrics,
   });
-  return new CaCertificateManager({ ca, registry, services, trustDomain, proxyValidity, csrKeyTypes, now, logger, metrics: options.metrics });
+  return new CaCertificateManager({ store: options.store, ca, registry, services, trustDomain, proxyValidity, csrKeyTypes, now, logger, metrics: options.metrics });
 }
 
 interface ManagerParts {
+  readonly store: StateStore;
+  /** Mutable only through setLifetimes (MeshConfig hot reload). */
   readonly ca: CertificateAuthority;
   readonly registry: CertificateRegistry;
   readonly services: ServiceCertificates;
   readonly trustDomain: string;
-  readonly proxyValidity: number;
+  proxyValidity: number;
   readonly csrKeyTypes: readonly CsrKeyType[];
   readonly now: () => Date;
   readonly logger: Logger;
@@ -102,6 +105,18 @@ export class CaCertificateManager implements CertificateManager {
   /** Use createCertificateManager: the CA and registry must be loaded first. */
   constructor(parts: ManagerParts) {
     this.#p = parts;
+  }
+
+  /**
+   * Hot reload of certificate lifetimes (MeshConfig): applies to certificates
+   * issued from now on; a bad combination is refused and nothing changes.
+   */
+  setLifetimes(lifetimes: { proxyValidity: number; serviceValidity: number; serviceJitter: number; renewBefore?: RenewBefore }): void {
+    if (!Number.isFinite(lifetimes.proxyValidity) || lifetimes.proxyValidity < 60_000) {
+      throw certError(CERT_ERROR.config, `proxy validity ${lifetimes.proxyValidity} ms must be at least one minute`);
+    }
+    this.#p.services.setLifetime({ validity: lifetimes.serviceValidity, jitter: lifetimes.serviceJitter, renewBefore: lifetimes.renewBefore ?? DEFAULT_RENEW_BEFORE });
+    this.#p.proxyValidity = lifetimes.proxyValidity;
   }
 
   get trustDomain(): string {
@@ -191,7 +206,11 @@ export class CaCertificateManager implements CertificateManager {
   }
 
   async controllerCertificate(validityMs: number): Promise<CertificateWithKey> {
-    const { ca, registry, logger, metrics } = this.#p;
+    // Reused across restarts until its renewal point, so a restart neither
+    // re-keys the controller nor adds a registry row.
+    const stored = await this.#storedControllerCertificate();
+    if (stored) return stored;
+    const { ca, registry, logger, metrics, store } = this.#p;
     const names = controllerNames(this.#p.trustDomain);
     const keys = await generateKeyPair("P-256");
     const serial = randomSerial();
@@ -206,17 +225,36 @@ export class CaCertificateManager implements CertificateManager {
     });
     metrics?.certificatesIssued.inc({ kind: "controller" });
     logger.info({ serial, notAfter: certificate.notAfter.toISOString() }, "controller serving certificate issued");
+    const certificatePem = certificate.toString("pem");
+    const privateKeyPem = await exportPrivateKeyPem(keys.privateKey);
+    await store.put(CONTROLLER_CERT_KEY, JSON.stringify({ certificatePem, privateKeyPem }), { secret: true });
+    return this.#controllerCertificate(serial, certificate, certificatePem, privateKeyPem);
+  }
+
+  #controllerCertificate(serial: string, certificate: x509.X509Certificate, certificatePem: string, privateKeyPem: string): CertificateWithKey {
     const lifetime = certificate.notAfter.getTime() - certificate.notBefore.getTime();
     return {
-      serial,
-      service: parseServiceKey(CONTROLLER_SERVICE),
-      certificatePem: certificate.toString("pem"),
-      privateKeyPem: await exportPrivateKeyPem(keys.privateKey),
-      caBundlePem: ca.pem,
-      notBefore: certificate.notBefore,
-      notAfter: certificate.notAfter,
+      serial, service: parseServiceKey(CONTROLLER_SERVICE), certificatePem, privateKeyPem, caBundlePem: this.#p.ca.pem,
+      notBefore: certificate.notBefore, notAfter: certificate.notAfter,
       renewAt: new Date(certificate.notBefore.getTime() + (lifetime * 2) / 3),
     };
+  }
+
+  async #storedControllerCertificate(): Promise<CertificateWithKey | undefined> {
+    const bytes = await this.#p.store.get(CONTROLLER_CERT_KEY);
+    if (!bytes) return undefined;
+    try {
+      const { certificatePem, privateKeyPem } = JSON.parse(Buffer.from(bytes).toString("utf8")) as { certificatePem: string; privateKeyPem: string };
+      const certificate = new x509.X509Certificate(certificatePem);
+      const serial = normalizeSerial(certificate.serialNumber);
+      const record = serial === undefined ? undefined : this.certificate(serial);
+      const cert = this.#controllerCertificate(serial ?? "", certificate, certificatePem, privateKeyPem);
+      if (record?.kind !== "controller" || record.state !== "claimed" || !(await this.#p.ca.signed(certificate)) || this.#p.now() >= cert.renewAt) return undefined;
+      return cert;
+    } catch (err) {
+      this.#p.logger.warn({ err, code: "MESHFED_CONTROLLER_CERT_CORRUPT" }, "stored controller certificate unreadable; issuing a new one");
+      return undefined;
+    }
   }
 
   on(event: "change", fn: (record: CertificateRecord) => void): () => void {

@@ -18,7 +18,7 @@ import type { CertificateAuthority } from "./ca.js";
 import { CERT_ERROR, certError } from "./errors.js";
 import { serviceNames } from "./identity.js";
 import type { CertificateRegistry } from "./registry.js";
-import { jitteredLifetime, renewAt, type ServiceLifetimeConfig } from "./renewal.js";
+import { jitteredLifetime, renewAt, validateLifetimeConfig, type ServiceLifetimeConfig } from "./renewal.js";
 import type { CertificateWithKey } from "./types.js";
 import { crypto, exportPrivateKeyPem, generateKeyPair, randomSerial, toSecond, x509 } from "./x509.js";
 
@@ -39,12 +39,17 @@ export interface ServiceCertificatesOptions {
 }
 
 export class ServiceCertificates {
-  readonly #o: ServiceCertificatesOptions;
+  #o: ServiceCertificatesOptions;
   readonly #cache = new Map<string, CertificateWithKey>();
   readonly #inflight = new Map<string, Promise<CertificateWithKey>>();
 
   constructor(options: ServiceCertificatesOptions) {
     this.#o = options;
+  }
+
+  /** New lifetimes apply to certificates issued from now on; current ones run their course. */
+  setLifetime(lifetime: ServiceLifetimeConfig): void {
+    this.#o = { ...this.#o, lifetime: validateLifetimeConfig(lifetime) };
   }
 
   async get(service: ServiceRef): Promise<CertificateWithKey> {

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { MeshfedError } from "../../common/errors.js";
 import { inputError, issuesFromZod, YamlInput } from "../../common/yaml-input.js";
+import { kubernetesProviderConfigSchema } from "../providers/kubernetes/config-schema.js";
 import { controllerConfigSchema, type ControllerConfig } from "./schema.js";
 
 export const CONFIG_INVALID = "MESHFED_CONFIG_INVALID";
@@ -14,6 +15,7 @@ export interface ConfigOverrides {
   readonly hostsFile?: string;
   readonly smiDirectory?: string;
   readonly logLevel?: string;
+  readonly kubeconfig?: string;
 }
 
 /** Parses and validates config text; relative paths are resolved against `baseDir`. */
@@ -69,6 +71,9 @@ function applyOverrides(config: ControllerConfig, o: ConfigOverrides): Controlle
       ...config.providers,
       ...(o.hostsFile !== undefined ? { onprem: { debounce: config.providers.onprem?.debounce ?? 100, hostsFile: resolve(cwd, o.hostsFile) } } : {}),
     },
+    ...(o.kubeconfig !== undefined
+      ? { providers: { ...config.providers, kubernetes: kubernetesProviderConfigSchema.parse({ ...config.providers.kubernetes, kubeconfig: resolve(cwd, o.kubeconfig) }) } }
+      : {}),
     spec: {
       ...config.spec,
       ...(o.smiDirectory !== undefined ? { files: { debounce: config.spec.files?.debounce ?? 100, directory: resolve(cwd, o.smiDirectory) } } : {}),
@@ -78,10 +83,16 @@ function applyOverrides(config: ControllerConfig, o: ConfigOverrides): Controlle
 
 function resolvePaths(config: ControllerConfig, baseDir: string): ControllerConfig {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const { onprem, azure, kubernetes } = config.providers;
   return {
     ...config,
     dataDir: abs(config.dataDir),
-    providers: { ...config.providers, ...(config.providers.onprem ? { onprem: { ...config.providers.onprem, hostsFile: abs(config.providers.onprem.hostsFile) } } : {}) },
+    providers: {
+      ...config.providers,
+      ...(onprem ? { onprem: { ...onprem, hostsFile: abs(onprem.hostsFile) } } : {}),
+      ...(azure?.credential.type === "clientSecret" ? { azure: { ...azure, credential: { ...azure.credential, secretFile: abs(azure.credential.secretFile) } } } : {}),
+      ...(kubernetes?.kubeconfig !== undefined ? { kubernetes: { ...kubernetes, kubeconfig: abs(kubernetes.kubeconfig) } } : {}),
+    },
     spec: { ...config.spec, ...(config.spec.files ? { files: { ...config.spec.files, directory: abs(config.spec.files.directory) } } : {}) },
   };
 }

@@ -5,18 +5,15 @@
  * the directory of the config file.
  */
 import { z } from "zod";
-import { parseDuration } from "../../common/duration.js";
+import { durationSchema } from "../../common/config-schema.js";
 import { parseHostPort } from "../../common/address.js";
 import { LOG_LEVELS } from "../../common/logger.js";
+// The provider schemas are imported from modules that do not load the
+// platform SDKs, so parsing a config stays fast for every CLI command.
+import { azureProviderConfigSchema } from "../providers/azure/config.js";
+import { kubernetesProviderConfigSchema } from "../providers/kubernetes/config-schema.js";
 
-const duration = z.string().transform((text, ctx) => {
-  try {
-    return parseDuration(text);
-  } catch (err) {
-    ctx.addIssue({ code: "custom", message: (err as Error).message });
-    return z.NEVER;
-  }
-});
+const duration = durationSchema;
 
 const hostPort = z.string().refine((text) => {
   try {
@@ -69,6 +66,8 @@ export const controllerConfigSchema = z.strictObject({
       hostsFile: z.string().min(1),
       debounce: duration.default(100),
     }).optional(),
+    azure: azureProviderConfigSchema.optional(),
+    kubernetes: kubernetesProviderConfigSchema.optional(),
   }).prefault({}),
   spec: z.strictObject({
     files: z.strictObject({

@@ -84,7 +84,10 @@ export class ProxyControlPlane {
     await identity.start(plane.#stop.signal);
     const credentials = grpc.experimental.createCertificateProviderServerCredentials(identity, identity, false);
     plane.#port = await new Promise<number>((resolve, reject) => {
-      plane.#server.bindAsync(formatHostPort(options.listen), credentials, (err, port) => (err ? reject(err) : resolve(port)));
+      const address = formatHostPort(options.listen);
+      plane.#server.bindAsync(address, credentials, (err, port) =>
+        err ? reject(new MeshfedError("MESHFED_GRPC_BIND", `cannot listen for agents on ${address}: ${err.message}`, { cause: err })) : resolve(port),
+      );
     });
     plane.#unsubscribe.push(options.catalog.on("change", (change) => plane.#onCatalogChange(change)));
     plane.#unsubscribe.push(options.certificates.on("change", (record) => plane.#onCertificateChange(record)));

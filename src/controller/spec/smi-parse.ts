@@ -35,12 +35,7 @@ export interface SmiPosition extends Position {
   readonly document: number;
 }
 
-export type SmiObject = (
-  | { readonly kind: "TrafficSplit"; readonly object: TrafficSplit }
-  | { readonly kind: "TrafficTarget"; readonly object: TrafficTarget }
-  | { readonly kind: "HTTPRouteGroup"; readonly object: HTTPRouteGroup }
-  | { readonly kind: "TCPRoute"; readonly object: TCPRoute }
-) & { readonly position: SmiPosition };
+export type SmiObject = SmiValue & { readonly position: SmiPosition };
 
 export interface SmiParseResult {
   readonly objects: readonly SmiObject[];
@@ -92,15 +87,11 @@ export function parseSmiManifests(text: string, file: string): SmiParseResult {
 function parseDocumentObject(doc: Document.Parsed, file: string, document: number, lineCounter: LineCounter): SmiObject | { errors: MeshfedError[] } {
   const raw: unknown = doc.toJS({ maxAliasCount: 100 });
   const start = positionOf(doc.contents, lineCounter);
-  const rec = isRecord(raw) ? raw : {};
-  const kind = typeof rec.kind === "string" ? rec.kind : undefined;
-  const apiVersion = typeof rec.apiVersion === "string" ? rec.apiVersion : undefined;
-  const meta = isRecord(rec.metadata) ? rec.metadata : {};
-  const name = typeof meta.name === "string" ? meta.name : "?";
-  const namespace = typeof meta.namespace === "string" ? meta.namespace : DEFAULT_NAMESPACE;
-
-  const fail = (issues: readonly Issue[]): { errors: MeshfedError[] } => ({
-    errors: issues.map((issue) => {
+  const result = normaliseSmiObject(raw, `${file}#${document}`);
+  if (result.ok) return { ...result.value, position: { file, document, ...start } };
+  const { kind, namespace, name } = result;
+  return {
+    errors: result.issues.map((issue) => {
       const pos = positionOf(nodeAtPath(doc.contents, issue.path, issue.keyOf), lineCounter);
       const path = formatPath(issue.keyOf === undefined ? issue.path : [...issue.path, issue.keyOf]);
       const what = `${kind ?? "object"} ${namespace}/${name}`;
@@ -108,7 +99,40 @@ function parseDocumentObject(doc: Document.Parsed, file: string, document: numbe
         details: { file, document, line: pos.line, column: pos.column, path, kind, namespace, name },
       });
     }),
-  });
+  };
+}
+
+/** One SMI object, validated and normalised, without its position in a file. */
+export type SmiValue =
+  | { readonly kind: "TrafficSplit"; readonly object: TrafficSplit }
+  | { readonly kind: "TrafficTarget"; readonly object: TrafficTarget }
+  | { readonly kind: "HTTPRouteGroup"; readonly object: HTTPRouteGroup }
+  | { readonly kind: "TCPRoute"; readonly object: TCPRoute };
+
+/**
+ * What normaliseSmiObject found: the object, or every problem with it (as
+ * issues with a path into the manifest, so that a file reader can point at a
+ * line and the CRD store at a field), plus the kind and namespace/name it
+ * could read for the message.
+ */
+export type SmiNormaliseResult =
+  | { readonly ok: true; readonly value: SmiValue }
+  | { readonly ok: false; readonly kind: string | undefined; readonly namespace: string; readonly name: string; readonly issues: readonly InputIssue[] };
+
+/**
+ * Validates and normalises one SMI manifest given as a plain object (a YAML
+ * document's contents, or a custom resource read from the API server: the
+ * same manifest as JSON). `origin` becomes the object's `origin`. Pure.
+ */
+export function normaliseSmiObject(raw: unknown, origin: string): SmiNormaliseResult {
+  const rec = isRecord(raw) ? raw : {};
+  const kind = typeof rec.kind === "string" ? rec.kind : undefined;
+  const apiVersion = typeof rec.apiVersion === "string" ? rec.apiVersion : undefined;
+  const meta = isRecord(rec.metadata) ? rec.metadata : {};
+  const name = typeof meta.name === "string" ? meta.name : "?";
+  const namespace = typeof meta.namespace === "string" ? meta.namespace : DEFAULT_NAMESPACE;
+
+  const fail = (issues: readonly Issue[]): SmiNormaliseResult => ({ ok: false, kind, namespace, name, issues });
 
   if (!isRecord(raw)) return fail([{ code: SMI_ERROR_CODES.invalid, message: "a manifest must be a mapping with apiVersion, kind, metadata and spec", path: [] }]);
   if (kind === undefined || !(kind in SCHEMAS)) {
@@ -132,24 +156,23 @@ function parseDocumentObject(doc: Document.Parsed, file: string, document: numbe
   const issues: Issue[] = [];
   if (!isDnsSubdomain(name)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `name "${name}" is not a DNS subdomain (RFC 1123)`, path: ["metadata", "name"] });
   if (!isDnsLabel(namespace)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `namespace "${namespace}" is not a DNS label (RFC 1123)`, path: ["metadata", "namespace"] });
-  const position: SmiPosition = { file, document, ...start };
-  const meta2 = { namespace, name, origin: `${file}#${document}` };
-  let out: SmiObject;
+  const meta2 = { namespace, name, origin };
+  let out: SmiValue;
   switch (smiKind) {
     case "TrafficSplit":
-      out = { kind: smiKind, position, object: { ...meta2, ...normaliseSplit(shaped.data as TrafficSplitManifest, issues) } };
+      out = { kind: smiKind, object: { ...meta2, ...normaliseSplit(shaped.data as TrafficSplitManifest, issues) } };
       break;
     case "TrafficTarget":
-      out = { kind: smiKind, position, object: { ...meta2, ...normaliseTarget(shaped.data as TrafficTargetManifest, namespace, issues) } };
+      out = { kind: smiKind, object: { ...meta2, ...normaliseTarget(shaped.data as TrafficTargetManifest, namespace, issues) } };
       break;
     case "HTTPRouteGroup":
-      out = { kind: smiKind, position, object: { ...meta2, matches: normaliseRouteGroup(shaped.data as HttpRouteGroupManifest, issues) } };
+      out = { kind: smiKind, object: { ...meta2, matches: normaliseRouteGroup(shaped.data as HttpRouteGroupManifest, issues) } };
       break;
     case "TCPRoute":
-      out = { kind: smiKind, position, object: { ...meta2, ports: normaliseTcpRoute(shaped.data as TcpRouteManifest, issues) } };
+      out = { kind: smiKind, object: { ...meta2, ports: normaliseTcpRoute(shaped.data as TcpRouteManifest, issues) } };
       break;
   }
-  return issues.length > 0 ? fail(issues) : out;
+  return issues.length > 0 ? fail(issues) : { ok: true, value: out };
 }
 
 function normaliseSplit(m: TrafficSplitManifest, issues: Issue[]): Omit<TrafficSplit, "namespace" | "name" | "origin"> {

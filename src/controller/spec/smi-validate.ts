@@ -9,7 +9,7 @@
  * then document, so the outcome does not depend on directory listing order.
  */
 import { MeshfedError } from "../../common/errors.js";
-import { SMI_ERROR_CODES, type SmiKind, type SmiObject } from "./smi-parse.js";
+import { SMI_ERROR_CODES, type SmiKind, type SmiValue } from "./smi-parse.js";
 import type { HTTPRouteGroup, MeshSpecSnapshot, ObjectMeta } from "./types.js";
 import type { Position } from "../../common/yaml-position.js";
 
@@ -98,15 +98,17 @@ export function validateMeshSpec(snapshot: MeshSpecSnapshot, positions?: Readonl
  * every object an error names (a TrafficTarget with a dangling rule is dropped
  * whole: access is deny-by-default, so dropping it only ever removes access).
  * The result is sorted by namespace/name, so equal inputs give equal output.
+ * Objects read from files carry a position (messages then point at a line);
+ * custom resources read from the API server have none.
  */
-export function resolveMeshSpec(objects: readonly SmiObject[]): { snapshot: MeshSpecSnapshot; errors: MeshfedError[] } {
+export function resolveMeshSpec(objects: readonly (SmiValue & { readonly position?: Position })[]): { snapshot: MeshSpecSnapshot; errors: MeshfedError[] } {
   const candidate = {
     trafficSplits: objects.flatMap((o) => (o.kind === "TrafficSplit" ? [o.object] : [])),
     trafficTargets: objects.flatMap((o) => (o.kind === "TrafficTarget" ? [o.object] : [])),
     httpRouteGroups: objects.flatMap((o) => (o.kind === "HTTPRouteGroup" ? [o.object] : [])),
     tcpRoutes: objects.flatMap((o) => (o.kind === "TCPRoute" ? [o.object] : [])),
   };
-  const positions = new Map(objects.map((o) => [o.object.origin, o.position] as const));
+  const positions = new Map(objects.flatMap((o) => (o.position === undefined ? [] : [[o.object.origin, o.position] as const])));
   const errors = validateMeshSpec(candidate, positions);
   const rejected = new Set(errors.map((e) => `${String(e.details.kind)}\0${String(e.details.origin)}`));
   const keep = <T extends ObjectMeta>(kind: SmiKind, list: readonly T[]): T[] =>

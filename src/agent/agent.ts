@@ -1,0 +1,429 @@
+/**
+ * The composition of the agent: data directory, local repo, Pipy supervisor,
+ * config applier and the enroll/connect loop, each given exactly what it
+ * needs and one stop signal.
+ *
+ * Start-up order matters (issue 3, agent side 5): the last good state is
+ * loaded from disk and served — and Pipy started on it — BEFORE the
+ * controller is contacted, so a controller outage, or an agent restart during
+ * one, never takes the proxy down.
+ */
+import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import { formatHostPort, parseHostPort } from "../common/address.js";
+import { Listeners } from "../common/emitter.js";
+import { errorCode, errorMessage, MeshfedError } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
+import { loadProto } from "../common/proto.js";
+import { parseServiceKey, serviceKey, type ServiceRef } from "../common/service.js";
+import type { Health } from "../generated/proto/meshfed/v1/Health.js";
+import { Backoff, sleep } from "./backoff.js";
+import { ConfigApplier } from "./config-applier.js";
+import type { AgentConfig } from "./config.js";
+import { DataDir, type ServiceCertificateData } from "./data-dir.js";
+import { callEnroll, checkEnrollResponse } from "./enroll.js";
+import { PermanentRefusal } from "./grpc-errors.js";
+import { agentVersion, defaultHostAddresses } from "./host.js";
+import { buildCsr, generateProxyKey, importProxyKey } from "./proxy-key.js";
+import { PipyRunTracker } from "./repo/pipy-run.js";
+import { LocalRepo } from "./repo/server.js";
+import { AgentStateMachine, type AgentState, type StateChange } from "./state-machine.js";
+import { runStreamSession, type SessionEnd } from "./stream.js";
+import { PipySupervisor, proxyVersion } from "./supervisor.js";
+import { channelOptions, mutualCredentials } from "./tls.js";
+import { certificateNotAfter, x509 } from "./x509.js";
+
+/** Exit status for refusals retrying cannot fix; the systemd unit does not restart on it. */
+export const EXIT_PERMANENT = 78; // EX_CONFIG
+
+export interface AgentExit {
+  /** 0: stopped on request; EXIT_PERMANENT: refused for good; 1: failed. */
+  readonly exitCode: number;
+  readonly code?: string;
+  readonly message?: string;
+}
+
+export interface RunningAgent {
+  readonly state: AgentState;
+  readonly proxyId: string | undefined;
+  /** What Pipy is pointed at: http://<repo-address>/repo/ */
+  readonly repoUrl: string;
+  readonly statusUrl: string;
+  /** Resolves once STOPPED, with how the process should exit. */
+  readonly done: Promise<AgentExit>;
+  onState(fn: (change: StateChange) => void): () => void;
+  /** Graceful (DRAINING → STOPPED), idempotent. */
+  close(): Promise<AgentExit>;
+}
+
+export interface AgentTestHooks {
+  /** Pins the backoff jitter. */
+  readonly random?: () => number;
+  /** Observes each backoff delay chosen. */
+  readonly onBackoff?: (delayMs: number, ceilingMs: number) => void;
+  readonly enrollTimeoutMs?: number;
+}
+
+interface Identity {
+  readonly proxyId: string;
+  readonly service: ServiceRef;
+  readonly keyPem: string;
+  readonly certPem: string;
+}
+
+export async function startAgent(config: AgentConfig, logger: Logger, hooks: AgentTestHooks = {}): Promise<RunningAgent> {
+  const repoAddress = parseHostPort(config.repoAddress, "repo address");
+  if (config.proxy.enabled && formatHostPort(parseHostPort(config.proxy.adminAddress)) === formatHostPort(repoAddress) && repoAddress.port !== 0) {
+    throw new MeshfedError("MESHFED_AGENT_CONFIG_INVALID", `the repo address and Pipy's admin address are both ${config.repoAddress}`);
+  }
+
+  const dataDir = new DataDir(config.dataDir);
+  await dataDir.init();
+  const stored = await dataDir.load();
+  let caPem = stored.caPem;
+  if (caPem === undefined) {
+    try {
+      caPem = await readFile(config.caFile, "utf8");
+    } catch (err) {
+      throw new MeshfedError("MESHFED_AGENT_CA_UNREADABLE", `cannot read the CA bundle ${config.caFile}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+  const identity = stored.enrollment && stored.keyPem && stored.certPem
+    ? { proxyId: stored.enrollment.proxyId, service: stored.enrollment.service, keyPem: stored.keyPem, certPem: stored.certPem }
+    : undefined;
+  if (identity && config.service !== undefined && config.service !== serviceKey(identity.service)) {
+    throw new PermanentRefusal("MESHFED_AGENT_SERVICE_MISMATCH", `${config.dataDir} holds an enrollment for ${serviceKey(identity.service)}, but the agent is configured for ${config.service}`);
+  }
+  const agent = new Agent(config, logger, hooks, dataDir, caPem, identity, stored.serviceCertificate);
+  await agent.start(repoAddress, stored.goodConfig);
+  return agent;
+}
+
+class Agent implements RunningAgent {
+  readonly #config: AgentConfig;
+  readonly #log: Logger;
+  readonly #root: Logger;
+  readonly #hooks: AgentTestHooks;
+  readonly #dataDir: DataDir;
+  readonly #stop = new AbortController();
+  readonly #tracker = new PipyRunTracker();
+  readonly #healthChanged = new Listeners<void>();
+  readonly #sm: AgentStateMachine;
+  #caPem: string;
+  #identity: Identity | undefined;
+  #serviceCert: ServiceCertificateData | undefined;
+  #repo!: LocalRepo;
+  #applier!: ConfigApplier;
+  #supervisor: PipySupervisor | undefined;
+  #proxyVersion = "";
+  #controllerIndex = 0;
+  #done!: Promise<AgentExit>;
+
+  constructor(config: AgentConfig, root: Logger, hooks: AgentTestHooks, dataDir: DataDir, caPem: string, identity: Identity | undefined, serviceCert: ServiceCertificateData | undefined) {
+    this.#config = config;
+    this.#root = root;
+    this.#log = root.child({ component: "agent" });
+    this.#hooks = hooks;
+    this.#dataDir = dataDir;
+    this.#caPem = caPem;
+    this.#identity = identity;
+    this.#serviceCert = serviceCert;
+    this.#sm = new AgentStateMachine(identity === undefined ? "ENROLLING" : "CONNECTING", this.#log);
+  }
+
+  get state(): AgentState {
+    return this.#sm.state;
+  }
+  get proxyId(): string | undefined {
+    return this.#identity?.proxyId;
+  }
+  get repoUrl(): string {
+    return this.#repo.url;
+  }
+  get statusUrl(): string {
+    return `http://${formatHostPort(this.#repo.address)}/status`;
+  }
+  get done(): Promise<AgentExit> {
+    return this.#done;
+  }
+  onState(fn: (change: StateChange) => void): () => void {
+    return this.#sm.on(fn);
+  }
+  close(): Promise<AgentExit> {
+    this.#stop.abort();
+    return this.#done;
+  }
+
+  async start(repoAddress: ReturnType<typeof parseHostPort>, good: Parameters<ConfigApplier["restore"]>[0] | undefined): Promise<void> {
+    this.#repo = await LocalRepo.listen({ address: repoAddress, tracker: this.#tracker, logger: this.#root.child({ component: "repo" }), status: () => this.#status() });
+    this.#log.info({ repo: this.#repo.url, dataDir: this.#config.dataDir, proxyId: this.#identity?.proxyId }, "local repo listening");
+    this.#tracker.onChange(() => this.#healthChanged.emit());
+    if (this.#config.proxy.enabled) this.#proxyVersion = await proxyVersion(this.#config.proxy.pipy);
+    this.#applier = new ConfigApplier({
+      dataDir: this.#dataDir,
+      repo: this.#repo,
+      tracker: this.#tracker,
+      logger: this.#log,
+      convergenceTimeoutMs: this.#config.proxy.convergenceTimeout,
+      signal: this.#stop.signal,
+      proxy: this.#config.proxy.enabled
+        ? { served: () => this.#proxyServed(), describeFailure: () => this.#describeProxyFailure() }
+        : undefined,
+    });
+    if (this.#identity !== undefined) this.#identityKnown(this.#identity);
+    // Served before any controller answer: the proxy keeps running through an outage.
+    if (good !== undefined && this.#identity !== undefined) this.#applier.restore(good);
+    this.#done = this.#run();
+  }
+
+  // ---- the loop ------------------------------------------------------------
+
+  async #run(): Promise<AgentExit> {
+    const signal = this.#stop.signal;
+    const backoff = new Backoff({ baseMs: this.#config.backoff.base, capMs: this.#config.backoff.cap, ...(this.#hooks.random ? { random: this.#hooks.random } : {}) });
+    let exit: AgentExit = { exitCode: 0 };
+    try {
+      while (!signal.aborted) {
+        if (this.#identity === undefined) {
+          const enrolled = await this.#enrollOnce();
+          if (signal.aborted) break;
+          if (enrolled !== undefined) {
+            backoff.reset();
+            this.#sm.to("CONNECTING", { proxyId: enrolled.proxyId });
+            continue;
+          }
+        } else {
+          const end = await this.#connectOnce(this.#identity);
+          if (signal.aborted || end.kind === "aborted") break;
+          if (end.kind === "shutdown" && end.permanent) throw new PermanentRefusal(end.code, end.reason || "the controller ended this proxy's stream for good");
+          if (end.kind === "ended" && end.failure?.permanent === true) throw new PermanentRefusal(end.failure.code, end.failure.details);
+          if (end.connectedMs >= this.#config.backoff.stableAfter) backoff.reset();
+        }
+        this.#controllerIndex = (this.#controllerIndex + 1) % this.#config.controller.length;
+        const ceiling = backoff.ceiling();
+        const delay = backoff.next();
+        this.#hooks.onBackoff?.(delay, ceiling);
+        this.#sm.to("BACKOFF", { delayMs: delay, ceilingMs: ceiling, attempt: backoff.attempt, next: this.#controller() });
+        if (!(await sleep(delay, signal))) break;
+        this.#sm.to(this.#identity === undefined ? "ENROLLING" : "CONNECTING", { controller: this.#controller() });
+      }
+    } catch (err) {
+      exit = err instanceof PermanentRefusal
+        ? { exitCode: EXIT_PERMANENT, code: err.code, message: err.message }
+        : { exitCode: 1, code: errorCode(err), message: errorMessage(err) };
+      this.#log.error({ code: exit.code, err: exit.message }, "agent stopping on an error that retrying cannot fix");
+    }
+    return this.#drain(exit);
+  }
+
+  async #drain(exit: AgentExit): Promise<AgentExit> {
+    this.#stop.abort();
+    this.#sm.to("DRAINING", { code: exit.code });
+    await this.#supervisor?.close();
+    await this.#repo.close();
+    this.#sm.to("STOPPED", { exitCode: exit.exitCode, code: exit.code });
+    return exit;
+  }
+
+  #controller(): string {
+    return this.#config.controller[this.#controllerIndex % this.#config.controller.length]!;
+  }
+
+  /** The new identity; undefined on a transient failure (back off); throws PermanentRefusal. */
+  async #enrollOnce(): Promise<Identity | undefined> {
+    const c = this.#config;
+    if (c.tokenFile === undefined) {
+      throw new PermanentRefusal("MESHFED_AGENT_NOT_ENROLLED", `no proxy certificate in ${c.dataDir} and no token file to enroll with (--token-file)`);
+    }
+    let token: string;
+    try {
+      token = (await readFile(c.tokenFile, "utf8")).trim();
+    } catch (err) {
+      throw new PermanentRefusal("MESHFED_AGENT_TOKEN_UNREADABLE", `cannot read the token file ${c.tokenFile}: ${errorMessage(err)}`, { cause: err });
+    }
+    const stored = await this.#dataDir.load();
+    let keyPem = stored.keyPem;
+    let keys;
+    if (keyPem === undefined) {
+      const generated = await generateProxyKey();
+      keyPem = generated.pem;
+      keys = generated.keys;
+      await this.#dataDir.saveKey(keyPem);
+      this.#log.info({ file: this.#dataDir.file.key() }, "generated the proxy key (P-256)");
+    } else {
+      keys = await importProxyKey(keyPem);
+    }
+    const address = this.#controller();
+    try {
+      const res = await callEnroll({
+        address, caPem: this.#caPem, token, csrPem: await buildCsr(keys), agentVersion: agentVersion(), hostname: hostname(),
+        timeoutMs: this.#hooks.enrollTimeoutMs ?? 15_000, signal: this.#stop.signal,
+      });
+      const r = await checkEnrollResponse(res, keys, c.service === undefined ? undefined : parseServiceKey(c.service));
+      if (r.caBundlePem !== "") this.#caPem = r.caBundlePem;
+      await this.#dataDir.saveEnrollment({ proxyId: r.proxyId, service: r.service, enrolledAt: new Date().toISOString() }, r.certificatePem, r.caBundlePem);
+      const identity = { proxyId: r.proxyId, service: r.service, keyPem, certPem: r.certificatePem };
+      this.#identity = identity;
+      this.#log.info({ proxyId: r.proxyId, service: serviceKey(r.service), notAfter: r.notAfter, controller: address }, "enrolled");
+      this.#identityKnown(identity);
+      return identity;
+    } catch (err) {
+      if (err instanceof PermanentRefusal) throw err;
+      this.#log.warn({ controller: address, err: errorMessage(err), code: (err as { code?: unknown }).code }, "enroll failed; will retry");
+      return undefined;
+    }
+  }
+
+  async #connectOnce(identity: Identity): Promise<SessionEnd> {
+    const address = this.#controller();
+    const proto = loadProto();
+    const client = new proto.meshfed.v1.ProxyControlPlane(address, mutualCredentials(this.#caPem, identity.keyPem, identity.certPem), channelOptions(address));
+    const good = this.#applier.good;
+    try {
+      const end = await runStreamSession({
+        client,
+        hello: {
+          proxyId: identity.proxyId,
+          hostAddresses: this.#config.hostAddresses ?? defaultHostAddresses(),
+          endpoints: this.#config.endpoints.map((e) => {
+            const hp = parseHostPort(e);
+            return { ip: hp.host, port: hp.port };
+          }),
+          agentVersion: agentVersion(),
+          proxyVersion: this.#config.proxy.enabled ? this.#proxyVersion : "",
+          configVersion: good?.version ?? 0,
+          configHash: good?.hash ?? "",
+        },
+        handlers: {
+          caBundle: (pem) => this.#onCaBundle(pem),
+          serviceCertificate: (cert) => this.#onServiceCertificate(cert),
+          config: (cfg) => this.#applier.apply(cfg),
+        },
+        health: () => this.#health(),
+        onHealthChange: (fn) => this.#healthChanged.add(fn),
+        healthIntervalMs: this.#config.healthInterval,
+        logger: this.#log,
+        signal: this.#stop.signal,
+        connected: () => this.#sm.to("CONNECTED", { controller: address }),
+      });
+      if (end.kind === "ended") {
+        this.#log.warn({ controller: address, code: end.failure?.code, err: end.failure?.details, connectedMs: end.connectedMs }, "stream ended");
+      }
+      return end;
+    } finally {
+      client.close();
+    }
+  }
+
+  // ---- controller messages ---------------------------------------------------
+
+  async #onCaBundle(pem: string): Promise<void> {
+    if (!isCertificateBundle(pem)) {
+      this.#log.error("CA bundle from the controller is not PEM certificates; ignored");
+      return;
+    }
+    if (pem === this.#caPem) return;
+    await this.#dataDir.saveCaBundle(pem);
+    this.#caPem = pem;
+    this.#log.info({ file: this.#dataDir.file.ca() }, "CA bundle updated; pinned for the next connections");
+    this.#pushToProxy();
+  }
+
+  async #onServiceCertificate(cert: ServiceCertificateData): Promise<void> {
+    if (!isCertificateBundle(cert.certificatePem)) {
+      this.#log.error({ serial: cert.serial }, "service certificate is not PEM; ignored");
+      return;
+    }
+    await this.#dataDir.saveServiceCertificate(cert);
+    this.#serviceCert = cert;
+    this.#log.info({ serial: cert.serial, notAfter: cert.notAfter, renewAt: cert.renewAt }, "service certificate stored");
+    this.#pushToProxy();
+  }
+
+  // ---- proxy side ------------------------------------------------------------
+
+  #identityKnown(identity: Identity): void {
+    this.#tracker.expectInstance(identity.proxyId);
+    if (!this.#config.proxy.enabled || this.#supervisor !== undefined) return;
+    const p = this.#config.proxy;
+    const supervisor = new PipySupervisor({
+      pipy: p.pipy,
+      args: [this.#repo.url, `--admin-port=${p.adminAddress}`, `--instance-uuid=${identity.proxyId}`, `--instance-name=${identity.service.name}.${identity.service.namespace}.${hostname()}`, ...p.args],
+      logger: this.#root,
+      stopGraceMs: p.stopGrace,
+      restartCapMs: p.restartBackoffCap,
+      ...(this.#hooks.random ? { random: this.#hooks.random } : {}),
+    });
+    supervisor.onState(() => this.#healthChanged.emit());
+    supervisor.onExit(() => this.#tracker.processGone());
+    this.#supervisor = supervisor;
+  }
+
+  /** A version is served: Pipy starts on the first one; later ones are pushed with `reload`. */
+  #proxyServed(): void {
+    const s = this.#supervisor;
+    if (s === undefined || this.#stop.signal.aborted) return;
+    if (!s.started) {
+      s.start();
+      return;
+    }
+    this.#repo.pushReload();
+  }
+
+  /** Certificates changed: the running config re-reads them on a forced reload. */
+  #pushToProxy(): void {
+    if (this.#supervisor?.started === true && this.#repo.current !== undefined) this.#repo.pushReload();
+  }
+
+  #describeProxyFailure(): string | undefined {
+    const s = this.#supervisor;
+    if (s === undefined) return undefined;
+    if (s.state !== "running") return `proxy is ${s.state}`;
+    return s.lastError() ?? (this.#tracker.lastReportAt === undefined ? "the proxy has not reported status yet" : undefined);
+  }
+
+  #proxyState(): string {
+    if (!this.#config.proxy.enabled) return "disabled";
+    const s = this.#supervisor;
+    if (s === undefined || !s.started) return "waiting";
+    return s.state;
+  }
+
+  #runningVersion(): number {
+    const etag = this.#tracker.runningEtag;
+    if (etag === undefined) return 0;
+    for (const v of [this.#applier.good, this.#repo.current]) if (v !== undefined && this.#tracker.isRunning(v.etag)) return v.version;
+    return 0;
+  }
+
+  #health(): Health {
+    return { proxyState: this.#proxyState(), runningVersion: this.#runningVersion(), detail: this.#describeProxyFailure() ?? "" };
+  }
+
+  #status(): unknown {
+    const good = this.#applier.good;
+    return {
+      state: this.#sm.state,
+      configVersion: good?.version ?? null,
+      configHash: good?.hash ?? null,
+      proxyId: this.#identity?.proxyId ?? null,
+      service: this.#identity ? serviceKey(this.#identity.service) : null,
+      proxy: { state: this.#proxyState(), runningVersion: this.#runningVersion() || null },
+      certificates: {
+        proxy: { notAfter: this.#identity ? certificateNotAfter(this.#identity.certPem) ?? null : null },
+        service: { notAfter: this.#serviceCert?.notAfter || (this.#serviceCert ? certificateNotAfter(this.#serviceCert.certificatePem) ?? null : null) },
+      },
+    };
+  }
+}
+
+function isCertificateBundle(pem: string): boolean {
+  try {
+    const blocks = x509.PemConverter.decode(pem);
+    if (blocks.length === 0) return false;
+    for (const der of blocks) new x509.X509Certificate(der);
+    return true;
+  } catch {
+    return false;
+  }
+}

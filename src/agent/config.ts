@@ -1,0 +1,187 @@
+/**
+ * The agent configuration file (`meshfed agent --config FILE`) and the
+ * command-line flags that override it. Field names are a contract documented
+ * in docs/agent.md; durations are strings such as "30s"; relative paths are
+ * resolved against the directory of the config file (flags: the working
+ * directory).
+ */
+import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { z } from "zod";
+import { durationSchema } from "../common/config-schema.js";
+import { isLoopback, parseHostPort } from "../common/address.js";
+import { MeshfedError } from "../common/errors.js";
+import { LOG_LEVELS } from "../common/logger.js";
+import { parseServiceKey } from "../common/service.js";
+import { inputError, issuesFromZod, YamlInput } from "../common/yaml-input.js";
+
+export const AGENT_CONFIG_INVALID = "MESHFED_AGENT_CONFIG_INVALID";
+
+const duration = durationSchema;
+
+function check(fn: (text: string) => unknown): (text: string) => boolean {
+  return (text) => {
+    try {
+      fn(text);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+}
+
+const hostPort = z.string().refine(check(parseHostPort), { message: "expected host:port, e.g. controller.example.com:15128" });
+const loopbackHostPort = z.string().refine(check(parseHostPort), { message: "expected host:port, e.g. 127.0.0.1:15010" })
+  .refine((text) => !check(parseHostPort)(text) || isLoopback(parseHostPort(text).host), { message: "must be a loopback address (127.0.0.0/8 or ::1): only the local Pipy may read it" });
+const ipPort = z.string().refine((text) => check(parseHostPort)(text) && isIP(parseHostPort(text).host) !== 0 && parseHostPort(text).port > 0, {
+  message: "expected IP:PORT, e.g. 10.0.0.5:8080",
+});
+const ip = z.string().refine((text) => isIP(text) !== 0, { message: "expected an IP address" });
+const service = z.string().refine(check(parseServiceKey), { message: "expected namespace/name, each a DNS label" });
+/** A list, also accepted as one comma-separated string (`controller: "a:15128,b:15128"`). */
+const controllers = z.union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((s) => s.trim()).filter((s) => s !== ""))
+  .pipe(z.array(hostPort).min(1, "name at least one controller host:port"));
+
+export const agentConfigSchema = z.strictObject({
+  /** Controller gRPC addresses, tried in rotation (HA). */
+  controller: controllers,
+  /** The CA bundle given at install; pinned for enrollment and the first connection. */
+  caFile: z.string().min(1),
+  /** The join token; read only for the first enrollment. */
+  tokenFile: z.string().min(1).optional(),
+  dataDir: z.string().min(1).default("meshfed-agent-data"),
+  /** Expected service (namespace/name); the enrollment must match it when set. */
+  service: service.optional(),
+  /** Endpoints of the local service announced in Hello. */
+  endpoints: z.array(ipPort).default([]),
+  /** Addresses of this host announced in Hello; default: non-internal interface addresses. */
+  hostAddresses: z.array(ip).optional(),
+  repoAddress: loopbackHostPort.default("127.0.0.1:15010"),
+  logLevel: z.enum(LOG_LEVELS).default("info"),
+  backoff: z.strictObject({
+    base: duration.default(500),
+    cap: duration.default(30_000),
+    /** A connection up this long resets the backoff. */
+    stableAfter: duration.default(10_000),
+  }).prefault({}),
+  healthInterval: duration.default(30_000),
+  proxy: z.strictObject({
+    enabled: z.boolean().default(true),
+    pipy: z.string().min(1).default("pipy"),
+    /** Pipy's own admin port (metrics, status); loopback, distinct from repoAddress. */
+    adminAddress: loopbackHostPort.default("127.0.0.1:6060"),
+    /** Extra arguments appended to Pipy's command line (e.g. --threads=2). */
+    args: z.array(z.string()).default([]),
+    /** How long Pipy may take to report a new version running before it is NACKed. */
+    convergenceTimeout: duration.default(30_000),
+    /** Time between SIGINT and SIGKILL when stopping Pipy. */
+    stopGrace: duration.default(10_000),
+    restartBackoffCap: duration.default(30_000),
+  }).prefault({}),
+});
+
+export type AgentConfig = z.output<typeof agentConfigSchema>;
+export type AgentConfigInput = z.input<typeof agentConfigSchema>;
+
+/** Flags from the command line; each overrides the file. */
+export interface AgentOverrides {
+  readonly controller?: string;
+  readonly caFile?: string;
+  readonly tokenFile?: string;
+  readonly dataDir?: string;
+  readonly service?: string;
+  readonly endpoints?: readonly string[];
+  readonly pipy?: string;
+  readonly proxy?: boolean;
+  readonly repoAddress?: string;
+  readonly logLevel?: string;
+  readonly backoffCap?: string;
+  readonly hostAddresses?: readonly string[];
+}
+
+export function parseAgentConfig(text: string, file: string, baseDir = dirname(file)): AgentConfig {
+  const input = new YamlInput(text, file);
+  const syntax = input.syntaxIssues(AGENT_CONFIG_INVALID);
+  if (syntax.length > 0) throw inputError(syntax.map((i) => input.position(i)));
+  const parsed = agentConfigSchema.safeParse(input.toJS() ?? {});
+  if (!parsed.success) throw inputError(issuesFromZod(parsed.error, AGENT_CONFIG_INVALID).map((i) => input.position(i)));
+  return resolvePaths(parsed.data, baseDir);
+}
+
+export async function loadAgentConfig(file: string | undefined, overrides: AgentOverrides = {}): Promise<AgentConfig> {
+  if (file === undefined) return fromFlagsOnly(overrides);
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new MeshfedError("MESHFED_CONFIG_NOT_FOUND", `cannot read config file ${file}: ${(err as Error).message}`, { cause: err, details: { file } });
+  }
+  return applyOverrides(parseAgentConfig(text, file), overrides);
+}
+
+/** Without a file, the flags must name what the schema requires (controller, CA file). */
+function fromFlagsOnly(o: AgentOverrides): AgentConfig {
+  if (o.controller === undefined || o.caFile === undefined) {
+    throw new MeshfedError(AGENT_CONFIG_INVALID, "without --config, give at least --controller and --ca-file");
+  }
+  const base = resolvePaths(parseFlag("controller", agentConfigSchema, { controller: o.controller, caFile: o.caFile }), process.cwd());
+  return applyOverrides(base, o);
+}
+
+/**
+ * Each flag goes through the same field schema as the file, so a bad
+ * `--repo-address` fails with the same named error as the same mistake in the file.
+ */
+function applyOverrides(config: AgentConfig, o: AgentOverrides): AgentConfig {
+  const cwd = process.cwd();
+  const shape = agentConfigSchema.shape;
+  const proxyShape = shape.proxy.unwrap().shape;
+  const backoffShape = shape.backoff.unwrap().shape;
+  const path = (p: string | undefined) => (p === undefined ? undefined : resolve(cwd, p));
+  return {
+    ...config,
+    controller: o.controller !== undefined ? parseFlag("--controller", shape.controller, o.controller) : config.controller,
+    caFile: path(o.caFile) ?? config.caFile,
+    tokenFile: path(o.tokenFile) ?? config.tokenFile,
+    dataDir: path(o.dataDir) ?? config.dataDir,
+    service: o.service !== undefined ? parseFlag("--service", shape.service, o.service) : config.service,
+    endpoints: o.endpoints !== undefined && o.endpoints.length > 0 ? parseFlag("--endpoint", shape.endpoints, [...o.endpoints]) : config.endpoints,
+    hostAddresses: o.hostAddresses !== undefined && o.hostAddresses.length > 0 ? parseFlag("--host-address", shape.hostAddresses, [...o.hostAddresses]) : config.hostAddresses,
+    repoAddress: o.repoAddress !== undefined ? parseFlag("--repo-address", shape.repoAddress, o.repoAddress) : config.repoAddress,
+    logLevel: o.logLevel !== undefined ? parseFlag("--log-level", shape.logLevel, o.logLevel) : config.logLevel,
+    backoff: { ...config.backoff, ...(o.backoffCap !== undefined ? { cap: parseFlag("--backoff-cap", backoffShape.cap, o.backoffCap) } : {}) },
+    proxy: {
+      ...config.proxy,
+      ...(o.proxy !== undefined ? { enabled: o.proxy } : {}),
+      ...(o.pipy !== undefined ? { pipy: parseFlag("--pipy", proxyShape.pipy, o.pipy) } : {}),
+    },
+  };
+}
+
+function parseFlag<T extends z.ZodType>(flag: string, schema: T, value: unknown): z.output<T> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const first = parsed.error.issues[0];
+  const where = first !== undefined && first.path.length > 0 ? ` (${first.path.join(".")})` : "";
+  throw new MeshfedError(AGENT_CONFIG_INVALID, `command-line flag ${flag}${where}: ${first?.message ?? "invalid"}`);
+}
+
+function resolvePaths(config: AgentConfig, baseDir: string): AgentConfig {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  // A bare command name ("pipy") is looked up on PATH; only a path with a slash is resolved.
+  const pipy = config.proxy.pipy.includes("/") ? abs(config.proxy.pipy) : config.proxy.pipy;
+  return {
+    ...config,
+    caFile: abs(config.caFile),
+    ...(config.tokenFile !== undefined ? { tokenFile: abs(config.tokenFile) } : {}),
+    dataDir: abs(config.dataDir),
+    proxy: { ...config.proxy, pipy },
+  };
+}
+
+/** A complete config for tests and programmatic use: defaults filled in, paths taken as given. */
+export function agentConfig(input: AgentConfigInput): AgentConfig {
+  return agentConfigSchema.parse(input);
+}

@@ -1,0 +1,178 @@
+/**
+ * The agent's data directory: everything it must survive a restart with,
+ * each file written atomically (temp + fsync + rename) so that a SIGKILL or a
+ * power cut leaves the old content or the new one, never a torn file.
+ * Layout (documented in agents/README.md):
+ *
+ *   state.json            proxy id, service, enrolledAt
+ *   proxy-key.pem         0600  P-256 key of the proxy certificate (never leaves the host)
+ *   proxy-cert.pem              proxy certificate from Enroll
+ *   ca.pem                      CA bundle from the controller (replaces --ca-file once received)
+ *   service/cert.pem            service certificate (+ chain as sent)
+ *   service/key.pem       0600  its key
+ *   service/ca.pem              the bundle proxies trust for peers
+ *   service/meta.json           serial, notAfter, renewAt
+ *   config/received.json        last config version received (written before anything else)
+ *   config/good.json            last config version the proxy ran (= last ACK)
+ */
+import { chmod, mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { writeFileAtomic } from "../common/atomic-file.js";
+import { MeshfedError } from "../common/errors.js";
+import { parseServiceKey, serviceKey, type ServiceRef } from "../common/service.js";
+import { parseStoredConfig, serializeConfig, type ConfigVersionData } from "./config-version.js";
+
+export interface Enrollment {
+  readonly proxyId: string;
+  readonly service: ServiceRef;
+  readonly enrolledAt: string;
+}
+
+export interface ServiceCertificateData {
+  readonly serial: string;
+  readonly certificatePem: string;
+  readonly privateKeyPem: string;
+  readonly caBundlePem: string;
+  readonly notAfter: string;
+  readonly renewAt: string;
+}
+
+export interface StoredState {
+  readonly enrollment?: Enrollment;
+  readonly keyPem?: string;
+  readonly certPem?: string;
+  readonly caPem?: string;
+  readonly serviceCertificate?: ServiceCertificateData;
+  readonly goodConfig?: ConfigVersionData;
+}
+
+const stateSchema = z.strictObject({
+  proxyId: z.string().min(1),
+  service: z.string().transform((s, ctx) => {
+    try {
+      return parseServiceKey(s);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: (err as Error).message });
+      return z.NEVER;
+    }
+  }),
+  enrolledAt: z.string(),
+});
+
+const serviceMetaSchema = z.strictObject({ serial: z.string(), notAfter: z.string(), renewAt: z.string() });
+
+const SECRET = 0o600;
+const PUBLIC = 0o644;
+
+export class DataDir {
+  constructor(readonly path: string) {}
+
+  readonly file = {
+    state: () => join(this.path, "state.json"),
+    key: () => join(this.path, "proxy-key.pem"),
+    cert: () => join(this.path, "proxy-cert.pem"),
+    ca: () => join(this.path, "ca.pem"),
+    serviceCert: () => join(this.path, "service", "cert.pem"),
+    serviceKey: () => join(this.path, "service", "key.pem"),
+    serviceCa: () => join(this.path, "service", "ca.pem"),
+    serviceMeta: () => join(this.path, "service", "meta.json"),
+    receivedConfig: () => join(this.path, "config", "received.json"),
+    goodConfig: () => join(this.path, "config", "good.json"),
+  };
+
+  /** Creates the directory (0700: it holds keys) if missing. */
+  async init(): Promise<void> {
+    await mkdir(this.path, { recursive: true, mode: 0o700 });
+    await chmod(this.path, 0o700).catch(() => undefined);
+  }
+
+  async load(): Promise<StoredState> {
+    const [stateText, keyPem, certPem, caPem, goodText] = await Promise.all([
+      readOptional(this.file.state()),
+      readOptional(this.file.key()),
+      readOptional(this.file.cert()),
+      readOptional(this.file.ca()),
+      readOptional(this.file.goodConfig()),
+    ]);
+    let enrollment: Enrollment | undefined;
+    if (stateText !== undefined) {
+      const parsed = stateSchema.safeParse(parseJson(stateText, this.file.state()));
+      if (!parsed.success) throw invalid(this.file.state(), parsed.error.issues[0]?.message);
+      enrollment = parsed.data;
+    }
+    return {
+      ...(enrollment !== undefined ? { enrollment } : {}),
+      ...(keyPem !== undefined ? { keyPem } : {}),
+      ...(certPem !== undefined ? { certPem } : {}),
+      ...(caPem !== undefined ? { caPem } : {}),
+      ...(goodText !== undefined ? { goodConfig: parseStoredConfig(goodText, this.file.goodConfig()) } : {}),
+      ...(await this.#loadServiceCertificate()),
+    };
+  }
+
+  async #loadServiceCertificate(): Promise<{ serviceCertificate?: ServiceCertificateData }> {
+    const [cert, key, ca, meta] = await Promise.all([
+      readOptional(this.file.serviceCert()),
+      readOptional(this.file.serviceKey()),
+      readOptional(this.file.serviceCa()),
+      readOptional(this.file.serviceMeta()),
+    ]);
+    if (cert === undefined || key === undefined || meta === undefined) return {};
+    const parsed = serviceMetaSchema.safeParse(parseJson(meta, this.file.serviceMeta()));
+    if (!parsed.success) throw invalid(this.file.serviceMeta(), parsed.error.issues[0]?.message);
+    return { serviceCertificate: { ...parsed.data, certificatePem: cert, privateKeyPem: key, caBundlePem: ca ?? "" } };
+  }
+
+  saveKey(pem: string): Promise<void> {
+    return writeFileAtomic(this.file.key(), pem, SECRET);
+  }
+
+  /** Certificate first, state.json last: state.json present means the enrollment is complete. */
+  async saveEnrollment(e: Enrollment, certPem: string, caPem: string): Promise<void> {
+    await writeFileAtomic(this.file.cert(), certPem, PUBLIC);
+    if (caPem !== "") await writeFileAtomic(this.file.ca(), caPem, PUBLIC);
+    await writeFileAtomic(this.file.state(), JSON.stringify({ proxyId: e.proxyId, service: serviceKey(e.service), enrolledAt: e.enrolledAt }, null, 2) + "\n", PUBLIC);
+  }
+
+  saveCaBundle(pem: string): Promise<void> {
+    return writeFileAtomic(this.file.ca(), pem, PUBLIC);
+  }
+
+  /** Key before certificate: a crash in between leaves a new key with an old cert, which the next push repairs. */
+  async saveServiceCertificate(c: ServiceCertificateData): Promise<void> {
+    await writeFileAtomic(this.file.serviceKey(), c.privateKeyPem, SECRET);
+    await writeFileAtomic(this.file.serviceCert(), c.certificatePem, PUBLIC);
+    await writeFileAtomic(this.file.serviceCa(), c.caBundlePem, PUBLIC);
+    await writeFileAtomic(this.file.serviceMeta(), JSON.stringify({ serial: c.serial, notAfter: c.notAfter, renewAt: c.renewAt }, null, 2) + "\n", PUBLIC);
+  }
+
+  saveReceivedConfig(c: ConfigVersionData): Promise<void> {
+    return writeFileAtomic(this.file.receivedConfig(), serializeConfig(c), PUBLIC);
+  }
+
+  saveGoodConfig(c: ConfigVersionData): Promise<void> {
+    return writeFileAtomic(this.file.goodConfig(), serializeConfig(c), PUBLIC);
+  }
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new MeshfedError("MESHFED_AGENT_STATE_UNREADABLE", `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw invalid(file, (err as Error).message);
+  }
+}
+
+function invalid(file: string, message: string | undefined): MeshfedError {
+  return new MeshfedError("MESHFED_AGENT_STATE_INVALID", `${file}: ${message ?? "invalid"}`, { details: { file } });
+}

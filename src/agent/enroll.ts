@@ -1,0 +1,79 @@
+/**
+ * Enroll (DESIGN.md §3 flow 3): join token + CSR over server-authenticated
+ * TLS pinned to the installed CA bundle → the proxy certificate. The answer
+ * is validated before it is stored: the certificate must carry OUR public
+ * key (a controller bug or a swapped answer would otherwise leave an agent
+ * whose key and certificate do not match), the service must be a valid name
+ * and, when the agent was configured with one, the expected service.
+ */
+import { errorMessage } from "../common/errors.js";
+import { loadProto, type EnrollResponse__Output } from "../common/proto.js";
+import { isDnsLabel, serviceKey, type ServiceRef } from "../common/service.js";
+import { PermanentRefusal, classifyRpcError } from "./grpc-errors.js";
+import { channelOptions, serverAuthCredentials } from "./tls.js";
+import { crypto, x509, type CryptoKeyPair } from "./x509.js";
+
+export interface EnrollRequestOptions {
+  readonly address: string;
+  readonly caPem: string;
+  readonly token: string;
+  readonly csrPem: string;
+  readonly agentVersion: string;
+  readonly hostname: string;
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal;
+}
+
+export interface EnrollResult {
+  readonly proxyId: string;
+  readonly service: ServiceRef;
+  readonly certificatePem: string;
+  readonly caBundlePem: string;
+  readonly notAfter: string;
+}
+
+/** Resolves with the response; rejects with PermanentRefusal or a transient error. */
+export function callEnroll(o: EnrollRequestOptions): Promise<EnrollResponse__Output> {
+  const proto = loadProto();
+  const client = new proto.meshfed.v1.ProxyControlPlane(o.address, serverAuthCredentials(o.caPem), channelOptions(o.address));
+  return new Promise<EnrollResponse__Output>((resolve, reject) => {
+    const call = client.Enroll(
+      { token: o.token, csrPem: o.csrPem, agentVersion: o.agentVersion, hostname: o.hostname },
+      { deadline: Date.now() + o.timeoutMs },
+      (err, res) => {
+        o.signal.removeEventListener("abort", onAbort);
+        if (err) {
+          const f = classifyRpcError(err);
+          reject(f.permanent ? new PermanentRefusal(f.code, f.details, { cause: err }) : err);
+        } else if (res === undefined) {
+          reject(new Error("Enroll returned no response"));
+        } else {
+          resolve(res);
+        }
+      },
+    );
+    const onAbort = (): void => call.cancel();
+    o.signal.addEventListener("abort", onAbort, { once: true });
+  }).finally(() => client.close());
+}
+
+export async function checkEnrollResponse(res: EnrollResponse__Output, keys: CryptoKeyPair, expected: ServiceRef | undefined): Promise<EnrollResult> {
+  const bad = (msg: string): never => {
+    throw new PermanentRefusal("MESHFED_AGENT_ENROLL_RESPONSE_INVALID", msg);
+  };
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(res.proxyId)) bad(`proxy id "${res.proxyId}" is not a UUID`);
+  if (!isDnsLabel(res.serviceNamespace) || !isDnsLabel(res.serviceName)) bad(`service "${res.serviceNamespace}/${res.serviceName}" is not namespace/name`);
+  const service = { namespace: res.serviceNamespace, name: res.serviceName };
+  if (expected !== undefined && serviceKey(expected) !== serviceKey(service)) {
+    throw new PermanentRefusal("MESHFED_AGENT_SERVICE_MISMATCH", `the token enrolls this proxy for ${serviceKey(service)}, but the agent is configured for ${serviceKey(expected)}`);
+  }
+  let cert: x509.X509Certificate;
+  try {
+    cert = new x509.X509Certificate(res.certificatePem);
+  } catch (err) {
+    return bad(`the proxy certificate is not PEM X.509: ${errorMessage(err)}`);
+  }
+  const ours = Buffer.from(await crypto.subtle.exportKey("spki", keys.publicKey));
+  if (!ours.equals(Buffer.from(cert.publicKey.rawData))) bad("the proxy certificate does not carry this agent's public key");
+  return { proxyId: res.proxyId, service, certificatePem: res.certificatePem, caBundlePem: res.caBundlePem, notAfter: res.notAfter || cert.notAfter.toISOString() };
+}

@@ -1,0 +1,148 @@
+/**
+ * One Connect stream (DESIGN.md §3 flow 4), from Hello to its end.
+ *
+ * The agent sends Hello first (what it holds from disk, so an unchanged
+ * config is not resent). Controller messages are handled one at a time, in
+ * order, so a CA bundle, a certificate and a config arriving back to back are
+ * persisted in the order sent. A config's ACK/NACK is sent when the proxy
+ * has (or has not) converged; waiting for that does not hold up later
+ * messages, and a newer config supersedes an older one still waiting.
+ * Health goes out every `healthIntervalMs` and whenever `healthChanged` fires.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { errorMessage } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
+import type { AgentMessage, ControllerMessage__Output, ProxyControlPlaneClient } from "../common/proto.js";
+import type { Hello } from "../generated/proto/meshfed/v1/Hello.js";
+import type { Health } from "../generated/proto/meshfed/v1/Health.js";
+import type { ApplyResult } from "./config-applier.js";
+import type { ConfigVersionData } from "./config-version.js";
+import type { ServiceCertificateData } from "./data-dir.js";
+import { classifyRpcError, type RpcFailure } from "./grpc-errors.js";
+
+export interface StreamHandlers {
+  readonly caBundle: (pem: string) => Promise<void>;
+  readonly serviceCertificate: (cert: ServiceCertificateData) => Promise<void>;
+  readonly config: (config: ConfigVersionData) => Promise<ApplyResult>;
+}
+
+export interface StreamSessionOptions {
+  readonly client: ProxyControlPlaneClient;
+  readonly hello: Hello;
+  readonly handlers: StreamHandlers;
+  readonly health: () => Health;
+  /** Subscribes to "health worth reporting now" (proxy state changes). */
+  readonly onHealthChange: (fn: () => void) => () => void;
+  readonly healthIntervalMs: number;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  /** Called once when the controller first answers (headers or a message). */
+  readonly connected: () => void;
+}
+
+export type SessionEnd =
+  | { readonly kind: "shutdown"; readonly code: string; readonly reason: string; readonly permanent: boolean; readonly connectedMs: number }
+  | { readonly kind: "ended"; readonly failure: RpcFailure | undefined; readonly connectedMs: number }
+  | { readonly kind: "aborted"; readonly connectedMs: number };
+
+export function runStreamSession(o: StreamSessionOptions): Promise<SessionEnd> {
+  return new Promise((resolve) => {
+    const call = o.client.Connect();
+    let connectedAt: number | undefined;
+    let shutdown: Extract<SessionEnd, { kind: "shutdown" }> | undefined;
+    let ended = false;
+    let queue = Promise.resolve();
+    const connectedMs = () => (connectedAt === undefined ? 0 : Date.now() - connectedAt);
+
+    const write = (msg: AgentMessage): void => {
+      if (ended) return;
+      call.write(msg);
+    };
+    const markConnected = (): void => {
+      if (connectedAt !== undefined || ended) return;
+      connectedAt = Date.now();
+      o.connected();
+    };
+    const sendHealth = (): void => write({ health: o.health() });
+    const timer = setInterval(sendHealth, o.healthIntervalMs);
+    timer.unref();
+    const offHealth = o.onHealthChange(sendHealth);
+
+    const finish = (end: SessionEnd): void => {
+      if (ended) return;
+      ended = true;
+      clearInterval(timer);
+      offHealth();
+      o.signal.removeEventListener("abort", onAbort);
+      call.cancel();
+      resolve(end);
+    };
+    const onAbort = (): void => finish({ kind: "aborted", connectedMs: connectedMs() });
+    if (o.signal.aborted) return onAbort();
+    o.signal.addEventListener("abort", onAbort, { once: true });
+
+    call.on("metadata", markConnected);
+    call.on("data", (msg: ControllerMessage__Output) => {
+      markConnected();
+      // Handled strictly in arrival order; a failure ends the stream (the controller resends on reconnect).
+      queue = queue.then(() => handle(msg)).catch((err: unknown) => {
+        o.logger.error({ err: errorMessage(err), message: msg.message }, "handling a controller message failed; reconnecting");
+        finish({ kind: "ended", failure: { permanent: false, code: "MESHFED_AGENT_HANDLER_FAILED", details: errorMessage(err), grpcCode: undefined }, connectedMs: connectedMs() });
+      });
+    });
+    call.on("error", (err: grpc.ServiceError) => {
+      if (shutdown !== undefined) return finish(shutdown);
+      finish({ kind: "ended", failure: classifyRpcError(err), connectedMs: connectedMs() });
+    });
+    call.on("end", () => {
+      // The server closed its side; the status (error or OK) follows.
+    });
+    call.on("status", (status: grpc.StatusObject) => {
+      if (shutdown !== undefined) return finish(shutdown);
+      if (status.code === grpc.status.OK) finish({ kind: "ended", failure: undefined, connectedMs: connectedMs() });
+    });
+
+    const handle = async (msg: ControllerMessage__Output): Promise<void> => {
+      if (ended) return;
+      switch (msg.message) {
+        case "caBundle":
+          if (msg.caBundle?.pem) await o.handlers.caBundle(msg.caBundle.pem);
+          break;
+        case "serviceCertificate": {
+          const c = msg.serviceCertificate;
+          if (!c || c.certificatePem === "" || c.privateKeyPem === "") {
+            o.logger.warn("service certificate without certificate or key ignored");
+            break;
+          }
+          await o.handlers.serviceCertificate({
+            serial: c.serial, certificatePem: c.certificatePem, privateKeyPem: c.privateKeyPem,
+            caBundlePem: c.caBundlePem, notAfter: c.notAfter, renewAt: c.renewAt,
+          });
+          break;
+        }
+        case "config": {
+          const c = msg.config;
+          if (!c) break;
+          const config: ConfigVersionData = { version: c.version, driver: c.driver, hash: c.hash, files: c.files.map((f) => ({ path: f.path, content: f.content })) };
+          // Not awaited: convergence may take seconds; later messages must not wait for it.
+          void o.handlers.config(config).then(
+            (r) => write({ ack: { version: r.version, hash: r.hash, ok: r.ok, error: r.error } }),
+            (err: unknown) => write({ ack: { version: c.version, hash: c.hash, ok: false, error: `agent could not store the version: ${errorMessage(err)}` } }),
+          );
+          break;
+        }
+        case "shutdown": {
+          const s = msg.shutdown;
+          shutdown = { kind: "shutdown", code: s?.code || "MESHFED_SHUTDOWN", reason: s?.reason ?? "", permanent: s?.permanent === true, connectedMs: connectedMs() };
+          o.logger.warn({ code: shutdown.code, reason: shutdown.reason, permanent: shutdown.permanent }, "controller asked the agent to disconnect");
+          finish(shutdown);
+          break;
+        }
+        default:
+          o.logger.debug({ message: msg.message }, "unknown controller message ignored");
+      }
+    };
+
+    write({ hello: o.hello });
+  });
+}

@@ -1,0 +1,84 @@
+/** `meshfed agent`: enroll, hold the stream, serve the local Pipy, until SIGINT/SIGTERM or a permanent refusal. */
+import type { Argv } from "yargs";
+import { errorCode, errorMessage } from "../../common/errors.js";
+import { createLogger, LOG_LEVELS } from "../../common/logger.js";
+import { EXIT_PERMANENT, loadAgentConfig, startAgent, type AgentConfig, type RunningAgent } from "../../agent/index.js";
+
+interface AgentArgs {
+  config?: string;
+  controller?: string;
+  caFile?: string;
+  tokenFile?: string;
+  dataDir?: string;
+  service?: string;
+  endpoint?: string[];
+  pipy?: string;
+  proxy?: boolean;
+  repoAddress?: string;
+  logLevel?: string;
+  backoffCap?: string;
+  hostAddress?: string[];
+}
+
+export function agentCommand(yargs: Argv) {
+  return yargs.command<AgentArgs>(
+    "agent",
+    "run the VM agent: enroll, hold the control stream, supervise the local Pipy (flags override the config file)",
+    (y) =>
+      y
+        .option("config", { type: "string", describe: "agent config file (YAML); see docs/agent.md" })
+        .option("controller", { type: "string", describe: "controller host:port; a comma-separated list is tried in rotation" })
+        .option("ca-file", { type: "string", describe: "CA bundle pinned for enrollment (from the install)" })
+        .option("token-file", { type: "string", describe: "join token file (first start only)" })
+        .option("data-dir", { type: "string", describe: "state directory: keys, certificates, configs (default ./meshfed-agent-data)" })
+        .option("service", { type: "string", describe: "expected service namespace/name (the enrollment must match)" })
+        .option("endpoint", { type: "string", array: true, describe: "IP:PORT of the local service (repeatable)" })
+        .option("pipy", { type: "string", describe: "Pipy binary (default: pipy on PATH)" })
+        .option("proxy", { type: "boolean", describe: "run Pipy; --no-proxy: registration and certificates only" })
+        .option("repo-address", { type: "string", describe: "loopback host:port of the local Pipy repo and /status (default 127.0.0.1:15010)" })
+        .option("host-address", { type: "string", array: true, describe: "address of this host announced to the controller (repeatable; default: interface addresses)" })
+        .option("backoff-cap", { type: "string", describe: "longest reconnect delay (default 30s)" })
+        .option("log-level", { choices: LOG_LEVELS, describe: "log level (logs go to stderr as JSON lines)" }),
+    async (argv) => {
+      // Errors are printed here, not by the CLI's generic handler: operators and
+      // install scripts match on the `meshfed agent: <CODE>: <details>` line.
+      let config: AgentConfig;
+      let agent: RunningAgent;
+      let logger: ReturnType<typeof createLogger>;
+      try {
+        config = await loadAgentConfig(argv.config, {
+          controller: argv.controller, caFile: argv.caFile, tokenFile: argv.tokenFile, dataDir: argv.dataDir,
+          service: argv.service, endpoints: argv.endpoint, pipy: argv.pipy, proxy: argv.proxy,
+          repoAddress: argv.repoAddress, logLevel: argv.logLevel, backoffCap: argv.backoffCap, hostAddresses: argv.hostAddress,
+        });
+        logger = createLogger(config.logLevel);
+        agent = await startAgent(config, logger);
+      } catch (err) {
+        process.stderr.write(`meshfed agent: ${errorCode(err)}: ${errorMessage(err)}\n`);
+        process.exitCode = (err as Error).name === "PermanentRefusal" ? EXIT_PERMANENT : 1;
+        return;
+      }
+      process.stdout.write(`meshfed agent started: status ${agent.statusUrl}, Pipy repo ${agent.repoUrl}\n`);
+
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals) => {
+        signals += 1;
+        if (signals > 1) {
+          logger.warn({ signal }, "second signal: exiting now");
+          process.exit(130);
+        }
+        logger.info({ signal }, "stopping");
+        // A hung drain must not hang the process: Pipy's grace period plus a margin.
+        setTimeout(() => process.exit(1), config.proxy.stopGrace + 5000).unref();
+        void agent.close();
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      const exit = await agent.done;
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      if (exit.exitCode !== 0) process.stderr.write(`meshfed agent: ${exit.code ?? "MESHFED_INTERNAL"}: ${exit.message ?? "stopped"}\n`);
+      process.exitCode = exit.exitCode;
+    },
+  );
+}

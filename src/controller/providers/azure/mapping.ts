@@ -1,0 +1,78 @@
+/**
+ * Which service (and ports) an Azure instance belongs to. Pure, so tests and
+ * `meshfed validate` can call it without ARM.
+ *
+ * Tags (names compared case-insensitively, as Azure does; `meshfed-` is the
+ * configurable prefix; Azure tag names may not contain `/`):
+ *   meshfed-service   = bookstore        (DNS label; required)
+ *   meshfed-namespace = bookstore        (DNS label; default "default")
+ *   meshfed-ports     = 14001,14002      (comma list; required)
+ * A scale set's tags apply to its instances; an instance's own tag wins, key
+ * by key. When none of the three tags is present, the first config rule whose
+ * resourceGroup/scaleSet match applies. Any of the three present but unusable
+ * is a "bad tag": the instance is reported and skipped, never guessed at.
+ */
+import { isDnsLabel, type ServiceRef } from "../../../common/service.js";
+import type { AzureRule } from "./config.js";
+
+export type Tags = Readonly<Record<string, string>>;
+
+export interface MappingInput {
+  readonly resourceGroup: string;
+  readonly scaleSet?: string | undefined;
+  readonly tags?: Tags | undefined;
+  readonly scaleSetTags?: Tags | undefined;
+}
+
+export type Mapping =
+  | { readonly kind: "none" }
+  | { readonly kind: "mapped"; readonly service: ServiceRef; readonly ports: readonly number[]; readonly via: "tags" | "rule" }
+  | { readonly kind: "bad"; readonly message: string };
+
+const NONE: Mapping = { kind: "none" };
+
+export function mapInstance(input: MappingInput, tagPrefix: string, rules: readonly AzureRule[]): Mapping {
+  const keys = { service: `${tagPrefix}service`, namespace: `${tagPrefix}namespace`, ports: `${tagPrefix}ports` };
+  const merged = mergeTags(input.scaleSetTags, input.tags);
+  const service = merged.get(keys.service.toLowerCase());
+  const namespace = merged.get(keys.namespace.toLowerCase());
+  const ports = merged.get(keys.ports.toLowerCase());
+  if (service === undefined && namespace === undefined && ports === undefined) return ruleFor(input, rules) ?? NONE;
+
+  const problems: string[] = [];
+  if (service === undefined) problems.push(`${keys.service} is missing (${[namespace === undefined ? "" : keys.namespace, ports === undefined ? "" : keys.ports].filter(Boolean).join(" and ")} given)`);
+  else if (!isDnsLabel(service.trim())) problems.push(`${keys.service}="${service}" is not a DNS label`);
+  const ns = namespace?.trim() ?? "default";
+  if (!isDnsLabel(ns)) problems.push(`${keys.namespace}="${namespace}" is not a DNS label`);
+  const parsedPorts = ports === undefined ? undefined : parsePorts(ports);
+  if (ports === undefined) problems.push(`${keys.ports} is missing`);
+  else if (parsedPorts === undefined) problems.push(`${keys.ports}="${ports}" is not a comma-separated list of ports 1-65535`);
+  if (problems.length > 0 || service === undefined || parsedPorts === undefined) return { kind: "bad", message: problems.join("; ") };
+  return { kind: "mapped", service: { namespace: ns, name: service.trim() }, ports: parsedPorts, via: "tags" };
+}
+
+/** "14001, 14002" -> [14001, 14002]; undefined when any element is not a port. Sorted, without duplicates. */
+export function parsePorts(text: string): number[] | undefined {
+  const parts = text.split(",").map((p) => p.trim());
+  if (parts.length === 0 || parts.some((p) => !/^\d{1,5}$/.test(p))) return undefined;
+  const ports = parts.map(Number);
+  if (ports.some((p) => p < 1 || p > 65535)) return undefined;
+  return [...new Set(ports)].sort((a, b) => a - b);
+}
+
+function mergeTags(scaleSet: Tags | undefined, own: Tags | undefined): Map<string, string> {
+  const merged = new Map<string, string>();
+  for (const [k, v] of Object.entries(scaleSet ?? {})) merged.set(k.toLowerCase(), v);
+  for (const [k, v] of Object.entries(own ?? {})) merged.set(k.toLowerCase(), v);
+  return merged;
+}
+
+function ruleFor(input: MappingInput, rules: readonly AzureRule[]): Mapping | undefined {
+  const rg = input.resourceGroup.toLowerCase();
+  const ss = input.scaleSet?.toLowerCase();
+  const rule = rules.find(
+    (r) => (r.resourceGroup === undefined || r.resourceGroup.toLowerCase() === rg) && (r.scaleSet === undefined || r.scaleSet.toLowerCase() === ss),
+  );
+  if (rule === undefined) return undefined;
+  return { kind: "mapped", service: { namespace: rule.namespace, name: rule.service }, ports: [...new Set(rule.ports)].sort((a, b) => a - b), via: "rule" };
+}

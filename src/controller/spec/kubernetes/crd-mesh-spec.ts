@@ -1,0 +1,262 @@
+/**
+ * The mesh spec read from SMI custom resources. DESIGN.md §2 (spec/kubernetes).
+ *
+ * Watched versions (one per kind; the API server converts stored objects to
+ * it, the CRDs in config/kubernetes/crds use conversion None, all shapes being
+ * compatible):
+ *   TrafficSplit   split.smi-spec.io/v1alpha4   (v1alpha2/3 objects read the same; v1alpha4 has `matches`)
+ *   TrafficTarget  access.smi-spec.io/v1alpha3
+ *   HTTPRouteGroup specs.smi-spec.io/v1alpha4
+ *   TCPRoute       specs.smi-spec.io/v1alpha4   (has `matches.ports`)
+ *
+ * Each object goes through the same validation and normalisation as a file
+ * manifest (smi-parse.ts normaliseSmiObject, then smi-validate.ts
+ * resolveMeshSpec for references and duplicates). Bad input policy: an
+ * invalid object is skipped and reported (errors(), status().lastError, log,
+ * meshfed_provider_errors_total), the valid ones apply, as with the file
+ * store. "First wins" between conflicting objects (two TrafficSplits of one
+ * root service) means the OLDER one (creationTimestamp, then namespace/name),
+ * so a newly created conflicting object can never displace a working one.
+ *
+ * `change` carries the whole snapshot and fires only when the normalised
+ * content changed: a status or label edit, a relist or a restart emits
+ * nothing.
+ *
+ * States: "starting" -> "synced" | "degraded" (invalid objects, or an
+ * informer restarting) -> "stopped" when the signal aborts.
+ */
+import { CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from "@kubernetes/client-node";
+import { Listeners } from "../../../common/emitter.js";
+import { MeshfedError } from "../../../common/errors.js";
+import type { Logger } from "../../../common/logger.js";
+import type { ControllerMetrics } from "../../../common/metrics.js";
+import { formatPath } from "../../../common/yaml-position.js";
+import type { BackoffOptions } from "../../providers/kubernetes/backoff.js";
+import { InformerGroup } from "../../providers/kubernetes/informer-group.js";
+import { SupervisedInformer, type InformerEventType, type InformerState } from "../../providers/kubernetes/supervised-informer.js";
+import type { ProviderError, ProviderStatus } from "../../providers/types.js";
+import { normaliseSmiObject, type SmiKind, type SmiNormaliseResult, type SmiValue } from "../smi-parse.js";
+import { emptyMeshSpec, resolveMeshSpec } from "../smi-validate.js";
+import type { HTTPRouteGroup, MeshSpec, MeshSpecSnapshot, TCPRoute, TrafficSplit, TrafficTarget } from "../types.js";
+
+export interface SmiCustomResource {
+  readonly kind: SmiKind;
+  readonly group: string;
+  readonly version: string;
+  readonly plural: string;
+}
+
+/** The four SMI resources and the version of each that is watched. */
+export const SMI_CUSTOM_RESOURCES: readonly SmiCustomResource[] = [
+  { kind: "TrafficSplit", group: "split.smi-spec.io", version: "v1alpha4", plural: "trafficsplits" },
+  { kind: "TrafficTarget", group: "access.smi-spec.io", version: "v1alpha3", plural: "traffictargets" },
+  { kind: "HTTPRouteGroup", group: "specs.smi-spec.io", version: "v1alpha4", plural: "httproutegroups" },
+  { kind: "TCPRoute", group: "specs.smi-spec.io", version: "v1alpha4", plural: "tcproutes" },
+];
+
+export interface KubernetesMeshSpecOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly logger: Logger;
+  readonly metrics?: ControllerMetrics;
+  readonly backoff?: BackoffOptions;
+  readonly watchTimeoutSeconds?: number;
+}
+
+const SPEC_ID = "smi-kubernetes";
+
+interface Entry {
+  readonly raw: KubernetesObject;
+  readonly resourceVersion: string | undefined;
+  /** Normalised once per resourceVersion. */
+  result?: SmiNormaliseResult;
+}
+
+export class KubernetesMeshSpec implements MeshSpec {
+  readonly id = SPEC_ID;
+  readonly #o: KubernetesMeshSpecOptions;
+  readonly #log: Logger;
+  readonly #listeners = new Listeners<MeshSpecSnapshot>();
+  readonly #group: InformerGroup;
+  /** resource plural -> namespace/name -> object. */
+  readonly #objects = new Map<string, Map<string, Entry>>();
+  #spec: MeshSpecSnapshot = emptyMeshSpec();
+  #fingerprint = JSON.stringify(this.#spec);
+  #errors: readonly ProviderError[] = [];
+  #synced = false;
+  #queued = false;
+  #lastSync: string | null = null;
+
+  constructor(options: KubernetesMeshSpecOptions) {
+    this.#o = options;
+    this.#log = options.logger.child({ component: "spec/kubernetes" });
+    const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.#group = new InformerGroup("the smi-kubernetes spec", SMI_CUSTOM_RESOURCES.map((r) => {
+      this.#objects.set(r.plural, new Map());
+      return new SupervisedInformer<KubernetesObject>({
+        name: `${r.plural}.${r.group}/${r.version}`,
+        kubeConfig: options.kubeConfig,
+        path: `/apis/${r.group}/${r.version}/${r.plural}`,
+        list: async () => (await api.listClusterCustomObject({ group: r.group, version: r.version, plural: r.plural })) as KubernetesListObject<KubernetesObject>,
+        logger: this.#log,
+        ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+        ...(options.watchTimeoutSeconds === undefined ? {} : { watchTimeoutSeconds: options.watchTimeoutSeconds }),
+        onEvent: (type, obj) => this.#onEvent(r, type, obj),
+        onState: (state, err) => this.#onState(state, err),
+      });
+    }));
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    await this.#group.start(signal);
+    this.#synced = true;
+    this.#recompute(false);
+  }
+
+  /** Resolves once every informer stopped after the signal aborted. */
+  stopped(): Promise<void> {
+    return this.#group.stopped();
+  }
+
+  trafficSplits(): readonly TrafficSplit[] {
+    return this.#spec.trafficSplits;
+  }
+  trafficTargets(): readonly TrafficTarget[] {
+    return this.#spec.trafficTargets;
+  }
+  httpRouteGroups(): readonly HTTPRouteGroup[] {
+    return this.#spec.httpRouteGroups;
+  }
+  tcpRoutes(): readonly TCPRoute[] {
+    return this.#spec.tcpRoutes;
+  }
+  snapshot(): MeshSpecSnapshot {
+    return this.#spec;
+  }
+
+  on(_event: "change", fn: (spec: MeshSpecSnapshot) => void): () => void {
+    return this.#listeners.add(fn);
+  }
+
+  /** Every object currently skipped, with the reason; empty when all are valid. */
+  errors(): readonly ProviderError[] {
+    return this.#errors;
+  }
+
+  status(): ProviderStatus {
+    const s = this.#spec;
+    const group = this.#group.state();
+    const informerError = this.#group.lastProviderError();
+    const state = group === "synced" && !this.#synced ? "starting" : group === "synced" && this.#errors.length > 0 ? "degraded" : group;
+    return {
+      id: this.id,
+      kind: "spec",
+      state,
+      lastSync: this.#lastSync,
+      lastError: informerError ?? this.#errors[0] ?? null,
+      counts: {
+        trafficSplits: s.trafficSplits.length,
+        trafficTargets: s.trafficTargets.length,
+        httpRouteGroups: s.httpRouteGroups.length,
+        tcpRoutes: s.tcpRoutes.length,
+        errors: this.#errors.length,
+        restarts: this.#group.restarts(),
+      },
+    };
+  }
+
+  #onState(state: InformerState, err?: MeshfedError): void {
+    if (state === "backoff" && err !== undefined) this.#o.metrics?.providerErrors.inc({ provider: SPEC_ID, code: err.code });
+  }
+
+  #onEvent(r: SmiCustomResource, type: InformerEventType, obj: KubernetesObject): void {
+    const name = obj.metadata?.name;
+    if (name === undefined) return;
+    const key = `${obj.metadata?.namespace ?? ""}/${name}`;
+    const objects = this.#objects.get(r.plural)!;
+    if (type === "delete") objects.delete(key);
+    else objects.set(key, { raw: userPart(r, obj), resourceVersion: obj.metadata?.resourceVersion });
+    if (!this.#synced || this.#queued) return;
+    this.#queued = true;
+    // One recomputation for a burst (a relist delivers its callbacks in one loop).
+    queueMicrotask(() => {
+      this.#queued = false;
+      this.#recompute(true);
+    });
+  }
+
+  #recompute(emit: boolean): void {
+    const valid: (SmiValue & { readonly created: string })[] = [];
+    const errors: MeshfedError[] = [];
+    for (const r of SMI_CUSTOM_RESOURCES) {
+      for (const [key, entry] of this.#objects.get(r.plural)!) {
+        entry.result ??= normaliseSmiObject(entry.raw, `kube://${r.plural}.${r.group}/${key.replace(/^\//, "")}`);
+        const result = entry.result;
+        if (result.ok) valid.push({ ...result.value, created: creationOf(entry.raw) });
+        else errors.push(...objectErrors(r.kind, result));
+      }
+    }
+    // Oldest first, so "first wins" keeps the object that was there first.
+    valid.sort((a, b) => cmp(a.created, b.created) || cmp(`${a.object.namespace}/${a.object.name}`, `${b.object.namespace}/${b.object.name}`));
+    const { snapshot, errors: crossErrors } = resolveMeshSpec(valid.map(({ kind, object }) => ({ kind, object }) as SmiValue));
+    this.#recordErrors([...errors, ...crossErrors]);
+    this.#lastSync = new Date().toISOString();
+    this.#o.metrics?.providerSyncs.inc({ provider: SPEC_ID });
+    const fingerprint = JSON.stringify(snapshot);
+    const changed = fingerprint !== this.#fingerprint;
+    this.#spec = snapshot;
+    this.#fingerprint = fingerprint;
+    if (changed || !emit) {
+      this.#log.info({
+        trafficSplits: snapshot.trafficSplits.length,
+        trafficTargets: snapshot.trafficTargets.length,
+        httpRouteGroups: snapshot.httpRouteGroups.length,
+        tcpRoutes: snapshot.tcpRoutes.length,
+        skipped: this.#errors.length,
+        changed,
+      }, "SMI custom resources loaded");
+    }
+    if (emit && changed) this.#listeners.emit(snapshot);
+  }
+
+  #recordErrors(errors: readonly MeshfedError[]): void {
+    const previous = new Map(this.#errors.map((e) => [`${e.code}\0${e.message}`, e]));
+    const at = new Date().toISOString();
+    this.#errors = errors.map((e) => {
+      const known = previous.get(`${e.code}\0${e.message}`);
+      if (known !== undefined) return known;
+      // New problem: count and log it once, not on every recomputation.
+      this.#o.metrics?.providerErrors.inc({ provider: SPEC_ID, code: e.code });
+      this.#log.warn({ code: e.code, kind: e.details.kind, namespace: e.details.namespace, name: e.details.name, path: e.details.path }, `SMI object skipped: ${e.message}`);
+      return { code: e.code, message: e.message, at };
+    });
+  }
+}
+
+function objectErrors(kind: SmiKind, result: Extract<SmiNormaliseResult, { ok: false }>): MeshfedError[] {
+  return result.issues.map((issue) => {
+    const path = formatPath(issue.keyOf === undefined ? issue.path : [...issue.path, issue.keyOf]);
+    return new MeshfedError(issue.code, `${kind} ${result.namespace}/${result.name}: ${issue.message}${path === "(document)" ? "" : ` at ${path}`}`, {
+      details: { kind, namespace: result.namespace, name: result.name, path },
+    });
+  });
+}
+
+/**
+ * What the user wrote: apiVersion, kind, metadata, spec. `status` and other
+ * server-owned top-level fields are not input and must not trip the strict
+ * manifest schema.
+ */
+function userPart(r: SmiCustomResource, obj: KubernetesObject): KubernetesObject {
+  const spec = (obj as { spec?: unknown }).spec;
+  return { apiVersion: `${r.group}/${r.version}`, kind: r.kind, metadata: obj.metadata ?? {}, ...(spec === undefined ? {} : { spec }) };
+}
+
+function creationOf(obj: KubernetesObject): string {
+  const t: unknown = obj.metadata?.creationTimestamp;
+  if (t instanceof Date) return t.toISOString();
+  return typeof t === "string" ? t : "";
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

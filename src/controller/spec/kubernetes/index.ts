@@ -1,0 +1,37 @@
+/**
+ * SMI policies from Kubernetes custom resources, and the MeshConfig
+ * ConfigMap watcher. DESIGN.md §2 (spec/kubernetes); docs/kubernetes.md.
+ */
+import type { KubernetesDeps, KubernetesProviderConfig } from "../../providers/kubernetes/config.js";
+import { contextNamespace, DEFAULT_CONTROLLER_NAMESPACE } from "../../providers/kubernetes/config.js";
+import { KubernetesMeshSpec } from "./crd-mesh-spec.js";
+import { KubeMeshConfig, type MeshSettings } from "./mesh-config.js";
+
+export { KubernetesMeshSpec, SMI_CUSTOM_RESOURCES, type KubernetesMeshSpecOptions, type SmiCustomResource } from "./crd-mesh-spec.js";
+export { KubeMeshConfig, parseMeshConfigData, MESH_CONFIG_KEYS, type MeshSettings, type MeshConfigChange, type KubeMeshConfigOptions } from "./mesh-config.js";
+
+/** The SMI CRD store for `providers.kubernetes` (when `smi` is true). */
+export function createKubernetesMeshSpec(config: KubernetesProviderConfig, deps: KubernetesDeps): KubernetesMeshSpec {
+  return new KubernetesMeshSpec({
+    kubeConfig: deps.kubeConfig,
+    backoff: { initialMs: config.backoff.initial, maxMs: config.backoff.max },
+    logger: deps.logger,
+    ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+  });
+}
+
+/**
+ * The MeshConfig watcher for `providers.kubernetes.meshConfig` (when
+ * `enabled`). `defaults` are the controller config file's settings.
+ */
+export function createKubeMeshConfig(config: KubernetesProviderConfig, deps: KubernetesDeps & { readonly defaults: MeshSettings }): KubeMeshConfig {
+  return new KubeMeshConfig({
+    kubeConfig: deps.kubeConfig,
+    namespace: config.meshConfig.namespace ?? contextNamespace(deps.kubeConfig) ?? DEFAULT_CONTROLLER_NAMESPACE,
+    name: config.meshConfig.name,
+    defaults: deps.defaults,
+    backoff: { initialMs: config.backoff.initial, maxMs: config.backoff.max },
+    logger: deps.logger,
+    ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+  });
+}

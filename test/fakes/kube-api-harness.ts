@@ -1,0 +1,46 @@
+/** Test setup shared by the Kubernetes tests: a fake API server, a kubeconfig for it, waiting helpers. */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { loadKubeConfig } from "../../src/controller/providers/kubernetes/config.js";
+import { FakeKubeApiServer } from "./kube-api-server.js";
+
+export interface KubeHarness {
+  readonly api: FakeKubeApiServer;
+  readonly kubeconfig: string;
+  readonly kubeConfig: KubeConfig;
+  readonly dir: string;
+  readonly ac: AbortController;
+}
+
+/** Starts a fake API server; `t.after` aborts the signal, then closes the server and removes the directory. */
+export async function kubeHarness(t: { after: (fn: () => unknown) => void }, options: { namespace?: string } = {}): Promise<KubeHarness> {
+  const dir = await mkdtemp(join(tmpdir(), "meshfed-kube-"));
+  const api = await FakeKubeApiServer.start();
+  const kubeconfig = await api.writeKubeconfig(dir, options);
+  const kubeConfig = loadKubeConfig({ kubeconfig });
+  const ac = new AbortController();
+  t.after(async () => {
+    ac.abort();
+    await api.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { api, kubeconfig, kubeConfig, dir, ac };
+}
+
+export async function until(cond: () => boolean, timeoutMs = 3000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}
+
+/** Collects every value a source emits, so tests can assert on the whole sequence. */
+export function recorder<T>(on: (fn: (value: T) => void) => () => void): { readonly values: T[]; off: () => void } {
+  const values: T[] = [];
+  const off = on((v) => values.push(v));
+  return { values, off };
+}

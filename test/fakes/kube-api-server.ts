@@ -1,0 +1,441 @@
+/**
+ * An in-process fake Kubernetes API server, small but faithful to the parts of
+ * the wire protocol informers use (client-node 1.4 drives it in the tests):
+ *
+ * - one generic store keyed by resource (group + plural) and namespace/name,
+ *   with a global resourceVersion counter, as etcd gives the real server;
+ *   every served version of a resource reads the same objects (CRD
+ *   conversion strategy None: only apiVersion is rewritten);
+ * - list: GET <collection> -> `{ kind: <Kind>List, metadata: { resourceVersion }, items }`
+ *   (built-in items without apiVersion/kind, custom resources with them, as
+ *   the real server answers);
+ * - watch: `?watch=true&resourceVersion=N` streams JSON lines, replaying
+ *   the event log after N, then live events; headers are flushed at once; no
+ *   resourceVersion means "ADDED for every current object, then live";
+ *   BOOKMARK events on request (allowWatchBookmarks); timeoutSeconds honoured;
+ * - 410 Gone: after compact(), a watch from an older resourceVersion gets a
+ *   `Status` with reason Expired, in-stream as an ERROR event (the watch
+ *   cache's answer) or as HTTP 410, as chosen by `expiredAs`;
+ * - fault injection: dropWatches() (connections die mid-stream),
+ *   closeWatches() (normal server close), failNext() (e.g. a 500 on the next
+ *   list), expireWatches() (ERROR 410 on open streams);
+ * - bearer-token check (401 without it); field selectors metadata.name and
+ *   metadata.namespace only, anything else (label selectors too) is a 400, so
+ *   a client relying on more would fail loudly rather than pass silently.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { randomUUID } from "node:crypto";
+
+export interface ResourceType {
+  /** "" for the core group. */
+  readonly group: string;
+  readonly versions: readonly string[];
+  readonly plural: string;
+  readonly kind: string;
+  readonly namespaced: boolean;
+}
+
+/** Resources this fake serves, keyed by kubectl-style name (`plural[.group]`). */
+export const RESOURCES = {
+  namespaces: { group: "", versions: ["v1"], plural: "namespaces", kind: "Namespace", namespaced: false },
+  services: { group: "", versions: ["v1"], plural: "services", kind: "Service", namespaced: true },
+  pods: { group: "", versions: ["v1"], plural: "pods", kind: "Pod", namespaced: true },
+  configmaps: { group: "", versions: ["v1"], plural: "configmaps", kind: "ConfigMap", namespaced: true },
+  "endpointslices.discovery.k8s.io": { group: "discovery.k8s.io", versions: ["v1"], plural: "endpointslices", kind: "EndpointSlice", namespaced: true },
+  "trafficsplits.split.smi-spec.io": { group: "split.smi-spec.io", versions: ["v1alpha2", "v1alpha3", "v1alpha4"], plural: "trafficsplits", kind: "TrafficSplit", namespaced: true },
+  "traffictargets.access.smi-spec.io": { group: "access.smi-spec.io", versions: ["v1alpha3"], plural: "traffictargets", kind: "TrafficTarget", namespaced: true },
+  "httproutegroups.specs.smi-spec.io": { group: "specs.smi-spec.io", versions: ["v1alpha3", "v1alpha4"], plural: "httproutegroups", kind: "HTTPRouteGroup", namespaced: true },
+  "tcproutes.specs.smi-spec.io": { group: "specs.smi-spec.io", versions: ["v1alpha3", "v1alpha4"], plural: "tcproutes", kind: "TCPRoute", namespaced: true },
+} as const satisfies Readonly<Record<string, ResourceType>>;
+
+export type ResourceName = keyof typeof RESOURCES;
+
+const TYPES: Readonly<Record<string, ResourceType | undefined>> = RESOURCES;
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string>; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+type EventType = "ADDED" | "MODIFIED" | "DELETED";
+
+interface LogEntry {
+  readonly resource: string;
+  readonly type: EventType;
+  readonly object: KubeObject;
+  readonly rv: number;
+}
+
+interface Watcher {
+  readonly resource: string;
+  readonly version: string;
+  readonly namespace: string | undefined;
+  readonly fields: Readonly<Record<string, string>>;
+  readonly bookmarks: boolean;
+  readonly res: ServerResponse;
+  timer?: NodeJS.Timeout;
+}
+
+export interface InjectedFailure {
+  readonly verb: "list" | "watch";
+  readonly resource: string;
+  readonly status: number;
+  /** How many matching requests fail. Default 1. */
+  times?: number;
+}
+
+export interface RequestRecord {
+  readonly verb: "list" | "watch" | "other";
+  readonly resource: string | undefined;
+  readonly path: string;
+  readonly query: Readonly<Record<string, string>>;
+}
+
+export const FAKE_TOKEN = "fake-token";
+
+export class FakeKubeApiServer {
+  readonly #server: Server;
+  #rv = 1;
+  /** Watches from a resourceVersion below this get 410 Gone. */
+  #compactedTo = 0;
+  readonly #store = new Map<string, Map<string, KubeObject>>();
+  #log: LogEntry[] = [];
+  readonly #watchers = new Set<Watcher>();
+  readonly #failures: InjectedFailure[] = [];
+  /** How a too-old watch is refused. */
+  expiredAs: "event" | "http" = "event";
+  readonly requests: RequestRecord[] = [];
+
+  private constructor(server: Server) {
+    this.#server = server;
+  }
+
+  static async start(): Promise<FakeKubeApiServer> {
+    const server = createServer();
+    const fake = new FakeKubeApiServer(server);
+    server.on("request", (req, res) => fake.#handle(req, res));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return fake;
+  }
+
+  get url(): string {
+    const { port } = this.#server.address() as AddressInfo;
+    return `http://127.0.0.1:${port}`;
+  }
+
+  get resourceVersion(): number {
+    return this.#rv;
+  }
+
+  /** Writes a kubeconfig for this server (plain HTTP needs insecure-skip-tls-verify in client-node). */
+  async writeKubeconfig(dir: string, options: { namespace?: string; context?: string; token?: string } = {}): Promise<string> {
+    const ctx = options.context ?? "fake";
+    const file = join(dir, "kubeconfig");
+    await writeFile(file, [
+      "apiVersion: v1",
+      "kind: Config",
+      "clusters:",
+      `- name: fake-cluster`,
+      `  cluster: { server: "${this.url}", insecure-skip-tls-verify: true }`,
+      "users:",
+      `- name: fake-user`,
+      `  user: { token: "${options.token ?? FAKE_TOKEN}" }`,
+      "contexts:",
+      `- name: ${ctx}`,
+      `  context: { cluster: fake-cluster, user: fake-user${options.namespace === undefined ? "" : `, namespace: ${options.namespace}`} }`,
+      `current-context: ${ctx}`,
+      "",
+    ].join("\n"));
+    return file;
+  }
+
+  /** Creates or replaces an object (ADDED or MODIFIED); returns the stored copy. */
+  apply(resource: ResourceName, object: KubeObject): KubeObject {
+    const type = this.#type(resource);
+    const ns = type.namespaced ? (object.metadata.namespace ?? "default") : undefined;
+    const key = `${ns ?? ""}/${object.metadata.name}`;
+    const objects = this.#objects(resource);
+    const old = objects.get(key);
+    const rv = ++this.#rv;
+    const stored: KubeObject = structuredClone({
+      ...object,
+      metadata: {
+        ...object.metadata,
+        ...(ns === undefined ? {} : { namespace: ns }),
+        uid: old?.metadata.uid ?? randomUUID(),
+        creationTimestamp: old?.metadata.creationTimestamp ?? new Date(Date.now() + rv).toISOString(),
+        resourceVersion: String(rv),
+      },
+    });
+    objects.set(key, stored);
+    this.#record(resource, old === undefined ? "ADDED" : "MODIFIED", stored, rv);
+    return stored;
+  }
+
+  /** Deletes an object (DELETED carries the final state with a new resourceVersion); false if absent. */
+  remove(resource: ResourceName, namespace: string | undefined, name: string): boolean {
+    const objects = this.#objects(resource);
+    const key = `${namespace ?? ""}/${name}`;
+    const old = objects.get(key);
+    if (old === undefined) return false;
+    objects.delete(key);
+    const rv = ++this.#rv;
+    this.#record(resource, "DELETED", { ...structuredClone(old), metadata: { ...old.metadata, resourceVersion: String(rv) } }, rv);
+    return true;
+  }
+
+  get(resource: ResourceName, namespace: string | undefined, name: string): KubeObject | undefined {
+    return this.#objects(resource).get(`${namespace ?? ""}/${name}`);
+  }
+
+  /** Forgets the event log: any watch from a resourceVersion before now gets 410 Gone. */
+  compact(): void {
+    this.#compactedTo = this.#rv;
+    this.#log = [];
+  }
+
+  /** Sends an in-stream ERROR 410 (Expired) on every open watch of `resource` (all if undefined) and ends them. */
+  expireWatches(resource?: ResourceName): number {
+    let n = 0;
+    for (const w of this.#matching(resource)) {
+      this.#send(w, { type: "ERROR", object: expiredStatus(`too old resource version (compacted to ${this.#compactedTo})`) });
+      this.#endWatch(w, false);
+      n++;
+    }
+    return n;
+  }
+
+  /** Destroys the connections of open watches mid-stream (no clean end). */
+  dropWatches(resource?: ResourceName): number {
+    let n = 0;
+    for (const w of this.#matching(resource)) {
+      this.#endWatch(w, true);
+      n++;
+    }
+    return n;
+  }
+
+  /** Ends open watches cleanly, as the server does at timeoutSeconds. */
+  closeWatches(resource?: ResourceName): number {
+    let n = 0;
+    for (const w of this.#matching(resource)) {
+      this.#endWatch(w, false);
+      n++;
+    }
+    return n;
+  }
+
+  /** Sends a BOOKMARK with the current resourceVersion to watches that asked for them. */
+  bookmark(resource?: ResourceName): number {
+    let n = 0;
+    for (const w of this.#matching(resource)) {
+      if (!w.bookmarks) continue;
+      const type = this.#type(w.resource);
+      this.#send(w, { type: "BOOKMARK", object: { kind: type.kind, apiVersion: apiVersion(type, w.version), metadata: { resourceVersion: String(this.#rv) } } });
+      n++;
+    }
+    return n;
+  }
+
+  /** The next matching request(s) fail with `status` (a Status body, reason InternalError etc.). */
+  failNext(failure: InjectedFailure): void {
+    this.#failures.push({ ...failure, times: failure.times ?? 1 });
+  }
+
+  openWatches(resource?: ResourceName): number {
+    return [...this.#matching(resource)].length;
+  }
+
+  count(verb: "list" | "watch", resource: ResourceName): number {
+    return this.requests.filter((r) => r.verb === verb && r.resource === resource).length;
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.#watchers) this.#endWatch(w, true);
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeAllConnections();
+    await closed;
+  }
+
+  // ---- request handling ----
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? "/", "http://fake");
+    const query = Object.fromEntries(url.searchParams);
+    const route = parsePath(url.pathname);
+    const watch = query.watch === "true" || query.watch === "1";
+    this.requests.push({ verb: route === undefined || req.method !== "GET" ? "other" : watch ? "watch" : "list", resource: route?.resource, path: url.pathname, query });
+    if (req.headers.authorization !== `Bearer ${FAKE_TOKEN}`) return status(res, 401, "Unauthorized", "Unauthorized");
+    if (route === undefined) return status(res, 404, "NotFound", `the server could not find the requested resource (${url.pathname})`);
+    const type = TYPES[route.resource];
+    if (type === undefined || !type.versions.includes(route.version) || type.group !== route.group || (route.namespace !== undefined && !type.namespaced)) {
+      return status(res, 404, "NotFound", `the server could not find the requested resource (${url.pathname})`);
+    }
+    if (req.method !== "GET") return status(res, 405, "MethodNotAllowed", `${req.method} is not supported by this fake`);
+    const failure = this.#failures.find((f) => f.resource === route.resource && f.verb === (watch ? "watch" : "list"));
+    if (failure !== undefined) {
+      failure.times = (failure.times ?? 1) - 1;
+      if (failure.times <= 0) this.#failures.splice(this.#failures.indexOf(failure), 1);
+      return status(res, failure.status, failure.status === 410 ? "Expired" : "InternalError", `injected failure (${failure.status})`);
+    }
+    if (query.labelSelector !== undefined && query.labelSelector !== "") return status(res, 400, "BadRequest", "this fake does not implement label selectors");
+    const fields = parseFieldSelector(query.fieldSelector);
+    if (fields === undefined) return status(res, 400, "BadRequest", `unsupported field selector "${query.fieldSelector}"`);
+    if (watch) this.#watch(route.resource, route.version, route.namespace, fields, query, res);
+    else this.#list(route.resource, route.version, route.namespace, fields, res);
+  }
+
+  #list(resource: string, version: string, namespace: string | undefined, fields: Record<string, string>, res: ServerResponse): void {
+    const type = this.#type(resource);
+    const custom = isCustom(type);
+    const items = [...this.#objects(resource).values()]
+      .filter((o) => matches(o, namespace, fields))
+      .sort((a, b) => cmp(`${a.metadata.namespace ?? ""}/${a.metadata.name}`, `${b.metadata.namespace ?? ""}/${b.metadata.name}`))
+      .map((o) => {
+        const copy = structuredClone(o);
+        if (custom) return { ...copy, apiVersion: apiVersion(type, version), kind: type.kind };
+        delete copy.apiVersion;
+        delete copy.kind;
+        return copy;
+      });
+    const body = { kind: `${type.kind}List`, apiVersion: apiVersion(type, version), metadata: { resourceVersion: String(this.#rv) }, items };
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify(body));
+  }
+
+  #watch(resource: string, version: string, namespace: string | undefined, fields: Record<string, string>, query: Record<string, string>, res: ServerResponse): void {
+    const rvParam = query.resourceVersion ?? "";
+    const from = rvParam === "" || rvParam === "0" ? undefined : Number(rvParam);
+    if (from !== undefined && !Number.isInteger(from)) return status(res, 400, "BadRequest", `invalid resourceVersion "${rvParam}"`);
+    const expired = from !== undefined && from < this.#compactedTo;
+    if (expired && this.expiredAs === "http") return status(res, 410, "Expired", `too old resource version: ${from} (${this.#compactedTo})`);
+    res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
+    // client-node's informer awaits the response headers before start() resolves.
+    res.flushHeaders();
+    const w: Watcher = { resource, version, namespace, fields, bookmarks: query.allowWatchBookmarks === "true", res };
+    if (expired) {
+      this.#send(w, { type: "ERROR", object: expiredStatus(`too old resource version: ${from} (${this.#compactedTo})`) });
+      res.end();
+      return;
+    }
+    this.#watchers.add(w);
+    res.on("close", () => {
+      if (w.timer !== undefined) clearTimeout(w.timer);
+      this.#watchers.delete(w);
+    });
+    const timeout = Number(query.timeoutSeconds);
+    if (Number.isFinite(timeout) && timeout > 0) {
+      w.timer = setTimeout(() => this.#endWatch(w, false), timeout * 1000);
+      w.timer.unref();
+    }
+    if (from === undefined) {
+      for (const o of this.#objects(resource).values()) if (matches(o, namespace, fields)) this.#send(w, { type: "ADDED", object: o });
+    } else {
+      for (const e of this.#log) if (e.resource === resource && e.rv > from && matches(e.object, namespace, fields)) this.#send(w, { type: e.type, object: e.object });
+    }
+  }
+
+  #record(resource: string, type: EventType, object: KubeObject, rv: number): void {
+    this.#log.push({ resource, type, object, rv });
+    for (const w of this.#watchers) if (w.resource === resource && matches(object, w.namespace, w.fields)) this.#send(w, { type, object });
+  }
+
+  #send(w: Watcher, event: { type: string; object: Record<string, unknown> }): void {
+    const type = this.#type(w.resource);
+    const object = event.type === "ERROR" ? event.object : { ...event.object, apiVersion: apiVersion(type, w.version), kind: type.kind };
+    w.res.write(`${JSON.stringify({ type: event.type, object })}\n`);
+  }
+
+  #endWatch(w: Watcher, abrupt: boolean): void {
+    this.#watchers.delete(w);
+    if (w.timer !== undefined) clearTimeout(w.timer);
+    if (abrupt) w.res.socket?.destroy();
+    else w.res.end();
+  }
+
+  *#matching(resource?: string): Iterable<Watcher> {
+    for (const w of [...this.#watchers]) if (resource === undefined || w.resource === resource) yield w;
+  }
+
+  #objects(resource: string): Map<string, KubeObject> {
+    let m = this.#store.get(resource);
+    if (m === undefined) this.#store.set(resource, (m = new Map<string, KubeObject>()));
+    return m;
+  }
+
+  #type(resource: string): ResourceType {
+    const t = TYPES[resource];
+    if (t === undefined) throw new Error(`the fake does not serve ${resource}`);
+    return t;
+  }
+}
+
+function parsePath(path: string): { group: string; version: string; namespace: string | undefined; resource: string } | undefined {
+  const parts = path.split("/").filter((p) => p !== "");
+  let group: string;
+  let version: string;
+  let rest: string[];
+  if (parts[0] === "api" && parts.length >= 3) {
+    group = "";
+    version = parts[1]!;
+    rest = parts.slice(2);
+  } else if (parts[0] === "apis" && parts.length >= 4) {
+    group = parts[1]!;
+    version = parts[2]!;
+    rest = parts.slice(3);
+  } else {
+    return undefined;
+  }
+  let namespace: string | undefined;
+  let plural: string;
+  if (rest.length === 1) plural = rest[0]!;
+  else if (rest.length === 3 && rest[0] === "namespaces") {
+    namespace = rest[1]!;
+    plural = rest[2]!;
+  } else return undefined;
+  return { group, version, namespace, resource: group === "" ? plural : `${plural}.${group}` };
+}
+
+function parseFieldSelector(text: string | undefined): Record<string, string> | undefined {
+  if (text === undefined || text === "") return {};
+  const out: Record<string, string> = {};
+  for (const part of text.split(",")) {
+    const m = /^(metadata\.name|metadata\.namespace)(==?)(.*)$/.exec(part);
+    if (m === null) return undefined;
+    out[m[1]!] = m[3]!;
+  }
+  return out;
+}
+
+function matches(o: KubeObject, namespace: string | undefined, fields: Readonly<Record<string, string>>): boolean {
+  if (namespace !== undefined && o.metadata.namespace !== namespace) return false;
+  if (fields["metadata.name"] !== undefined && o.metadata.name !== fields["metadata.name"]) return false;
+  if (fields["metadata.namespace"] !== undefined && o.metadata.namespace !== fields["metadata.namespace"]) return false;
+  return true;
+}
+
+function isCustom(type: ResourceType): boolean {
+  return type.group.endsWith("smi-spec.io");
+}
+
+function apiVersion(type: ResourceType, version: string): string {
+  return type.group === "" ? version : `${type.group}/${version}`;
+}
+
+function expiredStatus(message: string): Record<string, unknown> {
+  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason: "Expired", code: 410 };
+}
+
+function status(res: ServerResponse, code: number, reason: string, message: string): void {
+  res.writeHead(code, { "content-type": "application/json" });
+  res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code }));
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,67 @@
+/** Shared fixtures for test/unit/agent-*.test.ts: temp dirs, configs, HTTP helpers, polling. */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { agentConfig, type AgentConfig, type AgentConfigInput } from "../../src/agent/config.js";
+
+export async function tempDir(t: TestContext, prefix = "meshfed-agent-"): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A config for tests: port 0 everywhere, fast backoff, no proxy unless asked. */
+export async function testConfig(dir: string, caPem: string, controller: string, overrides: Partial<AgentConfigInput> = {}): Promise<AgentConfig> {
+  const caFile = join(dir, "ca.pem");
+  const tokenFile = join(dir, "token");
+  await writeFile(caFile, caPem);
+  await writeFile(tokenFile, "good-token\n");
+  return agentConfig({
+    controller,
+    caFile,
+    tokenFile,
+    dataDir: join(dir, "data"),
+    repoAddress: "127.0.0.1:0",
+    hostAddresses: ["127.0.0.2"],
+    endpoints: ["127.0.0.2:8080"],
+    backoff: { base: "20ms", cap: "200ms", stableAfter: "1s" },
+    healthInterval: "30s",
+    ...overrides,
+    proxy: { enabled: false, adminAddress: "127.0.0.1:0", ...overrides.proxy },
+  });
+}
+
+export interface HttpResult {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+}
+
+export function http(url: string, method = "GET", body?: string, agent?: import("node:http").Agent): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, ...(agent ? { agent } : {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** Polls `fn` until it returns a value other than undefined/false. */
+export async function eventually<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export function configMessage(version: number, files: Record<string, string>, driver = "json") {
+  return { config: { version, driver, hash: `hash-${version}`, files: Object.entries(files).map(([path, content]) => ({ path, content: Buffer.from(content) })) } };
+}

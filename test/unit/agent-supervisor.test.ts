@@ -1,0 +1,88 @@
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { toServed } from "../../src/agent/config-version.js";
+import { PipyRunTracker } from "../../src/agent/repo/pipy-run.js";
+import { LocalRepo } from "../../src/agent/repo/server.js";
+import { PipySupervisor, proxyVersion } from "../../src/agent/supervisor.js";
+import { silentLogger } from "../../src/common/logger.js";
+import { captureLogger } from "../helpers/certificates.js";
+import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
+import { eventually, tempDir } from "../helpers/agent-testbed.js";
+
+async function setup(t: TestContext, env: Record<string, string>, stopGraceMs = 5000) {
+  const dir = await tempDir(t);
+  const pipy = await writeFakePipy(dir);
+  const events = join(dir, "events");
+  const tracker = new PipyRunTracker();
+  const repo = await LocalRepo.listen({ address: { host: "127.0.0.1", port: 0 }, tracker, logger: silentLogger(), status: () => ({}) });
+  t.after(() => repo.close());
+  repo.serve(toServed({ version: 1, driver: "json", hash: "h", files: [{ path: "/main.js", content: Buffer.from("pipy()") }] }));
+  const { logger, lines } = captureLogger();
+  for (const [k, v] of Object.entries({ FAKE_PIPY_EVENTS: events, FAKE_PIPY_POLL_MS: "100", ...env })) process.env[k] = v;
+  t.after(() => {
+    for (const k of Object.keys(env)) delete process.env[k];
+  });
+  const sup = new PipySupervisor({ pipy, args: [repo.url, "--admin-port=127.0.0.1:0", "--instance-uuid=proxy-1"], logger, stopGraceMs, restartBaseMs: 50, restartCapMs: 100, stableAfterMs: 60_000 });
+  t.after(() => sup.close());
+  const readEvents = async () => (await readFile(events, "utf8").catch(() => "")).split("\n").filter((l) => l !== "");
+  return { sup, tracker, repo, lines, readEvents, pipy };
+}
+
+test("supervisor restarts Pipy with backoff when it crashes, and forwards its output", async (t) => {
+  const { sup, lines, readEvents } = await setup(t, { FAKE_PIPY_CRASH_MS: "150" });
+  sup.start();
+  await eventually(async () => (await readEvents()).filter((e) => e.startsWith("start ")).length >= 3, 10_000, "three starts");
+  assert.ok(sup.starts >= 3);
+  const pipyLines = lines.filter((l) => l.component === "pipy");
+  assert.ok(pipyLines.some((l) => /crashing on purpose/.test(String(l.msg)) && l.stream === "stderr"), "stderr forwarded");
+  assert.ok(pipyLines.some((l) => /\[fake-pipy\] started/.test(String(l.msg)) && l.stream === "stdout"), "stdout forwarded");
+  assert.ok(lines.some((l) => l.component === "supervisor" && l.msg === "pipy exited; restarting" && l.exitCode === 3));
+  assert.match(sup.lastError() ?? "", /crashing on purpose/);
+  await sup.close();
+  assert.equal(sup.state, "stopped");
+});
+
+test("stop sends SIGINT and Pipy drains and exits by itself", async (t) => {
+  const { sup, tracker, readEvents } = await setup(t, { FAKE_PIPY_DRAIN_MS: "100" });
+  sup.start();
+  await eventually(() => tracker.runningEtag !== undefined, 10_000, "fake pipy running (status POSTed)");
+  assert.equal(sup.state, "running");
+  const started = Date.now();
+  await sup.close();
+  assert.ok(Date.now() - started < 3000);
+  const events = await readEvents();
+  assert.ok(events.includes("sigint"));
+  assert.equal(sup.pid, undefined);
+});
+
+test("a Pipy that ignores SIGINT is SIGKILLed after the grace period", async (t) => {
+  const { sup, readEvents } = await setup(t, { FAKE_PIPY_IGNORE_SIGINT: "1" }, 300);
+  const exits: Array<NodeJS.Signals | null> = [];
+  sup.onExit((e) => exits.push(e.signal));
+  sup.start();
+  await eventually(async () => (await readEvents()).some((e) => e.startsWith("start ")), 10_000, "started");
+  const started = Date.now();
+  await sup.close();
+  const took = Date.now() - started;
+  assert.ok(took >= 280 && took < 3000, `took ${took} ms; events ${JSON.stringify(await readEvents())} exits ${JSON.stringify(exits)}`);
+  assert.ok((await readEvents()).includes("sigint"), "SIGINT came first");
+  assert.deepEqual(exits, ["SIGKILL"]);
+});
+
+test("a missing binary is retried with backoff, not a crash of the agent", async (t) => {
+  const { logger, lines } = captureLogger();
+  const sup = new PipySupervisor({ pipy: "/nonexistent/pipy", args: [], logger, stopGraceMs: 100, restartBaseMs: 10, restartCapMs: 20 });
+  t.after(() => sup.close());
+  sup.start();
+  await eventually(() => sup.starts >= 3, 5000, "retries");
+  assert.ok(lines.some((l) => l.msg === "pipy could not be started"));
+  await sup.close();
+  assert.equal(await proxyVersion("/nonexistent/pipy"), "");
+});
+
+test("proxyVersion reads `pipy --version`", async (t) => {
+  const dir = await tempDir(t);
+  assert.equal(await proxyVersion(await writeFakePipy(dir)), "0.0.0-fake");
+});
