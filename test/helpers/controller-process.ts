@@ -14,7 +14,10 @@ export interface ControllerProcess {
 }
 
 export async function startControllerProcess(args: readonly string[], timeoutMs = 15_000): Promise<ControllerProcess> {
-  const child = spawn(process.execPath, [CLI, "controller", "--admin-address", "127.0.0.1:0", "--grpc-address", "127.0.0.1:0", "--log-level", "info", ...args], {
+  const defaults: string[] = [["--admin-address", "127.0.0.1:0"], ["--grpc-address", "127.0.0.1:0"], ["--log-level", "info"]]
+    .filter(([flag]) => !args.includes(flag!))
+    .flat();
+  const child = spawn(process.execPath, [CLI, "controller", ...defaults, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
