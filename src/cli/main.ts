@@ -6,6 +6,7 @@ import { errorCode, errorMessage } from "../common/errors.js";
 import { agentCommand } from "./commands/agent.js";
 import { catalogCommand, certsCommand, participantsCommand } from "./commands/inspect.js";
 import { controllerCommand } from "./commands/controller.js";
+import { demoCommand } from "./commands/demo.js";
 import { proxiesCommand, tokenCommand } from "./commands/tokens.js";
 import { validateCommand } from "./commands/validate.js";
 
@@ -29,6 +30,7 @@ const cli = yargs(hideBin(process.argv))
 
 controllerCommand(cli);
 agentCommand(cli);
+demoCommand(cli);
 catalogCommand(cli);
 participantsCommand(cli);
 certsCommand(cli);

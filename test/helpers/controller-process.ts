@@ -13,12 +13,13 @@ export interface ControllerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export async function startControllerProcess(args: readonly string[], timeoutMs = 15_000): Promise<ControllerProcess> {
+export async function startControllerProcess(args: readonly string[], timeoutMs = 15_000, env: NodeJS.ProcessEnv = {}): Promise<ControllerProcess> {
   const defaults: string[] = [["--admin-address", "127.0.0.1:0"], ["--grpc-address", "127.0.0.1:0"], ["--log-level", "info"]]
     .filter(([flag]) => !args.includes(flag!))
     .flat();
   const child = spawn(process.execPath, [CLI, "controller", ...defaults, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
   });
   let stdout = "";
   let stderr = "";

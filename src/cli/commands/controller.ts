@@ -5,6 +5,7 @@ import { loadControllerConfig } from "../../controller/config/load.js";
 import type { ControllerConfig } from "../../controller/config/schema.js";
 import { startController } from "../../controller/main.js";
 import { LOG_LEVELS } from "../../common/logger.js";
+import { closeOnSignals } from "../signals.js";
 
 interface ControllerArgs {
   config?: string;
@@ -40,23 +41,7 @@ export function controllerCommand(yargs: Argv) {
       const controller = await startController(config, logger);
       process.stdout.write(whereToLook(controller.adminUrl, controller.grpcAddress, config));
 
-      let signals = 0;
-      const onSignal = (signal: NodeJS.Signals) => {
-        signals += 1;
-        if (signals > 1) {
-          logger.warn({ signal }, "second signal: exiting now");
-          process.exit(130);
-        }
-        logger.info({ signal }, "stopping");
-        // A hung close must not hang the process: force the exit after the budget.
-        setTimeout(() => process.exit(1), config.shutdownTimeout + 1000).unref();
-        void controller.close().then(() => {
-          process.off("SIGINT", onSignal);
-          process.off("SIGTERM", onSignal);
-        });
-      };
-      process.on("SIGINT", onSignal);
-      process.on("SIGTERM", onSignal);
+      closeOnSignals(() => controller.close(), config.shutdownTimeout, logger);
     },
   );
 }
@@ -70,7 +55,7 @@ function cliInvocation(): string {
   return process.env.npm_lifecycle_event === "demo" ? "node dist/src/cli/main.js" : "meshfed";
 }
 
-function whereToLook(adminUrl: string, grpcAddress: string, config: ControllerConfig): string {
+export function whereToLook(adminUrl: string, grpcAddress: string, config: ControllerConfig): string {
   const admin = adminUrl === "http://127.0.0.1:15000" ? "" : ` --admin ${adminUrl}`;
   const cli = cliInvocation();
   const rows = [
