@@ -13,7 +13,7 @@ async function runDemo(dataDir: string): Promise<{ stdout: string; code: number 
   child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
   child.stderr.resume();
   const exited = once(child, "exit");
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000;
   while (!/demo agents are full participants/.test(stdout) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
   child.kill("SIGINT");
   const [code] = (await exited) as [number | null];

@@ -21,7 +21,7 @@ test("with a (fake) Pipy: ACK only once Pipy reports the version running; a vers
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();
   t.after(() => ctl.stop());
-  const config = await testConfig(dir, ctl.pki.caPem, ctl.address, { proxy: { enabled: true, pipy, adminAddress: "127.0.0.1:0", convergenceTimeout: "1500ms", stopGrace: "2s" } });
+  const config = await testConfig(dir, ctl.pki.caPem, ctl.address, { proxy: { enabled: true, pipy, adminAddress: "127.0.0.1:0", convergenceTimeout: "4s", stopGrace: "2s" } });
   const agent = await startAgent(config, silentLogger());
   t.after(() => agent.close());
   const s = await ctl.waitForSession(1);

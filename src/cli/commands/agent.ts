@@ -3,6 +3,7 @@ import type { Argv } from "yargs";
 import { errorCode, errorMessage } from "../../common/errors.js";
 import { createLogger, LOG_LEVELS } from "../../common/logger.js";
 import { EXIT_PERMANENT, loadAgentConfig, startAgent, type AgentConfig, type RunningAgent } from "../../agent/index.js";
+import { closeOnSignals } from "../signals.js";
 
 interface AgentArgs {
   config?: string;
@@ -60,23 +61,10 @@ export function agentCommand(yargs: Argv) {
       }
       process.stdout.write(`meshfed agent started: status ${agent.statusUrl}, Pipy repo ${agent.repoUrl}\n`);
 
-      let signals = 0;
-      const onSignal = (signal: NodeJS.Signals) => {
-        signals += 1;
-        if (signals > 1) {
-          logger.warn({ signal }, "second signal: exiting now");
-          process.exit(130);
-        }
-        logger.info({ signal }, "stopping");
-        // A hung drain must not hang the process: Pipy's grace period plus a margin.
-        setTimeout(() => process.exit(1), config.proxy.stopGrace + 5000).unref();
-        void agent.close();
-      };
-      process.on("SIGINT", onSignal);
-      process.on("SIGTERM", onSignal);
+      // A hung drain must not hang the process: Pipy's grace period plus a margin.
+      const release = closeOnSignals(() => agent.close(), config.proxy.stopGrace + 4000, logger);
       const exit = await agent.done;
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      release();
       if (exit.exitCode !== 0) process.stderr.write(`meshfed agent: ${exit.code ?? "MESHFED_INTERNAL"}: ${exit.message ?? "stopped"}\n`);
       process.exitCode = exit.exitCode;
     },

@@ -65,7 +65,7 @@ export function demoCommand(yargs: Argv) {
         `demo agents (no Pipy: --no-proxy), logs in ${home}/<name>/agent.log\n` +
           DEMO_AGENTS.map((a) => `  ${a.service.padEnd(24)} on ${a.address}, status http://127.0.0.1:${a.repoPort}/status`).join("\n") + "\n",
       );
-      const participants = await waitForParticipants(controller.adminUrl, DEMO_AGENTS.length, 20_000);
+      const participants = await waitForParticipants(controller.adminUrl, DEMO_AGENTS.length, 30_000);
       process.stdout.write(`${participants} of ${DEMO_AGENTS.length} demo agents are full participants (issued ∩ connected ∩ discovered).\n`);
     },
   );

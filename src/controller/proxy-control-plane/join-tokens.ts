@@ -4,6 +4,7 @@
  * directory cannot enroll anything. Each token is bound to one service and
  * has a lifetime and a number of uses.
  */
+import { SerialQueue } from "../../common/serial-queue.js";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import { MeshfedError } from "../../common/errors.js";
@@ -59,7 +60,7 @@ export class JoinTokens {
   readonly #now: () => Date;
   readonly #records = new Map<string, TokenRecord>();
   /** Consumption is a read-modify-write: one at a time, so a single-use token is used once. */
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #writes = new SerialQueue();
 
   private constructor(options: JoinTokensOptions) {
     this.#store = options.store;
@@ -168,9 +169,7 @@ export class JoinTokens {
   }
 
   #serialised<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn, fn);
-    this.#queue = run.catch(() => undefined);
-    return run;
+    return this.#writes.run(fn);
   }
 }
 

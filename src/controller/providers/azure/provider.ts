@@ -21,6 +21,7 @@
  * every proxy. A broken tag skips that one instance, named in status(),
  * logs and meshfed_provider_errors_total{code="MESHFED_AZURE_BAD_TAG"}.
  */
+import { SerialQueue } from "../../../common/serial-queue.js";
 import type { TokenCredential } from "@azure/core-auth";
 import type { Logger } from "../../../common/logger.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
@@ -115,7 +116,7 @@ export class AzureProvider implements EndpointProvider {
   #clients: ArmClients | undefined;
   #signal: AbortSignal | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #syncing: Promise<void> = Promise.resolve();
+  readonly #syncs = new SerialQueue();
   #notBefore = 0;
   #knownProblems = new Set<string>();
 
@@ -172,9 +173,7 @@ export class AzureProvider implements EndpointProvider {
   }
 
   #enqueue(fn: () => Promise<void>): Promise<void> {
-    const run = this.#syncing.then(fn);
-    this.#syncing = run.catch(() => undefined);
-    return run;
+    return this.#syncs.run(fn);
   }
 
   services(): Iterable<ServiceEndpoints> {

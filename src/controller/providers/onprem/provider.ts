@@ -13,6 +13,7 @@
  * At start there is no last good view, so a missing or invalid file makes
  * start() reject: the operator named that file and should hear about it now.
  */
+import { SerialQueue } from "../../../common/serial-queue.js";
 import { readFile } from "node:fs/promises";
 import type { Logger } from "../../../common/logger.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
@@ -45,7 +46,7 @@ export class OnPremProvider implements EndpointProvider {
   #hosts = 0;
   #state: ProviderState = "starting";
   #started = false;
-  #reloading: Promise<void> = Promise.resolve();
+  readonly #reloads = new SerialQueue();
   #lastSync: string | null = null;
   #lastError: ProviderError | null = null;
 
@@ -83,9 +84,7 @@ export class OnPremProvider implements EndpointProvider {
   reload(): Promise<void> {
     // Serialised: a manual reload racing the watcher's must not apply an older
     // read after a newer one.
-    const run = this.#reloading.then(() => this.#reloadNow());
-    this.#reloading = run.catch(() => undefined);
-    return run;
+    return this.#reloads.run(() => this.#reloadNow());
   }
 
   async #reloadNow(): Promise<void> {

@@ -16,6 +16,7 @@
  *   it); missing later keeps the last good spec, degraded.
  * States: "starting" -> "synced" | "degraded" -> ... -> "stopped" on abort.
  */
+import { SerialQueue } from "../../../common/serial-queue.js";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Listeners } from "../../../common/emitter.js";
@@ -53,7 +54,7 @@ export class FileMeshSpec implements MeshSpec {
   #fingerprint = JSON.stringify(this.#spec);
   #state: ProviderState = "starting";
   #started = false;
-  #reloading: Promise<void> = Promise.resolve();
+  readonly #reloads = new SerialQueue();
   #lastSync: string | null = null;
   #errors: readonly ProviderError[] = [];
 
@@ -94,9 +95,7 @@ export class FileMeshSpec implements MeshSpec {
   reload(): Promise<void> {
     // Serialised: a manual reload racing the watcher's must not apply an older
     // read after a newer one.
-    const run = this.#reloading.then(() => this.#reloadNow());
-    this.#reloading = run.catch(() => undefined);
-    return run;
+    return this.#reloads.run(() => this.#reloadNow());
   }
 
   async #reloadNow(): Promise<void> {
