@@ -48,7 +48,7 @@ test("with a (fake) Pipy: ACK only once Pipy reports the version running; a vers
   s.send(configMessage(3, { "/main.js": "FAIL_TO_LOAD", "/config.json": "{}" }));
   const ack3 = await s.next((m) => (m.ack?.version === 3 ? m.ack : undefined));
   assert.equal(ack3.ok, false);
-  assert.match(ack3.error, /did not run version 3 within 1500 ms: error: script \/main\.js failed to load/);
+  assert.match(ack3.error, /did not run version 3 within 4000 ms: error: script \/main\.js failed to load/);
   assert.equal((await http(agent.repoUrl, "HEAD")).headers.etag, v2etag, "last good version served again");
   const good = JSON.parse(await readFile(join(config.dataDir, "config", "good.json"), "utf8")) as { version: number };
   assert.equal(good.version, 2);
