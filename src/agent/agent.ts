@@ -19,6 +19,7 @@ import { parseServiceKey, serviceKey, type ServiceRef } from "../common/service.
 import type { Health } from "../generated/proto/meshfed/v1/Health.js";
 import { Backoff, sleep } from "./backoff.js";
 import { ConfigApplier } from "./config-applier.js";
+import type { ConfigFileData } from "./config-version.js";
 import type { AgentConfig } from "./config.js";
 import { DataDir, type ServiceCertificateData } from "./data-dir.js";
 import { callEnroll, checkEnrollResponse } from "./enroll.js";
@@ -169,6 +170,8 @@ class Agent implements RunningAgent {
       proxy: this.#config.proxy.enabled
         ? { served: () => this.#proxyServed(), describeFailure: () => this.#describeProxyFailure() }
         : undefined,
+      // The service certificate reaches Pipy as codebase files over the loopback repo only.
+      ...(this.#config.proxy.enabled ? { attachments: () => this.#certificateFiles() } : {}),
     });
     if (this.#identity !== undefined) this.#identityKnown(this.#identity);
     // Served before any controller answer: the proxy keeps running through an outage.
@@ -370,9 +373,20 @@ class Agent implements RunningAgent {
     this.#repo.pushReload();
   }
 
-  /** Certificates changed: the running config re-reads them on a forced reload. */
+  /** Certificates changed: the served version gets the new files, a new ETag, and Pipy reloads. */
   #pushToProxy(): void {
-    if (this.#supervisor?.started === true && this.#repo.current !== undefined) this.#repo.pushReload();
+    this.#applier.refreshAttachments();
+  }
+
+  /** /certs/service.crt, /certs/service.key, /certs/ca.pem (paths the Pipy driver's scripts read). */
+  #certificateFiles(): ConfigFileData[] {
+    const c = this.#serviceCert;
+    if (c === undefined) return [];
+    return [
+      { path: "/certs/service.crt", content: Buffer.from(c.certificatePem, "utf8") },
+      { path: "/certs/service.key", content: Buffer.from(c.privateKeyPem, "utf8") },
+      { path: "/certs/ca.pem", content: Buffer.from(c.caBundlePem !== "" ? c.caBundlePem : this.#caPem, "utf8") },
+    ];
   }
 
   #describeProxyFailure(): string | undefined {

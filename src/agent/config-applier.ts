@@ -16,7 +16,7 @@
  */
 import { errorMessage } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import { toServed, type ConfigVersionData, type ServedVersion } from "./config-version.js";
+import { toServed, type ConfigFileData, type ConfigVersionData, type ServedVersion } from "./config-version.js";
 import type { DataDir } from "./data-dir.js";
 import type { LocalRepo } from "./repo/server.js";
 import type { PipyRunTracker } from "./repo/pipy-run.js";
@@ -44,11 +44,15 @@ export interface ConfigApplierOptions {
   readonly proxy: ProxyHooks | undefined;
   readonly convergenceTimeoutMs: number;
   readonly signal: AbortSignal;
+  /** Files the agent adds to every served version (certificates for the local Pipy). */
+  readonly attachments?: () => readonly ConfigFileData[];
 }
 
 export class ConfigApplier {
   readonly #o: ConfigApplierOptions;
   #good: ServedVersion | undefined;
+  /** The version last handed to the repo, as received (without attachments). */
+  #served: ConfigVersionData | undefined;
   #waiting: AbortController | undefined;
   #generation = 0;
 
@@ -63,7 +67,8 @@ export class ConfigApplier {
 
   /** Serves the last good version loaded from disk, before any controller answers. */
   restore(c: ConfigVersionData): void {
-    this.#good = toServed(c);
+    this.#good = this.#toServed(c);
+    this.#served = c;
     this.#o.repo.serve(this.#good);
     this.#o.logger.info({ configVersion: c.version, hash: c.hash }, "serving the last good config from disk");
     this.#o.proxy?.served();
@@ -74,7 +79,7 @@ export class ConfigApplier {
     const ack = (): ApplyResult => ({ version: c.version, hash: c.hash, ok: true, error: "" });
     let served: ServedVersion;
     try {
-      served = toServed(c);
+      served = this.#toServed(c);
     } catch (err) {
       this.#o.logger.warn({ configVersion: c.version, err: errorMessage(err) }, "config version refused");
       return nack(errorMessage(err));
@@ -90,12 +95,14 @@ export class ConfigApplier {
       // Without a proxy, stored is good; with one, identical bytes that already run need no reload.
       await this.#o.dataDir.saveGoodConfig(c);
       this.#good = served;
+      this.#served = c;
       this.#o.repo.serve(served);
       this.#o.logger.info({ configVersion: c.version, hash: c.hash }, "config version stored");
       return ack();
     }
 
     this.#o.repo.serve(served);
+    this.#served = c;
     this.#o.proxy.served();
     const wait = new AbortController();
     this.#waiting = wait;
@@ -112,10 +119,32 @@ export class ConfigApplier {
     if (this.#o.signal.aborted) return nack("agent stopping before the proxy ran it");
     // Back to the last good version: the proxy polls, sees the old ETag and returns to it.
     this.#o.repo.serve(this.#good);
+    this.#served = this.#good;
     if (this.#good !== undefined) this.#o.proxy.served();
     const why = this.#o.proxy.describeFailure();
     const error = `the proxy did not run version ${c.version} within ${this.#o.convergenceTimeoutMs} ms${why !== undefined ? `: ${why}` : ""}`;
     this.#o.logger.warn({ configVersion: c.version, hash: c.hash, keptVersion: this.#good?.version }, error);
     return nack(error);
+  }
+
+  /**
+   * The attachments changed (a certificate rotation): serve the same version
+   * again with the new files. Its ETag changes, so Pipy downloads and reloads;
+   * a reload keeps the old workers draining their connections, so no request
+   * in flight is dropped. Not persisted: good.json never holds keys.
+   */
+  refreshAttachments(): void {
+    const current = this.#served;
+    if (current === undefined) return;
+    const served = this.#toServed(current);
+    if (this.#o.repo.current?.etag === served.etag) return;
+    if (this.#good !== undefined && this.#good.version === current.version && this.#good.hash === current.hash) this.#good = served;
+    this.#o.repo.serve(served);
+    this.#o.logger.info({ configVersion: current.version, etag: served.etag }, "served files changed (certificates); the proxy reloads");
+    this.#o.proxy?.served();
+  }
+
+  #toServed(c: ConfigVersionData): ServedVersion {
+    return toServed(c, this.#o.attachments?.() ?? []);
   }
 }

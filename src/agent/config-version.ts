@@ -72,9 +72,16 @@ export function sameEtag(a: string, b: string): boolean {
   return strip(a) === strip(b);
 }
 
-export function toServed(c: ConfigVersionData): ServedVersion {
+/**
+ * `attachments` are files the agent adds on its own (the service certificate
+ * and key for the local Pipy, see agent.ts): served after the controller's
+ * files, replacing any controller file of the same path, and covered by the
+ * ETag, so that a new certificate alone makes Pipy reload.
+ */
+export function toServed(c: ConfigVersionData, attachments: readonly ConfigFileData[] = []): ServedVersion {
   checkConfigVersion(c);
-  const files = c.files.map((f) => Object.freeze({ path: f.path, content: Buffer.from(f.content) }));
+  const own = new Set(attachments.map((f) => f.path));
+  const files = [...c.files.filter((f) => !own.has(f.path)), ...attachments].map((f) => Object.freeze({ path: f.path, content: Buffer.from(f.content) }));
   return Object.freeze({
     version: c.version,
     driver: c.driver,

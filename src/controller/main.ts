@@ -17,6 +17,8 @@ import { MeshCatalog } from "./catalog/catalog.js";
 import { createCertificateManager, type CaCertificateManager } from "./certificates/index.js";
 import type { ControllerConfig } from "./config/schema.js";
 import { JsonDriver } from "./drivers/json/json-driver.js";
+import { PipyDriver } from "./drivers/pipy/pipy-driver.js";
+import type { SidecarDriver } from "./drivers/types.js";
 import { AgentsProvider } from "./providers/agents/provider.js";
 import { OnPremProvider } from "./providers/onprem/index.js";
 import { JoinTokens } from "./proxy-control-plane/join-tokens.js";
@@ -42,7 +44,8 @@ export interface RunningController {
   close(): Promise<void>;
 }
 
-export async function startController(config: ControllerConfig, logger: Logger): Promise<RunningController> {
+/** `parts.driver` overrides the configured sidecar driver (tests pass one with other ports). */
+export async function startController(config: ControllerConfig, logger: Logger, parts: { readonly driver?: SidecarDriver } = {}): Promise<RunningController> {
   const stop = new AbortController();
   const log = logger.child({ component: "controller" });
   const store = await FileStore.open(config.dataDir);
@@ -166,7 +169,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     if (meshConfig) applyMeshConfig(meshConfig, catalog, certificates, config, log);
     const grpcListen = parseHostPort(config.grpc.address);
     plane = await ProxyControlPlane.start({
-      listen: grpcListen, sessions, certificates, tokens, catalog, driver: new JsonDriver(), agents, logger, metrics,
+      listen: grpcListen, sessions, certificates, tokens, catalog, driver: parts.driver ?? (config.driver === "pipy" ? new PipyDriver({ trustDomain: config.trustDomain }) : new JsonDriver()), agents, logger, metrics,
     });
     grpcAddress = formatHostPort({ host: grpcListen.host, port: plane.port });
     ready = true;

@@ -39,6 +39,12 @@ export const controllerConfigSchema = z.strictObject({
   grpc: z.strictObject({
     address: hostPort.default("0.0.0.0:15128"),
   }).prefault({}),
+  /**
+   * What proxies are sent: "json" (the ProxyView as /config.json, for agents
+   * without a proxy and for debugging) or "pipy" (the Pipy sidecar codebase;
+   * not yet proven against a real Pipy: docs/pipy.md).
+   */
+  driver: z.enum(["json", "pipy"]).default("json"),
   agents: z.strictObject({
     /**
      * Whether an agent's own announcement counts as discovery. Off: an

@@ -1,0 +1,86 @@
+// PipyJS module /inbound.js: mTLS termination, SMI authorization, forwarding to the local process.
+export const INBOUND_JS = String.raw`// meshfed sidecar: /inbound.js
+// One listener per local endpoint, at endpoint port + offset on the endpoint's
+// address. mTLS with the service certificate; the client must present a
+// certificate of the mesh CA whose identity a TrafficTarget names as a source
+// for this port (any mesh identity in permissive mode), else the handshake
+// fails. Then either TCP passthrough (a TCPRoute admits the port) or HTTP,
+// where each request must match an HTTPRouteGroup rule of such a TrafficTarget.
+import config from '/config.js'
+import tls from '/tls.js'
+import routing from '/routing.js'
+import metrics from '/metrics.js'
+
+var $peer = ''
+var $refused = false
+var $start = 0
+var $rule = ''
+
+// OpenSSL calls this once per certificate of the chain, always with the leaf.
+var admit = function (listener, ok, cert) {
+  if (!ok) return false
+  var id = tls.meshIdentity(cert)
+  if (!routing.admitted(id, listener.port)) {
+    if (!$refused) metrics.denied('inbound', id === '' ? 'not-a-mesh-identity' : 'no-traffic-target')
+    $refused = true
+    return false
+  }
+  $peer = id
+  return true
+}
+
+var http = function (listener) {
+  return $=>$
+    .demuxHTTP().to($=>$
+      .handleMessageStart(function (msg) {
+        $start = Date.now()
+        $rule = routing.httpAllowed($peer, listener.port, msg.head)
+        // The local process learns who called, from the verified certificate only.
+        msg.head.headers['x-meshfed-peer-identity'] = $peer
+      })
+      .pipe(function () { return $rule !== '' ? 'forward' : 'deny' }, {
+        'forward': ($=>$
+          .muxHTTP({ version: 1 }).to($=>$
+            .connect(listener.target, { connectTimeout: config.outbound.connectTimeout, idleTimeout: config.outbound.idleTimeout })
+          )
+        ),
+        'deny': ($=>$
+          .replaceMessage(function () {
+            metrics.denied('inbound', 'no-route')
+            return new Message({ status: 403, headers: { 'content-type': 'text/plain' } }, 'meshfed: no TrafficTarget admits this request\n')
+          })
+        ),
+      })
+      .handleMessageStart(function (msg) {
+        metrics.request('inbound', $peer, msg.head.status, Date.now() - $start)
+      })
+    )
+}
+
+var tcp = function (listener) {
+  return $=>$
+    .onStart(function () { metrics.tcp('inbound', $peer) })
+    .connect(listener.target, { connectTimeout: config.outbound.connectTimeout })
+}
+
+var listen = function () {
+  config.inbound.listeners.forEach(function (listener) {
+    pipy.listen(listener.listen, $=>$
+      .onStart(function () { $peer = ''; $refused = false })
+      .acceptTLS({
+        certificate: tls.certificate,
+        trusted: tls.trusted,
+        verify: function (ok, cert) { return admit(listener, ok, cert) },
+        onState: function (session) { metrics.tlsState('inbound', session) },
+      }).to($=>$
+        .pipe(function () { return routing.tcpAllowed($peer, listener.port, listener.protocol) ? 'tcp' : 'http' }, {
+          'tcp': tcp(listener),
+          'http': http(listener),
+        })
+      )
+    )
+  })
+}
+
+export default { listen }
+`;

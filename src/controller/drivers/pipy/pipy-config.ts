@@ -1,0 +1,220 @@
+/**
+ * The per-proxy `/config.json` of the Pipy driver, schema
+ * "meshfed.io/pipy-config/v1" (docs/pipy.md, "config.json"). Built from one
+ * ProxyView, pure: the same view and options always give the same object, and
+ * canonicalJson turns it into the same bytes.
+ *
+ * What is deliberately NOT here: private keys and certificates. The agent
+ * adds them to the codebase it serves to its local Pipy over loopback
+ * (`/certs/service.crt`, `/certs/service.key`, `/certs/ca.pem`); the paths
+ * below only tell the scripts where to find them.
+ */
+import { formatHostPort, isLoopback } from "../../../common/address.js";
+import { serviceKey, type ServiceRef } from "../../../common/service.js";
+import type { EndpointAddress, InboundRule, OutboundService, ProxyView } from "../../catalog/types.js";
+import type { HttpMatch, IdentityRef } from "../../spec/types.js";
+
+export const PIPY_CONFIG_SCHEMA = "meshfed.io/pipy-config/v1";
+
+/** Where the agent puts the service certificate in the codebase it serves (see src/agent). */
+export const CERT_PATHS = { cert: "certs/service.crt", key: "certs/service.key", ca: "certs/ca.pem" } as const;
+
+export interface PipyDriverOptions {
+  /** Trust domain of service certificates: identities are `<name>.<ns>.svc.<trustDomain>`. */
+  readonly trustDomain: string;
+  /**
+   * Mesh-wide: a sidecar's inbound listener for an endpoint `ip:port` is
+   * `ip:(port + inboundPortOffset)`. Every proxy must use the same offset,
+   * because outbound sidecars dial peers at that computed address.
+   */
+  readonly inboundPortOffset?: number;
+  /** Port of the explicit outbound HTTP listener (Host-header routing). */
+  readonly outboundPort?: number;
+  /** Port of the readiness listener. */
+  readonly healthPort?: number;
+  /** Retries of an idempotent request after a connection failure or a 502/503/504. */
+  readonly retries?: number;
+  /** Seconds; TCP connect timeout towards a peer sidecar or the local process. */
+  readonly connectTimeout?: number;
+  /** Seconds; an idle upstream connection is closed after this. */
+  readonly idleTimeout?: number;
+}
+
+export const PIPY_DEFAULTS = { inboundPortOffset: 10000, outboundPort: 15001, healthPort: 15021, retries: 2, connectTimeout: 5, idleTimeout: 60 } as const;
+
+export interface PipyHttpMatchV1 {
+  readonly name: string;
+  /** Anchored regular expression; absent = any path. */
+  readonly path?: string;
+  /** Upper-case methods; empty = any. */
+  readonly methods: readonly string[];
+  /** Header name (lower case) -> anchored regular expression over its value. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export interface PipyInboundRuleV1 {
+  readonly trafficTarget: string;
+  /** Certificate identities (`<name>.<ns>.svc.<td>`) allowed by this rule. */
+  readonly sources: readonly string[];
+  /** Service port the rule is restricted to; absent = every port. */
+  readonly port?: number;
+  readonly http: readonly PipyHttpMatchV1[];
+  readonly tcpPorts: readonly number[];
+  readonly anyTcpPort: boolean;
+}
+
+export interface PipyInboundListenerV1 {
+  /** ip:port the sidecar listens on (endpoint port + offset, on the endpoint's address). */
+  readonly listen: string;
+  /** The endpoint's own (service) port: what rules and TrafficTargets name. */
+  readonly port: number;
+  /** The local process, ip:port. */
+  readonly target: string;
+  /** "tcp" when only TCPRoutes admit traffic to this port, else "http". */
+  readonly protocol: "http" | "tcp";
+}
+
+export interface PipyTargetV1 {
+  readonly service: string;
+  readonly identity: string;
+  /** Peer sidecars' inbound addresses (endpoint port + offset), sorted. */
+  readonly endpoints: readonly string[];
+}
+
+export interface PipyOutboundServiceV1 {
+  readonly service: string;
+  /** Host header values (without port) that select this service. */
+  readonly hosts: readonly string[];
+  readonly ports: readonly number[];
+  /** Traffic not taken by a split goes here; absent when the service itself may not be called. */
+  readonly direct?: PipyTargetV1;
+  readonly split?: {
+    readonly trafficSplit: string;
+    /** Empty = the split applies to every request. */
+    readonly matches: readonly PipyHttpMatchV1[];
+    readonly backends: readonly (PipyTargetV1 & { readonly weight: number })[];
+  };
+}
+
+export interface PipyConfigV1 {
+  readonly schema: typeof PIPY_CONFIG_SCHEMA;
+  readonly proxy: { readonly id: string; readonly service: string; readonly identity: string };
+  readonly trustDomain: string;
+  readonly certificates: typeof CERT_PATHS;
+  readonly health: { readonly listen: string };
+  readonly inbound: {
+    readonly permissive: boolean;
+    readonly listeners: readonly PipyInboundListenerV1[];
+    readonly rules: readonly PipyInboundRuleV1[];
+  };
+  readonly outbound: {
+    readonly listen: string;
+    readonly retries: number;
+    readonly connectTimeout: number;
+    readonly idleTimeout: number;
+    readonly services: readonly PipyOutboundServiceV1[];
+  };
+  /** Things left out of this config and why (e.g. a port that overflows with the offset). */
+  readonly warnings: readonly string[];
+}
+
+export function identityName(id: IdentityRef | ServiceRef, trustDomain: string): string {
+  return `${id.name}.${id.namespace}.svc.${trustDomain}`;
+}
+
+export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): PipyConfigV1 {
+  const o = { ...PIPY_DEFAULTS, ...options };
+  const td = o.trustDomain;
+  const warnings: string[] = [];
+  const sidecarAddress = (e: EndpointAddress): string | undefined => {
+    const port = e.port + o.inboundPortOffset;
+    if (port > 65535) {
+      warnings.push(`endpoint ${formatHostPort({ host: e.ip, port: e.port })}: port + offset ${o.inboundPortOffset} exceeds 65535; left out`);
+      return undefined;
+    }
+    return formatHostPort({ host: e.ip, port });
+  };
+  const rules = view.inbound.rules.map((r) => inboundRule(r, td));
+  const listeners: PipyInboundListenerV1[] = [];
+  for (const e of uniqueSorted(view.inbound.endpoints)) {
+    const listen = sidecarAddress(e);
+    if (listen === undefined) continue;
+    listeners.push({ listen, port: e.port, target: formatHostPort({ host: e.ip, port: e.port }), protocol: protocolOf(rules, e.port) });
+  }
+  // Outbound and health listen on loopback. In a dev or test layout where the
+  // proxy's endpoint is itself a loopback address (127.0.0.2, ...), they bind
+  // that address, so that several proxies can share one host without colliding.
+  const first = view.inbound.endpoints[0]?.ip;
+  const local = first !== undefined && isLoopback(first) ? first : "127.0.0.1";
+  const target = (service: ServiceRef, endpoints: readonly EndpointAddress[]): PipyTargetV1 => ({
+    service: serviceKey(service),
+    identity: identityName(service, td),
+    endpoints: uniqueSorted(endpoints).map(sidecarAddress).filter((a): a is string => a !== undefined),
+  });
+  return {
+    schema: PIPY_CONFIG_SCHEMA,
+    proxy: { id: view.proxy.id, service: serviceKey(view.proxy.service), identity: identityName(view.proxy.identity, td) },
+    trustDomain: td,
+    certificates: CERT_PATHS,
+    health: { listen: formatHostPort({ host: local, port: o.healthPort }) },
+    inbound: { permissive: view.inbound.permissive, listeners, rules },
+    outbound: {
+      listen: formatHostPort({ host: local, port: o.outboundPort }),
+      retries: o.retries,
+      connectTimeout: o.connectTimeout,
+      idleTimeout: o.idleTimeout,
+      services: view.outbound.map((s) => outboundService(s, td, target)),
+    },
+    warnings,
+  };
+}
+
+function outboundService(s: OutboundService, td: string, target: (service: ServiceRef, endpoints: readonly EndpointAddress[]) => PipyTargetV1): PipyOutboundServiceV1 {
+  const { name, namespace } = s.service;
+  return {
+    service: serviceKey(s.service),
+    hosts: [`${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.${td}`],
+    ports: s.ports,
+    ...(s.endpoints.length > 0 ? { direct: target(s.service, s.endpoints) } : {}),
+    ...(s.split
+      ? {
+          split: {
+            trafficSplit: s.split.trafficSplit,
+            matches: s.split.matches.map(httpMatch),
+            backends: s.split.backends.map((b) => ({ ...target(b.service, b.endpoints), weight: b.weight })),
+          },
+        }
+      : {}),
+  };
+}
+
+function inboundRule(r: InboundRule, td: string): PipyInboundRuleV1 {
+  return {
+    trafficTarget: r.trafficTarget,
+    sources: [...new Set(r.sources.map((s) => identityName(s, td)))].sort(),
+    ...(r.port !== undefined ? { port: r.port } : {}),
+    http: r.httpMatches.map(httpMatch),
+    tcpPorts: [...r.tcpPorts].sort((a, b) => a - b),
+    anyTcpPort: r.anyTcpPort,
+  };
+}
+
+/** SMI path and header values are regular expressions matched against the whole value. */
+function httpMatch(m: HttpMatch): PipyHttpMatchV1 {
+  const methods = m.methods.includes("*") ? [] : [...m.methods].map((x) => x.toUpperCase()).sort();
+  const headers = Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k.toLowerCase(), `^(?:${v})$`]));
+  return { name: m.name, ...(m.pathRegex !== undefined ? { path: `^(?:${m.pathRegex})$` } : {}), methods, headers };
+}
+
+function protocolOf(rules: readonly PipyInboundRuleV1[], port: number): "http" | "tcp" {
+  const applies = rules.filter((r) => r.port === undefined || r.port === port);
+  const tcp = applies.some((r) => r.anyTcpPort || r.tcpPorts.includes(port));
+  const http = applies.some((r) => r.http.length > 0);
+  return tcp && !http ? "tcp" : "http";
+}
+
+function uniqueSorted(endpoints: readonly EndpointAddress[]): EndpointAddress[] {
+  const seen = new Map<string, EndpointAddress>();
+  for (const e of endpoints) seen.set(formatHostPort({ host: e.ip, port: e.port }), e);
+  return [...seen.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, e]) => e);
+}

@@ -1,0 +1,35 @@
+/**
+ * The Pipy sidecar driver (DESIGN.md §2 drivers/pipy; docs/pipy.md): our own
+ * PipyJS codebase plus a per-proxy `/config.json`. Pure and deterministic:
+ * the scripts are constants and config.json is canonical JSON, so an
+ * unchanged view gives an unchanged hash and nothing is pushed.
+ *
+ * Registered explicitly in the composition root (controller main.ts), never
+ * by importing this module.
+ */
+import type { ProxyView } from "../../catalog/types.js";
+import { canonicalJson, proxyConfig } from "../config-hash.js";
+import type { ConfigFile, ProxyConfig, SidecarDriver } from "../types.js";
+import { CODEBASE } from "./codebase/index.js";
+import { buildPipyConfig, type PipyDriverOptions } from "./pipy-config.js";
+
+export { PIPY_CONFIG_SCHEMA, PIPY_DEFAULTS, CERT_PATHS, buildPipyConfig, type PipyConfigV1, type PipyDriverOptions } from "./pipy-config.js";
+
+export class PipyDriver implements SidecarDriver {
+  readonly name = "pipy";
+  readonly #options: PipyDriverOptions;
+  readonly #scripts: readonly ConfigFile[];
+
+  constructor(options: PipyDriverOptions) {
+    this.#options = options;
+    // Encoded once: every render shares the same immutable script bytes.
+    this.#scripts = CODEBASE.map((m) => Object.freeze({ path: m.path, content: Buffer.from(m.source, "utf8") }));
+  }
+
+  render(view: ProxyView): ProxyConfig {
+    const config = buildPipyConfig(view, this.#options);
+    const [entry, ...modules] = this.#scripts;
+    const files: ConfigFile[] = [entry!, ...modules, { path: "/config.json", content: Buffer.from(`${canonicalJson(config)}\n`, "utf8") }];
+    return proxyConfig(this.name, files);
+  }
+}
