@@ -64,7 +64,5 @@ export class FakeSpec implements MeshSpec {
 
 export class FakeConnected implements ConnectedProxySource {
   proxies: ConnectedProxy[] = [];
-  readonly #listeners = new Listeners<void>();
   connected() { return this.proxies; }
-  on(_e: "change", fn: () => void) { return this.#listeners.add(fn); }
 }

@@ -71,10 +71,12 @@ export class MeshCatalog {
    * load are coalesced into the first update.
    */
   start(signal: AbortSignal): void {
-    const { providers, spec, connected } = this.#options;
+    // Connected proxies are not subscribed to: no proxy's view depends on who
+    // else is connected (participants are computed when asked), and an event
+    // per connect would cost every session a look during a reconnect storm.
+    const { providers, spec } = this.#options;
     for (const p of providers) this.#unsubscribe.push(p.on("change", (keys) => this.#markDirty(keys)));
     this.#unsubscribe.push(spec.on("change", () => this.#markSpecDirty()));
-    this.#unsubscribe.push(connected.on("change", () => this.#listeners.emit({ services: [], spec: false })));
     signal.addEventListener("abort", () => this.close(), { once: true });
     const all = new Set<ServiceKey>();
     for (const p of providers) for (const s of p.services()) all.add(`${s.service.namespace}/${s.service.name}`);
@@ -188,8 +190,5 @@ function emptySpec() {
   return { trafficSplits: [], trafficTargets: [], httpRouteGroups: [], tcpRoutes: [] };
 }
 
-/** The connected-proxy source used until the proxy control plane exists: nobody is connected. */
-export const NO_CONNECTED_PROXIES: ConnectedProxySource = {
-  connected: () => [],
-  on: () => () => undefined,
-};
+/** A connected-proxy source with nobody connected (benchmarks, tools that run no control plane). */
+export const NO_CONNECTED_PROXIES: ConnectedProxySource = { connected: () => [] };

@@ -66,14 +66,9 @@ export interface ConnectedProxy {
   readonly connectedAt: string;
 }
 
-/**
- * What the proxy control plane tells the catalog. Until agents can connect
- * (the agent issue), the controller wires an empty source and every
- * participant reports "connected" as its missing leg.
- */
+/** What the proxy control plane tells the catalog: who is connected right now (read when participants are asked for). */
 export interface ConnectedProxySource {
   connected(): Iterable<ConnectedProxy>;
-  on(event: "change", fn: () => void): () => void;
 }
 
 export interface EndpointAddress {

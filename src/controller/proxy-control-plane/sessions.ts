@@ -1,4 +1,3 @@
-import { Listeners } from "../../common/emitter.js";
 import { serviceKey, type ServiceKey } from "../../common/service.js";
 import type { ConnectedProxy, ConnectedProxySource } from "../catalog/types.js";
 import type { ProxySession } from "./session.js";
@@ -14,7 +13,8 @@ export class ProxySessions implements ConnectedProxySource {
   readonly #byService = new Map<ServiceKey, Set<ProxySession>>();
   readonly #dependents = new Map<ServiceKey, Set<ProxySession>>();
   readonly #dependsOn = new Map<ProxySession, { all: boolean; services: Set<ServiceKey> }>();
-  readonly #listeners = new Listeners<void>();
+  /** Sessions whose view depends on every service (permissive mode), kept apart so a lookup never scans all sessions. */
+  readonly #dependsOnAll = new Set<ProxySession>();
 
   /** Registers a session; returns the session it replaces, if any. */
   add(session: ProxySession): ProxySession | undefined {
@@ -22,7 +22,6 @@ export class ProxySessions implements ConnectedProxySource {
     if (previous) this.#drop(previous);
     this.#byProxy.set(session.identity.proxyId, session);
     addTo(this.#byService, serviceKey(session.identity.service), session);
-    this.#listeners.emit();
     return previous;
   }
 
@@ -30,7 +29,6 @@ export class ProxySessions implements ConnectedProxySource {
   remove(session: ProxySession): boolean {
     if (this.#byProxy.get(session.identity.proxyId) !== session) return false;
     this.#drop(session);
-    this.#listeners.emit();
     return true;
   }
 
@@ -46,12 +44,13 @@ export class ProxySessions implements ConnectedProxySource {
     for (const key of old?.services ?? []) if (!deps.services.has(key)) removeFrom(this.#dependents, key, session);
     for (const key of deps.services) if (!old?.services.has(key)) addTo(this.#dependents, key, session);
     this.#dependsOn.set(session, deps);
+    if (deps.all) this.#dependsOnAll.add(session);
+    else this.#dependsOnAll.delete(session);
   }
 
   /** Sessions whose view may change when these services change. */
   affectedBy(services: readonly ServiceKey[]): Set<ProxySession> {
-    const out = new Set<ProxySession>();
-    for (const [session, deps] of this.#dependsOn) if (deps.all) out.add(session);
+    const out = new Set<ProxySession>(this.#dependsOnAll);
     for (const key of services) for (const s of this.#dependents.get(key) ?? []) out.add(s);
     return out;
   }
@@ -85,10 +84,6 @@ export class ProxySessions implements ConnectedProxySource {
     for (const s of this.#byProxy.values()) {
       yield { proxyId: s.identity.proxyId, service: s.identity.service, serial: s.identity.serial, addresses: s.addresses, connectedAt: s.connectedAt };
     }
-  }
-
-  on(_event: "change", fn: () => void): () => void {
-    return this.#listeners.add(fn);
   }
 }
 
