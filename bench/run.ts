@@ -2,17 +2,24 @@
  * `npm run bench`: figures and ratios measured side by side in one run, never
  * pass/fail timings (machines here are noisy: compare the ratios). Prints one
  * JSON line per figure, then a table. docs/benchmarks.md explains each.
+ *
+ * Options (after `--` with npm): `--agents N` simulated agents for the agents
+ * scenario (default 1000, 0 skips it), `--workers W` their worker processes,
+ * `--only agents|core` to run one part, `--tmpdir DIR` for the agents
+ * scenario's files and controller data directory (default: the OS temp dir).
  */
 import { generateKeyPairSync, sign } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir, cpus, totalmem } from "node:os";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { MeshCatalog, NO_CONNECTED_PROXIES } from "../src/controller/catalog/catalog.js";
 import { createCertificateManager } from "../src/controller/certificates/index.js";
 import { EmptyMeshSpec } from "../src/controller/spec/empty-spec.js";
 import { FileStore } from "../src/controller/store/file-store.js";
 import { silentLogger } from "../src/common/logger.js";
 import type { StateStore } from "../src/controller/store/types.js";
+import { runAgentsBenchmark } from "./agents.js";
 import { MemoryProvider, MemoryStore } from "./sources.js";
 
 interface Figure {
@@ -100,8 +107,7 @@ function rawSignRate(count: number): number {
   return count / ((performance.now() - started) / 1000);
 }
 
-async function main(): Promise<void> {
-  console.log(JSON.stringify({ machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, gcExposed: gc !== undefined }));
+async function core(): Promise<void> {
 
   const big = buildCatalog(10_000, 10);
   report("catalog-build", "100k endpoints / 10k services: build", big.buildMs, "ms");
@@ -130,10 +136,32 @@ async function main(): Promise<void> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+function positiveInt(name: string, text: string | undefined, fallback: number | undefined): number | undefined {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} must be a whole number, got "${text}"`);
+  return value;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { agents: { type: "string" }, workers: { type: "string" }, only: { type: "string" }, tmpdir: { type: "string" } } });
+  if (values.only !== undefined && values.only !== "agents" && values.only !== "core") throw new Error(`--only must be "agents" or "core", got "${values.only}"`);
+  const agents = positiveInt("agents", values.agents, 1000)!;
+  const workers = positiveInt("workers", values.workers, undefined);
+  console.log(JSON.stringify({ machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, gcExposed: gc !== undefined }));
+  if (values.only !== "agents") await core();
+  if (values.only !== "core" && agents > 0) await runAgentsBenchmark({ agents, ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
 
   const width = Math.max(...figures.map((f) => f.figure.length));
   console.log(`\n${"figure".padEnd(width)}  value`);
   for (const f of figures) console.log(`${f.figure.padEnd(width)}  ${f.value} ${f.unit}`);
 }
 
-await main();
+try {
+  await main();
+} catch (err) {
+  console.error(`bench failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+}

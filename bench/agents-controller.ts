@@ -1,0 +1,53 @@
+/**
+ * Child process of the agents benchmark: one real controller (startController
+ * with the default timings) and nothing else, so that its memory can be
+ * measured alone. Argument: the benchmark's temp directory, holding
+ * hosts.yaml and smi/; the data directory is created under it.
+ * Run with --expose-gc so "memory" answers after a full collection.
+ */
+import { join } from "node:path";
+import { silentLogger } from "../src/common/logger.js";
+import { loadControllerConfig } from "../src/controller/config/load.js";
+import { startController, type RunningController } from "../src/controller/main.js";
+import { serve, type ControllerEvent, type ControllerRequest, type MemoryReply } from "./agents-ipc.js";
+
+const dir = process.argv[2];
+const gc = (globalThis as { gc?: () => void }).gc;
+
+function emit(event: ControllerEvent): void {
+  process.send?.(event);
+}
+
+async function memory(): Promise<MemoryReply> {
+  // Two collections with a turn of the event loop between them, so that
+  // objects freed by finalizers of the first are gone too.
+  gc?.();
+  await new Promise((resolve) => setImmediate(resolve));
+  gc?.();
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+}
+
+async function main(): Promise<void> {
+  if (dir === undefined || process.send === undefined) throw new Error("usage: forked by bench/agents.ts with the temp directory as argument");
+  const config = await loadControllerConfig(undefined, {
+    dataDir: join(dir, "data"), adminAddress: "127.0.0.1:0", grpcAddress: "127.0.0.1:0",
+    hostsFile: join(dir, "hosts.yaml"), smiDirectory: join(dir, "smi"), logLevel: "silent",
+  });
+  // A silent logger: per-connection log lines cost CPU, not the memory measured here.
+  const controller: RunningController = await startController(config, silentLogger());
+  serve<ControllerRequest>(async (r) => {
+    if (r.type === "memory") return memory();
+    await controller.close();
+    setImmediate(() => process.exit(0));
+    return { stopped: true };
+  });
+  // The parent going away (crash, Ctrl-C) must not leave a controller behind.
+  process.on("disconnect", () => void controller.close().finally(() => process.exit(1)));
+  emit({ type: "ready", adminUrl: controller.adminUrl, grpcAddress: controller.grpcAddress });
+}
+
+main().catch((err: unknown) => {
+  emit({ type: "failed", message: err instanceof Error ? err.stack ?? err.message : String(err) });
+  process.exit(1);
+});

@@ -1,0 +1,179 @@
+/**
+ * Child process of the agents benchmark: a share of the simulated agents.
+ * Each one is what a real agent does on the wire, minus disk and Pipy: its
+ * own P-256 key and CSR, Enroll with a join token, then one mTLS Connect
+ * stream on its own channel (one socket), Hello with its announced host
+ * address and one endpoint, and an ACK (version + hash, ok) for every config
+ * as soon as it arrives. Key, CSR, Enroll and TLS settings are the agent's
+ * own code (src/agent); only the session loop is this small one.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { callEnroll } from "../src/agent/enroll.js";
+import { buildCsr, generateProxyKey } from "../src/agent/proxy-key.js";
+import { channelOptions, mutualCredentials } from "../src/agent/tls.js";
+import { loadProto, type ControllerMessage__Output, type ProxyControlPlaneClient } from "../src/common/proto.js";
+import { serve, type AgentSpec, type Collected, type WorkerRequest, type WorkerStatus } from "./agents-ipc.js";
+
+interface SimAgent {
+  readonly spec: AgentSpec;
+  keyPem?: string;
+  certPem?: string;
+  proxyId?: string;
+  client?: ProxyControlPlaneClient;
+  call?: grpc.ClientDuplexStream<unknown, ControllerMessage__Output>;
+  configs: number;
+  hitAt?: number;
+  sinceMark: number;
+}
+
+let address = "";
+let caPem = "";
+let agents: SimAgent[] = [];
+let lastConfigAt = 0;
+let marker: string | undefined;
+let stopping = false;
+const failures: string[] = [];
+
+function fail(agent: SimAgent, what: string, err: unknown): void {
+  if (stopping) return;
+  const e = err as Partial<grpc.ServiceError>;
+  const code = e.metadata?.get("meshfed-code")[0];
+  failures.push(`agent ${agent.spec.index} (${agent.spec.service}): ${what}: ${code ? `${String(code)} ` : ""}${e.details ?? e.message ?? String(err)}`);
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+async function bounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length && !stopping) await fn(items[next++]!);
+  });
+  await Promise.all(lanes);
+}
+
+async function enrollOne(agent: SimAgent): Promise<void> {
+  try {
+    const { keys, pem } = await generateProxyKey();
+    const res = await callEnroll({
+      address, caPem, token: agent.spec.token, csrPem: await buildCsr(keys), agentVersion: "bench", hostname: `bench-${agent.spec.index}`,
+      timeoutMs: 60_000, signal: new AbortController().signal,
+    });
+    agent.keyPem = pem;
+    agent.certPem = res.certificatePem;
+    agent.proxyId = res.proxyId;
+  } catch (err) {
+    fail(agent, "Enroll", err);
+  }
+}
+
+let retries = 0;
+const MAX_ATTEMPTS = 6;
+
+/**
+ * Connects like the agent does: a transport failure before the first config
+ * (UNAVAILABLE, e.g. a reset while thousands of handshakes queue at the
+ * listener) is retried with full-jitter backoff; a refusal is not.
+ */
+async function connectOne(agent: SimAgent): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const err = await connectAttempt(agent);
+    if (err === undefined || stopping) return;
+    if (err.code !== grpc.status.UNAVAILABLE || attempt >= MAX_ATTEMPTS) return fail(agent, `Connect (attempt ${attempt})`, err);
+    retries += 1;
+    agent.call?.cancel();
+    agent.client?.close();
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * 500 * 2 ** attempt));
+  }
+}
+
+/** Opens the stream; resolves once the first config arrived (undefined) or with the error that ended it first. */
+function connectAttempt(agent: SimAgent): Promise<grpc.ServiceError | undefined> {
+  if (agent.certPem === undefined || agent.keyPem === undefined) return Promise.resolve(undefined);
+  const { meshfed } = loadProto();
+  const client = new meshfed.v1.ProxyControlPlane(address, mutualCredentials(caPem, agent.keyPem, agent.certPem), channelOptions(address));
+  const call = client.Connect() as unknown as grpc.ClientDuplexStream<unknown, ControllerMessage__Output>;
+  agent.client = client;
+  agent.call = call;
+  let first = true;
+  return new Promise<grpc.ServiceError | undefined>((resolve) => {
+    call.on("data", (m: ControllerMessage__Output) => {
+      if (m.message === "shutdown") fail(agent, "Shutdown", new Error(`${m.shutdown?.code ?? ""} ${m.shutdown?.reason ?? ""}`));
+      if (m.message !== "config" || !m.config) return;
+      const { version, hash } = m.config;
+      call.write({ ack: { version, hash, ok: true, error: "" } });
+      const now = Date.now();
+      lastConfigAt = now;
+      agent.configs += 1;
+      if (marker !== undefined) {
+        agent.sinceMark += 1;
+        if (agent.hitAt === undefined && m.config.files.some((f) => Buffer.from(f.content).includes(marker!))) agent.hitAt = now;
+      }
+      first = false;
+      resolve(undefined);
+    });
+    call.on("error", (err: grpc.ServiceError) => {
+      // Before the first config the caller decides (retry or fail); afterwards a lost stream is a failure.
+      if (first) resolve(err);
+      else fail(agent, "Connect", err);
+    });
+    call.on("end", () => resolve(undefined));
+    call.write({
+      hello: {
+        proxyId: agent.proxyId, hostAddresses: [agent.spec.host], endpoints: [{ ip: agent.spec.host, port: agent.spec.port }],
+        agentVersion: "bench", proxyVersion: "", configVersion: 0, configHash: "",
+      },
+    });
+  });
+}
+
+function status(): WorkerStatus {
+  return {
+    enrolled: agents.filter((a) => a.certPem !== undefined).length,
+    connected: agents.filter((a) => a.configs > 0).length,
+    configs: agents.reduce((n, a) => n + a.configs, 0),
+    lastConfigAt,
+    hits: agents.filter((a) => a.hitAt !== undefined).length,
+    retries,
+    failures: failures.slice(0, 20),
+  };
+}
+
+serve<WorkerRequest>(async (r) => {
+  switch (r.type) {
+    case "enroll":
+      address = r.address;
+      caPem = r.caPem;
+      agents = r.agents.map((spec) => ({ spec, configs: 0, sinceMark: 0 }));
+      await bounded(agents, r.concurrency, enrollOne);
+      return status();
+    case "connect":
+      // Answered at once: the parent polls "status" while the streams come up.
+      void bounded(agents, r.concurrency, connectOne);
+      return status();
+    case "status":
+      return status();
+    case "mark":
+      marker = r.marker;
+      for (const a of agents) {
+        a.hitAt = undefined;
+        a.sinceMark = 0;
+      }
+      return {};
+    case "collect": {
+      const out: Collected = {
+        hits: agents.filter((a) => a.hitAt !== undefined).map((a) => ({ index: a.spec.index, at: a.hitAt! })),
+        received: agents.filter((a) => a.sinceMark > 0).map((a) => a.spec.index),
+        configsSinceMark: agents.reduce((n, a) => n + a.sinceMark, 0),
+      };
+      return out;
+    }
+    case "stop":
+      stopping = true;
+      for (const a of agents) {
+        a.call?.cancel();
+        a.client?.close();
+      }
+      setImmediate(() => process.exit(0));
+      return {};
+  }
+});
+process.on("disconnect", () => process.exit(1));

@@ -1,0 +1,245 @@
+/**
+ * The agents scenario of `npm run bench` (issue 3): N simulated agents, real
+ * grpc-js mTLS clients spread over W worker processes, against ONE real
+ * controller in its own child process so that its memory is measured alone.
+ * The mesh and the two changes are described in agents-mesh.ts; the figures
+ * in docs/benchmarks.md. Every wait is bounded; on any failure the children
+ * are stopped, the temp directory removed, and the error thrown.
+ */
+import { execFileSync, fork, type ChildProcess } from "node:child_process";
+import { setMaxListeners } from "node:events";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { percentile, request, type AgentSpec, type Collected, type ControllerEvent, type MemoryReply, type WorkerStatus } from "./agents-ipc.js";
+import { AGENT_PORT, NAMESPACE, hostAddress, hostsYaml, replaceFile, ringPolicyYaml, roundService, serviceName, sharedPolicyYaml, extAddress } from "./agents-mesh.js";
+
+export type Report = (scenario: string, figure: string, value: number, unit: string) => void;
+
+export interface AgentsBenchOptions {
+  readonly agents: number;
+  /** Worker processes; default: one per 1,000 agents, at least 2. */
+  readonly workers?: number;
+  /** Where the temp directory (hosts file, SMI files, controller data dir) goes; default os.tmpdir(). */
+  readonly tmpdir?: string;
+  readonly report: Report;
+}
+
+/** Public anchors for memory per proxy (docs/benchmarks.md cites them). */
+const OSM_KB_PER_PROXY = 700;
+const ROUNDS = 10;
+/** Longer than the hosts/SMI debounce (100 ms) + catalog coalesce (50 ms) + max delay (500 ms): any late push shows up. */
+const SETTLE_MS = 1_500;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function openFileLimit(): number {
+  try {
+    return Number(execFileSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" }).trim()) || 1024;
+  } catch {
+    return 1024;
+  }
+}
+
+export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<void> {
+  const n = o.agents;
+  const services = Math.max(2, Math.round(n / 10));
+  const workerCount = o.workers ?? Math.max(2, Math.ceil(n / 1000));
+  const limit = openFileLimit();
+  // Each agent is one socket in its worker and one in the controller.
+  if (n + 512 > limit || Math.ceil(n / workerCount) * 2 > limit) {
+    throw new Error(`ulimit -n is ${limit}: too low for ${n} agents over ${workerCount} workers (the controller alone holds one socket per agent); raise it or lower --agents`);
+  }
+  const dir = await mkdtemp(join(o.tmpdir ?? tmpdir(), "meshfed-bench-agents-"));
+  const stop = new AbortController();
+  // One abort listener per forked child (fork's `signal`): the controller and every worker.
+  setMaxListeners(workerCount + 2, stop.signal);
+  const children: ChildProcess[] = [];
+  const spawnChild = (file: string, args: string[], extraNodeArgs: string[] = []): ChildProcess => {
+    const child = fork(new URL(file, import.meta.url), args, { execArgv: ["--expose-gc", ...extraNodeArgs], signal: stop.signal, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    child.on("error", () => undefined); // the abort on cleanup kills it; nothing to report
+    children.push(child);
+    return child;
+  };
+  const onSigint = () => {
+    stop.abort();
+    process.exit(130);
+  };
+  process.once("SIGINT", onSigint);
+  let controller: ChildProcess | undefined;
+  let workers: ChildProcess[] = [];
+  try {
+    await writeFile(join(dir, "hosts.yaml"), hostsYaml(services, ROUNDS, 0));
+    await mkdir(join(dir, "smi"));
+    await writeFile(join(dir, "smi", "policy.yaml"), ringPolicyYaml(services));
+
+    // e.g. MESHFED_BENCH_CONTROLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the controller alone.
+    controller = spawnChild("./agents-controller.js", [dir], (process.env.MESHFED_BENCH_CONTROLLER_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""));
+    const ready = await controllerReady(controller);
+    const memory = () => request<MemoryReply>(controller!, { type: "memory" }, 30_000);
+    const fresh = await memory();
+
+    const caPem = await admin(ready.adminUrl, "/api/v1/ca");
+    const perService = Array.from({ length: services }, (_, s) => Math.floor(n / services) + (s < n % services ? 1 : 0));
+    const tokens: string[] = [];
+    for (let s = 0; s < services; s++) {
+      const created = JSON.parse(await admin(ready.adminUrl, "/api/v1/tokens", { service: `${NAMESPACE}/${serviceName(s)}`, ttl: "2h", uses: perService[s] })) as { token: string };
+      tokens.push(created.token);
+    }
+    const specs: AgentSpec[] = Array.from({ length: n }, (_, i) => ({ index: i, token: tokens[i % services]!, service: serviceName(i % services), host: hostAddress(i), port: AGENT_PORT }));
+
+    workers = Array.from({ length: workerCount }, () => spawnChild("./agents-worker.js", []));
+    const all = <T>(fn: (w: ChildProcess, k: number) => Promise<T>) => Promise.all(workers.map(fn));
+    const statuses = () => all((w) => request<WorkerStatus>(w, { type: "status" }, 30_000));
+
+    // Enrollment: bounded parallelism across workers (each Enroll issues a certificate, ~5 ms of controller CPU plus fsyncs).
+    let started = performance.now();
+    const enrolled = await all((w, k) =>
+      request<WorkerStatus>(w, { type: "enroll", address: ready.grpcAddress, caPem, agents: specs.filter((a) => a.index % workerCount === k), concurrency: Math.max(1, Math.ceil(32 / workerCount)) }, 120_000 + n * 60),
+    );
+    const enrollSeconds = (performance.now() - started) / 1000;
+    assertNoFailures(enrolled, "enrollment");
+    const enrolledCount = enrolled.reduce((x, s) => x + s.enrolled, 0);
+    if (enrolledCount !== n) throw new Error(`only ${enrolledCount} of ${n} agents enrolled`);
+    const afterEnroll = await memory();
+
+    // Connect: every agent opens its stream and ACKs; done when all have a config and nothing arrived for SETTLE_MS.
+    started = performance.now();
+    // ~128 handshakes in flight in total, whatever W: more only queues at the listener.
+    await all((w) => request(w, { type: "connect", concurrency: Math.max(1, Math.ceil(128 / workerCount)) }, 30_000));
+    await until(60_000 + n * 60, `all ${n} agents connected and ACKed`, async () => {
+      const s = await statuses();
+      assertNoFailures(s, "connect");
+      const connected = s.reduce((x, w) => x + w.connected, 0);
+      const last = Math.max(...s.map((w) => w.lastConfigAt));
+      return connected === n && Date.now() - last > SETTLE_MS ? true : `${connected}/${n} connected`;
+    });
+    const connectSeconds = (performance.now() - started) / 1000 - SETTLE_MS / 1000;
+    const connectRetries = (await statuses()).reduce((x, w) => x + w.retries, 0);
+    const connected = await memory();
+
+    const scenario = `agents N=${n}`;
+    const mib = (b: number) => b / 2 ** 20;
+    const perAgentKb = (connected.rss - fresh.rss) / n / 1024;
+    o.report(scenario, "setup: services / workers", services, `services, ${workerCount} workers`);
+    o.report(scenario, "setup: enrollment rate (token + CSR -> proxy certificate)", n / enrollSeconds, "agents/s");
+    o.report(scenario, "setup: connect + first config + ACK, all agents", connectSeconds, "s");
+    o.report(scenario, "setup: connect attempts retried after a transport error", connectRetries, "attempts");
+    o.report(scenario, "controller RSS, fresh (before enrollment)", mib(fresh.rss), "MiB");
+    o.report(scenario, "controller RSS, all enrolled, none connected", mib(afterEnroll.rss), "MiB");
+    o.report(scenario, "controller RSS, all connected and ACKed", mib(connected.rss), "MiB");
+    o.report(scenario, "RSS per connected agent (goal <= 100 KB)", perAgentKb, "KB");
+    o.report(scenario, "RSS per agent, stream only (connected - enrolled)", (connected.rss - afterEnroll.rss) / n / 1024, "KB");
+    o.report(scenario, "heap per connected agent", (connected.heapUsed - fresh.heapUsed) / n / 1024, "KB");
+    o.report(scenario, `ratio RSS per agent / OSM ~${OSM_KB_PER_PROXY} KB per proxy`, perAgentKb / OSM_KB_PER_PROXY, "x");
+
+    // A change observed through the agents: mark, apply, wait for `expected` hits, let late pushes show, collect.
+    const observe = async (marker: string, expected: number, apply: () => Promise<number>) => {
+      await all((w) => request(w, { type: "mark", marker }, 30_000));
+      const at = await apply();
+      await until(60_000, `${expected} agents ACKed the change "${marker}"`, async () => {
+        const s = await statuses();
+        assertNoFailures(s, "change");
+        const hits = s.reduce((x, w) => x + w.hits, 0);
+        return hits >= expected ? true : `${hits}/${expected} ACKed`;
+      });
+      await sleep(SETTLE_MS);
+      const parts = await all((w) => request<Collected>(w, { type: "collect" }, 30_000));
+      const hits = parts.flatMap((p) => p.hits);
+      return {
+        latencies: hits.map((h) => h.at - at).sort((a, b) => a - b),
+        hit: new Set(hits.map((h) => h.index)),
+        received: parts.flatMap((p) => p.received),
+        configs: parts.reduce((x, p) => x + p.configsSinceMark, 0),
+      };
+    };
+
+    const mesh = await observe('"shared"', n, () => replaceFile(join(dir, "smi", "shared.yaml"), sharedPolicyYaml(services)));
+    const first = mesh.latencies[0]!;
+    o.report(scenario, "mesh-wide change (SMI file): first ACK = watch + coalesce baseline", first, "ms");
+    o.report(scenario, "mesh-wide change: p50 over agents, file write -> ACK", percentile(mesh.latencies, 50), "ms");
+    o.report(scenario, "mesh-wide change: p99 over agents (goal <= 1 s)", percentile(mesh.latencies, 99), "ms");
+    o.report(scenario, "mesh-wide change: last agent", mesh.latencies.at(-1)!, "ms");
+    o.report(scenario, "mesh-wide change: ratio p99 / first ACK", percentile(mesh.latencies, 99) / first, "x");
+    o.report(scenario, "mesh-wide change: configs pushed per agent (expect 1)", mesh.configs / n, "configs");
+
+    const endpoint: number[] = [];
+    let unexpected = 0;
+    let receivers = 0;
+    let expectedTotal = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      // Moving svc-K's extra host changes only the views of svc-(K-1)'s proxies (the ring).
+      const caller = (roundService(r, services, ROUNDS) - 1 + services) % services;
+      const expected = specs.filter((a) => a.index % services === caller).map((a) => a.index);
+      const round = await observe(extAddress(r, true), expected.length, () => replaceFile(join(dir, "hosts.yaml"), hostsYaml(services, ROUNDS, r + 1)));
+      endpoint.push(...round.latencies);
+      const wanted = new Set(expected);
+      unexpected += round.received.filter((i) => !wanted.has(i)).length;
+      if (expected.some((i) => !round.hit.has(i))) throw new Error(`round ${r}: not every affected agent received the change`);
+      receivers += round.received.length;
+      expectedTotal += expected.length;
+    }
+    endpoint.sort((a, b) => a - b);
+    o.report(scenario, `endpoint change (hosts file, ${ROUNDS} rounds): affected proxies per change`, expectedTotal / ROUNDS, "proxies");
+    o.report(scenario, "endpoint change: proxies that received a config per change", receivers / ROUNDS, "proxies");
+    o.report(scenario, "endpoint change: unaffected proxies that received one (expect 0)", unexpected, "proxies");
+    o.report(scenario, "endpoint change: p50, file write -> ACK", percentile(endpoint, 50), "ms");
+    o.report(scenario, "endpoint change: p99", percentile(endpoint, 99), "ms");
+    // The endpoint change reaches few proxies, so its p50 is the watch + debounce + coalesce floor; the mesh-wide figures are read against it.
+    o.report(scenario, "endpoint change: ratio p50 / mesh-wide first ACK", percentile(endpoint, 50) / first, "x");
+    o.report(scenario, "ratio mesh-wide p99 / endpoint-change p50 (the floor)", percentile(mesh.latencies, 99) / percentile(endpoint, 50), "x");
+
+    // Cross-check from the controller's side: every proxy's last ACK is for its current version.
+    const proxies = JSON.parse(await admin(ready.adminUrl, "/api/v1/proxies")) as Array<{ config: { version: number } | null; lastAck: { version: number; ok: boolean } | null }>;
+    const acked = proxies.filter((p) => p.config !== null && p.lastAck?.ok === true && p.lastAck.version === p.config.version).length;
+    if (proxies.length !== n || acked !== n) throw new Error(`the controller lists ${proxies.length} proxies, ${acked} with their current version ACKed; expected ${n}`);
+  } finally {
+    process.off("SIGINT", onSigint);
+    await Promise.all(workers.map((w) => request(w, { type: "stop" }, 10_000).catch(() => undefined)));
+    if (controller) await request(controller, { type: "stop" }, 20_000).catch(() => undefined);
+    // Children exit by themselves after "stop"; whatever has not after 10 s is killed.
+    const exited = Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((resolve) => c.once("exit", resolve)))));
+    const kill = setTimeout(() => stop.abort(), 10_000);
+    stop.signal.addEventListener("abort", () => clearTimeout(kill));
+    await exited;
+    clearTimeout(kill);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function controllerReady(child: ChildProcess): Promise<{ adminUrl: string; grpcAddress: string }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the controller did not start within 60 s")), 60_000);
+    child.once("exit", (code) => reject(new Error(`the controller exited (${code}) while starting`)));
+    child.on("message", (m: ControllerEvent) => {
+      if (m.type === "ready") resolve(m);
+      if (m.type === "failed") reject(new Error(`the controller failed to start: ${m.message}`));
+      if (m.type === "ready" || m.type === "failed") clearTimeout(timer);
+    });
+  });
+}
+
+async function admin(base: string, path: string, body?: unknown): Promise<string> {
+  const res = await fetch(`${base}${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`admin API ${path}: ${res.status} ${text}`);
+  return text;
+}
+
+function assertNoFailures(statuses: readonly WorkerStatus[], phase: string): void {
+  const failures = statuses.flatMap((s) => s.failures);
+  if (failures.length > 0) throw new Error(`${phase} failed for some agents:\n  ${failures.slice(0, 10).join("\n  ")}`);
+}
+
+/** Polls `check` until it returns true; it returns a progress text otherwise. Throws after `timeoutMs` with the last progress. */
+async function until(timeoutMs: number, what: string, check: () => Promise<true | string>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let progress = "";
+  while (Date.now() < deadline) {
+    const r = await check();
+    if (r === true) return;
+    progress = r;
+    await sleep(100);
+  }
+  throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what} (${progress})`);
+}
