@@ -34,7 +34,8 @@ import type { AzureProviderConfig } from "./config.js";
 import { AZURE_ERROR_CODES, GLOBAL_FAILURES, toAzureError } from "./errors.js";
 import type { ThrottleEvent } from "./retry-policy.js";
 import { readScope, type InstanceProblem, type ObservedEndpoint, type Scope } from "./scope-reader.js";
-import { buildView, changedKeys } from "./view.js";
+import { changedServices } from "../endpoint-lists.js";
+import { buildView } from "./view.js";
 
 export interface AzureRetrySettings {
   readonly maxRetries?: number;
@@ -232,7 +233,7 @@ export class AzureProvider implements EndpointProvider {
     await Promise.all(this.#scopes.map((s) => this.#syncScope(s, clients)));
     if (this.#isStopped()) return;
     const next = buildView(this.#scopes.flatMap((s) => [...s.entries.values()]));
-    const changed = changedKeys(this.#view, next);
+    const changed = changedServices(this.#view, next);
     this.#view = next;
     const failed = this.#scopes.filter((s) => s.state === "failed").length;
     this.#state = failed === 0 ? "synced" : "degraded";

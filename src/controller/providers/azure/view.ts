@@ -3,6 +3,7 @@
  * that two reads of the same inventory compare equal, and the diff that
  * names only the services whose endpoints changed (DESIGN.md §3 flow 1).
  */
+import { compareEndpoints } from "../endpoint-lists.js";
 import { compareServiceRefs, serviceKey, type ServiceKey, type ServiceRef } from "../../../common/service.js";
 import type { ProviderEndpoint, ServiceEndpoints } from "../types.js";
 import type { ObservedEndpoint } from "./scope-reader.js";
@@ -32,25 +33,4 @@ export function buildView(entries: Iterable<ViewEntry>): Map<ServiceKey, Service
     view.set(serviceKey(slot.service), { service: slot.service, endpoints: Object.freeze([...slot.endpoints.values()].sort(compareEndpoints)) });
   }
   return view;
-}
-
-/** Keys of services added, removed or whose endpoint list differs; sorted. */
-export function changedKeys(before: ReadonlyMap<ServiceKey, ServiceEndpoints>, after: ReadonlyMap<ServiceKey, ServiceEndpoints>): ServiceKey[] {
-  const changed: ServiceKey[] = [];
-  for (const [key, entry] of after) {
-    const old = before.get(key);
-    if (old === undefined || !sameEndpoints(old.endpoints, entry.endpoints)) changed.push(key);
-  }
-  for (const key of before.keys()) if (!after.has(key)) changed.push(key);
-  return changed.sort();
-}
-
-function compareEndpoints(a: ProviderEndpoint, b: ProviderEndpoint): number {
-  if (a.ip !== b.ip) return a.ip < b.ip ? -1 : 1;
-  if (a.port !== b.port) return a.port - b.port;
-  return a.source < b.source ? -1 : a.source > b.source ? 1 : 0;
-}
-
-function sameEndpoints(a: readonly ProviderEndpoint[], b: readonly ProviderEndpoint[]): boolean {
-  return a.length === b.length && a.every((e, i) => e.ip === b[i]?.ip && e.port === b[i]?.port && e.source === b[i]?.source);
 }

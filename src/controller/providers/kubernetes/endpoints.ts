@@ -16,6 +16,7 @@
  * - Only TCP: Pipy proxies TCP; UDP and SCTP ports are not meshed.
  * - Provenance: `<namespace>/<slice-name>`.
  */
+import { compareEndpoints } from "../endpoint-lists.js";
 import { isIP } from "node:net";
 import type { ProviderEndpoint } from "../types.js";
 import type { PodInfo, ServiceInfo, SliceInfo } from "./objects.js";
@@ -69,16 +70,4 @@ export function computeEndpoints(service: ServiceInfo, slices: readonly SliceInf
   return { endpoints: Object.freeze([...out.values()].sort(compareEndpoints)), pods: [...pods], unresolved };
 }
 
-export function compareEndpoints(a: ProviderEndpoint, b: ProviderEndpoint): number {
-  if (a.ip !== b.ip) return a.ip < b.ip ? -1 : 1;
-  if (a.port !== b.port) return a.port - b.port;
-  return a.source < b.source ? -1 : a.source > b.source ? 1 : 0;
-}
-
-export function sameEndpoints(a: readonly ProviderEndpoint[], b: readonly ProviderEndpoint[]): boolean {
-  if (a.length !== b.length) return false;
-  return a.every((e, i) => {
-    const o = b[i];
-    return o !== undefined && e.ip === o.ip && e.port === o.port && e.source === o.source;
-  });
-}
+export { sameEndpoints } from "../endpoint-lists.js";

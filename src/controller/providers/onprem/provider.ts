@@ -21,6 +21,7 @@ import { Listeners } from "../../../common/emitter.js";
 import { MeshfedError, errorCode, errorMessage } from "../../../common/errors.js";
 import { compareServiceRefs, serviceKey, type ServiceKey, type ServiceRef } from "../../../common/service.js";
 import { watchPath } from "../../../common/watch-file.js";
+import { changedServices, compareEndpoints } from "../endpoint-lists.js";
 import type { EndpointProvider, ProviderEndpoint, ProviderError, ProviderState, ProviderStatus, ServiceEndpoints } from "../types.js";
 import { HOSTS_ERROR_CODES, parseHostsFile, type HostsFile } from "./hosts-file.js";
 
@@ -150,12 +151,7 @@ export class OnPremProvider implements EndpointProvider {
   /** Replaces the view; returns the keys whose endpoint set changed. */
   #apply(parsed: HostsFile): ServiceKey[] {
     const next = buildView(parsed);
-    const changed: ServiceKey[] = [];
-    for (const [key, entry] of next) {
-      const old = this.#view.get(key);
-      if (old === undefined || !sameEndpoints(old.endpoints, entry.endpoints)) changed.push(key);
-    }
-    for (const key of this.#view.keys()) if (!next.has(key)) changed.push(key);
+    const changed = changedServices(this.#view, next);
     this.#view = next;
     this.#hosts = parsed.hosts.length;
     const wasDegraded = this.#lastError !== null;
@@ -224,16 +220,3 @@ function buildView(parsed: HostsFile): Map<ServiceKey, ServiceEndpoints> {
   return view;
 }
 
-function compareEndpoints(a: ProviderEndpoint, b: ProviderEndpoint): number {
-  if (a.ip !== b.ip) return a.ip < b.ip ? -1 : 1;
-  if (a.port !== b.port) return a.port - b.port;
-  return a.source < b.source ? -1 : a.source > b.source ? 1 : 0;
-}
-
-function sameEndpoints(a: readonly ProviderEndpoint[], b: readonly ProviderEndpoint[]): boolean {
-  if (a.length !== b.length) return false;
-  return a.every((e, i) => {
-    const o = b[i];
-    return o !== undefined && e.ip === o.ip && e.port === o.port && e.source === o.source;
-  });
-}

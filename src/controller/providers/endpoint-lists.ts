@@ -1,0 +1,34 @@
+/**
+ * Small pure helpers every provider needs to keep its view canonical and to
+ * report only real changes: one endpoint order, one equality, one diff.
+ * Providers import this parent-level module; they never import each other.
+ */
+import type { ServiceKey } from "../../common/service.js";
+import type { ProviderEndpoint, ServiceEndpoints } from "./types.js";
+
+/** Canonical order: ip, then port, then source. */
+export function compareEndpoints(a: ProviderEndpoint, b: ProviderEndpoint): number {
+  if (a.ip !== b.ip) return a.ip < b.ip ? -1 : 1;
+  if (a.port !== b.port) return a.port - b.port;
+  return a.source < b.source ? -1 : a.source > b.source ? 1 : 0;
+}
+
+/** Equality of two endpoint lists already in canonical order. */
+export function sameEndpoints(a: readonly ProviderEndpoint[], b: readonly ProviderEndpoint[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((e, i) => {
+    const o = b[i];
+    return o !== undefined && e.ip === o.ip && e.port === o.port && e.source === o.source;
+  });
+}
+
+/** Keys of services added, removed or whose endpoint list differs; sorted. */
+export function changedServices(before: ReadonlyMap<ServiceKey, ServiceEndpoints>, after: ReadonlyMap<ServiceKey, ServiceEndpoints>): ServiceKey[] {
+  const changed: ServiceKey[] = [];
+  for (const [key, entry] of after) {
+    const old = before.get(key);
+    if (old === undefined || !sameEndpoints(old.endpoints, entry.endpoints)) changed.push(key);
+  }
+  for (const key of before.keys()) if (!after.has(key)) changed.push(key);
+  return changed.sort();
+}
