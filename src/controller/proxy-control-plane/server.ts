@@ -43,6 +43,9 @@ export interface ProxyControlPlaneOptions {
   readonly maxConcurrentStreams?: number;
 }
 
+/** Proxies rendered between two yields to the event loop during a fan-out. */
+const PUSH_SLICE = 32;
+
 const PROXY_URI = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/svc\/([^/]+)\/proxy\/([0-9a-f-]{36})$/;
 
 export class ProxyControlPlane {
@@ -290,7 +293,22 @@ export class ProxyControlPlane {
 
   #onCatalogChange(change: CatalogChange): void {
     const affected = change.spec ? this.sessions.all() : [...this.sessions.affectedBy(change.services)];
-    for (const session of affected) if (!session.ended) this.#pushConfig(session);
+    void this.#pushInChunks(affected);
+  }
+
+  /**
+   * Renders and sends in slices, yielding to the event loop between them, so
+   * that after a mesh-wide change the first proxies get their config while
+   * the rest are still rendering, and streams, ACKs and the admin API are
+   * served meanwhile. A newer change that arrives during the loop simply
+   * renders again; unchanged hashes are not resent.
+   */
+  async #pushInChunks(sessions: readonly ProxySession[]): Promise<void> {
+    for (let i = 0; i < sessions.length; i += PUSH_SLICE) {
+      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.#stop.signal.aborted) return;
+      for (const session of sessions.slice(i, i + PUSH_SLICE)) if (!session.ended) this.#pushConfig(session);
+    }
   }
 
   async #sendServiceCertificate(session: ProxySession): Promise<void> {
