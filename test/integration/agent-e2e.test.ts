@@ -98,7 +98,7 @@ test("agents enroll, connect and become participants; they survive a controller 
   assert.notEqual(offline.state, "CONNECTED");
   const manifest = await fetch(webAgain.repoUrl);
   assert.equal(manifest.status, 200, "the local repo serves the last good config while the controller is away");
-  assert.match(await manifest.text(), /^\/config\.json/);
+  assert.match(await manifest.text(), /^\/main\.js\n(.*\n)*\/config\.json/, "the Pipy codebase: entry script first");
 
   // The controller comes back on the same data dir and port: agents reconnect without enrolling again.
   ctl = await startControllerProcess(controllerArgs);

@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import { writeFile } from "node:fs/promises";
 import { enroll, EnrollError, generateKeyPem, proxyIdOf, TestStream } from "../helpers/grpc-agent.js";
 import { startTestController, type TestController } from "../helpers/in-process-controller.js";
+import type { ControllerConfig } from "../../src/controller/config/schema.js";
 import * as x509 from "@peculiar/x509";
 import { crypto } from "../helpers/certificates.js";
 
@@ -20,6 +21,10 @@ async function token(ctl: TestController, service: string, uses = 1): Promise<st
   return (await ctl.api<{ token: string }>("/api/v1/tokens", { service, ttl: "10m", uses })).token;
 }
 
+// The transport must not know which driver rendered a config; these tests use
+// the JSON driver because its file is the ProxyView itself, easy to assert on.
+const jsonDriver = (c: ControllerConfig): ControllerConfig => ({ ...c, driver: "json" });
+
 async function connected(ctl: TestController, service: string, address: string, port: number) {
   const ca = await ctl.api<string>("/api/v1/ca");
   const { keyPem, response } = await enroll(ctl.grpcAddress, ca, await token(ctl, service));
@@ -29,7 +34,7 @@ async function connected(ctl: TestController, service: string, address: string, 
 }
 
 test("enroll + connect: certificate claimed, CA, service certificate and config arrive, ACK recorded, full participant", async (t) => {
-  const ctl = await startTestController(t, { hosts: HOSTS });
+  const ctl = await startTestController(t, { hosts: HOSTS, patch: jsonDriver });
   const { response, stream } = await connected(ctl, "shop/web", "127.0.0.2", 8080);
   t.after(() => stream.close());
   assert.equal(response.serviceNamespace, "shop");
@@ -170,7 +175,7 @@ metadata: { name: any, namespace: shop }
 spec: {}
 `;
   const hosts = `${HOSTS}  - name: other-1\n    address: 127.0.0.4\n    services: [{ name: other, namespace: shop, port: 9000 }]\n`;
-  const ctl = await startTestController(t, { hosts, smi: { "policy.yaml": smi } });
+  const ctl = await startTestController(t, { hosts, smi: { "policy.yaml": smi }, patch: jsonDriver });
   const web = await connected(ctl, "shop/web", "127.0.0.2", 8080);
   const other = await connected(ctl, "shop/other", "127.0.0.4", 9000);
   t.after(() => { web.stream.close(); other.stream.close(); });

@@ -64,7 +64,7 @@ async function pipyController(t: TestContext) {
     catalog: { ...base.catalog, coalesce: 10 },
     providers: { ...base.providers, onprem: { hostsFile, debounce: 20 } },
     // Short-lived service certificates so that a rotation happens during the test.
-    certificates: { ...base.certificates, serviceValidity: 40_000, serviceJitter: 0, serviceRenewBefore: 0.5 },
+    certificates: { ...base.certificates, serviceValidity: 60_000, serviceJitter: 0, serviceRenewBefore: 0.75 },
   };
   const controller = await startController(config, silentLogger(), { driver: new PipyDriver({ trustDomain: config.trustDomain, inboundPortOffset: OFFSET }) });
   t.after(() => controller.close());
@@ -183,8 +183,11 @@ test("bookbuyer -> bookstore through two real Pipy sidecars: 80/20 split, mTLS i
   const status = await fetch(`http://127.0.0.1:${new URL(agents.bookbuyer!.statusUrl).port}/status`).then((r) => r.json()) as { proxy: { state: string } };
   assert.equal(status.proxy.state, "running");
   const pids = await pidsOf(HOSTS.bookbuyer!);
+  assert.ok(pids.length > 0, "found the Pipy process serving bookbuyer's outbound port");
   for (const pid of pids) process.kill(pid, "SIGKILL");
   await eventually(async () => (await buy().catch(() => ({ status: 0, body: "" }))).status === 200, 30_000, "traffic after Pipy restart");
+  const restarted = await pidsOf(HOSTS.bookbuyer!);
+  assert.ok(restarted.length > 0 && restarted.every((pid) => !pids.includes(pid)), "a new Pipy process serves the port");
 });
 
 /** The Pipy listening on bookbuyer's outbound port (ss -p; Linux). */

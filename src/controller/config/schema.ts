@@ -40,11 +40,11 @@ export const controllerConfigSchema = z.strictObject({
     address: hostPort.default("0.0.0.0:15128"),
   }).prefault({}),
   /**
-   * What proxies are sent: "json" (the ProxyView as /config.json, for agents
-   * without a proxy and for debugging) or "pipy" (the Pipy sidecar codebase;
-   * not yet proven against a real Pipy: docs/pipy.md).
+   * What proxies are sent: "pipy" (our Pipy sidecar codebase and a per-proxy
+   * config.json: docs/pipy.md) or "json" (the ProxyView itself as
+   * /config.json, for debugging or a proxy of one's own).
    */
-  driver: z.enum(["json", "pipy"]).default("json"),
+  driver: z.enum(["pipy", "json"]).default("pipy"),
   agents: z.strictObject({
     /**
      * Whether an agent's own announcement counts as discovery. Off: an
