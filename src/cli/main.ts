@@ -7,7 +7,7 @@ import { agentCommand } from "./commands/agent.js";
 import { catalogCommand, certsCommand, participantsCommand } from "./commands/inspect.js";
 import { controllerCommand } from "./commands/controller.js";
 import { demoCommand } from "./commands/demo.js";
-import { proxiesCommand, tokenCommand } from "./commands/tokens.js";
+import { proxiesCommand, proxyCommand, tokenCommand } from "./commands/tokens.js";
 import { validateCommand } from "./commands/validate.js";
 
 const cli = yargs(hideBin(process.argv))
@@ -36,6 +36,7 @@ participantsCommand(cli);
 certsCommand(cli);
 tokenCommand(cli);
 proxiesCommand(cli);
+proxyCommand(cli);
 validateCommand(cli);
 
 await cli.parseAsync();

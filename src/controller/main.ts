@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { formatHostPort, isLoopback, parseHostPort } from "../common/address.js";
-import { errorCode } from "../common/errors.js";
+import { errorCode, MeshfedError } from "../common/errors.js";
 import { ControllerMetrics } from "../common/metrics.js";
 import { addControlRoutes } from "./admin/control-routes.js";
 import { AdminRouter } from "./admin/router.js";
@@ -130,7 +130,14 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     ],
     metrics: metrics.registry,
   });
-  addControlRoutes(router, { tokens, certificates, proxies: () => sessions.all().map((s) => s.info()) });
+  addControlRoutes(router, {
+    tokens, certificates,
+    proxies: () => sessions.all().map((s) => s.info()),
+    proxyConfig: (id, explain) => {
+      if (!plane) throw new MeshfedError("MESHFED_NOT_READY", "the proxy control plane is not running yet", { details: { status: 503 } });
+      return plane.proxyConfig(id, explain);
+    },
+  });
   const adminListen = parseHostPort(config.admin.address);
   const admin = await AdminServer.listen({
     listen: adminListen,

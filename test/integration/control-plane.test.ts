@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import { writeFile } from "node:fs/promises";
 import { enroll, EnrollError, generateKeyPem, proxyIdOf, TestStream } from "../helpers/grpc-agent.js";
 import { startTestController, type TestController } from "../helpers/in-process-controller.js";
+import { runCli } from "../helpers/controller-process.js";
 import type { ControllerConfig } from "../../src/controller/config/schema.js";
 import * as x509 from "@peculiar/x509";
 import { crypto } from "../helpers/certificates.js";
@@ -214,4 +215,48 @@ test("a service certificate renewal reaches every proxy of that service without 
   const renewedB = (await b.stream.next((m) => m.message === "serviceCertificate" && m.serviceCertificate!.serial !== first.serial, 8000)).serviceCertificate!;
   assert.equal(renewedA.serial, renewedB.serial);
   assert.ok(Date.parse(renewedA.notAfter) > Date.parse(first.notAfter));
+});
+
+test("proxy config shows the exact files a proxy receives and, with --explain, where each part comes from", async (t) => {
+  const smi = `apiVersion: access.smi-spec.io/v1alpha3
+kind: TrafficTarget
+metadata: { name: web-to-db, namespace: shop }
+spec:
+  destination: { kind: ServiceAccount, name: db }
+  sources: [{ kind: ServiceAccount, name: web }]
+  rules: [{ kind: TCPRoute, name: any }]
+---
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: TCPRoute
+metadata: { name: any, namespace: shop }
+spec: {}
+`;
+  const ctl = await startTestController(t, { hosts: HOSTS, smi: { "policy.yaml": smi } });
+  const { response, stream } = await connected(ctl, "shop/web", "127.0.0.2", 8080);
+  t.after(() => stream.close());
+  const pushed = (await stream.next((m) => m.message === "config")).config!;
+  const report = await ctl.api<{ driver: string; hash: string; sentVersion: number | null; files: Array<{ path: string; content: string }>; explain: Array<{ part: string; from: string[] }> }>(
+    `/api/v1/proxies/config?id=${response.proxyId}&explain=1`,
+  );
+  assert.equal(report.driver, "pipy");
+  assert.equal(report.hash, pushed.hash, "the same content the stream carried");
+  assert.equal(report.sentVersion, pushed.version);
+  assert.deepEqual(report.files.map((f) => f.path), pushed.files.map((f) => f.path));
+  assert.equal(report.files[0]!.path, "/main.js");
+  const parts = new Map(report.explain.map((e) => [e.part, e.from]));
+  const inbound = parts.get("inbound endpoint 127.0.0.2:8080")!;
+  assert.equal(inbound.length, 2, "seen by the hosts file and announced by the agent");
+  assert.match(inbound[0]!, /^agents proxy\/[0-9a-f-]{36}$/);
+  assert.match(inbound[1]!, /^onprem .*hosts\.yaml#web-1$/);
+  assert.match(parts.get("outbound shop/db")![0]!, /^TrafficTarget shop\/web-to-db \(.*policy\.yaml#1\)$/);
+  assert.match(parts.get("outbound shop/db endpoint 127.0.0.3:5432")![0]!, /^onprem .*#db-1$/);
+
+  const cli = await runCli(["proxy", "config", response.proxyId, "--explain", "--admin", ctl.adminUrl]);
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.match(cli.stdout, /^# proxy [0-9a-f-]{36} \(shop\/web\), driver pipy, hash [0-9a-f]{16}, connected, holds v1$/m);
+  assert.match(cli.stdout, /^==> \/config\.json \(\d+ bytes\) <==$/m);
+  assert.match(cli.stdout, /^outbound shop\/db\n {4}<- TrafficTarget shop\/web-to-db/m);
+  const unknown = await fetch(`${ctl.adminUrl}/api/v1/proxies/config?id=6f1c2a9e-3b7d-4c1e-9a55-0d2b8c7e4f10`);
+  assert.equal(unknown.status, 404);
+  assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, "MESHFED_PROXY_UNKNOWN");
 });

@@ -92,3 +92,45 @@ export function proxiesCommand(yargs: Argv) {
     },
   );
 }
+
+interface ProxyConfigBody {
+  proxyId: string;
+  service: string;
+  connected: boolean;
+  driver: string;
+  hash: string;
+  sentVersion: number | null;
+  files: Array<{ path: string; content: string }>;
+  explain?: Array<{ part: string; from: string[] }>;
+}
+
+export function proxyCommand(yargs: Argv) {
+  return yargs.command("proxy", "one proxy", (y) =>
+    y
+      .command<CommonArgs & { id: string; explain: boolean }>(
+        "config <id>",
+        "print the exact files a proxy receives; --explain says which provider, endpoint and policy produced each part",
+        (y2) =>
+          y2.positional("id", { type: "string", demandOption: true, describe: "proxy id (meshfed proxies)" })
+            .option("explain", { type: "boolean", default: false })
+            .option("output", { ...outputOption, default: "text" as OutputFormat, choices: ["text", "json", "yaml"] as const })
+            .options(adminOptions),
+        async (argv) => {
+          const query = `api/v1/proxies/config?id=${encodeURIComponent(argv.id)}${argv.explain ? "&explain=1" : ""}`;
+          const body = (await adminGet(adminClientOptions(argv), query)) as ProxyConfigBody;
+          if ((argv.output as string) !== "text") {
+            printResult(argv.output, body, () => ({ header: [], rows: [] }));
+            return;
+          }
+          const state = body.connected ? (body.sentVersion !== null ? `connected, holds v${body.sentVersion}` : "connected, update pending") : "not connected";
+          process.stdout.write(`# proxy ${body.proxyId} (${body.service}), driver ${body.driver}, hash ${body.hash.slice(0, 16)}, ${state}\n`);
+          for (const f of body.files) process.stdout.write(`\n==> ${f.path} (${Buffer.byteLength(f.content)} bytes) <==\n${f.content}${f.content.endsWith("\n") ? "" : "\n"}`);
+          if (body.explain) {
+            process.stdout.write("\n# where each part comes from\n");
+            for (const e of body.explain) process.stdout.write(`${e.part}\n${e.from.map((f) => `    <- ${f}`).join("\n") || "    <- (no source)"}\n`);
+          }
+        },
+      )
+      .demandCommand(1, "name a proxy subcommand: config"),
+  );
+}

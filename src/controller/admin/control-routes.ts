@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { parseDuration } from "../../common/duration.js";
+import { MeshfedError } from "../../common/errors.js";
 import { parseServiceKey } from "../../common/service.js";
 import type { CertificateManager } from "../certificates/types.js";
 import type { JoinTokens } from "../proxy-control-plane/join-tokens.js";
@@ -24,6 +25,7 @@ export interface ControlRouteSources {
   readonly tokens: JoinTokens;
   readonly certificates: Pick<CertificateManager, "revoke">;
   proxies(): readonly ProxyInfo[];
+  proxyConfig(proxyId: string, explain: boolean): unknown;
 }
 
 export function addControlRoutes(router: AdminRouter, sources: ControlRouteSources): AdminRouter {
@@ -39,5 +41,10 @@ export function addControlRoutes(router: AdminRouter, sources: ControlRouteSourc
       const body = await readJsonBody(req, revokeCertSchema);
       return json(await sources.certificates.revoke(body.serial, body.reason));
     })
-    .add("GET", "/api/v1/proxies", () => json(sources.proxies()));
+    .add("GET", "/api/v1/proxies", () => json(sources.proxies()))
+    .add("GET", "/api/v1/proxies/config", (_req, url) => {
+      const id = url.searchParams.get("id") ?? "";
+      if (!/^[0-9a-f-]{36}$/.test(id)) throw new MeshfedError("MESHFED_BAD_REQUEST", "query parameter id must be a proxy UUID");
+      return json(sources.proxyConfig(id, url.searchParams.get("explain") === "1"));
+    });
 }

@@ -6,6 +6,7 @@ import type { CertificateManager } from "../certificates/types.js";
 import type { EndpointProvider } from "../providers/types.js";
 import type { MeshSpec } from "../spec/types.js";
 import { EndpointIndex } from "./endpoint-index.js";
+import { explainProxyView, type ViewExplanation } from "./explain.js";
 import { computeParticipants } from "./participants.js";
 import { buildProxyView, proxyDependencies, type ProxyViewInput } from "./proxy-view.js";
 import { SpecIndex } from "./spec-index.js";
@@ -170,6 +171,11 @@ export class MeshCatalog {
 
   proxyView(input: ProxyViewInput): ProxyView {
     return buildProxyView(this.#index, this.#spec, this.#permissive, input);
+  }
+
+  /** Where each part of this proxy's view comes from (providers, policies and their files). */
+  explainProxyView(input: ProxyViewInput): ViewExplanation[] {
+    return explainProxyView(this.proxyView(input), this.#index, this.#spec);
   }
 
   /** Which service changes can affect a proxy of `service` (for fan-out to affected proxies only). */

@@ -30,7 +30,7 @@ export interface ProxyControlPlaneOptions {
   readonly sessions: ProxySessions;
   readonly certificates: CertificateManager;
   readonly tokens: JoinTokens;
-  readonly catalog: Pick<MeshCatalog, "on" | "proxyView" | "proxyDependencies" | "endpointClaims">;
+  readonly catalog: Pick<MeshCatalog, "on" | "proxyView" | "proxyDependencies" | "endpointClaims" | "explainProxyView">;
   readonly driver: SidecarDriver;
   readonly agents: AgentsProvider;
   readonly logger: Logger;
@@ -45,6 +45,18 @@ export interface ProxyControlPlaneOptions {
 
 /** Proxies rendered between two yields to the event loop during a fan-out. */
 const PUSH_SLICE = 32;
+
+export interface ProxyConfigReport {
+  readonly proxyId: string;
+  readonly service: string;
+  readonly connected: boolean;
+  readonly driver: string;
+  readonly hash: string;
+  /** The version under which this content was sent, when the proxy holds it. */
+  readonly sentVersion: number | null;
+  readonly files: ReadonlyArray<{ readonly path: string; readonly content: string }>;
+  readonly explain?: ReadonlyArray<{ readonly part: string; readonly from: readonly string[] }>;
+}
 
 const PROXY_URI = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/svc\/([^/]+)\/proxy\/([0-9a-f-]{36})$/;
 
@@ -346,6 +358,41 @@ export class ProxyControlPlane {
     this.#o.metrics?.streamRejections.inc({ code: "MESHFED_CERT_REVOKED" });
     session.shutdown("MESHFED_CERT_REVOKED", `certificate ${record.serial} was revoked (${record.revocationReason ?? "no reason"})`, true);
     this.#disconnected(session);
+  }
+
+  // ---- inspection -------------------------------------------------------
+
+  /**
+   * The exact files a proxy receives now (`meshfed proxy config`), rendered
+   * the way a push would render them, and optionally where each part of its
+   * view comes from. Works for connected proxies and for issued proxy
+   * certificates not connected yet (then without host addresses).
+   */
+  proxyConfig(proxyId: string, explain: boolean): ProxyConfigReport {
+    const session = this.sessions.get(proxyId);
+    let service: ServiceRef;
+    let addresses: readonly string[] = [];
+    if (session) {
+      service = session.identity.service;
+      addresses = session.addresses;
+    } else {
+      const record = this.#o.certificates.certificates().find((c) => c.kind === "proxy" && c.proxyId === proxyId && (c.state === "claimed" || c.state === "unclaimed"));
+      if (!record) throw new MeshfedError("MESHFED_PROXY_UNKNOWN", `no connected proxy and no live proxy certificate with id ${proxyId}`);
+      const [namespace, name] = record.service.split("/") as [string, string];
+      service = { namespace, name };
+    }
+    const input = { proxyId, service, addresses };
+    const config = this.#o.driver.render(this.#o.catalog.proxyView(input));
+    return {
+      proxyId,
+      service: serviceKey(service),
+      connected: session !== undefined,
+      driver: config.driver,
+      hash: config.hash,
+      sentVersion: session && session.configHash === config.hash ? session.configVersion : null,
+      files: config.files.map((f) => ({ path: f.path, content: Buffer.from(f.content).toString("utf8") })),
+      ...(explain ? { explain: this.#o.catalog.explainProxyView(input) } : {}),
+    };
   }
 
   // ---- lifecycle --------------------------------------------------------
