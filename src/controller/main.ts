@@ -22,6 +22,7 @@ import type { SidecarDriver } from "./drivers/types.js";
 import { AgentsProvider } from "./providers/agents/provider.js";
 import { OnPremProvider } from "./providers/onprem/index.js";
 import { JoinTokens } from "./proxy-control-plane/join-tokens.js";
+import { PipyRepoServer } from "./proxy-control-plane/pipy-repo.js";
 import { ProxyControlPlane } from "./proxy-control-plane/server.js";
 import { ProxySessions } from "./proxy-control-plane/sessions.js";
 import type { EndpointProvider } from "./providers/types.js";
@@ -39,6 +40,8 @@ export interface RunningController {
   readonly adminUrl: string;
   /** host:port agents dial (the bound port when 0 was asked for). */
   readonly grpcAddress: string;
+  /** host:port of the HTTPS Pipy repo for polling sidecars, when enabled. */
+  readonly repoAddress?: string;
   readonly catalog: MeshCatalog;
   /** Graceful stop, bounded by `shutdownTimeout`; idempotent. */
   close(): Promise<void>;
@@ -148,9 +151,12 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   log.info({ admin: admin.url, dataDir: config.dataDir }, "admin API listening");
 
   let plane: ProxyControlPlane | undefined;
+  let repo: PipyRepoServer | undefined;
+  let repoAddress: string | undefined;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      await repo?.close(Math.min(2_000, config.shutdownTimeout / 4));
       await plane?.close(Math.min(5_000, config.shutdownTimeout / 2));
       stop.abort();
       catalog.close();
@@ -175,17 +181,23 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     catalog.start(stop.signal);
     if (meshConfig) applyMeshConfig(meshConfig, catalog, certificates, config, log);
     const grpcListen = parseHostPort(config.grpc.address);
-    plane = await ProxyControlPlane.start({
-      listen: grpcListen, sessions, certificates, tokens, catalog, driver: parts.driver ?? (config.driver === "pipy" ? new PipyDriver({ trustDomain: config.trustDomain }) : new JsonDriver()), agents, logger, metrics,
-    });
+    // One driver for both transports: a sidecar polling the repo and an agent
+    // on the stream get the same rendering of the same view.
+    const driver = parts.driver ?? (config.driver === "pipy" ? new PipyDriver({ trustDomain: config.trustDomain }) : new JsonDriver());
+    plane = await ProxyControlPlane.start({ listen: grpcListen, sessions, certificates, tokens, catalog, driver, agents, logger, metrics });
     grpcAddress = formatHostPort({ host: grpcListen.host, port: plane.port });
+    if (config.repo.address !== undefined) {
+      const repoListen = parseHostPort(config.repo.address);
+      repo = await PipyRepoServer.listen({ listen: repoListen, certificates, catalog, driver, logger, metrics });
+      repoAddress = formatHostPort({ host: repoListen.host, port: repo.port });
+    }
     ready = true;
   } catch (err) {
     await close();
     throw err;
   }
   log.info({ ...catalog.counts, providers: providers.map((p) => p.id), spec: spec.id }, "controller ready");
-  return { adminUrl: admin.url, grpcAddress, catalog, close };
+  return { adminUrl: admin.url, grpcAddress, ...(repoAddress !== undefined ? { repoAddress } : {}), catalog, close };
 }
 
 /**

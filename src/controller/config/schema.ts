@@ -40,6 +40,14 @@ export const controllerConfigSchema = z.strictObject({
     address: hostPort.default("0.0.0.0:15128"),
   }).prefault({}),
   /**
+   * Pipy's repo protocol over HTTPS with client certificates, for sidecars in
+   * pods that poll the controller (docs/pipy.md). Off unless an address is
+   * given: VM agents do not need it, and it serves service keys.
+   */
+  repo: z.strictObject({
+    address: hostPort.optional(),
+  }).prefault({}),
+  /**
    * What proxies are sent: "pipy" (our Pipy sidecar codebase and a per-proxy
    * config.json: docs/pipy.md) or "json" (the ProxyView itself as
    * /config.json, for debugging or a proxy of one's own).

@@ -1,0 +1,98 @@
+/**
+ * What the Pipy repo serves one proxy: the driver's render of its ProxyView
+ * plus the service certificate files, frozen into one immutable version with
+ * an ETag over every path and byte. Pipy re-downloads only when the ETag
+ * changes, so the ETag must move with any file, the certificate included.
+ *
+ * Versions are cached per proxy and rebuilt lazily: a catalog change only
+ * bumps a generation number (no mesh-wide re-render at change time), and a
+ * poll renders again only if the generation or the service certificate's
+ * serial moved. Polls of an unchanged proxy cost a map lookup.
+ */
+import type { ServiceRef } from "../../common/service.js";
+import type { MeshCatalog } from "../catalog/catalog.js";
+import type { CertificateManager } from "../certificates/types.js";
+import { hashConfigFiles } from "../drivers/config-hash.js";
+import type { ConfigFile, SidecarDriver } from "../drivers/types.js";
+
+/** Paths the Pipy driver's scripts read (drivers/pipy CERT_PATHS), served only over mTLS to the proxy itself. */
+export const CERT_FILES = { cert: "/certs/service.crt", key: "/certs/service.key", ca: "/certs/ca.pem" } as const;
+const CERT_PATH_SET = new Set<string>(Object.values(CERT_FILES));
+
+export interface RepoVersion {
+  readonly proxyId: string;
+  /** Quoted strong ETag: sha256 over every path and content, length-prefixed. */
+  readonly etag: string;
+  /** One path per line, entry script first. */
+  readonly manifest: string;
+  readonly byPath: ReadonlyMap<string, Buffer>;
+  readonly driverHash: string;
+  readonly certificateSerial: string;
+}
+
+interface Cached {
+  readonly generation: number;
+  readonly version: RepoVersion;
+}
+
+export interface RepoVersionsOptions {
+  readonly catalog: Pick<MeshCatalog, "proxyView">;
+  readonly driver: SidecarDriver;
+  readonly certificates: Pick<CertificateManager, "serviceCertificate" | "caBundle">;
+  /** Cached versions kept at most (proxies that stopped polling fall out). */
+  readonly maxCached?: number;
+}
+
+export class RepoVersions {
+  readonly #o: RepoVersionsOptions;
+  readonly #cache = new Map<string, Cached>();
+  #generation = 0;
+
+  constructor(options: RepoVersionsOptions) {
+    this.#o = options;
+  }
+
+  /** The catalog changed: every cached version is stale (re-rendered on its next poll). */
+  invalidate(): void {
+    this.#generation++;
+    this.#cache.clear();
+  }
+
+  forget(proxyId: string): void {
+    this.#cache.delete(proxyId);
+  }
+
+  get size(): number {
+    return this.#cache.size;
+  }
+
+  async current(proxyId: string, service: ServiceRef): Promise<RepoVersion> {
+    // Cached by the manager until its renewal point; a renewal shows as a new serial.
+    const cert = await this.#o.certificates.serviceCertificate(service);
+    const hit = this.#cache.get(proxyId);
+    const generation = this.#generation;
+    if (hit !== undefined && hit.generation === generation && hit.version.certificateSerial === cert.serial) return hit.version;
+    // Pods have no host addresses known to the control plane: no address filter.
+    const config = this.#o.driver.render(this.#o.catalog.proxyView({ proxyId, service }));
+    const certFiles: ConfigFile[] = [
+      { path: CERT_FILES.cert, content: Buffer.from(cert.certificatePem, "utf8") },
+      { path: CERT_FILES.key, content: Buffer.from(cert.privateKeyPem, "utf8") },
+      { path: CERT_FILES.ca, content: Buffer.from(cert.caBundlePem !== "" ? cert.caBundlePem : this.#o.certificates.caBundle(), "utf8") },
+    ];
+    // The driver's files keep their order (entry first); ours replace any of the same path.
+    const files = [...config.files.filter((f) => !CERT_PATH_SET.has(f.path)), ...certFiles];
+    const version: RepoVersion = Object.freeze({
+      proxyId,
+      etag: `"${hashConfigFiles(files)}"`,
+      manifest: files.map((f) => f.path).join("\n") + "\n",
+      byPath: new Map(files.map((f) => [f.path, Buffer.from(f.content)])),
+      driverHash: config.hash,
+      certificateSerial: cert.serial,
+    });
+    // Rendered synchronously after the last await: it reflects this generation exactly.
+    this.#cache.delete(proxyId);
+    if (this.#cache.size >= (this.#o.maxCached ?? 100_000)) this.#cache.delete(this.#cache.keys().next().value!);
+    this.#cache.set(proxyId, { generation, version });
+    return version;
+  }
+}
