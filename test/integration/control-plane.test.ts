@@ -18,6 +18,21 @@ const HOSTS = `hosts:
     services: [{ name: db, namespace: shop, port: 5432 }]
 `;
 
+/** web may call db over any TCP port. */
+const WEB_TO_DB = `apiVersion: access.smi-spec.io/v1alpha3
+kind: TrafficTarget
+metadata: { name: web-to-db, namespace: shop }
+spec:
+  destination: { kind: ServiceAccount, name: db }
+  sources: [{ kind: ServiceAccount, name: web }]
+  rules: [{ kind: TCPRoute, name: any }]
+---
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: TCPRoute
+metadata: { name: any, namespace: shop }
+spec: {}
+`;
+
 async function token(ctl: TestController, service: string, uses = 1): Promise<string> {
   return (await ctl.api<{ token: string }>("/api/v1/tokens", { service, ttl: "10m", uses })).token;
 }
@@ -162,21 +177,8 @@ test("revoking a connected proxy's certificate closes its stream for good and re
 });
 
 test("a catalog change pushes a new version only to the proxies it affects; an unchanged view pushes nothing", async (t) => {
-  const smi = `apiVersion: access.smi-spec.io/v1alpha3
-kind: TrafficTarget
-metadata: { name: web-to-db, namespace: shop }
-spec:
-  destination: { kind: ServiceAccount, name: db }
-  sources: [{ kind: ServiceAccount, name: web }]
-  rules: [{ kind: TCPRoute, name: any }]
----
-apiVersion: specs.smi-spec.io/v1alpha4
-kind: TCPRoute
-metadata: { name: any, namespace: shop }
-spec: {}
-`;
   const hosts = `${HOSTS}  - name: other-1\n    address: 127.0.0.4\n    services: [{ name: other, namespace: shop, port: 9000 }]\n`;
-  const ctl = await startTestController(t, { hosts, smi: { "policy.yaml": smi }, patch: jsonDriver });
+  const ctl = await startTestController(t, { hosts, smi: { "policy.yaml": WEB_TO_DB }, patch: jsonDriver });
   const web = await connected(ctl, "shop/web", "127.0.0.2", 8080);
   const other = await connected(ctl, "shop/other", "127.0.0.4", 9000);
   t.after(() => { web.stream.close(); other.stream.close(); });
@@ -218,20 +220,7 @@ test("a service certificate renewal reaches every proxy of that service without 
 });
 
 test("proxy config shows the exact files a proxy receives and, with --explain, where each part comes from", async (t) => {
-  const smi = `apiVersion: access.smi-spec.io/v1alpha3
-kind: TrafficTarget
-metadata: { name: web-to-db, namespace: shop }
-spec:
-  destination: { kind: ServiceAccount, name: db }
-  sources: [{ kind: ServiceAccount, name: web }]
-  rules: [{ kind: TCPRoute, name: any }]
----
-apiVersion: specs.smi-spec.io/v1alpha4
-kind: TCPRoute
-metadata: { name: any, namespace: shop }
-spec: {}
-`;
-  const ctl = await startTestController(t, { hosts: HOSTS, smi: { "policy.yaml": smi } });
+  const ctl = await startTestController(t, { hosts: HOSTS, smi: { "policy.yaml": WEB_TO_DB } });
   const { response, stream } = await connected(ctl, "shop/web", "127.0.0.2", 8080);
   t.after(() => stream.close());
   const pushed = (await stream.next((m) => m.message === "config")).config!;

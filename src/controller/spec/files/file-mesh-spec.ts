@@ -16,18 +16,17 @@
  *   it); missing later keeps the last good spec, degraded.
  * States: "starting" -> "synced" | "degraded" -> ... -> "stopped" on abort.
  */
+import { SnapshotMeshSpec } from "../snapshot-spec.js";
 import { SerialQueue } from "../../../common/serial-queue.js";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { Listeners } from "../../../common/emitter.js";
 import { MeshfedError, errorMessage } from "../../../common/errors.js";
 import type { Logger } from "../../../common/logger.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
 import { watchPath } from "../../../common/watch-file.js";
 import type { ProviderError, ProviderState, ProviderStatus } from "../../providers/types.js";
 import { SMI_ERROR_CODES, parseSmiManifests, type SmiObject } from "../smi-parse.js";
-import { emptyMeshSpec, resolveMeshSpec } from "../smi-validate.js";
-import type { HTTPRouteGroup, MeshSpec, MeshSpecSnapshot, TCPRoute, TrafficSplit, TrafficTarget } from "../types.js";
+import { resolveMeshSpec } from "../smi-validate.js";
 
 export interface FileMeshSpecOptions {
   /** Directory holding the SMI manifests. */
@@ -45,20 +44,17 @@ const MANIFEST = /\.ya?ml$/i;
 
 type ReadResult = { ok: true; objects: SmiObject[]; errors: MeshfedError[] } | { ok: false; errors: MeshfedError[] };
 
-export class FileMeshSpec implements MeshSpec {
+export class FileMeshSpec extends SnapshotMeshSpec {
   readonly id = SPEC_ID;
   readonly #options: FileMeshSpecOptions;
   readonly #log: Logger;
-  readonly #listeners = new Listeners<MeshSpecSnapshot>();
-  #spec: MeshSpecSnapshot = emptyMeshSpec();
-  #fingerprint = JSON.stringify(this.#spec);
   #state: ProviderState = "starting";
   #started = false;
   readonly #reloads = new SerialQueue();
   #lastSync: string | null = null;
-  #errors: readonly ProviderError[] = [];
 
   constructor(options: FileMeshSpecOptions) {
+    super();
     this.#options = options;
     this.#log = options.logger.child({ component: "spec/files", dir: options.dir });
   }
@@ -108,49 +104,18 @@ export class FileMeshSpec implements MeshSpec {
       this.#log.error({ errors: result.errors.length }, "SMI manifests rejected, keeping the last good spec");
       return;
     }
-    if (this.#apply(result.objects, result.errors)) this.#listeners.emit(this.#spec);
-  }
-
-  trafficSplits(): readonly TrafficSplit[] {
-    return this.#spec.trafficSplits;
-  }
-  trafficTargets(): readonly TrafficTarget[] {
-    return this.#spec.trafficTargets;
-  }
-  httpRouteGroups(): readonly HTTPRouteGroup[] {
-    return this.#spec.httpRouteGroups;
-  }
-  tcpRoutes(): readonly TCPRoute[] {
-    return this.#spec.tcpRoutes;
-  }
-  /** The whole current spec. */
-  snapshot(): MeshSpecSnapshot {
-    return this.#spec;
-  }
-
-  on(_event: "change", fn: (spec: MeshSpecSnapshot) => void): () => void {
-    return this.#listeners.add(fn);
-  }
-
-  /** Every problem found by the last read, empty when it was clean. */
-  errors(): readonly ProviderError[] {
-    return this.#errors;
+    if (this.#apply(result.objects, result.errors)) this.emitChange();
   }
 
   status(): ProviderStatus {
-    const s = this.#spec;
     return {
       id: this.id,
       kind: "spec",
       state: this.#state,
       lastSync: this.#lastSync,
-      lastError: this.#errors[0] ?? null,
+      lastError: this.skipped[0] ?? null,
       counts: {
-        trafficSplits: s.trafficSplits.length,
-        trafficTargets: s.trafficTargets.length,
-        httpRouteGroups: s.httpRouteGroups.length,
-        tcpRoutes: s.tcpRoutes.length,
-        errors: this.#errors.length,
+        ...this.specCounts(),
       },
     };
   }
@@ -197,10 +162,7 @@ export class FileMeshSpec implements MeshSpec {
     this.#state = errors.length > 0 ? "degraded" : "synced";
     this.#lastSync = new Date().toISOString();
     this.#options.metrics?.providerSyncs.inc({ provider: SPEC_ID });
-    const fingerprint = JSON.stringify(snapshot);
-    const changed = fingerprint !== this.#fingerprint;
-    this.#spec = snapshot;
-    this.#fingerprint = fingerprint;
+    const changed = this.replaceSpec(snapshot);
     this.#log.info(
       {
         trafficSplits: snapshot.trafficSplits.length,
@@ -217,7 +179,7 @@ export class FileMeshSpec implements MeshSpec {
 
   #recordErrors(errors: readonly MeshfedError[]): void {
     const at = new Date().toISOString();
-    this.#errors = errors.map((e) => toProviderError(e, at));
+    this.skipped = errors.map((e) => toProviderError(e, at));
     for (const e of errors) {
       this.#options.metrics?.providerErrors.inc({ provider: SPEC_ID, code: e.code });
       this.#log.warn({ code: e.code, file: e.details.file, line: e.details.line, column: e.details.column, kind: e.details.kind }, e.message);

@@ -25,8 +25,8 @@
  * States: "starting" -> "synced" | "degraded" (invalid objects, or an
  * informer restarting) -> "stopped" when the signal aborts.
  */
+import { SnapshotMeshSpec } from "../snapshot-spec.js";
 import { CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from "@kubernetes/client-node";
-import { Listeners } from "../../../common/emitter.js";
 import { MeshfedError } from "../../../common/errors.js";
 import type { Logger } from "../../../common/logger.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
@@ -34,10 +34,9 @@ import { formatPath } from "../../../common/yaml-position.js";
 import type { BackoffOptions } from "../../providers/kubernetes/backoff.js";
 import { InformerGroup } from "../../providers/kubernetes/informer-group.js";
 import { SupervisedInformer, type InformerEventType, type InformerState } from "../../providers/kubernetes/supervised-informer.js";
-import type { ProviderError, ProviderStatus } from "../../providers/types.js";
+import type { ProviderStatus } from "../../providers/types.js";
 import { normaliseSmiObject, type SmiKind, type SmiNormaliseResult, type SmiValue } from "../smi-parse.js";
-import { emptyMeshSpec, resolveMeshSpec } from "../smi-validate.js";
-import type { HTTPRouteGroup, MeshSpec, MeshSpecSnapshot, TCPRoute, TrafficSplit, TrafficTarget } from "../types.js";
+import { resolveMeshSpec } from "../smi-validate.js";
 
 export interface SmiCustomResource {
   readonly kind: SmiKind;
@@ -71,22 +70,19 @@ interface Entry {
   result?: SmiNormaliseResult;
 }
 
-export class KubernetesMeshSpec implements MeshSpec {
+export class KubernetesMeshSpec extends SnapshotMeshSpec {
   readonly id = SPEC_ID;
   readonly #o: KubernetesMeshSpecOptions;
   readonly #log: Logger;
-  readonly #listeners = new Listeners<MeshSpecSnapshot>();
   readonly #group: InformerGroup;
   /** resource plural -> namespace/name -> object. */
   readonly #objects = new Map<string, Map<string, Entry>>();
-  #spec: MeshSpecSnapshot = emptyMeshSpec();
-  #fingerprint = JSON.stringify(this.#spec);
-  #errors: readonly ProviderError[] = [];
   #synced = false;
   #queued = false;
   #lastSync: string | null = null;
 
   constructor(options: KubernetesMeshSpecOptions) {
+    super();
     this.#o = options;
     this.#log = options.logger.child({ component: "spec/kubernetes" });
     const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
@@ -117,48 +113,18 @@ export class KubernetesMeshSpec implements MeshSpec {
     return this.#group.stopped();
   }
 
-  trafficSplits(): readonly TrafficSplit[] {
-    return this.#spec.trafficSplits;
-  }
-  trafficTargets(): readonly TrafficTarget[] {
-    return this.#spec.trafficTargets;
-  }
-  httpRouteGroups(): readonly HTTPRouteGroup[] {
-    return this.#spec.httpRouteGroups;
-  }
-  tcpRoutes(): readonly TCPRoute[] {
-    return this.#spec.tcpRoutes;
-  }
-  snapshot(): MeshSpecSnapshot {
-    return this.#spec;
-  }
-
-  on(_event: "change", fn: (spec: MeshSpecSnapshot) => void): () => void {
-    return this.#listeners.add(fn);
-  }
-
-  /** Every object currently skipped, with the reason; empty when all are valid. */
-  errors(): readonly ProviderError[] {
-    return this.#errors;
-  }
-
   status(): ProviderStatus {
-    const s = this.#spec;
     const group = this.#group.state();
     const informerError = this.#group.lastProviderError();
-    const state = group === "synced" && !this.#synced ? "starting" : group === "synced" && this.#errors.length > 0 ? "degraded" : group;
+    const state = group === "synced" && !this.#synced ? "starting" : group === "synced" && this.skipped.length > 0 ? "degraded" : group;
     return {
       id: this.id,
       kind: "spec",
       state,
       lastSync: this.#lastSync,
-      lastError: informerError ?? this.#errors[0] ?? null,
+      lastError: informerError ?? this.skipped[0] ?? null,
       counts: {
-        trafficSplits: s.trafficSplits.length,
-        trafficTargets: s.trafficTargets.length,
-        httpRouteGroups: s.httpRouteGroups.length,
-        tcpRoutes: s.tcpRoutes.length,
-        errors: this.#errors.length,
+        ...this.specCounts(),
         restarts: this.#group.restarts(),
       },
     };
@@ -201,27 +167,24 @@ export class KubernetesMeshSpec implements MeshSpec {
     this.#recordErrors([...errors, ...crossErrors]);
     this.#lastSync = new Date().toISOString();
     this.#o.metrics?.providerSyncs.inc({ provider: SPEC_ID });
-    const fingerprint = JSON.stringify(snapshot);
-    const changed = fingerprint !== this.#fingerprint;
-    this.#spec = snapshot;
-    this.#fingerprint = fingerprint;
+    const changed = this.replaceSpec(snapshot);
     if (changed || !emit) {
       this.#log.info({
         trafficSplits: snapshot.trafficSplits.length,
         trafficTargets: snapshot.trafficTargets.length,
         httpRouteGroups: snapshot.httpRouteGroups.length,
         tcpRoutes: snapshot.tcpRoutes.length,
-        skipped: this.#errors.length,
+        skipped: this.skipped.length,
         changed,
       }, "SMI custom resources loaded");
     }
-    if (emit && changed) this.#listeners.emit(snapshot);
+    if (emit && changed) this.emitChange();
   }
 
   #recordErrors(errors: readonly MeshfedError[]): void {
-    const previous = new Map(this.#errors.map((e) => [`${e.code}\0${e.message}`, e]));
+    const previous = new Map(this.skipped.map((e) => [`${e.code}\0${e.message}`, e]));
     const at = new Date().toISOString();
-    this.#errors = errors.map((e) => {
+    this.skipped = errors.map((e) => {
       const known = previous.get(`${e.code}\0${e.message}`);
       if (known !== undefined) return known;
       // New problem: count and log it once, not on every recomputation.
