@@ -5,8 +5,11 @@
  *
  * Options (after `--` with npm): `--agents N` simulated agents for the agents
  * scenario (default 1000, 0 skips it), `--workers W` their worker processes,
- * `--only agents|core` to run one part, `--tmpdir DIR` for the agents
- * scenario's files and controller data directory (default: the OS temp dir).
+ * `--only core|render|sidecars|agents` to run one part, `--tmpdir DIR` for the
+ * agents and sidecars scenarios' files and controller data directory
+ * (default: the OS temp dir). The sidecars scenario runs only with PIPY_BIN
+ * set: `--concurrency C` (default 16), `--duration S` seconds per phase
+ * (default 10), `--warmup S` (default 2).
  */
 import { generateKeyPairSync, sign } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -20,6 +23,8 @@ import { FileStore } from "../src/controller/store/file-store.js";
 import { silentLogger } from "../src/common/logger.js";
 import type { StateStore } from "../src/controller/store/types.js";
 import { runAgentsBenchmark } from "./agents.js";
+import { runRenderBenchmark } from "./render.js";
+import { runSidecarsBenchmark } from "./sidecars.js";
 import { MemoryProvider, MemoryStore } from "./sources.js";
 
 interface Figure {
@@ -145,14 +150,31 @@ function positiveInt(name: string, text: string | undefined, fallback: number | 
   return value;
 }
 
+const PARTS = ["core", "render", "sidecars", "agents"] as const;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { agents: { type: "string" }, workers: { type: "string" }, only: { type: "string" }, tmpdir: { type: "string" } } });
-  if (values.only !== undefined && values.only !== "agents" && values.only !== "core") throw new Error(`--only must be "agents" or "core", got "${values.only}"`);
+  const { values } = parseArgs({ options: {
+    agents: { type: "string" }, workers: { type: "string" }, only: { type: "string" }, tmpdir: { type: "string" },
+    concurrency: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" },
+  } });
+  const only = values.only;
+  if (only !== undefined && !(PARTS as readonly string[]).includes(only)) throw new Error(`--only must be one of ${PARTS.join(", ")}, got "${only}"`);
+  const runs = (part: (typeof PARTS)[number]) => only === undefined || only === part;
   const agents = positiveInt("agents", values.agents, 1000)!;
   const workers = positiveInt("workers", values.workers, undefined);
+  const concurrency = positiveInt("concurrency", values.concurrency, 16)!;
+  const duration = positiveInt("duration", values.duration, 10)!;
+  const warmup = positiveInt("warmup", values.warmup, 2)!;
+  if (concurrency < 1 || duration < 1) throw new Error("--concurrency and --duration must be at least 1");
   console.log(JSON.stringify({ machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, gcExposed: gc !== undefined }));
-  if (values.only !== "agents") await core();
-  if (values.only !== "core" && agents > 0) await runAgentsBenchmark({ agents, ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
+  if (runs("core")) await core();
+  if (runs("render")) runRenderBenchmark({ services: 1000, perService: 10, renders: 5000, report });
+  if (runs("sidecars")) {
+    const pipy = process.env.PIPY_BIN;
+    if (pipy === undefined || pipy === "") console.log(JSON.stringify({ scenario: "sidecars", skipped: "PIPY_BIN is not set: the two-sidecar throughput scenario needs a real Pipy binary (PIPY_BIN=/path/to/pipy)" }));
+    else await runSidecarsBenchmark({ pipy, concurrency, warmupMs: warmup * 1000, durationMs: duration * 1000, ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
+  }
+  if (runs("agents") && agents > 0) await runAgentsBenchmark({ agents, ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
 
   const width = Math.max(...figures.map((f) => f.figure.length));
   console.log(`\n${"figure".padEnd(width)}  value`);

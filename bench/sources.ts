@@ -1,9 +1,10 @@
-// Inputs for the benchmarks: an in-memory endpoint provider, an in-memory
-// state store. Both implement meshfed's own interfaces, nothing else.
+// Inputs for the benchmarks: an in-memory endpoint provider, in-memory SMI
+// policies, an in-memory state store. All implement meshfed's own interfaces, nothing else.
 import { Listeners } from "../src/common/emitter.js";
 import type { ServiceKey } from "../src/common/service.js";
 import type { EndpointProvider, ProviderEndpoint, ProviderStatus, ServiceEndpoints } from "../src/controller/providers/types.js";
 import type { PutOptions, StateStore } from "../src/controller/store/types.js";
+import type { MeshSpec, MeshSpecSnapshot } from "../src/controller/spec/types.js";
 
 export class MemoryProvider implements EndpointProvider {
   readonly #services = new Map<ServiceKey, ServiceEndpoints>();
@@ -46,4 +47,21 @@ export class MemoryStore implements StateStore {
     return [...this.#data].filter(([k]) => k.startsWith(`${prefix}/`)).map(([key, value]) => ({ key, value }));
   }
   async close() {}
+}
+
+/** SMI policies held in memory, already in the catalog's normalised shape. */
+export class MemorySpec implements MeshSpec {
+  readonly id = "smi-memory";
+  constructor(private readonly spec: MeshSpecSnapshot) {}
+  async start(): Promise<void> {}
+  trafficSplits() { return this.spec.trafficSplits; }
+  trafficTargets() { return this.spec.trafficTargets; }
+  httpRouteGroups() { return this.spec.httpRouteGroups; }
+  tcpRoutes() { return this.spec.tcpRoutes; }
+  on(): () => void {
+    return () => undefined;
+  }
+  status(): ProviderStatus {
+    return { id: this.id, kind: "spec", state: "synced", lastSync: null, lastError: null, counts: {} };
+  }
 }

@@ -1,0 +1,102 @@
+/**
+ * The render scenario of `npm run bench` (issue 4): what one proxy's config
+ * costs the controller. A catalog of S services × E endpoints with a ring of
+ * TrafficTargets (svc-i may call svc-(i+1) over one HTTPRouteGroup), so each
+ * view holds the proxy's own endpoints, one inbound rule and one outbound
+ * service. Timed separately, over the same views: building the view
+ * (`MeshCatalog.proxyView`), rendering it with the PipyDriver (config.json +
+ * the constant codebase, canonical JSON, sha256 over every file) and with the
+ * JsonDriver (the view itself as canonical JSON). Needs no Pipy.
+ */
+import { MeshCatalog, NO_CONNECTED_PROXIES } from "../src/controller/catalog/catalog.js";
+import type { ProxyView } from "../src/controller/catalog/types.js";
+import { JsonDriver } from "../src/controller/drivers/json/json-driver.js";
+import { PipyDriver } from "../src/controller/drivers/pipy/pipy-driver.js";
+import type { SidecarDriver } from "../src/controller/drivers/types.js";
+import type { HTTPRouteGroup, TrafficTarget } from "../src/controller/spec/types.js";
+import { silentLogger } from "../src/common/logger.js";
+import { MemoryProvider, MemorySpec } from "./sources.js";
+
+export type Report = (scenario: string, figure: string, value: number, unit: string) => void;
+
+export interface RenderBenchOptions {
+  readonly services: number;
+  readonly perService: number;
+  /** Views built and rendered per driver (cycling over the services). */
+  readonly renders: number;
+  readonly report: Report;
+}
+
+const NAMESPACE = "bench";
+const TRUST_DOMAIN = "cluster.local";
+
+function ringSpec(services: number): MemorySpec {
+  const routes: HTTPRouteGroup = {
+    namespace: NAMESPACE, name: "routes", origin: "bench#routes",
+    matches: [{ name: "api", pathRegex: "/api/.*", methods: ["GET", "POST"], headers: {} }],
+  };
+  const targets: TrafficTarget[] = Array.from({ length: services }, (_, s) => ({
+    namespace: NAMESPACE, name: `svc-${s}-to-next`, origin: `bench#tt-${s}`,
+    destination: { kind: "ServiceAccount", namespace: NAMESPACE, name: `svc-${(s + 1) % services}` },
+    sources: [{ kind: "ServiceAccount", namespace: NAMESPACE, name: `svc-${s}` }],
+    rules: [{ kind: "HTTPRouteGroup", name: "routes", matches: [] }],
+  }));
+  return new MemorySpec({ trafficSplits: [], trafficTargets: targets, httpRouteGroups: [routes], tcpRoutes: [] });
+}
+
+function ip(i: number): string {
+  return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+}
+
+/** Mean µs per call of `fn(i)` over `count` calls, after `count / 10` untimed warm-up calls. */
+function meanMicros(count: number, fn: (i: number) => void): number {
+  for (let i = 0; i < Math.ceil(count / 10); i++) fn(i);
+  const started = performance.now();
+  for (let i = 0; i < count; i++) fn(i);
+  return ((performance.now() - started) * 1000) / count;
+}
+
+export function runRenderBenchmark(o: RenderBenchOptions): void {
+  const provider = new MemoryProvider("onprem");
+  let n = 0;
+  for (let s = 0; s < o.services; s++) {
+    const endpoints = Array.from({ length: o.perService }, () => ({ ip: ip(n++), port: 8080, source: `bench#${s}` }));
+    provider.set(NAMESPACE, `svc-${s}`, endpoints, false);
+  }
+  const catalog = new MeshCatalog({
+    providers: [provider], spec: ringSpec(o.services), certificates: { certificates: () => [] }, connected: NO_CONNECTED_PROXIES,
+    providerPriority: ["onprem"], permissive: false, coalesceMs: 1_000_000, logger: silentLogger(),
+  });
+  const stop = new AbortController();
+  catalog.start(stop.signal);
+  try {
+    const input = (i: number) => {
+      const s = i % o.services;
+      // The first endpoint of the service is this proxy's host.
+      return { proxyId: `proxy-${s}`, service: { namespace: NAMESPACE, name: `svc-${s}` }, addresses: [ip(s * o.perService)] };
+    };
+    const sample = catalog.proxyView(input(0));
+    // A view without its outbound would time an empty render: the ring must have reached the catalog.
+    if (sample.outbound.length !== 1 || sample.inbound.rules.length !== 1) {
+      throw new Error(`render scenario: expected 1 outbound service and 1 inbound rule in a view, got ${sample.outbound.length} and ${sample.inbound.rules.length}`);
+    }
+    const views: ProxyView[] = Array.from({ length: Math.min(o.services, o.renders) }, (_, i) => catalog.proxyView(input(i)));
+    const view = meanMicros(o.renders, (i) => catalog.proxyView(input(i)));
+    const drivers: SidecarDriver[] = [new PipyDriver({ trustDomain: TRUST_DOMAIN, inboundPortOffset: 10000 }), new JsonDriver()];
+    const render = drivers.map((d) => meanMicros(o.renders, (i) => d.render(views[i % views.length]!)));
+    const bytes = drivers.map((d) => d.render(sample).files.reduce((x, f) => x + f.content.length, 0));
+    const configJson = drivers.map((d) => d.render(sample).files.find((f) => f.path === "/config.json")!.content.length);
+
+    const scenario = `render ${o.services} services x ${o.perService} endpoints`;
+    o.report(scenario, "build one proxy view (catalog.proxyView)", view, "µs");
+    o.report(scenario, "render one view, PipyDriver (config.json + codebase, sha256)", render[0]!, "µs");
+    o.report(scenario, "render one view, JsonDriver", render[1]!, "µs");
+    o.report(scenario, "ratio render PipyDriver / JsonDriver", render[0]! / render[1]!, "x");
+    o.report(scenario, "view + Pipy render per proxy", view + render[0]!, "µs");
+    o.report(scenario, "PipyDriver config.json per proxy", configJson[0]!, "bytes");
+    o.report(scenario, "PipyDriver all files per proxy (codebase + config.json)", bytes[0]!, "bytes");
+    o.report(scenario, "JsonDriver config.json per proxy", configJson[1]!, "bytes");
+  } finally {
+    stop.abort();
+  }
+}
