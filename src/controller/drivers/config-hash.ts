@@ -1,14 +1,34 @@
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import type { ConfigFile, ProxyConfig } from "./types.js";
 
 /** Hash over paths and contents, length-prefixed so that no two file lists collide by concatenation. */
 export function hashConfigFiles(files: readonly ConfigFile[]): string {
-  const h = createHash("sha256");
-  for (const f of files) {
-    const path = Buffer.from(f.path, "utf8");
-    h.update(`${path.length}:`).update(path).update(`${f.content.length}:`).update(f.content);
+  return new ConfigHasher([]).hash(files);
+}
+
+/**
+ * The same hash, for file lists that always start with the same files (a
+ * driver's fixed scripts): the prefix is hashed once and each render only
+ * hashes what follows it.
+ */
+export class ConfigHasher {
+  readonly #prefix: Hash;
+
+  constructor(prefix: readonly ConfigFile[]) {
+    this.#prefix = createHash("sha256");
+    for (const f of prefix) feed(this.#prefix, f);
   }
-  return h.digest("hex");
+
+  hash(rest: readonly ConfigFile[]): string {
+    const h = this.#prefix.copy();
+    for (const f of rest) feed(h, f);
+    return h.digest("hex");
+  }
+}
+
+function feed(h: Hash, f: ConfigFile): void {
+  const path = Buffer.from(f.path, "utf8");
+  h.update(`${path.length}:`).update(path).update(`${f.content.length}:`).update(f.content);
 }
 
 export function proxyConfig(driver: string, files: readonly ConfigFile[]): ProxyConfig {

@@ -8,7 +8,7 @@
  * by importing this module.
  */
 import type { ProxyView } from "../../catalog/types.js";
-import { canonicalJson, proxyConfig } from "../config-hash.js";
+import { canonicalJson, ConfigHasher } from "../config-hash.js";
 import type { ConfigFile, ProxyConfig, SidecarDriver } from "../types.js";
 import { CODEBASE } from "./codebase/index.js";
 import { buildPipyConfig, type PipyDriverOptions } from "./pipy-config.js";
@@ -19,17 +19,19 @@ export class PipyDriver implements SidecarDriver {
   readonly name = "pipy";
   readonly #options: PipyDriverOptions;
   readonly #scripts: readonly ConfigFile[];
+  readonly #hasher: ConfigHasher;
 
   constructor(options: PipyDriverOptions) {
     this.#options = options;
     // Encoded once: every render shares the same immutable script bytes.
     this.#scripts = CODEBASE.map((m) => Object.freeze({ path: m.path, content: Buffer.from(m.source, "utf8") }));
+    this.#hasher = new ConfigHasher(this.#scripts);
   }
 
   render(view: ProxyView): ProxyConfig {
     const config = buildPipyConfig(view, this.#options);
-    const [entry, ...modules] = this.#scripts;
-    const files: ConfigFile[] = [entry!, ...modules, { path: "/config.json", content: Buffer.from(`${canonicalJson(config)}\n`, "utf8") }];
-    return proxyConfig(this.name, files);
+    const configFile: ConfigFile = { path: "/config.json", content: Buffer.from(`${canonicalJson(config)}\n`, "utf8") };
+    // The scripts come first (main.js is the entry) and never change: only config.json is hashed per render.
+    return { driver: this.name, files: [...this.#scripts, configFile], hash: this.#hasher.hash([configFile]) };
   }
 }
