@@ -249,3 +249,21 @@ test("proxy config shows the exact files a proxy receives and, with --explain, w
   assert.equal(unknown.status, 404);
   assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, "MESHFED_PROXY_UNKNOWN");
 });
+
+test("a proxy whose stream goes away leaves the connected set and the agents provider's endpoints", async (t) => {
+  const ctl = await startTestController(t, { hosts: HOSTS });
+  const { stream } = await connected(ctl, "shop/web", "127.0.0.2", 8080);
+  await stream.next((m) => m.message === "config");
+  assert.equal((await ctl.api<unknown[]>("/api/v1/proxies")).length, 1);
+  stream.close();
+  let proxies: unknown[] = [1];
+  const started = Date.now();
+  while (proxies.length > 0 && Date.now() - started < 5000) {
+    await new Promise((r) => setTimeout(r, 25));
+    proxies = await ctl.api<unknown[]>("/api/v1/proxies");
+  }
+  assert.deepEqual(proxies, [], "removed within 5 s of the stream ending");
+  await new Promise((r) => setTimeout(r, 100)); // one catalog coalesce period
+  const catalog = await ctl.api<{ services: Array<{ name: string; endpoints: Array<{ sources: string[] }> }> }>("/api/v1/catalog");
+  assert.deepEqual(catalog.services.find((s) => s.name === "web")?.endpoints[0]?.sources, ["onprem"], "the agent's announcement is withdrawn");
+});
