@@ -57,6 +57,8 @@ export class LocalRepo {
       repo.#server.once("error", reject);
       repo.#server.listen(options.address.port, options.address.host, () => {
         repo.#server.off("error", reject);
+        // Once bound, a server error is logged: the repo must not take the agent down.
+        repo.#server.on("error", (err) => options.logger.error({ err, code: "MESHFED_REPO_SERVER_ERROR" }, "local repo server error"));
         resolve();
       });
     });

@@ -36,7 +36,7 @@ export class AdminServer {
 
   static async listen(options: AdminServerOptions): Promise<AdminServer> {
     if (!isLoopback(options.listen.host) && options.token === undefined) {
-      throw new Error(`refusing to serve the admin API on ${formatHostPort(options.listen)} without an admin token`);
+      throw new MeshfedError("MESHFED_ADMIN_TOKEN_REQUIRED", `refusing to serve the admin API on ${formatHostPort(options.listen)} without an admin token`);
     }
     const server = new AdminServer(options);
     await new Promise<void>((resolve, reject) => {
@@ -45,6 +45,9 @@ export class AdminServer {
       );
       server.#server.listen(options.listen.port, options.listen.host, () => {
         server.#server.removeAllListeners("error");
+        // After binding, a server error (e.g. out of file descriptors on
+        // accept) is logged; an unhandled one would crash the controller.
+        server.#server.on("error", (err) => options.logger.error({ err, code: "MESHFED_ADMIN_SERVER_ERROR" }, "admin server error"));
         resolve();
       });
     });
