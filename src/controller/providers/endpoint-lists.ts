@@ -32,3 +32,10 @@ export function changedServices(before: ReadonlyMap<ServiceKey, ServiceEndpoints
   for (const key of before.keys()) if (!after.has(key)) changed.push(key);
   return changed.sort();
 }
+
+/** Endpoints in a view, summed over its services (status and gauges). */
+export function countEndpoints(view: ReadonlyMap<ServiceKey, ServiceEndpoints>): number {
+  let n = 0;
+  for (const s of view.values()) n += s.endpoints.length;
+  return n;
+}

@@ -34,7 +34,7 @@ import type { AzureProviderConfig } from "./config.js";
 import { AZURE_ERROR_CODES, GLOBAL_FAILURES, toAzureError } from "./errors.js";
 import type { ThrottleEvent } from "./retry-policy.js";
 import { readScope, type InstanceProblem, type ObservedEndpoint, type Scope } from "./scope-reader.js";
-import { changedServices } from "../endpoint-lists.js";
+import { changedServices, countEndpoints } from "../endpoint-lists.js";
 import { buildView } from "./view.js";
 
 export interface AzureRetrySettings {
@@ -190,8 +190,7 @@ export class AzureProvider implements EndpointProvider {
   }
 
   status(): AzureProviderStatus {
-    let endpoints = 0;
-    for (const s of this.#view.values()) endpoints += s.endpoints.length;
+    const endpoints = countEndpoints(this.#view);
     const scopes = this.#scopes.map((s) => ({
       name: s.name,
       state: s.state,
@@ -242,9 +241,7 @@ export class AzureProvider implements EndpointProvider {
     if (m !== undefined) {
       if (failed === 0) m.providerSyncs.inc({ provider: PROVIDER_ID });
       m.providerServices.set({ provider: PROVIDER_ID }, next.size);
-      let endpoints = 0;
-      for (const s of next.values()) endpoints += s.endpoints.length;
-      m.providerEndpoints.set({ provider: PROVIDER_ID }, endpoints);
+      m.providerEndpoints.set({ provider: PROVIDER_ID }, countEndpoints(next));
     }
     this.#log.debug({ ms: Date.now() - started, services: next.size, changed: changed.length, failedScopes: failed }, "Azure sync done");
     if (changed.length > 0) this.#listeners.emit(changed);

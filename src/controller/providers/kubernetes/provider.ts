@@ -23,6 +23,7 @@
  * of all four informers) <-> "degraded" (an informer failed and is restarting
  * with backoff; the last view stays) -> "stopped" when the signal aborts.
  */
+import { countEndpoints } from "../endpoint-lists.js";
 import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type KubernetesObject, type KubernetesListObject } from "@kubernetes/client-node";
 import { Listeners } from "../../../common/emitter.js";
 import type { MeshfedError } from "../../../common/errors.js";
@@ -327,8 +328,6 @@ export class KubernetesProvider implements EndpointProvider {
   }
 
   #endpointCount(): number {
-    let n = 0;
-    for (const s of this.#view.values()) n += s.endpoints.length;
-    return n;
+    return countEndpoints(this.#view);
   }
 }

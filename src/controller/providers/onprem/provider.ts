@@ -21,7 +21,7 @@ import { Listeners } from "../../../common/emitter.js";
 import { MeshfedError, errorCode, errorMessage } from "../../../common/errors.js";
 import { compareServiceRefs, serviceKey, type ServiceKey, type ServiceRef } from "../../../common/service.js";
 import { watchPath } from "../../../common/watch-file.js";
-import { changedServices, compareEndpoints } from "../endpoint-lists.js";
+import { changedServices, compareEndpoints, countEndpoints } from "../endpoint-lists.js";
 import type { EndpointProvider, ProviderEndpoint, ProviderError, ProviderState, ProviderStatus, ServiceEndpoints } from "../types.js";
 import { HOSTS_ERROR_CODES, parseHostsFile, type HostsFile } from "./hosts-file.js";
 
@@ -115,8 +115,7 @@ export class OnPremProvider implements EndpointProvider {
   }
 
   status(): ProviderStatus {
-    let endpoints = 0;
-    for (const s of this.#view.values()) endpoints += s.endpoints.length;
+    const endpoints = countEndpoints(this.#view);
     return {
       id: this.id,
       kind: "endpoints",
@@ -162,9 +161,7 @@ export class OnPremProvider implements EndpointProvider {
     if (m !== undefined) {
       m.providerSyncs.inc({ provider: PROVIDER_ID });
       m.providerServices.set({ provider: PROVIDER_ID }, next.size);
-      let endpoints = 0;
-      for (const s of next.values()) endpoints += s.endpoints.length;
-      m.providerEndpoints.set({ provider: PROVIDER_ID }, endpoints);
+      m.providerEndpoints.set({ provider: PROVIDER_ID }, countEndpoints(next));
     }
     this.#log.info({ hosts: parsed.hosts.length, services: next.size, changed: changed.length, recovered: wasDegraded }, "hosts file loaded");
     return changed.sort();
