@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { silentLogger } from "../src/common/logger.js";
 import { loadControllerConfig } from "../src/controller/config/load.js";
 import { startController, type RunningController } from "../src/controller/main.js";
-import { serve, type ControllerEvent, type ControllerRequest, type MemoryReply } from "./agents-ipc.js";
+import { serve, type ControllerEvent, type ControllerRequest, type MemoryReply, type UsageReply } from "./agents-ipc.js";
 
 const dir = process.argv[2];
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -28,6 +28,20 @@ async function memory(): Promise<MemoryReply> {
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
 }
 
+/** RSS sampled every 20 ms, so a short peak (a reconnect storm) is seen. */
+let peakRss = 0;
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+}, 20);
+sampler.unref();
+
+function usage(resetPeak: boolean): UsageReply {
+  const rss = process.memoryUsage.rss();
+  const reply = { cpuMicros: process.cpuUsage().user + process.cpuUsage().system, rss, peakRss: Math.max(peakRss, rss) };
+  if (resetPeak) peakRss = rss;
+  return reply;
+}
+
 async function main(): Promise<void> {
   if (dir === undefined || process.send === undefined) throw new Error("usage: forked by bench/agents.ts with the temp directory as argument");
   const config = await loadControllerConfig(undefined, {
@@ -38,6 +52,7 @@ async function main(): Promise<void> {
   const controller: RunningController = await startController(config, silentLogger());
   serve<ControllerRequest>(async (r) => {
     if (r.type === "memory") return memory();
+    if (r.type === "usage") return usage(r.resetPeak);
     await controller.close();
     setImmediate(() => process.exit(0));
     return { stopped: true };

@@ -17,10 +17,19 @@ export interface AgentSpec {
   readonly port: number;
 }
 
-export type ControllerRequest = { readonly type: "memory" } | { readonly type: "stop" };
+export type ControllerRequest =
+  | { readonly type: "memory" }
+  /** CPU time used so far and the RSS peak since the last call with `resetPeak`. */
+  | { readonly type: "usage"; readonly resetPeak: boolean }
+  | { readonly type: "stop" };
 export type ControllerEvent =
   | { readonly type: "ready"; readonly adminUrl: string; readonly grpcAddress: string }
   | { readonly type: "failed"; readonly message: string };
+export interface UsageReply {
+  readonly cpuMicros: number;
+  readonly rss: number;
+  readonly peakRss: number;
+}
 export interface MemoryReply {
   readonly rss: number;
   readonly heapUsed: number;
@@ -30,6 +39,8 @@ export interface MemoryReply {
 export type WorkerRequest =
   | { readonly type: "enroll"; readonly address: string; readonly caPem: string; readonly agents: readonly AgentSpec[]; readonly concurrency: number }
   | { readonly type: "connect"; readonly concurrency: number }
+  /** Every agent drops its stream and channel at once, then connects again (answered at once). */
+  | { readonly type: "reconnect"; readonly concurrency: number }
   | { readonly type: "status" }
   /** From now on, record per agent the first config whose content contains `marker`. */
   | { readonly type: "mark"; readonly marker: string }

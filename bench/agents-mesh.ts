@@ -17,6 +17,8 @@ import { basename, dirname, join } from "node:path";
 
 export const NAMESPACE = "bench";
 export const AGENT_PORT = 8080;
+/** bench/shared's one endpoint: in a proxy's config exactly when it may call bench/shared, whatever the driver. */
+export const SHARED_ADDRESS = "10.250.255.1";
 
 export const serviceName = (s: number): string => `svc-${s}`;
 
@@ -35,7 +37,7 @@ export function roundService(r: number, services: number, rounds: number): numbe
 export const extAddress = (r: number, moved: boolean): string => `10.250.${r}.${moved ? 2 : 1}`;
 
 export function hostsYaml(services: number, rounds: number, moved: number): string {
-  const lines = ["hosts:", "  - name: shared-1", "    address: 10.250.255.1", `    services: [{ name: shared, namespace: ${NAMESPACE}, port: ${AGENT_PORT} }]`];
+  const lines = ["hosts:", "  - name: shared-1", `    address: ${SHARED_ADDRESS}`, `    services: [{ name: shared, namespace: ${NAMESPACE}, port: ${AGENT_PORT} }]`];
   for (let r = 0; r < rounds; r++) {
     lines.push(`  - name: ext-${r}`, `    address: ${extAddress(r, r < moved)}`);
     lines.push(`    services: [{ name: ${serviceName(roundService(r, services, rounds))}, namespace: ${NAMESPACE}, port: ${AGENT_PORT} }]`);

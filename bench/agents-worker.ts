@@ -96,6 +96,7 @@ function connectAttempt(agent: SimAgent): Promise<grpc.ServiceError | undefined>
   let first = true;
   return new Promise<grpc.ServiceError | undefined>((resolve) => {
     call.on("data", (m: ControllerMessage__Output) => {
+      if (agent.call !== call) return;
       if (m.message === "shutdown") fail(agent, "Shutdown", new Error(`${m.shutdown?.code ?? ""} ${m.shutdown?.reason ?? ""}`));
       if (m.message !== "config" || !m.config) return;
       const { version, hash } = m.config;
@@ -111,6 +112,7 @@ function connectAttempt(agent: SimAgent): Promise<grpc.ServiceError | undefined>
       resolve(undefined);
     });
     call.on("error", (err: grpc.ServiceError) => {
+      if (agent.call !== call) return resolve(undefined); // dropped on purpose
       // Before the first config the caller decides (retry or fail); afterwards a lost stream is a failure.
       if (first) resolve(err);
       else fail(agent, "Connect", err);
@@ -147,6 +149,18 @@ serve<WorkerRequest>(async (r) => {
       return status();
     case "connect":
       // Answered at once: the parent polls "status" while the streams come up.
+      void bounded(agents, r.concurrency, connectOne);
+      return status();
+    case "reconnect":
+      for (const a of agents) {
+        const { call, client } = a;
+        // Forgotten first: the cancellation's error is then not this agent's current stream's.
+        a.call = undefined;
+        a.client = undefined;
+        a.configs = 0;
+        call?.cancel();
+        client?.close();
+      }
       void bounded(agents, r.concurrency, connectOne);
       return status();
     case "status":

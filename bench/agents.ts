@@ -11,8 +11,8 @@ import { setMaxListeners } from "node:events";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { percentile, request, type AgentSpec, type Collected, type ControllerEvent, type MemoryReply, type WorkerStatus } from "./agents-ipc.js";
-import { AGENT_PORT, NAMESPACE, hostAddress, hostsYaml, replaceFile, ringPolicyYaml, roundService, serviceName, sharedPolicyYaml, extAddress } from "./agents-mesh.js";
+import { percentile, request, type AgentSpec, type Collected, type ControllerEvent, type MemoryReply, type UsageReply, type WorkerStatus } from "./agents-ipc.js";
+import { AGENT_PORT, NAMESPACE, SHARED_ADDRESS, hostAddress, hostsYaml, replaceFile, ringPolicyYaml, roundService, serviceName, sharedPolicyYaml, extAddress } from "./agents-mesh.js";
 
 export type Report = (scenario: string, figure: string, value: number, unit: string) => void;
 
@@ -41,7 +41,8 @@ function openFileLimit(): number {
   }
 }
 
-export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<void> {
+/** The mesh-wide change's p99 (ms), for the side-by-side etcd figure. */
+export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshWideP99: number }> {
   const n = o.agents;
   const services = Math.max(2, Math.round(n / 10));
   const workerCount = o.workers ?? Math.max(2, Math.ceil(n / 1000));
@@ -154,7 +155,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<void> {
       };
     };
 
-    const mesh = await observe('"shared"', n, () => replaceFile(join(dir, "smi", "shared.yaml"), sharedPolicyYaml(services)));
+    const mesh = await observe(SHARED_ADDRESS, n, () => replaceFile(join(dir, "smi", "shared.yaml"), sharedPolicyYaml(services)));
     const first = mesh.latencies[0]!;
     o.report(scenario, "mesh-wide change (SMI file): first ACK = watch + coalesce baseline", first, "ms");
     o.report(scenario, "mesh-wide change: p50 over agents, file write -> ACK", percentile(mesh.latencies, 50), "ms");
@@ -189,10 +190,34 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<void> {
     o.report(scenario, "endpoint change: ratio p50 / mesh-wide first ACK", percentile(endpoint, 50) / first, "x");
     o.report(scenario, "ratio mesh-wide p99 / endpoint-change p50 (the floor)", percentile(mesh.latencies, 99) / percentile(endpoint, 50), "x");
 
-    // Cross-check from the controller's side: every proxy's last ACK is for its current version.
-    const proxies = JSON.parse(await admin(ready.adminUrl, "/api/v1/proxies")) as Array<{ config: { version: number } | null; lastAck: { version: number; ok: boolean } | null }>;
-    const acked = proxies.filter((p) => p.config !== null && p.lastAck?.ok === true && p.lastAck.version === p.config.version).length;
-    if (proxies.length !== n || acked !== n) throw new Error(`the controller lists ${proxies.length} proxies, ${acked} with their current version ACKed; expected ${n}`);
+    // Reconnect storm: every agent drops its stream at once and comes back (as after a network blip or a replica restart).
+    const usage = (resetPeak: boolean) => request<UsageReply>(controller!, { type: "usage", resetPeak }, 30_000);
+    const steady = await usage(true);
+    started = performance.now();
+    await all((w) => request(w, { type: "reconnect", concurrency: Math.max(1, Math.ceil(128 / workerCount)) }, 30_000));
+    await until(60_000 + n * 60, `all ${n} agents reconnected`, async () => {
+      const s = await statuses();
+      assertNoFailures(s, "reconnect");
+      const back = s.reduce((x, w) => x + w.connected, 0);
+      return back === n ? true : `${back}/${n} reconnected`;
+    });
+    const stormSeconds = (performance.now() - started) / 1000;
+    const storm = await usage(false);
+    const stormCpu = (storm.cpuMicros - steady.cpuMicros) / 1e6;
+    o.report(scenario, "reconnect storm: all agents dropped -> all reconnected with a config", stormSeconds, "s");
+    o.report(scenario, "reconnect storm: ratio to the first connect of all agents", stormSeconds / connectSeconds, "x");
+    o.report(scenario, "reconnect storm: controller CPU time", stormCpu, "s");
+    o.report(scenario, "reconnect storm: controller CPU utilisation (1 = one core)", stormCpu / stormSeconds, "cores");
+    o.report(scenario, "reconnect storm: controller peak RSS", mib(storm.peakRss), "MiB");
+    o.report(scenario, "reconnect storm: ratio peak RSS / steady RSS before it", storm.peakRss / steady.rss, "x");
+
+    // Cross-check from the controller's side: every proxy's last ACK is for its current version (ACKs of the storm may still be in flight).
+    await until(30_000, "the controller to record every proxy's ACK of its current version", async () => {
+      const proxies = JSON.parse(await admin(ready.adminUrl, "/api/v1/proxies")) as Array<{ config: { version: number } | null; lastAck: { version: number; ok: boolean } | null }>;
+      const acked = proxies.filter((p) => p.config !== null && p.lastAck?.ok === true && p.lastAck.version === p.config.version).length;
+      return proxies.length === n && acked === n ? true : `the controller lists ${proxies.length} proxies, ${acked} with their current version ACKed; expected ${n}`;
+    });
+    return { meshWideP99: percentile(mesh.latencies, 99) };
   } finally {
     process.off("SIGINT", onSigint);
     await Promise.all(workers.map((w) => request(w, { type: "stop" }, 10_000).catch(() => undefined)));

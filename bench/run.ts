@@ -9,8 +9,12 @@
  * agents and sidecars scenarios' files and controller data directory
  * (default: the OS temp dir). The sidecars scenario runs only with PIPY_BIN
  * set: `--concurrency C` (default 16), `--duration S` seconds per phase
- * (default 10), `--warmup S` (default 2).
+ * (default 10), `--warmup S` (default 2). The etcd part (the baseline for
+ * the mesh-wide change) runs when an etcd binary is found (`ETCD_BIN`, else
+ * `etcd` on the PATH). `--quick` shrinks every part (200 agents, fewer
+ * certificates and renders) to finish in under two minutes, for smoke runs.
  */
+import { execFileSync } from "node:child_process";
 import { generateKeyPairSync, sign } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir, cpus, totalmem } from "node:os";
@@ -23,6 +27,7 @@ import { FileStore } from "../src/controller/store/file-store.js";
 import { silentLogger } from "../src/common/logger.js";
 import type { StateStore } from "../src/controller/store/types.js";
 import { runAgentsBenchmark } from "./agents.js";
+import { runEtcdWatchBenchmark } from "./etcd-watch.js";
 import { runRenderBenchmark } from "./render.js";
 import { runSidecarsBenchmark } from "./sidecars.js";
 import { MemoryProvider, MemoryStore } from "./sources.js";
@@ -112,15 +117,23 @@ function rawSignRate(count: number): number {
   return count / ((performance.now() - started) / 1000);
 }
 
-async function core(): Promise<void> {
+interface CoreSizes {
+  readonly changeRounds: number;
+  readonly memoryCertificates: number;
+  readonly fileCertificates: number;
+}
+const FULL: CoreSizes = { changeRounds: 2000, memoryCertificates: 1000, fileCertificates: 300 };
+const QUICK: CoreSizes = { changeRounds: 500, memoryCertificates: 150, fileCertificates: 40 };
+
+async function core(sizes: CoreSizes): Promise<void> {
 
   const big = buildCatalog(10_000, 10);
   report("catalog-build", "100k endpoints / 10k services: build", big.buildMs, "ms");
   report("catalog-build", "heap per endpoint", big.heapBytes / 100_000, "bytes");
   big.stop.abort();
 
-  const small = changeCost(100, 10, 2000);
-  const large = changeCost(10_000, 10, 2000);
+  const small = changeCost(100, 10, sizes.changeRounds);
+  const large = changeCost(10_000, 10, sizes.changeRounds);
   report("catalog-change", "one endpoint change at 1k endpoints", small * 1000, "µs");
   report("catalog-change", "one endpoint change at 100k endpoints", large * 1000, "µs");
   report("catalog-change", "ratio 100k / 1k (goal ≈ 1)", large / small, "x");
@@ -129,8 +142,8 @@ async function core(): Promise<void> {
   try {
     const sign = rawSignRate(5000);
     const keygenSign = rawKeygenSignRate(2000);
-    const memory = await issuanceRate(new MemoryStore(), 1000);
-    const file = await issuanceRate(await FileStore.open(dir), 300);
+    const memory = await issuanceRate(new MemoryStore(), sizes.memoryCertificates);
+    const file = await issuanceRate(await FileStore.open(dir), sizes.fileCertificates);
     report("certificates", "raw ECDSA P-256 crypto.sign", sign, "ops/s");
     report("certificates", "raw P-256 key generation + crypto.sign", keygenSign, "ops/s");
     report("certificates", "service certificates issued (in-memory store)", memory, "certs/s");
@@ -150,31 +163,50 @@ function positiveInt(name: string, text: string | undefined, fallback: number | 
   return value;
 }
 
-const PARTS = ["core", "render", "sidecars", "agents"] as const;
+const PARTS = ["core", "render", "sidecars", "agents", "etcd"] as const;
+
+function etcdBinary(): string | undefined {
+  if (process.env.ETCD_BIN) return process.env.ETCD_BIN;
+  try {
+    return execFileSync("sh", ["-c", "command -v etcd"], { encoding: "utf8" }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     agents: { type: "string" }, workers: { type: "string" }, only: { type: "string" }, tmpdir: { type: "string" },
-    concurrency: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" },
+    concurrency: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" }, quick: { type: "boolean" },
   } });
+  const quick = values.quick === true;
   const only = values.only;
   if (only !== undefined && !(PARTS as readonly string[]).includes(only)) throw new Error(`--only must be one of ${PARTS.join(", ")}, got "${only}"`);
   const runs = (part: (typeof PARTS)[number]) => only === undefined || only === part;
-  const agents = positiveInt("agents", values.agents, 1000)!;
+  const agents = positiveInt("agents", values.agents, quick ? 200 : 1000)!;
   const workers = positiveInt("workers", values.workers, undefined);
   const concurrency = positiveInt("concurrency", values.concurrency, 16)!;
   const duration = positiveInt("duration", values.duration, 10)!;
   const warmup = positiveInt("warmup", values.warmup, 2)!;
   if (concurrency < 1 || duration < 1) throw new Error("--concurrency and --duration must be at least 1");
   console.log(JSON.stringify({ machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, gcExposed: gc !== undefined }));
-  if (runs("core")) await core();
-  if (runs("render")) runRenderBenchmark({ services: 1000, perService: 10, renders: 5000, report });
+  if (runs("core")) await core(quick ? QUICK : FULL);
+  if (runs("render")) runRenderBenchmark({ services: 1000, perService: 10, renders: quick ? 1000 : 5000, report });
   if (runs("sidecars")) {
     const pipy = process.env.PIPY_BIN;
     if (pipy === undefined || pipy === "") console.log(JSON.stringify({ scenario: "sidecars", skipped: "PIPY_BIN is not set: the two-sidecar throughput scenario needs a real Pipy binary (PIPY_BIN=/path/to/pipy)" }));
     else await runSidecarsBenchmark({ pipy, concurrency, warmupMs: warmup * 1000, durationMs: duration * 1000, ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
   }
-  if (runs("agents") && agents > 0) await runAgentsBenchmark({ agents, ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
+  let meshWideP99: number | undefined;
+  if (runs("agents") && agents > 0) ({ meshWideP99 } = await runAgentsBenchmark({ agents, ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report }));
+  if (runs("etcd") && agents > 0) {
+    const etcd = etcdBinary();
+    if (etcd === undefined) console.log(JSON.stringify({ scenario: "etcd", skipped: "no etcd binary (ETCD_BIN or etcd on the PATH): the etcd watch baseline needs Debian's etcd-server" }));
+    else {
+      const baseline = await runEtcdWatchBenchmark({ watchers: agents, clients: Math.max(2, Math.ceil(agents / 1000)), rounds: quick ? 5 : 10, etcdBinary: etcd, ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
+      if (meshWideP99 !== undefined) report(`etcd watch N=${agents}`, "ratio meshfed mesh-wide p99 (file write -> ACK) / etcd p99 (put -> watcher)", meshWideP99 / baseline.p99, "x");
+    }
+  }
 
   const width = Math.max(...figures.map((f) => f.figure.length));
   console.log(`\n${"figure".padEnd(width)}  value`);
