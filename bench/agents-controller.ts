@@ -48,8 +48,11 @@ async function main(): Promise<void> {
     dataDir: join(dir, "data"), adminAddress: "127.0.0.1:0", grpcAddress: "127.0.0.1:0",
     hostsFile: join(dir, "hosts.yaml"), smiDirectory: join(dir, "smi"), logLevel: "silent",
   });
+  // Every simulated agent enrolls from 127.0.0.1: the per-peer enrollment
+  // limit, meant for a real fleet, would throttle the setup phase.
+  const limits = { ...config.limits, enrollPerSecond: 100_000, enrollBurst: 100_000 };
   // A silent logger: per-connection log lines cost CPU, not the memory measured here.
-  const controller: RunningController = await startController(config, silentLogger());
+  const controller: RunningController = await startController({ ...config, limits }, silentLogger());
   serve<ControllerRequest>(async (r) => {
     if (r.type === "memory") return memory();
     if (r.type === "usage") return usage(r.resetPeak);

@@ -105,7 +105,7 @@ export function parseAgentConfig(text: string, file: string, baseDir = dirname(f
   const input = new YamlInput(text, file);
   const syntax = input.syntaxIssues(AGENT_CONFIG_INVALID);
   if (syntax.length > 0) throw inputError(syntax.map((i) => input.position(i)));
-  const parsed = agentConfigSchema.safeParse(input.toJS() ?? {});
+  const parsed = agentConfigSchema.safeParse(input.toJS(AGENT_CONFIG_INVALID) ?? {});
   if (!parsed.success) throw inputError(issuesFromZod(parsed.error, AGENT_CONFIG_INVALID).map((i) => input.position(i)));
   return resolvePaths(parsed.data, baseDir);
 }

@@ -61,9 +61,31 @@ export class YamlInput {
     return { ...issue, file: this.file, ...pos };
   }
 
-  /** Plain JS of one document; aliases bounded so a "billion laughs" file cannot blow up memory. */
-  toJS(document = 0): unknown {
-    return this.documents[document]?.toJS({ maxAliasCount: 100 }) ?? null;
+  /**
+   * Plain JS of one document. Aliases are bounded so a "billion laughs" file
+   * cannot blow up memory; such a file is refused as a MeshfedError with
+   * `code`, like any other mistake in it.
+   */
+  toJS(code: string, document = 0): unknown {
+    const result = documentToJS(this.documents[document], code);
+    if (!result.ok) throw inputError([this.position(result.issue, document)]);
+    return result.value;
+  }
+}
+
+/** Alias uses one document may expand; more is a resource-exhaustion attempt. */
+export const MAX_YAML_ALIASES = 100;
+
+/** A document's plain JS, or an issue (never a thrown library error) when it cannot be expanded. */
+export function documentToJS(doc: Document.Parsed | undefined, code: string): { ok: true; value: unknown } | { ok: false; issue: InputIssue } {
+  try {
+    return { ok: true, value: doc?.toJS({ maxAliasCount: MAX_YAML_ALIASES }) ?? null };
+  } catch (err) {
+    const offset = doc?.contents?.range?.[0] ?? 0;
+    const message = err instanceof ReferenceError
+      ? `YAML aliases expand too far (more than ${MAX_YAML_ALIASES} alias uses); refused as a resource-exhaustion attempt`
+      : `YAML document cannot be read: ${err instanceof Error ? err.message : String(err)}`;
+    return { ok: false, issue: { code, message, path: [], offset } };
   }
 }
 

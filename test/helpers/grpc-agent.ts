@@ -85,6 +85,15 @@ export class TestStream {
     this.#call.write(message);
   }
 
+  /** Stops reading the stream (HTTP/2 flow control then holds the controller's writes), as a stuck agent would. */
+  pause(): void {
+    this.#call.pause();
+  }
+
+  resume(): void {
+    this.#call.resume();
+  }
+
   hello(proxyId: string, addresses: string[], endpoints: Array<{ ip: string; port: number }>, held = { version: 0, hash: "" }): void {
     this.send({ hello: { proxyId, hostAddresses: addresses, endpoints, agentVersion: "test", proxyVersion: "", configVersion: held.version, configHash: held.hash } });
   }

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import type { Argv } from "yargs";
 import { MeshfedError, errorCode, errorMessage } from "../../common/errors.js";
+import { MAX_YAML_ALIASES } from "../../common/yaml-input.js";
 import { parseControllerConfig } from "../../controller/config/load.js";
 import { parseHostsFile } from "../../controller/providers/onprem/index.js";
 import { parseSmiManifests, type SmiObject } from "../../controller/spec/smi-parse.js";
@@ -25,7 +26,7 @@ export interface ValidationReport {
 export function detectKind(text: string): InputKind {
   const values = [...parseAllDocuments(text)].map((d): unknown => {
     try {
-      return d.toJS({ maxAliasCount: 100 });
+      return d.toJS({ maxAliasCount: MAX_YAML_ALIASES });
     } catch {
       return null;
     }

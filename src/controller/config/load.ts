@@ -23,7 +23,7 @@ export function parseControllerConfig(text: string, file: string, baseDir = dirn
   const input = new YamlInput(text, file);
   const syntax = input.syntaxIssues(CONFIG_INVALID);
   if (syntax.length > 0) throw inputError(syntax.map((i) => input.position(i)));
-  const parsed = controllerConfigSchema.safeParse(input.toJS() ?? {});
+  const parsed = controllerConfigSchema.safeParse(input.toJS(CONFIG_INVALID) ?? {});
   if (!parsed.success) throw inputError(issuesFromZod(parsed.error, CONFIG_INVALID).map((i) => input.position(i)));
   return resolvePaths(parsed.data, baseDir);
 }

@@ -53,6 +53,17 @@ export const controllerConfigSchema = z.strictObject({
    * /config.json, for debugging or a proxy of one's own).
    */
   driver: z.enum(["pipy", "json"]).default("pipy"),
+  /**
+   * Limits of the agent gRPC endpoint. A peer over its enrollment budget is
+   * refused with RESOURCE_EXHAUSTED (MESHFED_ENROLL_RATE_LIMITED) and retries
+   * with backoff; a Connect stream beyond maxStreams is refused the same way
+   * (MESHFED_TOO_MANY_STREAMS). Messages above 4 MiB are refused by gRPC.
+   */
+  limits: z.strictObject({
+    maxStreams: z.number().int().min(1).max(1_000_000).default(10_000),
+    enrollPerSecond: z.number().positive().max(100_000).default(10),
+    enrollBurst: z.number().int().min(1).max(100_000).default(50),
+  }).prefault({}),
   agents: z.strictObject({
     /**
      * Whether an agent's own announcement counts as discovery. Off: an

@@ -19,6 +19,7 @@ import type { SidecarDriver } from "../drivers/types.js";
 import type { AgentsProvider } from "../providers/agents/provider.js";
 import { validateHello } from "./hello.js";
 import type { JoinTokens } from "./join-tokens.js";
+import { PeerRateLimit } from "./peer-rate-limit.js";
 import { ServingIdentity } from "./serving-identity.js";
 import { ProxySession, type ProxyStream } from "./session.js";
 import { ProxySessions } from "./sessions.js";
@@ -41,7 +42,24 @@ export interface ProxyControlPlaneOptions {
   readonly keepaliveMs?: number;
   readonly keepaliveTimeoutMs?: number;
   readonly maxConcurrentStreams?: number;
+  readonly limits?: ProxyControlPlaneLimits;
 }
+
+/** What one controller accepts from agents; `limits` in the controller config. */
+export interface ProxyControlPlaneLimits {
+  /** Connect streams open at once, counting those still waiting for their Hello. */
+  readonly maxStreams: number;
+  /** Enroll calls per second per peer address, after a burst of `enrollBurst`. */
+  readonly enrollPerSecond: number;
+  readonly enrollBurst: number;
+}
+
+export const DEFAULT_LIMITS: ProxyControlPlaneLimits = { maxStreams: 10_000, enrollPerSecond: 10, enrollBurst: 50 };
+
+export const LIMIT_ERRORS = {
+  enrollRateLimited: "MESHFED_ENROLL_RATE_LIMITED",
+  tooManyStreams: "MESHFED_TOO_MANY_STREAMS",
+} as const;
 
 /** Proxies rendered between two yields to the event loop during a fan-out. */
 const PUSH_SLICE = 32;
@@ -68,12 +86,18 @@ export class ProxyControlPlane {
   readonly #stop = new AbortController();
   readonly #renewalTimers = new Map<ServiceKey, NodeJS.Timeout>();
   readonly #unsubscribe: Array<() => void> = [];
+  readonly #limits: ProxyControlPlaneLimits;
+  readonly #enrollLimit: PeerRateLimit;
+  /** Connect calls from their first byte to their end, including ones not yet past Hello. */
+  #openStreams = 0;
   #port = 0;
 
   private constructor(options: ProxyControlPlaneOptions) {
     this.#o = options;
     this.sessions = options.sessions;
     this.#log = options.logger.child({ component: "proxy-control-plane" });
+    this.#limits = options.limits ?? DEFAULT_LIMITS;
+    this.#enrollLimit = new PeerRateLimit({ ratePerSecond: this.#limits.enrollPerSecond, burst: this.#limits.enrollBurst });
     const keepalive = options.keepaliveMs ?? 20_000;
     this.#server = new grpc.Server({
       "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
@@ -119,6 +143,15 @@ export class ProxyControlPlane {
   async #enroll(call: grpc.ServerUnaryCall<EnrollRequest__Output, EnrollResponse>, callback: grpc.sendUnaryData<EnrollResponse>): Promise<void> {
     const peer = call.getPeer();
     const { tokens, certificates, metrics } = this.#o;
+    // Before anything costly (token hashing, CSR signature checks, a store write).
+    const waitMs = this.#enrollLimit.take(peer);
+    if (waitMs > 0) {
+      metrics?.enrollments.inc({ result: LIMIT_ERRORS.enrollRateLimited });
+      this.#log.warn({ peer, code: LIMIT_ERRORS.enrollRateLimited }, "enrollment rate limited");
+      callback(statusError(grpc.status.RESOURCE_EXHAUSTED, LIMIT_ERRORS.enrollRateLimited,
+        `more than ${this.#limits.enrollBurst} enrollments at ${this.#limits.enrollPerSecond}/s from this address; retry in ${Math.ceil(waitMs / 1000)} s`));
+      return;
+    }
     const req = call.request;
     if (typeof req.token !== "string" || req.token.length === 0 || req.token.length > 256 || typeof req.csrPem !== "string" || req.csrPem.length === 0) {
       metrics?.enrollments.inc({ result: "MESHFED_ENROLL_INVALID" });
@@ -168,6 +201,12 @@ export class ProxyControlPlane {
       this.#log.warn({ peer, code, reason: message }, "proxy stream refused");
       call.emit("error", statusError(status, code, message));
     };
+    // Checked before the certificate: a flood of streams must cost as little as possible.
+    if (this.#openStreams >= this.#limits.maxStreams) {
+      reject(grpc.status.RESOURCE_EXHAUSTED, LIMIT_ERRORS.tooManyStreams, `this controller serves at most ${this.#limits.maxStreams} streams; retry later or on another replica`);
+      return;
+    }
+    this.#countOpenStream(call);
     const cert = call.getAuthContext().sslPeerCertificate;
     if (!cert) {
       reject(grpc.status.UNAUTHENTICATED, "MESHFED_NO_CLIENT_CERT", "Connect needs a client certificate issued by this mesh's CA");
@@ -233,6 +272,19 @@ export class ProxyControlPlane {
     session.sendCaBundle(this.#o.certificates.caBundle());
     await this.#sendServiceCertificate(session);
     this.#pushConfig(session);
+  }
+
+  /** Counts the stream as open until any of the events that end a server call. */
+  #countOpenStream(call: ProxyStream): void {
+    this.#openStreams += 1;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#openStreams -= 1;
+    };
+    // "finish": we ended it (status sent); "cancelled"/"close": the peer or the transport did.
+    for (const event of ["finish", "cancelled", "close", "error"] as const) call.once(event, release);
   }
 
   /** Resolves with the first message, or undefined after the Hello timeout or an early end. */

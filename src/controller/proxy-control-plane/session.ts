@@ -1,14 +1,24 @@
 /**
  * One proxy's Connect stream. It owns the write side: a slow proxy gets
- * back-pressure, not an unbounded queue — while the stream is full only the
- * newest config and the newest service certificate are kept, and older
- * pending ones are dropped (newest version wins).
+ * back-pressure, not an unbounded queue. At most MAX_IN_FLIGHT messages are
+ * handed to gRPC and not yet flushed to the transport; beyond that only the
+ * newest CA bundle, the newest service certificate and the newest config are
+ * kept, one of each, and older pending ones are dropped (newest version
+ * wins). A proxy that stops reading therefore holds a bounded amount of
+ * memory, and pushes to the other proxies never wait for it.
  */
 import type * as grpc from "@grpc/grpc-js";
 import type { ServiceRef } from "../../common/service.js";
 import type { AgentMessage__Output, ControllerMessage } from "../../common/proto.js";
 import type { CertificateWithKey } from "../certificates/types.js";
 import type { ProxyConfig } from "../drivers/types.js";
+
+/** Messages written to gRPC whose flush to the transport has not been confirmed yet. */
+export const MAX_IN_FLIGHT = 2;
+
+type PendingKind = "caBundle" | "serviceCertificate" | "config";
+/** The order pending messages are sent in: a config may refer to a certificate the agent must already hold. */
+const PENDING_ORDER: readonly PendingKind[] = ["caBundle", "serviceCertificate", "config"];
 
 export type ProxyStream = grpc.ServerDuplexStream<AgentMessage__Output, ControllerMessage>;
 
@@ -59,9 +69,10 @@ export class ProxySession {
   health: ProxyInfo["health"] = null;
   serviceCertificate: { serial: string; notAfter: string } | null = null;
   readonly #stream: ProxyStream;
+  /** Set when gRPC's buffer is over its high-water mark, until "drain". */
   #blocked = false;
-  #pendingConfig: ControllerMessage | undefined;
-  #pendingCertificate: ControllerMessage | undefined;
+  #inFlight = 0;
+  readonly #pending = new Map<PendingKind, ControllerMessage>();
   #ended = false;
 
   constructor(identity: SessionIdentity, stream: ProxyStream) {
@@ -83,8 +94,7 @@ export class ProxySession {
     const message: ControllerMessage = {
       config: { version: this.configVersion, driver: config.driver, hash: config.hash, files: config.files.map((f) => ({ path: f.path, content: Buffer.from(f.content) })) },
     };
-    if (this.#blocked) this.#pendingConfig = message;
-    else this.#write(message);
+    this.#send("config", message);
     return this.configVersion;
   }
 
@@ -97,13 +107,12 @@ export class ProxySession {
         notAfter: cert.notAfter.toISOString(), renewAt: cert.renewAt.toISOString(),
       },
     };
-    if (this.#blocked) this.#pendingCertificate = message;
-    else this.#write(message);
+    this.#send("serviceCertificate", message);
     return true;
   }
 
   sendCaBundle(pem: string): void {
-    if (!this.#ended) this.#write({ caBundle: { pem } });
+    if (!this.#ended) this.#send("caBundle", { caBundle: { pem } });
   }
 
   /** Tells the agent why the stream ends, then ends it. */
@@ -119,19 +128,45 @@ export class ProxySession {
     this.#stream.end();
   }
 
+  /** Messages waiting for the stream to accept them (at most one per kind). */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  #send(kind: PendingKind, message: ControllerMessage): void {
+    // Queued behind an older message of an earlier kind, or the stream is full: wait, replacing any older one of this kind.
+    if (this.#blocked || this.#inFlight >= MAX_IN_FLIGHT || this.#pending.size > 0) {
+      this.#pending.set(kind, message);
+      this.#flush();
+    } else {
+      this.#write(message);
+    }
+  }
+
   #write(message: ControllerMessage): void {
-    if (!this.#stream.write(message)) this.#blocked = true;
+    // A transport that went away: the session is ended by the stream's own events.
+    if (this.#stream.destroyed || this.#stream.writableEnded) return;
+    this.#inFlight += 1;
+    const accepted = this.#stream.write(message, () => {
+      this.#inFlight -= 1;
+      this.#flush();
+    });
+    if (!accepted) this.#blocked = true;
   }
 
   #drain(): void {
     this.#blocked = false;
-    const cert = this.#pendingCertificate;
-    const config = this.#pendingConfig;
-    this.#pendingCertificate = this.#pendingConfig = undefined;
-    // The certificate first: a config may refer to a certificate the agent must already hold.
-    if (cert) this.#write(cert);
-    if (config && !this.#blocked) this.#write(config);
-    else if (config) this.#pendingConfig = config;
+    this.#flush();
+  }
+
+  #flush(): void {
+    for (const kind of PENDING_ORDER) {
+      if (this.#ended || this.#blocked || this.#inFlight >= MAX_IN_FLIGHT) return;
+      const message = this.#pending.get(kind);
+      if (message === undefined) continue;
+      this.#pending.delete(kind);
+      this.#write(message);
+    }
   }
 
   info(): ProxyInfo {

@@ -12,7 +12,7 @@ import { MeshfedError } from "../../common/errors.js";
 import { isDnsLabel } from "../../common/service.js";
 import { SCHEMAS, type HttpRouteGroupManifest, type SmiKind, type TcpRouteManifest, type TrafficSplitManifest, type TrafficTargetManifest } from "./smi-schema.js";
 import type { HTTPRouteGroup, HttpMatch, TCPRoute, TrafficSplit, TrafficTarget } from "./types.js";
-import { issuesFromZod, type InputIssue } from "../../common/yaml-input.js";
+import { documentToJS, issuesFromZod, type InputIssue } from "../../common/yaml-input.js";
 import { formatPath, nodeAtPath, positionAtOffset, positionOf, type Position } from "../../common/yaml-position.js";
 
 export type { SmiKind } from "./smi-schema.js";
@@ -85,8 +85,13 @@ export function parseSmiManifests(text: string, file: string): SmiParseResult {
 }
 
 function parseDocumentObject(doc: Document.Parsed, file: string, document: number, lineCounter: LineCounter): SmiObject | { errors: MeshfedError[] } {
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
   const start = positionOf(doc.contents, lineCounter);
+  const expanded = documentToJS(doc, SMI_ERROR_CODES.yaml);
+  if (!expanded.ok) {
+    const { message, code } = expanded.issue;
+    return { errors: [new MeshfedError(code, `${file}:${start.line}:${start.column}: document ${document}: ${message}`, { details: { file, document, line: start.line, column: start.column } })] };
+  }
+  const raw = expanded.value;
   const result = normaliseSmiObject(raw, `${file}#${document}`);
   if (result.ok) return { ...result.value, position: { file, document, ...start } };
   const { kind, namespace, name } = result;

@@ -56,6 +56,11 @@ export class FakeArm {
   readonly requests: LoggedRequest[] = [];
   readonly tokenRequests: Array<{ scope: string | null; clientId: string | null }> = [];
   pageSize = 2;
+  /**
+   * Rewrites the JSON of successful ARM answers before they are sent, for
+   * tests of responses with missing or odd fields. `path` is lower-cased.
+   */
+  rewrite: ((path: string, json: unknown) => unknown) | undefined;
   readonly #server: Server;
   readonly #tokens = new Set<string>();
   readonly #rgFailures = new Map<string, RgFailure>();
@@ -119,6 +124,7 @@ export class FakeArm {
     const url = new URL(req.url ?? "/", this.url);
     const body = await readBody(req);
     const reply = (status: number, json: unknown, headers: Record<string, string> = {}): void => {
+      if (status === 200 && this.rewrite !== undefined && url.pathname.toLowerCase().startsWith("/subscriptions/")) json = this.rewrite(url.pathname.toLowerCase(), json);
       this.requests.push({ method: req.method ?? "GET", path: url.pathname, query: url.searchParams, status, at: Date.now() });
       res.writeHead(status, { "content-type": "application/json; charset=utf-8", "x-ms-request-id": randomBytes(8).toString("hex"), ...headers });
       res.end(JSON.stringify(json));

@@ -60,10 +60,19 @@ export function parsePorts(text: string): number[] | undefined {
   return [...new Set(ports)].sort((a, b) => a - b);
 }
 
+/**
+ * ARM's tags are typed as strings, but the SDK does not check what arrives:
+ * a value of another type is kept as NOT_A_STRING so that it becomes a named
+ * bad tag on its instance instead of an exception that fails the whole scope.
+ */
+const NOT_A_STRING = "(not a string)";
+
 function mergeTags(scaleSet: Tags | undefined, own: Tags | undefined): Map<string, string> {
   const merged = new Map<string, string>();
-  for (const [k, v] of Object.entries(scaleSet ?? {})) merged.set(k.toLowerCase(), v);
-  for (const [k, v] of Object.entries(own ?? {})) merged.set(k.toLowerCase(), v);
+  for (const tags of [scaleSet, own]) {
+    if (typeof tags !== "object" || tags === null || Array.isArray(tags)) continue;
+    for (const [k, v] of Object.entries(tags) as Array<[string, unknown]>) merged.set(k.toLowerCase(), typeof v === "string" ? v : NOT_A_STRING);
+  }
   return merged;
 }
 

@@ -18,6 +18,7 @@
  */
 import type { InstanceViewStatus, NetworkInterfaceReference, VirtualMachineScaleSet, VirtualMachineScaleSetVM } from "@azure/arm-compute";
 import type { NetworkInterface } from "@azure/arm-network";
+import { isIP } from "node:net";
 import type { ServiceRef } from "../../../common/service.js";
 import type { ArmClients } from "./arm-clients.js";
 import type { AzureRule } from "./config.js";
@@ -92,6 +93,11 @@ export async function readScope(options: ReadScopeOptions): Promise<ScopeReading
     if (mapping.kind !== "mapped") return;
     if (ip === undefined) {
       problems.push({ id, name, code: AZURE_ERROR_CODES.noAddress, message: `${name}: running and mapped to ${mapping.service.namespace}/${mapping.service.name}, but its primary NIC has no private IP` });
+      return;
+    }
+    // The SDK passes through whatever ARM (or a proxy in front of it) sent; only an address may become an endpoint.
+    if (typeof ip !== "string" || isIP(ip) === 0) {
+      problems.push({ id, name, code: AZURE_ERROR_CODES.noAddress, message: `${name}: the private IP of its primary NIC, ${JSON.stringify(ip)}, is not an IP address` });
       return;
     }
     instances.push({ id, name, endpoints: mapping.ports.map((port) => ({ service: mapping.service, ip, port })) });

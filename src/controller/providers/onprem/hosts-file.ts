@@ -79,7 +79,7 @@ export function parseHostsFile(text: string, file: string): HostsFile {
   const input = new YamlInput(text, file);
   const syntax = input.syntaxIssues(HOSTS_ERROR_CODES.yaml);
   if (syntax.length > 0) throw inputError(syntax.map((i) => input.position(i)));
-  const shaped = fileSchema.safeParse(input.toJS());
+  const shaped = fileSchema.safeParse(input.toJS(HOSTS_ERROR_CODES.yaml));
   if (!shaped.success) throw inputError(issuesFromZod(shaped.error, HOSTS_ERROR_CODES.invalid).map((i) => input.position(i)));
   const rawHosts = shaped.data?.hosts ?? [];
   const issues = checkHosts(rawHosts);
