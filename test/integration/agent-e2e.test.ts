@@ -42,14 +42,15 @@ async function waitFor<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs
 
 test("agents enroll, connect and become participants; they survive a controller kill -9 and an agent restart during the outage", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-e2e-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const processes: Array<ControllerProcess | AgentProcess> = [];
+  // Processes first: one still writing into the directory would make its removal fail.
+  t.after(async () => {
+    for (const p of processes) await p.stop("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+  });
   await writeFile(join(dir, "hosts.yaml"), HOSTS);
   const grpcPort = await freePort();
   const controllerArgs = ["--data-dir", join(dir, "controller"), "--hosts", join(dir, "hosts.yaml"), "--grpc-address", `127.0.0.1:${grpcPort}`];
-  const processes: Array<ControllerProcess | AgentProcess> = [];
-  t.after(async () => {
-    for (const p of processes) await p.stop("SIGKILL");
-  });
 
   let ctl = await startControllerProcess(controllerArgs);
   processes.push(ctl);

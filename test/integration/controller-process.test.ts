@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile, rename, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { getJson, runCli, startControllerProcess } from "../helpers/controller-process.js";
+import { cleanupStack } from "../helpers/cleanup.js";
 
 const HOSTS = `hosts:
   - name: web-1
@@ -35,12 +36,13 @@ spec:
 
 async function workspace(t: { after: (fn: () => Promise<void>) => void }) {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-it-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const defer = cleanupStack(t);
+  defer(() => rm(dir, { recursive: true, force: true }));
   await mkdir(join(dir, "smi"));
   await writeFile(join(dir, "hosts.yaml"), HOSTS);
   await writeFile(join(dir, "smi", "policy.yaml"), SMI);
   const args = ["--data-dir", join(dir, "data"), "--hosts", join(dir, "hosts.yaml"), "--smi", join(dir, "smi")];
-  return { dir, args };
+  return { dir, args, defer };
 }
 
 interface CatalogJson {
@@ -49,9 +51,9 @@ interface CatalogJson {
 }
 
 test("the controller gets ready, serves the catalog and its providers, and stops on SIGTERM with exit 0", async (t) => {
-  const { args } = await workspace(t);
+  const { args, defer } = await workspace(t);
   const ctl = await startControllerProcess(args);
-  t.after(() => ctl.stop("SIGKILL"));
+  defer(() => ctl.stop("SIGKILL"));
   const ready = await fetch(`${ctl.url}/readyz`);
   assert.equal(ready.status, 200);
   const catalog = (await getJson(`${ctl.url}/api/v1/catalog`)) as CatalogJson;
@@ -68,9 +70,9 @@ test("the controller gets ready, serves the catalog and its providers, and stops
 });
 
 test("an edit of the hosts file (write-and-rename) reaches the catalog within 1 s", async (t) => {
-  const { dir, args } = await workspace(t);
+  const { dir, args, defer } = await workspace(t);
   const ctl = await startControllerProcess(args);
-  t.after(() => ctl.stop("SIGKILL"));
+  defer(() => ctl.stop("SIGKILL"));
   const tmp = join(dir, ".hosts.yaml.swp");
   await writeFile(tmp, HOSTS.replace("10.10.0.1", "10.10.0.9"));
   const started = Date.now();
@@ -88,9 +90,9 @@ test("an edit of the hosts file (write-and-rename) reaches the catalog within 1 
 });
 
 test("a broken hosts file keeps the last good catalog and is reported with its position", async (t) => {
-  const { dir, args } = await workspace(t);
+  const { dir, args, defer } = await workspace(t);
   const ctl = await startControllerProcess(args);
-  t.after(() => ctl.stop("SIGKILL"));
+  defer(() => ctl.stop("SIGKILL"));
   await writeFile(join(dir, "hosts.yaml"), HOSTS.replace("10.10.0.2", "10.10.0.300"));
   let provider: { state: string; lastError: { code: string; line?: number; column?: number } | null } | undefined;
   const started = Date.now();
@@ -115,9 +117,9 @@ test("a hosts file that does not exist fails the start with a named error and ex
 });
 
 test("the CLI's JSON output equals the admin API's JSON", async (t) => {
-  const { args } = await workspace(t);
+  const { args, defer } = await workspace(t);
   const ctl = await startControllerProcess(args);
-  t.after(() => ctl.stop("SIGKILL"));
+  defer(() => ctl.stop("SIGKILL"));
   for (const [command, path] of [[["catalog"], "catalog"], [["participants"], "participants"], [["certs", "list"], "certificates"]] as const) {
     const r = await runCli([...command, "-o", "json", "--admin", ctl.url]);
     assert.equal(r.code, 0, r.stderr);

@@ -8,17 +8,19 @@ import { createCertificateManager } from "../../src/controller/certificates/inde
 import { FileStore } from "../../src/controller/store/file-store.js";
 import { getJson, startControllerProcess } from "../helpers/controller-process.js";
 import { identity, makeCsr } from "../helpers/certificates.js";
+import { cleanupStack } from "../helpers/cleanup.js";
 
 test("after kill -9 a restart on the same data dir serves the same CA and the same certificate registry", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-restart-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const defer = cleanupStack(t);
+  defer(() => rm(dir, { recursive: true, force: true }));
   const dataDir = join(dir, "data");
   await writeFile(join(dir, "hosts.yaml"), "hosts:\n  - name: h\n    address: 10.1.0.1\n    services: [{ name: bookstore, namespace: shop, port: 80 }]\n");
   const args = ["--data-dir", dataDir, "--hosts", join(dir, "hosts.yaml")];
 
   // The first start creates the CA.
   const first = await startControllerProcess(args);
-  t.after(() => first.stop("SIGKILL"));
+  defer(() => first.stop("SIGKILL"));
   const ca = await (await fetch(`${first.url}/api/v1/ca`)).text();
   assert.match(ca, /^-----BEGIN CERTIFICATE-----/);
   assert.equal(await first.stop("SIGKILL"), "SIGKILL");
@@ -34,7 +36,7 @@ test("after kill -9 a restart on the same data dir serves the same CA and the sa
   await manager.issueProxyCertificate(await makeCsr({ name: "", extensions: [] }), { ...identity, proxyId: "6f1c2a9e-3b7d-4c1e-9a55-0d2b8c7e4f10" });
 
   const second = await startControllerProcess(args);
-  t.after(() => second.stop("SIGKILL"));
+  defer(() => second.stop("SIGKILL"));
   const certs = await getJson(`${second.url}/api/v1/certificates`);
   assert.deepEqual(
     (certs as Array<{ kind: string; state: string }>).map((c) => `${c.kind}:${c.state}`).sort(),
@@ -44,7 +46,7 @@ test("after kill -9 a restart on the same data dir serves the same CA and the sa
   assert.equal(await second.stop("SIGKILL"), "SIGKILL");
 
   const third = await startControllerProcess(args);
-  t.after(() => third.stop("SIGKILL"));
+  defer(() => third.stop("SIGKILL"));
   assert.equal(await (await fetch(`${third.url}/api/v1/ca`)).text(), ca, "same CA after kill -9");
   assert.deepEqual(await getJson(`${third.url}/api/v1/certificates`), certs, "same registry after kill -9");
   const participants = (await getJson(`${third.url}/api/v1/participants`)) as { incomplete: Array<{ kind: string; missing: string[] }> };
