@@ -5,6 +5,7 @@
  * explicitly, never as a side effect of importing a module.
  */
 import { randomBytes } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import { formatHostPort, isLoopback, parseHostPort } from "../common/address.js";
 import { errorCode, MeshfedError } from "../common/errors.js";
@@ -29,6 +30,9 @@ import type { EndpointProvider } from "./providers/types.js";
 import { CompositeMeshSpec } from "./spec/composite-spec.js";
 import { EmptyMeshSpec } from "./spec/empty-spec.js";
 import type { KubeMeshConfig, MeshSettings } from "./spec/kubernetes/index.js";
+import type { KubernetesProvider } from "./providers/kubernetes/index.js";
+import type { RunningInjector } from "./injector/index.js";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { FileMeshSpec } from "./spec/files/index.js";
 import type { MeshSpec } from "./spec/types.js";
 import { FileStore } from "./store/file-store.js";
@@ -42,6 +46,8 @@ export interface RunningController {
   readonly grpcAddress: string;
   /** host:port of the HTTPS Pipy repo for polling sidecars, when enabled. */
   readonly repoAddress?: string;
+  /** host:port of the sidecar injector's admission webhook (HTTPS), when enabled. */
+  readonly injectorAddress?: string;
   readonly catalog: MeshCatalog;
   /** Graceful stop, bounded by `shutdownTimeout`; idempotent. */
   close(): Promise<void>;
@@ -50,6 +56,8 @@ export interface RunningController {
 /** `parts.driver` overrides the configured sidecar driver (tests pass one with other ports). */
 export async function startController(config: ControllerConfig, logger: Logger, parts: { readonly driver?: SidecarDriver } = {}): Promise<RunningController> {
   const stop = new AbortController();
+  // Every long-lived part (informers, file watchers, servers) listens on this one signal.
+  setMaxListeners(0, stop.signal);
   const log = logger.child({ component: "controller" });
   const store = await FileStore.open(config.dataDir);
   const metrics = new ControllerMetrics({ defaultMetrics: true });
@@ -84,11 +92,14 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   }
   const kube = config.providers.kubernetes;
   let meshConfig: KubeMeshConfig | undefined;
+  let kubernetes: { provider: KubernetesProvider; kubeConfig: KubeConfig; namespace: string } | undefined;
   if (kube) {
-    const { loadKubeConfig, createKubernetesProvider } = await import("./providers/kubernetes/index.js");
+    const { loadKubeConfig, createKubernetesProvider, contextNamespace, DEFAULT_CONTROLLER_NAMESPACE } = await import("./providers/kubernetes/index.js");
     const { createKubernetesMeshSpec, createKubeMeshConfig } = await import("./spec/kubernetes/index.js");
     const kubeConfig = loadKubeConfig(kube);
-    providers.push(createKubernetesProvider(kube, { kubeConfig, logger, metrics }));
+    const provider = createKubernetesProvider(kube, { kubeConfig, logger, metrics });
+    kubernetes = { provider, kubeConfig, namespace: kube.injector.service.namespace ?? contextNamespace(kubeConfig) ?? DEFAULT_CONTROLLER_NAMESPACE };
+    providers.push(provider);
     if (kube.smi) specs.push(createKubernetesMeshSpec(kube, { kubeConfig, logger, metrics }));
     if (kube.meshConfig.enabled) {
       meshConfig = createKubeMeshConfig(kube, {
@@ -102,11 +113,13 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   }
   const spec: MeshSpec = specs.length === 0 ? new EmptyMeshSpec() : specs.length === 1 ? specs[0]! : new CompositeMeshSpec(specs);
 
+  let repo: PipyRepoServer | undefined;
   const catalog = new MeshCatalog({
     providers,
     spec,
     certificates,
-    connected: sessions,
+    // Agents on their gRPC streams, and pod sidecars polling the repo.
+    connected: { connected: () => (repo ? [...sessions.connected(), ...repo.sidecars.connected()] : sessions.connected()) },
     providerPriority: config.catalog.providerPriority,
     corroborateOnly: config.agents.selfRegistration ? [] : [agents.id],
     permissive: config.mesh.permissive,
@@ -151,11 +164,13 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   log.info({ admin: admin.url, dataDir: config.dataDir }, "admin API listening");
 
   let plane: ProxyControlPlane | undefined;
-  let repo: PipyRepoServer | undefined;
+  let injector: RunningInjector | undefined;
   let repoAddress: string | undefined;
+  let injectorAddress: string | undefined;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      await injector?.close(Math.min(2_000, config.shutdownTimeout / 4));
       await repo?.close(Math.min(2_000, config.shutdownTimeout / 4));
       await plane?.close(Math.min(5_000, config.shutdownTimeout / 2));
       stop.abort();
@@ -188,8 +203,23 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     grpcAddress = formatHostPort({ host: grpcListen.host, port: plane.port });
     if (config.repo.address !== undefined) {
       const repoListen = parseHostPort(config.repo.address);
-      repo = await PipyRepoServer.listen({ listen: repoListen, certificates, catalog, driver, logger, metrics });
+      const pods = kubernetes?.provider;
+      repo = await PipyRepoServer.listen({
+        listen: repoListen, certificates, catalog, driver, logger, metrics,
+        ...(pods ? { locate: (proxyId: string) => locatePod(pods, proxyId) } : {}),
+      });
       repoAddress = formatHostPort({ host: repoListen.host, port: repo.port });
+    }
+    if (kube?.injector.enabled && kubernetes) {
+      if (repo === undefined) throw new MeshfedError("MESHFED_INJECTOR_CONFIG", "providers.kubernetes.injector needs repo.address: injected sidecars poll the controller's Pipy repo");
+      const { startInjector, ClientNodeInjectorApi } = await import("./injector/index.js");
+      const provider = kubernetes.provider;
+      injector = await startInjector({
+        config: kube.injector, listen: parseHostPort(kube.injector.address), namespace: kubernetes.namespace, repoPort: repo.port,
+        driver, certificates, api: new ClientNodeInjectorApi(kubernetes.kubeConfig), logger, meshName: kube.meshName,
+        namespaces: { isMeshed: (ns) => provider.isMeshed(ns), servicesSelecting: (ns, labels) => provider.servicesSelecting(ns, labels) },
+      });
+      injectorAddress = formatHostPort({ host: parseHostPort(kube.injector.address).host, port: injector.port });
     }
     ready = true;
   } catch (err) {
@@ -197,7 +227,17 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     throw err;
   }
   log.info({ ...catalog.counts, providers: providers.map((p) => p.id), spec: spec.id }, "controller ready");
-  return { adminUrl: admin.url, grpcAddress, ...(repoAddress !== undefined ? { repoAddress } : {}), catalog, close };
+  return {
+    adminUrl: admin.url, grpcAddress, catalog, close,
+    ...(repoAddress !== undefined ? { repoAddress } : {}),
+    ...(injectorAddress !== undefined ? { injectorAddress } : {}),
+  };
+}
+
+/** A polling sidecar's pod, by the proxy-id annotation the injector put on it. */
+function locatePod(provider: KubernetesProvider, proxyId: string): { addresses: readonly string[]; pod: string } | undefined {
+  const pod = provider.podOfProxy(proxyId);
+  return pod === undefined ? undefined : { addresses: pod.ips, pod: `${pod.namespace}/${pod.name}` };
 }
 
 /**

@@ -19,15 +19,22 @@
  * - fault injection: dropWatches() (connections die mid-stream),
  *   closeWatches() (normal server close), failNext() (e.g. a 500 on the next
  *   list), expireWatches() (ERROR 410 on open streams);
+ * - single objects: GET (404 NotFound), POST create (409 AlreadyExists,
+ *   generateName honoured), PUT replace (409 Conflict on a stale
+ *   metadata.resourceVersion), PATCH with application/json-patch+json only
+ *   (415 otherwise; a failed `test` op is a 422), DELETE; every write bumps
+ *   the resourceVersion and is seen by watches;
  * - bearer-token check (401 without it); field selectors metadata.name and
- *   metadata.namespace only, anything else (label selectors too) is a 400, so
- *   a client relying on more would fail loudly rather than pass silently.
+ *   metadata.namespace only, equality label selectors on lists only; anything
+ *   else is a 400, so a client relying on more fails loudly rather than
+ *   passing silently.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
+import { applyJsonPatch, type JsonPatchOperation } from "./json-patch.js";
 
 export interface ResourceType {
   /** "" for the core group. */
@@ -44,6 +51,8 @@ export const RESOURCES = {
   services: { group: "", versions: ["v1"], plural: "services", kind: "Service", namespaced: true },
   pods: { group: "", versions: ["v1"], plural: "pods", kind: "Pod", namespaced: true },
   configmaps: { group: "", versions: ["v1"], plural: "configmaps", kind: "ConfigMap", namespaced: true },
+  secrets: { group: "", versions: ["v1"], plural: "secrets", kind: "Secret", namespaced: true },
+  "mutatingwebhookconfigurations.admissionregistration.k8s.io": { group: "admissionregistration.k8s.io", versions: ["v1"], plural: "mutatingwebhookconfigurations", kind: "MutatingWebhookConfiguration", namespaced: false },
   "endpointslices.discovery.k8s.io": { group: "discovery.k8s.io", versions: ["v1"], plural: "endpointslices", kind: "EndpointSlice", namespaced: true },
   "trafficsplits.split.smi-spec.io": { group: "split.smi-spec.io", versions: ["v1alpha2", "v1alpha3", "v1alpha4"], plural: "trafficsplits", kind: "TrafficSplit", namespaced: true },
   "traffictargets.access.smi-spec.io": { group: "access.smi-spec.io", versions: ["v1alpha3"], plural: "traffictargets", kind: "TrafficTarget", namespaced: true },
@@ -90,7 +99,7 @@ export interface InjectedFailure {
 }
 
 export interface RequestRecord {
-  readonly verb: "list" | "watch" | "other";
+  readonly verb: "list" | "watch" | "get" | "create" | "update" | "patch" | "delete" | "other";
   readonly resource: string | undefined;
   readonly path: string;
   readonly query: Readonly<Record<string, string>>;
@@ -251,7 +260,7 @@ export class FakeKubeApiServer {
     return [...this.#matching(resource)].length;
   }
 
-  count(verb: "list" | "watch", resource: ResourceName): number {
+  count(verb: RequestRecord["verb"], resource: ResourceName): number {
     return this.requests.filter((r) => r.verb === verb && r.resource === resource).length;
   }
 
@@ -269,32 +278,101 @@ export class FakeKubeApiServer {
     const query = Object.fromEntries(url.searchParams);
     const route = parsePath(url.pathname);
     const watch = query.watch === "true" || query.watch === "1";
-    this.requests.push({ verb: route === undefined || req.method !== "GET" ? "other" : watch ? "watch" : "list", resource: route?.resource, path: url.pathname, query });
+    this.requests.push({ verb: verbOf(req.method, route, watch), resource: route?.resource, path: url.pathname, query });
     if (req.headers.authorization !== `Bearer ${FAKE_TOKEN}`) return status(res, 401, "Unauthorized", "Unauthorized");
     if (route === undefined) return status(res, 404, "NotFound", `the server could not find the requested resource (${url.pathname})`);
     const type = TYPES[route.resource];
     if (type === undefined || !type.versions.includes(route.version) || type.group !== route.group || (route.namespace !== undefined && !type.namespaced)) {
       return status(res, 404, "NotFound", `the server could not find the requested resource (${url.pathname})`);
     }
-    if (req.method !== "GET") return status(res, 405, "MethodNotAllowed", `${req.method} is not supported by this fake`);
+    if (route.name !== undefined || req.method !== "GET") {
+      void this.#object(req, res, route.resource, route.version, route.namespace, route.name);
+      return;
+    }
     const failure = this.#failures.find((f) => f.resource === route.resource && f.verb === (watch ? "watch" : "list"));
     if (failure !== undefined) {
       failure.times = (failure.times ?? 1) - 1;
       if (failure.times <= 0) this.#failures.splice(this.#failures.indexOf(failure), 1);
       return status(res, failure.status, failure.status === 410 ? "Expired" : "InternalError", `injected failure (${failure.status})`);
     }
-    if (query.labelSelector !== undefined && query.labelSelector !== "") return status(res, 400, "BadRequest", "this fake does not implement label selectors");
     const fields = parseFieldSelector(query.fieldSelector);
     if (fields === undefined) return status(res, 400, "BadRequest", `unsupported field selector "${query.fieldSelector}"`);
-    if (watch) this.#watch(route.resource, route.version, route.namespace, fields, query, res);
-    else this.#list(route.resource, route.version, route.namespace, fields, res);
+    const labels = parseLabelSelector(query.labelSelector);
+    if (labels === undefined) return status(res, 400, "BadRequest", `this fake implements only k=v label selectors, not "${query.labelSelector}"`);
+    if (watch) {
+      if (Object.keys(labels).length > 0) return status(res, 400, "BadRequest", "this fake does not implement label selectors on watches");
+      this.#watch(route.resource, route.version, route.namespace, fields, query, res);
+    } else this.#list(route.resource, route.version, route.namespace, fields, res, labels);
   }
 
-  #list(resource: string, version: string, namespace: string | undefined, fields: Record<string, string>, res: ServerResponse): void {
+  /** Single-object verbs: GET/PUT/PATCH/DELETE on `.../<name>`, POST on the collection. */
+  async #object(req: IncomingMessage, res: ServerResponse, resource: string, version: string, namespace: string | undefined, name: string | undefined): Promise<void> {
+    const type = this.#type(resource);
+    const method = req.method ?? "GET";
+    const objects = this.#objects(resource);
+    const nsKey = type.namespaced ? namespace : undefined;
+    if (type.namespaced && nsKey === undefined && method !== "GET") return status(res, 404, "NotFound", `${type.plural} are namespaced`);
+    const existing = name === undefined ? undefined : objects.get(`${nsKey ?? ""}/${name}`);
+    const notFound = (): void => status(res, 404, "NotFound", `${type.plural} "${name ?? ""}" not found`);
+    const send = (code: number, object: KubeObject): void => {
+      res.writeHead(code, { "content-type": "application/json" });
+      res.end(JSON.stringify({ ...structuredClone(object), apiVersion: apiVersion(type, version), kind: type.kind }));
+    };
+    if (method === "GET") return existing === undefined ? notFound() : send(200, existing);
+    if (method === "DELETE") {
+      if (existing === undefined) return notFound();
+      this.remove(resource as ResourceName, nsKey, existing.metadata.name);
+      return send(200, existing);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch {
+      return status(res, 400, "BadRequest", "the request body is not JSON");
+    }
+    if (method === "POST" && name === undefined) {
+      const object = body as KubeObject;
+      if (object?.metadata === undefined || typeof object.metadata !== "object") return status(res, 400, "BadRequest", "metadata is required");
+      const generate = object.metadata.generateName;
+      const objectName = object.metadata.name ?? (typeof generate === "string" ? `${generate}${randomUUID().slice(0, 5)}` : undefined);
+      if (typeof objectName !== "string" || objectName === "") return status(res, 422, "Invalid", "metadata.name: Required value");
+      if (object.metadata.namespace !== undefined && object.metadata.namespace !== nsKey) {
+        return status(res, 400, "BadRequest", `the namespace of the object (${object.metadata.namespace}) does not match the namespace on the request (${nsKey ?? ""})`);
+      }
+      if (objects.has(`${nsKey ?? ""}/${objectName}`)) return status(res, 409, "AlreadyExists", `${type.plural} "${objectName}" already exists`);
+      const { resourceVersion: _ignored, ...metadata } = object.metadata;
+      return send(201, this.apply(resource as ResourceName, { ...stringDataToData(resource, object), metadata: { ...metadata, name: objectName, ...(nsKey === undefined ? {} : { namespace: nsKey }) } }));
+    }
+    if (existing === undefined || name === undefined) return notFound();
+    if (method === "PUT") {
+      const object = body as KubeObject;
+      const rv = object?.metadata?.resourceVersion;
+      if (rv !== undefined && rv !== existing.metadata.resourceVersion) {
+        return status(res, 409, "Conflict", `Operation cannot be fulfilled on ${type.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+      }
+      return send(200, this.apply(resource as ResourceName, { ...stringDataToData(resource, object), metadata: { ...object.metadata, name, ...(nsKey === undefined ? {} : { namespace: nsKey }) } }));
+    }
+    if (method === "PATCH") {
+      if (req.headers["content-type"] !== "application/json-patch+json") {
+        return status(res, 415, "UnsupportedMediaType", `this fake supports only application/json-patch+json patches, not ${String(req.headers["content-type"])}`);
+      }
+      if (!Array.isArray(body)) return status(res, 400, "BadRequest", "a JSON patch is an array of operations");
+      let patched: KubeObject;
+      try {
+        patched = applyJsonPatch(existing, body as JsonPatchOperation[]);
+      } catch (err) {
+        return status(res, 422, "Invalid", `the patch does not apply: ${(err as Error).message}`);
+      }
+      return send(200, this.apply(resource as ResourceName, { ...patched, metadata: { ...patched.metadata, name, ...(nsKey === undefined ? {} : { namespace: nsKey }) } }));
+    }
+    return status(res, 405, "MethodNotAllowed", `${method} is not supported by this fake`);
+  }
+
+  #list(resource: string, version: string, namespace: string | undefined, fields: Record<string, string>, res: ServerResponse, labels: Record<string, string> = {}): void {
     const type = this.#type(resource);
     const custom = isCustom(type);
     const items = [...this.#objects(resource).values()]
-      .filter((o) => matches(o, namespace, fields))
+      .filter((o) => matches(o, namespace, fields) && Object.entries(labels).every(([k, v]) => o.metadata.labels?.[k] === v))
       .sort((a, b) => cmp(`${a.metadata.namespace ?? ""}/${a.metadata.name}`, `${b.metadata.namespace ?? ""}/${b.metadata.name}`))
       .map((o) => {
         const copy = structuredClone(o);
@@ -375,7 +453,51 @@ export class FakeKubeApiServer {
   }
 }
 
-function parsePath(path: string): { group: string; version: string; namespace: string | undefined; resource: string } | undefined {
+interface Route {
+  readonly group: string;
+  readonly version: string;
+  readonly namespace: string | undefined;
+  readonly resource: string;
+  readonly name: string | undefined;
+}
+
+function verbOf(method: string | undefined, route: Route | undefined, watch: boolean): RequestRecord["verb"] {
+  if (route === undefined) return "other";
+  switch (method) {
+    case "GET":
+      return route.name !== undefined ? "get" : watch ? "watch" : "list";
+    case "POST":
+      return "create";
+    case "PUT":
+      return "update";
+    case "PATCH":
+      return "patch";
+    case "DELETE":
+      return "delete";
+    default:
+      return "other";
+  }
+}
+
+/** As the API server does: a Secret's write-only stringData is merged into data (base64) and never stored. */
+function stringDataToData(resource: string, object: KubeObject): KubeObject {
+  if (resource !== "secrets" || object.stringData === undefined) return object;
+  const { stringData, ...rest } = object;
+  const data: Record<string, string> = { ...((object.data as Record<string, string> | undefined) ?? {}) };
+  for (const [k, v] of Object.entries(stringData as Record<string, string>)) data[k] = Buffer.from(v, "utf8").toString("base64");
+  return { ...rest, data };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function parsePath(path: string): Route | undefined {
   const parts = path.split("/").filter((p) => p !== "");
   let group: string;
   let version: string;
@@ -393,12 +515,17 @@ function parsePath(path: string): { group: string; version: string; namespace: s
   }
   let namespace: string | undefined;
   let plural: string;
-  if (rest.length === 1) plural = rest[0]!;
-  else if (rest.length === 3 && rest[0] === "namespaces") {
+  let name: string | undefined;
+  // A namespace object itself (/api/v1/namespaces/<name>) reads as a cluster-scoped get.
+  if (rest.length === 1 || rest.length === 2) {
+    plural = rest[0]!;
+    name = rest[1];
+  } else if ((rest.length === 3 || rest.length === 4) && rest[0] === "namespaces") {
     namespace = rest[1]!;
     plural = rest[2]!;
+    name = rest[3];
   } else return undefined;
-  return { group, version, namespace, resource: group === "" ? plural : `${plural}.${group}` };
+  return { group, version, namespace, resource: group === "" ? plural : `${plural}.${group}`, name };
 }
 
 function parseFieldSelector(text: string | undefined): Record<string, string> | undefined {
@@ -408,6 +535,18 @@ function parseFieldSelector(text: string | undefined): Record<string, string> | 
     const m = /^(metadata\.name|metadata\.namespace)(==?)(.*)$/.exec(part);
     if (m === null) return undefined;
     out[m[1]!] = m[3]!;
+  }
+  return out;
+}
+
+/** Equality-based label selectors only (`a=b,c==d`); anything else is refused so a client relying on more fails loudly. */
+function parseLabelSelector(text: string | undefined): Record<string, string> | undefined {
+  if (text === undefined || text === "") return {};
+  const out: Record<string, string> = {};
+  for (const part of text.split(",")) {
+    const m = /^([A-Za-z0-9./_-]+)==?([A-Za-z0-9._-]*)$/.exec(part);
+    if (m === null) return undefined;
+    out[m[1]!] = m[2]!;
   }
   return out;
 }

@@ -37,12 +37,16 @@ test("schema defaults: inCluster auto, mesh name meshfed, SMI and MeshConfig on"
     backoff: { initial: 500, max: 30_000 },
     smi: true,
     meshConfig: { enabled: true, name: "meshfed-config" },
+    injector: {
+      enabled: false, address: "0.0.0.0:9443", path: "/mutate-pods", service: { name: "meshfed-controller" }, webhookConfiguration: "meshfed-sidecar-injector",
+      patchCaBundle: true, sidecarImage: "flomesh/pipy:1.5.18", initImage: "openservicemesh/init:v1.2.0", excludeInboundPorts: [],
+    },
   });
   assert.equal(kubernetesProviderConfigSchema.parse({ backoff: { initial: "1s" } }).backoff.initial, 1000);
 });
 
 test("schema rejects bad values and unknown fields", () => {
-  for (const bad of [{ meshName: "-bad-" }, { meshName: "x".repeat(64) }, { inCluster: "yes" }, { kubeconfig: "" }, { meshConfig: { namespace: "Bad_NS" } }, { typo: 1 }, { backoff: { max: "soon" } }]) {
+  for (const bad of [{ meshName: "-bad-" }, { meshName: "x".repeat(64) }, { inCluster: "yes" }, { kubeconfig: "" }, { meshConfig: { namespace: "Bad_NS" } }, { injector: { repoUrl: "http://plain:6060" } }, { injector: { address: "nowhere" } }, { injector: { path: "relative" } }, { typo: 1 }, { backoff: { max: "soon" } }]) {
     assert.equal(kubernetesProviderConfigSchema.safeParse(bad).success, false, JSON.stringify(bad));
   }
 });

@@ -39,7 +39,7 @@ export function catalogCommand(yargs: Argv) {
 
 const EXPLAIN: Record<Leg, string> = {
   issued: "no live proxy certificate for this service: enroll an agent for it with a join token bound to the service",
-  connected: "no proxy is connected for it: start the agent on that host, or check its logs for why it cannot reach the controller",
+  connected: "no proxy is connected for it: start the agent on that host, or check its logs for why it cannot reach the controller (in a pod: the meshfed-proxy container's log; sidecars count as connected for 15 s after a repo poll)",
   discovered: "no provider reports an endpoint for it: add the host to the hosts file, or check `meshfed catalog` and the provider status",
 };
 
@@ -53,7 +53,7 @@ export function participantsCommand(yargs: Argv) {
       printResult(argv.output, body, () => ({
         header: ["SERVICE", "WHAT", "PROXY", "ENDPOINTS", "MISSING"],
         rows: [
-          ...body.participants.map((p) => [p.service, "participant", p.proxyId, p.endpoints.map((e) => formatHostPort({ host: e.ip, port: e.port })).join(","), "-"]),
+          ...body.participants.map((p) => [p.service, p.pod === undefined ? "participant" : `participant (pod ${p.pod})`, p.proxyId, p.endpoints.map((e) => formatHostPort({ host: e.ip, port: e.port })).join(","), "-"]),
           ...body.incomplete.map((r) => [r.service, describe(r), r.proxyId ?? "-", r.ip !== undefined ? formatHostPort({ host: r.ip, port: r.port ?? 0 }) : "-", r.missing.join(",")]),
         ],
         footer: argv.explain ? explain(body.incomplete) : undefined,

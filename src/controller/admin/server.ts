@@ -14,6 +14,9 @@ export interface AdminServerOptions {
   readonly logger: Logger;
 }
 
+/** Probe paths: the kubelet sends no credentials. */
+const UNAUTHENTICATED = new Set(["/healthz", "/readyz"]);
+
 /**
  * The admin HTTP server. It refuses to start on a non-loopback address without
  * a token, because this API will mint join tokens: whoever reaches it could
@@ -66,7 +69,9 @@ export class AdminServer {
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://admin.invalid");
     let response: AdminResponse;
-    if (!this.#authorized(req) && url.pathname !== "/healthz") {
+    // The kubelet probes /healthz and /readyz without credentials; both tell
+    // nothing beyond "alive" and which sources are still syncing.
+    if (!this.#authorized(req) && !UNAUTHENTICATED.has(url.pathname)) {
       response = errorResponse(401, "MESHFED_ADMIN_UNAUTHORIZED", "missing or wrong admin token (Authorization: Bearer <token>)");
     } else {
       try {

@@ -7,7 +7,10 @@ import type { ConnectedProxy, IncompleteParticipant, Leg, Participant, Participa
  * Participants = issued proxy certificates ∩ connected proxies ∩ discovered
  * endpoints (DESIGN.md §1). The join: a connected proxy of service S, whose
  * certificate is live in the registry, fronts the endpoints of S on its host
- * addresses. Everything that is in one or two of the three sets is reported
+ * addresses. For an agent those are its host's addresses (Hello); for a pod's
+ * sidecar polling the repo they are the pod's IPs, found through the
+ * `meshfed.io/proxy-id` annotation the injector put on the pod, so the
+ * EndpointSlice entries of that pod are what it fronts. Everything that is in one or two of the three sets is reported
  * once, as what it is (endpoint, certificate, proxy), with the legs it lacks.
  */
 export function computeParticipants(
@@ -39,10 +42,10 @@ export function computeParticipants(
     if (!liveCerts.has(proxy.serial)) missing.push("issued");
     if (endpoints.length === 0) missing.push("discovered");
     if (missing.length === 0) {
-      participants.push({ service: key, proxyId: proxy.proxyId, serial: proxy.serial, endpoints });
+      participants.push({ service: key, proxyId: proxy.proxyId, serial: proxy.serial, endpoints, ...(proxy.pod === undefined ? {} : { pod: proxy.pod }) });
       for (const e of endpoints) frontedEndpoints.add(`${key}|${e.ip}|${e.port}`);
     } else {
-      incomplete.push({ kind: "proxy", service: key, proxyId: proxy.proxyId, serial: proxy.serial, missing });
+      incomplete.push({ kind: "proxy", service: key, proxyId: proxy.proxyId, serial: proxy.serial, ...(proxy.pod === undefined ? {} : { pod: proxy.pod }), missing });
     }
   }
 

@@ -64,6 +64,10 @@ export interface ConnectedProxy {
   /** Addresses of its host, used to find the endpoints it fronts. */
   readonly addresses: readonly string[];
   readonly connectedAt: string;
+  /** How it is connected: an agent's gRPC stream, or a pod sidecar polling the Pipy repo. */
+  readonly via?: "stream" | "repo";
+  /** `namespace/name` of the pod a sidecar runs in, when known (its `meshfed.io/proxy-id` annotation). */
+  readonly pod?: string;
 }
 
 /** What the proxy control plane tells the catalog: who is connected right now (read when participants are asked for). */
@@ -128,6 +132,8 @@ export interface Participant {
   readonly proxyId: string;
   readonly serial: string;
   readonly endpoints: readonly EndpointAddress[];
+  /** For a pod's sidecar: the pod, `namespace/name`. */
+  readonly pod?: string;
 }
 
 export interface IncompleteParticipant {
@@ -139,6 +145,7 @@ export interface IncompleteParticipant {
   readonly sources?: readonly string[];
   readonly proxyId?: string;
   readonly serial?: string;
+  readonly pod?: string;
   readonly missing: readonly Leg[];
 }
 

@@ -35,6 +35,8 @@ export interface LeafParams {
   readonly commonName: string;
   readonly uri: string;
   readonly dns: string;
+  /** More DNS SANs (the webhook's Service names, which the API server checks). */
+  readonly extraDns?: readonly string[];
   /** DER SubjectPublicKeyInfo of the certified key. */
   readonly spki: Uint8Array;
   readonly notBefore: Date;
@@ -184,6 +186,7 @@ export class CertificateAuthority {
         new x509.SubjectAlternativeNameExtension([
           { type: "url", value: params.uri },
           { type: "dns", value: params.dns },
+          ...(params.extraDns ?? []).map((value) => ({ type: "dns" as const, value })),
         ]),
         new x509.SubjectKeyIdentifierExtension(keyIdentifier(params.spki)),
       ],

@@ -26,6 +26,7 @@ const HOUR = 3_600_000;
 /** The pseudo service the controller's own certificates are recorded under. */
 const CONTROLLER_SERVICE = "meshfed/controller";
 const CONTROLLER_CERT_KEY = "controller/serving.json";
+const WEBHOOK_CERT_KEY = "controller/webhook.json";
 const DAY = 24 * HOUR;
 
 export interface CertificateManagerOptions {
@@ -206,9 +207,24 @@ export class CaCertificateManager implements CertificateManager {
   }
 
   async controllerCertificate(validityMs: number): Promise<CertificateWithKey> {
+    return this.#servingCertificate(CONTROLLER_CERT_KEY, [], validityMs);
+  }
+
+  /**
+   * The admission webhook's serving certificate: the controller's identity
+   * plus the webhook Service's DNS names, which the API server checks against
+   * the caBundle and the host it dials. Stored apart from the agent port's
+   * certificate; a change of names issues a new one.
+   */
+  async webhookCertificate(dnsNames: readonly string[], validityMs: number): Promise<CertificateWithKey> {
+    if (dnsNames.length === 0) throw certError(CERT_ERROR.config, "the webhook certificate needs at least one DNS name");
+    return this.#servingCertificate(WEBHOOK_CERT_KEY, dnsNames, validityMs);
+  }
+
+  async #servingCertificate(storeKey: string, extraDns: readonly string[], validityMs: number): Promise<CertificateWithKey> {
     // Reused across restarts until its renewal point, so a restart neither
     // re-keys the controller nor adds a registry row.
-    const stored = await this.#storedControllerCertificate();
+    const stored = await this.#storedControllerCertificate(storeKey, extraDns);
     if (stored) return stored;
     const { ca, registry, logger, metrics, store } = this.#p;
     const names = controllerNames(this.#p.trustDomain);
@@ -217,17 +233,17 @@ export class CaCertificateManager implements CertificateManager {
     const notBefore = toSecond(this.#p.now());
     const spki = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
     const certificate = await ca.issue({
-      serial, commonName: names.dns, uri: names.uri, dns: names.dns, spki, notBefore, notAfter: new Date(notBefore.getTime() + validityMs),
+      serial, commonName: names.dns, uri: names.uri, dns: names.dns, extraDns, spki, notBefore, notAfter: new Date(notBefore.getTime() + validityMs),
     });
     await registry.add({
       serial, kind: "controller", identity: names.uri, service: CONTROLLER_SERVICE,
       notBefore: certificate.notBefore.toISOString(), notAfter: certificate.notAfter.toISOString(), state: "claimed", claimedAt: notBefore.toISOString(),
     });
     metrics?.certificatesIssued.inc({ kind: "controller" });
-    logger.info({ serial, notAfter: certificate.notAfter.toISOString() }, "controller serving certificate issued");
+    logger.info({ serial, notAfter: certificate.notAfter.toISOString(), dnsNames: extraDns }, "controller serving certificate issued");
     const certificatePem = certificate.toString("pem");
     const privateKeyPem = await exportPrivateKeyPem(keys.privateKey);
-    await store.put(CONTROLLER_CERT_KEY, JSON.stringify({ certificatePem, privateKeyPem }), { secret: true });
+    await store.put(storeKey, JSON.stringify({ certificatePem, privateKeyPem }), { secret: true });
     return this.#controllerCertificate(serial, certificate, certificatePem, privateKeyPem);
   }
 
@@ -240,8 +256,8 @@ export class CaCertificateManager implements CertificateManager {
     };
   }
 
-  async #storedControllerCertificate(): Promise<CertificateWithKey | undefined> {
-    const bytes = await this.#p.store.get(CONTROLLER_CERT_KEY);
+  async #storedControllerCertificate(storeKey: string, extraDns: readonly string[]): Promise<CertificateWithKey | undefined> {
+    const bytes = await this.#p.store.get(storeKey);
     if (!bytes) return undefined;
     try {
       const { certificatePem, privateKeyPem } = JSON.parse(Buffer.from(bytes).toString("utf8")) as { certificatePem: string; privateKeyPem: string };
@@ -249,6 +265,9 @@ export class CaCertificateManager implements CertificateManager {
       const serial = normalizeSerial(certificate.serialNumber);
       const record = serial === undefined ? undefined : this.certificate(serial);
       const cert = this.#controllerCertificate(serial ?? "", certificate, certificatePem, privateKeyPem);
+      const san = certificate.getExtension(x509.SubjectAlternativeNameExtension);
+      const dns = new Set(san?.names.items.filter((n) => n.type === "dns").map((n) => n.value) ?? []);
+      if (extraDns.some((name) => !dns.has(name))) return undefined;
       if (record?.kind !== "controller" || record.state !== "claimed" || !(await this.#p.ca.signed(certificate)) || this.#p.now() >= cert.renewAt) return undefined;
       return cert;
     } catch (err) {

@@ -5,8 +5,11 @@
  * unchanged hash and the control plane pushes nothing. The transport never
  * knows which driver produced a config.
  *
- * `patchPod` (the Kubernetes injector's half of this border) joins the
- * interface with the injector; no driver needs it before then.
+ * `patchPod` is the Kubernetes injector's half of this border (DESIGN.md §3
+ * flow 5): the driver knows what its sidecar container, its traffic
+ * interception and its volumes look like; the injector knows when to inject
+ * and delivers the bootstrap Secret. A driver without a sidecar image (json)
+ * leaves it out, and the injector refuses to start with such a driver.
  */
 import type { ProxyView } from "../catalog/types.js";
 
@@ -26,4 +29,57 @@ export interface ProxyConfig {
 export interface SidecarDriver {
   readonly name: string;
   render(view: ProxyView): ProxyConfig;
+  /** The JSON patch that adds this driver's sidecar to a pod; absent when the driver has no sidecar. */
+  patchPod?(pod: PodView, bootstrap: PodBootstrap): JsonPatchOp[];
+}
+
+/** The sidecar container's name, whatever the driver: the injector's "already injected" check relies on it. */
+export const SIDECAR_CONTAINER = "meshfed-proxy";
+
+/** One RFC 6902 operation, as an AdmissionReview response carries them (patchType "JSONPatch"). */
+export interface JsonPatchOp {
+  readonly op: "add" | "replace" | "remove" | "test";
+  readonly path: string;
+  readonly value?: unknown;
+}
+
+export type ProbePort = number | string;
+
+export interface ProbeView {
+  readonly httpGet?: { readonly port: ProbePort } | null;
+  readonly tcpSocket?: { readonly port: ProbePort } | null;
+  readonly grpc?: { readonly port: number } | null;
+}
+
+export interface ContainerView {
+  readonly name: string;
+  readonly ports?: ReadonlyArray<{ readonly containerPort: number; readonly name?: string | null; readonly protocol?: string | null }> | null;
+  readonly livenessProbe?: ProbeView | null;
+  readonly readinessProbe?: ProbeView | null;
+  readonly startupProbe?: ProbeView | null;
+}
+
+/** The parts of a Pod a driver reads to patch it (validated by the injector at the edge). */
+export interface PodView {
+  readonly metadata: { readonly annotations?: Readonly<Record<string, string>> | null };
+  readonly spec: {
+    readonly containers: readonly ContainerView[];
+    readonly initContainers?: readonly ContainerView[] | null;
+    readonly volumes?: readonly unknown[] | null;
+  };
+}
+
+/** What the injector hands the driver for one pod. */
+export interface PodBootstrap {
+  /** The proxy's UUID: its repo path and certificate identity. */
+  readonly proxyId: string;
+  /** Secret in the pod's namespace with proxy.crt, proxy.key and ca.pem. */
+  readonly secretName: string;
+  /** Base URL of the controller's HTTPS repo, e.g. https://meshfed-controller.meshfed-system.svc:6060 */
+  readonly repoUrl: string;
+  readonly sidecarImage: string;
+  /** An image with sh and iptables for the interception init container. */
+  readonly initImage: string;
+  /** Container ports never redirected to the sidecar (on top of the probe ports). */
+  readonly excludeInboundPorts: readonly number[];
 }

@@ -41,6 +41,11 @@ export interface RepoVersionsOptions {
   readonly certificates: Pick<CertificateManager, "serviceCertificate" | "caBundle">;
   /** Cached versions kept at most (proxies that stopped polling fall out). */
   readonly maxCached?: number;
+  /**
+   * The addresses a proxy's pod has (the Kubernetes pod cache); its inbound is
+   * then only the endpoints on them. Without it, no address filter.
+   */
+  readonly addresses?: (proxyId: string) => readonly string[];
 }
 
 export class RepoVersions {
@@ -72,8 +77,12 @@ export class RepoVersions {
     const hit = this.#cache.get(proxyId);
     const generation = this.#generation;
     if (hit !== undefined && hit.generation === generation && hit.version.certificateSerial === cert.serial) return hit.version;
-    // Pods have no host addresses known to the control plane: no address filter.
-    const config = this.#o.driver.render(this.#o.catalog.proxyView({ proxyId, service }));
+    // With a pod cache, a sidecar's inbound is its own pod's endpoints only: it
+    // cannot listen on other pods' addresses. A pod not yet known gets no
+    // inbound; the EndpointSlice that adds its address changes the catalog,
+    // which invalidates this version.
+    const addresses = this.#o.addresses?.(proxyId);
+    const config = this.#o.driver.render(this.#o.catalog.proxyView({ proxyId, service, ...(addresses === undefined ? {} : { addresses }) }));
     const certFiles: ConfigFile[] = [
       { path: CERT_FILES.cert, content: Buffer.from(cert.certificatePem, "utf8") },
       { path: CERT_FILES.key, content: Buffer.from(cert.privateKeyPem, "utf8") },

@@ -37,6 +37,7 @@ import type { SidecarDriver } from "../drivers/types.js";
 import { authenticateRepoPeer, type RepoPeer } from "./pipy-repo-auth.js";
 import { repoMetrics, type RepoMetrics } from "./pipy-repo-metrics.js";
 import { RepoVersions, type RepoVersion } from "./pipy-repo-versions.js";
+import { PollingSidecars, type SidecarLocator } from "./polling-sidecars.js";
 import { ServingIdentity } from "./serving-identity.js";
 
 export const PIPY_REPO_BASE = "/repo";
@@ -57,6 +58,8 @@ export interface PipyRepoOptions {
   readonly maxConnections?: number;
   /** Observes every answered request (tests, debugging). */
   readonly onRequest?: (event: RepoRequestEvent) => void;
+  /** Where a polling sidecar runs (its pod), for participants; default: the TLS peer address. */
+  readonly locate?: SidecarLocator;
 }
 
 export interface RepoRequestEvent {
@@ -78,14 +81,21 @@ export class PipyRepoServer {
   /** serial:code pairs already logged at warn; repeats (every 5 s poll) go to debug. */
   readonly #warned = new Set<string>();
   readonly #metrics: RepoMetrics | undefined;
+  /** Sidecars that polled recently: the "connected" leg of participants for pods. */
+  readonly sidecars: PollingSidecars;
   #server: Server | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(options: PipyRepoOptions) {
     this.#o = options;
     this.#log = options.logger.child({ component: "pipy-repo" });
-    this.#versions = new RepoVersions({ catalog: options.catalog, driver: options.driver, certificates: options.certificates });
+    const locate = options.locate;
+    this.#versions = new RepoVersions({
+      catalog: options.catalog, driver: options.driver, certificates: options.certificates,
+      ...(locate === undefined ? {} : { addresses: (proxyId: string) => locate(proxyId)?.addresses ?? [] }),
+    });
     this.#metrics = options.metrics ? repoMetrics(options.metrics.registry) : undefined;
+    this.sidecars = new PollingSidecars(options.locate === undefined ? {} : { locate: options.locate });
   }
 
   static async listen(options: PipyRepoOptions): Promise<PipyRepoServer> {
@@ -185,6 +195,7 @@ export class PipyRepoServer {
         await this.#o.certificates.claim(peer.record.serial);
         this.#log.info({ proxyId: peer.proxyId, service: serviceKey(peer.service), serial: peer.record.serial }, "proxy certificate claimed by a polling sidecar");
       }
+      this.sidecars.seen(peer.proxyId, peer.service, peer.record.serial, socket.remoteAddress ?? "");
       if (file === "/") {
         if (method === "POST") return this.#status(req, res, peer);
         if (method !== "GET" && method !== "HEAD") return this.#refuse(req, res, 405, "MESHFED_REPO_METHOD", `${method} is not allowed here`, peer);
@@ -259,7 +270,10 @@ export class PipyRepoServer {
         socket.destroy();
       }
     }
-    if (record.proxyId !== undefined) this.#versions.forget(record.proxyId);
+    if (record.proxyId !== undefined) {
+      this.#versions.forget(record.proxyId);
+      this.sidecars.forget(record.proxyId);
+    }
   }
 
   // ---- lifecycle --------------------------------------------------------

@@ -9,9 +9,10 @@
  */
 import type { ProxyView } from "../../catalog/types.js";
 import { canonicalJson, ConfigHasher } from "../config-hash.js";
-import type { ConfigFile, ProxyConfig, SidecarDriver } from "../types.js";
+import type { ConfigFile, JsonPatchOp, PodBootstrap, PodView, ProxyConfig, SidecarDriver } from "../types.js";
 import { CODEBASE } from "./codebase/index.js";
-import { buildPipyConfig, type PipyDriverOptions } from "./pipy-config.js";
+import { buildPipyConfig, PIPY_DEFAULTS, type PipyDriverOptions } from "./pipy-config.js";
+import { pipyPodPatch } from "./pipy-pod-patch.js";
 
 export { PIPY_CONFIG_SCHEMA, PIPY_DEFAULTS, CERT_PATHS, buildPipyConfig, type PipyConfigV1, type PipyDriverOptions } from "./pipy-config.js";
 
@@ -33,5 +34,10 @@ export class PipyDriver implements SidecarDriver {
     const configFile: ConfigFile = { path: "/config.json", content: Buffer.from(`${canonicalJson(config)}\n`, "utf8") };
     // The scripts come first (main.js is the entry) and never change: only config.json is hashed per render.
     return { driver: this.name, files: [...this.#scripts, configFile], hash: this.#hasher.hash([configFile]) };
+  }
+
+  patchPod(pod: PodView, bootstrap: PodBootstrap): JsonPatchOp[] {
+    // The same offset as the rendered inbound listeners, so the redirect lands on them.
+    return pipyPodPatch(pod, bootstrap, { inboundPortOffset: this.#options.inboundPortOffset ?? PIPY_DEFAULTS.inboundPortOffset });
   }
 }

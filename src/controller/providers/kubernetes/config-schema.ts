@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { durationSchema } from "../../../common/config-schema.js";
+import { parseHostPort } from "../../../common/address.js";
 
 const duration = durationSchema;
 
@@ -18,6 +19,43 @@ export const DEFAULT_MESH_NAME = "meshfed";
 export const DEFAULT_MESH_CONFIG_NAME = "meshfed-config";
 /** Where the MeshConfig ConfigMap lives when neither the config nor the context names a namespace. */
 export const DEFAULT_CONTROLLER_NAMESPACE = "meshfed-system";
+export const DEFAULT_INJECTOR_PATH = "/mutate-pods";
+export const DEFAULT_WEBHOOK_CONFIGURATION = "meshfed-sidecar-injector";
+export const DEFAULT_CONTROLLER_SERVICE = "meshfed-controller";
+
+const hostPort = z.string().refine((text) => {
+  try {
+    parseHostPort(text);
+    return true;
+  } catch {
+    return false;
+  }
+}, { message: "expected host:port, e.g. 0.0.0.0:9443" });
+
+/** The sidecar injector (docs/kubernetes.md "Sidecar injection"). */
+export const injectorConfigSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** Where the HTTPS admission webhook listens. */
+  address: hostPort.default("0.0.0.0:9443"),
+  /** The path the MutatingWebhookConfiguration calls. */
+  path: z.string().regex(/^\/[-a-z0-9/]*$/, "must be an absolute path such as /mutate-pods").default(DEFAULT_INJECTOR_PATH),
+  /** The controller's Service: its DNS names go into the webhook certificate, and the default repo URL uses it. */
+  service: z.strictObject({
+    name: z.string().regex(DNS_LABEL, "must be a Service name (DNS label)").default(DEFAULT_CONTROLLER_SERVICE),
+    /** Default: the MeshConfig namespace rule (context namespace, else meshfed-system). */
+    namespace: z.string().regex(DNS_LABEL, "must be a namespace name (DNS label)").optional(),
+  }).prefault({}),
+  /** The MutatingWebhookConfiguration whose caBundle the controller sets at start. */
+  webhookConfiguration: z.string().regex(DNS_SUBDOMAIN, "must be an object name (DNS subdomain)").default(DEFAULT_WEBHOOK_CONFIGURATION),
+  patchCaBundle: z.boolean().default(true),
+  /** What sidecars poll; default https://<service>.<namespace>.svc:<port of repo.address>. */
+  repoUrl: z.url({ protocol: /^https$/, error: "must be an https:// URL" }).optional(),
+  sidecarImage: z.string().min(1).default("flomesh/pipy:1.5.18"),
+  /** Any image with sh and iptables (the init container sets the redirect rules). */
+  initImage: z.string().min(1).default("openservicemesh/init:v1.2.0"),
+  /** Container ports never redirected to the sidecar (probe ports are always left out). */
+  excludeInboundPorts: z.array(z.number().int().min(1).max(65535)).default([]),
+});
 
 export const kubernetesProviderConfigSchema = z.strictObject({
   /** Path of a kubeconfig file; relative paths are resolved by the config loader. */
@@ -42,7 +80,10 @@ export const kubernetesProviderConfigSchema = z.strictObject({
     namespace: z.string().regex(DNS_LABEL, "must be a namespace name (DNS label)").optional(),
     name: z.string().regex(DNS_SUBDOMAIN, "must be a ConfigMap name (DNS subdomain)").default(DEFAULT_MESH_CONFIG_NAME),
   }).prefault({}),
+  injector: injectorConfigSchema.prefault({}),
 });
+
+export type InjectorConfig = z.output<typeof injectorConfigSchema>;
 
 export type KubernetesProviderConfig = z.output<typeof kubernetesProviderConfigSchema>;
 export type KubernetesProviderConfigInput = z.input<typeof kubernetesProviderConfigSchema>;

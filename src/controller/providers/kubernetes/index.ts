@@ -3,7 +3,7 @@
  * informers) the SMI CRD store and MeshConfig watcher share.
  * DESIGN.md §2 (providers/kubernetes); docs/kubernetes.md.
  */
-export { KubernetesProvider, type KubernetesProviderOptions, type KubernetesPod } from "./provider.js";
+export { KubernetesProvider, PROVIDER_API_USE, type KubernetesProviderOptions, type KubernetesPod } from "./provider.js";
 export {
   kubernetesProviderConfigSchema,
   loadKubeConfig,

@@ -11,6 +11,7 @@ const meta = z.looseObject({
   name: z.string().min(1),
   namespace: z.string().optional(),
   labels: z.record(z.string(), z.string()).nullish(),
+  annotations: z.record(z.string(), z.string()).nullish(),
 });
 
 const namespaceSchema = z.looseObject({ metadata: meta });
@@ -21,6 +22,7 @@ const serviceSchema = z.looseObject({
   metadata: meta,
   spec: z.looseObject({
     type: z.string().nullish(),
+    selector: z.record(z.string(), z.string()).nullish(),
     ports: z.array(z.looseObject({
       name: z.string().nullish(),
       port: z.number().int(),
@@ -75,6 +77,8 @@ export interface ServicePortInfo {
 export interface ServiceInfo {
   readonly namespace: string;
   readonly name: string;
+  /** spec.selector; empty when the Service selects no pods (its endpoints are managed by hand). */
+  readonly selector: Readonly<Record<string, string>>;
   readonly ports: readonly ServicePortInfo[];
 }
 
@@ -107,6 +111,9 @@ export interface PodInfo {
   readonly namespace: string;
   readonly name: string;
   readonly serviceAccount: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** The `meshfed.io/proxy-id` annotation the sidecar injector sets: which proxy fronts this pod. */
+  readonly proxyId: string | undefined;
   readonly ips: readonly string[];
   /** containerPort by port name, for resolving named target ports. */
   readonly namedPorts: Readonly<Record<string, number>>;
@@ -115,6 +122,8 @@ export interface PodInfo {
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 /** The label that marks a namespace as meshed: `meshfed.io/monitored-by=<meshName>`. */
 export const MONITORED_BY_LABEL = "meshfed.io/monitored-by";
+/** The pod annotation naming the injected proxy (set by the sidecar injector). */
+export const PROXY_ID_ANNOTATION = "meshfed.io/proxy-id";
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -138,6 +147,7 @@ export function parseService(obj: unknown): Parsed<ServiceInfo> {
     value: {
       namespace: m.namespace ?? "default",
       name: m.name,
+      selector: r.data.spec?.selector ?? {},
       ports: (r.data.spec?.ports ?? []).map((p) => ({ name: p.name ?? "", port: p.port, targetPort: p.targetPort ?? undefined, protocol: p.protocol ?? "TCP" })),
     },
   };
@@ -182,6 +192,8 @@ export function parsePod(obj: unknown): Parsed<PodInfo> {
       namespace: m.namespace ?? "default",
       name: m.name,
       serviceAccount: r.data.spec?.serviceAccountName ?? "default",
+      labels: m.labels ?? {},
+      proxyId: m.annotations?.[PROXY_ID_ANNOTATION]?.toLowerCase(),
       ips: ips.filter((ip) => isIP(ip) !== 0).map((ip) => ip.toLowerCase()),
       namedPorts,
     },

@@ -49,6 +49,17 @@ export interface KubernetesProviderOptions {
   readonly watchTimeoutSeconds?: number;
 }
 
+/**
+ * The API the provider reads, cluster-wide, list and watch only: the RBAC in
+ * config/kubernetes/rbac.yaml grants exactly this (test/unit/kubernetes-manifests.test.ts).
+ */
+export const PROVIDER_API_USE = [
+  { group: "", resource: "namespaces", verbs: ["list", "watch"] },
+  { group: "", resource: "services", verbs: ["list", "watch"] },
+  { group: "", resource: "pods", verbs: ["list", "watch"] },
+  { group: "discovery.k8s.io", resource: "endpointslices", verbs: ["list", "watch"] },
+] as const;
+
 /** What the provider knows of a pod in a meshed namespace (for participants, later). */
 export type KubernetesPod = PodInfo;
 
@@ -69,6 +80,8 @@ export class KubernetesProvider implements EndpointProvider {
   readonly #slices = new Map<string, SliceInfo>();
   readonly #slicesByService = new Map<ServiceKey, Set<string>>();
   readonly #pods = new Map<string, PodInfo>();
+  /** proxy id (pod annotation) -> pod key, so participants join in O(1) per proxy. */
+  readonly #podByProxy = new Map<string, string>();
   /** pod key -> services whose ports were resolved through that pod, and the reverse. */
   readonly #podDependents = new Map<string, Set<ServiceKey>>();
   readonly #servicePods = new Map<ServiceKey, readonly string[]>();
@@ -142,6 +155,29 @@ export class KubernetesProvider implements EndpointProvider {
   /** Meshed namespaces, sorted. */
   namespaces(): readonly string[] {
     return [...this.#meshed].sort();
+  }
+
+  /** Whether `namespace` is labelled for this mesh (as of the last event seen). */
+  isMeshed(namespace: string): boolean {
+    return this.#meshed.has(namespace);
+  }
+
+  /** Services of `namespace` whose selector matches `labels`, sorted by name (the injector picks a pod's service). */
+  servicesSelecting(namespace: string, labels: Readonly<Record<string, string>>): readonly string[] {
+    const out: string[] = [];
+    for (const s of this.#services.values()) {
+      if (s.namespace !== namespace) continue;
+      const selector = Object.entries(s.selector);
+      if (selector.length > 0 && selector.every(([k, v]) => labels[k] === v)) out.push(s.name);
+    }
+    return out.sort();
+  }
+
+  /** The pod an injected proxy fronts (by its `meshfed.io/proxy-id` annotation), in a meshed namespace. */
+  podOfProxy(proxyId: string): KubernetesPod | undefined {
+    const key = this.#podByProxy.get(proxyId.toLowerCase());
+    const pod = key === undefined ? undefined : this.#pods.get(key);
+    return pod !== undefined && this.#meshed.has(pod.namespace) ? pod : undefined;
   }
 
   on(_event: "change", fn: (changed: readonly ServiceKey[]) => void): () => void {
@@ -239,8 +275,13 @@ export class KubernetesProvider implements EndpointProvider {
         const r = parsePod(obj);
         if (!r.ok) return this.#rejected(kind, obj, r.message);
         const key = objectKey(r.value.namespace, r.value.name);
+        const previous = this.#pods.get(key)?.proxyId;
+        if (previous !== undefined && this.#podByProxy.get(previous) === key) this.#podByProxy.delete(previous);
         if (deleted) this.#pods.delete(key);
-        else this.#pods.set(key, r.value);
+        else {
+          this.#pods.set(key, r.value);
+          if (r.value.proxyId !== undefined) this.#podByProxy.set(r.value.proxyId, key);
+        }
         for (const svc of this.#podDependents.get(key) ?? []) this.#dirty.add(svc);
         break;
       }

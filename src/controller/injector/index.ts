@@ -1,0 +1,84 @@
+/**
+ * The Kubernetes sidecar injector (DESIGN.md §2 injector, §3 flow 5;
+ * docs/kubernetes.md "Sidecar injection"): a mutating admission webhook that
+ * adds the driver's sidecar and a bootstrap Secret to pods of meshed
+ * namespaces. Built by the composition root when
+ * `providers.kubernetes.injector.enabled` is set.
+ */
+import type { Logger } from "pino";
+import { MeshfedError } from "../../common/errors.js";
+import type { HostPort } from "../../common/address.js";
+import type { CaCertificateManager } from "../certificates/index.js";
+import type { SidecarDriver } from "../drivers/types.js";
+import type { InjectorConfig } from "../providers/kubernetes/config-schema.js";
+import { SERVING_CERT_VALIDITY_MS } from "../proxy-control-plane/serving-identity.js";
+import { patchCaBundle } from "./ca-bundle.js";
+import { INJECTOR_ERROR } from "./errors.js";
+import { SidecarInjector, type MeshNamespaces } from "./injector.js";
+import type { InjectorKubeApi } from "./kube-api.js";
+import { WebhookServer } from "./webhook-server.js";
+
+export { SidecarInjector, bootstrapSecretName, type MeshNamespaces } from "./injector.js";
+export { ClientNodeInjectorApi, INJECTOR_API_USE, type InjectorKubeApi } from "./kube-api.js";
+export { ADMISSION_API_VERSION, parseAdmissionReview } from "./admission-review.js";
+export { INJECTION_ANNOTATION, SERVICE_ANNOTATION, PROXY_ID_ANNOTATION } from "./pod.js";
+export { INJECTOR_ERROR } from "./errors.js";
+
+export interface StartInjectorOptions {
+  readonly config: InjectorConfig;
+  readonly listen: HostPort;
+  /** Namespace of the controller's Service (the injector config's, else the controller's own). */
+  readonly namespace: string;
+  /** Port of the controller's Pipy repo; the default repo URL points sidecars at it through the Service. */
+  readonly repoPort: number;
+  readonly driver: SidecarDriver;
+  readonly certificates: Pick<CaCertificateManager, "webhookCertificate" | "issueProxyCertificate" | "caBundle">;
+  readonly api: InjectorKubeApi;
+  readonly namespaces: MeshNamespaces;
+  readonly meshName: string;
+  readonly logger: Logger;
+}
+
+export interface RunningInjector {
+  readonly port: number;
+  readonly repoUrl: string;
+  close(graceMs?: number): Promise<void>;
+}
+
+/** The names the API server may dial the webhook Service by (it uses <svc>.<ns>.svc). */
+export function webhookDnsNames(service: string, namespace: string): string[] {
+  return [`${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`, `${service}.${namespace}`];
+}
+
+export async function startInjector(o: StartInjectorOptions): Promise<RunningInjector> {
+  const { driver } = o;
+  if (driver.patchPod === undefined) {
+    throw new MeshfedError(INJECTOR_ERROR.config, `the "${driver.name}" driver has no sidecar to inject; use driver: pipy or disable providers.kubernetes.injector`);
+  }
+  const service = o.config.service.name;
+  const repoUrl = o.config.repoUrl ?? `https://${service}.${o.namespace}.svc:${o.repoPort}`;
+  const injector = new SidecarInjector({
+    driver: { patchPod: driver.patchPod.bind(driver) },
+    certificates: o.certificates,
+    api: o.api,
+    namespaces: o.namespaces,
+    meshName: o.meshName,
+    bootstrap: { repoUrl, sidecarImage: o.config.sidecarImage, initImage: o.config.initImage, excludeInboundPorts: o.config.excludeInboundPorts },
+    logger: o.logger,
+  });
+  const dnsNames = webhookDnsNames(service, o.namespace);
+  const server = await WebhookServer.listen({
+    listen: o.listen,
+    path: o.config.path,
+    certificate: () => o.certificates.webhookCertificate(dnsNames, SERVING_CERT_VALIDITY_MS),
+    admit: (request) => injector.admit(request),
+    logger: o.logger,
+  });
+  try {
+    if (o.config.patchCaBundle) await patchCaBundle(o.api, o.config.webhookConfiguration, o.certificates.caBundle(), o.logger.child({ component: "injector" }));
+  } catch (err) {
+    server.destroy();
+    throw err;
+  }
+  return { port: server.port, repoUrl, close: (graceMs) => server.close(graceMs) };
+}
