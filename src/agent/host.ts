@@ -1,6 +1,7 @@
 /** Facts about this host and build that the agent announces in Hello. */
 import { readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
+import { bundledVersion } from "../common/bundle-info.js";
 
 /**
  * Non-internal interface addresses: IPv4, and IPv6 except link-local
@@ -22,6 +23,7 @@ let version: string | undefined;
 
 /** The meshfed package version (package.json at the repository / package root). */
 export function agentVersion(): string {
+  version ??= bundledVersion;
   if (version === undefined) {
     try {
       const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version?: unknown };

@@ -4,6 +4,7 @@ import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { errorCode, errorMessage } from "../common/errors.js";
 import { agentCommand } from "./commands/agent.js";
+import { agentInstallSubcommands } from "./commands/agent-install.js";
 import { catalogCommand, certsCommand, participantsCommand } from "./commands/inspect.js";
 import { controllerCommand } from "./commands/controller.js";
 import { demoCommand } from "./commands/demo.js";
@@ -29,7 +30,7 @@ const cli = yargs(hideBin(process.argv))
   });
 
 controllerCommand(cli);
-agentCommand(cli);
+agentCommand(cli, agentInstallSubcommands);
 demoCommand(cli);
 catalogCommand(cli);
 participantsCommand(cli);

@@ -9,8 +9,10 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import type { ProtoGrpcType } from "../generated/proto/control_plane.js";
+import { bundledProtoFile } from "./bundle-info.js";
 
-export const PROTO_FILE = fileURLToPath(new URL("../../../proto/meshfed/v1/control_plane.proto", import.meta.url));
+// In the agent bundle the proto files sit next to the bundled file (bundle-info.ts says why).
+export const PROTO_FILE = fileURLToPath(new URL(bundledProtoFile ?? "../../../proto/meshfed/v1/control_plane.proto", import.meta.url));
 
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,

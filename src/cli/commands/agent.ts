@@ -21,9 +21,23 @@ interface AgentArgs {
   hostAddress?: string[];
 }
 
-export function agentCommand(yargs: Argv) {
-  return yargs.command<AgentArgs>(
+/**
+ * `subcommands` adds `agent install|uninstall` (main.ts passes them); the agent
+ * bundle (agent-entry.ts) leaves them out so that it carries no installer and
+ * no SSH client. Running the agent is the default subcommand, so its flags do
+ * not leak into the installer's and `meshfed agent --config ...` keeps working.
+ */
+export function agentCommand(yargs: Argv, subcommands: (y: Argv) => Argv = (y) => y) {
+  return yargs.command(
     "agent",
+    "run the VM agent (flags override the config file); agent install|uninstall: put it on hosts over SSH",
+    (y) => agentRunCommand(subcommands(y)),
+  );
+}
+
+function agentRunCommand<T>(yargs: Argv<T>) {
+  return yargs.command<AgentArgs>(
+    "$0",
     "run the VM agent: enroll, hold the control stream, supervise the local Pipy (flags override the config file)",
     (y) =>
       y
