@@ -11,6 +11,7 @@
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { formatHostPort, parseHostPort } from "../common/address.js";
+import { systemClock, type Clock } from "../common/clock.js";
 import { Listeners } from "../common/emitter.js";
 import { errorCode, errorMessage, MeshfedError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
@@ -28,6 +29,7 @@ import { agentVersion, defaultHostAddresses } from "./host.js";
 import { buildCsr, generateProxyKey, importProxyKey } from "./proxy-key.js";
 import { PipyRunTracker } from "./repo/pipy-run.js";
 import { LocalRepo } from "./repo/server.js";
+import { certificateValidity, type CertificateValidity } from "./certificate-status.js";
 import { AgentStateMachine, type AgentState, type StateChange } from "./state-machine.js";
 import { runStreamSession, type SessionEnd } from "./stream.js";
 import { PipySupervisor, proxyVersion } from "./supervisor.js";
@@ -63,6 +65,8 @@ export interface AgentTestHooks {
   /** Observes each backoff delay chosen. */
   readonly onBackoff?: (delayMs: number, ceilingMs: number) => void;
   readonly enrollTimeoutMs?: number;
+  /** Wall clock for certificate validity and timestamps; the outage tests warp it. */
+  readonly clock?: Clock;
 }
 
 interface Identity {
@@ -110,6 +114,7 @@ class Agent implements RunningAgent {
   readonly #tracker = new PipyRunTracker();
   readonly #healthChanged = new Listeners<void>();
   readonly #sm: AgentStateMachine;
+  readonly #clock: Clock;
   #caPem: string;
   #identity: Identity | undefined;
   #serviceCert: ServiceCertificateData | undefined;
@@ -118,6 +123,8 @@ class Agent implements RunningAgent {
   #supervisor: PipySupervisor | undefined;
   #proxyVersion = "";
   #controllerIndex = 0;
+  /** The service certificate's validity last logged, so an outage warns once per change. */
+  #reportedServiceValidity: CertificateValidity | undefined;
   #done!: Promise<AgentExit>;
 
   constructor(config: AgentConfig, root: Logger, hooks: AgentTestHooks, dataDir: DataDir, caPem: string, identity: Identity | undefined, serviceCert: ServiceCertificateData | undefined) {
@@ -125,6 +132,7 @@ class Agent implements RunningAgent {
     this.#root = root;
     this.#log = root.child({ component: "agent" });
     this.#hooks = hooks;
+    this.#clock = hooks.clock ?? systemClock;
     this.#dataDir = dataDir;
     this.#caPem = caPem;
     this.#identity = identity;
@@ -207,6 +215,7 @@ class Agent implements RunningAgent {
         const delay = backoff.next();
         this.#hooks.onBackoff?.(delay, ceiling);
         this.#sm.to("BACKOFF", { delayMs: delay, ceilingMs: ceiling, attempt: backoff.attempt, next: this.#controller() });
+        this.#warnIfServiceCertificateRunsOut();
         if (!(await sleep(delay, signal))) break;
         this.#sm.to(this.#identity === undefined ? "ENROLLING" : "CONNECTING", { controller: this.#controller() });
       }
@@ -226,6 +235,22 @@ class Agent implements RunningAgent {
     await this.#repo.close();
     this.#sm.to("STOPPED", { exitCode: exit.exitCode, code: exit.code });
     return exit;
+  }
+
+  /**
+   * Nothing renews the service certificate while the controller is away: say
+   * so once it is due, and loudly once it has expired (peers then refuse it).
+   */
+  #warnIfServiceCertificateRunsOut(): void {
+    const c = this.#serviceCert;
+    const validity = c === undefined ? undefined : certificateValidity(this.#clock.now(), c.notAfter, c.renewAt);
+    if (c === undefined || validity === this.#reportedServiceValidity) return;
+    this.#reportedServiceValidity = validity;
+    if (validity === "renewal-due") {
+      this.#log.warn({ serial: c.serial, notAfter: c.notAfter, code: "MESHFED_AGENT_CERT_RENEWAL_DUE" }, "service certificate due for renewal and the controller is unreachable; it stays valid until notAfter");
+    } else if (validity === "expired") {
+      this.#log.error({ serial: c.serial, notAfter: c.notAfter, code: "MESHFED_AGENT_CERT_EXPIRED" }, "service certificate expired while the controller is unreachable; peers will refuse mTLS");
+    }
   }
 
   #controller(): string {
@@ -264,7 +289,7 @@ class Agent implements RunningAgent {
       });
       const r = await checkEnrollResponse(res, keys, c.service === undefined ? undefined : parseServiceKey(c.service));
       if (r.caBundlePem !== "") this.#caPem = r.caBundlePem;
-      await this.#dataDir.saveEnrollment({ proxyId: r.proxyId, service: r.service, enrolledAt: new Date().toISOString() }, r.certificatePem, r.caBundlePem);
+      await this.#dataDir.saveEnrollment({ proxyId: r.proxyId, service: r.service, enrolledAt: this.#clock.now().toISOString() }, r.certificatePem, r.caBundlePem);
       const identity = { proxyId: r.proxyId, service: r.service, keyPem, certPem: r.certificatePem };
       this.#identity = identity;
       this.#log.info({ proxyId: r.proxyId, service: serviceKey(r.service), notAfter: r.notAfter, controller: address }, "enrolled");
@@ -339,6 +364,7 @@ class Agent implements RunningAgent {
     }
     await this.#dataDir.saveServiceCertificate(cert);
     this.#serviceCert = cert;
+    this.#reportedServiceValidity = undefined;
     this.#log.info({ serial: cert.serial, notAfter: cert.notAfter, renewAt: cert.renewAt }, "service certificate stored");
     this.#pushToProxy();
   }
@@ -414,6 +440,21 @@ class Agent implements RunningAgent {
     return { proxyState: this.#proxyState(), runningVersion: this.#runningVersion(), detail: this.#describeProxyFailure() ?? "" };
   }
 
+  #certificateStatus(): unknown {
+    const now = this.#clock.now();
+    const proxyNotAfter = this.#identity ? certificateNotAfter(this.#identity.certPem) : undefined;
+    const c = this.#serviceCert;
+    const serviceNotAfter = c === undefined ? undefined : c.notAfter || certificateNotAfter(c.certificatePem);
+    return {
+      proxy: { notAfter: proxyNotAfter ?? null, validity: proxyNotAfter === undefined ? null : certificateValidity(now, proxyNotAfter) ?? null },
+      service: {
+        notAfter: serviceNotAfter ?? null,
+        renewAt: c?.renewAt || null,
+        validity: serviceNotAfter === undefined ? null : certificateValidity(now, serviceNotAfter, c?.renewAt) ?? null,
+      },
+    };
+  }
+
   #status(): unknown {
     const good = this.#applier.good;
     return {
@@ -423,10 +464,7 @@ class Agent implements RunningAgent {
       proxyId: this.#identity?.proxyId ?? null,
       service: this.#identity ? serviceKey(this.#identity.service) : null,
       proxy: { state: this.#proxyState(), runningVersion: this.#runningVersion() || null },
-      certificates: {
-        proxy: { notAfter: this.#identity ? certificateNotAfter(this.#identity.certPem) ?? null : null },
-        service: { notAfter: this.#serviceCert?.notAfter || (this.#serviceCert ? certificateNotAfter(this.#serviceCert.certificatePem) ?? null : null) },
-      },
+      certificates: this.#certificateStatus(),
     };
   }
 }

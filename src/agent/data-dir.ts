@@ -8,17 +8,20 @@
  *   proxy-key.pem         0600  P-256 key of the proxy certificate (never leaves the host)
  *   proxy-cert.pem              proxy certificate from Enroll
  *   ca.pem                      CA bundle from the controller (replaces --ca-file once received)
- *   service/cert.pem            service certificate (+ chain as sent)
- *   service/key.pem       0600  its key
- *   service/ca.pem              the bundle proxies trust for peers
+ *   service/certificate.json 0600  service certificate, key, bundle and dates: ONE
+ *                               file, so a crash never pairs a key with another certificate
+ *   service/cert.pem            copies for operators (openssl, curl); the agent
+ *   service/key.pem       0600  reads certificate.json, and these only when it is
+ *   service/ca.pem              missing (a data directory from an older agent)
  *   service/meta.json           serial, notAfter, renewAt
  *   config/received.json        last config version received (written before anything else)
  *   config/good.json            last config version the proxy ran (= last ACK)
  */
+import { X509Certificate, createPrivateKey } from "node:crypto";
 import { chmod, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { writeFileAtomic } from "../common/atomic-file.js";
+import { removeStaleTempFiles, writeFileAtomic } from "../common/atomic-file.js";
 import { MeshfedError } from "../common/errors.js";
 import { parseServiceKey, serviceKey, type ServiceRef } from "../common/service.js";
 import { parseStoredConfig, serializeConfig, type ConfigVersionData } from "./config-version.js";
@@ -61,6 +64,7 @@ const stateSchema = z.strictObject({
 });
 
 const serviceMetaSchema = z.strictObject({ serial: z.string(), notAfter: z.string(), renewAt: z.string() });
+const serviceCertificateSchema = serviceMetaSchema.extend({ certificatePem: z.string().min(1), privateKeyPem: z.string().min(1), caBundlePem: z.string() });
 
 const SECRET = 0o600;
 const PUBLIC = 0o644;
@@ -73,6 +77,7 @@ export class DataDir {
     key: () => join(this.path, "proxy-key.pem"),
     cert: () => join(this.path, "proxy-cert.pem"),
     ca: () => join(this.path, "ca.pem"),
+    serviceBundle: () => join(this.path, "service", "certificate.json"),
     serviceCert: () => join(this.path, "service", "cert.pem"),
     serviceKey: () => join(this.path, "service", "key.pem"),
     serviceCa: () => join(this.path, "service", "ca.pem"),
@@ -81,10 +86,11 @@ export class DataDir {
     goodConfig: () => join(this.path, "config", "good.json"),
   };
 
-  /** Creates the directory (0700: it holds keys) if missing. */
+  /** Creates the directory (0700: it holds keys) if missing; sweeps what crashed writes left. */
   async init(): Promise<void> {
     await mkdir(this.path, { recursive: true, mode: 0o700 });
     await chmod(this.path, 0o700).catch(() => undefined);
+    await removeStaleTempFiles(this.path);
   }
 
   async load(): Promise<StoredState> {
@@ -112,6 +118,21 @@ export class DataDir {
   }
 
   async #loadServiceCertificate(): Promise<{ serviceCertificate?: ServiceCertificateData }> {
+    const bundle = await readOptional(this.file.serviceBundle());
+    if (bundle !== undefined) {
+      const parsed = serviceCertificateSchema.safeParse(parseJson(bundle, this.file.serviceBundle()));
+      if (!parsed.success) throw invalid(this.file.serviceBundle(), parsed.error.issues[0]?.message);
+      return { serviceCertificate: parsed.data };
+    }
+    return this.#loadLegacyServiceCertificate();
+  }
+
+  /**
+   * The four files older agents wrote one after the other: a crash between
+   * two writes leaves a key beside another key's certificate, which Pipy
+   * would fail on. Such a mix is dropped; the controller's next push repairs it.
+   */
+  async #loadLegacyServiceCertificate(): Promise<{ serviceCertificate?: ServiceCertificateData }> {
     const [cert, key, ca, meta] = await Promise.all([
       readOptional(this.file.serviceCert()),
       readOptional(this.file.serviceKey()),
@@ -121,6 +142,7 @@ export class DataDir {
     if (cert === undefined || key === undefined || meta === undefined) return {};
     const parsed = serviceMetaSchema.safeParse(parseJson(meta, this.file.serviceMeta()));
     if (!parsed.success) throw invalid(this.file.serviceMeta(), parsed.error.issues[0]?.message);
+    if (!keyMatches(cert, key, parsed.data.serial)) return {};
     return { serviceCertificate: { ...parsed.data, certificatePem: cert, privateKeyPem: key, caBundlePem: ca ?? "" } };
   }
 
@@ -139,8 +161,10 @@ export class DataDir {
     return writeFileAtomic(this.file.ca(), pem, PUBLIC);
   }
 
-  /** Key before certificate: a crash in between leaves a new key with an old cert, which the next push repairs. */
+  /** certificate.json is the commit point; the PEM copies after it are for people. */
   async saveServiceCertificate(c: ServiceCertificateData): Promise<void> {
+    const { serial, certificatePem, privateKeyPem, caBundlePem, notAfter, renewAt } = c;
+    await writeFileAtomic(this.file.serviceBundle(), JSON.stringify({ serial, certificatePem, privateKeyPem, caBundlePem, notAfter, renewAt }, null, 2) + "\n", SECRET);
     await writeFileAtomic(this.file.serviceKey(), c.privateKeyPem, SECRET);
     await writeFileAtomic(this.file.serviceCert(), c.certificatePem, PUBLIC);
     await writeFileAtomic(this.file.serviceCa(), c.caBundlePem, PUBLIC);
@@ -153,6 +177,16 @@ export class DataDir {
 
   saveGoodConfig(c: ConfigVersionData): Promise<void> {
     return writeFileAtomic(this.file.goodConfig(), serializeConfig(c), PUBLIC);
+  }
+}
+
+/** Whether the key belongs to the certificate and the certificate has the recorded serial. */
+function keyMatches(certificatePem: string, privateKeyPem: string, serial: string): boolean {
+  try {
+    const cert = new X509Certificate(certificatePem);
+    return cert.serialNumber.toLowerCase() === serial.toLowerCase() && cert.checkPrivateKey(createPrivateKey(privateKeyPem));
+  } catch {
+    return false;
   }
 }
 

@@ -1,4 +1,4 @@
-import { open, rename, mkdir, unlink } from "node:fs/promises";
+import { open, rename, mkdir, unlink, readdir, stat } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`); // matches TEMP_FILE
   const handle = await open(tmp, "wx", mode);
   try {
     await handle.writeFile(data);
@@ -35,4 +35,38 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   } finally {
     await dirHandle.close();
   }
+}
+
+/** The temp file name writeFileAtomic uses: `.<name>.<12 hex>.tmp`. */
+const TEMP_FILE = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Deletes the temp files that writes interrupted by a crash left under `dir`
+ * (recursively); they are never data, but would pile up one per crash.
+ * Only files older than `olderThanMs` go, so a write in progress in another
+ * process (whose temp file is seconds old at most) is never disturbed.
+ * Returns how many were removed.
+ */
+export async function removeStaleTempFiles(dir: string, olderThanMs = 10 * 60_000, now = Date.now()): Promise<number> {
+  let entries;
+  try {
+    entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw err;
+  }
+  let removed = 0;
+  for (const entry of entries) {
+    if (!entry.isFile() || !TEMP_FILE.test(entry.name)) continue;
+    const path = join(entry.parentPath, entry.name);
+    try {
+      if (now - (await stat(path)).mtimeMs < olderThanMs) continue;
+      await unlink(path);
+      removed++;
+    } catch (err) {
+      // Gone meanwhile (renamed by its writer, or swept by another process): fine.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+  }
+  return removed;
 }

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import { formatHostPort, isLoopback, parseHostPort } from "../common/address.js";
+import { systemClock, type Clock } from "../common/clock.js";
 import { errorCode, MeshfedError } from "../common/errors.js";
 import { ControllerMetrics } from "../common/metrics.js";
 import { addControlRoutes } from "./admin/control-routes.js";
@@ -53,8 +54,13 @@ export interface RunningController {
   close(): Promise<void>;
 }
 
-/** `parts.driver` overrides the configured sidecar driver (tests pass one with other ports). */
-export async function startController(config: ControllerConfig, logger: Logger, parts: { readonly driver?: SidecarDriver } = {}): Promise<RunningController> {
+/**
+ * `parts.driver` overrides the configured sidecar driver (tests pass one with
+ * other ports); `parts.clock` the wall clock of certificates and tokens (the
+ * outage-budget test warps it).
+ */
+export async function startController(config: ControllerConfig, logger: Logger, parts: { readonly driver?: SidecarDriver; readonly clock?: Clock } = {}): Promise<RunningController> {
+  const clock = parts.clock ?? systemClock;
   const stop = new AbortController();
   // Every long-lived part (informers, file watchers, servers) listens on this one signal.
   setMaxListeners(0, stop.signal);
@@ -69,10 +75,12 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     proxyValidity: config.certificates.proxyValidity,
     serviceValidity: config.certificates.serviceValidity,
     serviceJitter: config.certificates.serviceJitter,
-    renewBefore: { fraction: config.certificates.serviceRenewBefore },
+    renewBefore: config.certificates.renewBefore,
+    outageBudget: config.certificates.outageBudget,
+    now: () => clock.now(),
   });
 
-  const tokens = await JoinTokens.load({ store }, (key, err) =>
+  const tokens = await JoinTokens.load({ store, now: () => clock.now() }, (key, err) =>
     log.error({ key, err, code: "MESHFED_TOKEN_RECORD_CORRUPT" }, "a stored join token is unreadable; it is skipped and left on disk"),
   );
   const agents = new AgentsProvider({ metrics });
@@ -199,7 +207,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     // One driver for both transports: a sidecar polling the repo and an agent
     // on the stream get the same rendering of the same view.
     const driver = parts.driver ?? (config.driver === "pipy" ? new PipyDriver({ trustDomain: config.trustDomain }) : new JsonDriver());
-    plane = await ProxyControlPlane.start({ listen: grpcListen, sessions, certificates, tokens, catalog, driver, agents, logger, metrics, limits: config.limits });
+    plane = await ProxyControlPlane.start({ listen: grpcListen, sessions, certificates, tokens, catalog, driver, agents, logger, metrics, limits: config.limits, clock });
     grpcAddress = formatHostPort({ host: grpcListen.host, port: plane.port });
     if (config.repo.address !== undefined) {
       const repoListen = parseHostPort(config.repo.address);
@@ -249,7 +257,7 @@ function applyMeshConfig(meshConfig: KubeMeshConfig, catalog: MeshCatalog, certi
   const apply = (s: MeshSettings) => {
     catalog.setPermissive(s.permissive);
     try {
-      certificates.setLifetimes({ proxyValidity: s.proxyValidityMs, serviceValidity: s.serviceValidityMs, serviceJitter: s.serviceJitterMs, renewBefore: { fraction: config.certificates.serviceRenewBefore } });
+      certificates.setLifetimes({ proxyValidity: s.proxyValidityMs, serviceValidity: s.serviceValidityMs, serviceJitter: s.serviceJitterMs, renewBefore: config.certificates.renewBefore });
     } catch (err) {
       log.error({ err, code: errorCode(err) }, "MeshConfig certificate lifetimes refused; the previous ones stay");
     }

@@ -27,8 +27,9 @@ export class EnrollError extends Error {
   }
 }
 
-export async function enroll(address: string, caPem: string, token: string): Promise<Enrolled> {
-  const { keys, pem } = await generateKeyPem();
+/** Enrolls with a fresh key, or with `key` (a retry by the same agent). */
+export async function enroll(address: string, caPem: string, token: string, key?: Awaited<ReturnType<typeof generateKeyPem>>): Promise<Enrolled> {
+  const { keys, pem } = key ?? (await generateKeyPem());
   const csrPem = await makeCsr({ keys, name: "", extensions: [] });
   const { meshfed } = loadProto();
   const client = new meshfed.v1.ProxyControlPlane(address, grpc.credentials.createSsl(Buffer.from(caPem), null, null, { checkServerIdentity: serverIdentityCheck }));

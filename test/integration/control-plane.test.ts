@@ -206,7 +206,7 @@ test("a catalog change pushes a new version only to the proxies it affects; an u
 test("a service certificate renewal reaches every proxy of that service without a reconnect", async (t) => {
   const ctl = await startTestController(t, {
     hosts: `${HOSTS}  - name: web-2\n    address: 127.0.0.6\n    services: [{ name: web, namespace: shop, port: 8080 }]\n`,
-    patch: (c) => ({ ...c, certificates: { ...c.certificates, serviceValidity: 60_000, serviceJitter: 0, serviceRenewBefore: 0.97 } }),
+    patch: (c) => ({ ...c, certificates: { ...c.certificates, serviceValidity: 60_000, serviceJitter: 0, renewBefore: { fraction: 0.97 } } }),
   });
   const a = await connected(ctl, "shop/web", "127.0.0.2", 8080);
   const b = await connected(ctl, "shop/web", "127.0.0.6", 8080);

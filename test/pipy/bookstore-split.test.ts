@@ -64,7 +64,7 @@ async function pipyController(t: TestContext) {
     catalog: { ...base.catalog, coalesce: 10 },
     providers: { ...base.providers, onprem: { hostsFile, debounce: 20 } },
     // Short-lived service certificates so that a rotation happens during the test.
-    certificates: { ...base.certificates, serviceValidity: 60_000, serviceJitter: 0, serviceRenewBefore: 0.75 },
+    certificates: { ...base.certificates, serviceValidity: 60_000, serviceJitter: 0, renewBefore: { fraction: 0.75 } },
   };
   const controller = await startController(config, silentLogger(), { driver: new PipyDriver({ trustDomain: config.trustDomain, inboundPortOffset: OFFSET }) });
   t.after(() => controller.close());

@@ -7,7 +7,7 @@
  * from the identity (see ca.ts), so these checks exist to refuse a confused or
  * malicious requester loudly rather than to sanitise what we copy.
  */
-import { createPublicKey } from "node:crypto";
+import { createHash, createPublicKey } from "node:crypto";
 import { CERT_ERROR, certError, type CertificateErrorCode } from "./errors.js";
 import { readChildren, readTlv } from "./der.js";
 import type { CertificateNames } from "./identity.js";
@@ -66,6 +66,21 @@ export async function validateCsr(csrPem: string, expected: CertificateNames, po
   checkAttributes(csr);
   for (const ext of csr.extensions) checkExtension(ext, expected);
   return csr.publicKey;
+}
+
+/**
+ * sha256 (hex) of the CSR's public key, or undefined when the CSR does not
+ * parse. It recognises a retried enrollment by the same key; it proves
+ * nothing by itself (a public key is public): the self-signature checked by
+ * validateCsr before anything is issued does.
+ */
+export function csrKeyFingerprint(csrPem: string): string | undefined {
+  try {
+    if (typeof csrPem !== "string" || Buffer.byteLength(csrPem, "utf8") > MAX_CSR_PEM_BYTES) return undefined;
+    return createHash("sha256").update(new Uint8Array(parse(csrPem).publicKey.rawData)).digest("hex");
+  } catch {
+    return undefined;
+  }
 }
 
 function parse(text: string): x509.Pkcs10CertificateRequest {

@@ -6,7 +6,7 @@
 export type * from "./types.js";
 export { createCertificateManager, CaCertificateManager, type CertificateManagerOptions } from "./manager.js";
 export { CERT_ERROR, type CertificateErrorCode } from "./errors.js";
-export { MAX_CSR_PEM_BYTES, DEFAULT_CSR_KEY_TYPES, type CsrKeyType } from "./csr.js";
+export { MAX_CSR_PEM_BYTES, DEFAULT_CSR_KEY_TYPES, csrKeyFingerprint, type CsrKeyType } from "./csr.js";
 export { DEFAULT_RENEW_BEFORE, renewAt, type RenewBefore } from "./renewal.js";
 export { proxyNames, serviceNames, controllerNames, CONTROLLER_PATH, type CertificateNames } from "./identity.js";
 export { CA_CERT_KEY, CA_KEY_KEY } from "./ca.js";

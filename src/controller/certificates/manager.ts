@@ -14,6 +14,7 @@ import { CertificateAuthority } from "./ca.js";
 import { DEFAULT_CSR_KEY_TYPES, validateCsr, type CsrKeyType } from "./csr.js";
 import { CERT_ERROR, certError } from "./errors.js";
 import { controllerNames, proxyNames, validateTrustDomain } from "./identity.js";
+import { checkOutageBudget } from "./outage-budget.js";
 import { CertificateRegistry, normalizeSerial } from "./registry.js";
 import { DEFAULT_RENEW_BEFORE, validateLifetimeConfig, type RenewBefore } from "./renewal.js";
 import { ServiceCertificates } from "./service-certs.js";
@@ -43,6 +44,11 @@ export interface CertificateManagerOptions {
   readonly serviceJitter?: number;
   /** Service certificate renewal rule; default `{ fraction: 1/3 }` (renew after 2/3 of the lifetime). */
   readonly renewBefore?: RenewBefore;
+  /**
+   * When set (ms), every lifetime given here or later through setLifetimes
+   * must let agents serve this long without the controller (outage-budget.ts).
+   */
+  readonly outageBudget?: number;
   /** Root CA lifetime in ms when one is created; default 10 years. */
   readonly caValidity?: number;
   /** Curve of a newly created root CA; default "P-256". */
@@ -71,6 +77,7 @@ export async function createCertificateManager(options: CertificateManagerOption
     jitter: options.serviceJitter ?? HOUR,
     renewBefore: options.renewBefore ?? DEFAULT_RENEW_BEFORE,
   });
+  if (options.outageBudget !== undefined) checkOutageBudget(options.outageBudget, lifetime, proxyValidity);
   const ca = await CertificateAuthority.open({
     store: options.store, trustDomain, validity: options.caValidity ?? 3652 * DAY, curve: options.caCurve ?? "P-256", now, logger,
   });
@@ -83,7 +90,9 @@ export async function createCertificateManager(options: CertificateManagerOption
     random: options.random ?? (() => randomInt(2 ** 32) / 2 ** 32),
     logger, metrics: options.metrics,
   });
-  return new CaCertificateManager({ store: options.store, ca, registry, services, trustDomain, proxyValidity, csrKeyTypes, now, logger, metrics: options.metrics });
+  return new CaCertificateManager({
+    store: options.store, ca, registry, services, trustDomain, proxyValidity, csrKeyTypes, now, logger, metrics: options.metrics, outageBudget: options.outageBudget,
+  });
 }
 
 interface ManagerParts {
@@ -98,6 +107,7 @@ interface ManagerParts {
   readonly now: () => Date;
   readonly logger: Logger;
   readonly metrics: ControllerMetrics | undefined;
+  readonly outageBudget: number | undefined;
 }
 
 export class CaCertificateManager implements CertificateManager {
@@ -110,13 +120,16 @@ export class CaCertificateManager implements CertificateManager {
 
   /**
    * Hot reload of certificate lifetimes (MeshConfig): applies to certificates
-   * issued from now on; a bad combination is refused and nothing changes.
+   * issued from now on; a bad combination, or one that breaks the outage
+   * budget, is refused and nothing changes.
    */
   setLifetimes(lifetimes: { proxyValidity: number; serviceValidity: number; serviceJitter: number; renewBefore?: RenewBefore }): void {
     if (!Number.isFinite(lifetimes.proxyValidity) || lifetimes.proxyValidity < 60_000) {
       throw certError(CERT_ERROR.config, `proxy validity ${lifetimes.proxyValidity} ms must be at least one minute`);
     }
-    this.#p.services.setLifetime({ validity: lifetimes.serviceValidity, jitter: lifetimes.serviceJitter, renewBefore: lifetimes.renewBefore ?? DEFAULT_RENEW_BEFORE });
+    const lifetime = validateLifetimeConfig({ validity: lifetimes.serviceValidity, jitter: lifetimes.serviceJitter, renewBefore: lifetimes.renewBefore ?? DEFAULT_RENEW_BEFORE });
+    if (this.#p.outageBudget !== undefined) checkOutageBudget(this.#p.outageBudget, lifetime, lifetimes.proxyValidity);
+    this.#p.services.setLifetime(lifetime);
     this.#p.proxyValidity = lifetimes.proxyValidity;
   }
 

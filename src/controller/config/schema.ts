@@ -8,6 +8,7 @@ import { z } from "zod";
 import { durationSchema } from "../../common/config-schema.js";
 import { parseHostPort } from "../../common/address.js";
 import { LOG_LEVELS } from "../../common/logger.js";
+import { certificatesConfigSchema } from "./certificates-schema.js";
 // The provider schemas are imported from modules that do not load the
 // platform SDKs, so parsing a config stays fast for every CLI command.
 import { azureProviderConfigSchema } from "../providers/azure/config.js";
@@ -79,13 +80,7 @@ export const controllerConfigSchema = z.strictObject({
     coalesce: duration.default(50),
     maxDelay: duration.default(500),
   }).prefault({}),
-  certificates: z.strictObject({
-    proxyValidity: duration.default(365 * 24 * 3_600_000),
-    serviceValidity: duration.default(24 * 3_600_000),
-    serviceJitter: duration.default(3_600_000),
-    /** Renew when this fraction of the (jittered) lifetime is left: 1/3 renews after two thirds. */
-    serviceRenewBefore: z.number().gt(0).lt(1).default(1 / 3),
-  }).prefault({}),
+  certificates: certificatesConfigSchema,
   providers: z.strictObject({
     onprem: z.strictObject({
       hostsFile: z.string().min(1),

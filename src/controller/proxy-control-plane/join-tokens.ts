@@ -3,6 +3,13 @@
  * sha256 of the secret is stored (`tokens/<id>`), so a copy of the data
  * directory cannot enroll anything. Each token is bound to one service and
  * has a lifetime and a number of uses.
+ *
+ * Each use records the requesting key's fingerprint and the proxy id chosen
+ * for it, in the same write that spends the use. An agent killed after the
+ * controller answered but before it stored the answer retries with the same
+ * key on restart; that retry gets its proxy id back without spending another
+ * use, so a single-use token still enrolls the agent (issue 9, crash
+ * consistency). Another key gets nothing more than the uses left.
  */
 import { SerialQueue } from "../../common/serial-queue.js";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
@@ -34,6 +41,7 @@ const recordSchema = z.strictObject({
   used: z.number().int().nonnegative(),
   revokedAt: z.string().optional(),
   lastUsedAt: z.string().optional(),
+  enrollments: z.array(z.strictObject({ keySha256: z.string().regex(/^[0-9a-f]{64}$/), proxyId: z.string().min(1) })).optional(),
 });
 type TokenRecord = z.infer<typeof recordSchema>;
 
@@ -48,6 +56,21 @@ export interface TokenInfo {
   readonly uses: number;
   readonly used: number;
   readonly state: TokenState;
+}
+
+/** One enrollment attempt: who asks (their key) and the proxy id they would get. */
+export interface EnrollmentAttempt {
+  readonly keySha256: string;
+  readonly proxyId: string;
+}
+
+export interface ConsumedToken {
+  readonly id: string;
+  readonly service: ServiceRef;
+  /** The attempt's proxy id, or the one the same key got before. */
+  readonly proxyId: string | undefined;
+  /** True when this is the same key enrolling again: no use was spent (so nothing to refund). */
+  readonly retry: boolean;
 }
 
 export interface JoinTokensOptions {
@@ -104,24 +127,39 @@ export class JoinTokens {
   /**
    * Spends one use of a token and returns the service it is bound to. The use
    * is persisted before this resolves, so a crash afterwards can never let the
-   * same single-use token enroll twice.
+   * same single-use token enroll twice. With an attempt, a key that already
+   * enrolled with this token gets its earlier proxy id back and spends nothing.
    */
-  consume(token: string): Promise<{ id: string; service: ServiceRef }> {
+  consume(token: string, attempt?: EnrollmentAttempt): Promise<ConsumedToken> {
     return this.#serialised(async () => {
-      const record = this.#check(token);
-      const next = { ...record, used: record.used + 1, lastUsedAt: this.#now().toISOString() };
+      const record = this.#verify(token);
+      const service = parseServiceKey(record.service);
+      const earlier = attempt && record.enrollments?.find((e) => e.keySha256 === attempt.keySha256);
+      // Revoked or expired tokens refuse retries too: the retry window is the token's lifetime.
+      if (earlier !== undefined && this.#state(record) !== "revoked" && this.#state(record) !== "expired") {
+        return { id: record.id, service, proxyId: earlier.proxyId, retry: true };
+      }
+      this.#checkState(record);
+      const next: TokenRecord = {
+        ...record, used: record.used + 1, lastUsedAt: this.#now().toISOString(),
+        ...(attempt ? { enrollments: [...(record.enrollments ?? []), { keySha256: attempt.keySha256, proxyId: attempt.proxyId }] } : {}),
+      };
       await this.#store.put(`${PREFIX}/${record.id}`, JSON.stringify(next), { secret: true });
       this.#records.set(record.id, next);
-      return { id: record.id, service: parseServiceKey(record.service) };
+      return { id: record.id, service, proxyId: attempt?.proxyId, retry: false };
     });
   }
 
-  /** Gives a use back when enrollment failed for a reason that is not the token's (a malformed CSR). */
-  refund(id: string): Promise<void> {
+  /**
+   * Gives a use back when enrollment failed for a reason that is not the
+   * token's (a malformed CSR), with the attempt's record when given.
+   */
+  refund(id: string, proxyId?: string): Promise<void> {
     return this.#serialised(async () => {
       const record = this.#records.get(id);
       if (!record || record.used === 0) return;
-      const next = { ...record, used: record.used - 1 };
+      const enrollments = record.enrollments?.filter((e) => e.proxyId !== proxyId);
+      const next = { ...record, used: record.used - 1, ...(enrollments ? { enrollments } : {}) };
       await this.#store.put(`${PREFIX}/${id}`, JSON.stringify(next), { secret: true });
       this.#records.set(id, next);
     });
@@ -143,18 +181,22 @@ export class JoinTokens {
     return [...this.#records.values()].sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1)).map((r) => this.#info(r));
   }
 
-  #check(token: string): TokenRecord {
+  /** The record of a token whose secret matches; throws UNKNOWN otherwise. */
+  #verify(token: string): TokenRecord {
     const m = TOKEN.exec(token.trim());
     const record = m ? this.#records.get(m[1]!) : undefined;
     // A wrong secret and an unknown id answer alike: nothing to learn from probing.
     if (!m || !record || !timingSafeEqual(Buffer.from(sha256(m[2]!), "hex"), Buffer.from(record.secretSha256, "hex"))) {
       throw new MeshfedError(TOKEN_ERRORS.unknown, "the join token is not known to this controller");
     }
+    return record;
+  }
+
+  #checkState(record: TokenRecord): void {
     const state = this.#state(record);
     if (state === "revoked") throw new MeshfedError(TOKEN_ERRORS.revoked, `join token ${record.id} was revoked at ${record.revokedAt}`);
     if (state === "expired") throw new MeshfedError(TOKEN_ERRORS.expired, `join token ${record.id} expired at ${record.expiresAt}`);
     if (state === "used-up") throw new MeshfedError(TOKEN_ERRORS.usedUp, `join token ${record.id} has been used ${record.used} of ${record.uses} time(s)`);
-    return record;
   }
 
   #state(r: TokenRecord): TokenState {

@@ -8,17 +8,19 @@ import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { formatHostPort, type HostPort } from "../../common/address.js";
+import { systemClock, type Clock } from "../../common/clock.js";
 import { errorCode, errorMessage, MeshfedError } from "../../common/errors.js";
 import type { ControllerMetrics } from "../../common/metrics.js";
 import { loadProto, MAX_MESSAGE_BYTES, type AgentMessage__Output, type EnrollRequest__Output, type EnrollResponse } from "../../common/proto.js";
 import { serviceKey, type ServiceKey, type ServiceRef } from "../../common/service.js";
 import type { CatalogChange } from "../catalog/types.js";
 import type { MeshCatalog } from "../catalog/catalog.js";
+import { csrKeyFingerprint } from "../certificates/csr.js";
 import type { CertificateManager, CertificateRecord } from "../certificates/types.js";
 import type { SidecarDriver } from "../drivers/types.js";
 import type { AgentsProvider } from "../providers/agents/provider.js";
 import { validateHello } from "./hello.js";
-import type { JoinTokens } from "./join-tokens.js";
+import type { ConsumedToken, JoinTokens } from "./join-tokens.js";
 import { PeerRateLimit } from "./peer-rate-limit.js";
 import { ServingIdentity } from "./serving-identity.js";
 import { ProxySession, type ProxyStream } from "./session.js";
@@ -43,6 +45,8 @@ export interface ProxyControlPlaneOptions {
   readonly keepaliveTimeoutMs?: number;
   readonly maxConcurrentStreams?: number;
   readonly limits?: ProxyControlPlaneLimits;
+  /** Wall clock the certificate manager also uses; renewal timers count down to its renewAt. */
+  readonly clock?: Clock;
 }
 
 /** What one controller accepts from agents; `limits` in the controller config. */
@@ -119,7 +123,7 @@ export class ProxyControlPlane {
 
   static async start(options: ProxyControlPlaneOptions): Promise<ProxyControlPlane> {
     const plane = new ProxyControlPlane(options);
-    const identity = new ServingIdentity(options.certificates, plane.#log);
+    const identity = new ServingIdentity(options.certificates, plane.#log, options.clock);
     await identity.start(plane.#stop.signal);
     const credentials = grpc.experimental.createCertificateProviderServerCredentials(identity, identity, false);
     plane.#port = await new Promise<number>((resolve, reject) => {
@@ -158,9 +162,10 @@ export class ProxyControlPlane {
       callback(statusError(grpc.status.INVALID_ARGUMENT, "MESHFED_ENROLL_INVALID", "Enroll needs a join token and a PEM CSR"));
       return;
     }
-    let consumed: { id: string; service: ServiceRef };
+    const keySha256 = csrKeyFingerprint(req.csrPem);
+    let consumed: ConsumedToken;
     try {
-      consumed = await tokens.consume(req.token);
+      consumed = await tokens.consume(req.token, keySha256 === undefined ? undefined : { keySha256, proxyId: randomUUID() });
     } catch (err) {
       const code = errorCode(err);
       metrics?.enrollments.inc({ result: code });
@@ -168,11 +173,12 @@ export class ProxyControlPlane {
       callback(statusError(grpc.status.PERMISSION_DENIED, code, errorMessage(err)));
       return;
     }
-    const proxyId = randomUUID();
+    const proxyId = consumed.proxyId ?? randomUUID();
     try {
       const issued = await certificates.issueProxyCertificate(req.csrPem, { proxyId, kind: "agent", service: consumed.service });
+      if (consumed.retry) await this.#supersede(proxyId, issued.record.serial);
       metrics?.enrollments.inc({ result: "ok" });
-      this.#log.info({ peer, proxyId, service: serviceKey(consumed.service), serial: issued.record.serial, token: consumed.id, hostname: req.hostname.slice(0, 253) }, "proxy enrolled");
+      this.#log.info({ peer, proxyId, service: serviceKey(consumed.service), serial: issued.record.serial, token: consumed.id, retry: consumed.retry, hostname: req.hostname.slice(0, 253) }, consumed.retry ? "proxy enrolled again by the same key" : "proxy enrolled");
       callback(null, {
         proxyId,
         serviceNamespace: consumed.service.namespace,
@@ -183,12 +189,25 @@ export class ProxyControlPlane {
       });
     } catch (err) {
       const code = errorCode(err);
-      // A malformed CSR is not the token's fault: give the use back.
-      if (code.startsWith("MESHFED_CSR_")) await tokens.refund(consumed.id).catch(() => undefined);
+      // A malformed CSR is not the token's fault: give the use back (a retry spent none).
+      if (code.startsWith("MESHFED_CSR_") && !consumed.retry) await tokens.refund(consumed.id, consumed.proxyId).catch(() => undefined);
       metrics?.enrollments.inc({ result: code });
       this.#log.warn({ peer, code, err }, "enrollment failed");
       const status = err instanceof MeshfedError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL;
       callback(statusError(status, code, errorMessage(err)));
+    }
+  }
+
+  /**
+   * A retried enrollment replaces the certificates its earlier attempts got
+   * and never used (the agent died before storing them): revoked, so the
+   * proxy has one live certificate.
+   */
+  async #supersede(proxyId: string, current: string): Promise<void> {
+    const { certificates } = this.#o;
+    for (const r of certificates.certificates()) {
+      if (r.kind !== "proxy" || r.proxyId !== proxyId || r.serial === current || r.state !== "unclaimed") continue;
+      await certificates.revoke(r.serial, "superseded by a retried enrollment of the same key");
     }
   }
 
@@ -389,7 +408,7 @@ export class ProxyControlPlane {
   /** One timer per service with connected proxies: at renewAt, fetch the new certificate and push it to all of them. */
   #scheduleRenewal(key: ServiceKey, renewAt: Date): void {
     if (this.#renewalTimers.has(key) || this.#stop.signal.aborted) return;
-    const delay = Math.min(Math.max(renewAt.getTime() - Date.now(), 1000), 2 ** 31 - 1);
+    const delay = Math.min(Math.max(renewAt.getTime() - (this.#o.clock ?? systemClock).now().getTime(), 1000), 2 ** 31 - 1);
     const timer = setTimeout(() => {
       this.#renewalTimers.delete(key);
       const sessions = this.sessions.ofService(key);

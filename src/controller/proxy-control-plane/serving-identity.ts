@@ -1,5 +1,6 @@
 import type { experimental } from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import { systemClock, type Clock } from "../../common/clock.js";
 import { errorCode } from "../../common/errors.js";
 import type { CertificateManager } from "../certificates/types.js";
 
@@ -19,14 +20,16 @@ const RETRY_MS = 60_000;
 export class ServingIdentity implements CertificateProvider {
   readonly #certificates: Pick<CertificateManager, "controllerCertificate" | "caBundle">;
   readonly #logger: Logger;
+  readonly #clock: Clock;
   readonly #caListeners = new Set<CaListener>();
   readonly #identityListeners = new Set<IdentityListener>();
   #identity: { certificate: Buffer; privateKey: Buffer } | undefined;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(certificates: Pick<CertificateManager, "controllerCertificate" | "caBundle">, logger: Logger) {
+  constructor(certificates: Pick<CertificateManager, "controllerCertificate" | "caBundle">, logger: Logger, clock: Clock = systemClock) {
     this.#certificates = certificates;
     this.#logger = logger;
+    this.#clock = clock;
   }
 
   async start(signal: AbortSignal): Promise<void> {
@@ -40,7 +43,7 @@ export class ServingIdentity implements CertificateProvider {
       const cert = await this.#certificates.controllerCertificate(SERVING_CERT_VALIDITY_MS);
       this.#identity = { certificate: Buffer.from(cert.certificatePem), privateKey: Buffer.from(cert.privateKeyPem) };
       for (const fn of this.#identityListeners) fn(this.#identity);
-      delay = Math.max(RETRY_MS, cert.renewAt.getTime() - Date.now());
+      delay = Math.max(RETRY_MS, cert.renewAt.getTime() - this.#clock.now().getTime());
     } catch (err) {
       // Without a first certificate the server cannot start: let start() fail.
       if (!this.#identity) throw err;

@@ -1,6 +1,6 @@
 import { readFile, readdir, unlink, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "../../common/atomic-file.js";
+import { removeStaleTempFiles, writeFileAtomic } from "../../common/atomic-file.js";
 import { MeshfedError } from "../../common/errors.js";
 import type { PutOptions, StateStore } from "./types.js";
 
@@ -21,6 +21,7 @@ export class FileStore implements StateStore {
 
   static async open(root: string): Promise<FileStore> {
     await mkdir(root, { recursive: true, mode: 0o700 });
+    await removeStaleTempFiles(root);
     return new FileStore(root);
   }
 
