@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
-import { durationSchema } from "../common/config-schema.js";
+import { durationSchema, hostPortSchema } from "../common/config-schema.js";
 import { isLoopback, parseHostPort } from "../common/address.js";
 import { MeshfedError } from "../common/errors.js";
 import { LOG_LEVELS } from "../common/logger.js";
@@ -31,7 +31,7 @@ function check(fn: (text: string) => unknown): (text: string) => boolean {
   };
 }
 
-const hostPort = z.string().refine(check(parseHostPort), { message: "expected host:port, e.g. controller.example.com:15128" });
+const hostPort = hostPortSchema("controller.example.com:15128");
 const loopbackHostPort = z.string().refine(check(parseHostPort), { message: "expected host:port, e.g. 127.0.0.1:15010" })
   .refine((text) => !check(parseHostPort)(text) || isLoopback(parseHostPort(text).host), { message: "must be a loopback address (127.0.0.0/8 or ::1): only the local Pipy may read it" });
 const ipPort = z.string().refine((text) => check(parseHostPort)(text) && isIP(parseHostPort(text).host) !== 0 && parseHostPort(text).port > 0, {

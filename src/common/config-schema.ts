@@ -1,5 +1,6 @@
 /** zod building blocks shared by every config file schema (controller, providers, agent). */
 import { z } from "zod";
+import { parseHostPort } from "./address.js";
 import { parseDuration } from "./duration.js";
 
 /** A duration string ("24h", "90m", "500ms") parsed to milliseconds, with the parser's message on error. */
@@ -11,3 +12,15 @@ export const durationSchema = z.string().transform((text, ctx) => {
     return z.NEVER;
   }
 });
+
+/** A `host:port` string, validated by the same parser that later reads it; `example` goes into the message. */
+export function hostPortSchema(example: string) {
+  return z.string().refine((text) => {
+    try {
+      parseHostPort(text);
+      return true;
+    } catch {
+      return false;
+    }
+  }, { message: `expected host:port, e.g. ${example}` });
+}

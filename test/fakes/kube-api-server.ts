@@ -35,6 +35,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { applyJsonPatch, type JsonPatchOperation } from "./json-patch.js";
+import { readBody } from "./read-body.js";
 
 export interface ResourceType {
   /** "" for the core group. */
@@ -488,14 +489,6 @@ function stringDataToData(resource: string, object: KubeObject): KubeObject {
   return { ...rest, data };
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
 
 function parsePath(path: string): Route | undefined {
   const parts = path.split("/").filter((p) => p !== "");

@@ -5,8 +5,7 @@
  * the directory of the config file.
  */
 import { z } from "zod";
-import { durationSchema } from "../../common/config-schema.js";
-import { parseHostPort } from "../../common/address.js";
+import { durationSchema, hostPortSchema } from "../../common/config-schema.js";
 import { LOG_LEVELS } from "../../common/logger.js";
 import { certificatesConfigSchema } from "./certificates-schema.js";
 // The provider schemas are imported from modules that do not load the
@@ -16,14 +15,7 @@ import { kubernetesProviderConfigSchema } from "../providers/kubernetes/config-s
 
 const duration = durationSchema;
 
-const hostPort = z.string().refine((text) => {
-  try {
-    parseHostPort(text);
-    return true;
-  } catch {
-    return false;
-  }
-}, { message: "expected host:port, e.g. 127.0.0.1:15000 or [::1]:15000" });
+const hostPort = hostPortSchema("127.0.0.1:15000 or [::1]:15000");
 
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
 

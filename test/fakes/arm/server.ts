@@ -19,6 +19,7 @@ import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
 import { FakeInventory, same } from "./inventory.js";
 import { makeTestTls, type TestTls } from "./tls.js";
+import { readBody } from "../read-body.js";
 
 export const API_VERSIONS = { compute: "2026-03-01", network: "2025-05-01", scaleSetNetwork: "2018-10-01" } as const;
 
@@ -296,11 +297,3 @@ function notFound(type: string, name: string, rg: string): object {
   return { error: { code: "ResourceNotFound", message: `The Resource '${type}/${name}' under resource group '${rg}' was not found.` } };
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}

@@ -5,8 +5,7 @@
  * docs/kubernetes.md documents every field.
  */
 import { z } from "zod";
-import { durationSchema } from "../../../common/config-schema.js";
-import { parseHostPort } from "../../../common/address.js";
+import { durationSchema, hostPortSchema } from "../../../common/config-schema.js";
 
 const duration = durationSchema;
 
@@ -23,14 +22,7 @@ export const DEFAULT_INJECTOR_PATH = "/mutate-pods";
 export const DEFAULT_WEBHOOK_CONFIGURATION = "meshfed-sidecar-injector";
 export const DEFAULT_CONTROLLER_SERVICE = "meshfed-controller";
 
-const hostPort = z.string().refine((text) => {
-  try {
-    parseHostPort(text);
-    return true;
-  } catch {
-    return false;
-  }
-}, { message: "expected host:port, e.g. 0.0.0.0:9443" });
+const hostPort = hostPortSchema("0.0.0.0:9443");
 
 /** The sidecar injector (docs/kubernetes.md "Sidecar injection"). */
 export const injectorConfigSchema = z.strictObject({
