@@ -3,7 +3,7 @@
 import { Listeners } from "../src/common/emitter.js";
 import type { ServiceKey } from "../src/common/service.js";
 import type { EndpointProvider, ProviderEndpoint, ProviderStatus, ServiceEndpoints } from "../src/controller/providers/types.js";
-import type { PutOptions, StateStore } from "../src/controller/store/types.js";
+import { sameBytes, type PutOptions, type StateStore } from "../src/controller/store/types.js";
 import type { MeshSpec, MeshSpecSnapshot } from "../src/controller/spec/types.js";
 
 export class MemoryProvider implements EndpointProvider {
@@ -40,9 +40,22 @@ export class MemoryStore implements StateStore {
   async put(key: string, value: Uint8Array | string, _options?: PutOptions) {
     this.#data.set(key, typeof value === "string" ? Buffer.from(value) : value);
   }
+  async create(key: string, value: Uint8Array | string) {
+    if (this.#data.has(key)) return false;
+    await this.put(key, value);
+    return true;
+  }
+  async compareAndPut(key: string, expected: Uint8Array, value: Uint8Array | string) {
+    const current = this.#data.get(key);
+    if (current === undefined || !sameBytes(current, expected)) return false;
+    await this.put(key, value);
+    return true;
+  }
   async delete(key: string) {
     this.#data.delete(key);
   }
+  /** One process, nobody else writes: nothing to follow. */
+  async watch() {}
   async list(prefix: string) {
     return [...this.#data].filter(([k]) => k.startsWith(`${prefix}/`)).map(([key, value]) => ({ key, value }));
   }

@@ -26,6 +26,7 @@ export class ControllerMetrics {
   readonly configPushes: Counter<"driver">;
   readonly configAcks: Counter<"result">;
   readonly serviceCertificatePushes: Counter;
+  readonly leader: Gauge;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -49,6 +50,7 @@ export class ControllerMetrics {
     this.streamRejections = new Counter({ name: "meshfed_stream_rejections_total", help: "Connect streams refused or ended by the controller, by code.", labelNames: ["code"], registers: r });
     this.configPushes = new Counter({ name: "meshfed_config_pushes_total", help: "Config versions sent to proxies.", labelNames: ["driver"], registers: r });
     this.configAcks = new Counter({ name: "meshfed_config_acks_total", help: "Config versions acknowledged (ack) or refused (nack) by proxies.", labelNames: ["result"], registers: r });
+    this.leader = new Gauge({ name: "meshfed_leader", help: "1 while this replica does the leader-only work (always 1 with the file store).", registers: r });
     this.serviceCertificatePushes = new Counter({ name: "meshfed_service_certificate_pushes_total", help: "Service certificates sent to proxies.", registers: r });
   }
 }

@@ -36,10 +36,17 @@ import type { RunningInjector } from "./injector/index.js";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { FileMeshSpec } from "./spec/files/index.js";
 import type { MeshSpec } from "./spec/types.js";
-import { FileStore } from "./store/file-store.js";
+import { AgentRegistrations } from "./ha/agent-registrations.js";
+import { runWhileLeader } from "./ha/leader-tasks.js";
+import type { Leadership } from "./ha/leadership.js";
+import { defaultReplicaId } from "./ha/replica-id.js";
+import { startLeadership } from "./ha/start-leadership.js";
+import { openStore } from "./store/open-store.js";
+import { parseStoreLocation } from "./store/store-location.js";
 import type { StateStore } from "./store/types.js";
 
 export const ADMIN_TOKEN_KEY = "admin-token";
+const TOKEN_GC_INTERVAL_MS = 3_600_000;
 
 export interface RunningController {
   readonly adminUrl: string;
@@ -50,6 +57,7 @@ export interface RunningController {
   /** host:port of the sidecar injector's admission webhook (HTTPS), when enabled. */
   readonly injectorAddress?: string;
   readonly catalog: MeshCatalog;
+  readonly replicaId: string;
   /** Graceful stop, bounded by `shutdownTimeout`; idempotent. */
   close(): Promise<void>;
 }
@@ -65,24 +73,32 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   // Every long-lived part (informers, file watchers, servers) listens on this one signal.
   setMaxListeners(0, stop.signal);
   const log = logger.child({ component: "controller" });
-  const store = await FileStore.open(config.dataDir);
-  const metrics = new ControllerMetrics({ defaultMetrics: true });
-  const certificates = await createCertificateManager({
-    store,
-    logger,
-    metrics,
-    trustDomain: config.trustDomain,
-    proxyValidity: config.certificates.proxyValidity,
-    serviceValidity: config.certificates.serviceValidity,
-    serviceJitter: config.certificates.serviceJitter,
-    renewBefore: config.certificates.renewBefore,
-    outageBudget: config.certificates.outageBudget,
-    now: () => clock.now(),
+  const store = await openStore({
+    location: parseStoreLocation(config.store), dataDir: config.dataDir,
+    leaseTtlSeconds: Math.ceil(config.ha.leaseTtl / 1000), connectTimeoutMs: config.ha.connectTimeout, logger,
   });
-
-  const tokens = await JoinTokens.load({ store, now: () => clock.now() }, (key, err) =>
-    log.error({ key, err, code: "MESHFED_TOKEN_RECORD_CORRUPT" }, "a stored join token is unreadable; it is skipped and left on disk"),
-  );
+  const replicaId = config.ha.replicaId ?? defaultReplicaId();
+  const metrics = new ControllerMetrics({ defaultMetrics: true });
+  let leadership: Leadership | undefined;
+  let shared: SharedState;
+  try {
+    leadership = await startLeadership(store, { replicaId, ttlSeconds: Math.ceil(config.ha.leaseTtl / 1000), logger });
+    shared = await loadSharedState(store, config, logger, metrics, clock, stop.signal);
+  } catch (err) {
+    // Nothing else holds the store yet: release it so a failed start leaves nothing running.
+    await leadership?.close();
+    stop.abort();
+    await store.close();
+    throw err;
+  }
+  const { certificates, tokens } = shared;
+  const leader = leadership;
+  metrics.leader.set(leader.isLeader() ? 1 : 0);
+  leader.on("change", (isLeader) => {
+    metrics.leader.set(isLeader ? 1 : 0);
+    log.info({ replicaId, leader: isLeader }, isLeader ? "this replica now leads" : "this replica no longer leads");
+  });
+  log.info({ replicaId, store: store.kind, leader: leader.isLeader() }, "state store open");
   const agents = new AgentsProvider({ metrics });
   const sessions = new ProxySessions();
   const providers: EndpointProvider[] = [agents];
@@ -152,6 +168,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
       ...(spec instanceof CompositeMeshSpec ? spec.parts : [spec]).map((p) => p.status()),
       ...(meshConfig ? [meshConfig.status()] : []),
     ],
+    replica: () => ({ replicaId, store: store.kind, leader: leader.isLeader(), leaderId: leader.leaderId() ?? null }),
     metrics: metrics.registry,
   });
   addControlRoutes(router, {
@@ -181,6 +198,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
       await injector?.close(Math.min(2_000, config.shutdownTimeout / 4));
       await repo?.close(Math.min(2_000, config.shutdownTimeout / 4));
       await plane?.close(Math.min(5_000, config.shutdownTimeout / 2));
+      await leader.close();
       stop.abort();
       catalog.close();
       const timer = setTimeout(() => admin.destroy(), config.shutdownTimeout);
@@ -201,6 +219,17 @@ export async function startController(config: ControllerConfig, logger: Logger, 
         log.info({ source: source.id }, "first sync done");
       }),
     );
+    if (store.leased) {
+      // Before the plane: a replica that serves agents must already see the others' endpoints.
+      await new AgentRegistrations({ store, leased: store.leased, replicaId, agents, logger }).start(stop.signal);
+    }
+    runWhileLeader(leader, {
+      name: "token-gc", intervalMs: TOKEN_GC_INTERVAL_MS,
+      run: async () => {
+        const deleted = await tokens.collectGarbage();
+        if (deleted > 0) log.info({ deleted }, "expired join tokens deleted");
+      },
+    }, log, stop.signal);
     catalog.start(stop.signal);
     if (meshConfig) applyMeshConfig(meshConfig, catalog, certificates, config, log);
     const grpcListen = parseHostPort(config.grpc.address);
@@ -236,7 +265,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   }
   log.info({ ...catalog.counts, providers: providers.map((p) => p.id), spec: spec.id }, "controller ready");
   return {
-    adminUrl: admin.url, grpcAddress, catalog, close,
+    adminUrl: admin.url, grpcAddress, catalog, replicaId, close,
     ...(repoAddress !== undefined ? { repoAddress } : {}),
     ...(injectorAddress !== undefined ? { injectorAddress } : {}),
   };
@@ -246,6 +275,36 @@ export async function startController(config: ControllerConfig, logger: Logger, 
 function locatePod(provider: KubernetesProvider, proxyId: string): { addresses: readonly string[]; pod: string } | undefined {
   const pod = provider.podOfProxy(proxyId);
   return pod === undefined ? undefined : { addresses: pod.ips, pod: `${pod.namespace}/${pod.name}` };
+}
+
+interface SharedState {
+  readonly certificates: CaCertificateManager;
+  readonly tokens: JoinTokens;
+}
+
+/**
+ * The CA, the certificate registry and the join tokens, loaded from the store
+ * and, until `signal` aborts, following the changes other replicas make.
+ */
+async function loadSharedState(store: StateStore, config: ControllerConfig, logger: Logger, metrics: ControllerMetrics, clock: Clock, signal: AbortSignal): Promise<SharedState> {
+  const certificates = await createCertificateManager({
+    store,
+    signal,
+    logger,
+    metrics,
+    trustDomain: config.trustDomain,
+    proxyValidity: config.certificates.proxyValidity,
+    serviceValidity: config.certificates.serviceValidity,
+    serviceJitter: config.certificates.serviceJitter,
+    renewBefore: config.certificates.renewBefore,
+    outageBudget: config.certificates.outageBudget,
+    now: () => clock.now(),
+  });
+  const log = logger.child({ component: "controller" });
+  const tokens = await JoinTokens.load({ store, now: () => clock.now() }, (key, err) =>
+    log.error({ key, err, code: "MESHFED_TOKEN_RECORD_CORRUPT" }, "a stored join token is unreadable; it is skipped and left in the store"),
+  signal);
+  return { certificates, tokens };
 }
 
 /**
@@ -278,8 +337,9 @@ async function adminToken(store: StateStore, log: Logger): Promise<string> {
   const existing = await store.get(ADMIN_TOKEN_KEY);
   if (existing) return Buffer.from(existing).toString("utf8").trim();
   const token = randomBytes(32).toString("base64url");
-  await store.put(ADMIN_TOKEN_KEY, `${token}\n`, { secret: true });
-  log.info({ file: ADMIN_TOKEN_KEY }, "generated an admin token in the data directory");
+  // Replicas share one token: the first to create it wins.
+  if (!(await store.create(ADMIN_TOKEN_KEY, `${token}\n`, { secret: true }))) return adminToken(store, log);
+  log.info({ file: ADMIN_TOKEN_KEY, store: store.kind }, "generated an admin token in the state store");
   return token;
 }
 

@@ -14,7 +14,7 @@ import type { TestContext } from "node:test";
 import { pino } from "pino";
 import type { Logger } from "../../src/common/logger.js";
 import { FileStore } from "../../src/controller/store/file-store.js";
-import type { PutOptions, StateStore } from "../../src/controller/store/types.js";
+import { sameBytes, type PutOptions, type StateStore, type StoreChange } from "../../src/controller/store/types.js";
 import type { ProxyIdentity } from "../../src/controller/certificates/types.js";
 
 export const crypto = webcrypto;
@@ -23,17 +23,29 @@ export type KeyPair = webcrypto.CryptoKeyPair;
 export class MemoryStore implements StateStore {
   readonly kind = "memory";
   readonly data = new Map<string, { value: Uint8Array; secret: boolean }>();
+  readonly #watchers = new Set<{ prefix: string; fn: (change: StoreChange) => void }>();
+  /** Writes of any kind (put, create, compareAndPut) that changed data. */
   puts = 0;
 
   async get(key: string): Promise<Uint8Array | undefined> {
     return this.data.get(key)?.value;
   }
   async put(key: string, value: Uint8Array | string, options: PutOptions = {}): Promise<void> {
-    this.puts++;
-    this.data.set(key, { value: typeof value === "string" ? Buffer.from(value) : value, secret: options.secret === true });
+    this.#set(key, value, options);
+  }
+  async create(key: string, value: Uint8Array | string, options: PutOptions = {}): Promise<boolean> {
+    if (this.data.has(key)) return false;
+    this.#set(key, value, options);
+    return true;
+  }
+  async compareAndPut(key: string, expected: Uint8Array, value: Uint8Array | string, options: PutOptions = {}): Promise<boolean> {
+    const current = this.data.get(key);
+    if (current === undefined || !sameBytes(current.value, expected)) return false;
+    this.#set(key, value, options);
+    return true;
   }
   async delete(key: string): Promise<void> {
-    this.data.delete(key);
+    if (this.data.delete(key)) this.#emit({ key, value: undefined });
   }
   async list(prefix: string): Promise<Array<{ key: string; value: Uint8Array }>> {
     return [...this.data.entries()]
@@ -41,7 +53,21 @@ export class MemoryStore implements StateStore {
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([key, { value }]) => ({ key, value }));
   }
+  async watch(prefix: string, fn: (change: StoreChange) => void, signal: AbortSignal): Promise<void> {
+    const watcher = { prefix, fn };
+    this.#watchers.add(watcher);
+    signal.addEventListener("abort", () => this.#watchers.delete(watcher), { once: true });
+  }
   async close(): Promise<void> {}
+  #set(key: string, value: Uint8Array | string, options: PutOptions): void {
+    this.puts++;
+    const bytes = typeof value === "string" ? Buffer.from(value) : value;
+    this.data.set(key, { value: bytes, secret: options.secret === true });
+    this.#emit({ key, value: bytes });
+  }
+  #emit(change: StoreChange): void {
+    for (const w of this.#watchers) if (change.key.startsWith(`${w.prefix}/`) && !change.key.slice(w.prefix.length + 1).includes("/")) w.fn(change);
+  }
 }
 
 export async function tempFileStore(t: TestContext): Promise<{ dir: string; store: FileStore }> {

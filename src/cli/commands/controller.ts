@@ -16,6 +16,7 @@ interface ControllerArgs {
   smi?: string;
   logLevel?: string;
   kubeconfig?: string;
+  store?: string;
 }
 
 export function controllerCommand(yargs: Argv) {
@@ -31,11 +32,12 @@ export function controllerCommand(yargs: Argv) {
         .option("hosts", { type: "string", describe: "on-prem hosts file; enables the on-prem provider" })
         .option("smi", { type: "string", describe: "directory of SMI manifests" })
         .option("kubeconfig", { type: "string", describe: "kubeconfig file; enables the Kubernetes provider (or providers.kubernetes in the config)" })
+        .option("store", { type: "string", describe: "state store: file (the data dir, default) or etcd://host:port[,host:port...] for replicas; see docs/ha.md" })
         .option("log-level", { choices: LOG_LEVELS, describe: "log level (logs go to stderr as JSON lines)" }),
     async (argv) => {
       const config = await loadControllerConfig(argv.config, {
         dataDir: argv.dataDir, adminAddress: argv.adminAddress, grpcAddress: argv.grpcAddress,
-        hostsFile: argv.hosts, smiDirectory: argv.smi, logLevel: argv.logLevel, kubeconfig: argv.kubeconfig,
+        hostsFile: argv.hosts, smiDirectory: argv.smi, logLevel: argv.logLevel, kubeconfig: argv.kubeconfig, store: argv.store,
       });
       const logger = createLogger(config.logLevel);
       const controller = await startController(config, logger);
@@ -68,7 +70,7 @@ export function whereToLook(adminUrl: string, grpcAddress: string, config: Contr
     ["join token", `${cli} token create --service NAMESPACE/NAME${admin}`],
     ["providers", `${adminUrl}/api/v1/providers`],
     ["metrics", `${adminUrl}/metrics`],
-    ["data dir", config.dataDir],
+    config.store === "file" ? ["data dir", config.dataDir] : ["state store", config.store],
     ["hosts file", config.providers.onprem?.hostsFile ?? "(none: pass --hosts FILE)"],
     ["SMI policies", config.spec.files?.directory ?? "(none: pass --smi DIR)"],
   ];

@@ -14,6 +14,14 @@ export interface Readiness {
   readonly waiting: readonly string[];
 }
 
+/** Which replica answers, and whether it leads (docs/ha.md). */
+export interface ReplicaStatus {
+  readonly replicaId: string;
+  readonly store: string;
+  readonly leader: boolean;
+  readonly leaderId: string | null;
+}
+
 export interface AdminSources {
   readiness(): Readiness;
   catalog(): CatalogSnapshot;
@@ -21,6 +29,7 @@ export interface AdminSources {
   certificates(): readonly CertificateRecord[];
   caBundle(): string;
   providers(): readonly ProviderStatus[];
+  replica(): ReplicaStatus;
   readonly metrics: Registry;
 }
 
@@ -36,6 +45,7 @@ export function addReadRoutes(router: AdminRouter, sources: AdminSources): Admin
     .add("GET", "/api/v1/participants", () => json(sources.participants()))
     .add("GET", "/api/v1/certificates", () => json(sources.certificates().map(certificateJson)))
     .add("GET", "/api/v1/providers", () => json(sources.providers()))
+    .add("GET", "/api/v1/replica", () => json(sources.replica()))
     .add("GET", "/api/v1/ca", () => ({ status: 200, body: sources.caBundle(), contentType: "application/x-pem-file" }));
 }
 

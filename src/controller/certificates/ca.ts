@@ -82,13 +82,21 @@ export class CertificateAuthority {
     let keys: CryptoKeyPair;
     if (keyBytes !== undefined) {
       keys = await CertificateAuthority.#recoverKeys(Buffer.from(keyBytes).toString("utf8"));
-      logger.warn({ key: CA_KEY_KEY }, "CA key found without its certificate (interrupted first start); self-signing it again");
+      logger.warn({ key: CA_KEY_KEY }, "CA key found without its certificate (interrupted first start, or another replica is creating the CA); self-signing it");
     } else {
       keys = await generateKeyPair(options.curve);
-      await store.put(CA_KEY_KEY, await exportPrivateKeyPem(keys.privateKey), { secret: true });
+      // Replicas starting together on an empty shared store: one key wins,
+      // the others load it instead of keeping a CA nobody else trusts.
+      if (!(await store.create(CA_KEY_KEY, await exportPrivateKeyPem(keys.privateKey), { secret: true }))) {
+        return CertificateAuthority.open(options);
+      }
     }
     const certificate = await CertificateAuthority.#selfSign(keys, options);
-    await store.put(CA_CERT_KEY, certificate.toString("pem"));
+    // Likewise one certificate: a second self-signature over the same key
+    // would be a second CA bundle for agents to pin.
+    if (!(await store.create(CA_CERT_KEY, certificate.toString("pem")))) {
+      return CertificateAuthority.open(options);
+    }
     logger.info({ serial: certificate.serialNumber, notAfter: certificate.notAfter.toISOString() }, "root CA created");
     return CertificateAuthority.#load(certificate.toString("pem"), undefined, keys.privateKey);
   }

@@ -60,6 +60,11 @@ export interface CertificateManagerOptions {
   /** Jitter source returning [0, 1); default crypto.randomInt-based. */
   readonly random?: () => number;
   readonly metrics?: ControllerMetrics;
+  /**
+   * With a shared store (docs/ha.md): follow other replicas' registry changes
+   * until this aborts. Without it the registry sees only this process's writes.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export async function createCertificateManager(options: CertificateManagerOptions): Promise<CaCertificateManager> {
@@ -84,11 +89,15 @@ export async function createCertificateManager(options: CertificateManagerOption
   if (ca.notAfter.getTime() < now().getTime() + proxyValidity) {
     logger.warn({ caNotAfter: ca.notAfter.toISOString() }, "the root CA expires before a new proxy certificate would; proxy certificates are cut at the CA's notAfter");
   }
-  const registry = await CertificateRegistry.load(options.store, logger);
+  const registry = await CertificateRegistry.load(options.store, logger, options.signal);
   const services = new ServiceCertificates({
     store: options.store, ca, registry, trustDomain, lifetime, now,
     random: options.random ?? (() => randomInt(2 ** 32) / 2 ** 32),
     logger, metrics: options.metrics,
+  });
+  // A service certificate revoked on another replica must not be handed out here either.
+  registry.on((record) => {
+    if (record.kind === "service" && record.state === "revoked") services.evict(record.serial);
   });
   return new CaCertificateManager({
     store: options.store, ca, registry, services, trustDomain, proxyValidity, csrKeyTypes, now, logger, metrics: options.metrics, outageBudget: options.outageBudget,

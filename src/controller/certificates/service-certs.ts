@@ -6,8 +6,9 @@
  * so the dot cannot be ambiguous). A restart hands out the same certificate.
  *
  * Concurrent calls for one service share one in-flight issuance. A cached
- * certificate is replaced on the first call at or after its renewAt; a
- * revoked one is dropped at once (evict) and replaced on the next call.
+ * certificate is replaced on the first call at or after its renewAt (by the
+ * stored one when another replica renewed it already); a revoked one is
+ * dropped at once (evict) and replaced on the next call.
  */
 import { z } from "zod";
 import type { Logger } from "../../common/logger.js";
@@ -72,11 +73,23 @@ export class ServiceCertificates {
     for (const [key, cert] of this.#cache) if (cert.serial === serial) this.#cache.delete(key);
   }
 
+  /**
+   * The stored certificate when it is still good, else a new one. Replicas
+   * share one certificate per service: a new one is written only if the
+   * stored bytes are still those we judged (create-if-absent or
+   * compare-and-put); the loser takes the winner's certificate.
+   */
   async #obtain(service: ServiceRef, key: string, names: { uri: string; dns: string }): Promise<CertificateWithKey> {
-    const stored = this.#cache.has(key) ? undefined : await this.#loadStored(service, key);
-    const cert = stored ?? (await this.#issue(service, key, names));
-    this.#cache.set(key, cert);
-    return cert;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const bytes = await this.#o.store.get(this.#storeKey(service));
+      const stored = bytes === undefined ? undefined : await this.#loadStored(service, key, bytes);
+      const cert = stored ?? (await this.#issue(service, key, names, bytes));
+      if (cert !== undefined) {
+        this.#cache.set(key, cert);
+        return cert;
+      }
+    }
+    throw certError(CERT_ERROR.serviceCertCorrupt, `service ${key}: the stored certificate kept changing under three attempts to replace it`);
   }
 
   #storeKey(service: ServiceRef): string {
@@ -84,10 +97,8 @@ export class ServiceCertificates {
   }
 
   /** The persisted certificate if it is still ours, still good and not yet due; else undefined. */
-  async #loadStored(service: ServiceRef, key: string): Promise<CertificateWithKey | undefined> {
+  async #loadStored(service: ServiceRef, key: string, bytes: Uint8Array): Promise<CertificateWithKey | undefined> {
     const storeKey = this.#storeKey(service);
-    const bytes = await this.#o.store.get(storeKey);
-    if (bytes === undefined) return undefined;
     try {
       const stored = StoredSchema.parse(JSON.parse(Buffer.from(bytes).toString("utf8")));
       const certificate = new x509.X509Certificate(stored.certificatePem);
@@ -108,7 +119,8 @@ export class ServiceCertificates {
     }
   }
 
-  async #issue(service: ServiceRef, key: string, names: { uri: string; dns: string }): Promise<CertificateWithKey> {
+  /** Undefined when another replica replaced `previous` first. */
+  async #issue(service: ServiceRef, key: string, names: { uri: string; dns: string }, previous: Uint8Array | undefined): Promise<CertificateWithKey | undefined> {
     const { ca, registry, store, metrics, lifetime } = this.#o;
     const stop = metrics?.certificateIssueSeconds.startTimer({ kind: "service" });
     const keys = await generateKeyPair("P-256");
@@ -127,8 +139,17 @@ export class ServiceCertificates {
       notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString(),
       state: "claimed", claimedAt: cert.notBefore.toISOString(),
     });
-    await store.put(this.#storeKey(service), JSON.stringify({ certificatePem: cert.certificatePem, privateKeyPem }), { secret: true });
+    const text = JSON.stringify({ certificatePem: cert.certificatePem, privateKeyPem });
+    const storeKey = this.#storeKey(service);
+    const won = previous === undefined ? await store.create(storeKey, text, { secret: true }) : await store.compareAndPut(storeKey, previous, text, { secret: true });
     stop?.();
+    if (!won) {
+      // Never handed out; revoked so that the registry does not list a live
+      // certificate nobody holds.
+      await registry.update(serial, (current) => (current === undefined ? { serial, kind: "service", identity: names.uri, service: key, notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString(), state: "revoked" } : { ...current, state: "revoked", revokedAt: this.#o.now().toISOString(), revocationReason: "superseded: another replica stored this service's certificate first" }));
+      this.#o.logger.info({ serial, service: key }, "another replica issued this service certificate first; using theirs");
+      return undefined;
+    }
     metrics?.certificatesIssued.inc({ kind: "service" });
     this.#o.logger.info({ serial, service: key, notAfter: cert.notAfter.toISOString(), renewAt: cert.renewAt.toISOString() }, "service certificate issued");
     return cert;

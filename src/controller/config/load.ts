@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { MeshfedError } from "../../common/errors.js";
 import { inputError, issuesFromZod, YamlInput } from "../../common/yaml-input.js";
 import { kubernetesProviderConfigSchema } from "../providers/kubernetes/config-schema.js";
+import { parseStoreLocation } from "../store/store-location.js";
 import { controllerConfigSchema, type ControllerConfig } from "./schema.js";
 
 export const CONFIG_INVALID = "MESHFED_CONFIG_INVALID";
@@ -16,6 +17,8 @@ export interface ConfigOverrides {
   readonly smiDirectory?: string;
   readonly logLevel?: string;
   readonly kubeconfig?: string;
+  /** `file` or `etcd://host:port[,...]`. */
+  readonly store?: string;
 }
 
 /** Parses and validates config text; relative paths are resolved against `baseDir`. */
@@ -63,9 +66,12 @@ function applyOverrides(config: ControllerConfig, o: ConfigOverrides): Controlle
     const first = checked.error.issues[0]!;
     throw new MeshfedError(CONFIG_INVALID, `command-line flag ${first.path.join(".")}: ${first.message}`);
   }
+  // Parsed here rather than by the schema so that a bad flag gets the store's own named error.
+  if (o.store !== undefined) parseStoreLocation(o.store);
   return {
     ...config,
     ...checked.data,
+    ...(o.store !== undefined ? { store: o.store } : {}),
     dataDir: o.dataDir !== undefined ? resolve(cwd, o.dataDir) : config.dataDir,
     providers: {
       ...config.providers,

@@ -12,12 +12,25 @@ import { certificatesConfigSchema } from "./certificates-schema.js";
 // platform SDKs, so parsing a config stays fast for every CLI command.
 import { azureProviderConfigSchema } from "../providers/azure/config.js";
 import { kubernetesProviderConfigSchema } from "../providers/kubernetes/config-schema.js";
+import { parseStoreLocation } from "../store/store-location.js";
 
 const duration = durationSchema;
 
 const hostPort = hostPortSchema("127.0.0.1:15000 or [::1]:15000");
 
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
+
+const storeLocation = z.string().refine((text) => {
+  try {
+    parseStoreLocation(text);
+    return true;
+  } catch {
+    return false;
+  }
+}, { message: 'expected "file" or "etcd://host:port[,host:port...]"' });
+
+/** "local" names this process's own announcements in the agents provider. */
+const REPLICA_ID = /^(?!local$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export const DEFAULT_PROVIDER_PRIORITY = ["kubernetes", "azure", "agents", "onprem"] as const;
 
@@ -26,6 +39,16 @@ export const controllerConfigSchema = z.strictObject({
   trustDomain: z.string().regex(DNS_NAME, "must be a DNS name such as cluster.local").default("cluster.local"),
   logLevel: z.enum(LOG_LEVELS).default("info"),
   shutdownTimeout: duration.default(10_000),
+  /** Where the state lives (docs/ha.md): "file" (dataDir, one process) or "etcd://host:port[,host:port...]" (replicas). */
+  store: storeLocation.default("file"),
+  ha: z.strictObject({
+    /** This replica's name in the election and in agent registrations; default: host name and a random suffix. */
+    replicaId: z.string().regex(REPLICA_ID, "must be a DNS label other than \"local\"").optional(),
+    /** How long a dead replica's agent registrations and leadership outlive it. */
+    leaseTtl: duration.refine((ms) => ms >= 2_000 && ms <= 300_000, "must be between 2s and 5m").default(10_000),
+    /** How long to wait for etcd at start before failing. */
+    connectTimeout: duration.default(5_000),
+  }).prefault({}),
   admin: z.strictObject({
     address: hostPort.default("127.0.0.1:15000"),
   }).prefault({}),

@@ -10,6 +10,10 @@
  * key on restart; that retry gets its proxy id back without spending another
  * use, so a single-use token still enrolls the agent (issue 9, crash
  * consistency). Another key gets nothing more than the uses left.
+ *
+ * Replicas sharing a store (docs/ha.md) consume the same tokens: every change
+ * of a record is a compare-and-put against the stored bytes, so a single-use
+ * token enrolls once across all replicas; the list follows the store's watch.
  */
 import { SerialQueue } from "../../common/serial-queue.js";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
@@ -30,6 +34,10 @@ const PREFIX = "tokens";
 const TOKEN = /^mfjt\.([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;
 export const MAX_TOKEN_TTL_MS = 30 * 24 * 3_600_000;
 export const MAX_TOKEN_USES = 10_000;
+/** How long a token that can no longer enroll stays listed after it expires. */
+export const TOKEN_RETENTION_MS = 24 * 3_600_000;
+const MAX_WRITE_ATTEMPTS = 8;
+const UNKNOWN_TOKEN = "the join token is not known to this controller";
 
 const recordSchema = z.strictObject({
   id: z.string().regex(/^[0-9a-f]{16}$/),
@@ -90,16 +98,21 @@ export class JoinTokens {
     this.#now = options.now ?? (() => new Date());
   }
 
-  static async load(options: JoinTokensOptions, onCorrupt: (key: string, err: unknown) => void): Promise<JoinTokens> {
+  /** Loads every token; with a `signal`, follows other replicas' changes until it aborts. */
+  static async load(options: JoinTokensOptions, onCorrupt: (key: string, err: unknown) => void, signal?: AbortSignal): Promise<JoinTokens> {
     const tokens = new JoinTokens(options);
-    for (const { key, value } of await options.store.list(PREFIX)) {
-      try {
-        const record = recordSchema.parse(JSON.parse(Buffer.from(value).toString("utf8")));
-        tokens.#records.set(record.id, record);
-      } catch (err) {
-        onCorrupt(key, err);
+    const observe = (key: string, value: Uint8Array | undefined) => {
+      if (value === undefined) {
+        tokens.#records.delete(key.slice(PREFIX.length + 1));
+        return;
       }
-    }
+      const record = parseRecord(value);
+      if (record) tokens.#records.set(record.id, record);
+      else onCorrupt(key, new MeshfedError("MESHFED_TOKEN_RECORD_CORRUPT", `${key} is not a join token record`));
+    };
+    // Watch before listing, so that nothing written in between is missed.
+    if (signal) await options.store.watch(PREFIX, (change) => observe(change.key, change.value), signal);
+    for (const { key, value } of await options.store.list(PREFIX)) observe(key, value);
     return tokens;
   }
 
@@ -131,22 +144,29 @@ export class JoinTokens {
    * enrolled with this token gets its earlier proxy id back and spends nothing.
    */
   consume(token: string, attempt?: EnrollmentAttempt): Promise<ConsumedToken> {
+    const m = TOKEN.exec(token.trim());
     return this.#serialised(async () => {
-      const record = this.#verify(token);
+      let earlierProxyId: string | undefined;
+      const record = await this.#modify(m?.[1], (current) => {
+        this.#verifySecret(current, m?.[2]);
+        earlierProxyId = undefined;
+        const earlier = attempt && current.enrollments?.find((e) => e.keySha256 === attempt.keySha256);
+        // Revoked or expired tokens refuse retries too: the retry window is the token's lifetime.
+        const state = this.#state(current);
+        if (earlier !== undefined && state !== "revoked" && state !== "expired") {
+          earlierProxyId = earlier.proxyId;
+          return current;
+        }
+        this.#checkState(current);
+        return {
+          ...current, used: current.used + 1, lastUsedAt: this.#now().toISOString(),
+          ...(attempt ? { enrollments: [...(current.enrollments ?? []), { keySha256: attempt.keySha256, proxyId: attempt.proxyId }] } : {}),
+        };
+      }, UNKNOWN_TOKEN);
       const service = parseServiceKey(record.service);
-      const earlier = attempt && record.enrollments?.find((e) => e.keySha256 === attempt.keySha256);
-      // Revoked or expired tokens refuse retries too: the retry window is the token's lifetime.
-      if (earlier !== undefined && this.#state(record) !== "revoked" && this.#state(record) !== "expired") {
-        return { id: record.id, service, proxyId: earlier.proxyId, retry: true };
-      }
-      this.#checkState(record);
-      const next: TokenRecord = {
-        ...record, used: record.used + 1, lastUsedAt: this.#now().toISOString(),
-        ...(attempt ? { enrollments: [...(record.enrollments ?? []), { keySha256: attempt.keySha256, proxyId: attempt.proxyId }] } : {}),
-      };
-      await this.#store.put(`${PREFIX}/${record.id}`, JSON.stringify(next), { secret: true });
-      this.#records.set(record.id, next);
-      return { id: record.id, service, proxyId: attempt?.proxyId, retry: false };
+      return earlierProxyId !== undefined
+        ? { id: record.id, service, proxyId: earlierProxyId, retry: true }
+        : { id: record.id, service, proxyId: attempt?.proxyId, retry: false };
     });
   }
 
@@ -156,40 +176,67 @@ export class JoinTokens {
    */
   refund(id: string, proxyId?: string): Promise<void> {
     return this.#serialised(async () => {
-      const record = this.#records.get(id);
-      if (!record || record.used === 0) return;
-      const enrollments = record.enrollments?.filter((e) => e.proxyId !== proxyId);
-      const next = { ...record, used: record.used - 1, ...(enrollments ? { enrollments } : {}) };
-      await this.#store.put(`${PREFIX}/${id}`, JSON.stringify(next), { secret: true });
-      this.#records.set(id, next);
+      await this.#modify(id, (current) => {
+        if (current.used === 0) return current;
+        const enrollments = current.enrollments?.filter((e) => e.proxyId !== proxyId);
+        return { ...current, used: current.used - 1, ...(enrollments ? { enrollments } : {}) };
+      });
     });
   }
 
   revoke(id: string): Promise<TokenInfo> {
-    return this.#serialised(async () => {
-      const record = this.#records.get(id);
-      if (!record) throw new MeshfedError(TOKEN_ERRORS.unknown, `no join token with id "${id}"`);
-      if (record.revokedAt) return this.#info(record);
-      const next = { ...record, revokedAt: this.#now().toISOString() };
-      await this.#store.put(`${PREFIX}/${id}`, JSON.stringify(next), { secret: true });
-      this.#records.set(id, next);
-      return this.#info(next);
-    });
+    return this.#serialised(async () => this.#info(await this.#modify(id, (current) => (current.revokedAt ? current : { ...current, revokedAt: this.#now().toISOString() }))));
+  }
+
+  /**
+   * Deletes tokens that expired more than `retentionMs` ago (leader-only
+   * work: docs/ha.md). Returns how many went.
+   */
+  async collectGarbage(retentionMs = TOKEN_RETENTION_MS): Promise<number> {
+    const cutoff = this.#now().getTime() - retentionMs;
+    let deleted = 0;
+    for (const record of [...this.#records.values()]) {
+      if (Date.parse(record.expiresAt) >= cutoff) continue;
+      await this.#store.delete(`${PREFIX}/${record.id}`);
+      this.#records.delete(record.id);
+      deleted++;
+    }
+    return deleted;
+  }
+
+  /**
+   * Read-modify-write of one record against the stored bytes (memory may
+   * trail another replica), retried when another writer got in between.
+   * `change` returns the current record to write nothing, or throws to refuse.
+   */
+  async #modify(id: string | undefined, change: (current: TokenRecord) => TokenRecord, unknownMessage = `no join token with id "${id}"`): Promise<TokenRecord> {
+    const key = `${PREFIX}/${id}`;
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const bytes = id === undefined ? undefined : await this.#store.get(key);
+      const current = bytes === undefined ? undefined : parseRecord(bytes);
+      if (bytes === undefined || current === undefined) throw new MeshfedError(TOKEN_ERRORS.unknown, unknownMessage);
+      const next = change(current);
+      if (next === current) {
+        this.#records.set(current.id, current);
+        return current;
+      }
+      if (await this.#store.compareAndPut(key, bytes, JSON.stringify(next), { secret: true })) {
+        this.#records.set(next.id, next);
+        return next;
+      }
+    }
+    throw new MeshfedError("MESHFED_STORE_CONFLICT", `join token ${id}: ${MAX_WRITE_ATTEMPTS} concurrent writes in a row; giving up`);
   }
 
   list(): TokenInfo[] {
     return [...this.#records.values()].sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1)).map((r) => this.#info(r));
   }
 
-  /** The record of a token whose secret matches; throws UNKNOWN otherwise. */
-  #verify(token: string): TokenRecord {
-    const m = TOKEN.exec(token.trim());
-    const record = m ? this.#records.get(m[1]!) : undefined;
+  #verifySecret(record: TokenRecord, secret: string | undefined): void {
     // A wrong secret and an unknown id answer alike: nothing to learn from probing.
-    if (!m || !record || !timingSafeEqual(Buffer.from(sha256(m[2]!), "hex"), Buffer.from(record.secretSha256, "hex"))) {
-      throw new MeshfedError(TOKEN_ERRORS.unknown, "the join token is not known to this controller");
+    if (secret === undefined || !timingSafeEqual(Buffer.from(sha256(secret), "hex"), Buffer.from(record.secretSha256, "hex"))) {
+      throw new MeshfedError(TOKEN_ERRORS.unknown, UNKNOWN_TOKEN);
     }
-    return record;
   }
 
   #checkState(record: TokenRecord): void {
@@ -212,6 +259,14 @@ export class JoinTokens {
 
   #serialised<T>(fn: () => Promise<T>): Promise<T> {
     return this.#writes.run(fn);
+  }
+}
+
+function parseRecord(bytes: Uint8Array): TokenRecord | undefined {
+  try {
+    return recordSchema.parse(JSON.parse(Buffer.from(bytes).toString("utf8")));
+  } catch {
+    return undefined;
   }
 }
 

@@ -13,15 +13,23 @@
  * caller reads again. A put of a key this store has never seen is a create,
  * and an existing object is the same conflict.
  *
+ * create() is a plain create (409 AlreadyExists: false); compareAndPut()
+ * reads the Secret, compares the bytes and replaces it carrying the
+ * resourceVersion it read, so a writer in between makes it answer false.
+ *
  * Not wired into the composition root yet: that needs leader election for the
- * CA (a Lease) and a Role granting get/list/create/update/delete on Secrets in
- * the controller's namespace. Values are limited to ~1 MiB per Secret.
+ * CA (a Lease), a Role granting get/list/create/update/delete on Secrets in
+ * the controller's namespace, and a watch that follows other replicas' writes
+ * (an informer on the labelled Secrets). Until then watch() reports this
+ * process's own writes only, which is all one replica needs. Values are
+ * limited to ~1 MiB per Secret.
  */
 import { createHash } from "node:crypto";
 import { CoreV1Api, type KubeConfig, type V1Secret } from "@kubernetes/client-node";
 import { errorMessage, MeshfedError } from "../../common/errors.js";
 import { httpStatusOf } from "../providers/kubernetes/errors.js";
-import type { PutOptions, StateStore } from "./types.js";
+import { Listeners } from "../../common/emitter.js";
+import { sameBytes, type PutOptions, type StateStore, type StoreChange } from "./types.js";
 
 const KEY = /^[a-z0-9._-]+(\/[a-z0-9._-]+)*$/;
 export const STATE_KEY_ANNOTATION = "meshfed.io/state-key";
@@ -47,6 +55,7 @@ export class KubernetesStore implements StateStore {
   readonly #name: string;
   /** key -> resourceVersion last seen by this store (read or written). */
   readonly #versions = new Map<string, string>();
+  readonly #changes = new Listeners<StoreChange>();
 
   constructor(options: KubernetesStoreOptions) {
     this.#api = options.kubeConfig.makeApiClient(CoreV1Api);
@@ -77,9 +86,46 @@ export class KubernetesStore implements StateStore {
 
   async put(key: string, value: Uint8Array | string, _options: PutOptions = {}): Promise<void> {
     // Every value is a Secret, so `secret` changes nothing here.
+    await this.#write(key, value, this.#versions.get(key));
+  }
+
+  async create(key: string, value: Uint8Array | string, _options: PutOptions = {}): Promise<boolean> {
+    try {
+      await this.#write(key, value, undefined);
+      return true;
+    } catch (err) {
+      if (err instanceof MeshfedError && err.code === STORE_ERROR.conflict) return false;
+      throw err;
+    }
+  }
+
+  async compareAndPut(key: string, expected: Uint8Array, value: Uint8Array | string, _options: PutOptions = {}): Promise<boolean> {
+    const current = await this.get(key);
+    const version = this.#versions.get(key);
+    if (current === undefined || version === undefined || !sameBytes(current, expected)) return false;
+    try {
+      await this.#write(key, value, version);
+      return true;
+    } catch (err) {
+      if (err instanceof MeshfedError && err.code === STORE_ERROR.conflict) return false;
+      throw err;
+    }
+  }
+
+  async watch(prefix: string, onChange: (change: StoreChange) => void, signal: AbortSignal): Promise<void> {
+    checkKey(prefix);
+    if (signal.aborted) return;
+    const remove = this.#changes.add((change) => {
+      const rest = change.key.startsWith(`${prefix}/`) ? change.key.slice(prefix.length + 1) : undefined;
+      if (rest !== undefined && !rest.includes("/")) onChange(change);
+    });
+    signal.addEventListener("abort", remove, { once: true });
+  }
+
+  /** Creates the Secret (no version) or replaces it carrying `known`; 409 becomes MESHFED_STORE_CONFLICT. */
+  async #write(key: string, value: Uint8Array | string, known: string | undefined): Promise<void> {
     const name = this.secretName(key);
     const bytes = typeof value === "string" ? Buffer.from(value, "utf8") : Buffer.from(value);
-    const known = this.#versions.get(key);
     const body: V1Secret = {
       apiVersion: "v1", kind: "Secret", type: "Opaque",
       metadata: {
@@ -95,6 +141,7 @@ export class KubernetesStore implements StateStore {
         ? await this.#api.createNamespacedSecret({ namespace: this.#namespace, body })
         : await this.#api.replaceNamespacedSecret({ name, namespace: this.#namespace, body });
       this.#versions.set(key, written.metadata?.resourceVersion ?? "");
+      this.#changes.emit({ key, value: bytes });
     } catch (err) {
       const status = httpStatusOf(err);
       if (status === 409) {
@@ -115,6 +162,7 @@ export class KubernetesStore implements StateStore {
       if (httpStatusOf(err) !== 404) throw apiError(`delete ${key}`, err);
     }
     this.#versions.delete(key);
+    this.#changes.emit({ key, value: undefined });
   }
 
   async list(prefix: string): Promise<Array<{ key: string; value: Uint8Array }>> {

@@ -4,6 +4,12 @@
  * validated and withdraw() when its stream ends; this provider knows nothing
  * of gRPC. With self-registration off, the composition root tells the catalog
  * to count these endpoints only when another provider lists them too.
+ *
+ * With replicas (docs/ha.md) an announcement has an origin: "local" for a
+ * stream to this process, or the id of the replica that holds the stream
+ * (mirrored through the store by ha/agent-registrations.ts). A proxy that
+ * moved between replicas may briefly be announced from both; it is counted
+ * once, local first.
  */
 import { Listeners } from "../../../common/emitter.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
@@ -11,6 +17,14 @@ import { parseServiceKey, serviceKey, type ServiceKey, type ServiceRef } from ".
 import type { EndpointProvider, ProviderEndpoint, ProviderStatus, ServiceEndpoints } from "../types.js";
 
 export const AGENTS_PROVIDER_ID = "agents";
+export const LOCAL_ORIGIN = "local";
+
+export interface LocalAnnouncement {
+  readonly proxyId: string;
+  /** Undefined when the proxy withdrew. */
+  readonly service: ServiceKey | undefined;
+  readonly endpoints: readonly { ip: string; port: number }[];
+}
 
 interface Announcement {
   readonly service: ServiceKey;
@@ -19,10 +33,12 @@ interface Announcement {
 
 export class AgentsProvider implements EndpointProvider {
   readonly id = AGENTS_PROVIDER_ID;
+  /** `origin|proxyId` → what it announced. */
   readonly #byProxy = new Map<string, Announcement>();
-  /** service → proxy ids announcing for it. */
+  /** service → `origin|proxyId` keys announcing for it. */
   readonly #byService = new Map<ServiceKey, Set<string>>();
   readonly #listeners = new Listeners<readonly ServiceKey[]>();
+  readonly #local = new Listeners<LocalAnnouncement>();
   readonly #metrics: ControllerMetrics | undefined;
   #lastChange: string | null = null;
 
@@ -35,20 +51,29 @@ export class AgentsProvider implements EndpointProvider {
     this.#lastChange = new Date().toISOString();
   }
 
-  announce(proxyId: string, service: ServiceRef, endpoints: readonly { ip: string; port: number }[]): void {
+  announce(proxyId: string, service: ServiceRef, endpoints: readonly { ip: string; port: number }[], origin = LOCAL_ORIGIN): void {
     const key = serviceKey(service);
-    const previous = this.#byProxy.get(proxyId);
-    this.#byProxy.set(proxyId, { service: key, endpoints: [...endpoints] });
-    this.#index(proxyId, previous?.service, key);
+    const id = `${origin}|${proxyId}`;
+    const previous = this.#byProxy.get(id);
+    this.#byProxy.set(id, { service: key, endpoints: [...endpoints] });
+    this.#index(id, previous?.service, key);
     this.#changed(previous && previous.service !== key ? [previous.service, key] : [key]);
+    if (origin === LOCAL_ORIGIN) this.#local.emit({ proxyId, service: key, endpoints });
   }
 
-  withdraw(proxyId: string): void {
-    const previous = this.#byProxy.get(proxyId);
+  withdraw(proxyId: string, origin = LOCAL_ORIGIN): void {
+    const id = `${origin}|${proxyId}`;
+    const previous = this.#byProxy.get(id);
     if (!previous) return;
-    this.#byProxy.delete(proxyId);
-    this.#index(proxyId, previous.service, undefined);
+    this.#byProxy.delete(id);
+    this.#index(id, previous.service, undefined);
     this.#changed([previous.service]);
+    if (origin === LOCAL_ORIGIN) this.#local.emit({ proxyId, service: undefined, endpoints: [] });
+  }
+
+  /** Announcements and withdrawals of proxies connected to this process (to share them with replicas). */
+  onLocal(fn: (announcement: LocalAnnouncement) => void): () => void {
+    return this.#local.add(fn);
   }
 
   #index(proxyId: string, from: ServiceKey | undefined, to: ServiceKey | undefined): void {
@@ -76,11 +101,17 @@ export class AgentsProvider implements EndpointProvider {
   }
 
   endpoints(key: ServiceKey): readonly ProviderEndpoint[] | undefined {
-    const proxies = this.#byService.get(key);
-    if (!proxies) return undefined;
+    const ids = this.#byService.get(key);
+    if (!ids) return undefined;
     const out: ProviderEndpoint[] = [];
-    for (const proxyId of [...proxies].sort()) {
-      for (const e of this.#byProxy.get(proxyId)?.endpoints ?? []) out.push({ ip: e.ip, port: e.port, source: `proxy/${proxyId}` });
+    const seen = new Set<string>();
+    // Sorted by proxy id, the local origin first for the same proxy.
+    const sorted = [...ids].map((id) => ({ id, proxyId: id.slice(id.indexOf("|") + 1), local: id.startsWith(`${LOCAL_ORIGIN}|`) }))
+      .sort((a, b) => (a.proxyId !== b.proxyId ? (a.proxyId < b.proxyId ? -1 : 1) : a.local === b.local ? (a.id < b.id ? -1 : 1) : a.local ? -1 : 1));
+    for (const { id, proxyId } of sorted) {
+      if (seen.has(proxyId)) continue;
+      seen.add(proxyId);
+      for (const e of this.#byProxy.get(id)?.endpoints ?? []) out.push({ ip: e.ip, port: e.port, source: `proxy/${proxyId}` });
     }
     return out;
   }

@@ -1,0 +1,90 @@
+/**
+ * The StateStore contract (src/controller/store/types.ts) that every caller
+ * relies on, checked on the file store and on a real etcd (skipped without
+ * an etcd binary, failed under CI=true); plus the named errors of a bad
+ * store setting and of an etcd that does not answer.
+ */
+import assert from "node:assert/strict";
+import { test, type TestContext } from "node:test";
+import { silentLogger } from "../../src/common/logger.js";
+import { loadControllerConfig, parseControllerConfig } from "../../src/controller/config/load.js";
+import { EtcdStore } from "../../src/controller/store/etcd-store.js";
+import { KubernetesStore } from "../../src/controller/store/kubernetes-store.js";
+import { parseStoreLocation } from "../../src/controller/store/store-location.js";
+import type { StateStore, StoreChange } from "../../src/controller/store/types.js";
+import { freePort } from "../helpers/agent-process.js";
+import { tempFileStore } from "../helpers/certificates.js";
+import { etcdAvailable, startEtcd } from "../helpers/etcd-process.js";
+import { kubeHarness } from "../fakes/kube-api-harness.js";
+
+const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : Buffer.from(v).toString("utf8"));
+
+async function checkContract(t: TestContext, store: StateStore): Promise<void> {
+  const stop = new AbortController();
+  t.after(() => stop.abort());
+  const seen: StoreChange[] = [];
+  await store.watch("things", (c) => seen.push(c), stop.signal);
+
+  assert.equal(await store.create("things/a", "1"), true);
+  assert.equal(await store.create("things/a", "2"), false, "create refuses a present key");
+  assert.equal(text(await store.get("things/a")), "1");
+  assert.equal(await store.compareAndPut("things/a", Buffer.from("0"), "3"), false, "stale expectation refused");
+  assert.equal(await store.compareAndPut("things/a", Buffer.from("1"), "3"), true);
+  assert.equal(await store.compareAndPut("things/missing", Buffer.from(""), "x"), false, "an absent key never matches");
+  await store.put("things/b", "4");
+  await store.put("things/deeper/c", "5"); // not one level under things/
+  await store.delete("things/b");
+  assert.deepEqual((await store.list("things")).map((e) => [e.key, text(e.value)]), [["things/a", "3"]]);
+
+  const expected = [["things/a", "1"], ["things/a", "3"], ["things/b", "4"], ["things/b", undefined]];
+  const deadline = Date.now() + 5_000;
+  while (seen.length < expected.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(seen.map((c) => [c.key, text(c.value)]), expected, "every change, in order, nothing from other levels");
+
+  stop.abort();
+  await store.put("things/a", "after");
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(seen.length, expected.length, "nothing after the watch's signal aborted");
+}
+
+test("the file store keeps the StateStore contract", async (t) => {
+  const { store } = await tempFileStore(t);
+  assert.equal((store as StateStore).leased, undefined, "one process: nothing to lease");
+  await checkContract(t, store);
+});
+
+test("the Kubernetes Secret store keeps the StateStore contract (its watch sees this process's writes only: not wired in yet)", async (t) => {
+  const { kubeConfig } = await kubeHarness(t);
+  await checkContract(t, new KubernetesStore({ kubeConfig, namespace: "meshfed-system" }));
+});
+
+test("the etcd store keeps the StateStore contract, and its leased keys vanish when it closes", { timeout: 60_000 }, async (t) => {
+  if (!etcdAvailable(t)) return;
+  const etcd = await startEtcd(t);
+  const open = () => EtcdStore.open({ endpoints: [etcd.endpoint], leaseTtlSeconds: 2, connectTimeoutMs: 5_000, logger: silentLogger() });
+  const [store, other] = [await open(), await open()];
+  etcd.beforeStop(() => Promise.all([store.close(), other.close()]));
+  await checkContract(t, store);
+
+  await store.leased.put("things/leased", "mine");
+  assert.equal(text(await other.get("things/leased")), "mine");
+  await store.close();
+  assert.equal(await other.get("things/leased"), undefined);
+});
+
+test("a bad store setting is refused with a named error, from the file and from the flag", async () => {
+  assert.throws(() => parseStoreLocation("etcd://"), { code: "MESHFED_STORE_BAD_URL" });
+  assert.throws(() => parseStoreLocation("etcd://host-without-port"), { code: "MESHFED_STORE_BAD_URL" });
+  assert.throws(() => parseStoreLocation("consul://127.0.0.1:8500"), { code: "MESHFED_STORE_BAD_URL" });
+  assert.deepEqual(parseStoreLocation("etcd://10.0.0.1:2379,[::1]:2379"), { kind: "etcd", endpoints: ["10.0.0.1:2379", "[::1]:2379"] });
+  assert.throws(() => parseControllerConfig("store: etcd://nope\n", "/tmp/c.yaml"), { code: "MESHFED_CONFIG_INVALID" });
+  await assert.rejects(loadControllerConfig(undefined, { store: "etcd:/127.0.0.1:2379" }), { code: "MESHFED_STORE_BAD_URL" });
+});
+
+test("an etcd that does not answer fails the start with a named error within the connect timeout", async () => {
+  const port = await freePort(); // nothing listens there
+  await assert.rejects(
+    EtcdStore.open({ endpoints: [`127.0.0.1:${port}`], leaseTtlSeconds: 2, connectTimeoutMs: 1_000, logger: silentLogger() }),
+    (err: { code?: string; message: string }) => err.code === "MESHFED_STORE_UNREACHABLE" && err.message.includes(`127.0.0.1:${port}`),
+  );
+});
