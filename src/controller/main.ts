@@ -73,9 +73,13 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   // Every long-lived part (informers, file watchers, servers) listens on this one signal.
   setMaxListeners(0, stop.signal);
   const log = logger.child({ component: "controller" });
+  const kube = config.providers.kubernetes;
+  // Cluster access first: the Kubernetes state store needs it before anything else.
+  const cluster = kube ? await clusterAccess(kube) : undefined;
   const store = await openStore({
     location: parseStoreLocation(config.store), dataDir: config.dataDir,
     leaseTtlSeconds: Math.ceil(config.ha.leaseTtl / 1000), connectTimeoutMs: config.ha.connectTimeout, logger,
+    ...(cluster ? { kubernetes: cluster } : {}),
   });
   const replicaId = config.ha.replicaId ?? defaultReplicaId();
   const metrics = new ControllerMetrics({ defaultMetrics: true });
@@ -114,15 +118,14 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     const { createAzureProvider } = await import("./providers/azure/index.js");
     providers.push(createAzureProvider({ config: azure, logger, metrics }));
   }
-  const kube = config.providers.kubernetes;
   let meshConfig: KubeMeshConfig | undefined;
   let kubernetes: { provider: KubernetesProvider; kubeConfig: KubeConfig; namespace: string } | undefined;
-  if (kube) {
-    const { loadKubeConfig, createKubernetesProvider, contextNamespace, DEFAULT_CONTROLLER_NAMESPACE } = await import("./providers/kubernetes/index.js");
+  if (kube && cluster) {
+    const { createKubernetesProvider } = await import("./providers/kubernetes/index.js");
     const { createKubernetesMeshSpec, createKubeMeshConfig } = await import("./spec/kubernetes/index.js");
-    const kubeConfig = loadKubeConfig(kube);
+    const { kubeConfig } = cluster;
     const provider = createKubernetesProvider(kube, { kubeConfig, logger, metrics });
-    kubernetes = { provider, kubeConfig, namespace: kube.injector.service.namespace ?? contextNamespace(kubeConfig) ?? DEFAULT_CONTROLLER_NAMESPACE };
+    kubernetes = { provider, ...cluster };
     providers.push(provider);
     if (kube.smi) specs.push(createKubernetesMeshSpec(kube, { kubeConfig, logger, metrics }));
     if (kube.meshConfig.enabled) {
@@ -275,6 +278,13 @@ export async function startController(config: ControllerConfig, logger: Logger, 
 function locatePod(provider: KubernetesProvider, proxyId: string): { addresses: readonly string[]; pod: string } | undefined {
   const pod = provider.podOfProxy(proxyId);
   return pod === undefined ? undefined : { addresses: pod.ips, pod: `${pod.namespace}/${pod.name}` };
+}
+
+/** The API server and the controller's own namespace (MeshConfig, webhook Service, state Secrets). */
+async function clusterAccess(kube: NonNullable<ControllerConfig["providers"]["kubernetes"]>): Promise<{ kubeConfig: KubeConfig; namespace: string }> {
+  const { loadKubeConfig, contextNamespace, DEFAULT_CONTROLLER_NAMESPACE } = await import("./providers/kubernetes/index.js");
+  const kubeConfig = loadKubeConfig(kube);
+  return { kubeConfig, namespace: kube.injector.service.namespace ?? contextNamespace(kubeConfig) ?? DEFAULT_CONTROLLER_NAMESPACE };
 }
 
 interface SharedState {

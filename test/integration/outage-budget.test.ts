@@ -119,7 +119,7 @@ test("an agent serves its last good config with valid certificates through a 24 
   const proxies = await eventually(async () => {
     const list = (await fetch(`${controllers[0]!.adminUrl}/api/v1/proxies`).then((r) => r.json())) as Array<{ proxyId: string; serial: string; config: { hash: string } | null; lastAck: { ok: boolean; hash: string } | null }>;
     return list.length === 1 && list[0]!.lastAck?.ok === true && list[0]!.lastAck.hash === list[0]!.config?.hash ? list : undefined;
-  }, 15_000, "the renewed config acknowledged");
+  }, 30_000, "the renewed config acknowledged");
   assert.equal(proxies[0]!.serial, proxySerial.toLowerCase(), "connected with the enrolled certificate");
   assert.equal((await status(agent)).configHash, proxies[0]!.config!.hash, "the agent serves what the controller sent");
   assert.ok(after.configVersion !== null);

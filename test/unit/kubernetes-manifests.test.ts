@@ -11,6 +11,7 @@ import { parseAllDocuments } from "yaml";
 import { parseHostPort } from "../../src/common/address.js";
 import { controllerConfigSchema } from "../../src/controller/config/schema.js";
 import { INJECTOR_API_USE } from "../../src/controller/injector/kube-api.js";
+import { STORE_API_USE } from "../../src/controller/store/kubernetes-store.js";
 import { PROVIDER_API_USE } from "../../src/controller/providers/kubernetes/provider.js";
 import { SMI_CUSTOM_RESOURCES } from "../../src/controller/spec/kubernetes/crd-mesh-spec.js";
 
@@ -165,6 +166,7 @@ test("manifests: RBAC grants exactly what the code uses", () => {
     ...SMI_CUSTOM_RESOURCES.map((r) => ({ group: r.group, resource: r.plural, verbs: ["list", "watch"] })),
     { group: "", resource: "configmaps", verbs: ["list", "watch"], namespace: "meshfed-system", resourceNames: [kube.meshConfig.name] },
     ...INJECTOR_API_USE.map((u) => (u.resource === "mutatingwebhookconfigurations" ? { ...u, resourceNames: [kube.injector.webhookConfiguration] } : u)),
+    ...(config.store === "kubernetes" ? STORE_API_USE.map((u) => ({ ...u, namespace: "meshfed-system" })) : []),
   ];
   const sa = podSpec.serviceAccountName;
   // Every rule bound to the controller's service account, with the namespace it applies in (undefined: cluster).

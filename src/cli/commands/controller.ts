@@ -32,7 +32,7 @@ export function controllerCommand(yargs: Argv) {
         .option("hosts", { type: "string", describe: "on-prem hosts file; enables the on-prem provider" })
         .option("smi", { type: "string", describe: "directory of SMI manifests" })
         .option("kubeconfig", { type: "string", describe: "kubeconfig file; enables the Kubernetes provider (or providers.kubernetes in the config)" })
-        .option("store", { type: "string", describe: "state store: file (the data dir, default) or etcd://host:port[,host:port...] for replicas; see docs/ha.md" })
+        .option("store", { type: "string", describe: "state store: file (the data dir, default), kubernetes (Secrets; needs providers.kubernetes) or etcd://host:port[,host:port...] for replicas; see docs/ha.md" })
         .option("log-level", { choices: LOG_LEVELS, describe: "log level (logs go to stderr as JSON lines)" }),
     async (argv) => {
       const config = await loadControllerConfig(argv.config, {

@@ -17,10 +17,9 @@
  * reads the Secret, compares the bytes and replaces it carrying the
  * resourceVersion it read, so a writer in between makes it answer false.
  *
- * Not wired into the composition root yet: that needs leader election for the
- * CA (a Lease), a Role granting get/list/create/update/delete on Secrets in
- * the controller's namespace, and a watch that follows other replicas' writes
- * (an informer on the labelled Secrets). Until then watch() reports this
+ * `store: kubernetes` selects it (one replica). Several replicas need leader
+ * election (a Lease) and a watch that follows other replicas' writes (an
+ * informer on the labelled Secrets); until then watch() reports this
  * process's own writes only, which is all one replica needs. Values are
  * limited to ~1 MiB per Secret.
  */
@@ -40,6 +39,9 @@ export const STORE_ERROR = {
   conflict: "MESHFED_STORE_CONFLICT",
   api: "MESHFED_STORE_KUBE",
 } as const;
+
+/** What this store asks of the API server, in the controller's namespace (config/kubernetes/rbac.yaml grants exactly this). */
+export const STORE_API_USE = [{ group: "", resource: "secrets", verbs: ["get", "list", "create", "update", "delete"] }] as const;
 
 export interface KubernetesStoreOptions {
   readonly kubeConfig: KubeConfig;

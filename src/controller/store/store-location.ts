@@ -1,6 +1,7 @@
 /**
- * The `store` setting (docs/ha.md): `file` (the data directory, one process)
- * or `etcd://host:port[,host:port…]` (shared by replicas). Parsing lives
+ * The `store` setting (docs/ha.md): `file` (the data directory, one process),
+ * `kubernetes` (Secrets in the controller's namespace, one replica until the
+ * Lease lands) or `etcd://host:port[,host:port…]` (shared by replicas). Parsing lives
  * apart from the stores so that reading a config never loads the etcd client.
  */
 import { parseHostPort } from "../../common/address.js";
@@ -8,13 +9,14 @@ import { MeshfedError } from "../../common/errors.js";
 
 export const STORE_BAD_URL = "MESHFED_STORE_BAD_URL";
 
-export type StoreLocation = { readonly kind: "file" } | { readonly kind: "etcd"; readonly endpoints: readonly string[] };
+export type StoreLocation = { readonly kind: "file" } | { readonly kind: "kubernetes" } | { readonly kind: "etcd"; readonly endpoints: readonly string[] };
 
 /** Throws MESHFED_STORE_BAD_URL naming what is wrong. */
 export function parseStoreLocation(text: string): StoreLocation {
   if (text === "file") return { kind: "file" };
+  if (text === "kubernetes") return { kind: "kubernetes" };
   const m = /^etcd:\/\/(.+)$/.exec(text);
-  if (!m) throw new MeshfedError(STORE_BAD_URL, `store "${text}" is neither "file" nor "etcd://host:port[,host:port...]"`);
+  if (!m) throw new MeshfedError(STORE_BAD_URL, `store "${text}" is none of "file", "kubernetes" and "etcd://host:port[,host:port...]"`);
   const endpoints = m[1]!.split(",").map((e) => e.trim());
   for (const endpoint of endpoints) {
     try {
