@@ -12,6 +12,8 @@ import { startController, type RunningController } from "../src/controller/main.
 import { serve, type ControllerEvent, type ControllerRequest, type MemoryReply, type UsageReply } from "./agents-ipc.js";
 
 const dir = process.argv[2];
+/** The sidecar driver (argument 3): the default's, unless the bench asks for the other to compare. */
+const driver = process.argv[3];
 const gc = (globalThis as { gc?: () => void }).gc;
 
 function emit(event: ControllerEvent): void {
@@ -52,7 +54,8 @@ async function main(): Promise<void> {
   // limit, meant for a real fleet, would throttle the setup phase.
   const limits = { ...config.limits, enrollPerSecond: 100_000, enrollBurst: 100_000 };
   // A silent logger: per-connection log lines cost CPU, not the memory measured here.
-  const controller: RunningController = await startController({ ...config, limits }, silentLogger());
+  if (driver !== undefined && driver !== "pipy" && driver !== "json") throw new Error(`driver must be pipy or json, got "${driver}"`);
+  const controller: RunningController = await startController({ ...config, limits, ...(driver ? { driver } : {}) }, silentLogger());
   serve<ControllerRequest>(async (r) => {
     if (r.type === "memory") return memory();
     if (r.type === "usage") return usage(r.resetPeak);

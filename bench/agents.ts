@@ -22,6 +22,8 @@ export interface AgentsBenchOptions {
   readonly workers?: number;
   /** Where the temp directory (hosts file, SMI files, controller data dir) goes; default os.tmpdir(). */
   readonly tmpdir?: string;
+  /** The controller's sidecar driver; default the controller's own default. */
+  readonly driver?: "pipy" | "json";
   readonly report: Report;
 }
 
@@ -75,7 +77,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     await writeFile(join(dir, "smi", "policy.yaml"), ringPolicyYaml(services));
 
     // e.g. MESHFED_BENCH_CONTROLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the controller alone.
-    controller = spawnChild("./agents-controller.js", [dir], (process.env.MESHFED_BENCH_CONTROLLER_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""));
+    controller = spawnChild("./agents-controller.js", [dir, ...(o.driver ? [o.driver] : [])], (process.env.MESHFED_BENCH_CONTROLLER_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""));
     const ready = await controllerReady(controller);
     const memory = () => request<MemoryReply>(controller!, { type: "memory" }, 30_000);
     const fresh = await memory();
@@ -119,7 +121,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     const connectRetries = (await statuses()).reduce((x, w) => x + w.retries, 0);
     const connected = await memory();
 
-    const scenario = `agents N=${n}`;
+    const scenario = `agents N=${n}${o.driver ? ` driver=${o.driver}` : ""}`;
     const mib = (b: number) => b / 2 ** 20;
     const perAgentKb = (connected.rss - fresh.rss) / n / 1024;
     o.report(scenario, "setup: services / workers", services, `services, ${workerCount} workers`);

@@ -177,13 +177,15 @@ function etcdBinary(): string | undefined {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     agents: { type: "string" }, workers: { type: "string" }, only: { type: "string" }, tmpdir: { type: "string" },
-    concurrency: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" }, quick: { type: "boolean" },
+    concurrency: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" }, quick: { type: "boolean" }, driver: { type: "string" },
   } });
   const quick = values.quick === true;
   const only = values.only;
   if (only !== undefined && !(PARTS as readonly string[]).includes(only)) throw new Error(`--only must be one of ${PARTS.join(", ")}, got "${only}"`);
   const runs = (part: (typeof PARTS)[number]) => only === undefined || only === part;
   const agents = positiveInt("agents", values.agents, quick ? 200 : 1000)!;
+  const driver = values.driver;
+  if (driver !== undefined && driver !== "pipy" && driver !== "json") throw new Error(`--driver must be pipy or json, got "${driver}"`);
   const workers = positiveInt("workers", values.workers, undefined);
   const concurrency = positiveInt("concurrency", values.concurrency, 16)!;
   const duration = positiveInt("duration", values.duration, 10)!;
@@ -198,7 +200,7 @@ async function main(): Promise<void> {
     else await runSidecarsBenchmark({ pipy, concurrency, warmupMs: warmup * 1000, durationMs: duration * 1000, ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
   }
   let meshWideP99: number | undefined;
-  if (runs("agents") && agents > 0) ({ meshWideP99 } = await runAgentsBenchmark({ agents, ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report }));
+  if (runs("agents") && agents > 0) ({ meshWideP99 } = await runAgentsBenchmark({ agents, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report }));
   if (runs("etcd") && agents > 0) {
     const etcd = etcdBinary();
     if (etcd === undefined) console.log(JSON.stringify({ scenario: "etcd", skipped: "no etcd binary (ETCD_BIN or etcd on the PATH): the etcd watch baseline needs Debian's etcd-server" }));
