@@ -53,6 +53,7 @@ export const RESOURCES = {
   pods: { group: "", versions: ["v1"], plural: "pods", kind: "Pod", namespaced: true },
   configmaps: { group: "", versions: ["v1"], plural: "configmaps", kind: "ConfigMap", namespaced: true },
   secrets: { group: "", versions: ["v1"], plural: "secrets", kind: "Secret", namespaced: true },
+  "leases.coordination.k8s.io": { group: "coordination.k8s.io", versions: ["v1"], plural: "leases", kind: "Lease", namespaced: true },
   "mutatingwebhookconfigurations.admissionregistration.k8s.io": { group: "admissionregistration.k8s.io", versions: ["v1"], plural: "mutatingwebhookconfigurations", kind: "MutatingWebhookConfiguration", namespaced: false },
   "endpointslices.discovery.k8s.io": { group: "discovery.k8s.io", versions: ["v1"], plural: "endpointslices", kind: "EndpointSlice", namespaced: true },
   "trafficsplits.split.smi-spec.io": { group: "split.smi-spec.io", versions: ["v1alpha2", "v1alpha3", "v1alpha4"], plural: "trafficsplits", kind: "TrafficSplit", namespaced: true },

@@ -1,0 +1,62 @@
+/**
+ * Leader election on a coordination.k8s.io/v1 Lease, against the fake API
+ * server (resourceVersion conflicts on update, 404, 409 AlreadyExists).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { silentLogger } from "../../src/common/logger.js";
+import { LeaseLeadership } from "../../src/controller/ha/lease-leadership.js";
+import { kubeHarness, until, type KubeHarness } from "../fakes/kube-api-harness.js";
+
+const NS = "meshfed-system";
+
+interface LeaseObject {
+  metadata: Record<string, unknown>;
+  spec: { holderIdentity: string; leaseDurationSeconds: number; renewTime?: string };
+}
+const leaseOf = (api: KubeHarness["api"]) => api.get("leases.coordination.k8s.io", NS, "meshfed-leader") as unknown as LeaseObject;
+
+test("lease: one of three replicas leads; a graceful close hands over at once, a crashed leader after the lease", async (t) => {
+  const { api, kubeConfig } = await kubeHarness(t, { namespace: NS });
+  const start = (replicaId: string) => LeaseLeadership.start({ kubeConfig, namespace: NS, replicaId, ttlSeconds: 1, logger: silentLogger() });
+  // Started together: all race to create the Lease; AlreadyExists sends the losers to read it.
+  const replicas = await Promise.all(["a", "b", "c"].map(start));
+  t.after(() => Promise.all(replicas.map((r) => r.close())));
+  const leaders = () => replicas.filter((r) => r.isLeader());
+  assert.equal(leaders().length, 1, "exactly one leader");
+  const first = leaders()[0]!;
+  for (const r of replicas) assert.equal(r.leaderId(), first.replicaId, `${r.replicaId} knows who leads`);
+  const lease = leaseOf(api);
+  assert.equal(lease.spec.holderIdentity, first.replicaId);
+  assert.equal(lease.spec.leaseDurationSeconds, 1);
+
+  // Graceful: the lease is released, the next round of another replica takes it.
+  const handedAt = Date.now();
+  await first.close();
+  await until(() => leaders().length === 1 && !first.isLeader(), 3_000, "a successor after a graceful close");
+  assert.ok(Date.now() - handedAt < 1_500, "no waiting for the lease to run out");
+  const second = leaders()[0]!;
+  assert.notEqual(second.replicaId, first.replicaId);
+
+  // Crash: no release; the last replica takes over only once the lease has run out.
+  const crashedAt = Date.now();
+  await second.close({ release: false });
+  const last = replicas.find((r) => r !== first && r !== second)!;
+  await until(() => last.isLeader(), 5_000, "the last replica leads after the crashed leader's lease ran out");
+  assert.ok(Date.now() - crashedAt >= 1_000, "not before the lease ran out");
+  assert.equal(leaseOf(api).spec.holderIdentity, last.replicaId);
+});
+
+test("lease: a lease freshly renewed by another holder is respected; the newcomer follows and names the holder", async (t) => {
+  const { api, kubeConfig } = await kubeHarness(t, { namespace: NS });
+  const a = await LeaseLeadership.start({ kubeConfig, namespace: NS, replicaId: "a", ttlSeconds: 30, logger: silentLogger() });
+  t.after(() => a.close());
+  assert.equal(a.isLeader(), true);
+  // Another replica took the lease over (as after a's pause): a newcomer must follow it, not overwrite it.
+  const lease = leaseOf(api);
+  api.apply("leases.coordination.k8s.io", { ...lease, spec: { ...lease.spec, holderIdentity: "intruder", renewTime: new Date().toISOString() } } as never);
+  const b = await LeaseLeadership.start({ kubeConfig, namespace: NS, replicaId: "b", ttlSeconds: 30, logger: silentLogger() });
+  t.after(() => b.close());
+  assert.equal(b.isLeader(), false, "a fresh lease held by someone else is respected");
+  assert.equal(b.leaderId(), "intruder");
+});
