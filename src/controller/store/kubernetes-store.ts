@@ -92,21 +92,20 @@ export class KubernetesStore implements StateStore {
   }
 
   async create(key: string, value: Uint8Array | string, _options: PutOptions = {}): Promise<boolean> {
-    try {
-      await this.#write(key, value, undefined);
-      return true;
-    } catch (err) {
-      if (err instanceof MeshfedError && err.code === STORE_ERROR.conflict) return false;
-      throw err;
-    }
+    return this.#writeUnlessConflict(key, value, undefined);
   }
 
   async compareAndPut(key: string, expected: Uint8Array, value: Uint8Array | string, _options: PutOptions = {}): Promise<boolean> {
     const current = await this.get(key);
     const version = this.#versions.get(key);
     if (current === undefined || version === undefined || !sameBytes(current, expected)) return false;
+    return this.#writeUnlessConflict(key, value, version);
+  }
+
+  /** #write, answering false where another writer came first (the conditional calls' contract). */
+  async #writeUnlessConflict(key: string, value: Uint8Array | string, known: string | undefined): Promise<boolean> {
     try {
-      await this.#write(key, value, version);
+      await this.#write(key, value, known);
       return true;
     } catch (err) {
       if (err instanceof MeshfedError && err.code === STORE_ERROR.conflict) return false;
