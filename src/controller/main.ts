@@ -258,8 +258,19 @@ export async function startController(config: ControllerConfig, logger: Logger, 
         config: kube.injector, listen: parseHostPort(kube.injector.address), namespace: kubernetes.namespace, repoPort: repo.port,
         driver, certificates, api: new ClientNodeInjectorApi(kubernetes.kubeConfig), logger, meshName: kube.meshName,
         namespaces: { isMeshed: (ns) => provider.isMeshed(ns), servicesSelecting: (ns, labels) => provider.servicesSelecting(ns, labels) },
+        store, now: () => clock.now(),
+        // Only a healthy cache may say a pod is gone: a degraded informer may have missed its creation.
+        pods: { synced: () => provider.status().state === "synced", isMeshed: (ns) => provider.isMeshed(ns), hasProxy: (id) => provider.podOfProxy(id) !== undefined },
       });
       injectorAddress = formatHostPort({ host: parseHostPort(kube.injector.address).host, port: injector.port });
+      const running = injector;
+      runWhileLeader(leader, {
+        name: "sidecar-reaper", intervalMs: kube.injector.orphanSweepInterval,
+        run: async () => {
+          const { reaped, failed } = await running.reapOrphans();
+          if (reaped > 0 || failed > 0) log.info({ reaped, failed }, "bootstrap Secrets of deleted pods cleaned up");
+        },
+      }, log, stop.signal);
     }
     ready = true;
   } catch (err) {

@@ -30,9 +30,9 @@ export async function kubeHarness(t: { after: (fn: () => unknown) => void }, opt
   return { api, kubeconfig, kubeConfig, dir, ac };
 }
 
-export async function until(cond: () => boolean, timeoutMs = 3000, what = "condition"): Promise<void> {
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 3000, what = "condition"): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
     await sleep(10);
   }

@@ -34,7 +34,8 @@ export function webhookConfiguration(): KubeObject {
   };
 }
 
-export async function startInjectorFixture(t: { after: (fn: () => unknown) => void }): Promise<InjectorFixture> {
+/** `injector`: more injector settings, e.g. short orphan sweeps. */
+export async function startInjectorFixture(t: { after: (fn: () => unknown) => void }, injector: Record<string, unknown> = {}): Promise<InjectorFixture> {
   const h = await kubeHarness(t, { namespace: "meshfed-system" });
   h.api.apply("namespaces", meshedNamespace("bookstore"));
   h.api.apply("namespaces", namespace("plain"));
@@ -49,7 +50,7 @@ export async function startInjectorFixture(t: { after: (fn: () => unknown) => vo
         ...c.providers,
         kubernetes: kubernetesProviderConfigSchema.parse({
           kubeconfig: h.kubeconfig, smi: false, backoff: { initial: "20ms", max: "80ms" },
-          injector: { enabled: true, address: "127.0.0.1:0" },
+          injector: { enabled: true, address: "127.0.0.1:0", ...injector },
         }),
       },
     }),

@@ -128,6 +128,32 @@ test("webhook: caBundle patched at start, plain pod injected with a bootstrap Se
   assert.equal(api.count("create", "secrets"), 1);
 });
 
+test("webhook: a deleted pod's bootstrap Secret is deleted and its proxy certificate revoked by the leader's sweep", async (t) => {
+  const f = await startInjectorFixture(t, { orphanGracePeriod: "1s", orphanSweepInterval: "100ms" });
+  const { api } = f.h;
+  const certificate = (proxyId: string) => f.controller.api<CertificateRow[]>("/api/v1/certificates").then((rows) => rows.find((c) => c.proxyId === proxyId));
+  const injectPod = async (name: string) => {
+    const out = patched(appPod(), await admit(f, "bookstore", appPod()));
+    const proxyId = out.metadata.annotations?.["meshfed.io/proxy-id"] ?? "";
+    api.apply("pods", { ...(out as unknown as Record<string, unknown>), metadata: { ...out.metadata, name, namespace: "bookstore" }, status: { phase: "Running", podIP: "10.244.1.8" } });
+    return proxyId;
+  };
+  const kept = await injectPod("bookstore-7d9f-keep1");
+  const deleted = await injectPod("bookstore-7d9f-gone1");
+  // Admitted, then refused by something after us (quota, another webhook): the pod never exists.
+  const neverCreated = patched(appPod(), await admit(f, "bookstore", appPod())).metadata.annotations?.["meshfed.io/proxy-id"] ?? "";
+
+  api.remove("pods", "bookstore", "bookstore-7d9f-gone1");
+  await until(async () => api.get("secrets", "bookstore", `meshfed-proxy-${deleted}`) === undefined && (await certificate(deleted))?.state === "revoked", 5000, "the deleted pod's Secret and certificate cleaned up");
+  await until(async () => api.get("secrets", "bookstore", `meshfed-proxy-${neverCreated}`) === undefined, 5000, "the never-created pod's Secret cleaned up");
+  assert.equal((await certificate(neverCreated))?.state, "revoked");
+  // Many sweeps later the live pod still has its Secret and its certificate.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.ok(api.get("secrets", "bookstore", `meshfed-proxy-${kept}`), "the live pod keeps its Secret");
+  assert.equal((await certificate(kept))?.state, "unclaimed");
+  assert.equal(api.count("delete", "secrets"), 2);
+});
+
 test("webhook: no patch for opted-out, non-meshed, hostNetwork, unselected pods and non-Pod objects; dry run has no side effects", async (t) => {
   const f = await startInjectorFixture(t);
   const { api } = f.h;

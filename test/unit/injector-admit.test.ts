@@ -6,6 +6,7 @@ import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import { SidecarInjector, type InjectorKubeApi } from "../../src/controller/injector/index.js";
 import type { AdmissionRequest } from "../../src/controller/injector/admission-review.js";
 import type { BootstrapSecret } from "../../src/controller/injector/kube-api.js";
+import { BootstrapRecords } from "../../src/controller/injector/bootstrap-records.js";
 import { MemoryStore } from "../helpers/certificates.js";
 
 /** A hand-written fake of the injector's API border: namespaces by name, Secrets recorded. */
@@ -24,8 +25,10 @@ class FakeApi implements Pick<InjectorKubeApi, "createSecret" | "getNamespaceLab
 }
 
 async function injector(api: FakeApi, selecting: readonly string[] = ["bookstore"]) {
-  const certificates = await createCertificateManager({ store: new MemoryStore(), logger: silentLogger() });
+  const store = new MemoryStore();
+  const certificates = await createCertificateManager({ store, logger: silentLogger() });
   return new SidecarInjector({
+    records: new BootstrapRecords(store, silentLogger()),
     driver: new PipyDriver({ trustDomain: "cluster.local" }),
     certificates, api, meshName: "meshfed", logger: silentLogger(),
     namespaces: { isMeshed: (ns) => ns === "cached", servicesSelecting: () => selecting },

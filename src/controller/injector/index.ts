@@ -13,6 +13,9 @@ import type { SidecarDriver } from "../drivers/types.js";
 import type { InjectorConfig } from "../providers/kubernetes/config-schema.js";
 import { SERVING_CERT_VALIDITY_MS } from "../proxy-control-plane/serving-identity.js";
 import { patchCaBundle } from "./ca-bundle.js";
+import type { StateStore } from "../store/types.js";
+import { BootstrapReaper, type PodPresence, type SweepResult } from "./bootstrap-reaper.js";
+import { BootstrapRecords } from "./bootstrap-records.js";
 import { INJECTOR_ERROR } from "./errors.js";
 import { SidecarInjector, type MeshNamespaces } from "./injector.js";
 import type { InjectorKubeApi } from "./kube-api.js";
@@ -23,6 +26,7 @@ export { ClientNodeInjectorApi, INJECTOR_API_USE, type InjectorKubeApi } from ".
 export { ADMISSION_API_VERSION, parseAdmissionReview } from "./admission-review.js";
 export { INJECTION_ANNOTATION, SERVICE_ANNOTATION, PROXY_ID_ANNOTATION } from "./pod.js";
 export { INJECTOR_ERROR } from "./errors.js";
+export type { PodPresence, SweepResult } from "./bootstrap-reaper.js";
 
 export interface StartInjectorOptions {
   readonly config: InjectorConfig;
@@ -32,9 +36,14 @@ export interface StartInjectorOptions {
   /** Port of the controller's Pipy repo; the default repo URL points sidecars at it through the Service. */
   readonly repoPort: number;
   readonly driver: SidecarDriver;
-  readonly certificates: Pick<CaCertificateManager, "webhookCertificate" | "issueProxyCertificate" | "caBundle">;
+  readonly certificates: Pick<CaCertificateManager, "webhookCertificate" | "issueProxyCertificate" | "caBundle" | "revoke" | "certificate">;
   readonly api: InjectorKubeApi;
   readonly namespaces: MeshNamespaces;
+  /** Where bootstrap records live (bootstrap-records.ts). */
+  readonly store: StateStore;
+  /** The pod cache the orphan reaper checks records against. */
+  readonly pods: PodPresence;
+  readonly now?: () => Date;
   readonly meshName: string;
   readonly logger: Logger;
 }
@@ -42,6 +51,8 @@ export interface StartInjectorOptions {
 export interface RunningInjector {
   readonly port: number;
   readonly repoUrl: string;
+  /** One sweep for Secrets and certificates of deleted pods (the leader runs it periodically). */
+  reapOrphans(): Promise<SweepResult>;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -57,11 +68,19 @@ export async function startInjector(o: StartInjectorOptions): Promise<RunningInj
   }
   const service = o.config.service.name;
   const repoUrl = o.config.repoUrl ?? `https://${service}.${o.namespace}.svc:${o.repoPort}`;
+  const log = o.logger.child({ component: "injector" });
+  const now = o.now ?? (() => new Date());
+  const records = new BootstrapRecords(o.store, log);
+  const reaper = new BootstrapReaper({
+    records, pods: o.pods, api: o.api, certificates: o.certificates, graceMs: o.config.orphanGracePeriod, now: () => now().getTime(), logger: log,
+  });
   const injector = new SidecarInjector({
     driver: { patchPod: driver.patchPod.bind(driver) },
     certificates: o.certificates,
     api: o.api,
     namespaces: o.namespaces,
+    records,
+    now,
     meshName: o.meshName,
     bootstrap: { repoUrl, sidecarImage: o.config.sidecarImage, initImage: o.config.initImage, excludeInboundPorts: o.config.excludeInboundPorts },
     logger: o.logger,
@@ -75,10 +94,10 @@ export async function startInjector(o: StartInjectorOptions): Promise<RunningInj
     logger: o.logger,
   });
   try {
-    if (o.config.patchCaBundle) await patchCaBundle(o.api, o.config.webhookConfiguration, o.certificates.caBundle(), o.logger.child({ component: "injector" }));
+    if (o.config.patchCaBundle) await patchCaBundle(o.api, o.config.webhookConfiguration, o.certificates.caBundle(), log);
   } catch (err) {
     server.destroy();
     throw err;
   }
-  return { port: server.port, repoUrl, close: (graceMs) => server.close(graceMs) };
+  return { port: server.port, repoUrl, reapOrphans: () => reaper.sweep(), close: (graceMs) => server.close(graceMs) };
 }

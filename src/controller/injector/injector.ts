@@ -18,6 +18,7 @@ import { errorCode, errorMessage } from "../../common/errors.js";
 import type { CertificateManager } from "../certificates/types.js";
 import { SIDECAR_CONTAINER, type JsonPatchOp, type PodBootstrap, type SidecarDriver } from "../drivers/types.js";
 import { allow, deny, type AdmissionRequest, type AdmissionReviewResponse } from "./admission-review.js";
+import type { BootstrapRecords } from "./bootstrap-records.js";
 import type { InjectorKubeApi } from "./kube-api.js";
 import { MONITORED_BY_LABEL } from "../providers/kubernetes/objects.js";
 import { podLabel, podSchema, PROXY_ID_ANNOTATION, SERVICE_ANNOTATION, skipReason, type AdmittedPod } from "./pod.js";
@@ -35,6 +36,8 @@ export interface SidecarInjectorOptions {
   readonly driver: Required<Pick<SidecarDriver, "patchPod">>;
   readonly certificates: Pick<CertificateManager, "issueProxyCertificate">;
   readonly api: Pick<InjectorKubeApi, "createSecret" | "getNamespaceLabels">;
+  /** Written before the Secret, so that whatever an admission leaves behind can be reaped. */
+  readonly records: Pick<BootstrapRecords, "add">;
   readonly namespaces: MeshNamespaces;
   /** `meshfed.io/monitored-by=<meshName>` marks a meshed namespace. */
   readonly meshName: string;
@@ -42,6 +45,7 @@ export interface SidecarInjectorOptions {
   readonly logger: Logger;
   /** Proxy ids; default crypto.randomUUID. */
   readonly newProxyId?: () => string;
+  readonly now?: () => Date;
 }
 
 export function bootstrapSecretName(proxyId: string): string {
@@ -139,6 +143,9 @@ export class SidecarInjector {
   async #bootstrap(namespace: string, service: string, bootstrap: PodBootstrap, label: string): Promise<void> {
     const { csrPem, privateKeyPem } = await generateSidecarKey();
     const issued = await this.#o.certificates.issueProxyCertificate(csrPem, { proxyId: bootstrap.proxyId, kind: "sidecar", service: { namespace, name: service } });
+    await this.#o.records.add({
+      proxyId: bootstrap.proxyId, namespace, secretName: bootstrap.secretName, serial: issued.record.serial, createdAt: (this.#o.now?.() ?? new Date()).toISOString(),
+    });
     await this.#o.api.createSecret({
       namespace,
       name: bootstrap.secretName,

@@ -12,7 +12,7 @@ import { INJECTOR_ERROR } from "./errors.js";
 
 /** API group, resource and verbs the injector uses. */
 export const INJECTOR_API_USE = [
-  { group: "", resource: "secrets", verbs: ["create"] },
+  { group: "", resource: "secrets", verbs: ["create", "delete"] },
   { group: "", resource: "namespaces", verbs: ["get"] },
   { group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verbs: ["get", "patch"] },
 ] as const;
@@ -33,6 +33,8 @@ export interface WebhookConfigurationView {
 
 export interface InjectorKubeApi {
   createSecret(secret: BootstrapSecret): Promise<void>;
+  /** Deletes by name, never reading it; a Secret already gone counts as deleted. */
+  deleteSecret(namespace: string, name: string): Promise<void>;
   /** The namespace's labels; undefined when it does not exist. */
   getNamespaceLabels(name: string): Promise<Readonly<Record<string, string>> | undefined>;
   /** undefined when the object does not exist. */
@@ -62,6 +64,15 @@ export class ClientNodeInjectorApi implements InjectorKubeApi {
       });
     } catch (err) {
       throw kubeError(INJECTOR_ERROR.secret, `create Secret ${secret.namespace}/${secret.name}`, err);
+    }
+  }
+
+  async deleteSecret(namespace: string, name: string): Promise<void> {
+    try {
+      await this.#core.deleteNamespacedSecret({ namespace, name });
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return;
+      throw kubeError(INJECTOR_ERROR.secret, `delete Secret ${namespace}/${name}`, err);
     }
   }
 

@@ -47,6 +47,14 @@ export const injectorConfigSchema = z.strictObject({
   initImage: z.string().min(1).default("openservicemesh/init:v1.2.0"),
   /** Container ports never redirected to the sidecar (probe ports are always left out). */
   excludeInboundPorts: z.array(z.number().int().min(1).max(65535)).default([]),
+  /**
+   * How old an injection must be before a missing pod counts as deleted and
+   * its bootstrap Secret and certificate are reaped (the pod appears in the
+   * cache a moment after admission).
+   */
+  orphanGracePeriod: duration.default(300_000),
+  /** How often the leader sweeps for them; a deleted pod's private key stays in its Secret until then. */
+  orphanSweepInterval: duration.default(60_000),
 });
 
 export const kubernetesProviderConfigSchema = z.strictObject({
