@@ -7,6 +7,7 @@ import { adminGet, adminPost, type AdminClientOptions } from "./admin-client.js"
 
 const tokenSchema = z.object({ token: z.string().min(1) });
 const proxiesSchema = z.array(z.object({ proxyId: z.string() }));
+const certificatesSchema = z.array(z.object({ serial: z.string(), proxyId: z.string().optional(), state: z.string() }));
 /** Many hosts poll at once while they wait; one answer serves them all for this long. */
 const PROXIES_CACHE_MS = 250;
 
@@ -28,6 +29,12 @@ export function httpControllerAdmin(options: AdminClientOptions, tokenTtl = "15m
       return pem;
     },
     isConnected: async (proxyId) => (await connectedIds()).has(proxyId),
+    revokeProxy: async (proxyId, reason) => {
+      const rows = parse(certificatesSchema, await adminGet(options, "api/v1/certificates"), "GET /api/v1/certificates");
+      const live = rows.filter((c) => c.proxyId === proxyId && (c.state === "unclaimed" || c.state === "claimed")).map((c) => c.serial);
+      for (const serial of live) await adminPost(options, "api/v1/certificates/revoke", { serial, reason });
+      return live;
+    },
   };
 }
 

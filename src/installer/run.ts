@@ -29,7 +29,8 @@ export async function installFleet(jobs: readonly InstallJob[], admin: Controlle
     ), options.progress);
 }
 
-export async function uninstallFleet(jobs: readonly InstallJob[], options: FleetOptions): Promise<JobResult[]> {
+/** `admin`: revoke each removed agent's certificate there; absent, certificates are kept. */
+export async function uninstallFleet(jobs: readonly InstallJob[], options: FleetOptions, admin?: Pick<ControllerAdmin, "revokeProxy">): Promise<JobResult[]> {
   return runFleet(fleetJobs(jobs), options.parallel, ({ job }, report) =>
-    withHost(job.target, options, report, (shell, facts) => uninstallAgent(shell, facts, job.spec.service, options, report)), options.progress);
+    withHost(job.target, options, report, (shell, facts) => uninstallAgent(shell, facts, job.spec.service, options, report, admin)), options.progress);
 }

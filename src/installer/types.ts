@@ -23,6 +23,8 @@ export interface ControllerAdmin {
   caBundle(): Promise<string>;
   /** Whether a proxy with this id holds a stream to the controller now. */
   isConnected(proxyId: string): Promise<boolean>;
+  /** Revokes every live certificate of the proxy; answers their serials. */
+  revokeProxy(proxyId: string, reason: string): Promise<readonly string[]>;
 }
 
 /** One agent on one host. */

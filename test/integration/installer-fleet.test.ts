@@ -55,8 +55,12 @@ test("fleet: one host of five failing -> the others succeed, the summary names i
   const participants = await controller.api<{ participants: Array<{ service: string }> }>("/api/v1/participants");
   assert.deepEqual(participants.participants.map((p) => p.service).sort(), ["shop/app-1", "shop/app-2", "shop/app-4", "shop/app-5"]);
 
-  const uninstall = await runCli(["agent", "uninstall", ...common]);
+  const uninstall = await runCli(["agent", "uninstall", ...common, "--admin", controller.adminUrl]);
   assert.equal(uninstall.code, 1, "host 3 still refuses us");
   assert.equal(uninstall.stdout.split("\n").filter((l) => /^vm-\d\s+\S+\s+removed/.test(l)).length, 4, uninstall.stdout);
   for (const i of [1, 2, 4, 5]) assert.equal(existsSync(join(ws.installRoot, "agents", `shop_app-${i}`)), false);
+  // Every removed agent's certificate is revoked; nothing else was issued.
+  const certificates = await controller.api<Array<{ kind: string; service: string; state: string }>>("/api/v1/certificates");
+  assert.deepEqual(certificates.filter((c) => c.kind === "proxy").map((c) => `${c.service} ${c.state}`).sort(),
+    ["shop/app-1 revoked", "shop/app-2 revoked", "shop/app-4 revoked", "shop/app-5 revoked"]);
 });

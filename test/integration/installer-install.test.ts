@@ -83,10 +83,13 @@ test("install over SSH: fresh -> connected participant, re-run unchanged, config
   assert.equal(isAlive(updatedPid), false, "the old agent process was replaced");
 
   const newPid = Number(await readFile(layout.pidFile, "utf8"));
-  const [removed] = await uninstallFleet([job([])], options());
-  assert.equal(removed!.outcome, "removed", JSON.stringify(removed!.error));
+  const [removed] = await uninstallFleet([job([])], options(), admin);
+  assert.deepEqual([removed!.outcome, removed!.proxyId], ["removed", first!.proxyId], JSON.stringify(removed!.error));
   assert.equal(existsSync(layout.dir), false);
   assert.equal(isAlive(newPid), false);
+  // A copy of the key (a backup of the host) can no longer join the mesh.
+  const certificates = await controller.api<Array<{ proxyId?: string; state: string; revocationReason?: string }>>("/api/v1/certificates");
+  assert.deepEqual(certificates.filter((c) => c.proxyId === first!.proxyId).map((c) => [c.state, c.revocationReason]), [["revoked", "agent of shop/bookstore uninstalled"]]);
   const [absent] = await uninstallFleet([job([])], options());
   assert.equal(absent!.outcome, "absent");
 });

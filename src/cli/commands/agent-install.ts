@@ -37,10 +37,17 @@ interface TargetArgs {
   serviceManager: "systemd" | "none" | "auto";
 }
 
-interface InstallArgs extends TargetArgs {
-  controller: string;
+interface AdminArgs {
   admin?: string;
   adminTokenFile?: string;
+}
+
+interface UninstallArgs extends TargetArgs, AdminArgs {
+  keepCertificate: boolean;
+}
+
+interface InstallArgs extends TargetArgs, AdminArgs {
+  controller: string;
   endpoint?: string[];
   pipy: string;
   proxy: boolean;
@@ -144,15 +151,19 @@ export function agentInstallSubcommands(yargs: Argv): Argv {
 }
 
 export function agentUninstallCommand<T>(yargs: Argv<T>) {
-  return yargs.command<TargetArgs>(
+  return yargs.command<UninstallArgs>(
     "uninstall",
     "stop the agent and remove everything the installer put on a host or a fleet",
-    (y) => targetOptions(y),
+    (y) =>
+      targetOptions(y)
+        .options(adminOptions)
+        .option("keep-certificate", { type: "boolean", default: false, describe: "leave the proxy certificate valid at the controller (default: revoke it once the host is clean)" }),
     async (argv) => {
       const common: CommonAgentSettings = { controller: [], repoAddress: "127.0.0.1:0", logLevel: "info" };
       const jobs = await jobsFor(argv, common, []);
+      const admin = argv.keepCertificate ? undefined : httpControllerAdmin(adminClientOptions(argv));
       const { uninstallFleet } = await import("../../installer/run.js");
-      await runWithProgress(jobs, argv, 0, (options) => uninstallFleet(jobs, options));
+      await runWithProgress(jobs, argv, 0, (options) => uninstallFleet(jobs, options, admin));
     },
   );
 }
