@@ -36,7 +36,11 @@ import type { RunningInjector } from "./injector/index.js";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { FileMeshSpec } from "./spec/files/index.js";
 import type { MeshSpec } from "./spec/types.js";
-import { AgentRegistrations } from "./ha/agent-registrations.js";
+import { AgentRegistrations, type StreamDetails } from "./ha/agent-registrations.js";
+import { proxiesAcrossReplicas, remoteConnected } from "./ha/replica-proxies.js";
+import type { ConnectedProxy } from "./catalog/types.js";
+import { LeaderPolledProvider } from "./ha/leader-polled-provider.js";
+import { PublishedView } from "./ha/published-view.js";
 import { runWhileLeader } from "./ha/leader-tasks.js";
 import type { Leadership } from "./ha/leadership.js";
 import { defaultReplicaId } from "./ha/replica-id.js";
@@ -47,6 +51,12 @@ import type { StateStore } from "./store/types.js";
 
 export const ADMIN_TOKEN_KEY = "admin-token";
 const TOKEN_GC_INTERVAL_MS = 3_600_000;
+/**
+ * A replica that finds no published provider view waits this many lease
+ * lifetimes (a dead leader's lease running out, an election, a first poll)
+ * before polling the platform itself.
+ */
+const AWAIT_PUBLISHED_VIEW_LEASES = 3;
 
 export interface RunningController {
   readonly adminUrl: string;
@@ -116,7 +126,13 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   const azure = config.providers.azure;
   if (azure) {
     const { createAzureProvider } = await import("./providers/azure/index.js");
-    providers.push(createAzureProvider({ config: azure, logger, metrics }));
+    const provider = createAzureProvider({ config: azure, logger, metrics });
+    // Replicas on a shared store: only the leader polls ARM, the others serve what it publishes.
+    providers.push(store.leased ? new LeaderPolledProvider({
+      inner: provider, leadership: leader, logger, metrics,
+      view: new PublishedView({ store, provider: provider.id, replicaId }),
+      awaitViewMs: AWAIT_PUBLISHED_VIEW_LEASES * config.ha.leaseTtl,
+    }) : provider);
   }
   let meshConfig: KubeMeshConfig | undefined;
   let kubernetes: { provider: KubernetesProvider; kubeConfig: KubeConfig; namespace: string } | undefined;
@@ -141,12 +157,15 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   const spec: MeshSpec = specs.length === 0 ? new EmptyMeshSpec() : specs.length === 1 ? specs[0]! : new CompositeMeshSpec(specs);
 
   let repo: PipyRepoServer | undefined;
+  const registrations = store.leased
+    ? new AgentRegistrations({ store, leased: store.leased, replicaId, agents, logger, streamOf: (proxyId) => streamDetails(sessions, proxyId) })
+    : undefined;
   const catalog = new MeshCatalog({
     providers,
     spec,
     certificates,
     // Agents on their gRPC streams, and pod sidecars polling the repo.
-    connected: { connected: () => (repo ? [...sessions.connected(), ...repo.sidecars.connected()] : sessions.connected()) },
+    connected: { connected: () => connectedProxies(sessions, repo, registrations, replicaId) },
     providerPriority: config.catalog.providerPriority,
     corroborateOnly: config.agents.selfRegistration ? [] : [agents.id],
     permissive: config.mesh.permissive,
@@ -176,7 +195,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   });
   addControlRoutes(router, {
     tokens, certificates,
-    proxies: () => sessions.all().map((s) => s.info()),
+    proxies: () => proxiesAcrossReplicas(sessions.all().map((s) => s.info()), replicaId, registrations?.remote() ?? []),
     proxyConfig: (id, explain) => {
       if (!plane) throw new MeshfedError("MESHFED_NOT_READY", "the proxy control plane is not running yet", { details: { status: 503 } });
       return plane.proxyConfig(id, explain);
@@ -222,10 +241,8 @@ export async function startController(config: ControllerConfig, logger: Logger, 
         log.info({ source: source.id }, "first sync done");
       }),
     );
-    if (store.leased) {
-      // Before the plane: a replica that serves agents must already see the others' endpoints.
-      await new AgentRegistrations({ store, leased: store.leased, replicaId, agents, logger }).start(stop.signal);
-    }
+    // Before the plane: a replica that serves agents must already see the others' endpoints.
+    await registrations?.start(stop.signal);
     runWhileLeader(leader, {
       name: "token-gc", intervalMs: TOKEN_GC_INTERVAL_MS,
       run: async () => {
@@ -283,6 +300,20 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     ...(repoAddress !== undefined ? { repoAddress } : {}),
     ...(injectorAddress !== undefined ? { injectorAddress } : {}),
   };
+}
+
+/** Agents on this replica's streams, pod sidecars polling its repo, and other replicas' agents. */
+function connectedProxies(sessions: ProxySessions, repo: PipyRepoServer | undefined, registrations: AgentRegistrations | undefined, replicaId: string): ConnectedProxy[] {
+  const local = [...sessions.connected(), ...(repo?.sidecars.connected() ?? [])];
+  if (registrations === undefined) return local;
+  return [...local.map((p) => ({ ...p, replicaId })), ...remoteConnected(registrations.remote(), new Set(local.map((p) => p.proxyId)))];
+}
+
+/** What other replicas learn about a proxy connected here, from its session. */
+function streamDetails(sessions: ProxySessions, proxyId: string): StreamDetails | undefined {
+  const s = sessions.get(proxyId);
+  if (s === undefined) return undefined;
+  return { serial: s.identity.serial, peer: s.identity.peer, addresses: s.addresses, agentVersion: s.agentVersion, proxyVersion: s.proxyVersion, connectedAt: s.connectedAt };
 }
 
 /** A polling sidecar's pod, by the proxy-id annotation the injector put on it. */

@@ -34,12 +34,19 @@ export interface ReplicaProcess extends ControllerProcess {
   api<T = unknown>(path: string, body?: unknown): Promise<T>;
 }
 
-export async function startReplicaProcess(etcd: EtcdProcess, replicaId: string): Promise<ReplicaProcess> {
+export interface ReplicaProcessOptions {
+  /** More top-level YAML for the config file (e.g. a `providers:` section); files it names resolve in `dir`. */
+  readonly config?: (dir: string) => Promise<string>;
+  readonly env?: (dir: string) => NodeJS.ProcessEnv;
+}
+
+export async function startReplicaProcess(etcd: EtcdProcess, replicaId: string, options: ReplicaProcessOptions = {}): Promise<ReplicaProcess> {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-replica-"));
   const configFile = join(dir, "controller.yaml");
-  await writeFile(configFile, `driver: json\nstore: ${etcd.storeUrl}\nha:\n  replicaId: ${replicaId}\n  leaseTtl: ${TEST_LEASE_TTL}\ncatalog:\n  coalesce: 10ms\n`);
+  const extra = options.config ? await options.config(dir) : "";
+  await writeFile(configFile, `driver: json\nstore: ${etcd.storeUrl}\nha:\n  replicaId: ${replicaId}\n  leaseTtl: ${TEST_LEASE_TTL}\ncatalog:\n  coalesce: 10ms\n${extra}`);
   const grpcAddress = `127.0.0.1:${await freePort()}`;
-  const proc = await startControllerProcess(["--config", configFile, "--data-dir", join(dir, "data"), "--grpc-address", grpcAddress]);
+  const proc = await startControllerProcess(["--config", configFile, "--data-dir", join(dir, "data"), "--grpc-address", grpcAddress], 30_000, options.env?.(dir) ?? {});
   etcd.beforeStop(async () => {
     await proc.stop("SIGTERM");
     await rm(dir, { recursive: true, force: true });

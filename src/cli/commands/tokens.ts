@@ -72,21 +72,24 @@ interface ProxyRow {
   config: { version: number } | null;
   lastAck: { version: number; ok: boolean; error: string } | null;
   connectedAt: string;
+  /** The replica holding the stream; absent from controllers before replicas listed each other's proxies. */
+  replicaId?: string;
 }
 
 export function proxiesCommand(yargs: Argv) {
   return yargs.command<CommonArgs>(
     "proxies",
-    "connected proxies with their config version and last ACK/NACK",
+    "connected proxies (of every replica) with their config version and last ACK/NACK",
     (y) => y.option("output", outputOption).options(adminOptions),
     async (argv) => {
       const body = (await adminGet(adminClientOptions(argv), "api/v1/proxies")) as ProxyRow[];
       printResult(argv.output, body, () => ({
-        header: ["PROXY", "SERVICE", "ADDRESSES", "CONFIG", "LAST ACK", "CONNECTED"],
+        header: ["PROXY", "SERVICE", "ADDRESSES", "CONFIG", "LAST ACK", "CONNECTED", "REPLICA"],
         rows: body.map((p) => [
           p.proxyId, p.service, p.addresses.join(","), p.config ? `v${p.config.version}` : "-",
           p.lastAck ? `${p.lastAck.ok ? "ACK" : "NACK"} v${p.lastAck.version}${p.lastAck.ok ? "" : `: ${p.lastAck.error}`}` : "-",
           p.connectedAt,
+          p.replicaId ?? "-",
         ]),
       }));
     },

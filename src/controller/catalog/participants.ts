@@ -39,13 +39,14 @@ export function computeParticipants(
     const hosts = new Set(proxy.addresses);
     const endpoints = (index.service(key)?.endpoints ?? []).filter((e) => hosts.has(e.ip)).map((e) => ({ ip: e.ip, port: e.port }));
     const missing: Leg[] = [];
+    const where = { ...(proxy.pod === undefined ? {} : { pod: proxy.pod }), ...(proxy.replicaId === undefined ? {} : { replicaId: proxy.replicaId }) };
     if (!liveCerts.has(proxy.serial)) missing.push("issued");
     if (endpoints.length === 0) missing.push("discovered");
     if (missing.length === 0) {
-      participants.push({ service: key, proxyId: proxy.proxyId, serial: proxy.serial, endpoints, ...(proxy.pod === undefined ? {} : { pod: proxy.pod }) });
+      participants.push({ service: key, proxyId: proxy.proxyId, serial: proxy.serial, endpoints, ...where });
       for (const e of endpoints) frontedEndpoints.add(`${key}|${e.ip}|${e.port}`);
     } else {
-      incomplete.push({ kind: "proxy", service: key, proxyId: proxy.proxyId, serial: proxy.serial, ...(proxy.pod === undefined ? {} : { pod: proxy.pod }), missing });
+      incomplete.push({ kind: "proxy", service: key, proxyId: proxy.proxyId, serial: proxy.serial, ...where, missing });
     }
   }
 

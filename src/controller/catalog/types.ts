@@ -68,6 +68,8 @@ export interface ConnectedProxy {
   readonly via?: "stream" | "repo";
   /** `namespace/name` of the pod a sidecar runs in, when known (its `meshfed.io/proxy-id` annotation). */
   readonly pod?: string;
+  /** With replicas (docs/ha.md): the replica holding its stream. */
+  readonly replicaId?: string;
 }
 
 /** What the proxy control plane tells the catalog: who is connected right now (read when participants are asked for). */
@@ -134,6 +136,8 @@ export interface Participant {
   readonly endpoints: readonly EndpointAddress[];
   /** For a pod's sidecar: the pod, `namespace/name`. */
   readonly pod?: string;
+  /** With replicas: the replica holding the proxy's stream. */
+  readonly replicaId?: string;
 }
 
 export interface IncompleteParticipant {
@@ -146,6 +150,7 @@ export interface IncompleteParticipant {
   readonly proxyId?: string;
   readonly serial?: string;
   readonly pod?: string;
+  readonly replicaId?: string;
   readonly missing: readonly Leg[];
 }
 

@@ -63,3 +63,22 @@ export interface EndpointProvider {
   on(event: "change", fn: (changed: readonly ServiceKey[]) => void): () => void;
   status(): ProviderStatus;
 }
+
+/**
+ * A provider whose platform one replica polls for all (docs/ha.md, "What only
+ * the leader does"): the leader polls and its view is published through the
+ * store; the other replicas pause polling and serve that view. Wired by the
+ * composition root (ha/leader-polled-provider.ts); a provider never knows
+ * whether it leads.
+ */
+export interface SharedViewProvider extends EndpointProvider {
+  /**
+   * Stops polling; the current view stays served. Called before start(),
+   * start() reads nothing from the platform and resolves at once.
+   */
+  pausePolling(): void;
+  /** Polls again (after start()); resolves after the first sync, failed or not. */
+  resumePolling(): Promise<void>;
+  /** Serves a view another replica polled, in place of the current one. Only while paused. */
+  adopt(services: readonly ServiceEndpoints[]): void;
+}

@@ -20,6 +20,12 @@
  * `removalGrace` after it was last seen, so one odd answer does not flap
  * every proxy. A broken tag skips that one instance, named in status(),
  * logs and meshfed_provider_errors_total{code="MESHFED_AZURE_BAD_TAG"}.
+ *
+ * Replicas (docs/ha.md): only the leader polls. A paused provider reads
+ * nothing from ARM and serves the view adopt() hands it; on resuming it
+ * first takes that view as its last good one (instances seeded from the
+ * endpoints' resource ids), so a failed first poll of a new leader keeps the
+ * endpoints instead of emptying the catalog.
  */
 import { SerialQueue } from "../../../common/serial-queue.js";
 import type { TokenCredential } from "@azure/core-auth";
@@ -28,14 +34,14 @@ import type { ControllerMetrics } from "../../../common/metrics.js";
 import { Listeners } from "../../../common/emitter.js";
 import { MeshfedError, errorCode } from "../../../common/errors.js";
 import type { ServiceKey } from "../../../common/service.js";
-import type { EndpointProvider, ProviderEndpoint, ProviderError, ProviderState, ProviderStatus, ServiceEndpoints } from "../types.js";
+import type { ProviderEndpoint, ProviderError, ProviderState, ProviderStatus, ServiceEndpoints, SharedViewProvider } from "../types.js";
 import { createArmClients, createCredential, type ArmClients } from "./arm-clients.js";
 import type { AzureProviderConfig } from "./config.js";
 import { AZURE_ERROR_CODES, GLOBAL_FAILURES, toAzureError } from "./errors.js";
 import type { ThrottleEvent } from "./retry-policy.js";
 import { readScope, type InstanceProblem, type ObservedEndpoint, type Scope } from "./scope-reader.js";
 import { changedServices, countEndpoints } from "../endpoint-lists.js";
-import { buildView } from "./view.js";
+import { buildView, seedEntries, viewOf } from "./view.js";
 
 export interface AzureRetrySettings {
   readonly maxRetries?: number;
@@ -103,7 +109,7 @@ interface ScopeState {
 
 const PROVIDER_ID = "azure";
 
-export class AzureProvider implements EndpointProvider {
+export class AzureProvider implements SharedViewProvider {
   readonly id = PROVIDER_ID;
   readonly #config: AzureProviderConfig;
   readonly #options: AzureProviderOptions;
@@ -120,6 +126,9 @@ export class AzureProvider implements EndpointProvider {
   readonly #syncs = new SerialQueue();
   #notBefore = 0;
   #knownProblems = new Set<string>();
+  #polling = true;
+  /** The view came from adopt(), not from this provider's own scope entries. */
+  #adopted = false;
 
   constructor(options: AzureProviderOptions) {
     this.#options = options;
@@ -151,6 +160,11 @@ export class AzureProvider implements EndpointProvider {
       ca: this.#options.ca,
       retry,
     });
+    if (!this.#polling) {
+      this.#log.info({ endpoint: config.endpoint }, "Azure discovery paused: another replica polls ARM");
+      signal.addEventListener("abort", () => this.#stop(), { once: true });
+      return;
+    }
     this.#log.info({ endpoint: config.endpoint, scopes: this.#scopes.map((s) => s.name), credential: this.#options.credential === undefined ? config.credential.type : "injected" }, "starting Azure discovery");
     await this.syncNow();
     if (signal.aborted) {
@@ -171,6 +185,46 @@ export class AzureProvider implements EndpointProvider {
   /** Runs one full sync now (the timer calls this; tests may too). Serialised with the timer's. */
   syncNow(): Promise<void> {
     return this.#enqueue(() => this.#syncAll());
+  }
+
+  pausePolling(): void {
+    if (!this.#polling) return;
+    this.#polling = false;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#started && !this.#isStopped()) this.#log.info("Azure polling paused");
+  }
+
+  async resumePolling(): Promise<void> {
+    if (!this.#started) throw new MeshfedError("MESHFED_PROVIDER_NOT_STARTED", "resumePolling() before start()");
+    if (this.#polling || this.#isStopped()) return;
+    this.#polling = true;
+    this.#log.info("Azure polling resumed");
+    await this.#enqueue(async () => {
+      if (this.#adopted) {
+        // The adopted view is newer than our own entries: it becomes the last good view.
+        for (const s of this.#scopes) s.entries = new Map();
+        for (const { entry, resourceGroup } of seedEntries(this.#view.values(), Date.now())) {
+          const scope = this.#scopes.find((s) => s.scope.resourceGroup?.toLowerCase() === resourceGroup) ?? this.#scopes.find((s) => s.scope.resourceGroup === undefined);
+          scope?.entries.set(entry.id.toLowerCase(), { ...entry, missing: false });
+        }
+        this.#adopted = false;
+      }
+      await this.#syncAll();
+    });
+    this.#schedule();
+  }
+
+  adopt(services: readonly ServiceEndpoints[]): void {
+    if (this.#polling) throw new MeshfedError("MESHFED_PROVIDER_POLLING", "adopt() while polling: pause first");
+    const next = viewOf(services);
+    const changed = changedServices(this.#view, next);
+    this.#view = next;
+    this.#adopted = true;
+    if (this.#state === "starting") this.#state = "synced";
+    this.#options.metrics?.providerServices.set({ provider: PROVIDER_ID }, next.size);
+    this.#options.metrics?.providerEndpoints.set({ provider: PROVIDER_ID }, countEndpoints(next));
+    if (changed.length > 0) this.#listeners.emit(changed);
   }
 
   #enqueue(fn: () => Promise<void>): Promise<void> {
@@ -230,7 +284,8 @@ export class AzureProvider implements EndpointProvider {
     if (clients === undefined || this.#state === "stopped") return;
     const started = Date.now();
     await Promise.all(this.#scopes.map((s) => this.#syncScope(s, clients)));
-    if (this.#isStopped()) return;
+    // Paused meanwhile (this replica stepped down): the view is no longer ours to set.
+    if (this.#isStopped() || !this.#polling) return;
     const next = buildView(this.#scopes.flatMap((s) => [...s.entries.values()]));
     const changed = changedServices(this.#view, next);
     this.#view = next;
@@ -305,7 +360,7 @@ export class AzureProvider implements EndpointProvider {
   }
 
   #schedule(): void {
-    if (this.#isStopped()) return;
+    if (this.#isStopped() || !this.#polling || this.#timer !== undefined) return;
     const jitter = this.#options.jitter ?? 0.1;
     const interval = this.#config.interval * (1 + jitter * (2 * Math.random() - 1));
     const wait = Math.max(interval, this.#notBefore - Date.now());

@@ -34,3 +34,39 @@ export function buildView(entries: Iterable<ViewEntry>): Map<ServiceKey, Service
   }
   return view;
 }
+
+/** A view handed in from elsewhere (another replica's poll), in buildView's order. */
+export function viewOf(services: Iterable<ServiceEndpoints>): Map<ServiceKey, ServiceEndpoints> {
+  const sorted = [...services].sort((a, b) => compareServiceRefs(a.service, b.service));
+  const view = new Map<ServiceKey, ServiceEndpoints>();
+  for (const s of sorted) {
+    view.set(serviceKey(s.service), { service: { namespace: s.service.namespace, name: s.service.name }, endpoints: Object.freeze([...s.endpoints].sort(compareEndpoints)) });
+  }
+  return view;
+}
+
+export interface SeededEntry {
+  readonly entry: ViewEntry & { readonly name: string; readonly lastSeen: number };
+  /** Lower-cased, from the resource id; undefined when the id names none. */
+  readonly resourceGroup: string | undefined;
+}
+
+/**
+ * The instances behind a view, rebuilt from the endpoints' sources (ARM
+ * resource ids): what a replica that starts polling takes as its last good
+ * reading, seen `now`.
+ */
+export function seedEntries(services: Iterable<ServiceEndpoints>, now: number): SeededEntry[] {
+  const byId = new Map<string, { id: string; endpoints: ObservedEndpoint[] }>();
+  for (const s of services) {
+    for (const e of s.endpoints) {
+      let slot = byId.get(e.source.toLowerCase());
+      if (slot === undefined) byId.set(e.source.toLowerCase(), (slot = { id: e.source, endpoints: [] }));
+      slot.endpoints.push({ service: s.service, ip: e.ip, port: e.port });
+    }
+  }
+  return [...byId.values()].map(({ id, endpoints }) => ({
+    entry: { id, name: id.slice(id.lastIndexOf("/") + 1), endpoints, lastSeen: now },
+    resourceGroup: /\/resourceGroups\/([^/]+)/i.exec(id)?.[1]?.toLowerCase(),
+  }));
+}
