@@ -31,16 +31,15 @@ import { SerialQueue } from "../../../common/serial-queue.js";
 import type { TokenCredential } from "@azure/core-auth";
 import type { Logger } from "../../../common/logger.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
-import { Listeners } from "../../../common/emitter.js";
 import { MeshfedError, errorCode } from "../../../common/errors.js";
-import type { ServiceKey } from "../../../common/service.js";
-import type { ProviderEndpoint, ProviderError, ProviderState, ProviderStatus, ServiceEndpoints, SharedViewProvider } from "../types.js";
+import type { ProviderError, ProviderState, ProviderStatus, ServiceEndpoints, SharedViewProvider } from "../types.js";
 import { createArmClients, createCredential, type ArmClients } from "./arm-clients.js";
 import type { AzureProviderConfig } from "./config.js";
 import { AZURE_ERROR_CODES, GLOBAL_FAILURES, toAzureError } from "./errors.js";
 import type { ThrottleEvent } from "./retry-policy.js";
 import { readScope, type InstanceProblem, type ObservedEndpoint, type Scope } from "./scope-reader.js";
-import { changedServices, countEndpoints } from "../endpoint-lists.js";
+import { countEndpoints } from "../endpoint-lists.js";
+import { ViewBackedProvider } from "../view-backed-provider.js";
 import { buildView, seedEntries, viewOf } from "./view.js";
 
 export interface AzureRetrySettings {
@@ -109,14 +108,12 @@ interface ScopeState {
 
 const PROVIDER_ID = "azure";
 
-export class AzureProvider implements SharedViewProvider {
+export class AzureProvider extends ViewBackedProvider implements SharedViewProvider {
   readonly id = PROVIDER_ID;
   readonly #config: AzureProviderConfig;
   readonly #options: AzureProviderOptions;
   readonly #log: Logger;
-  readonly #listeners = new Listeners<readonly ServiceKey[]>();
   readonly #scopes: ScopeState[];
-  #view = new Map<ServiceKey, ServiceEndpoints>();
   #state: ProviderState = "starting";
   #started = false;
   #lastSync: string | null = null;
@@ -131,6 +128,7 @@ export class AzureProvider implements SharedViewProvider {
   #adopted = false;
 
   constructor(options: AzureProviderOptions) {
+    super();
     this.#options = options;
     this.#config = options.config;
     this.#log = options.logger.child({ component: "provider/azure", subscriptionId: options.config.subscriptionId });
@@ -204,7 +202,7 @@ export class AzureProvider implements SharedViewProvider {
       if (this.#adopted) {
         // The adopted view is newer than our own entries: it becomes the last good view.
         for (const s of this.#scopes) s.entries = new Map();
-        for (const { entry, resourceGroup } of seedEntries(this.#view.values(), Date.now())) {
+        for (const { entry, resourceGroup } of seedEntries(this.view.values(), Date.now())) {
           const scope = this.#scopes.find((s) => s.scope.resourceGroup?.toLowerCase() === resourceGroup) ?? this.#scopes.find((s) => s.scope.resourceGroup === undefined);
           scope?.entries.set(entry.id.toLowerCase(), { ...entry, missing: false });
         }
@@ -218,33 +216,20 @@ export class AzureProvider implements SharedViewProvider {
   adopt(services: readonly ServiceEndpoints[]): void {
     if (this.#polling) throw new MeshfedError("MESHFED_PROVIDER_POLLING", "adopt() while polling: pause first");
     const next = viewOf(services);
-    const changed = changedServices(this.#view, next);
-    this.#view = next;
+    const changed = this.replaceView(next);
     this.#adopted = true;
     if (this.#state === "starting") this.#state = "synced";
     this.#options.metrics?.providerServices.set({ provider: PROVIDER_ID }, next.size);
     this.#options.metrics?.providerEndpoints.set({ provider: PROVIDER_ID }, countEndpoints(next));
-    if (changed.length > 0) this.#listeners.emit(changed);
+    this.announce(changed);
   }
 
   #enqueue(fn: () => Promise<void>): Promise<void> {
     return this.#syncs.run(fn);
   }
 
-  services(): Iterable<ServiceEndpoints> {
-    return this.#view.values();
-  }
-
-  endpoints(service: ServiceKey): readonly ProviderEndpoint[] | undefined {
-    return this.#view.get(service)?.endpoints;
-  }
-
-  on(_event: "change", fn: (changed: readonly ServiceKey[]) => void): () => void {
-    return this.#listeners.add(fn);
-  }
-
   status(): AzureProviderStatus {
-    const endpoints = countEndpoints(this.#view);
+    const endpoints = countEndpoints(this.view);
     const scopes = this.#scopes.map((s) => ({
       name: s.name,
       state: s.state,
@@ -267,7 +252,7 @@ export class AzureProvider implements SharedViewProvider {
         scopesFailed: failing.length,
         instances: scopes.reduce((n, s) => n + s.instances, 0),
         pendingRemoval: scopes.reduce((n, s) => n + s.pendingRemoval, 0),
-        services: this.#view.size,
+        services: this.view.size,
         endpoints,
         badTags: problems.filter((p) => p.code === AZURE_ERROR_CODES.badTag).length,
         noAddress: problems.filter((p) => p.code === AZURE_ERROR_CODES.noAddress).length,
@@ -287,8 +272,7 @@ export class AzureProvider implements SharedViewProvider {
     // Paused meanwhile (this replica stepped down): the view is no longer ours to set.
     if (this.#isStopped() || !this.#polling) return;
     const next = buildView(this.#scopes.flatMap((s) => [...s.entries.values()]));
-    const changed = changedServices(this.#view, next);
-    this.#view = next;
+    const changed = this.replaceView(next);
     const failed = this.#scopes.filter((s) => s.state === "failed").length;
     this.#state = failed === 0 ? "synced" : "degraded";
     if (failed < this.#scopes.length) this.#lastSync = new Date().toISOString();
@@ -299,7 +283,7 @@ export class AzureProvider implements SharedViewProvider {
       m.providerEndpoints.set({ provider: PROVIDER_ID }, countEndpoints(next));
     }
     this.#log.debug({ ms: Date.now() - started, services: next.size, changed: changed.length, failedScopes: failed }, "Azure sync done");
-    if (changed.length > 0) this.#listeners.emit(changed);
+    this.announce(changed);
   }
 
   async #syncScope(s: ScopeState, clients: ArmClients): Promise<void> {

@@ -17,11 +17,11 @@ import { SerialQueue } from "../../../common/serial-queue.js";
 import { readFile } from "node:fs/promises";
 import type { Logger } from "../../../common/logger.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
-import { Listeners } from "../../../common/emitter.js";
 import { MeshfedError, errorCode, errorMessage } from "../../../common/errors.js";
 import { compareServiceRefs, serviceKey, type ServiceKey, type ServiceRef } from "../../../common/service.js";
 import { watchPath } from "../../../common/watch-file.js";
-import { changedServices, compareEndpoints, countEndpoints } from "../endpoint-lists.js";
+import { compareEndpoints, countEndpoints } from "../endpoint-lists.js";
+import { ViewBackedProvider } from "../view-backed-provider.js";
 import type { EndpointProvider, ProviderEndpoint, ProviderError, ProviderState, ProviderStatus, ServiceEndpoints } from "../types.js";
 import { HOSTS_ERROR_CODES, parseHostsFile, type HostsFile } from "./hosts-file.js";
 
@@ -38,12 +38,10 @@ export interface OnPremProviderOptions {
 
 const PROVIDER_ID = "onprem";
 
-export class OnPremProvider implements EndpointProvider {
+export class OnPremProvider extends ViewBackedProvider implements EndpointProvider {
   readonly id = PROVIDER_ID;
   readonly #options: OnPremProviderOptions;
   readonly #log: Logger;
-  readonly #listeners = new Listeners<readonly ServiceKey[]>();
-  #view = new Map<ServiceKey, ServiceEndpoints>();
   #hosts = 0;
   #state: ProviderState = "starting";
   #started = false;
@@ -52,6 +50,7 @@ export class OnPremProvider implements EndpointProvider {
   #lastError: ProviderError | null = null;
 
   constructor(options: OnPremProviderOptions) {
+    super();
     this.#options = options;
     this.#log = options.logger.child({ component: "provider/onprem", file: options.file });
   }
@@ -99,30 +98,18 @@ export class OnPremProvider implements EndpointProvider {
       return;
     }
     const changed = this.#apply(parsed);
-    if (changed.length > 0) this.#listeners.emit(changed);
-  }
-
-  services(): Iterable<ServiceEndpoints> {
-    return this.#view.values();
-  }
-
-  endpoints(service: ServiceKey): readonly ProviderEndpoint[] | undefined {
-    return this.#view.get(service)?.endpoints;
-  }
-
-  on(_event: "change", fn: (changed: readonly ServiceKey[]) => void): () => void {
-    return this.#listeners.add(fn);
+    this.announce(changed);
   }
 
   status(): ProviderStatus {
-    const endpoints = countEndpoints(this.#view);
+    const endpoints = countEndpoints(this.view);
     return {
       id: this.id,
       kind: "endpoints",
       state: this.#state,
       lastSync: this.#lastSync,
       lastError: this.#lastError,
-      counts: { hosts: this.#hosts, services: this.#view.size, endpoints },
+      counts: { hosts: this.#hosts, services: this.view.size, endpoints },
     };
   }
 
@@ -150,8 +137,7 @@ export class OnPremProvider implements EndpointProvider {
   /** Replaces the view; returns the keys whose endpoint set changed. */
   #apply(parsed: HostsFile): ServiceKey[] {
     const next = buildView(parsed);
-    const changed = changedServices(this.#view, next);
-    this.#view = next;
+    const changed = this.replaceView(next);
     this.#hosts = parsed.hosts.length;
     const wasDegraded = this.#lastError !== null;
     this.#lastError = null;
@@ -179,7 +165,7 @@ export class OnPremProvider implements EndpointProvider {
     };
     this.#options.metrics?.providerErrors.inc({ provider: PROVIDER_ID, code: errorCode(err) });
     this.#log.error(
-      { code: err.code, line: d.line, column: d.column, path: d.path, keptServices: this.#view.size },
+      { code: err.code, line: d.line, column: d.column, path: d.path, keptServices: this.view.size },
       `hosts file rejected, keeping the last good view: ${err.message}`,
     );
   }
