@@ -86,12 +86,12 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   const kube = config.providers.kubernetes;
   // Cluster access first: the Kubernetes state store needs it before anything else.
   const cluster = kube ? await clusterAccess(kube) : undefined;
+  const replicaId = config.ha.replicaId ?? defaultReplicaId();
   const store = await openStore({
-    location: parseStoreLocation(config.store), dataDir: config.dataDir,
+    location: parseStoreLocation(config.store), dataDir: config.dataDir, replicaId,
     leaseTtlSeconds: Math.ceil(config.ha.leaseTtl / 1000), connectTimeoutMs: config.ha.connectTimeout, logger,
     ...(cluster ? { kubernetes: cluster } : {}),
   });
-  const replicaId = config.ha.replicaId ?? defaultReplicaId();
   const metrics = new ControllerMetrics({ defaultMetrics: true });
   let leadership: Leadership | undefined;
   let shared: SharedState;

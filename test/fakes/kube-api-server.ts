@@ -22,12 +22,15 @@
  * - single objects: GET (404 NotFound), POST create (409 AlreadyExists,
  *   generateName honoured), PUT replace (409 Conflict on a stale
  *   metadata.resourceVersion), PATCH with application/json-patch+json only
- *   (415 otherwise; a failed `test` op is a 422), DELETE; every write bumps
- *   the resourceVersion and is seen by watches;
+ *   (415 otherwise; a failed `test` op is a 422), DELETE (409 Conflict when
+ *   DeleteOptions.preconditions name another uid or resourceVersion); every
+ *   write bumps the resourceVersion and is seen by watches;
  * - bearer-token check (401 without it); field selectors metadata.name and
- *   metadata.namespace only, equality label selectors on lists only; anything
- *   else is a 400, so a client relying on more fails loudly rather than
- *   passing silently.
+ *   metadata.namespace only, equality label selectors on lists and watches
+ *   (a watch sees an object whose labels stop matching as DELETED and one
+ *   that starts matching as ADDED, as the real watch cache reports them);
+ *   anything else is a 400, so a client relying on more fails loudly rather
+ *   than passing silently.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -79,6 +82,8 @@ interface LogEntry {
   readonly resource: string;
   readonly type: EventType;
   readonly object: KubeObject;
+  /** The state before a MODIFIED: a label-selected watch needs it to tell a label change apart. */
+  readonly previous?: KubeObject;
   readonly rv: number;
 }
 
@@ -87,6 +92,7 @@ interface Watcher {
   readonly version: string;
   readonly namespace: string | undefined;
   readonly fields: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
   readonly bookmarks: boolean;
   readonly res: ServerResponse;
   timer?: NodeJS.Timeout;
@@ -184,7 +190,7 @@ export class FakeKubeApiServer {
       },
     });
     objects.set(key, stored);
-    this.#record(resource, old === undefined ? "ADDED" : "MODIFIED", stored, rv);
+    this.#record(resource, old === undefined ? "ADDED" : "MODIFIED", stored, rv, old);
     return stored;
   }
 
@@ -301,10 +307,8 @@ export class FakeKubeApiServer {
     if (fields === undefined) return status(res, 400, "BadRequest", `unsupported field selector "${query.fieldSelector}"`);
     const labels = parseLabelSelector(query.labelSelector);
     if (labels === undefined) return status(res, 400, "BadRequest", `this fake implements only k=v label selectors, not "${query.labelSelector}"`);
-    if (watch) {
-      if (Object.keys(labels).length > 0) return status(res, 400, "BadRequest", "this fake does not implement label selectors on watches");
-      this.#watch(route.resource, route.version, route.namespace, fields, query, res);
-    } else this.#list(route.resource, route.version, route.namespace, fields, res, labels);
+    if (watch) this.#watch(route.resource, route.version, route.namespace, fields, labels, query, res);
+    else this.#list(route.resource, route.version, route.namespace, fields, res, labels);
   }
 
   /** Single-object verbs: GET/PUT/PATCH/DELETE on `.../<name>`, POST on the collection. */
@@ -323,6 +327,17 @@ export class FakeKubeApiServer {
     if (method === "GET") return existing === undefined ? notFound() : send(200, existing);
     if (method === "DELETE") {
       if (existing === undefined) return notFound();
+      const text = await readBody(req);
+      let options: { preconditions?: { uid?: string; resourceVersion?: string } } = {};
+      try {
+        if (text.trim() !== "") options = JSON.parse(text) as typeof options;
+      } catch {
+        return status(res, 400, "BadRequest", "the DeleteOptions body is not JSON");
+      }
+      const pre = options.preconditions ?? {};
+      if ((pre.uid !== undefined && pre.uid !== existing.metadata.uid) || (pre.resourceVersion !== undefined && pre.resourceVersion !== existing.metadata.resourceVersion)) {
+        return status(res, 409, "Conflict", `Operation cannot be fulfilled on ${type.plural} "${existing.metadata.name}": the precondition does not hold (uid ${String(pre.uid)}, resourceVersion ${String(pre.resourceVersion)})`);
+      }
       this.remove(resource as ResourceName, nsKey, existing.metadata.name);
       return send(200, existing);
     }
@@ -374,7 +389,7 @@ export class FakeKubeApiServer {
     const type = this.#type(resource);
     const custom = isCustom(type);
     const items = [...this.#objects(resource).values()]
-      .filter((o) => matches(o, namespace, fields) && Object.entries(labels).every(([k, v]) => o.metadata.labels?.[k] === v))
+      .filter((o) => matches(o, namespace, fields) && labelled(o, labels))
       .sort((a, b) => cmp(`${a.metadata.namespace ?? ""}/${a.metadata.name}`, `${b.metadata.namespace ?? ""}/${b.metadata.name}`))
       .map((o) => {
         const copy = structuredClone(o);
@@ -388,7 +403,7 @@ export class FakeKubeApiServer {
     res.end(JSON.stringify(body));
   }
 
-  #watch(resource: string, version: string, namespace: string | undefined, fields: Record<string, string>, query: Record<string, string>, res: ServerResponse): void {
+  #watch(resource: string, version: string, namespace: string | undefined, fields: Record<string, string>, labels: Record<string, string>, query: Record<string, string>, res: ServerResponse): void {
     const rvParam = query.resourceVersion ?? "";
     const from = rvParam === "" || rvParam === "0" ? undefined : Number(rvParam);
     if (from !== undefined && !Number.isInteger(from)) return status(res, 400, "BadRequest", `invalid resourceVersion "${rvParam}"`);
@@ -397,7 +412,7 @@ export class FakeKubeApiServer {
     res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
     // client-node's informer awaits the response headers before start() resolves.
     res.flushHeaders();
-    const w: Watcher = { resource, version, namespace, fields, bookmarks: query.allowWatchBookmarks === "true", res };
+    const w: Watcher = { resource, version, namespace, fields, labels, bookmarks: query.allowWatchBookmarks === "true", res };
     if (expired) {
       this.#send(w, { type: "ERROR", object: expiredStatus(`too old resource version: ${from} (${this.#compactedTo})`) });
       res.end();
@@ -414,15 +429,26 @@ export class FakeKubeApiServer {
       w.timer.unref();
     }
     if (from === undefined) {
-      for (const o of this.#objects(resource).values()) if (matches(o, namespace, fields)) this.#send(w, { type: "ADDED", object: o });
+      for (const o of this.#objects(resource).values()) if (matches(o, namespace, fields) && labelled(o, labels)) this.#send(w, { type: "ADDED", object: o });
     } else {
-      for (const e of this.#log) if (e.resource === resource && e.rv > from && matches(e.object, namespace, fields)) this.#send(w, { type: e.type, object: e.object });
+      for (const e of this.#log) if (e.resource === resource && e.rv > from) this.#deliver(w, e);
     }
   }
 
-  #record(resource: string, type: EventType, object: KubeObject, rv: number): void {
-    this.#log.push({ resource, type, object, rv });
-    for (const w of this.#watchers) if (w.resource === resource && matches(object, w.namespace, w.fields)) this.#send(w, { type, object });
+  #record(resource: string, type: EventType, object: KubeObject, rv: number, previous?: KubeObject): void {
+    const entry: LogEntry = { resource, type, object, rv, ...(type === "MODIFIED" && previous !== undefined ? { previous } : {}) };
+    this.#log.push(entry);
+    for (const w of this.#watchers) if (w.resource === resource) this.#deliver(w, entry);
+  }
+
+  /** Sends `e` as `w` sees it through its selectors: a label change in or out of the selection is an ADDED or a DELETED. */
+  #deliver(w: Watcher, e: LogEntry): void {
+    if (!matches(e.object, w.namespace, w.fields)) return;
+    const now = labelled(e.object, w.labels);
+    const before = e.previous === undefined ? now : labelled(e.previous, w.labels);
+    if (now && before) this.#send(w, { type: e.type, object: e.object });
+    else if (now) this.#send(w, { type: "ADDED", object: e.object });
+    else if (before) this.#send(w, { type: "DELETED", object: e.object });
   }
 
   #send(w: Watcher, event: { type: string; object: Record<string, unknown> }): void {
@@ -550,6 +576,10 @@ function matches(o: KubeObject, namespace: string | undefined, fields: Readonly<
   if (fields["metadata.name"] !== undefined && o.metadata.name !== fields["metadata.name"]) return false;
   if (fields["metadata.namespace"] !== undefined && o.metadata.namespace !== fields["metadata.namespace"]) return false;
   return true;
+}
+
+function labelled(o: KubeObject, labels: Readonly<Record<string, string>>): boolean {
+  return Object.entries(labels).every(([k, v]) => o.metadata.labels?.[k] === v);
 }
 
 function isCustom(type: ResourceType): boolean {

@@ -60,3 +60,17 @@ test("lease: a lease freshly renewed by another holder is respected; the newcome
   assert.equal(b.isLeader(), false, "a fresh lease held by someone else is respected");
   assert.equal(b.leaderId(), "intruder");
 });
+
+test("lease: expiry is measured on the newcomer's clock: a renewTime that looks old (clock skew) is not taken at once", async (t) => {
+  const { api, kubeConfig } = await kubeHarness(t, { namespace: NS });
+  // The holder's clock is far behind ours: by renewTime alone its lease expired long ago.
+  api.apply("leases.coordination.k8s.io", { metadata: { name: "meshfed-leader", namespace: NS }, spec: { holderIdentity: "skewed", leaseDurationSeconds: 1, renewTime: "2020-01-01T00:00:00.000000Z" } });
+  const startedAt = Date.now();
+  const b = await LeaseLeadership.start({ kubeConfig, namespace: NS, replicaId: "b", ttlSeconds: 1, logger: silentLogger() });
+  t.after(() => b.close());
+  assert.equal(b.isLeader(), false, "first seen now: it counts as renewed now");
+  assert.equal(b.leaderId(), "skewed");
+  // Not renewed any more: taken once a whole duration passed on b's clock.
+  await until(() => b.isLeader(), 3_000, "b leads after the lease ran out");
+  assert.ok(Date.now() - startedAt >= 1_000, "not before a whole duration");
+});

@@ -1,7 +1,8 @@
 /**
  * The StateStore contract (src/controller/store/types.ts) that every caller
- * relies on, checked on the file store and on a real etcd (skipped without
- * an etcd binary, failed under CI=true); plus the named errors of a bad
+ * relies on, checked on the file store, on Kubernetes Secrets (fake API
+ * server) and on a real etcd (skipped without an etcd binary, failed under
+ * CI=true), the shared stores with a second writer; plus the named errors of a bad
  * store setting and of an etcd that does not answer.
  */
 import assert from "node:assert/strict";
@@ -19,7 +20,15 @@ import { kubeHarness } from "../fakes/kube-api-harness.js";
 
 const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : Buffer.from(v).toString("utf8"));
 
-async function checkContract(t: TestContext, store: StateStore): Promise<void> {
+/** Waits until `seen` holds `count` changes (or 5 s passed), then returns them as [key, text]. */
+async function changes(seen: StoreChange[], count: number, from = 0): Promise<Array<[string, string | undefined]>> {
+  const deadline = Date.now() + 5_000;
+  while (seen.length < from + count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  return seen.slice(from).map((c) => [c.key, text(c.value)]);
+}
+
+/** `other`: a second writer on the same shared store (another replica), whose writes `store`'s watch must report too. */
+async function checkContract(t: TestContext, store: StateStore, other?: StateStore): Promise<void> {
   const stop = new AbortController();
   t.after(() => stop.abort());
   const seen: StoreChange[] = [];
@@ -37,14 +46,29 @@ async function checkContract(t: TestContext, store: StateStore): Promise<void> {
   assert.deepEqual((await store.list("things")).map((e) => [e.key, text(e.value)]), [["things/a", "3"]]);
 
   const expected = [["things/a", "1"], ["things/a", "3"], ["things/b", "4"], ["things/b", undefined]];
-  const deadline = Date.now() + 5_000;
-  while (seen.length < expected.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  assert.deepEqual(seen.map((c) => [c.key, text(c.value)]), expected, "every change, in order, nothing from other levels");
+  assert.deepEqual(await changes(seen, expected.length), expected, "every change, in order, nothing from other levels");
 
+  if (other !== undefined) {
+    // Writes of two writers interleaved: the watch reports both, in the order the store applied them.
+    const from = seen.length;
+    assert.equal(await other.create("things/o", "1"), true);
+    assert.equal(await store.create("things/o", "mine"), false, "the other writer's create is seen by create");
+    await store.put("things/p", "2");
+    assert.equal(await other.compareAndPut("things/o", Buffer.from("1"), "3"), true);
+    assert.equal(await store.compareAndPut("things/o", Buffer.from("1"), "stale"), false, "a compare against a value the other writer replaced fails");
+    assert.equal(await store.compareAndPut("things/o", Buffer.from("3"), "4"), true);
+    await other.delete("things/p");
+    await store.delete("things/o");
+    const crossed = [["things/o", "1"], ["things/p", "2"], ["things/o", "3"], ["things/o", "4"], ["things/p", undefined], ["things/o", undefined]];
+    assert.deepEqual(await changes(seen, crossed.length, from), crossed, "both writers' changes, in order");
+  }
+
+  const total = seen.length;
   stop.abort();
   await store.put("things/a", "after");
+  await (other ?? store).put("things/q", "after");
   await new Promise((r) => setTimeout(r, 200));
-  assert.equal(seen.length, expected.length, "nothing after the watch's signal aborted");
+  assert.equal(seen.length, total, "nothing after the watch's signal aborted");
 }
 
 test("the file store keeps the StateStore contract", async (t) => {
@@ -53,9 +77,17 @@ test("the file store keeps the StateStore contract", async (t) => {
   await checkContract(t, store);
 });
 
-test("the Kubernetes Secret store keeps the StateStore contract (its watch sees this process's writes only: not wired in yet)", async (t) => {
+test("the Kubernetes Secret store keeps the StateStore contract, its watch following another replica's writes (fake API server)", async (t) => {
   const { kubeConfig } = await kubeHarness(t);
-  await checkContract(t, new KubernetesStore({ kubeConfig, namespace: "meshfed-system" }));
+  const open = (replicaId: string) => new KubernetesStore({ kubeConfig, namespace: "meshfed-system", replica: { replicaId, leaseTtlSeconds: 2 } });
+  const [store, other] = [open("a"), open("b")];
+  t.after(() => Promise.all([store.close(), other.close()]));
+  await checkContract(t, store, other);
+
+  await store.leased!.put("things/leased", "mine");
+  assert.equal(text(await other.get("things/leased")), "mine");
+  await store.close();
+  assert.equal(await other.get("things/leased"), undefined, "graceful close deletes leased keys at once");
 });
 
 test("the etcd store keeps the StateStore contract, and its leased keys vanish when it closes", { timeout: 60_000 }, async (t) => {
@@ -64,7 +96,7 @@ test("the etcd store keeps the StateStore contract, and its leased keys vanish w
   const open = () => EtcdStore.open({ endpoints: [etcd.endpoint], leaseTtlSeconds: 2, connectTimeoutMs: 5_000, logger: silentLogger() });
   const [store, other] = [await open(), await open()];
   etcd.beforeStop(() => Promise.all([store.close(), other.close()]));
-  await checkContract(t, store);
+  await checkContract(t, store, other);
 
   await store.leased.put("things/leased", "mine");
   assert.equal(text(await other.get("things/leased")), "mine");

@@ -12,6 +12,7 @@ import { parseHostPort } from "../../src/common/address.js";
 import { controllerConfigSchema } from "../../src/controller/config/schema.js";
 import { INJECTOR_API_USE } from "../../src/controller/injector/kube-api.js";
 import { STORE_API_USE } from "../../src/controller/store/kubernetes-store.js";
+import { LEASE_API_USE } from "../../src/controller/ha/lease-leadership.js";
 import { PROVIDER_API_USE } from "../../src/controller/providers/kubernetes/provider.js";
 import { SMI_CUSTOM_RESOURCES } from "../../src/controller/spec/kubernetes/crd-mesh-spec.js";
 
@@ -166,7 +167,8 @@ test("manifests: RBAC grants exactly what the code uses", () => {
     ...SMI_CUSTOM_RESOURCES.map((r) => ({ group: r.group, resource: r.plural, verbs: ["list", "watch"] })),
     { group: "", resource: "configmaps", verbs: ["list", "watch"], namespace: "meshfed-system", resourceNames: [kube.meshConfig.name] },
     ...INJECTOR_API_USE.map((u) => (u.resource === "mutatingwebhookconfigurations" ? { ...u, resourceNames: [kube.injector.webhookConfiguration] } : u)),
-    ...(config.store === "kubernetes" ? STORE_API_USE.map((u) => ({ ...u, namespace: "meshfed-system" })) : []),
+    // store: kubernetes brings its Secrets and replica Leases, and leader election on a Lease (several replicas).
+    ...(config.store === "kubernetes" ? [...STORE_API_USE, ...LEASE_API_USE].map((u) => ({ ...u, namespace: "meshfed-system" })) : []),
   ];
   const sa = podSpec.serviceAccountName;
   // Every rule bound to the controller's service account, with the namespace it applies in (undefined: cluster).

@@ -265,7 +265,13 @@ export class CaCertificateManager implements CertificateManager {
     logger.info({ serial, notAfter: certificate.notAfter.toISOString(), dnsNames: extraDns }, "controller serving certificate issued");
     const certificatePem = certificate.toString("pem");
     const privateKeyPem = await exportPrivateKeyPem(keys.privateKey);
-    await store.put(storeKey, JSON.stringify({ certificatePem, privateKeyPem }), { secret: true });
+    // Replicas starting (or renewing) together race for the key: the first
+    // write stays; a loser serves with its own certificate, valid and on
+    // record, and picks the stored one up at its next start.
+    const value = JSON.stringify({ certificatePem, privateKeyPem });
+    const previous = await store.get(storeKey);
+    const kept = previous === undefined ? await store.create(storeKey, value, { secret: true }) : await store.compareAndPut(storeKey, previous, value, { secret: true });
+    if (!kept) logger.info({ serial, key: storeKey }, "another replica stored its serving certificate first; serving with this one meanwhile");
     return this.#controllerCertificate(serial, certificate, certificatePem, privateKeyPem);
   }
 

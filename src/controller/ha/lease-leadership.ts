@@ -2,14 +2,13 @@
  * Leader election on a Kubernetes Lease (coordination.k8s.io/v1), for
  * replicas that keep their state in the cluster (docs/ha.md). The same rules
  * as client-go's leader election: the holder renews `renewTime` every third
- * of the lease; anyone may take a lease whose `renewTime` is older than
- * `leaseDurationSeconds`; every write carries the resourceVersion it read, so
+ * of the lease; anyone may take a lease it has not seen renewed for
+ * `leaseDurationSeconds` (measured on its own clock); every write carries the resourceVersion it read, so
  * of two replicas racing for an expired lease the API server lets exactly one
  * through (409 for the other). A graceful close releases the lease (empty
  * holder), so a successor takes over at once instead of after the lease.
  *
- * Not selected by the controller yet: several replicas on `store:
- * kubernetes` also need the store to follow other replicas' writes.
+ * Selected by start-leadership.ts for `store: kubernetes`.
  */
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import { Listeners } from "../../common/emitter.js";
@@ -46,6 +45,8 @@ export class LeaseLeadership implements Leadership {
   #round: Promise<void> = Promise.resolve();
   /** When this replica last wrote the lease as its holder. */
   #lastRenew: Date | undefined;
+  /** The holder and renewTime last read, and when (our clock) they were first seen. */
+  #observed: { record: string; at: number } | undefined;
 
   private constructor(options: LeaseLeadershipOptions) {
     this.#o = options;
@@ -129,9 +130,8 @@ export class LeaseLeadership implements Leadership {
       return;
     }
     const holder = lease.spec?.holderIdentity ?? "";
-    const renewed = lease.spec?.renewTime === undefined ? undefined : new Date(lease.spec.renewTime);
     const duration = (lease.spec?.leaseDurationSeconds ?? this.#o.ttlSeconds) * 1000;
-    const free = holder === "" || renewed === undefined || now.getTime() - renewed.getTime() > duration;
+    const free = holder === "" || lease.spec?.renewTime === undefined || now.getTime() - this.#sawRenewal(holder, lease.spec.renewTime, now) > duration;
     if (holder !== this.replicaId && !free) {
       this.#set(false, holder);
       return;
@@ -155,6 +155,18 @@ export class LeaseLeadership implements Leadership {
       if (httpStatusOf(err) === 409) return false;
       throw err;
     }
+  }
+
+  /**
+   * When this replica first saw the holder's current renewal. As client-go
+   * does, expiry is measured on our clock from that moment, never by
+   * comparing the holder's renewTime with our clock: nodes' clocks differ.
+   * A lease first seen now counts as renewed now.
+   */
+  #sawRenewal(holder: string, renewTime: Date | string, now: Date): number {
+    const record = `${holder}|${new Date(renewTime).getTime()}`;
+    if (this.#observed?.record !== record) this.#observed = { record, at: now.getTime() };
+    return this.#observed.at;
   }
 
   #won(at: Date): void {

@@ -12,6 +12,8 @@ export interface OpenStoreOptions {
   readonly leaseTtlSeconds: number;
   readonly connectTimeoutMs: number;
   readonly logger: Logger;
+  /** This replica, whose leased keys a shared store keeps alive. */
+  readonly replicaId: string;
   /** The cluster access of providers.kubernetes, for `store: kubernetes`; undefined without that block. */
   readonly kubernetes?: { readonly kubeConfig: KubeConfig; readonly namespace: string };
 }
@@ -24,7 +26,7 @@ export async function openStore(options: OpenStoreOptions): Promise<StateStore> 
       throw new MeshfedError(STORE_BAD_URL, 'store "kubernetes" needs the providers.kubernetes block (in-cluster or a kubeconfig) to reach the API server');
     }
     const { KubernetesStore } = await import("./kubernetes-store.js");
-    return new KubernetesStore(options.kubernetes);
+    return new KubernetesStore({ ...options.kubernetes, replica: { replicaId: options.replicaId, leaseTtlSeconds: options.leaseTtlSeconds }, logger: options.logger });
   }
   // Loaded only when asked for: the etcd client costs start-up time a file store need not pay.
   const { EtcdStore } = await import("./etcd-store.js");

@@ -1,7 +1,6 @@
 /**
  * The `store` setting (docs/ha.md): `file` (the data directory, one process),
- * `kubernetes` (Secrets in the controller's namespace, one replica until the
- * Lease lands) or `etcd://host:port[,host:port…]` (shared by replicas). Parsing lives
+ * `kubernetes` (Secrets in the controller's namespace, shared by replicas) or `etcd://host:port[,host:port…]` (shared by replicas). Parsing lives
  * apart from the stores so that reading a config never loads the etcd client.
  */
 import { parseHostPort } from "../../common/address.js";

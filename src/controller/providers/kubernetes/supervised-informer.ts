@@ -46,6 +46,8 @@ export interface SupervisedInformerOptions<T extends KubernetesObject> {
   readonly path: string;
   readonly list: () => Promise<KubernetesListObject<T>>;
   readonly fieldSelector?: string;
+  /** Equality label selector for the watch (the list function applies its own). */
+  readonly labelSelector?: string;
   readonly logger: Logger;
   readonly backoff?: BackoffOptions;
   /** Server-side watch timeout (seconds, jittered up to +50%); the library re-watches after it. Default 300. */
@@ -100,7 +102,7 @@ export class SupervisedInformer<T extends KubernetesObject> {
         this.#listing = false;
       }
     };
-    this.#informer = new ListWatch<T>(options.path, this.#watch, list, false, undefined, options.fieldSelector);
+    this.#informer = new ListWatch<T>(options.path, this.#watch, list, false, options.labelSelector, options.fieldSelector);
     this.#informer.on("add", (obj) => options.onEvent("add", obj));
     this.#informer.on("update", (obj) => options.onEvent("update", obj));
     this.#informer.on("delete", (obj) => options.onEvent("delete", obj));
