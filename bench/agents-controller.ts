@@ -1,19 +1,25 @@
 /**
  * Child process of the agents benchmark: one real controller (startController
  * with the default timings) and nothing else, so that its memory can be
- * measured alone. Argument: the benchmark's temp directory, holding
- * hosts.yaml and smi/; the data directory is created under it.
+ * measured alone. Arguments: the benchmark's temp directory, holding
+ * hosts.yaml and smi/, then options: `--data NAME` the data directory under
+ * it (default "data"), `--driver pipy|json`, `--store etcd://...` and
+ * `--replica-id ID` for a replica sharing its state in etcd.
  * Run with --expose-gc so "memory" answers after a full collection.
  */
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { silentLogger } from "../src/common/logger.js";
 import { loadControllerConfig } from "../src/controller/config/load.js";
 import { startController, type RunningController } from "../src/controller/main.js";
 import { serve, type ControllerEvent, type ControllerRequest, type MemoryReply, type UsageReply } from "./agents-ipc.js";
 
-const dir = process.argv[2];
-/** The sidecar driver (argument 3): the default's, unless the bench asks for the other to compare. */
-const driver = process.argv[3];
+const { positionals: [dir], values: args } = parseArgs({
+  allowPositionals: true,
+  options: { data: { type: "string", default: "data" }, driver: { type: "string" }, store: { type: "string" }, "replica-id": { type: "string" } },
+});
+/** The sidecar driver: the default's, unless the bench asks for the other to compare. */
+const driver = args.driver;
 const gc = (globalThis as { gc?: () => void }).gc;
 
 function emit(event: ControllerEvent): void {
@@ -27,7 +33,7 @@ async function memory(): Promise<MemoryReply> {
   await new Promise((resolve) => setImmediate(resolve));
   gc?.();
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
 }
 
 /** RSS sampled every 20 ms, so a short peak (a reconnect storm) is seen. */
@@ -46,10 +52,12 @@ function usage(resetPeak: boolean): UsageReply {
 
 async function main(): Promise<void> {
   if (dir === undefined || process.send === undefined) throw new Error("usage: forked by bench/agents.ts with the temp directory as argument");
-  const config = await loadControllerConfig(undefined, {
-    dataDir: join(dir, "data"), adminAddress: "127.0.0.1:0", grpcAddress: "127.0.0.1:0",
+  const loaded = await loadControllerConfig(undefined, {
+    dataDir: join(dir, args.data), adminAddress: "127.0.0.1:0", grpcAddress: "127.0.0.1:0",
     hostsFile: join(dir, "hosts.yaml"), smiDirectory: join(dir, "smi"), logLevel: "silent",
+    ...(args.store ? { store: args.store } : {}),
   });
+  const config = args["replica-id"] ? { ...loaded, ha: { ...loaded.ha, replicaId: args["replica-id"] } } : loaded;
   // Every simulated agent enrolls from 127.0.0.1: the per-peer enrollment
   // limit, meant for a real fleet, would throttle the setup phase.
   const limits = { ...config.limits, enrollPerSecond: 100_000, enrollBurst: 100_000 };

@@ -15,6 +15,8 @@ export interface AgentSpec {
   /** Announced host address (127.x.y.z); the agent still dials 127.0.0.1. */
   readonly host: string;
   readonly port: number;
+  /** Which controller replica (index into the enroll request's `addresses`) it enrols with and connects to. */
+  readonly replica: number;
 }
 
 export type ControllerRequest =
@@ -33,11 +35,13 @@ export interface UsageReply {
 export interface MemoryReply {
   readonly rss: number;
   readonly heapUsed: number;
+  /** V8 heap committed (used or not): RSS that a collection does not give back, e.g. a young generation grown during a burst. */
+  readonly heapTotal: number;
   readonly external: number;
 }
 
 export type WorkerRequest =
-  | { readonly type: "enroll"; readonly address: string; readonly caPem: string; readonly agents: readonly AgentSpec[]; readonly concurrency: number }
+  | { readonly type: "enroll"; readonly addresses: readonly string[]; readonly caPem: string; readonly agents: readonly AgentSpec[]; readonly concurrency: number }
   | { readonly type: "connect"; readonly concurrency: number }
   /** Every agent drops its stream and channel at once, then connects again (answered at once). */
   | { readonly type: "reconnect"; readonly concurrency: number }

@@ -26,7 +26,8 @@ interface SimAgent {
   sinceMark: number;
 }
 
-let address = "";
+/** The controller replicas' gRPC addresses; each agent uses the one its spec names. */
+let addresses: readonly string[] = [];
 let caPem = "";
 let agents: SimAgent[] = [];
 let lastConfigAt = 0;
@@ -50,11 +51,17 @@ async function bounded<T>(items: readonly T[], limit: number, fn: (item: T) => P
   await Promise.all(lanes);
 }
 
+function addressOf(agent: SimAgent): string {
+  const address = addresses[agent.spec.replica];
+  if (address === undefined) throw new Error(`agent ${agent.spec.index} names replica ${agent.spec.replica}, but only ${addresses.length} addresses were given`);
+  return address;
+}
+
 async function enrollOne(agent: SimAgent): Promise<void> {
   try {
     const { keys, pem } = await generateProxyKey();
     const res = await callEnroll({
-      address, caPem, token: agent.spec.token, csrPem: await buildCsr(keys), agentVersion: "bench", hostname: `bench-${agent.spec.index}`,
+      address: addressOf(agent), caPem, token: agent.spec.token, csrPem: await buildCsr(keys), agentVersion: "bench", hostname: `bench-${agent.spec.index}`,
       timeoutMs: 60_000, signal: new AbortController().signal,
     });
     agent.keyPem = pem;
@@ -89,6 +96,7 @@ async function connectOne(agent: SimAgent): Promise<void> {
 function connectAttempt(agent: SimAgent): Promise<grpc.ServiceError | undefined> {
   if (agent.certPem === undefined || agent.keyPem === undefined) return Promise.resolve(undefined);
   const { meshfed } = loadProto();
+  const address = addressOf(agent);
   const client = new meshfed.v1.ProxyControlPlane(address, mutualCredentials(caPem, agent.keyPem, agent.certPem), channelOptions(address));
   const call = client.Connect() as unknown as grpc.ClientDuplexStream<unknown, ControllerMessage__Output>;
   agent.client = client;
@@ -142,7 +150,7 @@ function status(): WorkerStatus {
 serve<WorkerRequest>(async (r) => {
   switch (r.type) {
     case "enroll":
-      address = r.address;
+      addresses = r.addresses;
       caPem = r.caPem;
       agents = r.agents.map((spec) => ({ spec, configs: 0, sinceMark: 0 }));
       await bounded(agents, r.concurrency, enrollOne);

@@ -1,7 +1,8 @@
 /**
  * The agents scenario of `npm run bench` (issue 3): N simulated agents, real
  * grpc-js mTLS clients spread over W worker processes, against ONE real
- * controller in its own child process so that its memory is measured alone.
+ * controller in its own child process so that its memory is measured alone,
+ * or (issue 8) against R replicas sharing etcd, each in its own process.
  * The mesh and the two changes are described in agents-mesh.ts; the figures
  * in docs/benchmarks.md. Every wait is bounded; on any failure the children
  * are stopped, the temp directory removed, and the error thrown.
@@ -11,7 +12,8 @@ import { setMaxListeners } from "node:events";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { percentile, request, type AgentSpec, type Collected, type ControllerEvent, type MemoryReply, type UsageReply, type WorkerStatus } from "./agents-ipc.js";
+import { percentile, request, type AgentSpec, type Collected, type MemoryReply, type WorkerStatus } from "./agents-ipc.js";
+import { admin, Replicas } from "./agents-replicas.js";
 import { AGENT_PORT, NAMESPACE, SHARED_ADDRESS, hostAddress, hostsYaml, replaceFile, ringPolicyYaml, roundService, serviceName, sharedPolicyYaml, extAddress } from "./agents-mesh.js";
 
 export type Report = (scenario: string, figure: string, value: number, unit: string) => void;
@@ -24,6 +26,12 @@ export interface AgentsBenchOptions {
   readonly tmpdir?: string;
   /** The controller's sidecar driver; default the controller's own default. */
   readonly driver?: "pipy" | "json";
+  /**
+   * Controller replicas sharing their state in etcd (`store`, an etcd:// URL);
+   * agent i enrols with and connects to replica i mod replicas. Default: one
+   * controller with the file store.
+   */
+  readonly replicas?: { readonly count: number; readonly store: string };
   readonly report: Report;
 }
 
@@ -32,6 +40,15 @@ const OSM_KB_PER_PROXY = 700;
 const ROUNDS = 10;
 /** Longer than the hosts/SMI debounce (100 ms) + catalog coalesce (50 ms) + max delay (500 ms): any late push shows up. */
 const SETTLE_MS = 1_500;
+
+/**
+ * Bounds of the phases that scale with N: at least 5 agents/s (enrolment,
+ * connect, storm) and 100 configs/s for a mesh-wide change. Generous on
+ * purpose: at 10,000 agents on a shared 2-vCPU machine the first connect
+ * ran at ~6 agents/s, which the former 60 ms per agent would have turned into a failure.
+ */
+const MS_PER_AGENT = 200;
+const MS_PER_CONFIG = 10;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -55,8 +72,9 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
   }
   const dir = await mkdtemp(join(o.tmpdir ?? tmpdir(), "meshfed-bench-agents-"));
   const stop = new AbortController();
-  // One abort listener per forked child (fork's `signal`): the controller and every worker.
-  setMaxListeners(workerCount + 2, stop.signal);
+  const replicaCount = o.replicas?.count ?? 1;
+  // One abort listener per forked child (fork's `signal`): the controllers and every worker.
+  setMaxListeners(workerCount + replicaCount + 2, stop.signal);
   const children: ChildProcess[] = [];
   const spawnChild = (file: string, args: string[], extraNodeArgs: string[] = []): ChildProcess => {
     const child = fork(new URL(file, import.meta.url), args, { execArgv: ["--expose-gc", ...extraNodeArgs], signal: stop.signal, stdio: ["ignore", "inherit", "inherit", "ipc"] });
@@ -69,7 +87,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     process.exit(130);
   };
   process.once("SIGINT", onSigint);
-  let controller: ChildProcess | undefined;
+  let replicas: Replicas | undefined;
   let workers: ChildProcess[] = [];
   try {
     await writeFile(join(dir, "hosts.yaml"), hostsYaml(services, ROUNDS, 0));
@@ -77,9 +95,14 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     await writeFile(join(dir, "smi", "policy.yaml"), ringPolicyYaml(services));
 
     // e.g. MESHFED_BENCH_CONTROLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the controller alone.
-    controller = spawnChild("./agents-controller.js", [dir, ...(o.driver ? [o.driver] : [])], (process.env.MESHFED_BENCH_CONTROLLER_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""));
-    const ready = await controllerReady(controller);
-    const memory = () => request<MemoryReply>(controller!, { type: "memory" }, 30_000);
+    const nodeArgs = (process.env.MESHFED_BENCH_CONTROLLER_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+    replicas = await Replicas.start({
+      count: replicaCount, dir, spawn: (args) => spawnChild("./agents-controller.js", args, nodeArgs),
+      ...(o.driver ? { driver: o.driver } : {}), ...(o.replicas ? { store: o.replicas.store } : {}),
+    });
+    const controllers = replicas;
+    const ready = controllers.first;
+    const memory = () => controllers.memory();
     const fresh = await memory();
 
     const caPem = await admin(ready.adminUrl, "/api/v1/ca");
@@ -89,7 +112,8 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
       const created = JSON.parse(await admin(ready.adminUrl, "/api/v1/tokens", { service: `${NAMESPACE}/${serviceName(s)}`, ttl: "2h", uses: perService[s] })) as { token: string };
       tokens.push(created.token);
     }
-    const specs: AgentSpec[] = Array.from({ length: n }, (_, i) => ({ index: i, token: tokens[i % services]!, service: serviceName(i % services), host: hostAddress(i), port: AGENT_PORT }));
+    const specs: AgentSpec[] = Array.from({ length: n }, (_, i) => ({ index: i, token: tokens[i % services]!, service: serviceName(i % services), host: hostAddress(i), port: AGENT_PORT, replica: i % replicaCount }));
+    const agentsOn = (k: number) => specs.filter((a) => a.replica === k).length;
 
     workers = Array.from({ length: workerCount }, () => spawnChild("./agents-worker.js", []));
     const all = <T>(fn: (w: ChildProcess, k: number) => Promise<T>) => Promise.all(workers.map(fn));
@@ -98,7 +122,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     // Enrollment: bounded parallelism across workers (each Enroll issues a certificate, ~5 ms of controller CPU plus fsyncs).
     let started = performance.now();
     const enrolled = await all((w, k) =>
-      request<WorkerStatus>(w, { type: "enroll", address: ready.grpcAddress, caPem, agents: specs.filter((a) => a.index % workerCount === k), concurrency: Math.max(1, Math.ceil(32 / workerCount)) }, 120_000 + n * 60),
+      request<WorkerStatus>(w, { type: "enroll", addresses: controllers.all.map((r) => r.grpcAddress), caPem, agents: specs.filter((a) => a.index % workerCount === k), concurrency: Math.max(1, Math.ceil(32 / workerCount)) }, 120_000 + n * MS_PER_AGENT),
     );
     const enrollSeconds = (performance.now() - started) / 1000;
     assertNoFailures(enrolled, "enrollment");
@@ -110,7 +134,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     started = performance.now();
     // ~128 handshakes in flight in total, whatever W: more only queues at the listener.
     await all((w) => request(w, { type: "connect", concurrency: Math.max(1, Math.ceil(128 / workerCount)) }, 30_000));
-    await until(60_000 + n * 60, `all ${n} agents connected and ACKed`, async () => {
+    await until(60_000 + n * MS_PER_AGENT, `all ${n} agents connected and ACKed`, async () => {
       const s = await statuses();
       assertNoFailures(s, "connect");
       const connected = s.reduce((x, w) => x + w.connected, 0);
@@ -121,26 +145,40 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     const connectRetries = (await statuses()).reduce((x, w) => x + w.retries, 0);
     const connected = await memory();
 
-    const scenario = `agents N=${n}${o.driver ? ` driver=${o.driver}` : ""}`;
+    const scenario = `agents N=${n}${o.driver ? ` driver=${o.driver}` : ""}${o.replicas ? ` replicas=${replicaCount} (etcd)` : ""}`;
     const mib = (b: number) => b / 2 ** 20;
-    const perAgentKb = (connected.rss - fresh.rss) / n / 1024;
+    // With replicas: what all of them together hold per agent (each agent is on one); per replica below.
+    const sum = (ms: readonly MemoryReply[], f: (m: MemoryReply) => number) => ms.reduce((x, m) => x + f(m), 0);
+    const perAgentKb = (sum(connected, (m) => m.rss) - sum(fresh, (m) => m.rss)) / n / 1024;
     o.report(scenario, "setup: services / workers", services, `services, ${workerCount} workers`);
     o.report(scenario, "setup: enrollment rate (token + CSR -> proxy certificate)", n / enrollSeconds, "agents/s");
     o.report(scenario, "setup: connect + first config + ACK, all agents", connectSeconds, "s");
     o.report(scenario, "setup: connect attempts retried after a transport error", connectRetries, "attempts");
-    o.report(scenario, "controller RSS, fresh (before enrollment)", mib(fresh.rss), "MiB");
-    o.report(scenario, "controller RSS, all enrolled, none connected", mib(afterEnroll.rss), "MiB");
-    o.report(scenario, "controller RSS, all connected and ACKed", mib(connected.rss), "MiB");
+    const rssLabel = replicaCount > 1 ? "controllers' RSS together" : "controller RSS";
+    o.report(scenario, `${rssLabel}, fresh (before enrollment)`, mib(sum(fresh, (m) => m.rss)), "MiB");
+    o.report(scenario, `${rssLabel}, all enrolled, none connected`, mib(sum(afterEnroll, (m) => m.rss)), "MiB");
+    o.report(scenario, `${rssLabel}, all connected and ACKed`, mib(sum(connected, (m) => m.rss)), "MiB");
     o.report(scenario, "RSS per connected agent (goal <= 100 KB)", perAgentKb, "KB");
-    o.report(scenario, "RSS per agent, stream only (connected - enrolled)", (connected.rss - afterEnroll.rss) / n / 1024, "KB");
-    o.report(scenario, "heap per connected agent", (connected.heapUsed - fresh.heapUsed) / n / 1024, "KB");
+    o.report(scenario, "RSS per agent, stream only (connected - enrolled)", (sum(connected, (m) => m.rss) - sum(afterEnroll, (m) => m.rss)) / n / 1024, "KB");
+    o.report(scenario, "heap per connected agent", (sum(connected, (m) => m.heapUsed) - sum(fresh, (m) => m.heapUsed)) / n / 1024, "KB");
+    o.report(scenario, "V8 heap committed, fresh -> connected", mib(sum(connected, (m) => m.heapTotal)), `MiB (from ${mib(sum(fresh, (m) => m.heapTotal)).toFixed(1)})`);
+    // Buffers and ArrayBuffers JS still references (a config kept per session would show here); the rest of RSS is native.
+    o.report(scenario, "external (Buffer) memory per connected agent", (sum(connected, (m) => m.external) - sum(fresh, (m) => m.external)) / n / 1024, "KB");
+    if (replicaCount > 1) {
+      for (let k = 0; k < replicaCount; k++) {
+        const on = agentsOn(k);
+        o.report(scenario, `replica ${k}: RSS fresh -> connected`, mib(connected[k]!.rss), `MiB (from ${mib(fresh[k]!.rss).toFixed(1)}, ${on} agents)`);
+        o.report(scenario, `replica ${k}: RSS per connected agent`, (connected[k]!.rss - fresh[k]!.rss) / on / 1024, "KB");
+        o.report(scenario, `replica ${k}: RSS per agent, stream only`, (connected[k]!.rss - afterEnroll[k]!.rss) / on / 1024, "KB");
+      }
+    }
     o.report(scenario, `ratio RSS per agent / OSM ~${OSM_KB_PER_PROXY} KB per proxy`, perAgentKb / OSM_KB_PER_PROXY, "x");
 
     // A change observed through the agents: mark, apply, wait for `expected` hits, let late pushes show, collect.
     const observe = async (marker: string, expected: number, apply: () => Promise<number>) => {
       await all((w) => request(w, { type: "mark", marker }, 30_000));
       const at = await apply();
-      await until(60_000, `${expected} agents ACKed the change "${marker}"`, async () => {
+      await until(60_000 + expected * MS_PER_CONFIG, `${expected} agents ACKed the change "${marker}"`, async () => {
         const s = await statuses();
         assertNoFailures(s, "change");
         const hits = s.reduce((x, w) => x + w.hits, 0);
@@ -165,6 +203,9 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     o.report(scenario, "mesh-wide change: last agent", mesh.latencies.at(-1)!, "ms");
     o.report(scenario, "mesh-wide change: ratio p99 / first ACK", percentile(mesh.latencies, 99) / first, "x");
     o.report(scenario, "mesh-wide change: configs pushed per agent (expect 1)", mesh.configs / n, "configs");
+    // Growth here is memory a push leaves behind per agent (buffers kept, or a heap that does not shrink back after the burst).
+    const afterMesh = await memory();
+    o.report(scenario, "RSS per agent growth over the mesh-wide change (one more config each)", (sum(afterMesh, (m) => m.rss) - sum(connected, (m) => m.rss)) / n / 1024, "KB");
 
     const endpoint: number[] = [];
     let unexpected = 0;
@@ -193,37 +234,39 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     o.report(scenario, "ratio mesh-wide p99 / endpoint-change p50 (the floor)", percentile(mesh.latencies, 99) / percentile(endpoint, 50), "x");
 
     // Reconnect storm: every agent drops its stream at once and comes back (as after a network blip or a replica restart).
-    const usage = (resetPeak: boolean) => request<UsageReply>(controller!, { type: "usage", resetPeak }, 30_000);
-    const steady = await usage(true);
+    const steady = await controllers.usage(true);
     started = performance.now();
     await all((w) => request(w, { type: "reconnect", concurrency: Math.max(1, Math.ceil(128 / workerCount)) }, 30_000));
-    await until(60_000 + n * 60, `all ${n} agents reconnected`, async () => {
+    await until(60_000 + n * MS_PER_AGENT, `all ${n} agents reconnected`, async () => {
       const s = await statuses();
       assertNoFailures(s, "reconnect");
       const back = s.reduce((x, w) => x + w.connected, 0);
       return back === n ? true : `${back}/${n} reconnected`;
     });
     const stormSeconds = (performance.now() - started) / 1000;
-    const storm = await usage(false);
-    const stormCpu = (storm.cpuMicros - steady.cpuMicros) / 1e6;
+    const storm = await controllers.usage(false);
+    const stormCpu = storm.reduce((x, u, k) => x + u.cpuMicros - steady[k]!.cpuMicros, 0) / 1e6;
+    // With replicas, the one whose peak grew most over its steady RSS.
+    const peak = storm.reduce((worst, u, k) => (u.peakRss / steady[k]!.rss > worst.ratio ? { rss: u.peakRss, ratio: u.peakRss / steady[k]!.rss } : worst), { rss: 0, ratio: 0 });
     o.report(scenario, "reconnect storm: all agents dropped -> all reconnected with a config", stormSeconds, "s");
     o.report(scenario, "reconnect storm: ratio to the first connect of all agents", stormSeconds / connectSeconds, "x");
-    o.report(scenario, "reconnect storm: controller CPU time", stormCpu, "s");
-    o.report(scenario, "reconnect storm: controller CPU utilisation (1 = one core)", stormCpu / stormSeconds, "cores");
-    o.report(scenario, "reconnect storm: controller peak RSS", mib(storm.peakRss), "MiB");
-    o.report(scenario, "reconnect storm: ratio peak RSS / steady RSS before it", storm.peakRss / steady.rss, "x");
+    const controllersWord = replicaCount > 1 ? "all replicas'" : "controller";
+    o.report(scenario, `reconnect storm: ${controllersWord} CPU time`, stormCpu, "s");
+    o.report(scenario, `reconnect storm: ${controllersWord} CPU utilisation (1 = one core)`, stormCpu / stormSeconds, "cores");
+    o.report(scenario, `reconnect storm: controller peak RSS${replicaCount > 1 ? " (the replica that grew most)" : ""}`, mib(peak.rss), "MiB");
+    o.report(scenario, "reconnect storm: ratio peak RSS / steady RSS before it", peak.ratio, "x");
 
     // Cross-check from the controller's side: every proxy's last ACK is for its current version (ACKs of the storm may still be in flight).
-    await until(30_000, "the controller to record every proxy's ACK of its current version", async () => {
-      const proxies = JSON.parse(await admin(ready.adminUrl, "/api/v1/proxies")) as Array<{ config: { version: number } | null; lastAck: { version: number; ok: boolean } | null }>;
+    await until(30_000 + n * MS_PER_CONFIG, "the controller to record every proxy's ACK of its current version", async () => {
+      const proxies = await controllers.proxies();
       const acked = proxies.filter((p) => p.config !== null && p.lastAck?.ok === true && p.lastAck.version === p.config.version).length;
-      return proxies.length === n && acked === n ? true : `the controller lists ${proxies.length} proxies, ${acked} with their current version ACKed; expected ${n}`;
+      return proxies.length === n && acked === n ? true : `the controllers list ${proxies.length} proxies, ${acked} with their current version ACKed; expected ${n}`;
     });
     return { meshWideP99: percentile(mesh.latencies, 99) };
   } finally {
     process.off("SIGINT", onSigint);
     await Promise.all(workers.map((w) => request(w, { type: "stop" }, 10_000).catch(() => undefined)));
-    if (controller) await request(controller, { type: "stop" }, 20_000).catch(() => undefined);
+    await replicas?.stop();
     // Children exit by themselves after "stop"; whatever has not after 10 s is killed.
     const exited = Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((resolve) => c.once("exit", resolve)))));
     const kill = setTimeout(() => stop.abort(), 10_000);
@@ -232,25 +275,6 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     clearTimeout(kill);
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-async function controllerReady(child: ChildProcess): Promise<{ adminUrl: string; grpcAddress: string }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("the controller did not start within 60 s")), 60_000);
-    child.once("exit", (code) => reject(new Error(`the controller exited (${code}) while starting`)));
-    child.on("message", (m: ControllerEvent) => {
-      if (m.type === "ready") resolve(m);
-      if (m.type === "failed") reject(new Error(`the controller failed to start: ${m.message}`));
-      if (m.type === "ready" || m.type === "failed") clearTimeout(timer);
-    });
-  });
-}
-
-async function admin(base: string, path: string, body?: unknown): Promise<string> {
-  const res = await fetch(`${base}${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`admin API ${path}: ${res.status} ${text}`);
-  return text;
 }
 
 function assertNoFailures(statuses: readonly WorkerStatus[], phase: string): void {

@@ -41,7 +41,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function startEtcd(binary: string, dataDir: string): Promise<{ child: ChildProcess; endpoint: string }> {
+/** A real single-member etcd on loopback, for this baseline and for the replicas scenario's shared store. */
+export async function startEtcd(binary: string, dataDir: string): Promise<{ child: ChildProcess; endpoint: string }> {
   const [client, peer] = [await freePort(), await freePort()];
   const endpoint = `http://127.0.0.1:${client}`;
   const child = spawn(binary, [
@@ -121,8 +122,13 @@ export async function runEtcdWatchBenchmark(o: EtcdWatchOptions): Promise<EtcdWa
   } finally {
     for (const c of clients) c.close();
     writer.close();
-    child.kill("SIGTERM");
-    await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once("exit", resolve)));
+    await stopEtcd(child);
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+export async function stopEtcd(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once("exit", resolve)));
+  child.kill("SIGTERM");
+  await exited;
 }

@@ -5,13 +5,16 @@
  *
  * Options (after `--` with npm): `--agents N` simulated agents for the agents
  * scenario (default 1000, 0 skips it), `--workers W` their worker processes,
- * `--only core|render|sidecars|agents` to run one part, `--tmpdir DIR` for the
+ * `--only core|render|sidecars|agents|replicas|etcd` to run some parts (a
+ * comma-separated list, e.g. `--only agents,replicas`), `--tmpdir DIR` for the
  * agents and sidecars scenarios' files and controller data directory
  * (default: the OS temp dir). The sidecars scenario runs only with PIPY_BIN
  * set: `--concurrency C` (default 16), `--duration S` seconds per phase
  * (default 10), `--warmup S` (default 2). The etcd part (the baseline for
- * the mesh-wide change) runs when an etcd binary is found (`ETCD_BIN`, else
- * `etcd` on the PATH). `--quick` shrinks every part (200 agents, fewer
+ * the mesh-wide change) and the replicas scenario (the agents scenario again
+ * with `--replicas R`, default 2, controller replicas sharing one real etcd)
+ * run when an etcd binary is found (`ETCD_BIN`, else `etcd` on the PATH).
+ * `--quick` shrinks every part (200 agents, 100 with replicas, fewer
  * certificates and renders) to finish in under two minutes, for smoke runs.
  */
 import { execFileSync } from "node:child_process";
@@ -26,8 +29,8 @@ import { EmptyMeshSpec } from "../src/controller/spec/empty-spec.js";
 import { FileStore } from "../src/controller/store/file-store.js";
 import { silentLogger } from "../src/common/logger.js";
 import type { StateStore } from "../src/controller/store/types.js";
-import { runAgentsBenchmark } from "./agents.js";
-import { runEtcdWatchBenchmark } from "./etcd-watch.js";
+import { runAgentsBenchmark, type AgentsBenchOptions } from "./agents.js";
+import { runEtcdWatchBenchmark, startEtcd, stopEtcd } from "./etcd-watch.js";
 import { runRenderBenchmark } from "./render.js";
 import { runSidecarsBenchmark } from "./sidecars.js";
 import { MemoryProvider, MemoryStore } from "./sources.js";
@@ -163,7 +166,7 @@ function positiveInt(name: string, text: string | undefined, fallback: number | 
   return value;
 }
 
-const PARTS = ["core", "render", "sidecars", "agents", "etcd"] as const;
+const PARTS = ["core", "render", "sidecars", "agents", "replicas", "etcd"] as const;
 
 function etcdBinary(): string | undefined {
   if (process.env.ETCD_BIN) return process.env.ETCD_BIN;
@@ -174,19 +177,33 @@ function etcdBinary(): string | undefined {
   }
 }
 
+/** The agents scenario against R controller replicas sharing one fresh etcd, started and removed here. */
+async function replicasOnEtcd(binary: string, o: Omit<AgentsBenchOptions, "replicas"> & { readonly replicas: number }): Promise<void> {
+  const dir = await mkdtemp(join(o.tmpdir ?? tmpdir(), "meshfed-bench-replicas-etcd-"));
+  const { child, endpoint } = await startEtcd(binary, join(dir, "data"));
+  try {
+    await runAgentsBenchmark({ ...o, replicas: { count: o.replicas, store: endpoint.replace(/^http:/, "etcd:") } });
+  } finally {
+    await stopEtcd(child);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     agents: { type: "string" }, workers: { type: "string" }, only: { type: "string" }, tmpdir: { type: "string" },
-    concurrency: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" }, quick: { type: "boolean" }, driver: { type: "string" },
+    concurrency: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" }, quick: { type: "boolean" }, driver: { type: "string" }, replicas: { type: "string" },
   } });
   const quick = values.quick === true;
-  const only = values.only;
-  if (only !== undefined && !(PARTS as readonly string[]).includes(only)) throw new Error(`--only must be one of ${PARTS.join(", ")}, got "${only}"`);
-  const runs = (part: (typeof PARTS)[number]) => only === undefined || only === part;
+  const only = values.only?.split(",");
+  for (const part of only ?? []) if (!(PARTS as readonly string[]).includes(part)) throw new Error(`--only takes parts among ${PARTS.join(", ")}, got "${part}"`);
+  const runs = (part: (typeof PARTS)[number]) => only === undefined || only.includes(part);
   const agents = positiveInt("agents", values.agents, quick ? 200 : 1000)!;
   const driver = values.driver;
   if (driver !== undefined && driver !== "pipy" && driver !== "json") throw new Error(`--driver must be pipy or json, got "${driver}"`);
   const workers = positiveInt("workers", values.workers, undefined);
+  const replicaCount = positiveInt("replicas", values.replicas, 2)!;
+  if (replicaCount < 2) throw new Error("--replicas must be at least 2 (the agents scenario is the single controller)");
   const concurrency = positiveInt("concurrency", values.concurrency, 16)!;
   const duration = positiveInt("duration", values.duration, 10)!;
   const warmup = positiveInt("warmup", values.warmup, 2)!;
@@ -201,8 +218,13 @@ async function main(): Promise<void> {
   }
   let meshWideP99: number | undefined;
   if (runs("agents") && agents > 0) ({ meshWideP99 } = await runAgentsBenchmark({ agents, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report }));
+  const etcd = etcdBinary();
+  if (runs("replicas") && agents > 0) {
+    if (etcd === undefined) console.log(JSON.stringify({ scenario: "replicas", skipped: "no etcd binary (ETCD_BIN or etcd on the PATH): replicas share their state in etcd" }));
+    // Quick runs keep the CI smoke under two minutes: enrolment through etcd is the slow part.
+    else await replicasOnEtcd(etcd, { agents: quick ? Math.min(agents, 100) : agents, replicas: replicaCount, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
+  }
   if (runs("etcd") && agents > 0) {
-    const etcd = etcdBinary();
     if (etcd === undefined) console.log(JSON.stringify({ scenario: "etcd", skipped: "no etcd binary (ETCD_BIN or etcd on the PATH): the etcd watch baseline needs Debian's etcd-server" }));
     else {
       const baseline = await runEtcdWatchBenchmark({ watchers: agents, clients: Math.max(2, Math.ceil(agents / 1000)), rounds: quick ? 5 : 10, etcdBinary: etcd, ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });

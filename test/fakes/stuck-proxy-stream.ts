@@ -3,11 +3,18 @@
 // says so, and the stream reports "full" past a small high-water mark, the
 // way a grpc-js server stream does under HTTP/2 flow control.
 import { EventEmitter } from "node:events";
-import type { ControllerMessage } from "../../src/common/proto.js";
+import { loadProto, type ControllerMessage } from "../../src/common/proto.js";
+import { EncodedControllerMessage, type OutgoingControllerMessage } from "../../src/controller/proxy-control-plane/config-message.js";
 import type { ProxyStream } from "../../src/controller/proxy-control-plane/session.js";
 
+/** Pre-encoded messages decoded the way an agent decodes them, so tests read fields either way. */
+function decoded(message: OutgoingControllerMessage): ControllerMessage {
+  if (!(message instanceof EncodedControllerMessage)) return message;
+  return loadProto().meshfed.v1.ProxyControlPlane.service.Connect.responseDeserialize(message.bytes);
+}
+
 export class StuckProxyStream extends EventEmitter {
-  /** Every message handed to the stream, in order. */
+  /** Every message handed to the stream, in order (decoded when it was written pre-encoded). */
   readonly written: ControllerMessage[] = [];
   destroyed = false;
   writableEnded = false;
@@ -17,8 +24,8 @@ export class StuckProxyStream extends EventEmitter {
     super();
   }
 
-  write(message: ControllerMessage, callback?: () => void): boolean {
-    this.written.push(message);
+  write(message: OutgoingControllerMessage, callback?: () => void): boolean {
+    this.written.push(decoded(message));
     this.#unflushed.push(callback ?? (() => undefined));
     return this.#unflushed.length < this.highWaterMark;
   }

@@ -13,6 +13,13 @@
  */
 import type { ProxyView } from "../catalog/types.js";
 
+/**
+ * One file of a proxy's config. Its content is never modified once rendered.
+ * A driver that returns the *same frozen object* in every proxy's config (a
+ * constant script) lets the transport encode it once and share the bytes
+ * (proxy-control-plane/config-message.ts): freeze only files that are
+ * identical for every proxy.
+ */
 export interface ConfigFile {
   /** Starts with "/"; the entry file comes first in `files`. */
   readonly path: string;

@@ -94,7 +94,8 @@ export class RepoVersions {
       proxyId,
       etag: `"${hashConfigFiles(files)}"`,
       manifest: files.map((f) => f.path).join("\n") + "\n",
-      byPath: new Map(files.map((f) => [f.path, Buffer.from(f.content)])),
+      // Views, not copies: rendered content is immutable, and the driver's shared scripts are then held once, not once per cached proxy.
+      byPath: new Map(files.map((f) => [f.path, Buffer.from(f.content.buffer, f.content.byteOffset, f.content.byteLength)])),
       driverHash: config.hash,
       certificateSerial: cert.serial,
     });

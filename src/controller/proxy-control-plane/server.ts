@@ -19,6 +19,7 @@ import { csrKeyFingerprint } from "../certificates/csr.js";
 import type { CertificateManager, CertificateRecord } from "../certificates/types.js";
 import type { SidecarDriver } from "../drivers/types.js";
 import type { AgentsProvider } from "../providers/agents/provider.js";
+import { acceptingEncodedMessages } from "./config-message.js";
 import { validateHello } from "./hello.js";
 import type { ConsumedToken, JoinTokens } from "./join-tokens.js";
 import { PeerRateLimit } from "./peer-rate-limit.js";
@@ -112,9 +113,11 @@ export class ProxyControlPlane {
       "grpc.http2.min_ping_interval_without_data_ms": Math.min(keepalive, 10_000),
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.max_concurrent_streams": options.maxConcurrentStreams ?? 100_000,
+      // Channelz keeps a tracker and trace per connection for an introspection service we never expose: memory per agent for nothing.
+      "grpc.enable_channelz": 0,
     });
     const { meshfed } = loadProto();
-    this.#server.addService(meshfed.v1.ProxyControlPlane.service, {
+    this.#server.addService(acceptingEncodedMessages(meshfed.v1.ProxyControlPlane.service), {
       Enroll: (call: grpc.ServerUnaryCall<EnrollRequest__Output, EnrollResponse>, callback: grpc.sendUnaryData<EnrollResponse>) =>
         void this.#enroll(call, callback),
       Connect: (call: ProxyStream) => void this.#connect(call),

@@ -12,6 +12,7 @@ import type { ServiceRef } from "../../common/service.js";
 import type { AgentMessage__Output, ControllerMessage } from "../../common/proto.js";
 import type { CertificateWithKey } from "../certificates/types.js";
 import type { ProxyConfig } from "../drivers/types.js";
+import { encodeConfigMessage, type OutgoingControllerMessage } from "./config-message.js";
 
 /** Messages written to gRPC whose flush to the transport has not been confirmed yet. */
 export const MAX_IN_FLIGHT = 2;
@@ -20,7 +21,8 @@ type PendingKind = "caBundle" | "serviceCertificate" | "config";
 /** The order pending messages are sent in: a config may refer to a certificate the agent must already hold. */
 const PENDING_ORDER: readonly PendingKind[] = ["caBundle", "serviceCertificate", "config"];
 
-export type ProxyStream = grpc.ServerDuplexStream<AgentMessage__Output, ControllerMessage>;
+/** Configs are written pre-encoded (config-message.ts); the server's Connect serializer passes them through. */
+export type ProxyStream = grpc.ServerDuplexStream<AgentMessage__Output, OutgoingControllerMessage>;
 
 export interface AckRecord {
   readonly version: number;
@@ -72,7 +74,7 @@ export class ProxySession {
   /** Set when gRPC's buffer is over its high-water mark, until "drain". */
   #blocked = false;
   #inFlight = 0;
-  readonly #pending = new Map<PendingKind, ControllerMessage>();
+  readonly #pending = new Map<PendingKind, OutgoingControllerMessage>();
   #ended = false;
 
   constructor(identity: SessionIdentity, stream: ProxyStream) {
@@ -91,10 +93,8 @@ export class ProxySession {
     this.configVersion += 1;
     this.configHash = config.hash;
     this.configDriver = config.driver;
-    const message: ControllerMessage = {
-      config: { version: this.configVersion, driver: config.driver, hash: config.hash, files: config.files.map((f) => ({ path: f.path, content: Buffer.from(f.content) })) },
-    };
-    this.#send("config", message);
+    // Only the encoded bytes are kept (until written): never the rendered files as well.
+    this.#send("config", encodeConfigMessage(this.configVersion, config));
     return this.configVersion;
   }
 
@@ -133,7 +133,7 @@ export class ProxySession {
     return this.#pending.size;
   }
 
-  #send(kind: PendingKind, message: ControllerMessage): void {
+  #send(kind: PendingKind, message: OutgoingControllerMessage): void {
     // Queued behind an older message of an earlier kind, or the stream is full: wait, replacing any older one of this kind.
     if (this.#blocked || this.#inFlight >= MAX_IN_FLIGHT || this.#pending.size > 0) {
       this.#pending.set(kind, message);
@@ -143,7 +143,7 @@ export class ProxySession {
     }
   }
 
-  #write(message: ControllerMessage): void {
+  #write(message: OutgoingControllerMessage): void {
     // A transport that went away: the session is ended by the stream's own events.
     if (this.#stream.destroyed || this.#stream.writableEnded) return;
     this.#inFlight += 1;

@@ -1,0 +1,142 @@
+/**
+ * The wire bytes of one `ControllerMessage { config: ConfigVersion }`,
+ * encoded by hand so that files shared by every proxy are encoded once.
+ *
+ * Why: with the Pipy driver ~19 KB of every proxy's config is the same
+ * codebase. Encoded through protobufjs, each push copied those bytes three
+ * times (the session's copy, protobufjs' output, grpc-js' framing), all of
+ * them ~20 KB buffers that fragment the native heap after a mesh-wide push to
+ * thousands of proxies (docs/benchmarks.md, "Issue 8, second round"). Here a
+ * frozen ConfigFile (the driver's contract for "the same object for every
+ * proxy", drivers/types.ts) is encoded once and its bytes are cached by
+ * identity; each push writes one buffer of the exact size and copies into it.
+ *
+ * The bytes are the ones protobufjs writes for the same message (fields in
+ * number order, every field present written, lengths as varints), so agents
+ * decode exactly what they decoded before; a unit test compares both
+ * encodings. The proto is unchanged.
+ */
+import type { ServiceDefinition } from "@grpc/grpc-js";
+import type { ControllerMessage } from "../../common/proto.js";
+import type { ConfigFile, ProxyConfig } from "../drivers/types.js";
+
+/** A ControllerMessage already encoded; the Connect serializer passes its bytes through unchanged. */
+export class EncodedControllerMessage {
+  constructor(readonly bytes: Buffer) {}
+}
+
+export type OutgoingControllerMessage = ControllerMessage | EncodedControllerMessage;
+
+// Tags: (field number << 3) | wire type 0 (varint) or 2 (length-delimited).
+const CONTROLLER_MESSAGE_CONFIG = (1 << 3) | 2;
+const CONFIG_VERSION_VERSION = (1 << 3) | 0;
+const CONFIG_VERSION_DRIVER = (2 << 3) | 2;
+const CONFIG_VERSION_HASH = (3 << 3) | 2;
+const CONFIG_VERSION_FILES = (4 << 3) | 2;
+const CONFIG_FILE_PATH = (1 << 3) | 2;
+const CONFIG_FILE_CONTENT = (2 << 3) | 2;
+
+/** The encoded `files` entries of shared (frozen) files, by identity: they live as long as the driver holds the file. */
+const sharedEntries = new WeakMap<ConfigFile, Buffer>();
+
+/** The complete message for `config` sent as `version`. */
+export function encodeConfigMessage(version: number, config: ProxyConfig): EncodedControllerMessage {
+  if (!Number.isSafeInteger(version) || version < 0) throw new RangeError(`config version must be a non-negative safe integer, got ${version}`);
+  const driver = Buffer.from(config.driver, "utf8");
+  const hash = Buffer.from(config.hash, "utf8");
+  const entries = config.files.map((file) => (Object.isFrozen(file) ? sharedEntry(file) : pendingEntry(file)));
+  const inner =
+    1 + varintSize(version) +
+    fieldSize(driver.length) + fieldSize(hash.length) +
+    entries.reduce((sum, e) => sum + (Buffer.isBuffer(e) ? e.length : e.size), 0);
+  const out = Buffer.allocUnsafe(fieldSize(inner));
+  let at = writeVarint(out, 0, CONTROLLER_MESSAGE_CONFIG);
+  at = writeVarint(out, at, inner);
+  at = writeVarint(out, at, CONFIG_VERSION_VERSION);
+  at = writeVarint(out, at, version);
+  at = writeBytes(out, at, CONFIG_VERSION_DRIVER, driver);
+  at = writeBytes(out, at, CONFIG_VERSION_HASH, hash);
+  for (const e of entries) at = Buffer.isBuffer(e) ? at + e.copy(out, at) : writeEntry(out, at, e);
+  if (at !== out.length) throw new Error(`config message encoding wrote ${at} of ${out.length} bytes`);
+  return new EncodedControllerMessage(out);
+}
+
+/** A per-proxy file, written straight into the message buffer. */
+interface PendingEntry {
+  readonly path: Buffer;
+  readonly content: Uint8Array;
+  /** The ConfigFile message's own length (without the `files` tag and length). */
+  readonly body: number;
+  /** The whole `files` entry. */
+  readonly size: number;
+}
+
+function pendingEntry(file: ConfigFile): PendingEntry {
+  const path = Buffer.from(file.path, "utf8");
+  const body = fieldSize(path.length) + fieldSize(file.content.length);
+  return { path, content: file.content, body, size: fieldSize(body) };
+}
+
+function sharedEntry(file: ConfigFile): Buffer {
+  let entry = sharedEntries.get(file);
+  if (entry === undefined) {
+    const pending = pendingEntry(file);
+    entry = Buffer.allocUnsafe(pending.size);
+    writeEntry(entry, 0, pending);
+    sharedEntries.set(file, entry);
+  }
+  return entry;
+}
+
+function writeEntry(out: Buffer, at: number, e: PendingEntry): number {
+  at = writeVarint(out, at, CONFIG_VERSION_FILES);
+  at = writeVarint(out, at, e.body);
+  at = writeBytes(out, at, CONFIG_FILE_PATH, e.path);
+  return writeBytes(out, at, CONFIG_FILE_CONTENT, e.content);
+}
+
+/** Tag (one byte for every field here) + length + bytes. */
+function fieldSize(length: number): number {
+  return 1 + varintSize(length) + length;
+}
+
+function writeBytes(out: Buffer, at: number, tag: number, bytes: Uint8Array): number {
+  at = writeVarint(out, at, tag);
+  at = writeVarint(out, at, bytes.length);
+  out.set(bytes, at);
+  return at + bytes.length;
+}
+
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 128) {
+    value = Math.floor(value / 128);
+    size += 1;
+  }
+  return size;
+}
+
+// Division rather than bit shifts: versions are numbers up to 2^53, beyond 32-bit operators.
+function writeVarint(out: Buffer, at: number, value: number): number {
+  while (value >= 128) {
+    out[at++] = (value % 128) | 128;
+    value = Math.floor(value / 128);
+  }
+  out[at++] = value;
+  return at;
+}
+
+/**
+ * The service definition with Connect's response serializer taught to pass
+ * an EncodedControllerMessage's bytes through; every other message is
+ * encoded by protobufjs as before.
+ */
+export function acceptingEncodedMessages(definition: ServiceDefinition): ServiceDefinition {
+  const connect = definition.Connect;
+  if (connect === undefined) throw new Error("the ProxyControlPlane service has no Connect method");
+  const serialize = connect.responseSerialize;
+  return {
+    ...definition,
+    Connect: { ...connect, responseSerialize: (m: unknown) => (m instanceof EncodedControllerMessage ? m.bytes : serialize(m)) },
+  };
+}

@@ -1,0 +1,72 @@
+// The hand-encoded config message must be byte for byte what protobufjs
+// writes for the same ControllerMessage: agents decode it with protobufjs
+// and must see no difference. Shared (frozen) files are encoded once.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { loadProto, type ControllerMessage, type ControllerMessage__Output } from "../../src/common/proto.js";
+import { JsonDriver } from "../../src/controller/drivers/json/json-driver.js";
+import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
+import type { ProxyConfig } from "../../src/controller/drivers/types.js";
+import { acceptingEncodedMessages, encodeConfigMessage } from "../../src/controller/proxy-control-plane/config-message.js";
+import { splitView, VIEWS } from "./pipy-fixtures.js";
+
+const connect = loadProto().meshfed.v1.ProxyControlPlane.service.Connect;
+
+/** What the session sent before config-message.ts: the message object, encoded by protobufjs. */
+function protobufjsBytes(version: number, config: ProxyConfig): Buffer {
+  const message: ControllerMessage = {
+    config: { version, driver: config.driver, hash: config.hash, files: config.files.map((f) => ({ path: f.path, content: Buffer.from(f.content) })) },
+  };
+  return connect.responseSerialize(message);
+}
+
+const pipy = new PipyDriver({ trustDomain: "cluster.local" });
+const json = new JsonDriver();
+const odd: ProxyConfig = {
+  driver: "json",
+  hash: "0".repeat(64),
+  files: [
+    { path: "/empty", content: new Uint8Array(0) },
+    { path: "/ünïcode/päth.json", content: Buffer.from("{\"k\":\"välue\"}\n") },
+    // A view into a larger buffer, as pooled small Buffers are.
+    { path: "/slice", content: Buffer.from("xxpayloadxx").subarray(2, 9) },
+    Object.freeze({ path: "/big", content: Buffer.alloc(300_000, 0x61) }),
+  ],
+};
+
+const cases: Array<[string, ProxyConfig]> = [
+  ...Object.entries(VIEWS).map(([name, view]): [string, ProxyConfig] => [`pipy ${name}`, pipy.render(view)]),
+  ...Object.entries(VIEWS).map(([name, view]): [string, ProxyConfig] => [`json ${name}`, json.render(view)]),
+  ["empty, unicode, sliced and large files", odd],
+];
+
+for (const [name, config] of cases) {
+  test(`${name}: same bytes as protobufjs, at small and large versions`, () => {
+    for (const version of [0, 1, 127, 128, 300, 2 ** 31, 2 ** 53 - 1]) {
+      assert.deepEqual(encodeConfigMessage(version, config).bytes, protobufjsBytes(version, config), `version ${version}`);
+    }
+  });
+}
+
+test("a shared script is encoded once: two proxies' messages differ only after the scripts", () => {
+  const a = encodeConfigMessage(7, pipy.render(splitView)).bytes;
+  const b = encodeConfigMessage(7, pipy.render({ ...splitView, proxy: { ...splitView.proxy, id: "33333333-3333-4333-8333-333333333333" } })).bytes;
+  assert.notDeepEqual(a, b);
+  const decoded: ControllerMessage__Output = connect.responseDeserialize(b);
+  const last = decoded.config?.files.at(-1);
+  assert.equal(decoded.config?.version, 7);
+  assert.equal(last?.path, "/config.json");
+  assert.ok(last?.content.includes("33333333-3333-4333-8333-333333333333"));
+});
+
+test("the Connect serializer passes encoded bytes through and still encodes plain messages", () => {
+  const wrapped = acceptingEncodedMessages(loadProto().meshfed.v1.ProxyControlPlane.service);
+  const encoded = encodeConfigMessage(3, json.render(splitView));
+  assert.equal(wrapped.Connect!.responseSerialize(encoded), encoded.bytes);
+  const shutdown: ControllerMessage = { shutdown: { code: "X", reason: "y", permanent: false } };
+  assert.deepEqual(wrapped.Connect!.responseSerialize(shutdown), connect.responseSerialize(shutdown));
+});
+
+test("a version that is not a non-negative safe integer is refused", () => {
+  for (const bad of [-1, 1.5, 2 ** 53]) assert.throws(() => encodeConfigMessage(bad, odd), RangeError);
+});
