@@ -6,7 +6,7 @@
  * `providers.kubernetes.injector.enabled` is set.
  */
 import type { Logger } from "pino";
-import { MeshfedError } from "../../common/errors.js";
+import { errorCode, MeshfedError } from "../../common/errors.js";
 import type { HostPort } from "../../common/address.js";
 import type { CaCertificateManager } from "../certificates/index.js";
 import type { SidecarDriver } from "../drivers/types.js";
@@ -32,7 +32,7 @@ export interface StartInjectorOptions {
   /** Port of the controller's Pipy repo; the default repo URL points sidecars at it through the Service. */
   readonly repoPort: number;
   readonly driver: SidecarDriver;
-  readonly certificates: Pick<CaCertificateManager, "webhookCertificate" | "issueProxyCertificate" | "caBundle">;
+  readonly certificates: Pick<CaCertificateManager, "webhookCertificate" | "issueProxyCertificate" | "caBundle" | "onCaChange">;
   readonly api: InjectorKubeApi;
   readonly namespaces: MeshNamespaces;
   readonly meshName: string;
@@ -43,6 +43,11 @@ export interface RunningInjector {
   readonly port: number;
   readonly repoUrl: string;
   close(graceMs?: number): Promise<void>;
+}
+
+function unionOfBundles(a: string, b: string): string {
+  const blocks = [...`${a}\n${b}`.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) => m[0]);
+  return `${[...new Set(blocks)].join("\n")}\n`;
 }
 
 /** The names the API server may dial the webhook Service by (it uses <svc>.<ns>.svc). */
@@ -80,5 +85,31 @@ export async function startInjector(o: StartInjectorOptions): Promise<RunningInj
     server.destroy();
     throw err;
   }
-  return { port: server.port, repoUrl, close: (graceMs) => server.close(graceMs) };
+  // CA rotation: the API server must trust a root before the webhook serves a certificate from it,
+  // and may stop trusting the old one only once the webhook no longer does: the union of the old
+  // and new bundles first, then the certificate, then the new bundle alone.
+  let trusted = o.certificates.caBundle();
+  const followRotation = async (bundlePem: string): Promise<void> => {
+    const patch = (pem: string) => (o.config.patchCaBundle ? patchCaBundle(o.api, o.config.webhookConfiguration, pem, o.logger.child({ component: "injector" })) : Promise.resolve(0));
+    try {
+      await patch(unionOfBundles(trusted, bundlePem));
+      await server.renewNow();
+      await patch(bundlePem);
+      trusted = bundlePem;
+    } catch (err) {
+      o.logger.error({ err, code: errorCode(err) }, "following the CA rotation failed for the webhook; restart the controller to retry");
+    }
+  };
+  let rotation = Promise.resolve();
+  const off = o.certificates.onCaChange((change) => {
+    rotation = rotation.then(() => followRotation(change.bundlePem));
+  });
+  return {
+    port: server.port, repoUrl,
+    close: async (graceMs) => {
+      off();
+      await rotation;
+      await server.close(graceMs);
+    },
+  };
 }
