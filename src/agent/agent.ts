@@ -31,10 +31,10 @@ import { PipyRunTracker } from "./repo/pipy-run.js";
 import { LocalRepo } from "./repo/server.js";
 import { certificateValidity, type CertificateValidity } from "./certificate-status.js";
 import { AgentStateMachine, type AgentState, type StateChange } from "./state-machine.js";
-import { runStreamSession, type SessionEnd } from "./stream.js";
+import { runStreamSession, type ProxyCertificateAnswer, type SessionEnd } from "./stream.js";
 import { PipySupervisor, proxyVersion } from "./supervisor.js";
 import { channelOptions, mutualCredentials } from "./tls.js";
-import { certificateNotAfter, x509 } from "./x509.js";
+import { certificateNotAfter, crypto, x509, type CryptoKeyPair } from "./x509.js";
 
 /** Exit status for refusals retrying cannot fix; the systemd unit does not restart on it. */
 export const EXIT_PERMANENT = 78; // EX_CONFIG
@@ -123,6 +123,8 @@ class Agent implements RunningAgent {
   #supervisor: PipySupervisor | undefined;
   #proxyVersion = "";
   #controllerIndex = 0;
+  /** The key of the CSR last sent for a renewal; kept in memory only until its certificate is stored. */
+  #renewalKey: { keys: CryptoKeyPair; pem: string } | undefined;
   /** The service certificate's validity last logged, so an outage warns once per change. */
   #reportedServiceValidity: CertificateValidity | undefined;
   #done!: Promise<AgentExit>;
@@ -206,6 +208,11 @@ class Agent implements RunningAgent {
         } else {
           const end = await this.#connectOnce(this.#identity);
           if (signal.aborted || end.kind === "aborted") break;
+          if (end.kind === "renewed") {
+            // Same controller, no backoff: the new certificate is proven by connecting with it.
+            this.#sm.to("CONNECTING", { controller: this.#controller(), reason: "proxy certificate renewed" });
+            continue;
+          }
           if (end.kind === "shutdown" && end.permanent) throw new PermanentRefusal(end.code, end.reason || "the controller ended this proxy's stream for good");
           if (end.kind === "ended" && end.failure?.permanent === true) throw new PermanentRefusal(end.failure.code, end.failure.details);
           if (end.connectedMs >= this.#config.backoff.stableAfter) backoff.reset();
@@ -324,6 +331,8 @@ class Agent implements RunningAgent {
         },
         handlers: {
           caBundle: (pem) => this.#onCaBundle(pem),
+          renewProxyCertificate: () => this.#onRenewalRequest(),
+          proxyCertificate: (answer) => this.#onProxyCertificate(answer),
           serviceCertificate: (cert) => this.#onServiceCertificate(cert),
           config: (cfg) => this.#applier.apply(cfg),
         },
@@ -355,6 +364,37 @@ class Agent implements RunningAgent {
     this.#caPem = pem;
     this.#log.info({ file: this.#dataDir.file.ca() }, "CA bundle updated; pinned for the next connections");
     this.#pushToProxy();
+  }
+
+  /** A new key for every renewal: a rotation must not leave the old key in use. */
+  async #onRenewalRequest(): Promise<string> {
+    const generated = await generateProxyKey();
+    this.#renewalKey = generated;
+    return buildCsr(generated.keys);
+  }
+
+  /** True once the renewed key and certificate are stored: the stream then reconnects with them. */
+  async #onProxyCertificate(answer: ProxyCertificateAnswer): Promise<boolean> {
+    const pending = this.#renewalKey;
+    this.#renewalKey = undefined;
+    if (answer.errorCode !== "") {
+      this.#log.error({ code: answer.errorCode, err: answer.error }, "the controller refused the proxy certificate renewal; keeping the current certificate");
+      return false;
+    }
+    const identity = this.#identity;
+    if (pending === undefined || identity === undefined) {
+      this.#log.warn("a proxy certificate arrived without a renewal in progress; ignored");
+      return false;
+    }
+    if (!(await carriesKey(answer.certificatePem, pending.keys))) {
+      this.#log.error({ code: "MESHFED_AGENT_RENEWAL_INVALID" }, "the renewed proxy certificate is not for the key this agent sent; keeping the current certificate");
+      return false;
+    }
+    if (answer.caBundlePem !== "" && isCertificateBundle(answer.caBundlePem)) await this.#onCaBundle(answer.caBundlePem);
+    await this.#dataDir.saveProxyIdentity(pending.pem, answer.certificatePem);
+    this.#identity = { ...identity, keyPem: pending.pem, certPem: answer.certificatePem };
+    this.#log.info({ serial: answer.serial, notAfter: answer.notAfter, file: this.#dataDir.file.proxyIdentity() }, "proxy certificate renewed; reconnecting with it");
+    return true;
   }
 
   async #onServiceCertificate(cert: ServiceCertificateData): Promise<void> {
@@ -411,7 +451,10 @@ class Agent implements RunningAgent {
     return [
       { path: "/certs/service.crt", content: Buffer.from(c.certificatePem, "utf8") },
       { path: "/certs/service.key", content: Buffer.from(c.privateKeyPem, "utf8") },
-      { path: "/certs/ca.pem", content: Buffer.from(c.caBundlePem !== "" ? c.caBundlePem : this.#caPem, "utf8") },
+      // The stream's CA bundle, not the one sent with the service certificate:
+      // during a CA rotation it gains the new root before any peer presents a
+      // certificate from it, and loses the old one only after every peer moved.
+      { path: "/certs/ca.pem", content: Buffer.from(this.#caPem, "utf8") },
     ];
   }
 
@@ -466,6 +509,16 @@ class Agent implements RunningAgent {
       proxy: { state: this.#proxyState(), runningVersion: this.#runningVersion() || null },
       certificates: this.#certificateStatus(),
     };
+  }
+}
+
+async function carriesKey(certificatePem: string, keys: CryptoKeyPair): Promise<boolean> {
+  try {
+    const cert = new x509.X509Certificate(certificatePem);
+    const ours = Buffer.from(await crypto.subtle.exportKey("spki", keys.publicKey));
+    return ours.equals(Buffer.from(cert.publicKey.rawData));
+  } catch {
+    return false;
   }
 }
 

@@ -7,6 +7,9 @@
  *   state.json            proxy id, service, enrolledAt
  *   proxy-key.pem         0600  P-256 key of the proxy certificate (never leaves the host)
  *   proxy-cert.pem              proxy certificate from Enroll
+ *   proxy-identity.json   0600  key and certificate from a renewal (CA rotation) in ONE
+ *                               file: the commit point; when present it wins over the
+ *                               two files above, which are rewritten after it as copies
  *   ca.pem                      CA bundle from the controller (replaces --ca-file once received)
  *   service/certificate.json 0600  service certificate, key, bundle and dates: ONE
  *                               file, so a crash never pairs a key with another certificate
@@ -18,7 +21,7 @@
  *   config/good.json            last config version the proxy ran (= last ACK)
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { chmod, mkdir, readFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { removeStaleTempFiles, writeFileAtomic } from "../common/atomic-file.js";
@@ -66,6 +69,8 @@ const stateSchema = z.strictObject({
 const serviceMetaSchema = z.strictObject({ serial: z.string(), notAfter: z.string(), renewAt: z.string() });
 const serviceCertificateSchema = serviceMetaSchema.extend({ certificatePem: z.string().min(1), privateKeyPem: z.string().min(1), caBundlePem: z.string() });
 
+const proxyIdentitySchema = z.strictObject({ keyPem: z.string().min(1), certificatePem: z.string().min(1) });
+
 const SECRET = 0o600;
 const PUBLIC = 0o644;
 
@@ -76,6 +81,7 @@ export class DataDir {
     state: () => join(this.path, "state.json"),
     key: () => join(this.path, "proxy-key.pem"),
     cert: () => join(this.path, "proxy-cert.pem"),
+    proxyIdentity: () => join(this.path, "proxy-identity.json"),
     ca: () => join(this.path, "ca.pem"),
     serviceBundle: () => join(this.path, "service", "certificate.json"),
     serviceCert: () => join(this.path, "service", "cert.pem"),
@@ -94,8 +100,9 @@ export class DataDir {
   }
 
   async load(): Promise<StoredState> {
-    const [stateText, keyPem, certPem, caPem, goodText] = await Promise.all([
+    const [stateText, renewed, keyFile, certFile, caPem, goodText] = await Promise.all([
       readOptional(this.file.state()),
+      this.#loadProxyIdentity(),
       readOptional(this.file.key()),
       readOptional(this.file.cert()),
       readOptional(this.file.ca()),
@@ -107,6 +114,8 @@ export class DataDir {
       if (!parsed.success) throw invalid(this.file.state(), parsed.error.issues[0]?.message);
       enrollment = parsed.data;
     }
+    const keyPem = renewed?.keyPem ?? keyFile;
+    const certPem = renewed?.certificatePem ?? certFile;
     return {
       ...(enrollment !== undefined ? { enrollment } : {}),
       ...(keyPem !== undefined ? { keyPem } : {}),
@@ -115,6 +124,14 @@ export class DataDir {
       ...(goodText !== undefined ? { goodConfig: parseStoredConfig(goodText, this.file.goodConfig()) } : {}),
       ...(await this.#loadServiceCertificate()),
     };
+  }
+
+  async #loadProxyIdentity(): Promise<z.infer<typeof proxyIdentitySchema> | undefined> {
+    const text = await readOptional(this.file.proxyIdentity());
+    if (text === undefined) return undefined;
+    const parsed = proxyIdentitySchema.safeParse(parseJson(text, this.file.proxyIdentity()));
+    if (!parsed.success) throw invalid(this.file.proxyIdentity(), parsed.error.issues[0]?.message);
+    return parsed.data;
   }
 
   async #loadServiceCertificate(): Promise<{ serviceCertificate?: ServiceCertificateData }> {
@@ -152,9 +169,22 @@ export class DataDir {
 
   /** Certificate first, state.json last: state.json present means the enrollment is complete. */
   async saveEnrollment(e: Enrollment, certPem: string, caPem: string): Promise<void> {
+    // A renewal left by an earlier enrollment must not win over this one.
+    await rm(this.file.proxyIdentity(), { force: true });
     await writeFileAtomic(this.file.cert(), certPem, PUBLIC);
     if (caPem !== "") await writeFileAtomic(this.file.ca(), caPem, PUBLIC);
     await writeFileAtomic(this.file.state(), JSON.stringify({ proxyId: e.proxyId, service: serviceKey(e.service), enrolledAt: e.enrolledAt }, null, 2) + "\n", PUBLIC);
+  }
+
+  /**
+   * A renewed proxy key and certificate: proxy-identity.json is the commit
+   * point (a crash before it keeps the old pair, after it the new pair); the
+   * PEM files after it are copies for people and older tools.
+   */
+  async saveProxyIdentity(keyPem: string, certificatePem: string): Promise<void> {
+    await writeFileAtomic(this.file.proxyIdentity(), JSON.stringify({ keyPem, certificatePem }, null, 2) + "\n", SECRET);
+    await writeFileAtomic(this.file.key(), keyPem, SECRET);
+    await writeFileAtomic(this.file.cert(), certificatePem, PUBLIC);
   }
 
   saveCaBundle(pem: string): Promise<void> {

@@ -8,6 +8,8 @@
  *       ▼                      ▼   │                        │ Shutdown{permanent:false}
  *     BACKOFF ◀────────────────┴───┴────────────────────────┘
  *
+ *   CONNECTED ──proxy certificate renewed (CA rotation)──▶ CONNECTING (no backoff)
+ *
  *   any state but STOPPED ──signal, close(), permanent refusal──▶ DRAINING ──▶ STOPPED
  *
  * - ENROLLING: no proxy certificate on disk yet; Enroll with the join token.
@@ -33,7 +35,8 @@ export type AgentState = (typeof AGENT_STATES)[number];
 export const TRANSITIONS: Readonly<Record<AgentState, readonly AgentState[]>> = {
   ENROLLING: ["CONNECTING", "BACKOFF", "DRAINING"],
   CONNECTING: ["CONNECTED", "BACKOFF", "DRAINING"],
-  CONNECTED: ["BACKOFF", "DRAINING"],
+  // CONNECTING: the proxy certificate was renewed (CA rotation); reconnect with it at once.
+  CONNECTED: ["CONNECTING", "BACKOFF", "DRAINING"],
   BACKOFF: ["ENROLLING", "CONNECTING", "DRAINING"],
   DRAINING: ["STOPPED"],
   STOPPED: [],

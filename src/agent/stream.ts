@@ -22,6 +22,10 @@ import { classifyRpcError, type RpcFailure } from "./grpc-errors.js";
 
 export interface StreamHandlers {
   readonly caBundle: (pem: string) => Promise<void>;
+  /** The controller asks for a CSR for a new proxy key (CA rotation); resolves with the CSR PEM. */
+  readonly renewProxyCertificate: (reason: string) => Promise<string>;
+  /** The renewed certificate (or a refusal); resolves true once it is stored and the stream should reconnect with it. */
+  readonly proxyCertificate: (answer: ProxyCertificateAnswer) => Promise<boolean>;
   readonly serviceCertificate: (cert: ServiceCertificateData) => Promise<void>;
   readonly config: (config: ConfigVersionData) => Promise<ApplyResult>;
 }
@@ -40,7 +44,18 @@ export interface StreamSessionOptions {
   readonly connected: () => void;
 }
 
+export interface ProxyCertificateAnswer {
+  readonly serial: string;
+  readonly certificatePem: string;
+  readonly caBundlePem: string;
+  readonly notAfter: string;
+  readonly errorCode: string;
+  readonly error: string;
+}
+
 export type SessionEnd =
+  /** The proxy certificate was renewed: reconnect with it now, without backoff. */
+  | { readonly kind: "renewed"; readonly connectedMs: number }
   | { readonly kind: "shutdown"; readonly code: string; readonly reason: string; readonly permanent: boolean; readonly connectedMs: number }
   | { readonly kind: "ended"; readonly failure: RpcFailure | undefined; readonly connectedMs: number }
   | { readonly kind: "aborted"; readonly connectedMs: number };
@@ -129,6 +144,21 @@ export function runStreamSession(o: StreamSessionOptions): Promise<SessionEnd> {
             (r) => write({ ack: { version: r.version, hash: r.hash, ok: r.ok, error: r.error } }),
             (err: unknown) => write({ ack: { version: c.version, hash: c.hash, ok: false, error: `agent could not store the version: ${errorMessage(err)}` } }),
           );
+          break;
+        }
+        case "renewProxyCertificate": {
+          o.logger.info({ reason: msg.renewProxyCertificate?.reason ?? "" }, "controller asked for a new proxy certificate");
+          const csrPem = await o.handlers.renewProxyCertificate(msg.renewProxyCertificate?.reason ?? "");
+          write({ proxyCsr: { csrPem } });
+          break;
+        }
+        case "proxyCertificate": {
+          const c = msg.proxyCertificate;
+          if (!c) break;
+          const stored = await o.handlers.proxyCertificate({
+            serial: c.serial, certificatePem: c.certificatePem, caBundlePem: c.caBundlePem, notAfter: c.notAfter, errorCode: c.errorCode, error: c.error,
+          });
+          if (stored) finish({ kind: "renewed", connectedMs: connectedMs() });
           break;
         }
         case "shutdown": {

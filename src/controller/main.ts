@@ -11,6 +11,7 @@ import { formatHostPort, isLoopback, parseHostPort } from "../common/address.js"
 import { systemClock, type Clock } from "../common/clock.js";
 import { errorCode, MeshfedError } from "../common/errors.js";
 import { ControllerMetrics } from "../common/metrics.js";
+import { addCaRoutes } from "./admin/ca-routes.js";
 import { addControlRoutes } from "./admin/control-routes.js";
 import { AdminRouter } from "./admin/router.js";
 import { addReadRoutes } from "./admin/routes.js";
@@ -57,6 +58,8 @@ const TOKEN_GC_INTERVAL_MS = 3_600_000;
  * before polling the platform itself.
  */
 const AWAIT_PUBLISHED_VIEW_LEASES = 3;
+/** How often the leader checks for an interrupted CA rotation sweep (also on taking the lead). */
+const CA_ROTATION_RESUME_MS = 600_000;
 
 export interface RunningController {
   readonly adminUrl: string;
@@ -201,6 +204,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
       return plane.proxyConfig(id, explain);
     },
   });
+  addCaRoutes(router, { certificates, leadership: leader });
   const adminListen = parseHostPort(config.admin.address);
   const admin = await AdminServer.listen({
     listen: adminListen,
@@ -250,6 +254,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
         if (deleted > 0) log.info({ deleted }, "expired join tokens deleted");
       },
     }, log, stop.signal);
+    runWhileLeader(leader, { name: "ca-rotation-resume", intervalMs: CA_ROTATION_RESUME_MS, run: () => certificates.resumeCaRotation() }, log, stop.signal);
     catalog.start(stop.signal);
     if (meshConfig) applyMeshConfig(meshConfig, catalog, certificates, config, log);
     const grpcListen = parseHostPort(config.grpc.address);

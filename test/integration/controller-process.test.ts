@@ -120,7 +120,7 @@ test("the CLI's JSON output equals the admin API's JSON", async (t) => {
   const { args, defer } = await workspace(t);
   const ctl = await startControllerProcess(args);
   defer(() => ctl.stop("SIGKILL"));
-  for (const [command, path] of [[["catalog"], "catalog"], [["participants"], "participants"], [["certs", "list"], "certificates"]] as const) {
+  for (const [command, path] of [[["catalog"], "catalog"], [["participants"], "participants"], [["certs", "list"], "certificates"], [["ca", "status"], "ca/rotation"]] as const) {
     const r = await runCli([...command, "-o", "json", "--admin", ctl.url]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), await getJson(`${ctl.url}/api/v1/${path}`));

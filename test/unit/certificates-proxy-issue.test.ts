@@ -50,6 +50,8 @@ test("an issued proxy certificate carries the identity's names and chains to the
     {
       serial: issued.record.serial, kind: "proxy", identity: EXPECTED_URI, service: "shop/bookstore", proxyId: identity.proxyId,
       notBefore: issued.record.notBefore, notAfter: issued.record.notAfter, state: "unclaimed",
+      // The issuing root, so that a CA rotation knows which certificates still chain to the old one.
+      ca: ca.serialNumber.toLowerCase(),
     },
   );
   assert.equal((await metrics.certificatesIssued.get()).values.find((v) => v.labels.kind === "proxy")?.value, 1);

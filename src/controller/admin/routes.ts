@@ -61,5 +61,6 @@ function certificateJson(c: CertificateRecord) {
     service: c.service,
     ...(c.proxyId !== undefined ? { proxyId: c.proxyId } : {}),
     ...(c.revocationReason !== undefined ? { revocationReason: c.revocationReason } : {}),
+    ...(c.ca !== undefined ? { ca: c.ca } : {}),
   };
 }

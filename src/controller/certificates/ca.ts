@@ -3,8 +3,10 @@
  * reused on every restart (DESIGN.md §4: "restart loses nothing and re-keys
  * nothing").
  *
- * Storage: `ca/key.pem` (PKCS#8, secret: mode 0600 in the FileStore) and
- * `ca/certificate.pem`. The key is written first. A crash between the two
+ * Storage: `<dir>/key.pem` (PKCS#8, secret: mode 0600 in the FileStore) and
+ * `<dir>/certificate.pem`, where `<dir>` is `ca` for the first root and
+ * `ca/roots/<id>` for roots introduced by a rotation (rotation-state.ts says
+ * which directory holds the current root). The key is written first. A crash between the two
  * writes leaves a key without a certificate; as that certificate was never
  * handed to anyone, we self-sign a new one over the same key. The opposite —
  * a certificate without its key — means the key was lost: that is fatal,
@@ -20,6 +22,22 @@ import {
 export const CA_KEY_KEY = "ca/key.pem";
 export const CA_CERT_KEY = "ca/certificate.pem";
 export const CA_COMMON_NAME = "meshfed root CA";
+
+/** Where one root lives in the store, and the common name it gets when created there. */
+export interface RootLocation {
+  readonly dir: string;
+  readonly commonName: string;
+}
+
+export const FIRST_ROOT: RootLocation = { dir: "ca", commonName: CA_COMMON_NAME };
+
+function keyKey(location: RootLocation): string {
+  return `${location.dir}/key.pem`;
+}
+
+function certKey(location: RootLocation): string {
+  return `${location.dir}/certificate.pem`;
+}
 
 export interface CaOptions {
   readonly store: StateStore;
@@ -51,8 +69,12 @@ export class CertificateAuthority {
   /** Extensions every end-entity certificate shares; built once (the library makes them slowly). */
   readonly #leafExtensions: readonly x509.Extension[];
 
-  private constructor(certificate: x509.X509Certificate, key: CryptoKey, curve: Curve, keyId: string) {
+  /** The store directory the root was loaded from. */
+  readonly dir: string;
+
+  private constructor(certificate: x509.X509Certificate, key: CryptoKey, curve: Curve, keyId: string, dir: string) {
     this.certificate = certificate;
+    this.dir = dir;
     this.pem = certificate.toString("pem");
     this.#key = key;
     this.#curve = curve;
@@ -64,49 +86,58 @@ export class CertificateAuthority {
     ];
   }
 
-  static async open(options: CaOptions): Promise<CertificateAuthority> {
+  /**
+   * Loads the root at `location`, creating it when absent unless `mustExist`
+   * (a root named by the rotation state was stored before the state named
+   * it: its absence is data loss, not a first start).
+   */
+  static async open(options: CaOptions, location: RootLocation = FIRST_ROOT, mustExist = false): Promise<CertificateAuthority> {
     const { store, logger } = options;
-    const [keyBytes, certBytes] = await Promise.all([store.get(CA_KEY_KEY), store.get(CA_CERT_KEY)]);
+    const [KEY, CERT] = [keyKey(location), certKey(location)];
+    const [keyBytes, certBytes] = await Promise.all([store.get(KEY), store.get(CERT)]);
     if (certBytes !== undefined && keyBytes === undefined) {
-      throw certError(CERT_ERROR.caKeyMissing, `the CA certificate ${CA_CERT_KEY} is stored but its key ${CA_KEY_KEY} is missing; restore the key (re-keying would untrust every issued certificate)`);
+      throw certError(CERT_ERROR.caKeyMissing, `the CA certificate ${CERT} is stored but its key ${KEY} is missing; restore the key (re-keying would untrust every issued certificate)`);
+    }
+    if (mustExist && (certBytes === undefined || keyBytes === undefined)) {
+      throw certError(CERT_ERROR.caKeyMissing, `the root CA in ${location.dir} is named by ca/rotation.json but ${certBytes === undefined ? CERT : KEY} is missing; restore it from a backup`);
     }
     if (certBytes !== undefined && keyBytes !== undefined) {
-      const ca = await CertificateAuthority.#load(Buffer.from(certBytes).toString("utf8"), Buffer.from(keyBytes).toString("utf8"));
+      const ca = await CertificateAuthority.#load(Buffer.from(certBytes).toString("utf8"), Buffer.from(keyBytes).toString("utf8"), undefined, location);
       const org = ca.certificate.subjectName.getField("O")[0];
       if (org !== options.trustDomain) {
         logger.warn({ caTrustDomain: org, trustDomain: options.trustDomain }, "stored CA was created for another trust domain; reusing it");
       }
-      logger.info({ serial: ca.certificate.serialNumber, notAfter: ca.certificate.notAfter.toISOString() }, "root CA loaded");
+      logger.info({ serial: ca.serial, notAfter: ca.certificate.notAfter.toISOString(), dir: location.dir }, "root CA loaded");
       return ca;
     }
     let keys: CryptoKeyPair;
     if (keyBytes !== undefined) {
-      keys = await CertificateAuthority.#recoverKeys(Buffer.from(keyBytes).toString("utf8"));
-      logger.warn({ key: CA_KEY_KEY }, "CA key found without its certificate (interrupted first start, or another replica is creating the CA); self-signing it");
+      keys = await CertificateAuthority.#recoverKeys(Buffer.from(keyBytes).toString("utf8"), KEY);
+      logger.warn({ key: KEY }, "CA key found without its certificate (interrupted first start, or another replica is creating the CA); self-signing it");
     } else {
       keys = await generateKeyPair(options.curve);
       // Replicas starting together on an empty shared store: one key wins,
       // the others load it instead of keeping a CA nobody else trusts.
-      if (!(await store.create(CA_KEY_KEY, await exportPrivateKeyPem(keys.privateKey), { secret: true }))) {
-        return CertificateAuthority.open(options);
+      if (!(await store.create(KEY, await exportPrivateKeyPem(keys.privateKey), { secret: true }))) {
+        return CertificateAuthority.open(options, location, mustExist);
       }
     }
-    const certificate = await CertificateAuthority.#selfSign(keys, options);
+    const certificate = await CertificateAuthority.#selfSign(keys, options, location.commonName);
     // Likewise one certificate: a second self-signature over the same key
     // would be a second CA bundle for agents to pin.
-    if (!(await store.create(CA_CERT_KEY, certificate.toString("pem")))) {
-      return CertificateAuthority.open(options);
+    if (!(await store.create(CERT, certificate.toString("pem")))) {
+      return CertificateAuthority.open(options, location, mustExist);
     }
-    logger.info({ serial: certificate.serialNumber, notAfter: certificate.notAfter.toISOString() }, "root CA created");
-    return CertificateAuthority.#load(certificate.toString("pem"), undefined, keys.privateKey);
+    logger.info({ serial: certificate.serialNumber, notAfter: certificate.notAfter.toISOString(), dir: location.dir }, "root CA created");
+    return CertificateAuthority.#load(certificate.toString("pem"), undefined, keys.privateKey, location);
   }
 
-  static async #selfSign(keys: CryptoKeyPair, options: CaOptions): Promise<x509.X509Certificate> {
+  static async #selfSign(keys: CryptoKeyPair, options: CaOptions, commonName: string): Promise<x509.X509Certificate> {
     const curve = curveOf(keys.publicKey.algorithm);
     const notBefore = toSecond(options.now());
     return x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: randomSerial(),
-      name: [{ CN: [CA_COMMON_NAME] }, { O: [options.trustDomain] }],
+      name: [{ CN: [commonName] }, { O: [options.trustDomain] }],
       notBefore,
       notAfter: new Date(notBefore.getTime() + options.validity),
       keys,
@@ -120,9 +151,9 @@ export class CertificateAuthority {
   }
 
   /** WebCrypto cannot derive a public key from PKCS#8; rebuild it through JWK. */
-  static async #recoverKeys(keyPem: string): Promise<CryptoKeyPair> {
+  static async #recoverKeys(keyPem: string, KEY: string): Promise<CryptoKeyPair> {
     const [der] = x509.PemConverter.decode(keyPem);
-    if (der === undefined) throw certError(CERT_ERROR.caCorrupt, `${CA_KEY_KEY} holds no PEM block`);
+    if (der === undefined) throw certError(CERT_ERROR.caCorrupt, `${KEY} holds no PEM block`);
     let lastError: unknown;
     for (const curve of ["P-256", "P-384"] as const) {
       try {
@@ -135,10 +166,11 @@ export class CertificateAuthority {
         lastError = err;
       }
     }
-    throw certError(CERT_ERROR.caCorrupt, `${CA_KEY_KEY} is not an EC P-256/P-384 PKCS#8 key`, { cause: lastError });
+    throw certError(CERT_ERROR.caCorrupt, `${KEY} is not an EC P-256/P-384 PKCS#8 key`, { cause: lastError });
   }
 
-  static async #load(certPem: string, keyPem: string | undefined, liveKey?: CryptoKey): Promise<CertificateAuthority> {
+  static async #load(certPem: string, keyPem: string | undefined, liveKey: CryptoKey | undefined, location: RootLocation): Promise<CertificateAuthority> {
+    const [KEY, CERT] = [keyKey(location), certKey(location)];
     let certificate: x509.X509Certificate;
     let curve: Curve;
     let keyId: string;
@@ -148,14 +180,14 @@ export class CertificateAuthority {
       const ski = certificate.getExtension(x509.SubjectKeyIdentifierExtension);
       keyId = ski?.keyId ?? keyIdentifier(new Uint8Array(certificate.publicKey.rawData));
     } catch (err) {
-      throw certError(CERT_ERROR.caCorrupt, `${CA_CERT_KEY} is not a readable EC CA certificate`, { cause: err });
+      throw certError(CERT_ERROR.caCorrupt, `${CERT} is not a readable EC CA certificate`, { cause: err });
     }
     let key = liveKey;
     if (key === undefined) {
       try {
         key = await importPrivateKeyPem(keyPem ?? "", curve);
       } catch (err) {
-        throw certError(CERT_ERROR.caCorrupt, `${CA_KEY_KEY} is not a readable ${curve} PKCS#8 key`, { cause: err });
+        throw certError(CERT_ERROR.caCorrupt, `${KEY} is not a readable ${curve} PKCS#8 key`, { cause: err });
       }
     }
     // A restored backup may pair the wrong files; signing with a key that the
@@ -165,9 +197,14 @@ export class CertificateAuthority {
     const signature = await crypto.subtle.sign(alg, key, probe);
     const publicKey = await crypto.subtle.importKey("spki", certificate.publicKey.rawData, { name: "ECDSA", namedCurve: curve }, false, ["verify"]);
     if (!(await crypto.subtle.verify(alg, publicKey, signature, probe))) {
-      throw certError(CERT_ERROR.caKeyMismatch, `${CA_KEY_KEY} does not belong to the certificate in ${CA_CERT_KEY}`);
+      throw certError(CERT_ERROR.caKeyMismatch, `${KEY} does not belong to the certificate in ${CERT}`);
     }
-    return new CertificateAuthority(certificate, key, curve, keyId);
+    return new CertificateAuthority(certificate, key, curve, keyId, location.dir);
+  }
+
+  /** Lower-case hex, as the registry records it. */
+  get serial(): string {
+    return this.certificate.serialNumber.toLowerCase();
   }
 
   get notAfter(): Date {

@@ -38,6 +38,16 @@ export const CERT_ERROR = {
   caKeyMissing: "MESHFED_CA_KEY_MISSING",
   /** The stored CA key does not belong to the stored CA certificate. */
   caKeyMismatch: "MESHFED_CA_KEY_MISMATCH",
+  /** ca/rotation.json is unreadable: fatal, it names the current root. */
+  caRotationCorrupt: "MESHFED_CA_ROTATION_CORRUPT",
+  /** A rotation step asked for in a phase it does not follow (e.g. retire before reissue). */
+  caRotationPhase: "MESHFED_CA_ROTATION_PHASE",
+  /** Retire refused: live certificates still chain to the root being retired. */
+  caRotationStragglers: "MESHFED_CA_ROTATION_STRAGGLERS",
+  /** Another writer changed ca/rotation.json during the step; read the status and retry. */
+  caRotationConflict: "MESHFED_CA_ROTATION_CONFLICT",
+  /** A proxy sent a renewal CSR that the controller did not ask for. */
+  renewalNotRequested: "MESHFED_RENEWAL_NOT_REQUESTED",
 } as const;
 
 export type CertificateErrorCode = (typeof CERT_ERROR)[keyof typeof CERT_ERROR];

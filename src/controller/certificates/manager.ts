@@ -10,16 +10,18 @@ import type { Logger } from "../../common/logger.js";
 import type { ControllerMetrics } from "../../common/metrics.js";
 import { parseServiceKey, serviceKey, type ServiceRef } from "../../common/service.js";
 import type { StateStore } from "../store/types.js";
-import { CertificateAuthority } from "./ca.js";
+import { CaRoots } from "./ca-roots.js";
 import { DEFAULT_CSR_KEY_TYPES, validateCsr, type CsrKeyType } from "./csr.js";
 import { CERT_ERROR, certError } from "./errors.js";
 import { controllerNames, proxyNames, validateTrustDomain } from "./identity.js";
 import { checkOutageBudget } from "./outage-budget.js";
 import { CertificateRegistry, normalizeSerial } from "./registry.js";
 import { DEFAULT_RENEW_BEFORE, validateLifetimeConfig, type RenewBefore } from "./renewal.js";
+import { CaRotation, type CaRotationStatus } from "./rotation.js";
+import type { RotationStep } from "./rotation-state.js";
 import { ServiceCertificates } from "./service-certs.js";
 import type {
-  CertificateManager, CertificateRecord, CertificateWithKey, IssuedCertificate, ProxyIdentity,
+  CaChange, CertificateManager, CertificateRecord, CertificateWithKey, IssuedCertificate, ProxyIdentity,
 } from "./types.js";
 import { crypto, exportPrivateKeyPem, generateKeyPair, randomSerial, toSecond, x509, type Curve } from "./x509.js";
 
@@ -83,15 +85,16 @@ export async function createCertificateManager(options: CertificateManagerOption
     renewBefore: options.renewBefore ?? DEFAULT_RENEW_BEFORE,
   });
   if (options.outageBudget !== undefined) checkOutageBudget(options.outageBudget, lifetime, proxyValidity);
-  const ca = await CertificateAuthority.open({
+  const roots = await CaRoots.load({
     store: options.store, trustDomain, validity: options.caValidity ?? 3652 * DAY, curve: options.caCurve ?? "P-256", now, logger,
-  });
+  }, options.signal);
+  const ca = roots.signer;
   if (ca.notAfter.getTime() < now().getTime() + proxyValidity) {
     logger.warn({ caNotAfter: ca.notAfter.toISOString() }, "the root CA expires before a new proxy certificate would; proxy certificates are cut at the CA's notAfter");
   }
   const registry = await CertificateRegistry.load(options.store, logger, options.signal);
   const services = new ServiceCertificates({
-    store: options.store, ca, registry, trustDomain, lifetime, now,
+    store: options.store, roots, registry, trustDomain, lifetime, now,
     random: options.random ?? (() => randomInt(2 ** 32) / 2 ** 32),
     logger, metrics: options.metrics,
   });
@@ -99,15 +102,17 @@ export async function createCertificateManager(options: CertificateManagerOption
   registry.on((record) => {
     if (record.kind === "service" && record.state === "revoked") services.evict(record.serial);
   });
+  // Cached certificates carry the bundle and signer of their time.
+  roots.on(() => services.evictAll());
   return new CaCertificateManager({
-    store: options.store, ca, registry, services, trustDomain, proxyValidity, csrKeyTypes, now, logger, metrics: options.metrics, outageBudget: options.outageBudget,
+    store: options.store, roots, registry, services, trustDomain, proxyValidity, csrKeyTypes, now, logger, metrics: options.metrics, outageBudget: options.outageBudget,
   });
 }
 
 interface ManagerParts {
   readonly store: StateStore;
-  /** Mutable only through setLifetimes (MeshConfig hot reload). */
-  readonly ca: CertificateAuthority;
+  /** The trusted roots and the signing one; they change with a CA rotation. */
+  readonly roots: CaRoots;
   readonly registry: CertificateRegistry;
   readonly services: ServiceCertificates;
   readonly trustDomain: string;
@@ -121,10 +126,17 @@ interface ManagerParts {
 
 export class CaCertificateManager implements CertificateManager {
   readonly #p: ManagerParts;
+  readonly #rotation: CaRotation;
 
   /** Use createCertificateManager: the CA and registry must be loaded first. */
   constructor(parts: ManagerParts) {
     this.#p = parts;
+    this.#rotation = new CaRotation({
+      roots: parts.roots, logger: parts.logger, now: parts.now,
+      certificates: () => this.certificates(),
+      revoke: (serial, reason) => this.revoke(serial, reason),
+      reissueHeld: () => this.#reissueHeld(),
+    });
   }
 
   /**
@@ -147,7 +159,8 @@ export class CaCertificateManager implements CertificateManager {
   }
 
   async issueProxyCertificate(csrPem: string, identity: ProxyIdentity): Promise<IssuedCertificate> {
-    const { ca, registry, metrics, logger } = this.#p;
+    const { roots, registry, metrics, logger } = this.#p;
+    const ca = roots.signer;
     const stop = metrics?.certificateIssueSeconds.startTimer({ kind: "proxy" });
     let names;
     let publicKey;
@@ -168,13 +181,13 @@ export class CaCertificateManager implements CertificateManager {
     });
     const record: CertificateRecord = {
       serial, kind: "proxy", identity: names.uri, service: serviceKey(identity.service), proxyId: identity.proxyId,
-      notBefore: certificate.notBefore.toISOString(), notAfter: certificate.notAfter.toISOString(), state: "unclaimed",
+      notBefore: certificate.notBefore.toISOString(), notAfter: certificate.notAfter.toISOString(), state: "unclaimed", ca: ca.serial,
     };
     await registry.add(record);
     stop?.();
     metrics?.certificatesIssued.inc({ kind: "proxy" });
     logger.info({ serial, proxyId: identity.proxyId, service: record.service, state: record.state }, "proxy certificate issued");
-    return { record, certificatePem: certificate.toString("pem"), caBundlePem: ca.pem };
+    return { record, certificatePem: certificate.toString("pem"), caBundlePem: roots.bundlePem };
   }
 
   /**
@@ -225,7 +238,67 @@ export class CaCertificateManager implements CertificateManager {
   }
 
   caBundle(): string {
-    return this.#p.ca.pem;
+    return this.#p.roots.bundlePem;
+  }
+
+  // ---- root CA rotation (rotation.ts) -------------------------------------
+
+  caRotation(): CaRotationStatus {
+    return this.#rotation.status();
+  }
+
+  /** One rotation step. Leader-only in HA: the caller (admin route) checks leadership. */
+  rotateCa(step: RotationStep, options: { force?: boolean } = {}): Promise<CaRotationStatus> {
+    return this.#rotation.step(step, options);
+  }
+
+  /** Finishes an interrupted reissue sweep, if a rotation is in that phase. Leader-only. */
+  resumeCaRotation(): Promise<void> {
+    return this.#rotation.resume();
+  }
+
+  onCaChange(fn: (change: CaChange) => void): () => void {
+    return this.#p.roots.on(fn);
+  }
+
+  needsRenewal(serial: string): boolean {
+    const record = this.certificate(serial);
+    return this.#p.roots.phase === "reissuing" && record !== undefined && this.#rotation.rootOf(record) !== this.#p.roots.signer.serial;
+  }
+
+  async supersedeRenewed(record: CertificateRecord): Promise<void> {
+    const signer = this.#p.roots.signer.serial;
+    // Only a renewed certificate's first connection scans the registry: never on ordinary reconnects.
+    if (this.#p.roots.phase !== "reissuing" || record.state !== "unclaimed") return;
+    if (record.kind !== "proxy" || record.proxyId === undefined || this.#rotation.rootOf(record) !== signer) return;
+    for (const r of this.certificates()) {
+      if (r.kind !== "proxy" || r.proxyId !== record.proxyId || r.serial === record.serial || (r.state !== "claimed" && r.state !== "unclaimed")) continue;
+      if (this.#rotation.rootOf(r) === signer) continue;
+      await this.revoke(r.serial, `superseded: the proxy renewed its certificate under root CA ${signer}`);
+    }
+  }
+
+  /**
+   * The reissue sweep: every service certificate still live under another
+   * root is replaced at once (pods polling the repo and agents both fetch
+   * them) and the old one revoked. Serving certificates wait for retire
+   * (rotation.ts says why). Safe to repeat.
+   */
+  async #reissueHeld(): Promise<void> {
+    const { roots, services, logger } = this.#p;
+    const signer = roots.signer.serial;
+    services.evictAll();
+    const outgoing = this.certificates().filter((r) => (r.state === "claimed" || r.state === "unclaimed") && r.kind === "service" && this.#rotation.rootOf(r) !== signer);
+    const reason = `superseded: re-issued under root CA ${signer}`;
+    for (const r of outgoing) {
+      try {
+        await services.get(parseServiceKey(r.service));
+        await this.revoke(r.serial, reason);
+      } catch (err) {
+        logger.error({ err, code: errorCode(err), serial: r.serial, service: r.service }, "re-issuing a certificate under the new root failed; the sweep repeats on the leader");
+      }
+    }
+    logger.info({ replaced: outgoing.length, signer }, "CA rotation: held certificates re-issued under the signing root");
   }
 
   async controllerCertificate(validityMs: number): Promise<CertificateWithKey> {
@@ -248,7 +321,9 @@ export class CaCertificateManager implements CertificateManager {
     // re-keys the controller nor adds a registry row.
     const stored = await this.#storedControllerCertificate(storeKey, extraDns);
     if (stored) return stored;
-    const { ca, registry, logger, metrics, store } = this.#p;
+    const { roots, registry, logger, metrics, store } = this.#p;
+    // The established root, not the signer: see rotation.ts on serving certificates.
+    const ca = roots.root;
     const names = controllerNames(this.#p.trustDomain);
     const keys = await generateKeyPair("P-256");
     const serial = randomSerial();
@@ -259,7 +334,7 @@ export class CaCertificateManager implements CertificateManager {
     });
     await registry.add({
       serial, kind: "controller", identity: names.uri, service: CONTROLLER_SERVICE,
-      notBefore: certificate.notBefore.toISOString(), notAfter: certificate.notAfter.toISOString(), state: "claimed", claimedAt: notBefore.toISOString(),
+      notBefore: certificate.notBefore.toISOString(), notAfter: certificate.notAfter.toISOString(), state: "claimed", claimedAt: notBefore.toISOString(), ca: ca.serial,
     });
     metrics?.certificatesIssued.inc({ kind: "controller" });
     logger.info({ serial, notAfter: certificate.notAfter.toISOString(), dnsNames: extraDns }, "controller serving certificate issued");
@@ -278,7 +353,7 @@ export class CaCertificateManager implements CertificateManager {
   #controllerCertificate(serial: string, certificate: x509.X509Certificate, certificatePem: string, privateKeyPem: string): CertificateWithKey {
     const lifetime = certificate.notAfter.getTime() - certificate.notBefore.getTime();
     return {
-      serial, service: parseServiceKey(CONTROLLER_SERVICE), certificatePem, privateKeyPem, caBundlePem: this.#p.ca.pem,
+      serial, service: parseServiceKey(CONTROLLER_SERVICE), certificatePem, privateKeyPem, caBundlePem: this.#p.roots.bundlePem,
       notBefore: certificate.notBefore, notAfter: certificate.notAfter,
       renewAt: new Date(certificate.notBefore.getTime() + (lifetime * 2) / 3),
     };
@@ -296,7 +371,7 @@ export class CaCertificateManager implements CertificateManager {
       const san = certificate.getExtension(x509.SubjectAlternativeNameExtension);
       const dns = new Set(san?.names.items.filter((n) => n.type === "dns").map((n) => n.value) ?? []);
       if (extraDns.some((name) => !dns.has(name))) return undefined;
-      if (record?.kind !== "controller" || record.state !== "claimed" || !(await this.#p.ca.signed(certificate)) || this.#p.now() >= cert.renewAt) return undefined;
+      if (record?.kind !== "controller" || record.state !== "claimed" || !(await this.#p.roots.root.signed(certificate)) || this.#p.now() >= cert.renewAt) return undefined;
       return cert;
     } catch (err) {
       this.#p.logger.warn({ err, code: "MESHFED_CONTROLLER_CERT_CORRUPT" }, "stored controller certificate unreadable; issuing a new one");

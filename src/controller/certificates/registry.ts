@@ -38,6 +38,7 @@ const RecordSchema = z.object({
   claimedAt: timestamp.optional(),
   revokedAt: timestamp.optional(),
   revocationReason: z.string().optional(),
+  ca: z.string().regex(SERIAL).optional(),
 });
 
 /** Serials are matched case-insensitively: Node and OpenSSL print them in upper case. */

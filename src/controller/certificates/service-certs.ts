@@ -15,7 +15,7 @@ import type { Logger } from "../../common/logger.js";
 import type { ControllerMetrics } from "../../common/metrics.js";
 import { serviceKey, type ServiceRef } from "../../common/service.js";
 import type { StateStore } from "../store/types.js";
-import type { CertificateAuthority } from "./ca.js";
+import type { CaRoots } from "./ca-roots.js";
 import { CERT_ERROR, certError } from "./errors.js";
 import { serviceNames } from "./identity.js";
 import type { CertificateRegistry } from "./registry.js";
@@ -29,7 +29,8 @@ const StoredSchema = z.object({ certificatePem: z.string(), privateKeyPem: z.str
 
 export interface ServiceCertificatesOptions {
   readonly store: StateStore;
-  readonly ca: CertificateAuthority;
+  /** Signs with `roots.signer`; hands out `roots.bundlePem`. */
+  readonly roots: CaRoots;
   readonly registry: CertificateRegistry;
   readonly trustDomain: string;
   readonly lifetime: ServiceLifetimeConfig;
@@ -73,6 +74,11 @@ export class ServiceCertificates {
     for (const [key, cert] of this.#cache) if (cert.serial === serial) this.#cache.delete(key);
   }
 
+  /** The signing root changed: every cached certificate is from the other root. */
+  evictAll(): void {
+    this.#cache.clear();
+  }
+
   /**
    * The stored certificate when it is still good, else a new one. Replicas
    * share one certificate per service: a new one is written only if the
@@ -106,7 +112,7 @@ export class ServiceCertificates {
       const cert = this.#withKey(service, serial, certificate, stored.privateKeyPem);
       const record = this.#o.registry.get(serial);
       // Issued by a previous CA, revoked, or due: replace (not an error).
-      if (!(await this.#o.ca.signed(certificate)) || record === undefined || record.state === "revoked" || this.#o.now() >= cert.renewAt) {
+      if (!(await this.#o.roots.signer.signed(certificate)) || record === undefined || record.state === "revoked" || this.#o.now() >= cert.renewAt) {
         return undefined;
       }
       return cert;
@@ -121,7 +127,8 @@ export class ServiceCertificates {
 
   /** Undefined when another replica replaced `previous` first. */
   async #issue(service: ServiceRef, key: string, names: { uri: string; dns: string }, previous: Uint8Array | undefined): Promise<CertificateWithKey | undefined> {
-    const { ca, registry, store, metrics, lifetime } = this.#o;
+    const { roots, registry, store, metrics, lifetime } = this.#o;
+    const ca = roots.signer;
     const stop = metrics?.certificateIssueSeconds.startTimer({ kind: "service" });
     const keys = await generateKeyPair("P-256");
     const notBefore = toSecond(this.#o.now());
@@ -137,7 +144,7 @@ export class ServiceCertificates {
     await registry.add({
       serial, kind: "service", identity: names.uri, service: key,
       notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString(),
-      state: "claimed", claimedAt: cert.notBefore.toISOString(),
+      state: "claimed", claimedAt: cert.notBefore.toISOString(), ca: ca.serial,
     });
     const text = JSON.stringify({ certificatePem: cert.certificatePem, privateKeyPem });
     const storeKey = this.#storeKey(service);
@@ -158,7 +165,7 @@ export class ServiceCertificates {
   #withKey(service: ServiceRef, serial: string, certificate: x509.X509Certificate, privateKeyPem: string): CertificateWithKey {
     const { notBefore, notAfter } = certificate;
     return {
-      serial, service, certificatePem: certificate.toString("pem"), privateKeyPem, caBundlePem: this.#o.ca.pem,
+      serial, service, certificatePem: certificate.toString("pem"), privateKeyPem, caBundlePem: this.#o.roots.bundlePem,
       notBefore, notAfter, renewAt: renewAt(notBefore, notAfter, this.#o.lifetime.renewBefore),
     };
   }

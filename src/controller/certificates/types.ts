@@ -45,6 +45,11 @@ export interface CertificateRecord {
   readonly claimedAt?: string;
   readonly revokedAt?: string;
   readonly revocationReason?: string;
+  /**
+   * Serial of the root CA that signed it. Absent on records written before
+   * root rotation existed: those were signed by the first root (`ca/`).
+   */
+  readonly ca?: string;
 }
 
 export interface IssuedCertificate {
@@ -84,4 +89,25 @@ export interface CertificateManager {
   controllerCertificate(validityMs: number): Promise<CertificateWithKey>;
   /** Called after any registry change (issue, claim, revoke). */
   on(event: "change", fn: (record: CertificateRecord) => void): () => void;
+  /**
+   * Called when the trusted roots or the signing root change (a CA rotation
+   * step, taken here or on another replica): `bundlePem` is what proxies must
+   * trust from now on.
+   */
+  onCaChange(fn: (change: CaChange) => void): () => void;
+  /** True while a rotation re-issues under a root other than the one that signed this certificate. */
+  needsRenewal(serial: string): boolean;
+  /**
+   * A proxy connected for the first time (`record` as it was before the
+   * claim) with a certificate from the signing root while a rotation
+   * re-issues: its live certificates from the other root are revoked (it
+   * proved it holds the new one).
+   */
+  supersedeRenewed(record: CertificateRecord): Promise<void>;
+}
+
+export interface CaChange {
+  readonly phase: "none" | "introduced" | "reissuing" | "retired";
+  readonly bundlePem: string;
+  readonly signerChanged: boolean;
 }

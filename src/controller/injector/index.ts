@@ -6,7 +6,7 @@
  * `providers.kubernetes.injector.enabled` is set.
  */
 import type { Logger } from "pino";
-import { MeshfedError } from "../../common/errors.js";
+import { errorCode, MeshfedError } from "../../common/errors.js";
 import type { HostPort } from "../../common/address.js";
 import type { CaCertificateManager } from "../certificates/index.js";
 import type { SidecarDriver } from "../drivers/types.js";
@@ -36,7 +36,7 @@ export interface StartInjectorOptions {
   /** Port of the controller's Pipy repo; the default repo URL points sidecars at it through the Service. */
   readonly repoPort: number;
   readonly driver: SidecarDriver;
-  readonly certificates: Pick<CaCertificateManager, "webhookCertificate" | "issueProxyCertificate" | "caBundle" | "revoke" | "certificate">;
+  readonly certificates: Pick<CaCertificateManager, "webhookCertificate" | "issueProxyCertificate" | "caBundle" | "onCaChange" | "revoke" | "certificate">;
   readonly api: InjectorKubeApi;
   readonly namespaces: MeshNamespaces;
   /** Where bootstrap records live (bootstrap-records.ts). */
@@ -54,6 +54,11 @@ export interface RunningInjector {
   /** One sweep for Secrets and certificates of deleted pods (the leader runs it periodically). */
   reapOrphans(): Promise<SweepResult>;
   close(graceMs?: number): Promise<void>;
+}
+
+function unionOfBundles(a: string, b: string): string {
+  const blocks = [...`${a}\n${b}`.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) => m[0]);
+  return `${[...new Set(blocks)].join("\n")}\n`;
 }
 
 /** The names the API server may dial the webhook Service by (it uses <svc>.<ns>.svc). */
@@ -99,5 +104,32 @@ export async function startInjector(o: StartInjectorOptions): Promise<RunningInj
     server.destroy();
     throw err;
   }
-  return { port: server.port, repoUrl, reapOrphans: () => reaper.sweep(), close: (graceMs) => server.close(graceMs) };
+  // CA rotation: the API server must trust a root before the webhook serves a certificate from it,
+  // and may stop trusting the old one only once the webhook no longer does: the union of the old
+  // and new bundles first, then the certificate, then the new bundle alone.
+  let trusted = o.certificates.caBundle();
+  const followRotation = async (bundlePem: string): Promise<void> => {
+    const patch = (pem: string) => (o.config.patchCaBundle ? patchCaBundle(o.api, o.config.webhookConfiguration, pem, log) : Promise.resolve(0));
+    try {
+      await patch(unionOfBundles(trusted, bundlePem));
+      await server.renewNow();
+      await patch(bundlePem);
+      trusted = bundlePem;
+    } catch (err) {
+      o.logger.error({ err, code: errorCode(err) }, "following the CA rotation failed for the webhook; restart the controller to retry");
+    }
+  };
+  let rotation = Promise.resolve();
+  const off = o.certificates.onCaChange((change) => {
+    rotation = rotation.then(() => followRotation(change.bundlePem));
+  });
+  return {
+    port: server.port, repoUrl,
+    reapOrphans: () => reaper.sweep(),
+    close: async (graceMs) => {
+      off();
+      await rotation;
+      await server.close(graceMs);
+    },
+  };
 }

@@ -3,7 +3,8 @@
  * serving certificate comes from the mesh CA with the webhook Service's DNS
  * names (certificate manager `webhookCertificate`); it is renewed at its
  * renewAt without a restart (setSecureContext), and the caBundle the API
- * server trusts is the CA, which does not change on renewal.
+ * server trusts is the CA, which does not change on renewal. A CA rotation
+ * rewrites that caBundle first, then calls renewNow (index.ts).
  *
  * Every malformed call gets an answer, never a crash: a review whose
  * request.uid is readable gets HTTP 200 with allowed:false and the reason (the
@@ -77,7 +78,14 @@ export class WebhookServer {
     this.#timer.unref();
   }
 
+  /** Fetches the serving certificate again now (a CA rotation re-issued it under the new root). */
+  renewNow(): Promise<void> {
+    clearTimeout(this.#timer);
+    return this.#renew();
+  }
+
   async #renew(): Promise<void> {
+    if (this.#closing) return;
     try {
       const cert = await this.#o.certificate();
       this.#server.setSecureContext({ cert: cert.certificatePem, key: cert.privateKeyPem });

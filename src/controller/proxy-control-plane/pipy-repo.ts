@@ -166,6 +166,13 @@ export class PipyRepoServer {
     });
     this.#unsubscribe.push(this.#o.catalog.on("change", () => this.#versions.invalidate()));
     this.#unsubscribe.push(certificates.on("change", (record) => this.#onCertificateChange(record)));
+    // CA rotation: new handshakes check client certificates against the new
+    // bundle (and get a serving certificate from the signing root), and every
+    // sidecar's next poll renders /certs/ca.pem from it.
+    this.#unsubscribe.push(certificates.onCaChange(() => {
+      identity.reload();
+      this.#versions.invalidate();
+    }));
     this.#log.info({ address: formatHostPort({ host: listen.host, port: this.port }) }, "Pipy repo (HTTPS, client certificate required) listening");
   }
 

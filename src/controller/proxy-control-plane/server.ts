@@ -16,13 +16,14 @@ import { serviceKey, type ServiceKey, type ServiceRef } from "../../common/servi
 import type { CatalogChange } from "../catalog/types.js";
 import type { MeshCatalog } from "../catalog/catalog.js";
 import { csrKeyFingerprint } from "../certificates/csr.js";
-import type { CertificateManager, CertificateRecord } from "../certificates/types.js";
+import type { CaChange, CertificateManager, CertificateRecord } from "../certificates/types.js";
 import type { SidecarDriver } from "../drivers/types.js";
 import type { AgentsProvider } from "../providers/agents/provider.js";
 import { acceptingEncodedMessages } from "./config-message.js";
 import { validateHello } from "./hello.js";
 import type { ConsumedToken, JoinTokens } from "./join-tokens.js";
 import { PeerRateLimit } from "./peer-rate-limit.js";
+import { ProxyRenewal } from "./proxy-renewal.js";
 import { ServingIdentity } from "./serving-identity.js";
 import { ProxySession, type ProxyStream } from "./session.js";
 import { ProxySessions } from "./sessions.js";
@@ -93,6 +94,8 @@ export class ProxyControlPlane {
   readonly #unsubscribe: Array<() => void> = [];
   readonly #limits: ProxyControlPlaneLimits;
   readonly #enrollLimit: PeerRateLimit;
+  readonly #renewal: ProxyRenewal;
+  #identity: ServingIdentity | undefined;
   /** Connect calls from their first byte to their end, including ones not yet past Hello. */
   #openStreams = 0;
   #port = 0;
@@ -103,6 +106,7 @@ export class ProxyControlPlane {
     this.#log = options.logger.child({ component: "proxy-control-plane" });
     this.#limits = options.limits ?? DEFAULT_LIMITS;
     this.#enrollLimit = new PeerRateLimit({ ratePerSecond: this.#limits.enrollPerSecond, burst: this.#limits.enrollBurst });
+    this.#renewal = new ProxyRenewal(options.certificates, this.#log);
     const keepalive = options.keepaliveMs ?? 20_000;
     this.#server = new grpc.Server({
       "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
@@ -128,6 +132,7 @@ export class ProxyControlPlane {
     const plane = new ProxyControlPlane(options);
     const identity = new ServingIdentity(options.certificates, plane.#log, options.clock);
     await identity.start(plane.#stop.signal);
+    plane.#identity = identity;
     const credentials = grpc.experimental.createCertificateProviderServerCredentials(identity, identity, false);
     plane.#port = await new Promise<number>((resolve, reject) => {
       const address = formatHostPort(options.listen);
@@ -137,6 +142,7 @@ export class ProxyControlPlane {
     });
     plane.#unsubscribe.push(options.catalog.on("change", (change) => plane.#onCatalogChange(change)));
     plane.#unsubscribe.push(options.certificates.on("change", (record) => plane.#onCertificateChange(record)));
+    plane.#unsubscribe.push(options.certificates.onCaChange((change) => plane.#onCaChange(change)));
     plane.#log.info({ address: formatHostPort({ host: options.listen.host, port: plane.#port }) }, "agent gRPC endpoint listening");
     return plane;
   }
@@ -282,6 +288,9 @@ export class ProxyControlPlane {
     this.#o.metrics?.proxiesConnected.set(this.sessions.size);
     this.#o.agents.announce(proxyId, service, valid.endpoints);
     this.#log.info({ peer, proxyId, service: serviceKey(service), endpoints: valid.endpoints.length, heldVersion: valid.configVersion }, "proxy connected");
+    // After the session replaced any older one: the certificates this one renews are now unused.
+    // `record` is the registry entry as it was before the claim.
+    this.#o.certificates.supersedeRenewed(record).catch((err: unknown) => this.#log.error({ err, code: errorCode(err), proxyId }, "revoking the certificate a renewal replaced failed"));
 
     call.on("data", (msg: AgentMessage__Output) => this.#onAgentMessage(session, msg));
     const closed = () => this.#disconnected(session);
@@ -294,6 +303,7 @@ export class ProxyControlPlane {
     session.sendCaBundle(this.#o.certificates.caBundle());
     await this.#sendServiceCertificate(session);
     this.#pushConfig(session);
+    this.#renewal.requestIfDue(session);
   }
 
   /** Counts the stream as open until any of the events that end a server call. */
@@ -345,6 +355,8 @@ export class ProxyControlPlane {
       if (!ok) this.#log.warn({ proxyId: session.identity.proxyId, version, error: session.lastAck.error }, "proxy refused config (NACK)");
     } else if (msg.message === "health" && msg.health) {
       session.health = { proxyState: msg.health.proxyState.slice(0, 64), runningVersion: msg.health.runningVersion, detail: msg.health.detail.slice(0, 1024), at: now };
+    } else if (msg.message === "proxyCsr" && msg.proxyCsr) {
+      void this.#renewal.onCsr(session, msg.proxyCsr.csrPem);
     } else if (msg.message === "hello") {
       this.#log.warn({ proxyId: session.identity.proxyId }, "second Hello on one stream ignored");
     }
@@ -422,6 +434,21 @@ export class ProxyControlPlane {
     }, delay);
     timer.unref();
     this.#renewalTimers.set(key, timer);
+  }
+
+  /**
+   * A CA rotation step (here or on another replica): the agent port and every
+   * proxy trust the new bundle; once the new root signs, the serving
+   * certificate and the service certificates are replaced and agents are
+   * asked to renew their proxy certificates.
+   */
+  #onCaChange(change: CaChange): void {
+    this.#identity?.reload();
+    const sessions = this.sessions.all();
+    for (const s of sessions) s.sendCaBundle(change.bundlePem);
+    if (change.signerChanged) void Promise.all(sessions.map((s) => this.#sendServiceCertificate(s)));
+    for (const s of sessions) this.#renewal.requestIfDue(s);
+    this.#log.info({ phase: change.phase, proxies: sessions.length, signerChanged: change.signerChanged }, "root CAs changed: bundle pushed to connected proxies");
   }
 
   #onCertificateChange(record: CertificateRecord): void {

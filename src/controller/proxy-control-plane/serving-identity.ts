@@ -25,6 +25,7 @@ export class ServingIdentity implements CertificateProvider {
   readonly #identityListeners = new Set<IdentityListener>();
   #identity: { certificate: Buffer; privateKey: Buffer } | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #signal: AbortSignal | undefined;
 
   constructor(certificates: Pick<CertificateManager, "controllerCertificate" | "caBundle">, logger: Logger, clock: Clock = systemClock) {
     this.#certificates = certificates;
@@ -33,8 +34,23 @@ export class ServingIdentity implements CertificateProvider {
   }
 
   async start(signal: AbortSignal): Promise<void> {
+    this.#signal = signal;
     signal.addEventListener("abort", () => clearTimeout(this.#timer), { once: true });
     await this.#renew(signal);
+  }
+
+  /**
+   * The roots changed (CA rotation): client certificates are checked against
+   * the new bundle from now on, and the serving certificate is fetched again
+   * (the manager re-issues it once the new root signs).
+   */
+  reload(): void {
+    const signal = this.#signal;
+    if (signal === undefined || signal.aborted) return;
+    const caCertificate = Buffer.from(this.#certificates.caBundle());
+    for (const fn of this.#caListeners) fn({ caCertificate });
+    clearTimeout(this.#timer);
+    void this.#renew(signal);
   }
 
   async #renew(signal: AbortSignal): Promise<void> {
@@ -50,6 +66,8 @@ export class ServingIdentity implements CertificateProvider {
       this.#logger.error({ err, code: errorCode(err) }, "renewing the controller's serving certificate failed; retrying");
     }
     if (signal.aborted) return;
+    // A reload may have raced a scheduled renewal: keep one timer.
+    clearTimeout(this.#timer);
     // setTimeout holds at most ~24.8 days; renewals are far sooner than that.
     this.#timer = setTimeout(() => void this.#renew(signal), Math.min(delay, 2 ** 31 - 1));
     this.#timer.unref();

@@ -2,8 +2,8 @@
  * One proxy's Connect stream. It owns the write side: a slow proxy gets
  * back-pressure, not an unbounded queue. At most MAX_IN_FLIGHT messages are
  * handed to gRPC and not yet flushed to the transport; beyond that only the
- * newest CA bundle, the newest service certificate and the newest config are
- * kept, one of each, and older pending ones are dropped (newest version
+ * newest CA bundle, service certificate and config (and, during a CA
+ * rotation, renewal request and proxy certificate) are kept, one of each, and older pending ones are dropped (newest version
  * wins). A proxy that stops reading therefore holds a bounded amount of
  * memory, and pushes to the other proxies never wait for it.
  */
@@ -17,9 +17,13 @@ import { encodeConfigMessage, type OutgoingControllerMessage } from "./config-me
 /** Messages written to gRPC whose flush to the transport has not been confirmed yet. */
 export const MAX_IN_FLIGHT = 2;
 
-type PendingKind = "caBundle" | "serviceCertificate" | "config";
-/** The order pending messages are sent in: a config may refer to a certificate the agent must already hold. */
-const PENDING_ORDER: readonly PendingKind[] = ["caBundle", "serviceCertificate", "config"];
+type PendingKind = "caBundle" | "proxyCertificate" | "renewProxyCertificate" | "serviceCertificate" | "config";
+/**
+ * The order pending messages are sent in: a config may refer to a certificate
+ * the agent must already hold, and a certificate from a new root must follow
+ * the bundle that trusts it.
+ */
+const PENDING_ORDER: readonly PendingKind[] = ["caBundle", "proxyCertificate", "renewProxyCertificate", "serviceCertificate", "config"];
 
 /** Configs are written pre-encoded (config-message.ts); the server's Connect serializer passes them through. */
 export type ProxyStream = grpc.ServerDuplexStream<AgentMessage__Output, OutgoingControllerMessage>;
@@ -113,6 +117,15 @@ export class ProxySession {
 
   sendCaBundle(pem: string): void {
     if (!this.#ended) this.#send("caBundle", { caBundle: { pem } });
+  }
+
+  /** CA rotation: asks the agent for a CSR for a new key (proxy-renewal.ts). */
+  requestProxyRenewal(reason: string): void {
+    if (!this.#ended) this.#send("renewProxyCertificate", { renewProxyCertificate: { reason } });
+  }
+
+  sendProxyCertificate(message: NonNullable<ControllerMessage["proxyCertificate"]>): void {
+    if (!this.#ended) this.#send("proxyCertificate", { proxyCertificate: message });
   }
 
   /** Tells the agent why the stream ends, then ends it. */

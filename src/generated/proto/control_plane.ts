@@ -12,7 +12,10 @@ import type { EnrollRequest as _meshfed_v1_EnrollRequest, EnrollRequest__Output 
 import type { EnrollResponse as _meshfed_v1_EnrollResponse, EnrollResponse__Output as _meshfed_v1_EnrollResponse__Output } from './meshfed/v1/EnrollResponse.js';
 import type { Health as _meshfed_v1_Health, Health__Output as _meshfed_v1_Health__Output } from './meshfed/v1/Health.js';
 import type { Hello as _meshfed_v1_Hello, Hello__Output as _meshfed_v1_Hello__Output } from './meshfed/v1/Hello.js';
+import type { ProxyCertificate as _meshfed_v1_ProxyCertificate, ProxyCertificate__Output as _meshfed_v1_ProxyCertificate__Output } from './meshfed/v1/ProxyCertificate.js';
 import type { ProxyControlPlaneClient as _meshfed_v1_ProxyControlPlaneClient, ProxyControlPlaneDefinition as _meshfed_v1_ProxyControlPlaneDefinition } from './meshfed/v1/ProxyControlPlane.js';
+import type { ProxyCsr as _meshfed_v1_ProxyCsr, ProxyCsr__Output as _meshfed_v1_ProxyCsr__Output } from './meshfed/v1/ProxyCsr.js';
+import type { RenewProxyCertificate as _meshfed_v1_RenewProxyCertificate, RenewProxyCertificate__Output as _meshfed_v1_RenewProxyCertificate__Output } from './meshfed/v1/RenewProxyCertificate.js';
 import type { ServiceCertificate as _meshfed_v1_ServiceCertificate, ServiceCertificate__Output as _meshfed_v1_ServiceCertificate__Output } from './meshfed/v1/ServiceCertificate.js';
 import type { Shutdown as _meshfed_v1_Shutdown, Shutdown__Output as _meshfed_v1_Shutdown__Output } from './meshfed/v1/Shutdown.js';
 
@@ -34,7 +37,10 @@ export interface ProtoGrpcType {
       EnrollResponse: MessageTypeDefinition<_meshfed_v1_EnrollResponse, _meshfed_v1_EnrollResponse__Output>
       Health: MessageTypeDefinition<_meshfed_v1_Health, _meshfed_v1_Health__Output>
       Hello: MessageTypeDefinition<_meshfed_v1_Hello, _meshfed_v1_Hello__Output>
+      ProxyCertificate: MessageTypeDefinition<_meshfed_v1_ProxyCertificate, _meshfed_v1_ProxyCertificate__Output>
       ProxyControlPlane: SubtypeConstructor<typeof grpc.Client, _meshfed_v1_ProxyControlPlaneClient> & { service: _meshfed_v1_ProxyControlPlaneDefinition }
+      ProxyCsr: MessageTypeDefinition<_meshfed_v1_ProxyCsr, _meshfed_v1_ProxyCsr__Output>
+      RenewProxyCertificate: MessageTypeDefinition<_meshfed_v1_RenewProxyCertificate, _meshfed_v1_RenewProxyCertificate__Output>
       ServiceCertificate: MessageTypeDefinition<_meshfed_v1_ServiceCertificate, _meshfed_v1_ServiceCertificate__Output>
       Shutdown: MessageTypeDefinition<_meshfed_v1_Shutdown, _meshfed_v1_Shutdown__Output>
     }

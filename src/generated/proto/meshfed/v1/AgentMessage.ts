@@ -3,17 +3,20 @@
 import type { Hello as _meshfed_v1_Hello, Hello__Output as _meshfed_v1_Hello__Output } from '../../meshfed/v1/Hello.js';
 import type { ConfigAck as _meshfed_v1_ConfigAck, ConfigAck__Output as _meshfed_v1_ConfigAck__Output } from '../../meshfed/v1/ConfigAck.js';
 import type { Health as _meshfed_v1_Health, Health__Output as _meshfed_v1_Health__Output } from '../../meshfed/v1/Health.js';
+import type { ProxyCsr as _meshfed_v1_ProxyCsr, ProxyCsr__Output as _meshfed_v1_ProxyCsr__Output } from '../../meshfed/v1/ProxyCsr.js';
 
 export interface AgentMessage {
   'hello'?: (_meshfed_v1_Hello | null);
   'ack'?: (_meshfed_v1_ConfigAck | null);
   'health'?: (_meshfed_v1_Health | null);
-  'message'?: "hello"|"ack"|"health";
+  'proxyCsr'?: (_meshfed_v1_ProxyCsr | null);
+  'message'?: "hello"|"ack"|"health"|"proxyCsr";
 }
 
 export interface AgentMessage__Output {
   'hello'?: (_meshfed_v1_Hello__Output | null);
   'ack'?: (_meshfed_v1_ConfigAck__Output | null);
   'health'?: (_meshfed_v1_Health__Output | null);
-  'message'?: "hello"|"ack"|"health";
+  'proxyCsr'?: (_meshfed_v1_ProxyCsr__Output | null);
+  'message'?: "hello"|"ack"|"health"|"proxyCsr";
 }

@@ -4,13 +4,17 @@ import type { ConfigVersion as _meshfed_v1_ConfigVersion, ConfigVersion__Output 
 import type { ServiceCertificate as _meshfed_v1_ServiceCertificate, ServiceCertificate__Output as _meshfed_v1_ServiceCertificate__Output } from '../../meshfed/v1/ServiceCertificate.js';
 import type { CaBundle as _meshfed_v1_CaBundle, CaBundle__Output as _meshfed_v1_CaBundle__Output } from '../../meshfed/v1/CaBundle.js';
 import type { Shutdown as _meshfed_v1_Shutdown, Shutdown__Output as _meshfed_v1_Shutdown__Output } from '../../meshfed/v1/Shutdown.js';
+import type { RenewProxyCertificate as _meshfed_v1_RenewProxyCertificate, RenewProxyCertificate__Output as _meshfed_v1_RenewProxyCertificate__Output } from '../../meshfed/v1/RenewProxyCertificate.js';
+import type { ProxyCertificate as _meshfed_v1_ProxyCertificate, ProxyCertificate__Output as _meshfed_v1_ProxyCertificate__Output } from '../../meshfed/v1/ProxyCertificate.js';
 
 export interface ControllerMessage {
   'config'?: (_meshfed_v1_ConfigVersion | null);
   'serviceCertificate'?: (_meshfed_v1_ServiceCertificate | null);
   'caBundle'?: (_meshfed_v1_CaBundle | null);
   'shutdown'?: (_meshfed_v1_Shutdown | null);
-  'message'?: "config"|"serviceCertificate"|"caBundle"|"shutdown";
+  'renewProxyCertificate'?: (_meshfed_v1_RenewProxyCertificate | null);
+  'proxyCertificate'?: (_meshfed_v1_ProxyCertificate | null);
+  'message'?: "config"|"serviceCertificate"|"caBundle"|"shutdown"|"renewProxyCertificate"|"proxyCertificate";
 }
 
 export interface ControllerMessage__Output {
@@ -18,5 +22,7 @@ export interface ControllerMessage__Output {
   'serviceCertificate'?: (_meshfed_v1_ServiceCertificate__Output | null);
   'caBundle'?: (_meshfed_v1_CaBundle__Output | null);
   'shutdown'?: (_meshfed_v1_Shutdown__Output | null);
-  'message'?: "config"|"serviceCertificate"|"caBundle"|"shutdown";
+  'renewProxyCertificate'?: (_meshfed_v1_RenewProxyCertificate__Output | null);
+  'proxyCertificate'?: (_meshfed_v1_ProxyCertificate__Output | null);
+  'message'?: "config"|"serviceCertificate"|"caBundle"|"shutdown"|"renewProxyCertificate"|"proxyCertificate";
 }

@@ -11,7 +11,9 @@ export interface ProxyControlPlaneClient extends grpc.Client {
   /**
    * One stream per proxy. The agent sends Hello first; the controller then
    * sends the CA bundle, the service certificate and the current config, and
-   * afterwards only what changes. A newer stream for the same proxy replaces
+   * afterwards only what changes. During a root CA rotation the controller
+   * may send RenewProxyCertificate; the agent answers with ProxyCsr and gets
+   * ProxyCertificate back. A newer stream for the same proxy replaces
    * the older one (the older one is ended with Shutdown{code: MESHFED_REPLACED}).
    */
   Connect(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_meshfed_v1_AgentMessage, _meshfed_v1_ControllerMessage__Output>;
@@ -19,7 +21,9 @@ export interface ProxyControlPlaneClient extends grpc.Client {
   /**
    * One stream per proxy. The agent sends Hello first; the controller then
    * sends the CA bundle, the service certificate and the current config, and
-   * afterwards only what changes. A newer stream for the same proxy replaces
+   * afterwards only what changes. During a root CA rotation the controller
+   * may send RenewProxyCertificate; the agent answers with ProxyCsr and gets
+   * ProxyCertificate back. A newer stream for the same proxy replaces
    * the older one (the older one is ended with Shutdown{code: MESHFED_REPLACED}).
    */
   connect(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_meshfed_v1_AgentMessage, _meshfed_v1_ControllerMessage__Output>;
@@ -52,7 +56,9 @@ export interface ProxyControlPlaneHandlers extends grpc.UntypedServiceImplementa
   /**
    * One stream per proxy. The agent sends Hello first; the controller then
    * sends the CA bundle, the service certificate and the current config, and
-   * afterwards only what changes. A newer stream for the same proxy replaces
+   * afterwards only what changes. During a root CA rotation the controller
+   * may send RenewProxyCertificate; the agent answers with ProxyCsr and gets
+   * ProxyCertificate back. A newer stream for the same proxy replaces
    * the older one (the older one is ended with Shutdown{code: MESHFED_REPLACED}).
    */
   Connect: grpc.handleBidiStreamingCall<_meshfed_v1_AgentMessage__Output, _meshfed_v1_ControllerMessage>;
