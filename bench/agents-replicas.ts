@@ -27,6 +27,8 @@ export interface ReplicaOptions {
 
 /** The proxy list entry the cross-check reads from `GET /api/v1/proxies`. */
 export interface ListedProxy {
+  /** false: another replica holds the stream (its config and ACK are not known here). */
+  readonly local?: boolean;
   readonly config: { readonly version: number } | null;
   readonly lastAck: { readonly version: number; readonly ok: boolean } | null;
 }
@@ -60,10 +62,13 @@ export class Replicas {
     return Promise.all(this.all.map((r) => request<UsageReply>(r.child, { type: "usage", resetPeak }, 30_000)));
   }
 
-  /** Every replica's proxies together: a proxy's stream, and so its entry, lives on one replica. */
+  /**
+   * Every proxy once, from the replica holding its stream: each replica
+   * lists the others' proxies too (docs/ha.md), without their ACKs.
+   */
   async proxies(): Promise<ListedProxy[]> {
     const lists = await Promise.all(this.all.map(async (r) => JSON.parse(await admin(r.adminUrl, "/api/v1/proxies")) as ListedProxy[]));
-    return lists.flat();
+    return lists.flat().filter((p) => p.local !== false);
   }
 
   /** Asks each to stop; never throws (the caller kills what does not exit). */
