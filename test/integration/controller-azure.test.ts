@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { controllerAzureConfig } from "../fakes/arm/harness.js";
 import { FakeArm } from "../fakes/arm/server.js";
 import { getJson, startControllerProcess } from "../helpers/controller-process.js";
 
@@ -17,21 +18,11 @@ test("the controller's catalog shows Azure VM and scale-set endpoints with azure
   });
   arm.inventory.addVm({ resourceGroup: "shop-rg", name: "web-1", power: "running", ip: "10.1.0.4", tags: { "meshfed-service": "web", "meshfed-namespace": "shop", "meshfed-ports": "8080" } });
   arm.inventory.addVm({ resourceGroup: "shop-rg", name: "web-2", power: "deallocated", ip: "10.1.0.5", tags: { "meshfed-service": "web", "meshfed-namespace": "shop", "meshfed-ports": "8080" } });
-  await writeFile(join(dir, "arm-ca.pem"), arm.ca);
-  await writeFile(join(dir, "secret"), `${arm.clientSecret}\n`, { mode: 0o600 });
-  await writeFile(join(dir, "controller.yaml"), [
-    "providers:",
-    "  azure:",
-    `    subscriptionId: ${arm.subscriptionId}`,
-    "    resourceGroups: [shop-rg]",
-    `    endpoint: ${arm.url}`,
-    `    authorityHost: ${arm.url}`,
-    `    credential: { type: clientSecret, tenantId: ${arm.tenantId}, clientId: ${arm.clientId}, secretFile: secret }`,
-    "",
-  ].join("\n"));
+  const azureConfig = await controllerAzureConfig(arm, dir);
+  await writeFile(join(dir, "controller.yaml"), azureConfig.lines.join("\n"));
 
   const ctl = await startControllerProcess(["--config", join(dir, "controller.yaml"), "--data-dir", join(dir, "data")], 30_000, {
-    NODE_EXTRA_CA_CERTS: join(dir, "arm-ca.pem"),
+    NODE_EXTRA_CA_CERTS: azureConfig.caFile,
   });
   t.after(() => ctl.stop("SIGKILL"));
   const catalog = (await getJson(`${ctl.url}/api/v1/catalog`)) as { services: Array<{ namespace: string; name: string; endpoints: Array<{ ip: string; port: number; sources: string[]; provenance: Array<{ source: string }> }> }> };

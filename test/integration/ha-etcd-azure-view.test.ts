@@ -8,10 +8,10 @@
  * binary (failed under CI=true).
  */
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { Etcd3 } from "etcd3";
+import { controllerAzureConfig } from "../fakes/arm/harness.js";
 import { FakeArm } from "../fakes/arm/server.js";
 import { eventually } from "../helpers/agent-testbed.js";
 import { etcdAvailable, startEtcd, type EtcdProcess } from "../helpers/etcd-process.js";
@@ -37,21 +37,7 @@ async function startArm(t: TestContext): Promise<FakeArm> {
 /** A replica polling `arm` every second when it leads. */
 function azureReplica(etcd: EtcdProcess, id: string, arm: FakeArm): Promise<ReplicaProcess> {
   return startReplicaProcess(etcd, id, {
-    config: async (dir) => {
-      await writeFile(join(dir, "arm-ca.pem"), arm.ca);
-      await writeFile(join(dir, "secret"), `${arm.clientSecret}\n`, { mode: 0o600 });
-      return [
-        "providers:",
-        "  azure:",
-        `    subscriptionId: ${arm.subscriptionId}`,
-        "    resourceGroups: [shop-rg]",
-        `    endpoint: ${arm.url}`,
-        `    authorityHost: ${arm.url}`,
-        "    interval: 1s",
-        `    credential: { type: clientSecret, tenantId: ${arm.tenantId}, clientId: ${arm.clientId}, secretFile: secret }`,
-        "",
-      ].join("\n");
-    },
+    config: async (dir) => (await controllerAzureConfig(arm, dir, ["interval: 1s"])).lines.join("\n"),
     env: (dir) => ({ NODE_EXTRA_CA_CERTS: join(dir, "arm-ca.pem") }),
   });
 }
@@ -72,13 +58,21 @@ async function leaderOf(r: ReplicaProcess): Promise<string | null> {
   return (await r.api<{ leaderId: string | null }>("/api/v1/replica")).leaderId;
 }
 
-test("only the leader polls ARM; the follower serves its view and, when the leader is killed, polls in its place without losing the endpoints", { timeout: 120_000 }, async (t) => {
-  if (!etcdAvailable(t)) return;
+/** Replica A, started first and leading, and replica B following it; each on its own fake ARM. Undefined: no etcd (skipped). */
+async function leaderAndFollower(t: TestContext) {
+  if (!etcdAvailable(t)) return undefined;
   const etcd = await startEtcd(t);
   const [armA, armB] = [await startArm(t), await startArm(t)];
   const a = await azureReplica(etcd, "replica-a", armA);
   await eventually(async () => ((await leaderOf(a)) === "replica-a" ? true : undefined), LEASE_WAIT_MS, "A leads");
   const b = await azureReplica(etcd, "replica-b", armB);
+  return { etcd, armA, armB, a, b };
+}
+
+test("only the leader polls ARM; the follower serves its view and, when the leader is killed, polls in its place without losing the endpoints", { timeout: 120_000 }, async (t) => {
+  const replicas = await leaderAndFollower(t);
+  if (replicas === undefined) return;
+  const { armA, armB, a, b } = replicas;
 
   assert.deepEqual(await webEndpoints(b), ["10.1.0.4:8080"], "B's catalog has A's Azure endpoints once B is ready");
   assert.equal((await sharedView(b)).role, "following");
@@ -118,12 +112,9 @@ test("only the leader polls ARM; the follower serves its view and, when the lead
 });
 
 test("a corrupt published view is refused: the follower keeps its last good view and the leader writes a good one over it", { timeout: 120_000 }, async (t) => {
-  if (!etcdAvailable(t)) return;
-  const etcd = await startEtcd(t);
-  const [armA, armB] = [await startArm(t), await startArm(t)];
-  const a = await azureReplica(etcd, "replica-a", armA);
-  await eventually(async () => ((await leaderOf(a)) === "replica-a" ? true : undefined), LEASE_WAIT_MS, "A leads");
-  const b = await azureReplica(etcd, "replica-b", armB);
+  const replicas = await leaderAndFollower(t);
+  if (replicas === undefined) return;
+  const { etcd, armB, b } = replicas;
   assert.deepEqual(await webEndpoints(b), ["10.1.0.4:8080"]);
   const before = (await sharedView(b)).served!.generation;
 

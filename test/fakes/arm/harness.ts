@@ -91,3 +91,28 @@ export async function counterValue(metrics: ControllerMetrics, labels: Record<st
   const v = m.values.find((x) => Object.entries(labels).every(([k, val]) => (x.labels as Record<string, unknown>)[k] === val));
   return v?.value ?? 0;
 }
+
+/**
+ * For a controller process pointed at `arm`: writes the fake's CA (to trust
+ * through NODE_EXTRA_CA_CERTS, as a user trusts a proxy CA) and the client
+ * secret into `dir`, and answers the `providers.azure` config lines.
+ */
+export async function controllerAzureConfig(arm: FakeArm, dir: string, extra: readonly string[] = []): Promise<{ lines: string[]; caFile: string }> {
+  const caFile = join(dir, "arm-ca.pem");
+  await writeFile(caFile, arm.ca);
+  await writeFile(join(dir, "secret"), `${arm.clientSecret}\n`, { mode: 0o600 });
+  return {
+    caFile,
+    lines: [
+      "providers:",
+      "  azure:",
+      `    subscriptionId: ${arm.subscriptionId}`,
+      "    resourceGroups: [shop-rg]",
+      `    endpoint: ${arm.url}`,
+      `    authorityHost: ${arm.url}`,
+      ...extra.map((line) => `    ${line}`),
+      `    credential: { type: clientSecret, tenantId: ${arm.tenantId}, clientId: ${arm.clientId}, secretFile: secret }`,
+      "",
+    ],
+  };
+}
