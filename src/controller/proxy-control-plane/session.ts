@@ -3,9 +3,10 @@
  * back-pressure, not an unbounded queue. At most MAX_IN_FLIGHT messages are
  * handed to gRPC and not yet flushed to the transport; beyond that only the
  * newest CA bundle, service certificate and config (and, during a CA
- * rotation, renewal request and proxy certificate) are kept, one of each, and older pending ones are dropped (newest version
- * wins). A proxy that stops reading therefore holds a bounded amount of
- * memory, and pushes to the other proxies never wait for it.
+ * rotation, renewal request and proxy certificate) are kept, one of each,
+ * and older pending ones are dropped (newest version wins). A proxy that
+ * stops reading therefore holds a bounded amount of memory, and pushes to
+ * the other proxies never wait for it.
  */
 import type * as grpc from "@grpc/grpc-js";
 import type { ServiceRef } from "../../common/service.js";
