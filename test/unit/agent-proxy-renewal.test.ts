@@ -9,20 +9,12 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { startAgent } from "../../src/agent/index.js";
-import { silentLogger } from "../../src/common/logger.js";
-import { FakeController, issueLeaf, makePki } from "../helpers/agent-fake-controller.js";
-import { eventually, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { connectedAgent } from "../helpers/agent-connected.js";
+import { issueLeaf } from "../helpers/agent-fake-controller.js";
+import { eventually } from "../helpers/agent-testbed.js";
 
 test("renewal: a refusal or a certificate for another key keeps the current pair; a good answer is stored and the agent reconnects with it", async (t) => {
-  const dir = await tempDir(t);
-  const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
-  await ctl.start();
-  t.after(() => ctl.stop());
-  const config = await testConfig(dir, ctl.pki.caPem, ctl.address);
-  const agent = await startAgent(config, silentLogger());
-  t.after(() => agent.close());
-  const session = await ctl.waitForSession(1);
+  const { ctl, config, session } = await connectedAgent(t);
   const enrolledCert = await readFile(join(config.dataDir, "proxy-cert.pem"), "utf8");
   const enrolledKey = await readFile(join(config.dataDir, "proxy-key.pem"), "utf8");
   const uri = /URI:([^,\s]+)/.exec(new X509Certificate(enrolledCert).subjectAltName ?? "")![1]!;

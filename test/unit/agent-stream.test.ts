@@ -4,26 +4,15 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { startAgent, EXIT_PERMANENT } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
-import { FakeController, grpc, makeCa, makePki, makeServiceCertificate, type FakeSession } from "../helpers/agent-fake-controller.js";
+import { FakeController, grpc, makeCa, makePki, makeServiceCertificate } from "../helpers/agent-fake-controller.js";
+import { connectedAgent } from "../helpers/agent-connected.js";
 import { configMessage, eventually, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
-
-async function connected(t: import("node:test").TestContext, onSession?: (s: FakeSession) => void) {
-  const dir = await tempDir(t);
-  const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" }, ...(onSession ? { onSession } : {}) });
-  await ctl.start();
-  t.after(() => ctl.stop());
-  const config = await testConfig(dir, ctl.pki.caPem, ctl.address);
-  const agent = await startAgent(config, silentLogger());
-  t.after(() => agent.close());
-  const session = await ctl.waitForSession(1);
-  return { dir, ctl, config, agent, session };
-}
 
 test("a config version is written to disk before it is ACKed (no proxy: stored = good)", async (t) => {
   // The ACK handler reads the disk the moment the ACK arrives.
   const seenOnDisk: Array<number | undefined> = [];
   let dataDir = "";
-  const { session, agent, config } = await connected(t, (s) => {
+  const { session, agent, config } = await connectedAgent(t, (s) => {
     s.call.on("data", (m: { ack?: { version: number } }) => {
       if (m.ack) {
         void readFile(join(dataDir, "config", "good.json"), "utf8").then(
@@ -50,7 +39,7 @@ test("a config version is written to disk before it is ACKed (no proxy: stored =
 });
 
 test("a malformed config version is NACKed and not stored", async (t) => {
-  const { session, config } = await connected(t);
+  const { session, config } = await connectedAgent(t);
   session.send(configMessage(3, { "/../etc/passwd": "x" }));
   const ack = await session.next((m) => m.ack ?? undefined);
   assert.equal(ack.ok, false);
@@ -59,7 +48,7 @@ test("a malformed config version is NACKed and not stored", async (t) => {
 });
 
 test("ca_bundle and service_certificate are persisted (key 0600) and shown in /status", async (t) => {
-  const { session, ctl, config, agent } = await connected(t);
+  const { session, ctl, config, agent } = await connectedAgent(t);
   const other = await makeCa("CN=next root");
   const bundle = ctl.pki.caPem + other.caPem;
   const svc = await makeServiceCertificate(ctl.pki, "5e");
@@ -82,7 +71,7 @@ test("ca_bundle and service_certificate are persisted (key 0600) and shown in /s
 });
 
 test("Shutdown{permanent:true} stops the agent with the code; Shutdown{permanent:false} reconnects", async (t) => {
-  const { session, ctl, agent } = await connected(t);
+  const { session, ctl, agent } = await connectedAgent(t);
   session.send({ shutdown: { code: "MESHFED_REPLACED", reason: "a newer stream", permanent: false } });
   const second = await ctl.waitForSession(2);
   assert.equal(second.peerProxyId, session.peerProxyId);
@@ -94,7 +83,7 @@ test("Shutdown{permanent:true} stops the agent with the code; Shutdown{permanent
 });
 
 test("a Connect refused with PERMISSION_DENIED + meshfed-code is permanent; a plain stream end reconnects", async (t) => {
-  const { session, ctl, agent } = await connected(t);
+  const { session, ctl, agent } = await connectedAgent(t);
   session.end();
   const second = await ctl.waitForSession(2);
   second.end({ status: grpc.status.PERMISSION_DENIED, code: "MESHFED_ENDPOINT_NOT_ALLOWED", details: "10.9.9.9:80 is not shop/bookstore's" });
