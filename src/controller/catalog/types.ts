@@ -8,6 +8,7 @@
  * JSON field names of CatalogService, Conflict and the participants report
  * are an admin-API contract: scripts depend on them.
  */
+import type { CaptureMode, PortProtocols } from "../../common/app-protocol.js";
 import type { ServiceKey, ServiceRef } from "../../common/service.js";
 import type { Provenance } from "../providers/types.js";
 import type { HttpMatch, IdentityRef } from "../spec/types.js";
@@ -99,6 +100,10 @@ export interface SplitBackend {
   readonly service: ServiceRef;
   readonly weight: number;
   readonly endpoints: readonly EndpointAddress[];
+  /** Every identity that serves this backend (absent = its service identity only). */
+  readonly identities?: readonly IdentityRef[];
+  /** Protocol per port (absent or unlisted port = "http"). */
+  readonly protocols?: PortProtocols;
 }
 
 export interface OutboundService {
@@ -107,6 +112,17 @@ export interface OutboundService {
   /** Ports clients may call (from the service's endpoints, or the split backends'). */
   readonly ports: readonly number[];
   readonly endpoints: readonly EndpointAddress[];
+  /**
+   * Every identity whose proxies serve this service (a service may run under
+   * several accounts); a peer must prove one of them. Absent = [identity].
+   */
+  readonly identities?: readonly IdentityRef[];
+  /** Protocol per port (absent or unlisted port = "http"). */
+  readonly protocols?: PortProtocols;
+  /** The mesh virtual IP the agents' DNS answers for this service's names (VMs; docs/dataplane.md). */
+  readonly vip?: string;
+  /** The service's platform virtual IPs (Kubernetes ClusterIPs). */
+  readonly virtualIPs?: readonly string[];
   /** Present when a TrafficSplit has this service as its root. */
   readonly split?: {
     readonly trafficSplit: string;
@@ -117,11 +133,19 @@ export interface OutboundService {
 
 /** Everything one proxy needs; what a SidecarDriver renders. Deterministic order throughout. */
 export interface ProxyView {
-  readonly proxy: { readonly id: string; readonly service: ServiceRef; readonly identity: IdentityRef };
+  readonly proxy: {
+    readonly id: string;
+    readonly service: ServiceRef;
+    readonly identity: IdentityRef;
+    /** How the proxy's host hands it traffic (absent = "none": explicit mode). */
+    readonly capture?: CaptureMode;
+  };
   readonly inbound: {
     readonly permissive: boolean;
     /** Local endpoints this proxy fronts. */
     readonly endpoints: readonly EndpointAddress[];
+    /** Protocol per local port (absent or unlisted port = "http"). */
+    readonly protocols?: PortProtocols;
     readonly rules: readonly InboundRule[];
   };
   readonly outbound: readonly OutboundService[];

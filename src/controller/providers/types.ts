@@ -7,6 +7,7 @@
  * those services back, so the cost of a change follows the change, not the
  * size of the mesh. Providers know nothing of each other or of the catalog.
  */
+import type { AppProtocol } from "../../common/app-protocol.js";
 import type { ServiceKey, ServiceRef } from "../../common/service.js";
 
 /** Where one endpoint was seen, e.g. `{ provider: "onprem", source: "config/hosts.yaml#db-1" }`. */
@@ -21,11 +22,21 @@ export interface ProviderEndpoint {
   readonly port: number;
   /** The source object inside the provider (the provider id is implied). */
   readonly source: string;
+  /** Application protocol of this port as the platform declares it; absent = "http". */
+  readonly protocol?: AppProtocol;
+  /**
+   * The identity of the workload behind this endpoint: a ServiceAccount name in
+   * the service's namespace (a pod's account; a VM's configured account).
+   * Absent = the service's own name, so nothing configured before changes meaning.
+   */
+  readonly serviceAccount?: string;
 }
 
 export interface ServiceEndpoints {
   readonly service: ServiceRef;
   readonly endpoints: readonly ProviderEndpoint[];
+  /** Virtual addresses of the service on its platform (Kubernetes ClusterIPs), if any. */
+  readonly virtualIPs?: readonly string[];
 }
 
 export type ProviderState = "starting" | "synced" | "degraded" | "stopped";
