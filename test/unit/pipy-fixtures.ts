@@ -75,7 +75,42 @@ export const permissiveView: ProxyView = {
   ],
 };
 
-export const VIEWS: Record<string, ProxyView> = { permissive: permissiveView, split: splitView, tcp: tcpView, "no-outbound": noOutboundView };
+/**
+ * A VM whose agent captures traffic (issues 14 and 15): a gRPC service on
+ * 9090 and a TCP port, peers run under one account shared by two services, a
+ * mesh VIP and a ClusterIP to match original destinations against.
+ */
+export const transparentView: ProxyView = {
+  proxy: { id: "55555555-5555-4555-8555-555555555555", service: { namespace: "shop", name: "web" }, identity: sa("shop", "web-sa"), capture: "transparent" },
+  inbound: {
+    permissive: false,
+    endpoints: [{ ip: "10.0.0.5", port: 9090 }, { ip: "10.0.0.5", port: 8080 }],
+    protocols: { "9090": "grpc" },
+    rules: [{ trafficTarget: "shop/web-access", sources: [sa("shop", "front")], httpMatches: [{ name: "any", methods: ["*"], headers: {} }], tcpPorts: [], anyTcpPort: false }],
+  },
+  outbound: [
+    {
+      service: { namespace: "shop", name: "db" },
+      identity: sa("shop", "db"),
+      identities: [sa("shop", "storage"), sa("shop", "db")],
+      ports: [3306],
+      protocols: { "3306": "tcp" },
+      endpoints: [{ ip: "10.0.0.7", port: 3306 }],
+      vip: "240.240.0.2",
+      virtualIPs: ["10.96.0.20"],
+    },
+    {
+      service: { namespace: "shop", name: "pay" },
+      identity: sa("shop", "pay"),
+      ports: [9000, 9443],
+      protocols: { "9000": "http2" },
+      endpoints: [{ ip: "10.0.0.9", port: 9000 }, { ip: "10.0.0.8", port: 9000 }, { ip: "10.0.0.8", port: 9443 }],
+      vip: "240.240.0.3",
+    },
+  ],
+};
+
+export const VIEWS: Record<string, ProxyView> = { permissive: permissiveView, split: splitView, tcp: tcpView, "no-outbound": noOutboundView, transparent: transparentView };
 
 /** The same value with every object's keys in reverse order (arrays keep their order). */
 export function reverseKeys<T>(value: T): T {

@@ -10,6 +10,7 @@
  * below only tell the scripts where to find them.
  */
 import { formatHostPort, isLoopback } from "../../../common/address.js";
+import { DEFAULT_APP_PROTOCOL, type AppProtocol, type PortProtocols } from "../../../common/app-protocol.js";
 import { serviceKey, type ServiceRef } from "../../../common/service.js";
 import type { EndpointAddress, InboundRule, OutboundService, ProxyView } from "../../catalog/types.js";
 import type { HttpMatch, IdentityRef } from "../../spec/types.js";
@@ -30,6 +31,12 @@ export interface PipyDriverOptions {
   readonly inboundPortOffset?: number;
   /** Port of the explicit outbound HTTP listener (Host-header routing). */
   readonly outboundPort?: number;
+  /**
+   * Port of the transparent outbound listener on 127.0.0.1, where the capture
+   * rules (agent or pod init container) redirect the application's TCP.
+   * Rendered only for a proxy whose view says capture is "transparent".
+   */
+  readonly transparentPort?: number;
   /** Port of the readiness listener. */
   readonly healthPort?: number;
   /** Retries of an idempotent request after a connection failure or a 502/503/504. */
@@ -40,7 +47,7 @@ export interface PipyDriverOptions {
   readonly idleTimeout?: number;
 }
 
-export const PIPY_DEFAULTS = { inboundPortOffset: 10000, outboundPort: 15001, healthPort: 15021, retries: 2, connectTimeout: 5, idleTimeout: 60 } as const;
+export const PIPY_DEFAULTS = { inboundPortOffset: 10000, outboundPort: 15001, transparentPort: 15002, healthPort: 15021, retries: 2, connectTimeout: 5, idleTimeout: 60 } as const;
 
 export interface PipyHttpMatchV1 {
   readonly name: string;
@@ -70,13 +77,19 @@ export interface PipyInboundListenerV1 {
   readonly port: number;
   /** The local process, ip:port. */
   readonly target: string;
-  /** "tcp" when only TCPRoutes admit traffic to this port, else "http". */
-  readonly protocol: "http" | "tcp";
+  /**
+   * The declared protocol of the port (http2, grpc, tcp); for a port declared
+   * "http" or not at all: "tcp" when only TCPRoutes admit traffic to it, else "http".
+   */
+  readonly protocol: AppProtocol;
 }
 
 export interface PipyTargetV1 {
   readonly service: string;
+  /** The first of `identities` (kept for scripts that read one). */
   readonly identity: string;
+  /** Every identity whose proxies serve this target: a peer must prove one of them. Sorted. */
+  readonly identities: readonly string[];
   /** Peer sidecars' inbound addresses (endpoint port + offset), sorted. */
   readonly endpoints: readonly string[];
 }
@@ -86,6 +99,17 @@ export interface PipyOutboundServiceV1 {
   /** Host header values (without port) that select this service. */
   readonly hosts: readonly string[];
   readonly ports: readonly number[];
+  /** Protocol of every port in `ports` (port as a string). */
+  readonly protocols: Readonly<Record<string, AppProtocol>>;
+  /**
+   * Original destinations that mean this service to the transparent listener:
+   * every endpoint `ip:port` it (or a split backend) has, without the offset. Sorted.
+   */
+  readonly addresses: readonly string[];
+  /** The mesh VIP the agents' DNS answers for this service's names. */
+  readonly vip?: string;
+  /** Platform virtual IPs (Kubernetes ClusterIPs). */
+  readonly virtualIPs: readonly string[];
   /** Traffic not taken by a split goes here; absent when the service itself may not be called. */
   readonly direct?: PipyTargetV1;
   readonly split?: {
@@ -109,6 +133,8 @@ export interface PipyConfigV1 {
   };
   readonly outbound: {
     readonly listen: string;
+    /** The transparent listener, when the proxy's host captures traffic (ProxyView.proxy.capture). */
+    readonly transparent?: { readonly listen: string };
     readonly retries: number;
     readonly connectTimeout: number;
     readonly idleTimeout: number;
@@ -139,18 +165,22 @@ export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): Pi
   for (const e of uniqueSorted(view.inbound.endpoints)) {
     const listen = sidecarAddress(e);
     if (listen === undefined) continue;
-    listeners.push({ listen, port: e.port, target: formatHostPort({ host: e.ip, port: e.port }), protocol: protocolOf(rules, e.port) });
+    listeners.push({ listen, port: e.port, target: formatHostPort({ host: e.ip, port: e.port }), protocol: protocolOf(rules, e.port, view.inbound.protocols) });
   }
   // Outbound and health listen on loopback. In a dev or test layout where the
   // proxy's endpoint is itself a loopback address (127.0.0.2, ...), they bind
   // that address, so that several proxies can share one host without colliding.
   const first = view.inbound.endpoints[0]?.ip;
   const local = first !== undefined && isLoopback(first) ? first : "127.0.0.1";
-  const target = (service: ServiceRef, endpoints: readonly EndpointAddress[]): PipyTargetV1 => ({
-    service: serviceKey(service),
-    identity: identityName(service, td),
-    endpoints: uniqueSorted(endpoints).map(sidecarAddress).filter((a): a is string => a !== undefined),
-  });
+  const target = (service: ServiceRef, endpoints: readonly EndpointAddress[], identities: readonly IdentityRef[] | undefined): PipyTargetV1 => {
+    const names = identityNames(identities && identities.length > 0 ? identities : [service], td);
+    return {
+      service: serviceKey(service),
+      identity: names[0] ?? identityName(service, td),
+      identities: names,
+      endpoints: uniqueSorted(endpoints).map(sidecarAddress).filter((a): a is string => a !== undefined),
+    };
+  };
   return {
     schema: PIPY_CONFIG_SCHEMA,
     proxy: { id: view.proxy.id, service: serviceKey(view.proxy.service), identity: identityName(view.proxy.identity, td) },
@@ -160,6 +190,7 @@ export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): Pi
     inbound: { permissive: view.inbound.permissive, listeners, rules },
     outbound: {
       listen: formatHostPort({ host: local, port: o.outboundPort }),
+      ...(view.proxy.capture === "transparent" ? { transparent: { listen: formatHostPort({ host: "127.0.0.1", port: o.transparentPort }) } } : {}),
       retries: o.retries,
       connectTimeout: o.connectTimeout,
       idleTimeout: o.idleTimeout,
@@ -169,23 +200,38 @@ export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): Pi
   };
 }
 
-function outboundService(s: OutboundService, td: string, target: (service: ServiceRef, endpoints: readonly EndpointAddress[]) => PipyTargetV1): PipyOutboundServiceV1 {
+type TargetOf = (service: ServiceRef, endpoints: readonly EndpointAddress[], identities: readonly IdentityRef[] | undefined) => PipyTargetV1;
+
+function outboundService(s: OutboundService, td: string, target: TargetOf): PipyOutboundServiceV1 {
   const { name, namespace } = s.service;
+  const all = [...s.endpoints, ...(s.split?.backends ?? []).flatMap((b) => b.endpoints)];
   return {
     service: serviceKey(s.service),
     hosts: [`${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.${td}`],
     ports: s.ports,
-    ...(s.endpoints.length > 0 ? { direct: target(s.service, s.endpoints) } : {}),
+    protocols: Object.fromEntries(s.ports.map((p) => [String(p), protocolFor(s.protocols, p)])),
+    addresses: uniqueSorted(all).map((e) => formatHostPort({ host: e.ip, port: e.port })),
+    ...(s.vip !== undefined ? { vip: s.vip } : {}),
+    virtualIPs: [...new Set(s.virtualIPs ?? [])].sort(),
+    ...(s.endpoints.length > 0 ? { direct: target(s.service, s.endpoints, s.identities) } : {}),
     ...(s.split
       ? {
           split: {
             trafficSplit: s.split.trafficSplit,
             matches: s.split.matches.map(httpMatch),
-            backends: s.split.backends.map((b) => ({ ...target(b.service, b.endpoints), weight: b.weight })),
+            backends: s.split.backends.map((b) => ({ ...target(b.service, b.endpoints, b.identities), weight: b.weight })),
           },
         }
       : {}),
   };
+}
+
+function protocolFor(protocols: PortProtocols | undefined, port: number): AppProtocol {
+  return protocols?.[String(port)] ?? DEFAULT_APP_PROTOCOL;
+}
+
+function identityNames(ids: readonly (IdentityRef | ServiceRef)[], td: string): string[] {
+  return [...new Set(ids.map((id) => identityName(id, td)))].sort();
 }
 
 function inboundRule(r: InboundRule, td: string): PipyInboundRuleV1 {
@@ -206,7 +252,9 @@ function httpMatch(m: HttpMatch): PipyHttpMatchV1 {
   return { name: m.name, ...(m.pathRegex !== undefined ? { path: `^(?:${m.pathRegex})$` } : {}), methods, headers };
 }
 
-function protocolOf(rules: readonly PipyInboundRuleV1[], port: number): "http" | "tcp" {
+function protocolOf(rules: readonly PipyInboundRuleV1[], port: number, declared: PortProtocols | undefined): AppProtocol {
+  const protocol = protocolFor(declared, port);
+  if (protocol !== "http") return protocol;
   const applies = rules.filter((r) => r.port === undefined || r.port === port);
   const tcp = applies.some((r) => r.anyTcpPort || r.tcpPorts.includes(port));
   const http = applies.some((r) => r.http.length > 0);

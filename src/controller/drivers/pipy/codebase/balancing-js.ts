@@ -10,6 +10,7 @@ var target = function (t) {
   return {
     service: t.service,
     identity: t.identity,
+    identities: t.identities,
     weight: t.weight === undefined ? 1 : t.weight,
     endpoints: t.endpoints,
     lb: new algo.LoadBalancer(t.endpoints, { algorithm: 'round-robin' }),

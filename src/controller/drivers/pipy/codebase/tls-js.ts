@@ -62,5 +62,11 @@ var hasIdentity = function (cert, identity) {
   return false
 }
 
-export default { ready, certificate, trusted, meshIdentity, hasIdentity }
+// A service may run under several identities (accounts): any of them will do.
+var hasAnyIdentity = function (cert, identities) {
+  for (var i = 0; i < identities.length; i++) if (hasIdentity(cert, identities[i])) return true
+  return false
+}
+
+export default { ready, certificate, trusted, meshIdentity, hasIdentity, hasAnyIdentity }
 `;
