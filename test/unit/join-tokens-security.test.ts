@@ -55,3 +55,39 @@ test("a single-use token replayed by many callers at once enrolls exactly one of
   for (const r of results) if (r.status === "rejected") assert.equal((r.reason as { code: string }).code, TOKEN_ERRORS.usedUp);
   assert.deepEqual(t.list().map((x) => [x.used, x.state]), [[1, "used-up"]]);
 });
+
+// Issue 16, item 1: the end of the same-key retry is stored with the token, so
+// a restarted controller or another replica on the same store refuses it too.
+test("a closed same-key retry stays closed across a restart and on another replica; other keys and expiry answer as before", async () => {
+  const { store, tokens: a, clock } = await tokens();
+  const { token } = await a.create({ service, ttlMs: 60_000, uses: 1 });
+  const key = { keySha256: "a".repeat(64), proxyId: "p-1" };
+  const first = await a.consume(token, key);
+  assert.equal(first.retry, false);
+  assert.deepEqual(await a.consume(token, { ...key, proxyId: "p-2" }), { ...first, retry: true }, "open while nothing was claimed");
+  assert.equal(await a.closeRetry("p-1"), true);
+  assert.equal(await a.closeRetry("not-enrolled-by-a-token"), false);
+  await assert.rejects(a.consume(token, { ...key, proxyId: "p-3" }), { code: TOKEN_ERRORS.retryClosed });
+
+  const restarted = await JoinTokens.load({ store, now: clock.now }, (k) => assert.fail(`corrupt ${k}`));
+  await assert.rejects(restarted.consume(token, { ...key, proxyId: "p-4" }), { code: TOKEN_ERRORS.retryClosed });
+  await assert.rejects(restarted.consume(token, { keySha256: "b".repeat(64), proxyId: "p-5" }), { code: TOKEN_ERRORS.usedUp }, "another key");
+  await assert.rejects(restarted.consume(token), { code: TOKEN_ERRORS.usedUp }, "no key at all");
+  clock.advance(60_000);
+  await assert.rejects(restarted.consume(token, { ...key, proxyId: "p-6" }), { code: TOKEN_ERRORS.expired });
+  assert.deepEqual(restarted.list().map((x) => x.used), [1], "nothing was spent by the refusals");
+});
+
+test("a retry refused by the caller's registry check is closed in the store before it is refused", async () => {
+  const { store, tokens: a, clock } = await tokens();
+  const { token } = await a.create({ service, ttlMs: 60_000, uses: 5 });
+  const key = { keySha256: "c".repeat(64), proxyId: "p-1" };
+  await a.consume(token, key);
+  let asked = "";
+  await assert.rejects(a.consume(token, { ...key, proxyId: "p-2" }, (id) => ((asked = id), false)), { code: TOKEN_ERRORS.retryClosed });
+  assert.equal(asked, "p-1", "the check is asked about the earlier proxy id");
+  // A replica that does not pass the check (or a registry that lost the record) still refuses.
+  const replica = await JoinTokens.load({ store, now: clock.now }, (k) => assert.fail(`corrupt ${k}`));
+  await assert.rejects(replica.consume(token, { ...key, proxyId: "p-3" }), { code: TOKEN_ERRORS.retryClosed }, "even with uses left");
+  assert.deepEqual(replica.list().map((x) => x.used), [1]);
+});

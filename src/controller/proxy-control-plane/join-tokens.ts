@@ -11,6 +11,15 @@
  * use, so a single-use token still enrolls the agent (issue 9, crash
  * consistency). Another key gets nothing more than the uses left.
  *
+ * The retry exists only for that lost answer, so it closes for good (issue
+ * 16) as soon as the proxy proved it holds an answer (a certificate of its
+ * proxy id was claimed by a Connect) or an operator revoked one: from then
+ * on the same key gets MESHFED_TOKEN_RETRY_CLOSED, whatever uses are left.
+ * The closure is written into the token record (`retryClosedAt`), in the
+ * same store, so it holds across restarts and replicas; the caller may also
+ * pass a check of the certificate registry, which closes it at the retry
+ * for records written before the closure existed.
+ *
  * Replicas sharing a store (docs/ha.md) consume the same tokens: every change
  * of a record is a compare-and-put against the stored bytes, so a single-use
  * token enrolls once across all replicas; the list follows the store's watch.
@@ -28,6 +37,7 @@ export const TOKEN_ERRORS = {
   usedUp: "MESHFED_TOKEN_USED_UP",
   revoked: "MESHFED_TOKEN_REVOKED",
   invalid: "MESHFED_TOKEN_INVALID_REQUEST",
+  retryClosed: "MESHFED_TOKEN_RETRY_CLOSED",
 } as const;
 
 const PREFIX = "tokens";
@@ -49,7 +59,12 @@ const recordSchema = z.strictObject({
   used: z.number().int().nonnegative(),
   revokedAt: z.string().optional(),
   lastUsedAt: z.string().optional(),
-  enrollments: z.array(z.strictObject({ keySha256: z.string().regex(/^[0-9a-f]{64}$/), proxyId: z.string().min(1) })).optional(),
+  enrollments: z.array(z.strictObject({
+    keySha256: z.string().regex(/^[0-9a-f]{64}$/),
+    proxyId: z.string().min(1),
+    /** Set once the proxy claimed or lost a certificate: no same-key retry after this. */
+    retryClosedAt: z.string().optional(),
+  })).optional(),
 });
 type TokenRecord = z.infer<typeof recordSchema>;
 
@@ -143,17 +158,25 @@ export class JoinTokens {
    * same single-use token enroll twice. With an attempt, a key that already
    * enrolled with this token gets its earlier proxy id back and spends nothing.
    */
-  consume(token: string, attempt?: EnrollmentAttempt): Promise<ConsumedToken> {
+  consume(token: string, attempt?: EnrollmentAttempt, retryOpen?: (proxyId: string) => boolean): Promise<ConsumedToken> {
     const m = TOKEN.exec(token.trim());
     return this.#serialised(async () => {
       let earlierProxyId: string | undefined;
+      let closedNow: string | undefined;
       const record = await this.#modify(m?.[1], (current) => {
         this.#verifySecret(current, m?.[2]);
         earlierProxyId = undefined;
+        closedNow = undefined;
         const earlier = attempt && current.enrollments?.find((e) => e.keySha256 === attempt.keySha256);
         // Revoked or expired tokens refuse retries too: the retry window is the token's lifetime.
         const state = this.#state(current);
         if (earlier !== undefined && state !== "revoked" && state !== "expired") {
+          if (earlier.retryClosedAt !== undefined) throw retryClosed(current.id, earlier.proxyId, earlier.retryClosedAt);
+          if (retryOpen && !retryOpen(earlier.proxyId)) {
+            // Written before refusing, so the registry need not keep saying so.
+            closedNow = earlier.proxyId;
+            return withRetryClosed(current, earlier.proxyId, this.#now().toISOString());
+          }
           earlierProxyId = earlier.proxyId;
           return current;
         }
@@ -163,6 +186,7 @@ export class JoinTokens {
           ...(attempt ? { enrollments: [...(current.enrollments ?? []), { keySha256: attempt.keySha256, proxyId: attempt.proxyId }] } : {}),
         };
       }, UNKNOWN_TOKEN);
+      if (closedNow !== undefined) throw retryClosed(record.id, closedNow, this.#now().toISOString());
       const service = parseServiceKey(record.service);
       return earlierProxyId !== undefined
         ? { id: record.id, service, proxyId: earlierProxyId, retry: true }
@@ -181,6 +205,21 @@ export class JoinTokens {
         const enrollments = current.enrollments?.filter((e) => e.proxyId !== proxyId);
         return { ...current, used: current.used - 1, ...(enrollments ? { enrollments } : {}) };
       });
+    });
+  }
+
+  /**
+   * Ends the same-key retry of the enrollment that chose `proxyId` (its
+   * certificate was claimed or revoked). Returns false when no token enrolled
+   * that proxy (a sidecar, or a token already deleted).
+   */
+  closeRetry(proxyId: string): Promise<boolean> {
+    return this.#serialised(async () => {
+      const record = [...this.#records.values()].find((r) => r.enrollments?.some((e) => e.proxyId === proxyId));
+      if (!record) return false;
+      const at = this.#now().toISOString();
+      await this.#modify(record.id, (current) => withRetryClosed(current, proxyId, at));
+      return true;
     });
   }
 
@@ -260,6 +299,18 @@ export class JoinTokens {
   #serialised<T>(fn: () => Promise<T>): Promise<T> {
     return this.#writes.run(fn);
   }
+}
+
+/** The record with the retry of `proxyId` closed; the same object when it already is (nothing to write). */
+function withRetryClosed(record: TokenRecord, proxyId: string, at: string): TokenRecord {
+  const open = record.enrollments?.some((e) => e.proxyId === proxyId && e.retryClosedAt === undefined);
+  if (!open) return record;
+  return { ...record, enrollments: record.enrollments!.map((e) => (e.proxyId === proxyId && e.retryClosedAt === undefined ? { ...e, retryClosedAt: at } : e)) };
+}
+
+function retryClosed(tokenId: string, proxyId: string, since: string): MeshfedError {
+  return new MeshfedError(TOKEN_ERRORS.retryClosed,
+    `join token ${tokenId} already enrolled this key as proxy ${proxyId}, whose certificate has been claimed or revoked (since ${since}); a retry only replaces an answer that never arrived`);
 }
 
 function parseRecord(bytes: Uint8Array): TokenRecord | undefined {

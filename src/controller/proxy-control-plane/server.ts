@@ -82,6 +82,9 @@ export interface ProxyConfigReport {
   readonly explain?: ReadonlyArray<{ readonly part: string; readonly from: readonly string[] }>;
 }
 
+/** The revocation reason of a certificate a retried enrollment replaced; it alone leaves the retry open. */
+export const SUPERSEDED_BY_RETRY = "superseded by a retried enrollment of the same key";
+
 const PROXY_URI = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/svc\/([^/]+)\/proxy\/([0-9a-f-]{36})$/;
 
 export class ProxyControlPlane {
@@ -174,7 +177,7 @@ export class ProxyControlPlane {
     const keySha256 = csrKeyFingerprint(req.csrPem);
     let consumed: ConsumedToken;
     try {
-      consumed = await tokens.consume(req.token, keySha256 === undefined ? undefined : { keySha256, proxyId: randomUUID() });
+      consumed = await tokens.consume(req.token, keySha256 === undefined ? undefined : { keySha256, proxyId: randomUUID() }, (id) => this.#retryOpen(id));
     } catch (err) {
       const code = errorCode(err);
       metrics?.enrollments.inc({ result: code });
@@ -210,13 +213,36 @@ export class ProxyControlPlane {
   /**
    * A retried enrollment replaces the certificates its earlier attempts got
    * and never used (the agent died before storing them): revoked, so the
-   * proxy has one live certificate.
+   * proxy has one live certificate. A claimed one can only be here when a
+   * Connect raced the retry (a retry is refused once one is claimed); it is
+   * revoked too, so even that race never leaves two live certificates.
    */
   async #supersede(proxyId: string, current: string): Promise<void> {
     const { certificates } = this.#o;
     for (const r of certificates.certificates()) {
-      if (r.kind !== "proxy" || r.proxyId !== proxyId || r.serial === current || r.state !== "unclaimed") continue;
-      await certificates.revoke(r.serial, "superseded by a retried enrollment of the same key");
+      if (r.kind !== "proxy" || r.proxyId !== proxyId || r.serial === current || (r.state !== "unclaimed" && r.state !== "claimed")) continue;
+      await certificates.revoke(r.serial, SUPERSEDED_BY_RETRY);
+    }
+  }
+
+  /**
+   * Whether a same-key retry may still replace this proxy's certificate: only
+   * while none of its certificates was ever claimed, and none was revoked
+   * other than by an earlier retry (issue 16). The registry is shared by
+   * replicas and kept across restarts, like the token records.
+   */
+  #retryOpen(proxyId: string): boolean {
+    return !this.#o.certificates.certificates().some((r) =>
+      r.kind === "proxy" && r.proxyId === proxyId &&
+      (r.claimedAt !== undefined || r.state === "claimed" || (r.state === "revoked" && r.revocationReason !== SUPERSEDED_BY_RETRY)));
+  }
+
+  /** Persists the end of the proxy's retry in its token record; a failure leaves #retryOpen to refuse it. */
+  async #closeRetry(proxyId: string, why: string): Promise<void> {
+    try {
+      if (await this.#o.tokens.closeRetry(proxyId)) this.#log.debug({ proxyId, why }, "same-key enrollment retry closed");
+    } catch (err) {
+      this.#log.warn({ err, code: errorCode(err), proxyId }, "could not record the end of the enrollment retry; the registry still refuses it");
     }
   }
 
@@ -271,6 +297,8 @@ export class ProxyControlPlane {
         service: serviceKey(service),
         ownersOf: (ip, port) => this.#o.catalog.endpointClaims(ip, port).filter((c) => c.providers.some((p) => p !== this.#o.agents.id)).map((c) => c.service),
       });
+      // Before the claim: once a Connect proved the agent holds its answer, no retry may replace it.
+      if (record.state === "unclaimed") await this.#closeRetry(proxyId, "claimed");
       await this.#o.certificates.claim(record.serial);
     } catch (err) {
       reject(grpc.status.INVALID_ARGUMENT, errorCode(err), errorMessage(err));
@@ -453,6 +481,7 @@ export class ProxyControlPlane {
 
   #onCertificateChange(record: CertificateRecord): void {
     if (record.kind !== "proxy" || record.state !== "revoked") return;
+    if (record.proxyId !== undefined && record.revocationReason !== SUPERSEDED_BY_RETRY) void this.#closeRetry(record.proxyId, "revoked");
     const session = this.sessions.bySerial(record.serial);
     if (!session) return;
     this.#log.warn({ proxyId: session.identity.proxyId, serial: record.serial }, "certificate revoked: closing the proxy's stream");
