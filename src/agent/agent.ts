@@ -29,6 +29,7 @@ import { agentVersion, defaultHostAddresses } from "./host.js";
 import { buildCsr, generateProxyKey, importProxyKey } from "./proxy-key.js";
 import { PipyRunTracker } from "./repo/pipy-run.js";
 import { LocalRepo } from "./repo/server.js";
+import { caMismatchOf, type CaMismatch } from "./ca-mismatch.js";
 import { certificateValidity, type CertificateValidity } from "./certificate-status.js";
 import { AgentStateMachine, type AgentState, type StateChange } from "./state-machine.js";
 import { runStreamSession, type ProxyCertificateAnswer, type SessionEnd } from "./stream.js";
@@ -127,6 +128,8 @@ class Agent implements RunningAgent {
   #renewalKey: { keys: CryptoKeyPair; pem: string } | undefined;
   /** The service certificate's validity last logged, so an outage warns once per change. */
   #reportedServiceValidity: CertificateValidity | undefined;
+  /** Set while the last attempt failed because the controller and this agent do not share a CA. */
+  #trust: CaMismatch | undefined;
   #done!: Promise<AgentExit>;
 
   constructor(config: AgentConfig, root: Logger, hooks: AgentTestHooks, dataDir: DataDir, caPem: string, identity: Identity | undefined, serviceCert: ServiceCertificateData | undefined) {
@@ -169,6 +172,8 @@ class Agent implements RunningAgent {
     this.#repo = await LocalRepo.listen({ address: repoAddress, tracker: this.#tracker, logger: this.#root.child({ component: "repo" }), status: () => this.#status() });
     this.#log.info({ repo: this.#repo.url, dataDir: this.#config.dataDir, proxyId: this.#identity?.proxyId }, "local repo listening");
     this.#tracker.onChange(() => this.#healthChanged.emit());
+    // A verdict left by an earlier run says nothing about this one.
+    await this.#dataDir.clearTrustFailure();
     if (this.#config.proxy.enabled) this.#proxyVersion = await proxyVersion(this.#config.proxy.pipy);
     this.#applier = new ConfigApplier({
       dataDir: this.#dataDir,
@@ -304,7 +309,9 @@ class Agent implements RunningAgent {
       return identity;
     } catch (err) {
       if (err instanceof PermanentRefusal) throw err;
-      this.#log.warn({ controller: address, err: errorMessage(err), code: (err as { code?: unknown }).code }, "enroll failed; will retry");
+      if (!(await this.#noteCaMismatch(address, errorMessage(err)))) {
+        this.#log.warn({ controller: address, err: errorMessage(err), code: (err as { code?: unknown }).code }, "enroll failed; will retry");
+      }
       return undefined;
     }
   }
@@ -341,15 +348,35 @@ class Agent implements RunningAgent {
         healthIntervalMs: this.#config.healthInterval,
         logger: this.#log,
         signal: this.#stop.signal,
-        connected: () => this.#sm.to("CONNECTED", { controller: address }),
+        connected: () => {
+          this.#sm.to("CONNECTED", { controller: address });
+          void this.#trustRestored();
+        },
       });
-      if (end.kind === "ended") {
+      if (end.kind === "ended" && !(await this.#noteCaMismatch(address, end.failure?.details ?? ""))) {
         this.#log.warn({ controller: address, code: end.failure?.code, err: end.failure?.details, connectedMs: end.connectedMs }, "stream ended");
       }
       return end;
     } finally {
       client.close();
     }
+  }
+
+  /** True (and logged, shown, written for the installer) when a failure is a CA mismatch. */
+  async #noteCaMismatch(address: string, errorText: string): Promise<boolean> {
+    const mismatch = caMismatchOf(errorText, address, this.#config.caFile, this.#clock.now());
+    if (mismatch === undefined) return false;
+    this.#trust = { ...mismatch, since: this.#trust?.since ?? mismatch.since };
+    this.#log.error({ code: mismatch.code, controller: address, err: mismatch.tlsError }, mismatch.message);
+    await this.#dataDir.saveTrustFailure({ ...this.#trust, pid: process.pid }).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "could not write the trust verdict for the installer"));
+    return true;
+  }
+
+  async #trustRestored(): Promise<void> {
+    if (this.#trust === undefined) return;
+    this.#trust = undefined;
+    this.#log.info("the controller and this agent share a CA again");
+    await this.#dataDir.clearTrustFailure().catch(() => undefined);
   }
 
   // ---- controller messages ---------------------------------------------------
@@ -508,6 +535,7 @@ class Agent implements RunningAgent {
       service: this.#identity ? serviceKey(this.#identity.service) : null,
       proxy: { state: this.#proxyState(), runningVersion: this.#runningVersion() || null },
       certificates: this.#certificateStatus(),
+      trust: this.#trust ?? null,
     };
   }
 }

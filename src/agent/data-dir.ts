@@ -19,6 +19,8 @@
  *   service/meta.json           serial, notAfter, renewAt
  *   config/received.json        last config version received (written before anything else)
  *   config/good.json            last config version the proxy ran (= last ACK)
+ *   trust-failure.json          present while the controller and the agent do not share a CA
+ *                               (ca-mismatch.ts); read by the installer, removed once connected
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { chmod, mkdir, readFile, rm } from "node:fs/promises";
@@ -90,6 +92,7 @@ export class DataDir {
     serviceMeta: () => join(this.path, "service", "meta.json"),
     receivedConfig: () => join(this.path, "config", "received.json"),
     goodConfig: () => join(this.path, "config", "good.json"),
+    trustFailure: () => join(this.path, "trust-failure.json"),
   };
 
   /** Creates the directory (0700: it holds keys) if missing; sweeps what crashed writes left. */
@@ -199,6 +202,15 @@ export class DataDir {
     await writeFileAtomic(this.file.serviceCert(), c.certificatePem, PUBLIC);
     await writeFileAtomic(this.file.serviceCa(), c.caBundlePem, PUBLIC);
     await writeFileAtomic(this.file.serviceMeta(), JSON.stringify({ serial: c.serial, notAfter: c.notAfter, renewAt: c.renewAt }, null, 2) + "\n", PUBLIC);
+  }
+
+  /** A verdict for the installer (which polls the host, not the agent's loopback status). */
+  saveTrustFailure(failure: object): Promise<void> {
+    return writeFileAtomic(this.file.trustFailure(), JSON.stringify(failure, null, 2) + "\n", PUBLIC);
+  }
+
+  clearTrustFailure(): Promise<void> {
+    return rm(this.file.trustFailure(), { force: true });
   }
 
   saveReceivedConfig(c: ConfigVersionData): Promise<void> {

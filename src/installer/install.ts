@@ -2,12 +2,15 @@
  * Install, upgrade or repair one agent on one host (already connected and
  * probed). Plan: hash what is on the host and compare with what should be;
  * apply only the difference: upload (staged, then renamed together), a join
- * token only when the agent never enrolled, restart, then wait until the
- * controller reports the proxy connected.
+ * token only when the agent never enrolled or enrolled with another CA
+ * (re-enroll.ts), restart, then wait until the controller reports the proxy
+ * connected, or the agent reports that it and the controller do not share a
+ * CA (MESHFED_AGENT_CA_MISMATCH, at once rather than after the timeout).
  *
  * Failure handling: an upload that fails leaves the old files (staged copies
  * are discarded); a fresh install that fails later is rolled back entirely;
- * an upgrade that fails after the files were replaced says what is left.
+ * a re-enrollment that fails gets its previous data directory back; an
+ * upgrade that fails after the files were replaced says what is left.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
@@ -17,6 +20,8 @@ import { agentDirs, agentFiles, sha256 } from "./agent-files.js";
 import type { AgentBundle } from "./bundle.js";
 import { agentLayout, type AgentLayout } from "./layout.js";
 import type { HostFacts } from "./probe.js";
+import { CA_MISMATCH } from "../agent/ca-mismatch.js";
+import { proxyCertificateOnHost, restoreEnrollment, setAsideEnrollment, signedByBundle } from "./re-enroll.js";
 import { applyFiles, remoteStatus, removeRemote } from "./remote-files.js";
 import type { RemoteShell } from "./remote-shell.js";
 import { createServiceManager } from "./service-factory.js";
@@ -31,6 +36,7 @@ export const INSTALL_ERRORS = {
 
 const POLL_MS = 300;
 const stateSchema = z.object({ proxyId: z.string().min(1) });
+const verdictSchema = z.object({ code: z.string(), message: z.string() });
 
 export interface InstallContext {
   readonly admin: ControllerAdmin;
@@ -56,8 +62,10 @@ export async function installAgent(shell: RemoteShell, facts: HostFacts, spec: A
     if (await ctx.admin.isConnected(enrolledAs)) return { outcome: "unchanged", proxyId: enrolledAs, version: ctx.bundle.manifest.version };
   }
 
+  // Enrolled under a CA this controller does not have: that enrollment can never connect here.
+  const foreign = enrolledAs !== undefined && !signedByBundle((await proxyCertificateOnHost(shell, layout)) ?? "", ctx.caBundle);
   let upload = changed;
-  if (onHost.state === undefined) {
+  if (onHost.state === undefined || foreign) {
     ctx.report("token");
     // Single use and short-lived: it only has to last until the agent's first start.
     upload = [...changed, { path: layout.tokenFile, content: Buffer.from(`${await ctx.admin.createToken(spec.service)}\n`), mode: 0o600 }];
@@ -72,22 +80,34 @@ export async function installAgent(shell: RemoteShell, facts: HostFacts, spec: A
     throw new MeshfedError(errorCodeOf(err), `${errorMessage(err)} (nothing was changed on the host)`, { cause: err });
   }
   try {
+    if (foreign) {
+      ctx.report("re-enroll");
+      await setAsideEnrollment(shell, manager, layout);
+    }
     ctx.report("start");
     await manager.prepare(shell);
     await manager.restart(shell);
     ctx.report("wait");
     const proxyId = await waitConnected(shell, manager, layout, ctx, options.connectTimeoutMs);
     // The token was single-use and is spent; no reason to leave a secret on disk.
-    await removeRemote(shell, [layout.tokenFile]);
-    const outcome = fresh ? "installed" : bundleChanged ? "upgraded" : changed.length > 0 ? "updated" : "restarted";
+    await removeRemote(shell, [layout.tokenFile, ...(foreign ? [layout.previousDataDir] : [])]);
+    const outcome = foreign ? "re-enrolled" : fresh ? "installed" : bundleChanged ? "upgraded" : changed.length > 0 ? "updated" : "restarted";
     return { outcome, proxyId, version: ctx.bundle.manifest.version };
   } catch (err) {
-    throw await afterFailure(shell, manager, layout, fresh, err);
+    throw await afterFailure(shell, manager, layout, fresh, err, foreign ? enrolledAs : undefined);
   }
 }
 
-async function afterFailure(shell: RemoteShell, manager: ServiceManager, layout: AgentLayout, fresh: boolean, err: unknown): Promise<MeshfedError> {
+async function afterFailure(shell: RemoteShell, manager: ServiceManager, layout: AgentLayout, fresh: boolean, err: unknown, previousProxyId?: string): Promise<MeshfedError> {
   const code = errorCodeOf(err);
+  if (previousProxyId !== undefined) {
+    try {
+      await restoreEnrollment(shell, manager, layout);
+      return new MeshfedError(code, `${errorMessage(err)} (rolled back: the previous enrollment, proxy ${previousProxyId}, is restored and the agent restarted on it; the new files in ${layout.dir} are left)`, { cause: err });
+    } catch (restore) {
+      return new MeshfedError(code, `${errorMessage(err)}; restoring the previous enrollment failed too (${errorMessage(restore)}): it may be left in ${layout.previousDataDir}`, { cause: err });
+    }
+  }
   if (fresh) {
     try {
       await manager.remove(shell);
@@ -119,9 +139,11 @@ function proxyIdOf(state: string | undefined): string | undefined {
 async function waitConnected(shell: RemoteShell, manager: ServiceManager, layout: AgentLayout, ctx: InstallContext, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const status = await remoteStatus(shell, [], layout.stateFile, manager.runningTest);
+    const status = await remoteStatus(shell, [], layout.stateFile, manager.runningTest, layout.trustFailureFile);
     const proxyId = proxyIdOf(status.state);
     if (proxyId !== undefined && (await ctx.admin.isConnected(proxyId))) return proxyId;
+    const mismatch = verdictOf(status.trustFailure);
+    if (mismatch !== undefined) throw new MeshfedError(CA_MISMATCH, mismatch, { details: { file: layout.trustFailureFile } });
     if (!status.running) {
       const log = await manager.logTail(shell).catch(() => "");
       throw new MeshfedError(INSTALL_ERRORS.agentExited, `the agent exited after start${lastLine(log)}`, { details: { log } });
@@ -132,6 +154,17 @@ async function waitConnected(shell: RemoteShell, manager: ServiceManager, layout
       throw new MeshfedError(INSTALL_ERRORS.notConnected, `the controller did not report the agent connected within ${Math.round(timeoutMs / 1000)}s: ${where}${lastLine(log)}`, { details: { log } });
     }
     await sleep(POLL_MS, undefined, ctx.signal ? { signal: ctx.signal } : {});
+  }
+}
+
+/** The agent's CA-mismatch message, when its verdict file says so. */
+function verdictOf(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const v = verdictSchema.parse(JSON.parse(text));
+    return v.code === CA_MISMATCH ? v.message : undefined;
+  } catch {
+    return undefined; // half-written: read again on the next poll
   }
 }
 

@@ -8,6 +8,8 @@
  *     agent.yaml  ca.pem  token (0600, deleted once enrolled)
  *     install.json                      what was installed, read by upgrade and uninstall
  *     data/ (0700)                      the agent's dataDir (keys, certificates, configs)
+ *     data.previous/                    an enrollment from another CA, kept while a re-install
+ *                                       re-enrolls (restored if it fails, removed once it succeeds)
  *     agent.pid  agent.log              service manager "none" only
  */
 import { posix } from "node:path";
@@ -27,6 +29,13 @@ export interface AgentLayout {
   readonly dataDir: string;
   /** Written by the agent once enrolled: `{ proxyId, service, enrolledAt }`. */
   readonly stateFile: string;
+  /** The data directory set aside while re-enrolling against a controller with another CA. */
+  readonly previousDataDir: string;
+  /** Written by the agent while it and the controller do not share a CA (src/agent/ca-mismatch.ts). */
+  readonly trustFailureFile: string;
+  /** The proxy key and certificate the agent holds: a renewal's file first, else the enrollment's. */
+  readonly proxyIdentityFile: string;
+  readonly proxyCertFile: string;
   readonly pidFile: string;
   readonly logFile: string;
   readonly unitName: string;
@@ -48,6 +57,10 @@ export function agentLayout(installRoot: string, service: ServiceRef, unitDir: s
     record: posix.join(dir, "install.json"),
     dataDir: posix.join(dir, "data"),
     stateFile: posix.join(dir, "data", "state.json"),
+    previousDataDir: posix.join(dir, "data.previous"),
+    trustFailureFile: posix.join(dir, "data", "trust-failure.json"),
+    proxyIdentityFile: posix.join(dir, "data", "proxy-identity.json"),
+    proxyCertFile: posix.join(dir, "data", "proxy-cert.pem"),
     pidFile: posix.join(dir, "agent.pid"),
     logFile: posix.join(dir, "agent.log"),
     unitName,

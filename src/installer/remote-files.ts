@@ -74,27 +74,40 @@ export interface RemoteStatus {
   /** The agent's state.json, when it has enrolled. */
   readonly state?: string;
   readonly running: boolean;
+  /** The agent's trust verdict (src/agent/ca-mismatch.ts), only when written by the agent running now. */
+  readonly trustFailure?: string;
 }
 
 const MARK = "@@meshfed@@";
 
-/** Hashes, enrollment state and whether the agent runs, in one round trip. */
-export async function remoteStatus(shell: RemoteShell, paths: readonly string[], stateFile: string, runningTest: string): Promise<RemoteStatus> {
+/**
+ * Hashes, enrollment state, whether the agent runs and its trust verdict, in
+ * one round trip. A verdict counts only while the process that wrote it
+ * (its `pid`) lives: one left by the agent a restart replaced says nothing.
+ */
+export async function remoteStatus(shell: RemoteShell, paths: readonly string[], stateFile: string, runningTest: string, trustFile?: string): Promise<RemoteStatus> {
+  const verdict = trustFile === undefined ? [] : [
+    `echo ${MARK}trust`,
+    `tpid=$(sed -n 's/^ *"pid": *\\([0-9][0-9]*\\).*/\\1/p' ${shellQuote(trustFile)} 2>/dev/null)`,
+    `if [ -n "$tpid" ] && kill -0 "$tpid" 2>/dev/null; then cat ${shellQuote(trustFile)}; fi`,
+  ];
   const script = [
     ...(paths.length > 0 ? [`for f in ${paths.map(shellQuote).join(" ")}; do if [ -f "$f" ]; then sha256sum -- "$f"; fi; done`] : []),
     `echo ${MARK}state`,
     `cat ${shellQuote(stateFile)} 2>/dev/null`,
     `echo; echo ${MARK}running`,
     `if ${runningTest}; then echo yes; else echo no; fi`,
+    ...verdict,
   ].join("\n");
   const r = await shell.run(script);
   if (r.code !== 0) throw new MeshfedError(REMOTE_FILE_ERROR, `reading the install state failed (exit ${r.code}): ${r.stderr.trim()}`);
-  const [hashPart = "", statePart = "", runningPart = ""] = r.stdout.split(new RegExp(`${MARK}(?:state|running)\\n`));
+  const [hashPart = "", statePart = "", runningPart = "", trustPart = ""] = r.stdout.split(new RegExp(`${MARK}(?:state|running|trust)\\n`));
   const hashes = new Map<string, string>();
   for (const line of hashPart.split("\n")) {
     const m = /^([0-9a-f]{64}) [ *]?(.+)$/.exec(line);
     if (m) hashes.set(m[2]!, m[1]!);
   }
   const state = statePart.trim();
-  return { hashes, ...(state !== "" ? { state } : {}), running: runningPart.trim() === "yes" };
+  const trust = trustPart.trim();
+  return { hashes, ...(state !== "" ? { state } : {}), running: runningPart.trim() === "yes", ...(trust !== "" ? { trustFailure: trust } : {}) };
 }

@@ -21,6 +21,8 @@ export interface ServiceManager {
   prepare(shell: RemoteShell): Promise<void>;
   /** Starts the agent, or restarts it when it runs, so that it reads the new files. */
   restart(shell: RemoteShell): Promise<void>;
+  /** Stops the agent and waits until it has exited; the unit stays installed. Idempotent. */
+  stop(shell: RemoteShell): Promise<void>;
   isRunning(shell: RemoteShell): Promise<boolean>;
   /** A shell condition, true while the agent runs (combined into other commands to save round trips). */
   readonly runningTest: string;

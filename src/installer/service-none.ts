@@ -35,6 +35,7 @@ export function noServiceManager({ layout, node }: ServiceManagerOptions): Servi
     restart: async (shell) => {
       await run(shell, `${stop}\n${start}`, "starting the agent");
     },
+    stop: async (shell) => run(shell, stop, "stopping the agent"),
     runningTest: `{ ${running}; }`,
     isRunning: async (shell) => (await shell.run(running)).code === 0,
     remove: async (shell) => run(shell, stop, "stopping the agent"),

@@ -79,6 +79,8 @@ export function systemdServiceManager({ layout, node, service }: ServiceManagerO
       await run(shell, `systemctl enable ${unit}`, `enabling ${layout.unitName}`);
       await run(shell, `systemctl restart ${unit}`, `starting ${layout.unitName}`);
     },
+    // systemctl stop waits for the unit to be down (the agent drains Pipy first).
+    stop: async (shell) => run(shell, `systemctl stop ${unit}`, `stopping ${layout.unitName}`),
     runningTest: `systemctl is-active --quiet ${unit}`,
     isRunning: async (shell) => (await shell.run(`systemctl is-active --quiet ${unit}`)).code === 0,
     remove: async (shell) => {

@@ -55,10 +55,11 @@ export interface InstallOptions {
 
 /**
  * installed: fresh install; upgraded: new bundle; updated: new config, CA or
- * unit; restarted: same files, agent was down or not connected; unchanged:
- * nothing to do; removed / absent: uninstall.
+ * unit; restarted: same files, agent was down or not connected; re-enrolled:
+ * the agent held an enrollment from another CA and enrolled with this
+ * controller (a new proxy id); unchanged: nothing to do; removed / absent: uninstall.
  */
-export type Outcome = "installed" | "upgraded" | "updated" | "restarted" | "unchanged" | "removed" | "absent";
+export type Outcome = "installed" | "upgraded" | "updated" | "restarted" | "re-enrolled" | "unchanged" | "removed" | "absent";
 
 export interface AgentResult {
   readonly outcome: Outcome;

@@ -45,7 +45,7 @@ export function fakeSystemdShell(inner: RemoteShell, unitDir: string): FakeSyste
         const { exec, pidFile, log } = pidFileOf(unitPath(unit));
         return inner.run(`(setsid sh -c 'echo $$ > ${pidFile}; exec ${exec}') >> '${log}' 2>&1 < /dev/null &`);
       }
-      if (verb === "disable" && unit !== undefined) {
+      if ((verb === "disable" || verb === "stop") && unit !== undefined) {
         try {
           const { pidFile } = pidFileOf(unitPath(unit));
           return inner.run(`if ${alive(pidFile)}; then kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; fi`);

@@ -4,7 +4,9 @@
 // Kubernetes provider, the Pipy repo and the injector on port 0; and an HTTPS
 // client that verifies the webhook's certificate for the Service DNS name, as
 // the API server does.
+import { readFileSync } from "node:fs";
 import { request } from "node:https";
+import { parse } from "yaml";
 import { kubernetesProviderConfigSchema } from "../../src/controller/providers/kubernetes/config.js";
 import type { KubeObject } from "../fakes/kube-api-server.js";
 import { kubeHarness, type KubeHarness } from "../fakes/kube-api-harness.js";
@@ -22,26 +24,27 @@ export interface InjectorFixture {
   post(body: string | object, options?: { path?: string; method?: string }): Promise<{ status: number; body: unknown }>;
 }
 
+/** The shipped MutatingWebhookConfiguration (config/kubernetes/webhook.yaml), as `kubectl apply` creates it. */
 export function webhookConfiguration(): KubeObject {
-  return {
-    metadata: { name: WEBHOOK_CONFIGURATION },
-    webhooks: [{
-      name: "sidecar.meshfed.io",
-      admissionReviewVersions: ["v1"],
-      sideEffects: "NoneOnDryRun",
-      clientConfig: { service: { name: "meshfed-controller", namespace: "meshfed-system", path: "/mutate-pods", port: 9443 } },
-    }],
-  };
+  const shipped = new URL("../../../config/kubernetes/webhook.yaml", import.meta.url);
+  const object = parse(readFileSync(shipped, "utf8")) as KubeObject & { metadata: { name: string } };
+  if (object.metadata.name !== WEBHOOK_CONFIGURATION) throw new Error(`webhook.yaml names ${object.metadata.name}`);
+  return object;
 }
 
-/** `injector`: more injector settings, e.g. short orphan sweeps. */
-export async function startInjectorFixture(t: { after: (fn: () => unknown) => void }, injector: Record<string, unknown> = {}): Promise<InjectorFixture> {
+/** `injector`: more injector settings, e.g. short orphan sweeps; `setup`: more objects before the controller starts. */
+export async function startInjectorFixture(
+  t: { after: (fn: () => unknown) => void },
+  injector: Record<string, unknown> = {},
+  options: { webhookConfiguration?: KubeObject; setup?: (h: KubeHarness) => void } = {},
+): Promise<InjectorFixture> {
   const h = await kubeHarness(t, { namespace: "meshfed-system" });
   h.api.apply("namespaces", meshedNamespace("bookstore"));
   h.api.apply("namespaces", namespace("plain"));
   h.api.apply("namespaces", namespace("meshfed-system"));
   h.api.apply("services", service("bookstore", "bookstore"));
-  h.api.apply("mutatingwebhookconfigurations.admissionregistration.k8s.io", webhookConfiguration());
+  h.api.apply("mutatingwebhookconfigurations.admissionregistration.k8s.io", options.webhookConfiguration ?? webhookConfiguration());
+  options.setup?.(h);
   const controller = await startTestController(t, {
     patch: (c) => ({
       ...c,

@@ -11,6 +11,7 @@ import { parseAllDocuments } from "yaml";
 import { parseHostPort } from "../../src/common/address.js";
 import { controllerConfigSchema } from "../../src/controller/config/schema.js";
 import { INJECTOR_API_USE } from "../../src/controller/injector/kube-api.js";
+import { CLUSTER_NAMESPACES, selectorMatches, webhookScopeProblems, type LabelSelectorView } from "../../src/controller/injector/webhook-scope.js";
 import { STORE_API_USE } from "../../src/controller/store/kubernetes-store.js";
 import { LEASE_API_USE } from "../../src/controller/ha/lease-leadership.js";
 import { PROVIDER_API_USE } from "../../src/controller/providers/kubernetes/provider.js";
@@ -32,6 +33,8 @@ interface Container {
 }
 interface Deployment extends Obj {
   spec: {
+    replicas?: number;
+    strategy?: { rollingUpdate?: { maxUnavailable?: number | string } };
     selector: { matchLabels: Record<string, string> };
     template: {
       metadata: { labels: Record<string, string>; annotations: Record<string, string> };
@@ -46,10 +49,14 @@ interface Deployment extends Obj {
 }
 interface ConfigMap extends Obj { data: Record<string, string> }
 interface Service extends Obj { spec: { selector: Record<string, string>; ports: Array<{ name: string; port: number; targetPort: number | string }> } }
+interface Pdb extends Obj { spec: { minAvailable?: number; maxUnavailable?: number; selector: { matchLabels: Record<string, string> } } }
 interface Webhook {
+  name: string;
   admissionReviewVersions: string[];
   sideEffects: string;
-  namespaceSelector: { matchLabels: Record<string, string> };
+  failurePolicy?: string;
+  namespaceSelector: { matchLabels: Record<string, string> } & LabelSelectorView;
+  objectSelector?: LabelSelectorView;
   clientConfig: { caBundle?: string; service: { name: string; namespace: string; path: string; port: number } };
 }
 interface WebhookConfiguration extends Obj { webhooks: Webhook[] }
@@ -156,6 +163,29 @@ test("manifests: the webhook calls the injector's Service, port and path, for me
     assert.equal(w.sideEffects, "NoneOnDryRun");
     assert.equal(w.namespaceSelector.matchLabels["meshfed.io/monitored-by"], kube.meshName);
     assert.equal(w.clientConfig.caBundle, undefined, "the controller sets caBundle at start");
+  }
+});
+
+test("manifests: two replicas on the shared store, a PodDisruptionBudget that keeps one, rollouts that never go below", () => {
+  assert.ok((deployment.spec.replicas ?? 1) >= 2, "at least two controller replicas");
+  assert.equal(config.store, "kubernetes", "replicas need the shared store (docs/ha.md)");
+  assert.equal(deployment.spec.strategy?.rollingUpdate?.maxUnavailable, 0);
+  const pdbs = objects.filter((o) => o.kind === "PodDisruptionBudget") as Pdb[];
+  const labels = deployment.spec.template.metadata.labels;
+  const pdb = must(pdbs.find((p) => p.metadata.namespace === deployment.metadata.namespace && Object.entries(p.spec.selector.matchLabels).every(([k, v]) => labels[k] === v)), "a PodDisruptionBudget selecting the controller pods");
+  assert.ok(pdb.spec.minAvailable !== undefined && pdb.spec.minAvailable >= 1 && pdb.spec.minAvailable < deployment.spec.replicas!, "one replica kept, one evictable");
+});
+
+test("manifests: the webhook fails closed, is never called for the cluster's namespaces or the controller's, nor for the controller's pods", () => {
+  const mwc = must(find<WebhookConfiguration>("MutatingWebhookConfiguration", kube.injector.webhookConfiguration), "the configuration the controller patches");
+  const protectedNamespaces = [...CLUSTER_NAMESPACES, deployment.metadata.namespace!];
+  // The same judgement the controller makes at start (it refuses to run otherwise).
+  assert.deepEqual(webhookScopeProblems(mwc.webhooks, protectedNamespaces, kube.meshName), []);
+  for (const w of mwc.webhooks) {
+    assert.equal(w.failurePolicy, "Fail", "a meshed pod without its proxy is refused (docs/kubernetes.md)");
+    assert.equal(selectorMatches(w.namespaceSelector, { "kubernetes.io/metadata.name": "bookstore", "meshfed.io/monitored-by": kube.meshName }), true, "meshed namespaces are called");
+    assert.equal(selectorMatches(w.objectSelector, deployment.spec.template.metadata.labels), false, "the controller's pods never wait for the webhook");
+    assert.equal(selectorMatches(w.objectSelector, { app: "bookstore" }), true, "ordinary pods are sent");
   }
 });
 

@@ -10,4 +10,6 @@ export const INJECTOR_ERROR = {
   caBundle: "MESHFED_INJECTOR_CA_BUNDLE",
   /** The pod's namespace could not be read (to confirm a label the cache has not seen yet). */
   namespace: "MESHFED_INJECTOR_NAMESPACE",
+  /** The webhook configuration (failurePolicy Fail) can be called for kube-system, kube-public or the controller's namespace. */
+  webhookUnsafe: "MESHFED_INJECTOR_WEBHOOK_UNSAFE",
 } as const;

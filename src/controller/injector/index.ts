@@ -20,6 +20,7 @@ import { INJECTOR_ERROR } from "./errors.js";
 import { SidecarInjector, type MeshNamespaces } from "./injector.js";
 import type { InjectorKubeApi } from "./kube-api.js";
 import { WebhookServer } from "./webhook-server.js";
+import { checkWebhookScope, CLUSTER_NAMESPACES } from "./webhook-scope.js";
 
 export { SidecarInjector, bootstrapSecretName, type MeshNamespaces } from "./injector.js";
 export { ClientNodeInjectorApi, INJECTOR_API_USE, type InjectorKubeApi } from "./kube-api.js";
@@ -56,6 +57,21 @@ export interface RunningInjector {
   close(graceMs?: number): Promise<void>;
 }
 
+/** Refuses a webhook configuration that can block protected namespaces (webhook-scope.ts); warns for Ignore. */
+async function checkScope(o: StartInjectorOptions, protectedNamespaces: readonly string[], log: Logger): Promise<void> {
+  const name = o.config.webhookConfiguration;
+  const view = await o.api.getWebhookConfiguration(name);
+  if (view === undefined) {
+    // With patchCaBundle the next step says so and stops; without, it may be managed elsewhere.
+    if (!o.config.patchCaBundle) log.warn({ webhookConfiguration: name }, "webhook configuration not found; its namespace scope was not checked");
+    return;
+  }
+  for (const p of checkWebhookScope(name, view.webhooks, protectedNamespaces, o.meshName)) {
+    log.warn({ webhookConfiguration: name, webhook: p.webhook, namespaces: p.namespaces, code: "MESHFED_INJECTOR_WEBHOOK_SCOPE" },
+      "the webhook (failurePolicy Ignore) can be called for protected namespaces; the injector leaves their pods alone, but exclude them in its namespaceSelector");
+  }
+}
+
 function unionOfBundles(a: string, b: string): string {
   const blocks = [...`${a}\n${b}`.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) => m[0]);
   return `${[...new Set(blocks)].join("\n")}\n`;
@@ -75,6 +91,8 @@ export async function startInjector(o: StartInjectorOptions): Promise<RunningInj
   const repoUrl = o.config.repoUrl ?? `https://${service}.${o.namespace}.svc:${o.repoPort}`;
   const log = o.logger.child({ component: "injector" });
   const now = o.now ?? (() => new Date());
+  const protectedNamespaces = [...new Set([...CLUSTER_NAMESPACES, o.namespace])];
+  await checkScope(o, protectedNamespaces, log);
   const records = new BootstrapRecords(o.store, log);
   const reaper = new BootstrapReaper({
     records, pods: o.pods, api: o.api, certificates: o.certificates, graceMs: o.config.orphanGracePeriod, now: () => now().getTime(), logger: log,
@@ -86,6 +104,7 @@ export async function startInjector(o: StartInjectorOptions): Promise<RunningInj
     namespaces: o.namespaces,
     records,
     now,
+    protectedNamespaces,
     meshName: o.meshName,
     bootstrap: { repoUrl, sidecarImage: o.config.sidecarImage, initImage: o.config.initImage, excludeInboundPorts: o.config.excludeInboundPorts },
     logger: o.logger,

@@ -46,6 +46,8 @@ export interface SidecarInjectorOptions {
   /** Proxy ids; default crypto.randomUUID. */
   readonly newProxyId?: () => string;
   readonly now?: () => Date;
+  /** Never injected, whatever their labels (webhook-scope.ts): the cluster's and the controller's own. */
+  readonly protectedNamespaces?: readonly string[];
 }
 
 export function bootstrapSecretName(proxyId: string): string {
@@ -74,6 +76,10 @@ export class SidecarInjector {
     const namespace = request.namespace ?? pod.metadata.namespace;
     if (namespace === undefined || namespace === "") return deny(uid, "the request names no namespace for the pod");
     const label = podLabel(pod, namespace);
+    if (this.#o.protectedNamespaces?.includes(namespace) === true) {
+      this.#log.warn({ pod: label, namespace }, "no sidecar: the namespace is protected (the cluster's or the controller's own); exclude it in the webhook's namespaceSelector");
+      return allow(uid, [], [`meshfed never injects into namespace ${namespace}`]);
+    }
     let meshed: boolean;
     try {
       meshed = await this.#meshed(namespace);

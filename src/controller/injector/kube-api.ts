@@ -9,6 +9,7 @@ import { errorMessage, MeshfedError } from "../../common/errors.js";
 import { httpStatusOf } from "../providers/kubernetes/errors.js";
 import type { JsonPatchOp } from "../drivers/types.js";
 import { INJECTOR_ERROR } from "./errors.js";
+import type { WebhookScopeView } from "./webhook-scope.js";
 
 /** API group, resource and verbs the injector uses. */
 export const INJECTOR_API_USE = [
@@ -28,7 +29,7 @@ export interface BootstrapSecret {
 
 export interface WebhookConfigurationView {
   readonly resourceVersion: string;
-  readonly webhooks: ReadonlyArray<{ readonly name: string; readonly caBundle: string | undefined }>;
+  readonly webhooks: ReadonlyArray<WebhookScopeView & { readonly caBundle: string | undefined }>;
 }
 
 export interface InjectorKubeApi {
@@ -96,7 +97,9 @@ export class ClientNodeInjectorApi implements InjectorKubeApi {
     return {
       resourceVersion: object.metadata?.resourceVersion ?? "",
       // client-node models caBundle (bytes) as a base64 string.
-      webhooks: (object.webhooks ?? []).map((w) => ({ name: w.name, caBundle: w.clientConfig?.caBundle ?? undefined })),
+      webhooks: (object.webhooks ?? []).map((w) => ({
+        name: w.name, caBundle: w.clientConfig?.caBundle ?? undefined, failurePolicy: w.failurePolicy, namespaceSelector: w.namespaceSelector,
+      })),
     };
   }
 
