@@ -20,7 +20,7 @@ export const PIPY_CONFIG_SCHEMA = "meshfed.io/pipy-config/v1";
 export const CERT_PATHS = { cert: "certs/service.crt", key: "certs/service.key", ca: "certs/ca.pem" } as const;
 
 export interface PipyDriverOptions {
-  /** Trust domain of service certificates: identities are `<name>.<ns>.svc.<trustDomain>`. */
+  /** Trust domain of service certificates: identities are `<account>.<ns>.svc.<trustDomain>`. */
   readonly trustDomain: string;
   /**
    * Mesh-wide: a sidecar's inbound listener for an endpoint `ip:port` is
@@ -76,7 +76,10 @@ export interface PipyInboundListenerV1 {
 
 export interface PipyTargetV1 {
   readonly service: string;
+  /** The first of `identities` (kept for scripts that read one name). */
   readonly identity: string;
+  /** Every identity a peer of this target may prove (a service may run under several accounts), sorted. */
+  readonly identities: readonly string[];
   /** Peer sidecars' inbound addresses (endpoint port + offset), sorted. */
   readonly endpoints: readonly string[];
 }
@@ -146,11 +149,15 @@ export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): Pi
   // that address, so that several proxies can share one host without colliding.
   const first = view.inbound.endpoints[0]?.ip;
   const local = first !== undefined && isLoopback(first) ? first : "127.0.0.1";
-  const target = (service: ServiceRef, endpoints: readonly EndpointAddress[]): PipyTargetV1 => ({
-    service: serviceKey(service),
-    identity: identityName(service, td),
-    endpoints: uniqueSorted(endpoints).map(sidecarAddress).filter((a): a is string => a !== undefined),
-  });
+  const target = (service: ServiceRef, identities: readonly IdentityRef[], endpoints: readonly EndpointAddress[]): PipyTargetV1 => {
+    const names = identities.map((i) => identityName(i, td));
+    return {
+      service: serviceKey(service),
+      identity: names[0]!,
+      identities: [...new Set(names)].sort(),
+      endpoints: uniqueSorted(endpoints).map(sidecarAddress).filter((a): a is string => a !== undefined),
+    };
+  };
   return {
     schema: PIPY_CONFIG_SCHEMA,
     proxy: { id: view.proxy.id, service: serviceKey(view.proxy.service), identity: identityName(view.proxy.identity, td) },
@@ -169,19 +176,22 @@ export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): Pi
   };
 }
 
-function outboundService(s: OutboundService, td: string, target: (service: ServiceRef, endpoints: readonly EndpointAddress[]) => PipyTargetV1): PipyOutboundServiceV1 {
+type TargetOf = (service: ServiceRef, identities: readonly IdentityRef[], endpoints: readonly EndpointAddress[]) => PipyTargetV1;
+
+function outboundService(s: OutboundService, td: string, target: TargetOf): PipyOutboundServiceV1 {
   const { name, namespace } = s.service;
   return {
     service: serviceKey(s.service),
     hosts: [`${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.${td}`],
     ports: s.ports,
-    ...(s.endpoints.length > 0 ? { direct: target(s.service, s.endpoints) } : {}),
+    ...(s.endpoints.length > 0 ? { direct: target(s.service, s.identities ?? [s.identity], s.endpoints) } : {}),
     ...(s.split
       ? {
           split: {
             trafficSplit: s.split.trafficSplit,
             matches: s.split.matches.map(httpMatch),
-            backends: s.split.backends.map((b) => ({ ...target(b.service, b.endpoints), weight: b.weight })),
+            // A backend without `identities` runs as its service-named account (the view's contract).
+            backends: s.split.backends.map((b) => ({ ...target(b.service, b.identities ?? [{ kind: "ServiceAccount", ...b.service }], b.endpoints), weight: b.weight })),
           },
         }
       : {}),

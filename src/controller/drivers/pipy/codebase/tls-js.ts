@@ -56,9 +56,11 @@ var meshIdentity = function (cert) {
   return ''
 }
 
-var hasIdentity = function (cert, identity) {
+// True when the certificate proves one of the identities (a string or a list).
+var hasIdentity = function (cert, identities) {
+  var wanted = typeof identities === 'string' ? [identities] : identities
   var names = namesOf(cert)
-  for (var i = 0; i < names.length; i++) if (names[i].toLowerCase() === identity) return true
+  for (var i = 0; i < names.length; i++) if (wanted.indexOf(names[i].toLowerCase()) >= 0) return true
   return false
 }
 
