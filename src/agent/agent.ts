@@ -11,6 +11,7 @@
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { formatHostPort, parseHostPort } from "../common/address.js";
+import { splitProtocolSuffix } from "../common/declared-protocol.js";
 import { systemClock, type Clock } from "../common/clock.js";
 import { Listeners } from "../common/emitter.js";
 import { errorCode, errorMessage, MeshfedError } from "../common/errors.js";
@@ -328,8 +329,9 @@ class Agent implements RunningAgent {
           proxyId: identity.proxyId,
           hostAddresses: this.#config.hostAddresses ?? defaultHostAddresses(),
           endpoints: this.#config.endpoints.map((e) => {
-            const hp = parseHostPort(e);
-            return { ip: hp.host, port: hp.port };
+            const { address, protocol } = splitProtocolSuffix(e);
+            const hp = parseHostPort(address);
+            return { ip: hp.host, port: hp.port, protocol: protocol ?? "" };
           }),
           agentVersion: agentVersion(),
           proxyVersion: this.#config.proxy.enabled ? this.#proxyVersion : "",

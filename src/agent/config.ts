@@ -13,6 +13,7 @@ import { durationSchema, hostPortSchema } from "../common/config-schema.js";
 import { isLoopback, parseHostPort } from "../common/address.js";
 import { MeshfedError } from "../common/errors.js";
 import { LOG_LEVELS } from "../common/logger.js";
+import { PROTOCOL_CHOICES, splitProtocolSuffix } from "../common/declared-protocol.js";
 import { parseServiceKey } from "../common/service.js";
 import { inputError, issuesFromZod, YamlInput } from "../common/yaml-input.js";
 
@@ -37,6 +38,10 @@ const loopbackHostPort = z.string().refine(check(parseHostPort), { message: "exp
 const ipPort = z.string().refine((text) => check(parseHostPort)(text) && isIP(parseHostPort(text).host) !== 0 && parseHostPort(text).port > 0, {
   message: "expected IP:PORT, e.g. 10.0.0.5:8080",
 });
+/** IP:PORT[/PROTOCOL]: the port's application protocol may follow (10.0.0.5:14001/grpc). */
+const endpoint = z.string()
+  .refine((text) => splitProtocolSuffix(text).bad === undefined, { message: `the protocol after "/" must be one of ${PROTOCOL_CHOICES}` })
+  .refine((text) => ipPort.safeParse(splitProtocolSuffix(text).address).success, { message: "expected IP:PORT[/PROTOCOL], e.g. 10.0.0.5:8080 or 10.0.0.5:14001/grpc" });
 const ip = z.string().refine((text) => isIP(text) !== 0, { message: "expected an IP address" });
 const service = z.string().refine(check(parseServiceKey), { message: "expected namespace/name, each a DNS label" });
 /** A list, also accepted as one comma-separated string (`controller: "a:15128,b:15128"`). */
@@ -55,7 +60,7 @@ export const agentConfigSchema = z.strictObject({
   /** Expected service (namespace/name); the enrollment must match it when set. */
   service: service.optional(),
   /** Endpoints of the local service announced in Hello. */
-  endpoints: z.array(ipPort).default([]),
+  endpoints: z.array(endpoint).default([]),
   /** Addresses of this host announced in Hello; default: non-internal interface addresses. */
   hostAddresses: z.array(ip).optional(),
   repoAddress: loopbackHostPort.default("127.0.0.1:15010"),

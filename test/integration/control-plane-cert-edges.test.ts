@@ -75,7 +75,7 @@ test("each proxy receives its own service's certificate and key, never another s
   for (const [service, stream] of streams) {
     const pushed = (await stream.next((m) => m.message === "serviceCertificate")).serviceCertificate!;
     const [namespace, name] = service.split("/");
-    assert.match(new x509.X509Certificate(pushed.certificatePem).getExtension(x509.SubjectAlternativeNameExtension)!.names.items.map((n) => n.value).join(","), new RegExp(`/ns/${namespace}/svc/${name}(,|$)`));
+    assert.match(new x509.X509Certificate(pushed.certificatePem).getExtension(x509.SubjectAlternativeNameExtension)!.names.items.map((n) => n.value).join(","), new RegExp(`/ns/${namespace}/sa/${name}(,|$)`));
   }
   await new Promise((r) => setTimeout(r, 200));
   const serials = (s: TestStream) => new Set(s.messages.filter((m) => m.message === "serviceCertificate").map((m) => m.serviceCertificate!.serial));

@@ -39,10 +39,11 @@ test("initial sync: meshed namespaces only, ready endpoints, IPv4 and IPv6, prov
   const { provider } = await started(t);
   assert.deepEqual([...provider.services()].map((s) => `${s.service.namespace}/${s.service.name}`), ["bookstore/bookbuyer", "bookstore/bookstore"]);
   assert.deepEqual(provider.endpoints("bookstore/bookstore"), [
-    { ip: "10.1.0.2", port: 8080, source: "bookstore/bookstore-abc" },
-    // ready unset counts as ready (EndpointSlice API)
-    { ip: "10.1.0.4", port: 8080, source: "bookstore/bookstore-abc" },
-    { ip: "fd00::5", port: 8080, source: "bookstore/bookstore-v6" },
+    // The port named "http" declares http; the pod behind the endpoint runs as its ServiceAccount.
+    { ip: "10.1.0.2", port: 8080, source: "bookstore/bookstore-abc", protocol: "http", serviceAccount: "bookstore" },
+    // ready unset counts as ready (EndpointSlice API); no targetRef: no account declared
+    { ip: "10.1.0.4", port: 8080, source: "bookstore/bookstore-abc", protocol: "http" },
+    { ip: "fd00::5", port: 8080, source: "bookstore/bookstore-v6", protocol: "http" },
   ]);
   assert.deepEqual(provider.endpoints("bookstore/bookbuyer"), []);
   assert.equal(provider.endpoints("kube-system/dns"), undefined);
@@ -76,7 +77,7 @@ test("add, update and delete of services and slices reach the view; events name 
   api.apply("endpointslices.discovery.k8s.io", slice("bookstore", "bookbuyer-1", "bookbuyer", [{ addresses: ["10.1.1.1"] }]));
   await until(() => changes.values.length === 1);
   assert.deepEqual(changes.values[0], ["bookstore/bookbuyer"]);
-  assert.deepEqual(provider.endpoints("bookstore/bookbuyer"), [{ ip: "10.1.1.1", port: 8080, source: "bookstore/bookbuyer-1" }]);
+  assert.deepEqual(provider.endpoints("bookstore/bookbuyer"), [{ ip: "10.1.1.1", port: 8080, source: "bookstore/bookbuyer-1", protocol: "http" }]);
 
   // Readiness flips: the endpoint leaves the view.
   api.apply("endpointslices.discovery.k8s.io", slice("bookstore", "bookbuyer-1", "bookbuyer", [{ addresses: ["10.1.1.1"], ready: false }]));
@@ -114,7 +115,7 @@ test("labelling a namespace adds its services; unlabelling removes them", async 
   api.apply("namespaces", meshedNamespace("kube-system"));
   await until(() => changes.values.length === 1);
   assert.deepEqual(changes.values[0], ["kube-system/dns"]);
-  assert.deepEqual(provider.endpoints("kube-system/dns"), [{ ip: "10.9.0.1", port: 53, source: "kube-system/dns-1" }]);
+  assert.deepEqual(provider.endpoints("kube-system/dns"), [{ ip: "10.9.0.1", port: 53, source: "kube-system/dns-1" }], "a port named dns declares no protocol");
   assert.deepEqual(provider.namespaces(), ["bookstore", "kube-system"]);
 
   api.apply("namespaces", namespace("bookstore", { "meshfed.io/monitored-by": "another-mesh" }));
@@ -135,8 +136,9 @@ test("slice ports without a number resolve through the Service's targetPort, nam
   api.apply("endpointslices.discovery.k8s.io", slice("bookstore", "named-1", "named", [{ addresses: ["10.1.2.1"], pod: "named-1" }, { addresses: ["10.1.2.2"], pod: "named-2" }], [{ name: "web", port: null }, { name: "admin", port: null }]));
   await until(() => provider.endpoints("bookstore/named")?.length === 3);
   assert.deepEqual(provider.endpoints("bookstore/named"), [
-    { ip: "10.1.2.1", port: 8081, source: "bookstore/named-1" },
-    { ip: "10.1.2.1", port: 9001, source: "bookstore/named-1" },
+    // Ports named web and admin declare no protocol; named-2 is not in the cache yet: no account.
+    { ip: "10.1.2.1", port: 8081, source: "bookstore/named-1", serviceAccount: "default" },
+    { ip: "10.1.2.1", port: 9001, source: "bookstore/named-1", serviceAccount: "default" },
     { ip: "10.1.2.2", port: 9001, source: "bookstore/named-1" },
   ]);
   assert.equal(provider.status().counts.unresolvedPorts, 1);
@@ -157,5 +159,5 @@ test("the factory honours meshName: another mesh's namespaces are the meshed one
   await provider.start(h.ac.signal);
   t.after(() => provider.stopped());
   assert.deepEqual([...provider.services()].map((s) => `${s.service.namespace}/${s.service.name}`), ["other-mesh/x"]);
-  assert.deepEqual(provider.endpoints("other-mesh/x"), [{ ip: "10.8.0.1", port: 8080, source: "other-mesh/x-1" }]);
+  assert.deepEqual(provider.endpoints("other-mesh/x"), [{ ip: "10.8.0.1", port: 8080, source: "other-mesh/x-1", protocol: "http" }]);
 });

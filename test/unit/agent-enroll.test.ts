@@ -29,7 +29,7 @@ test("first start enrolls: key 0600, certificate and state.json persisted; the s
   const hello = await s1.next((m) => m.hello ?? undefined);
   assert.equal(hello.proxyId, state.proxyId);
   assert.deepEqual(hello.hostAddresses, ["127.0.0.2"]);
-  assert.deepEqual(hello.endpoints, [{ ip: "127.0.0.2", port: 8080 }]);
+  assert.deepEqual(hello.endpoints, [{ ip: "127.0.0.2", port: 8080, protocol: "" }], "no protocol declared");
   assert.match(hello.agentVersion, /^\d+\.\d+\.\d+/);
   assert.equal(hello.proxyVersion, "", "no proxy");
   assert.equal((await first.close()).exitCode, 0);

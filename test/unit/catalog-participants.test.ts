@@ -29,7 +29,7 @@ test("participants are issued ∩ connected ∩ discovered; everything else name
   t.after(() => ac.abort());
 
   const report = catalog.participants();
-  assert.deepEqual(report.participants, [{ service: "shop/web", proxyId: "proxy-aa", serial: "aa", endpoints: [{ ip: "10.0.0.1", port: 80 }] }]);
+  assert.deepEqual(report.participants, [{ service: "shop/web", identity: "shop/web", proxyId: "proxy-aa", serial: "aa", endpoints: [{ ip: "10.0.0.1", port: 80 }] }]);
   const rows = report.incomplete.map((r) => `${r.kind} ${r.service} ${r.ip ?? r.serial} ${r.missing.join(",")}`);
   assert.deepEqual(rows.sort(), [
     "certificate shop/api bb connected,discovered",

@@ -16,7 +16,7 @@ test("a service certificate has the service's names, its own P-256 key, and chai
   const svc = await manager.serviceCertificate(cart);
   const cert = new X509Certificate(svc.certificatePem);
   assert.equal(cert.subject, "CN=cart.shop.svc.cluster.local");
-  assert.equal(cert.subjectAltName, "URI:spiffe://cluster.local/ns/shop/svc/cart, DNS:cart.shop.svc.cluster.local");
+  assert.equal(cert.subjectAltName, "URI:spiffe://cluster.local/ns/shop/sa/cart, DNS:cart.shop.svc.cluster.local");
   assert.equal(cert.checkIssued(new X509Certificate(manager.caBundle())), true);
   assert.ok(cert.verify(new X509Certificate(manager.caBundle()).publicKey));
   assert.deepEqual([...(cert.keyUsage ?? [])].sort(), ["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"]);

@@ -46,7 +46,7 @@ test("endpoints: named targetPort resolved per pod; unresolvable pairs counted, 
   const s = svc([{ name: "http", port: 80, targetPort: "web" }]);
   const slices = [sl("ns", "s", "web", [{ addresses: ["10.0.0.1"], pod: "p1" }, { addresses: ["10.0.0.2"], pod: "p2" }, { addresses: ["10.0.0.3"] }], [{ name: "http", port: null }])];
   const result = computeEndpoints(s, slices, pods(pod("ns", "p1", "10.0.0.1", [{ name: "web", containerPort: 7000 }]), pod("ns", "p2", "10.0.0.2", [{ name: "other", containerPort: 1 }])));
-  assert.deepEqual(result.endpoints, [{ ip: "10.0.0.1", port: 7000, source: "ns/s" }]);
+  assert.deepEqual(result.endpoints, [{ ip: "10.0.0.1", port: 7000, source: "ns/s", protocol: "http", serviceAccount: "default" }], "the port name http declares http; the pod runs as default");
   assert.equal(result.unresolved, 2);
   assert.deepEqual([...result.pods].sort(), ["p1", "p2"]);
 });

@@ -47,7 +47,7 @@ function agentRunCommand<T>(yargs: Argv<T>) {
         .option("token-file", { type: "string", describe: "join token file (first start only)" })
         .option("data-dir", { type: "string", describe: "state directory: keys, certificates, configs (default ./meshfed-agent-data)" })
         .option("service", { type: "string", describe: "expected service namespace/name (the enrollment must match)" })
-        .option("endpoint", { type: "string", array: true, describe: "IP:PORT of the local service (repeatable)" })
+        .option("endpoint", { type: "string", array: true, describe: "IP:PORT[/PROTOCOL] of the local service, protocol http (default), http2, grpc or tcp (repeatable)" })
         .option("pipy", { type: "string", describe: "Pipy binary (default: pipy on PATH)" })
         .option("proxy", { type: "boolean", describe: "run Pipy; --no-proxy: registration and certificates only" })
         .option("repo-address", { type: "string", describe: "loopback host:port of the local Pipy repo and /status (default 127.0.0.1:15010)" })

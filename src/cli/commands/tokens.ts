@@ -23,18 +23,19 @@ interface CommonArgs {
 export function tokenCommand(yargs: Argv) {
   return yargs.command("token", "join tokens that let an agent enroll for one service", (y) =>
     y
-      .command<CommonArgs & { service: string; ttl: string; uses: number }>(
+      .command<CommonArgs & { service: string; ttl: string; uses: number; serviceAccount?: string }>(
         "create",
         "create a join token; prints only the token (use -o json for details)",
         (y2) =>
           y2
             .option("service", { type: "string", demandOption: true, describe: "namespace/name the token enrolls for" })
+            .option("service-account", { type: "string", describe: "ServiceAccount (in the service's namespace) the agent runs as; default: the service's name" })
             .option("ttl", { type: "string", default: "1h", describe: "lifetime, e.g. 30m, 24h" })
             .option("uses", { type: "number", default: 1, describe: "how many enrollments it allows" })
             .option("output", { ...outputOption, default: "text" as OutputFormat, choices: ["text", "json", "yaml"] as const })
             .options(adminOptions),
         async (argv) => {
-          const body = (await adminPost(adminClientOptions(argv), "api/v1/tokens", { service: argv.service, ttl: argv.ttl, uses: argv.uses })) as TokenInfo;
+          const body = (await adminPost(adminClientOptions(argv), "api/v1/tokens", { service: argv.service, ...(argv.serviceAccount === undefined ? {} : { serviceAccount: argv.serviceAccount }), ttl: argv.ttl, uses: argv.uses })) as TokenInfo;
           if ((argv.output as string) === "text") process.stdout.write(`${body.token}\n`);
           else printResult(argv.output, body, () => ({ header: [], rows: [] }));
         },

@@ -8,7 +8,8 @@ import type { MeshSpec } from "../spec/types.js";
 import { EndpointIndex } from "./endpoint-index.js";
 import { explainProxyView, type ViewExplanation } from "./explain.js";
 import { computeParticipants } from "./participants.js";
-import { buildProxyView, proxyDependencies, type ProxyViewInput } from "./proxy-view.js";
+import { buildProxyView, proxyDependencies, proxyIdentity, type IdentityOrigin, type ProxyViewInput } from "./proxy-view.js";
+import type { IdentityRef } from "../spec/types.js";
 import { SpecIndex } from "./spec-index.js";
 import type { CatalogChange, CatalogService, CatalogSnapshot, ConnectedProxySource, ParticipantsReport, ProxyView } from "./types.js";
 
@@ -139,7 +140,8 @@ export class MeshCatalog {
       this.#spec = new SpecIndex({ trafficSplits: s.trafficSplits(), trafficTargets: s.trafficTargets(), httpRouteGroups: s.httpRouteGroups(), tcpRoutes: s.tcpRoutes() });
       this.#specDirty = false;
     }
-    const change: CatalogChange = { services: [...changed].sort(), spec };
+    const identities = this.#index.takeChangedAccounts();
+    const change: CatalogChange = { services: [...changed].sort(), spec, ...(identities.length > 0 ? { identities } : {}) };
     this.#record(started);
     this.#options.logger.debug({ services: change.services.length, spec }, "catalog updated");
     this.#listeners.emit(change);
@@ -166,7 +168,7 @@ export class MeshCatalog {
   }
 
   snapshot(): CatalogSnapshot {
-    return { services: this.#index.services(), conflicts: this.#index.conflicts() };
+    return { services: this.#index.services(), conflicts: this.#index.conflicts(), disagreements: this.#index.disagreements() };
   }
 
   proxyView(input: ProxyViewInput): ProxyView {
@@ -175,12 +177,21 @@ export class MeshCatalog {
 
   /** Where each part of this proxy's view comes from (providers, policies and their files). */
   explainProxyView(input: ProxyViewInput): ViewExplanation[] {
-    return explainProxyView(this.proxyView(input), this.#index, this.#spec);
+    return explainProxyView(this.proxyView(input), this.#index, this.#spec, proxyIdentity(this.#index, input).origin);
   }
 
-  /** Which service changes can affect a proxy of `service` (for fan-out to affected proxies only). */
-  proxyDependencies(service: ServiceRef): { all: boolean; services: Set<ServiceKey> } {
-    return proxyDependencies(this.#index, this.#spec, this.#permissive, service);
+  /**
+   * Which service (and account) changes can affect this proxy (for fan-out
+   * to affected proxies only): match them against a change's `services` and
+   * `identities`.
+   */
+  proxyDependencies(input: ProxyViewInput): { all: boolean; services: Set<ServiceKey> } {
+    return proxyDependencies(this.#index, this.#spec, this.#permissive, input);
+  }
+
+  /** The identity (account) a proxy speaks for, and where that comes from. */
+  proxyIdentity(input: ProxyViewInput): { identity: IdentityRef; origin: IdentityOrigin } {
+    return proxyIdentity(this.#index, input);
   }
 
   participants(): ParticipantsReport {

@@ -1,6 +1,8 @@
+import { DEFAULT_APP_PROTOCOL, type AppProtocol } from "../../common/app-protocol.js";
 import { compareServiceRefs, parseServiceKey, type ServiceKey, type ServiceRef } from "../../common/service.js";
 import type { Provenance, ProviderEndpoint } from "../providers/types.js";
-import type { CatalogEndpoint, CatalogService, Conflict } from "./types.js";
+import { resolveDeclarations, type Declaration } from "./declarations.js";
+import type { CatalogEndpoint, CatalogService, Conflict, Disagreement } from "./types.js";
 
 /** What one provider currently says about one service. */
 export interface ProviderView {
@@ -12,6 +14,13 @@ interface MergedEndpoint {
   readonly ip: string;
   readonly port: number;
   readonly provenance: Provenance[];
+  /** What each provider declares about the endpoint (protocol, account), in provider order. */
+  readonly declarations: Declaration[];
+  /** Resolved when the row is complete (see #settle). */
+  protocol: AppProtocol;
+  protocolFrom: string | undefined;
+  serviceAccount: string;
+  serviceAccountFrom: string | undefined;
 }
 
 interface MergedService {
@@ -38,6 +47,14 @@ export class EndpointIndex {
   /** address → service → providers claiming it for that service. */
   readonly #claims = new Map<string, Map<ServiceKey, Set<string>>>();
   readonly #conflicts = new Map<string, Conflict>();
+  /** Per service: its endpoints on which providers declare different protocols or accounts. */
+  readonly #disagreements = new Map<ServiceKey, Disagreement[]>();
+  /** `namespace/account` → services with an effective endpoint running as it. */
+  readonly #servicesByAccount = new Map<string, Set<ServiceKey>>();
+  /** service → its accounts (sorted), as last indexed. */
+  readonly #accountsOf = new Map<ServiceKey, readonly string[]>();
+  /** Accounts whose set of services changed since the last takeChangedAccounts(). */
+  readonly #changedAccounts = new Set<string>();
   readonly #rank: (provider: string) => number;
   #endpointCount = 0;
 
@@ -71,10 +88,13 @@ export class EndpointIndex {
           const k = addressKey(ep.ip, ep.port);
           let row = next.endpoints.get(k);
           if (!row) {
-            row = { ip: ep.ip, port: ep.port, provenance: [] };
+            row = { ip: ep.ip, port: ep.port, provenance: [], declarations: [], protocol: DEFAULT_APP_PROTOCOL, protocolFrom: undefined, serviceAccount: next.ref.name, serviceAccountFrom: undefined };
             next.endpoints.set(k, row);
           }
           row.provenance.push({ provider: view.provider, source: ep.source });
+          if (ep.protocol !== undefined || ep.serviceAccount !== undefined) {
+            row.declarations.push({ provider: view.provider, source: ep.source, ...(ep.protocol === undefined ? {} : { protocol: ep.protocol }), ...(ep.serviceAccount === undefined ? {} : { serviceAccount: ep.serviceAccount }) });
+          }
         }
       }
     }
@@ -97,9 +117,90 @@ export class EndpointIndex {
       for (const party of this.#resolve(address, row ?? previous?.endpoints.get(address))) affected.add(party);
     }
     this.#endpointCount += (next?.endpoints.size ?? 0) - (previous?.endpoints.size ?? 0);
-    if (next) this.#services.set(key, next);
-    else this.#services.delete(key);
+    if (next) {
+      this.#settle(key, next);
+      this.#services.set(key, next);
+    } else {
+      this.#services.delete(key);
+      this.#disagreements.delete(key);
+    }
+    for (const party of affected) this.#reindexAccounts(party);
     return affected;
+  }
+
+  /**
+   * Resolves each row's protocol and account from the providers' declarations:
+   * the highest-priority provider that declares one wins; providers that
+   * disagree are recorded (GET /api/v1/catalog `disagreements`), never
+   * silently dropped. Undeclared: http, and the service's own name.
+   */
+  #settle(key: ServiceKey, service: MergedService): void {
+    const found: Disagreement[] = [];
+    for (const row of service.endpoints.values()) {
+      const protocol = resolveDeclarations(row.declarations, "protocol", this.#rank);
+      row.protocol = protocol?.value ?? DEFAULT_APP_PROTOCOL;
+      row.protocolFrom = protocol?.from;
+      const account = resolveDeclarations(row.declarations, "serviceAccount", this.#rank);
+      row.serviceAccount = account?.value ?? service.ref.name;
+      row.serviceAccountFrom = account?.from;
+      for (const [field, r] of [["protocol", protocol], ["serviceAccount", account]] as const) {
+        if (r?.disagreement) found.push({ service: key, ip: row.ip, port: row.port, field, ...r.disagreement });
+      }
+    }
+    found.sort((a, b) => cmp(a.ip, b.ip) || a.port - b.port || cmp(a.field, b.field));
+    if (found.length > 0) this.#disagreements.set(key, found);
+    else this.#disagreements.delete(key);
+  }
+
+  /** Keeps account → services current for one service whose effective endpoints may have changed. */
+  #reindexAccounts(key: ServiceKey): void {
+    const before = this.#accountsOf.get(key) ?? [];
+    const namespace = this.#services.get(key)?.ref.namespace;
+    const after = namespace === undefined ? [] : [...new Set((this.service(key)?.endpoints ?? []).map((e) => `${namespace}/${e.serviceAccount}`))].sort();
+    if (before.length === after.length && before.every((a, i) => a === after[i])) return;
+    for (const account of before) {
+      if (after.includes(account)) continue;
+      const set = this.#servicesByAccount.get(account);
+      set?.delete(key);
+      if (set?.size === 0) this.#servicesByAccount.delete(account);
+      this.#changedAccounts.add(account);
+    }
+    for (const account of after) {
+      if (before.includes(account)) continue;
+      let set = this.#servicesByAccount.get(account);
+      if (!set) this.#servicesByAccount.set(account, (set = new Set()));
+      set.add(key);
+      this.#changedAccounts.add(account);
+    }
+    if (after.length > 0) this.#accountsOf.set(key, after);
+    else this.#accountsOf.delete(key);
+  }
+
+  /** `namespace/account` keys of the accounts this service's effective endpoints run as, sorted. */
+  accountsOf(key: ServiceKey): readonly string[] {
+    return this.#accountsOf.get(key) ?? [];
+  }
+
+  /** Services with at least one effective endpoint running as this account (`namespace/account`). */
+  servicesOf(account: string): readonly ServiceKey[] {
+    return [...(this.#servicesByAccount.get(account) ?? [])].sort();
+  }
+
+  /** Accounts whose services changed since the last call (for fan-out to the proxies that may call them). */
+  takeChangedAccounts(): string[] {
+    const out = [...this.#changedAccounts].sort();
+    this.#changedAccounts.clear();
+    return out;
+  }
+
+  /** Where one endpoint's protocol and account come from: the winning declaration's provider and source, if any. */
+  declarationSources(key: ServiceKey, ip: string, port: number): { protocol: string | undefined; serviceAccount: string | undefined } {
+    const row = this.#services.get(key)?.endpoints.get(addressKey(ip, port));
+    return { protocol: row?.protocolFrom, serviceAccount: row?.serviceAccountFrom };
+  }
+
+  disagreements(): Disagreement[] {
+    return [...this.#disagreements.values()].flat().sort((a, b) => cmp(a.service, b.service) || cmp(a.ip, b.ip) || a.port - b.port || cmp(a.field, b.field));
   }
 
   /** Re-evaluates the conflict on one address; returns the services involved before or after. */
@@ -152,7 +253,7 @@ export class EndpointIndex {
       const conflict = this.#conflicts.get(address);
       if (conflict && conflict.winner !== key) continue;
       const provenance = [...row.provenance].sort((a, b) => cmp(a.provider, b.provider) || cmp(a.source, b.source));
-      endpoints.push({ ip: row.ip, port: row.port, sources: [...new Set(provenance.map((p) => p.provider))], provenance });
+      endpoints.push({ ip: row.ip, port: row.port, protocol: row.protocol, serviceAccount: row.serviceAccount, sources: [...new Set(provenance.map((p) => p.provider))], provenance });
     }
     endpoints.sort((a, b) => cmp(a.ip, b.ip) || a.port - b.port);
     return { namespace: merged.ref.namespace, name: merged.ref.name, endpoints };

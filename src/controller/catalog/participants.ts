@@ -43,7 +43,10 @@ export function computeParticipants(
     if (!liveCerts.has(proxy.serial)) missing.push("issued");
     if (endpoints.length === 0) missing.push("discovered");
     if (missing.length === 0) {
-      participants.push({ service: key, proxyId: proxy.proxyId, serial: proxy.serial, endpoints, ...where });
+      // The control plane's answer when it has one; else the account of the endpoints it fronts (a pod's).
+      const fronted = (index.service(key)?.endpoints ?? []).filter((e) => hosts.has(e.ip)).map((e) => e.serviceAccount).sort();
+      const identity = proxy.identity ?? `${proxy.service.namespace}/${fronted[0] ?? proxy.service.name}`;
+      participants.push({ service: key, identity, proxyId: proxy.proxyId, serial: proxy.serial, endpoints, ...where });
       for (const e of endpoints) frontedEndpoints.add(`${key}|${e.ip}|${e.port}`);
     } else {
       incomplete.push({ kind: "proxy", service: key, proxyId: proxy.proxyId, serial: proxy.serial, ...where, missing });

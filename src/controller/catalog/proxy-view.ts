@@ -1,29 +1,66 @@
+import type { AppProtocol, PortProtocols } from "../../common/app-protocol.js";
 import { parseServiceKey, serviceKey, type ServiceKey, type ServiceRef } from "../../common/service.js";
+import type { IdentityRef } from "../spec/types.js";
 import type { EndpointIndex } from "./endpoint-index.js";
 import { identityKey, serviceIdentity, type SpecIndex } from "./spec-index.js";
-import type { EndpointAddress, OutboundService, ProxyView, SplitBackend } from "./types.js";
+import type { CatalogEndpoint, EndpointAddress, OutboundService, ProxyView, SplitBackend } from "./types.js";
 
 export interface ProxyViewInput {
   readonly proxyId: string;
   readonly service: ServiceRef;
   /** Host addresses of the proxy; when given, only endpoints on these addresses are its inbound. */
   readonly addresses?: readonly string[];
+  /**
+   * The account the proxy's certificate names (an agent's join token). When
+   * absent the account is the one its inbound endpoints run as (a pod's
+   * ServiceAccount), else the service's name.
+   */
+  readonly serviceAccount?: string;
+}
+
+/** Where a proxy's identity comes from, for `--explain`. */
+export type IdentityOrigin = "certificate" | "endpoints" | "service name";
+
+/**
+ * A proxy's identity (osm-edge: the ServiceAccount it runs as). Its own
+ * certificate's account first; else the account its local endpoints run as
+ * (the first in order, when they differ: one proxy fronts one workload); else
+ * the service's accounts or, with no endpoints at all, the service's name.
+ */
+export function proxyIdentity(index: EndpointIndex, input: ProxyViewInput): { identity: IdentityRef; origin: IdentityOrigin } {
+  const { namespace } = input.service;
+  const account = (name: string): IdentityRef => ({ kind: "ServiceAccount", namespace, name });
+  if (input.serviceAccount !== undefined) return { identity: account(input.serviceAccount), origin: "certificate" };
+  const own = inboundEndpoints(index, input);
+  const local = [...new Set(own.map((e) => e.serviceAccount))].sort();
+  if (local[0] !== undefined) return { identity: account(local[0]), origin: "endpoints" };
+  return { identity: serviceIdentity(input.service), origin: "service name" };
+}
+
+function inboundEndpoints(index: EndpointIndex, input: ProxyViewInput): CatalogEndpoint[] {
+  const addresses = input.addresses && input.addresses.length > 0 ? new Set(input.addresses) : undefined;
+  return (index.service(serviceKey(input.service))?.endpoints ?? []).filter((e) => !addresses || addresses.has(e.ip));
 }
 
 /**
  * Builds one proxy's view. Cost: the proxy's own endpoints plus the endpoints
  * of the services it may call, which in permissive mode is the whole mesh
  * (that is what permissive means) and otherwise only what TrafficTargets allow.
+ *
+ * Identities are accounts (osm-edge semantics): inbound rules are the
+ * TrafficTargets whose destination is this proxy's account; it may call
+ * every service with an endpoint running as an account a TrafficTarget
+ * names as destination for its own account as source.
  */
 export function buildProxyView(index: EndpointIndex, spec: SpecIndex, permissive: boolean, input: ProxyViewInput): ProxyView {
   const own = serviceKey(input.service);
-  const identity = serviceIdentity(input.service);
-  const addresses = input.addresses && input.addresses.length > 0 ? new Set(input.addresses) : undefined;
-  const inboundEndpoints = addressesOf(index, own).filter((e) => !addresses || addresses.has(e.ip));
+  const { identity } = proxyIdentity(index, input);
+  const local = inboundEndpoints(index, input);
+  const inboundEndpointsList = local.map((e) => ({ ip: e.ip, port: e.port }));
   const rules = permissive ? [] : spec.targetsTo(identity).map((tt) => spec.inboundRule(tt));
   rules.sort((a, b) => cmp(a.trafficTarget, b.trafficTarget));
 
-  const allowed = permissive ? undefined : allowedDestinations(spec, identity);
+  const allowed = permissive ? undefined : allowedDestinations(index, spec, identity);
   const candidates = candidateServices(index, spec, allowed);
   candidates.delete(own);
 
@@ -32,24 +69,31 @@ export function buildProxyView(index: EndpointIndex, spec: SpecIndex, permissive
     const out = outboundService(index, spec, key, allowed);
     if (out) outbound.push(out);
   }
+  const protocols = portProtocols(local);
   return {
     proxy: { id: input.proxyId, service: { namespace: input.service.namespace, name: input.service.name }, identity },
-    inbound: { permissive, endpoints: inboundEndpoints, rules },
+    inbound: { permissive, endpoints: inboundEndpointsList, ...(protocols ? { protocols } : {}), rules },
     outbound,
   };
 }
 
 /**
- * The services whose changes can change this proxy's view: its own and every
- * outbound candidate, present or not yet discovered. `all` in permissive
- * mode, where any new service is a new outbound.
+ * The services and accounts whose changes can change this proxy's view: its
+ * own service, every outbound candidate (present or not yet discovered) and
+ * the accounts it may call (a new service under one of them is a new
+ * outbound). `all` in permissive mode, where any new service is a new outbound.
  */
-export function proxyDependencies(index: EndpointIndex, spec: SpecIndex, permissive: boolean, service: ServiceRef): { all: boolean; services: Set<ServiceKey> } {
+export function proxyDependencies(index: EndpointIndex, spec: SpecIndex, permissive: boolean, input: ProxyViewInput): { all: boolean; services: Set<ServiceKey> } {
   if (permissive) return { all: true, services: new Set() };
-  const allowed = allowedDestinations(spec, serviceIdentity(service));
+  const { identity } = proxyIdentity(index, input);
+  const allowed = allowedDestinations(index, spec, identity);
   const services = candidateServices(index, spec, allowed);
   for (const key of allowed) for (const split of spec.splitsWithBackend(key)) for (const b of split.backends) services.add(`${split.namespace}/${b.service}`);
-  services.add(serviceKey(service));
+  // Account keys share the `namespace/name` shape of service keys; a service
+  // and an account with the same name only cost a spare render, whose
+  // unchanged hash is never resent.
+  for (const tt of spec.targetsFrom(identity)) services.add(identityKey(tt.destination));
+  services.add(serviceKey(input.service));
   return { all: false, services };
 }
 
@@ -68,18 +112,23 @@ function candidateServices(index: EndpointIndex, spec: SpecIndex, allowed: Set<S
   return candidates;
 }
 
-/** Services this identity may call: destinations of TrafficTargets naming it as a source. */
-function allowedDestinations(spec: SpecIndex, identity: ReturnType<typeof serviceIdentity>): Set<ServiceKey> {
+/**
+ * Services this identity may call: those with an endpoint running as an
+ * account that a TrafficTarget naming this identity as a source has as its
+ * destination (one account may back several services).
+ */
+function allowedDestinations(index: EndpointIndex, spec: SpecIndex, identity: IdentityRef): Set<ServiceKey> {
   const out = new Set<ServiceKey>();
-  for (const tt of spec.targetsFrom(identity)) out.add(identityKey(tt.destination));
+  for (const tt of spec.targetsFrom(identity)) for (const key of index.servicesOf(identityKey(tt.destination))) out.add(key);
   return out;
 }
 
 function outboundService(index: EndpointIndex, spec: SpecIndex, key: ServiceKey, allowed: Set<ServiceKey> | undefined): OutboundService | undefined {
   const service = index.ref(key) ?? parseServiceKey(key);
-  const endpoints = addressesOf(index, key);
+  const endpoints = index.service(key)?.endpoints ?? [];
   const split = spec.splitFor(key);
   let splitView: OutboundService["split"];
+  const all: CatalogEndpoint[] = [];
   if (split) {
     const backends: SplitBackend[] = [];
     for (const b of split.backends) {
@@ -87,7 +136,17 @@ function outboundService(index: EndpointIndex, spec: SpecIndex, key: ServiceKey,
       // Without a TrafficTarget to a backend, traffic to it would be refused
       // at its inbound anyway: leave it out rather than send requests to die.
       if (allowed && !allowed.has(backendKey)) continue;
-      backends.push({ service: { namespace: split.namespace, name: b.service }, weight: b.weight, endpoints: addressesOf(index, backendKey) });
+      const ref = { namespace: split.namespace, name: b.service };
+      const backendEndpoints = index.service(backendKey)?.endpoints ?? [];
+      all.push(...backendEndpoints);
+      const identities = identitiesOf(index, backendKey, ref);
+      const protocols = portProtocols(backendEndpoints);
+      backends.push({
+        service: ref, weight: b.weight, endpoints: addresses(backendEndpoints),
+        // Absent = the backend's service-named identity (the contract), so listed only when that is not the answer.
+        ...(identities.length === 1 && identityKey(identities[0]!) === identityKey(serviceIdentity(ref)) ? {} : { identities }),
+        ...(protocols ? { protocols } : {}),
+      });
     }
     if (backends.some((b) => b.weight > 0)) {
       splitView = { trafficSplit: identityKey(split), backends, matches: spec.httpMatches(split.namespace, split.matches) };
@@ -95,20 +154,62 @@ function outboundService(index: EndpointIndex, spec: SpecIndex, key: ServiceKey,
   }
   const direct = !allowed || allowed.has(key);
   if (!splitView && (!direct || !index.has(key))) return undefined;
+  if (direct) all.unshift(...endpoints);
   const ports = new Set<number>();
   for (const e of direct ? endpoints : []) ports.add(e.port);
   for (const b of splitView?.backends ?? []) for (const e of b.endpoints) ports.add(e.port);
+  const identities = identitiesOf(index, key, service);
+  const protocols = portProtocols(all);
   return {
     service,
-    identity: serviceIdentity(service),
+    identity: identities[0]!,
     ports: [...ports].sort((a, b) => a - b),
-    endpoints: direct ? endpoints : [],
+    endpoints: direct ? addresses(endpoints) : [],
+    ...(identities.length > 1 ? { identities } : {}),
+    ...(protocols ? { protocols } : {}),
     ...(splitView ? { split: splitView } : {}),
   };
 }
 
-function addressesOf(index: EndpointIndex, key: ServiceKey): EndpointAddress[] {
-  return (index.service(key)?.endpoints ?? []).map((e) => ({ ip: e.ip, port: e.port }));
+/** Every account a service's endpoints run as, sorted; the service-named identity when it has none. */
+function identitiesOf(index: EndpointIndex, key: ServiceKey, service: ServiceRef): IdentityRef[] {
+  const accounts = index.accountsOf(key);
+  if (accounts.length === 0) return [serviceIdentity(service)];
+  return accounts.map((a) => {
+    const slash = a.indexOf("/");
+    return { kind: "ServiceAccount", namespace: a.slice(0, slash), name: a.slice(slash + 1) };
+  });
+}
+
+/**
+ * Protocol per port over some endpoints; undefined when every port is http
+ * (the contract's "absent = http", which keeps views without declarations
+ * byte-identical to before). Endpoints of one port that disagree (two VMs
+ * declaring differently) are settled by majority, then by the first in
+ * (ip, port) order; the catalog lists each endpoint's own protocol.
+ */
+export function portProtocols(endpoints: readonly CatalogEndpoint[]): PortProtocols | undefined {
+  const votes = new Map<number, Map<AppProtocol, number>>();
+  for (const e of endpoints) {
+    let byProtocol = votes.get(e.port);
+    if (!byProtocol) votes.set(e.port, (byProtocol = new Map<AppProtocol, number>()));
+    byProtocol.set(e.protocol, (byProtocol.get(e.protocol) ?? 0) + 1);
+  }
+  const out: Record<string, AppProtocol> = {};
+  let declared = false;
+  for (const port of [...votes.keys()].sort((a, b) => a - b)) {
+    let best: AppProtocol | undefined;
+    let bestVotes = 0;
+    // Map order is first-seen order, i.e. (ip, port) order: a tie keeps the first.
+    for (const [protocol, n] of votes.get(port)!) if (n > bestVotes) [best, bestVotes] = [protocol, n];
+    out[String(port)] = best!;
+    if (best !== "http") declared = true;
+  }
+  return declared ? out : undefined;
+}
+
+function addresses(endpoints: readonly CatalogEndpoint[]): EndpointAddress[] {
+  return endpoints.map((e) => ({ ip: e.ip, port: e.port }));
 }
 
 function cmp(a: string, b: string): number {

@@ -5,9 +5,11 @@ import type { InboundRule } from "./types.js";
 export const identityKey = (id: { namespace: string; name: string }): string => `${id.namespace}/${id.name}`;
 
 /**
- * A service's SMI identity. VM and on-prem services have no service account,
- * so their identity is a ServiceAccount named like the service; the
- * Kubernetes provider will map pods' service accounts onto the same shape.
+ * The identity of a service none of whose endpoints declares an account: a
+ * ServiceAccount named like the service (what every identity was before
+ * accounts existed, so old configurations keep their meaning). Declared
+ * accounts (pods' ServiceAccounts, hosts files, tokens, tags) come from the
+ * endpoint index; see proxyIdentity() in proxy-view.ts.
  */
 export function serviceIdentity(service: ServiceRef): IdentityRef {
   return { kind: "ServiceAccount", namespace: service.namespace, name: service.name };

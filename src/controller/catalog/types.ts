@@ -8,7 +8,7 @@
  * JSON field names of CatalogService, Conflict and the participants report
  * are an admin-API contract: scripts depend on them.
  */
-import type { CaptureMode, PortProtocols } from "../../common/app-protocol.js";
+import type { AppProtocol, CaptureMode, PortProtocols } from "../../common/app-protocol.js";
 import type { ServiceKey, ServiceRef } from "../../common/service.js";
 import type { Provenance } from "../providers/types.js";
 import type { HttpMatch, IdentityRef } from "../spec/types.js";
@@ -16,6 +16,10 @@ import type { HttpMatch, IdentityRef } from "../spec/types.js";
 export interface CatalogEndpoint {
   readonly ip: string;
   readonly port: number;
+  /** The port's application protocol: the highest-priority declaration, "http" when nobody declares one. */
+  readonly protocol: AppProtocol;
+  /** The ServiceAccount (in the service's namespace) the workload runs as; the service's name when nobody declares one. */
+  readonly serviceAccount: string;
   /** Provider ids that report this endpoint, sorted. */
   readonly sources: readonly string[];
   /** Every (provider, source object) pair that reports it. */
@@ -44,9 +48,27 @@ export interface Conflict {
   readonly resolution: "priority" | "tie";
 }
 
+/**
+ * Providers that report the same endpoint of one service with different
+ * protocols or accounts (e.g. a Service's appProtocol and an agent's
+ * `--endpoint IP:PORT/PROTO`). Resolved like conflicts: the highest-priority
+ * provider's value wins ("priority"); equal priority: the first value in
+ * order ("tie").
+ */
+export interface Disagreement {
+  readonly service: ServiceKey;
+  readonly ip: string;
+  readonly port: number;
+  readonly field: "protocol" | "serviceAccount";
+  readonly claims: ReadonlyArray<{ readonly value: string; readonly sources: readonly string[] }>;
+  readonly winner: string;
+  readonly resolution: "priority" | "tie";
+}
+
 export interface CatalogSnapshot {
   readonly services: readonly CatalogService[];
   readonly conflicts: readonly Conflict[];
+  readonly disagreements: readonly Disagreement[];
 }
 
 export interface CatalogChange {
@@ -54,6 +76,12 @@ export interface CatalogChange {
   readonly services: readonly ServiceKey[];
   /** True when the SMI policies changed (every proxy view may be affected). */
   readonly spec: boolean;
+  /**
+   * Accounts (`namespace/name`) whose set of services changed: proxies
+   * allowed to call an account by a TrafficTarget must re-render even when
+   * none of the services they knew changed (a new service under it).
+   */
+  readonly identities?: readonly string[];
 }
 
 /** A proxy connected to the proxy control plane right now. */
@@ -71,6 +99,8 @@ export interface ConnectedProxy {
   readonly pod?: string;
   /** With replicas (docs/ha.md): the replica holding its stream. */
   readonly replicaId?: string;
+  /** The identity (`namespace/account`) whose service certificate it holds, when the control plane knows it. */
+  readonly identity?: string;
 }
 
 /** What the proxy control plane tells the catalog: who is connected right now (read when participants are asked for). */
@@ -155,6 +185,8 @@ export type Leg = "issued" | "connected" | "discovered";
 
 export interface Participant {
   readonly service: ServiceKey;
+  /** The identity it speaks for: ServiceAccount `namespace/name` (the service's name when none is declared). */
+  readonly identity: string;
   readonly proxyId: string;
   readonly serial: string;
   readonly endpoints: readonly EndpointAddress[];

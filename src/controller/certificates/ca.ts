@@ -55,6 +55,8 @@ export interface LeafParams {
   readonly dns: string;
   /** More DNS SANs (the webhook's Service names, which the API server checks). */
   readonly extraDns?: readonly string[];
+  /** More URI SANs, after `uri` (a proxy's account). */
+  readonly extraUris?: readonly string[];
   /** DER SubjectPublicKeyInfo of the certified key. */
   readonly spki: Uint8Array;
   readonly notBefore: Date;
@@ -230,6 +232,7 @@ export class CertificateAuthority {
         ...this.#leafExtensions,
         new x509.SubjectAlternativeNameExtension([
           { type: "url", value: params.uri },
+          ...(params.extraUris ?? []).map((value) => ({ type: "url" as const, value })),
           { type: "dns", value: params.dns },
           ...(params.extraDns ?? []).map((value) => ({ type: "dns" as const, value })),
         ]),

@@ -3,6 +3,7 @@
  * Pure functions: the CSR validator compares against them and the CA writes
  * them; nothing is ever copied from a CSR.
  */
+import { isServiceAccountName } from "../../common/declared-protocol.js";
 import { isDnsLabel, serviceKey, type ServiceRef } from "../../common/service.js";
 import { CERT_ERROR, certError } from "./errors.js";
 import type { ProxyIdentity } from "./types.js";
@@ -54,6 +55,14 @@ export function validateProxyIdentity(identity: ProxyIdentity): void {
     throw certError(CERT_ERROR.invalidIdentity, `proxy kind "${String(identity.kind)}" is not agent or sidecar`, { details: { proxyId: identity.proxyId } });
   }
   validateService(identity.service);
+  if (identity.serviceAccount !== undefined && (typeof identity.serviceAccount !== "string" || !isServiceAccountName(identity.serviceAccount))) {
+    throw certError(CERT_ERROR.invalidIdentity, `service account "${String(identity.serviceAccount)}" is not a DNS-1123 subdomain`, { details: { proxyId: identity.proxyId } });
+  }
+}
+
+/** The account's SPIFFE ID: spiffe://<td>/ns/<ns>/sa/<sa> (osm-edge's and Istio's shape). */
+export function accountUri(namespace: string, account: string, trustDomain: string): string {
+  return `spiffe://${trustDomain}/ns/${namespace}/sa/${account}`;
 }
 
 /** spiffe://<td>/ns/<ns>/svc/<name>/proxy/<uuid>; CN <uuid>.<kind>.<name>.<ns>.<td>. */
@@ -67,14 +76,25 @@ export function proxyNames(identity: ProxyIdentity, trustDomain: string): Certif
   return { uri: `spiffe://${trustDomain}/ns/${namespace}/svc/${name}/proxy/${identity.proxyId}`, dns };
 }
 
-/** spiffe://<td>/ns/<ns>/svc/<name>; CN and DNS SAN <name>.<ns>.svc.<td>. */
-export function serviceNames(service: ServiceRef, trustDomain: string): CertificateNames {
-  validateService(service);
-  const dns = `${service.name}.${service.namespace}.svc.${trustDomain}`;
-  if (!isDnsName(dns)) {
-    throw certError(CERT_ERROR.invalidIdentity, `service name "${dns}" exceeds ${MAX_DNS_NAME} characters`, { details: { service: serviceKey(service) } });
+/**
+ * The names of an identity's service certificate, `identity` being
+ * `{ namespace, name: account }`: URI SAN spiffe://<td>/ns/<ns>/sa/<sa>; CN
+ * and DNS SAN <sa>.<ns>.svc.<td>. The DNS name keeps the shape service
+ * certificates had when the identity was the service (<name>.<ns>.svc.<td>),
+ * so for the default account (the service's name) old and new certificates
+ * prove the same name and a sidecar accepts both through a renewal. The
+ * namespace is a DNS label, so the name is unambiguous although an account
+ * may contain dots. The two names always agree (property-tested).
+ */
+export function serviceNames(identity: ServiceRef, trustDomain: string): CertificateNames {
+  if (typeof identity !== "object" || identity === null || typeof identity.namespace !== "string" || typeof identity.name !== "string" || !isDnsLabel(identity.namespace) || !isServiceAccountName(identity.name)) {
+    throw certError(CERT_ERROR.invalidIdentity, `identity "${String(identity?.namespace)}/${String(identity?.name)}": the namespace must be a DNS label and the account a DNS-1123 subdomain`);
   }
-  return { uri: `spiffe://${trustDomain}/ns/${service.namespace}/svc/${service.name}`, dns };
+  const dns = `${identity.name}.${identity.namespace}.svc.${trustDomain}`;
+  if (!isDnsName(dns)) {
+    throw certError(CERT_ERROR.invalidIdentity, `service name "${dns}" exceeds ${MAX_DNS_NAME} characters`, { details: { service: serviceKey(identity) } });
+  }
+  return { uri: accountUri(identity.namespace, identity.name, trustDomain), dns };
 }
 
 /** The controller's own identity; agents accept a server certificate only if it carries this URI. */

@@ -13,7 +13,7 @@ import type { StateStore } from "../store/types.js";
 import { CaRoots } from "./ca-roots.js";
 import { DEFAULT_CSR_KEY_TYPES, validateCsr, type CsrKeyType } from "./csr.js";
 import { CERT_ERROR, certError } from "./errors.js";
-import { controllerNames, proxyNames, validateTrustDomain } from "./identity.js";
+import { accountUri, controllerNames, proxyNames, validateTrustDomain } from "./identity.js";
 import { checkOutageBudget } from "./outage-budget.js";
 import { CertificateRegistry, normalizeSerial } from "./registry.js";
 import { DEFAULT_RENEW_BEFORE, validateLifetimeConfig, type RenewBefore } from "./renewal.js";
@@ -175,13 +175,17 @@ export class CaCertificateManager implements CertificateManager {
     }
     const serial = randomSerial();
     const notBefore = toSecond(this.#p.now());
+    const account = identity.serviceAccount;
     const certificate = await ca.issue({
       serial, commonName: names.dns, uri: names.uri, dns: names.dns, spki: new Uint8Array(publicKey.rawData),
+      // The proxy URI stays first: the Connect path reads the first URI SAN.
+      ...(account === undefined ? {} : { extraUris: [accountUri(identity.service.namespace, account, this.#p.trustDomain)] }),
       notBefore, notAfter: new Date(notBefore.getTime() + this.#p.proxyValidity),
     });
     const record: CertificateRecord = {
       serial, kind: "proxy", identity: names.uri, service: serviceKey(identity.service), proxyId: identity.proxyId,
       notBefore: certificate.notBefore.toISOString(), notAfter: certificate.notAfter.toISOString(), state: "unclaimed", ca: ca.serial,
+      ...(account === undefined ? {} : { serviceAccount: account }),
     };
     await registry.add(record);
     stop?.();

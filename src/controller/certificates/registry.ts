@@ -39,6 +39,7 @@ const RecordSchema = z.object({
   revokedAt: timestamp.optional(),
   revocationReason: z.string().optional(),
   ca: z.string().regex(SERIAL).optional(),
+  serviceAccount: z.string().optional(),
 });
 
 /** Serials are matched case-insensitively: Node and OpenSSL print them in upper case. */

@@ -1,9 +1,14 @@
 /**
- * Service certificates (DESIGN.md §1 ServiceCertificate): one per service,
- * shared by its proxies, key generated here (P-256). Kept in memory and in the
- * store at `service-certificates/<namespace>.<name>` (certificate and key in
- * one secret value, so one atomic put; namespaces and names are DNS labels,
- * so the dot cannot be ambiguous). A restart hands out the same certificate.
+ * Service certificates (DESIGN.md §1 ServiceCertificate): one per identity
+ * (a ServiceAccount `namespace/account`; by default an account named like
+ * the service, so before accounts existed this was one per service), shared
+ * by every proxy running as it, key generated here (P-256). Kept in memory
+ * and in the store at `service-certificates/<namespace>.<account>`
+ * (certificate and key in one secret value, so one atomic put; the
+ * namespace is a DNS label, so the first dot separates). A restart hands out
+ * the same certificate; one stored under the old per-service names
+ * (spiffe://…/svc/<name>) keeps being handed out until its renewal point,
+ * since its DNS name is the default account's.
  *
  * Concurrent calls for one service share one in-flight issuance. A cached
  * certificate is replaced on the first call at or after its renewAt (by the
@@ -142,7 +147,7 @@ export class ServiceCertificates {
     // Service certificates have no claim step: the controller generated the
     // key and hands it only to proxies of the service, so they start "claimed".
     await registry.add({
-      serial, kind: "service", identity: names.uri, service: key,
+      serial, kind: "service", identity: names.uri, service: key, serviceAccount: service.name,
       notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString(),
       state: "claimed", claimedAt: cert.notBefore.toISOString(), ca: ca.serial,
     });

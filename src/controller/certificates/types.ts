@@ -9,8 +9,11 @@
  * Identities (docs/certificates.md):
  *  - proxy:   URI SAN spiffe://<td>/ns/<ns>/svc/<name>/proxy/<uuid>
  *             CN <uuid>.<kind>.<name>.<ns>.<td>
- *  - service: URI SAN spiffe://<td>/ns/<ns>/svc/<name>
- *             CN and DNS SAN <name>.<ns>.svc.<td> (Pipy scripts see CN and DNS SANs only)
+ *             plus URI SAN spiffe://<td>/ns/<ns>/sa/<sa> when its token names an account
+ *  - service: one per identity (account): URI SAN spiffe://<td>/ns/<ns>/sa/<sa>,
+ *             CN and DNS SAN <sa>.<ns>.svc.<td> (Pipy scripts see CN and DNS SANs only;
+ *             the default account is the service's name, so the DNS name of a
+ *             service with no declared account is what it was before accounts)
  *  - controller (its own serving certificate for agents):
  *             URI SAN spiffe://<td>/meshfed/controller, CN and DNS SAN meshfed-controller.<td>
  */
@@ -25,6 +28,12 @@ export interface ProxyIdentity {
   readonly proxyId: string;
   readonly kind: ProxyKind;
   readonly service: ServiceRef;
+  /**
+   * The account the proxy runs as (a ServiceAccount name in the service's
+   * namespace), from its join token; written as a second URI SAN
+   * spiffe://<td>/ns/<ns>/sa/<sa>. Absent = the service's name.
+   */
+  readonly serviceAccount?: string;
 }
 
 /** One row of the registry; JSON field names are part of the admin API contract. */
@@ -50,6 +59,12 @@ export interface CertificateRecord {
    * root rotation existed: those were signed by the first root (`ca/`).
    */
   readonly ca?: string;
+  /**
+   * Proxy certificates: the account from the join token (absent: none was
+   * named, the service's name applies). Service certificates: the account the
+   * certificate proves (absent on records issued per service, before accounts).
+   */
+  readonly serviceAccount?: string;
 }
 
 export interface IssuedCertificate {
@@ -75,8 +90,11 @@ export interface CertificateManager {
   issueProxyCertificate(csrPem: string, identity: ProxyIdentity): Promise<IssuedCertificate>;
   claim(serial: string): Promise<CertificateRecord>;
   revoke(serial: string, reason: string): Promise<CertificateRecord>;
-  /** Cached per service; renewed once `renewAt` has passed. */
-  serviceCertificate(service: ServiceRef): Promise<CertificateWithKey>;
+  /**
+   * Cached per identity (`{ namespace, name: account }`); renewed once
+   * `renewAt` has passed. Every proxy running as that account gets the same one.
+   */
+  serviceCertificate(identity: ServiceRef): Promise<CertificateWithKey>;
   /** The registry with states as of now (expired derived from the clock). */
   certificates(): readonly CertificateRecord[];
   certificate(serial: string): CertificateRecord | undefined;

@@ -22,7 +22,10 @@ import { z } from "zod";
 import type { Logger } from "../../common/logger.js";
 import { SerialQueue } from "../../common/serial-queue.js";
 import { parseServiceKey } from "../../common/service.js";
+import { APP_PROTOCOLS } from "../../common/app-protocol.js";
+import { isServiceAccountName } from "../../common/declared-protocol.js";
 import type { AgentsProvider, LocalAnnouncement } from "../providers/agents/provider.js";
+import { declared } from "../providers/endpoint-lists.js";
 import type { LeasedKeys, StateStore } from "../store/types.js";
 
 export const REGISTRATIONS_PREFIX = "agent-registrations";
@@ -31,7 +34,12 @@ const registrationSchema = z.object({
   proxyId: z.string().regex(/^[0-9a-f-]{36}$/),
   replicaId: z.string().min(1),
   service: z.string().min(3),
-  endpoints: z.array(z.object({ ip: z.string().min(1), port: z.number().int().min(1).max(65535) })),
+  endpoints: z.array(z.object({
+    ip: z.string().min(1), port: z.number().int().min(1).max(65535),
+    // Absent in older replicas' records (= not declared).
+    protocol: z.enum(APP_PROTOCOLS).optional(),
+    serviceAccount: z.string().refine(isServiceAccountName).optional(),
+  })),
   // Since the proxies API spans replicas; absent in older replicas' records.
   serial: z.string().regex(/^[0-9a-f]{1,64}$/).optional(),
   peer: z.string().max(256).optional(),
@@ -134,6 +142,6 @@ export class AgentRegistrations {
     }
     if (registration.replicaId === this.#o.replicaId) return; // our own, already in the provider
     this.#remote.set(name, registration);
-    this.#o.agents.announce(registration.proxyId, service, registration.endpoints, registration.replicaId);
+    this.#o.agents.announce(registration.proxyId, service, registration.endpoints.map((e) => ({ ip: e.ip, port: e.port, ...declared(e) })), registration.replicaId);
   }
 }

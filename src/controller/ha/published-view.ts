@@ -12,7 +12,10 @@
  */
 import { z } from "zod";
 import { MeshfedError } from "../../common/errors.js";
+import { APP_PROTOCOLS } from "../../common/app-protocol.js";
+import { isServiceAccountName } from "../../common/declared-protocol.js";
 import { isDnsLabel } from "../../common/service.js";
+import { declared } from "../providers/endpoint-lists.js";
 import type { ServiceEndpoints } from "../providers/types.js";
 import type { StateStore } from "../store/types.js";
 
@@ -31,7 +34,12 @@ const recordSchema = z.strictObject({
   services: z.array(z.strictObject({
     namespace: dnsLabel,
     name: dnsLabel,
-    endpoints: z.array(z.strictObject({ ip: z.string().min(1), port: z.number().int().min(1).max(65535), source: z.string().min(1) })),
+    endpoints: z.array(z.strictObject({
+      ip: z.string().min(1), port: z.number().int().min(1).max(65535), source: z.string().min(1),
+      // Written by replicas that know protocols and accounts; older records have neither.
+      protocol: z.enum(APP_PROTOCOLS).optional(),
+      serviceAccount: z.string().refine(isServiceAccountName, { message: "not a DNS-1123 subdomain" }).optional(),
+    })),
   })),
 });
 
@@ -134,7 +142,7 @@ function parseRecord(bytes: Uint8Array): PublishedRecord {
     replicaId: raw.replicaId,
     generation: raw.generation,
     publishedAt: raw.publishedAt,
-    services: raw.services.map((s) => ({ service: { namespace: s.namespace, name: s.name }, endpoints: s.endpoints })),
+    services: raw.services.map((s) => ({ service: { namespace: s.namespace, name: s.name }, endpoints: s.endpoints.map((e) => ({ ip: e.ip, port: e.port, source: e.source, ...declared(e) })) })),
   };
 }
 
@@ -146,7 +154,7 @@ function servicesJson(services: readonly ServiceEndpoints[]): z.input<typeof rec
   return services.map((s) => ({
     namespace: s.service.namespace,
     name: s.service.name,
-    endpoints: s.endpoints.map((e) => ({ ip: e.ip, port: e.port, source: e.source })),
+    endpoints: s.endpoints.map((e) => ({ ip: e.ip, port: e.port, source: e.source, ...declared(e) })),
   }));
 }
 

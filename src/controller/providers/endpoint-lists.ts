@@ -3,6 +3,7 @@
  * report only real changes: one endpoint order, one equality, one diff.
  * Providers import this parent-level module; they never import each other.
  */
+import type { AppProtocol } from "../../common/app-protocol.js";
 import type { ServiceKey } from "../../common/service.js";
 import type { ProviderEndpoint, ServiceEndpoints } from "./types.js";
 
@@ -18,7 +19,8 @@ export function sameEndpoints(a: readonly ProviderEndpoint[], b: readonly Provid
   if (a.length !== b.length) return false;
   return a.every((e, i) => {
     const o = b[i];
-    return o !== undefined && e.ip === o.ip && e.port === o.port && e.source === o.source;
+    // Protocol and account are part of what a proxy renders: a change to either is a change.
+    return o !== undefined && e.ip === o.ip && e.port === o.port && e.source === o.source && e.protocol === o.protocol && e.serviceAccount === o.serviceAccount;
   });
 }
 
@@ -38,4 +40,9 @@ export function countEndpoints(view: ReadonlyMap<ServiceKey, ServiceEndpoints>):
   let n = 0;
   for (const s of view.values()) n += s.endpoints.length;
   return n;
+}
+
+/** An endpoint's optional declarations, copied only when present (an absent key and `undefined` differ under deep equality). */
+export function declared(e: { readonly protocol?: AppProtocol | undefined; readonly serviceAccount?: string | undefined }): { protocol?: AppProtocol; serviceAccount?: string } {
+  return { ...(e.protocol === undefined ? {} : { protocol: e.protocol }), ...(e.serviceAccount === undefined ? {} : { serviceAccount: e.serviceAccount }) };
 }

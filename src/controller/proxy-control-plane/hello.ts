@@ -6,6 +6,7 @@
  */
 import { isIP } from "node:net";
 import { z } from "zod";
+import { APP_PROTOCOLS, type AppProtocol } from "../../common/app-protocol.js";
 import { MeshfedError } from "../../common/errors.js";
 import type { Hello__Output } from "../../generated/proto/meshfed/v1/Hello.js";
 
@@ -20,14 +21,17 @@ const ip = z.string().refine((v) => isIP(v) !== 0, { message: "not an IPv4 or IP
 const helloSchema = z.object({
   proxyId: z.string().uuid(),
   hostAddresses: z.array(ip).max(64),
-  endpoints: z.array(z.object({ ip, port: z.number().int().min(1).max(65535) })).max(256),
+  // protocol "" = not declared (proto3's default for an absent string).
+  endpoints: z.array(z.object({ ip, port: z.number().int().min(1).max(65535), protocol: z.union([z.literal(""), z.enum(APP_PROTOCOLS)]).default("") })).max(256),
   agentVersion: z.string().max(64),
   proxyVersion: z.string().max(64),
   configVersion: z.number().int().nonnegative(),
   configHash: z.string().regex(/^([0-9a-f]{64})?$/),
 });
 
-export type ValidHello = z.infer<typeof helloSchema>;
+export type ValidHello = Omit<z.infer<typeof helloSchema>, "endpoints"> & {
+  readonly endpoints: ReadonlyArray<{ readonly ip: string; readonly port: number; readonly protocol?: AppProtocol }>;
+};
 
 export interface HelloContext {
   /** The proxy id read from the verified client certificate. */
@@ -57,5 +61,5 @@ export function validateHello(hello: Hello__Output | null | undefined, ctx: Hell
       throw new MeshfedError(HELLO_ERRORS.endpointOtherService, `endpoint ${e.ip}:${e.port} belongs to ${owners.join(", ")}, not to ${ctx.service} (the service in this proxy's certificate)`);
     }
   }
-  return { ...h, hostAddresses: [...local], endpoints: h.endpoints.map((e) => ({ ip: e.ip.toLowerCase(), port: e.port })) };
+  return { ...h, hostAddresses: [...local], endpoints: h.endpoints.map((e) => ({ ip: e.ip.toLowerCase(), port: e.port, ...(e.protocol === "" ? {} : { protocol: e.protocol }) })) };
 }

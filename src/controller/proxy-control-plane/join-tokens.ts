@@ -2,7 +2,8 @@
  * Join tokens: DESIGN.md §3 flow 3. A token is `mfjt.<id>.<secret>`; only a
  * sha256 of the secret is stored (`tokens/<id>`), so a copy of the data
  * directory cannot enroll anything. Each token is bound to one service and
- * has a lifetime and a number of uses.
+ * has a lifetime and a number of uses, and may name the ServiceAccount its
+ * agents run as (absent: the service's name, the identity before accounts).
  *
  * Each use records the requesting key's fingerprint and the proxy id chosen
  * for it, in the same write that spends the use. An agent killed after the
@@ -27,6 +28,7 @@
 import { SerialQueue } from "../../common/serial-queue.js";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
+import { isServiceAccountName } from "../../common/declared-protocol.js";
 import { MeshfedError } from "../../common/errors.js";
 import { parseServiceKey, serviceKey, type ServiceRef } from "../../common/service.js";
 import type { StateStore } from "../store/types.js";
@@ -38,6 +40,7 @@ export const TOKEN_ERRORS = {
   revoked: "MESHFED_TOKEN_REVOKED",
   invalid: "MESHFED_TOKEN_INVALID_REQUEST",
   retryClosed: "MESHFED_TOKEN_RETRY_CLOSED",
+  invalidServiceAccount: "MESHFED_TOKEN_INVALID_SERVICE_ACCOUNT",
 } as const;
 
 const PREFIX = "tokens";
@@ -52,6 +55,7 @@ const UNKNOWN_TOKEN = "the join token is not known to this controller";
 const recordSchema = z.strictObject({
   id: z.string().regex(/^[0-9a-f]{16}$/),
   service: z.string(),
+  serviceAccount: z.string().refine(isServiceAccountName).optional(),
   secretSha256: z.string().regex(/^[0-9a-f]{64}$/),
   createdAt: z.string(),
   expiresAt: z.string(),
@@ -74,6 +78,8 @@ export type TokenState = "active" | "expired" | "used-up" | "revoked";
 export interface TokenInfo {
   readonly id: string;
   readonly service: string;
+  /** The account agents enrolled with it run as; absent = the service's name. */
+  readonly serviceAccount?: string;
   readonly createdAt: string;
   readonly expiresAt: string;
   readonly uses: number;
@@ -90,6 +96,7 @@ export interface EnrollmentAttempt {
 export interface ConsumedToken {
   readonly id: string;
   readonly service: ServiceRef;
+  readonly serviceAccount?: string;
   /** The attempt's proxy id, or the one the same key got before. */
   readonly proxyId: string | undefined;
   /** True when this is the same key enrolling again: no use was spent (so nothing to refund). */
@@ -131,8 +138,11 @@ export class JoinTokens {
     return tokens;
   }
 
-  async create(request: { service: ServiceRef; ttlMs: number; uses: number }): Promise<{ token: string; info: TokenInfo }> {
-    const { ttlMs, uses } = request;
+  async create(request: { service: ServiceRef; ttlMs: number; uses: number; serviceAccount?: string | undefined }): Promise<{ token: string; info: TokenInfo }> {
+    const { ttlMs, uses, serviceAccount } = request;
+    if (serviceAccount !== undefined && !isServiceAccountName(serviceAccount)) {
+      throw new MeshfedError(TOKEN_ERRORS.invalidServiceAccount, `serviceAccount "${serviceAccount}" is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')`);
+    }
     const service = parseServiceKey(serviceKey(request.service));
     if (!Number.isFinite(ttlMs) || ttlMs < 1000 || ttlMs > MAX_TOKEN_TTL_MS) {
       throw new MeshfedError(TOKEN_ERRORS.invalid, `token ttl must be between 1s and ${MAX_TOKEN_TTL_MS / 3_600_000}h`);
@@ -144,7 +154,7 @@ export class JoinTokens {
     const secret = randomBytes(32).toString("base64url");
     const now = this.#now();
     const record: TokenRecord = {
-      id, service: serviceKey(service), secretSha256: sha256(secret),
+      id, service: serviceKey(service), ...(serviceAccount === undefined ? {} : { serviceAccount }), secretSha256: sha256(secret),
       createdAt: now.toISOString(), expiresAt: new Date(now.getTime() + ttlMs).toISOString(), uses, used: 0,
     };
     await this.#store.put(`${PREFIX}/${id}`, JSON.stringify(record), { secret: true });
@@ -188,9 +198,10 @@ export class JoinTokens {
       }, UNKNOWN_TOKEN);
       if (closedNow !== undefined) throw retryClosed(record.id, closedNow, this.#now().toISOString());
       const service = parseServiceKey(record.service);
+      const account = record.serviceAccount === undefined ? {} : { serviceAccount: record.serviceAccount };
       return earlierProxyId !== undefined
-        ? { id: record.id, service, proxyId: earlierProxyId, retry: true }
-        : { id: record.id, service, proxyId: attempt?.proxyId, retry: false };
+        ? { id: record.id, service, ...account, proxyId: earlierProxyId, retry: true }
+        : { id: record.id, service, ...account, proxyId: attempt?.proxyId, retry: false };
     });
   }
 
@@ -293,7 +304,7 @@ export class JoinTokens {
   }
 
   #info(r: TokenRecord): TokenInfo {
-    return { id: r.id, service: r.service, createdAt: r.createdAt, expiresAt: r.expiresAt, uses: r.uses, used: r.used, state: this.#state(r) };
+    return { id: r.id, service: r.service, ...(r.serviceAccount === undefined ? {} : { serviceAccount: r.serviceAccount }), createdAt: r.createdAt, expiresAt: r.expiresAt, uses: r.uses, used: r.used, state: this.#state(r) };
   }
 
   #serialised<T>(fn: () => Promise<T>): Promise<T> {

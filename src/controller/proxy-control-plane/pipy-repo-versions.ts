@@ -36,7 +36,7 @@ interface Cached {
 }
 
 export interface RepoVersionsOptions {
-  readonly catalog: Pick<MeshCatalog, "proxyView">;
+  readonly catalog: Pick<MeshCatalog, "proxyView" | "proxyIdentity">;
   readonly driver: SidecarDriver;
   readonly certificates: Pick<CertificateManager, "serviceCertificate" | "caBundle">;
   /** Cached versions kept at most (proxies that stopped polling fall out). */
@@ -72,17 +72,21 @@ export class RepoVersions {
   }
 
   async current(proxyId: string, service: ServiceRef): Promise<RepoVersion> {
-    // Cached by the manager until its renewal point; a renewal shows as a new serial.
-    const cert = await this.#o.certificates.serviceCertificate(service);
-    const hit = this.#cache.get(proxyId);
-    const generation = this.#generation;
-    if (hit !== undefined && hit.generation === generation && hit.version.certificateSerial === cert.serial) return hit.version;
     // With a pod cache, a sidecar's inbound is its own pod's endpoints only: it
     // cannot listen on other pods' addresses. A pod not yet known gets no
     // inbound; the EndpointSlice that adds its address changes the catalog,
     // which invalidates this version.
     const addresses = this.#o.addresses?.(proxyId);
-    const config = this.#o.driver.render(this.#o.catalog.proxyView({ proxyId, service, ...(addresses === undefined ? {} : { addresses }) }));
+    const input = { proxyId, service, ...(addresses === undefined ? {} : { addresses }) };
+    // The pod's identity is the ServiceAccount its endpoints run as; the
+    // certificate is that account's. Cached by the manager until its renewal
+    // point; a renewal (or a new account) shows as a new serial.
+    const { identity } = this.#o.catalog.proxyIdentity(input);
+    const cert = await this.#o.certificates.serviceCertificate({ namespace: identity.namespace, name: identity.name });
+    const hit = this.#cache.get(proxyId);
+    const generation = this.#generation;
+    if (hit !== undefined && hit.generation === generation && hit.version.certificateSerial === cert.serial) return hit.version;
+    const config = this.#o.driver.render(this.#o.catalog.proxyView(input));
     const certFiles: ConfigFile[] = [
       { path: CERT_FILES.cert, content: Buffer.from(cert.certificatePem, "utf8") },
       { path: CERT_FILES.key, content: Buffer.from(cert.privateKeyPem, "utf8") },

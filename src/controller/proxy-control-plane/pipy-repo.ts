@@ -48,7 +48,7 @@ const REPO_PATH = /^\/repo\/([0-9A-Fa-f-]{36})(\/.*)$/;
 export interface PipyRepoOptions {
   readonly listen: HostPort;
   readonly certificates: CertificateManager;
-  readonly catalog: Pick<MeshCatalog, "on" | "proxyView">;
+  readonly catalog: Pick<MeshCatalog, "on" | "proxyView" | "proxyIdentity">;
   readonly driver: SidecarDriver;
   readonly logger: Logger;
   readonly metrics?: ControllerMetrics;

@@ -38,13 +38,13 @@ export class ProxyRenewal {
   }
 
   async onCsr(session: ProxySession, csrPem: string): Promise<void> {
-    const { proxyId, service, serial } = session.identity;
+    const { proxyId, service, serial, serviceAccount } = session.identity;
     if (!this.#asked.delete(session)) {
       this.#refuse(session, CERT_ERROR.renewalNotRequested, "the controller did not ask this proxy to renew its certificate");
       return;
     }
     try {
-      const issued = await this.#certificates.issueProxyCertificate(csrPem, { proxyId, kind: "agent", service });
+      const issued = await this.#certificates.issueProxyCertificate(csrPem, { proxyId, kind: "agent", service, ...(serviceAccount === undefined ? {} : { serviceAccount }) });
       session.sendProxyCertificate({ serial: issued.record.serial, certificatePem: issued.certificatePem, caBundlePem: issued.caBundlePem, notAfter: issued.record.notAfter, errorCode: "", error: "" });
       this.#log.info({ proxyId, service: serviceKey(service), replaces: serial, serial: issued.record.serial }, "proxy certificate renewed over the stream");
     } catch (err) {

@@ -12,9 +12,12 @@ import { systemClock, type Clock } from "../../common/clock.js";
 import { errorCode, errorMessage, MeshfedError } from "../../common/errors.js";
 import type { ControllerMetrics } from "../../common/metrics.js";
 import { loadProto, MAX_MESSAGE_BYTES, type AgentMessage__Output, type EnrollRequest__Output, type EnrollResponse } from "../../common/proto.js";
-import { serviceKey, type ServiceKey, type ServiceRef } from "../../common/service.js";
+import { serviceKey, type ServiceRef } from "../../common/service.js";
 import type { CatalogChange } from "../catalog/types.js";
 import type { MeshCatalog } from "../catalog/catalog.js";
+import type { ProxyViewInput } from "../catalog/proxy-view.js";
+import { identityKey } from "../catalog/spec-index.js";
+import type { IdentityRef } from "../spec/types.js";
 import { csrKeyFingerprint } from "../certificates/csr.js";
 import type { CaChange, CertificateManager, CertificateRecord } from "../certificates/types.js";
 import type { SidecarDriver } from "../drivers/types.js";
@@ -35,7 +38,7 @@ export interface ProxyControlPlaneOptions {
   readonly sessions: ProxySessions;
   readonly certificates: CertificateManager;
   readonly tokens: JoinTokens;
-  readonly catalog: Pick<MeshCatalog, "on" | "proxyView" | "proxyDependencies" | "endpointClaims" | "explainProxyView">;
+  readonly catalog: Pick<MeshCatalog, "on" | "proxyView" | "proxyDependencies" | "endpointClaims" | "explainProxyView" | "proxyIdentity">;
   readonly driver: SidecarDriver;
   readonly agents: AgentsProvider;
   readonly logger: Logger;
@@ -80,6 +83,8 @@ export interface ProxyConfigReport {
   readonly sentVersion: number | null;
   readonly files: ReadonlyArray<{ readonly path: string; readonly content: string }>;
   readonly explain?: ReadonlyArray<{ readonly part: string; readonly from: readonly string[] }>;
+  /** The identity (ServiceAccount `namespace/name`) the proxy speaks for. */
+  readonly identity: string;
 }
 
 /** The revocation reason of a certificate a retried enrollment replaced; it alone leaves the retry open. */
@@ -93,7 +98,8 @@ export class ProxyControlPlane {
   readonly #log: Logger;
   readonly #server: grpc.Server;
   readonly #stop = new AbortController();
-  readonly #renewalTimers = new Map<ServiceKey, NodeJS.Timeout>();
+  /** One per identity (`namespace/account`) whose certificate connected proxies hold. */
+  readonly #renewalTimers = new Map<string, NodeJS.Timeout>();
   readonly #unsubscribe: Array<() => void> = [];
   readonly #limits: ProxyControlPlaneLimits;
   readonly #enrollLimit: PeerRateLimit;
@@ -187,7 +193,8 @@ export class ProxyControlPlane {
     }
     const proxyId = consumed.proxyId ?? randomUUID();
     try {
-      const issued = await certificates.issueProxyCertificate(req.csrPem, { proxyId, kind: "agent", service: consumed.service });
+      const account = consumed.serviceAccount;
+      const issued = await certificates.issueProxyCertificate(req.csrPem, { proxyId, kind: "agent", service: consumed.service, ...(account === undefined ? {} : { serviceAccount: account }) });
       if (consumed.retry) await this.#supersede(proxyId, issued.record.serial);
       metrics?.enrollments.inc({ result: "ok" });
       this.#log.info({ peer, proxyId, service: serviceKey(consumed.service), serial: issued.record.serial, token: consumed.id, retry: consumed.retry, hostname: req.hostname.slice(0, 253) }, consumed.retry ? "proxy enrolled again by the same key" : "proxy enrolled");
@@ -198,6 +205,7 @@ export class ProxyControlPlane {
         certificatePem: issued.certificatePem,
         caBundlePem: issued.caBundlePem,
         notAfter: issued.record.notAfter,
+        serviceAccount: account ?? consumed.service.name,
       });
     } catch (err) {
       const code = errorCode(err);
@@ -283,7 +291,7 @@ export class ProxyControlPlane {
     }
     const service: ServiceRef = { namespace: m[1]!, name: m[2]! };
     const proxyId = m[3]!;
-    const session = new ProxySession({ proxyId, service, serial: record.serial, peer }, call);
+    const session = new ProxySession({ proxyId, service, serial: record.serial, peer, ...(record.serviceAccount === undefined ? {} : { serviceAccount: record.serviceAccount }) }, call);
 
     const hello = await this.#firstMessage(call);
     if (!hello) {
@@ -314,7 +322,9 @@ export class ProxyControlPlane {
     const replaced = this.sessions.add(session);
     replaced?.shutdown("MESHFED_REPLACED", "a newer stream for this proxy connected", false);
     this.#o.metrics?.proxiesConnected.set(this.sessions.size);
-    this.#o.agents.announce(proxyId, service, valid.endpoints);
+    // The account of the certificate is what these endpoints run as; without one they declare none.
+    const account = session.identity.serviceAccount;
+    this.#o.agents.announce(proxyId, service, account === undefined ? valid.endpoints : valid.endpoints.map((e) => ({ ...e, serviceAccount: account })));
     this.#log.info({ peer, proxyId, service: serviceKey(service), endpoints: valid.endpoints.length, heldVersion: valid.configVersion }, "proxy connected");
     // After the session replaced any older one: the certificates this one renews are now unused.
     // `record` is the registry entry as it was before the claim.
@@ -329,7 +339,7 @@ export class ProxyControlPlane {
     call.resume();
 
     session.sendCaBundle(this.#o.certificates.caBundle());
-    await this.#sendServiceCertificate(session);
+    await this.#sendServiceCertificate(session, this.#identityOf(session));
     this.#pushConfig(session);
     this.#renewal.requestIfDue(session);
   }
@@ -395,20 +405,39 @@ export class ProxyControlPlane {
     if (!this.sessions.remove(session)) return;
     this.#o.metrics?.proxiesConnected.set(this.sessions.size);
     this.#o.agents.withdraw(session.identity.proxyId);
-    const key = serviceKey(session.identity.service);
-    if (this.sessions.ofService(key).length === 0) {
-      clearTimeout(this.#renewalTimers.get(key));
-      this.#renewalTimers.delete(key);
+    const identity = session.certificateIdentity;
+    if (identity !== "" && !this.sessions.all().some((s) => s.certificateIdentity === identity)) {
+      clearTimeout(this.#renewalTimers.get(identity));
+      this.#renewalTimers.delete(identity);
     }
     this.#log.info({ proxyId: session.identity.proxyId }, "proxy disconnected");
   }
 
   // ---- pushes -----------------------------------------------------------
 
+  #viewInput(session: ProxySession): ProxyViewInput {
+    const { proxyId, service, serviceAccount } = session.identity;
+    return { proxyId, service, addresses: session.addresses, ...(serviceAccount === undefined ? {} : { serviceAccount }) };
+  }
+
+  #identityOf(session: ProxySession): IdentityRef {
+    return this.#o.catalog.proxyIdentity(this.#viewInput(session)).identity;
+  }
+
   #pushConfig(session: ProxySession): void {
     const { catalog, driver, metrics } = this.#o;
-    const input = { proxyId: session.identity.proxyId, service: session.identity.service, addresses: session.addresses };
-    this.sessions.setDependencies(session, catalog.proxyDependencies(session.identity.service));
+    const input = this.#viewInput(session);
+    const identity = catalog.proxyIdentity(input).identity;
+    if (session.certificateIdentity !== "" && session.certificateIdentity !== identityKey(identity)) {
+      // Its account changed (a declaration in another provider): the
+      // certificate for the new account goes first, so the config that names
+      // it never arrives before the certificate that proves it.
+      void this.#sendServiceCertificate(session, identity).then(() => {
+        if (!session.ended) this.#pushConfig(session);
+      });
+      return;
+    }
+    this.sessions.setDependencies(session, catalog.proxyDependencies(input));
     const config = driver.render(catalog.proxyView(input));
     const version = session.pushConfig(config);
     if (version !== undefined) {
@@ -418,7 +447,7 @@ export class ProxyControlPlane {
   }
 
   #onCatalogChange(change: CatalogChange): void {
-    const affected = change.spec ? this.sessions.all() : [...this.sessions.affectedBy(change.services)];
+    const affected = change.spec ? this.sessions.all() : [...this.sessions.affectedBy([...change.services, ...(change.identities ?? [])])];
     void this.#pushInChunks(affected);
   }
 
@@ -437,27 +466,29 @@ export class ProxyControlPlane {
     }
   }
 
-  async #sendServiceCertificate(session: ProxySession): Promise<void> {
-    const key = serviceKey(session.identity.service);
+  /** The service certificate of the proxy's identity (one per account, shared by every proxy running as it). */
+  async #sendServiceCertificate(session: ProxySession, identity: IdentityRef): Promise<void> {
+    const key = identityKey(identity);
     try {
-      const cert = await this.#o.certificates.serviceCertificate(session.identity.service);
+      const cert = await this.#o.certificates.serviceCertificate({ namespace: identity.namespace, name: identity.name });
+      session.certificateIdentity = key;
       if (session.pushServiceCertificate(cert)) this.#o.metrics?.serviceCertificatePushes.inc();
       this.#scheduleRenewal(key, cert.renewAt);
     } catch (err) {
-      this.#log.error({ err, code: errorCode(err), service: key }, "could not obtain the service certificate");
+      this.#log.error({ err, code: errorCode(err), service: serviceKey(session.identity.service), identity: key }, "could not obtain the service certificate");
     }
   }
 
-  /** One timer per service with connected proxies: at renewAt, fetch the new certificate and push it to all of them. */
-  #scheduleRenewal(key: ServiceKey, renewAt: Date): void {
+  /** One timer per identity with connected proxies: at renewAt, fetch the new certificate and push it to all of them. */
+  #scheduleRenewal(key: string, renewAt: Date): void {
     if (this.#renewalTimers.has(key) || this.#stop.signal.aborted) return;
     const delay = Math.min(Math.max(renewAt.getTime() - (this.#o.clock ?? systemClock).now().getTime(), 1000), 2 ** 31 - 1);
     const timer = setTimeout(() => {
       this.#renewalTimers.delete(key);
-      const sessions = this.sessions.ofService(key);
+      const sessions = this.sessions.all().filter((s) => s.certificateIdentity === key);
       if (sessions.length === 0) return;
-      void Promise.all(sessions.map((s) => this.#sendServiceCertificate(s))).then(() =>
-        this.#log.info({ service: key, proxies: sessions.length }, "service certificate renewed and pushed"),
+      void Promise.all(sessions.map((s) => this.#sendServiceCertificate(s, this.#identityOf(s)))).then(() =>
+        this.#log.info({ identity: key, proxies: sessions.length }, "service certificate renewed and pushed"),
       );
     }, delay);
     timer.unref();
@@ -474,7 +505,7 @@ export class ProxyControlPlane {
     this.#identity?.reload();
     const sessions = this.sessions.all();
     for (const s of sessions) s.sendCaBundle(change.bundlePem);
-    if (change.signerChanged) void Promise.all(sessions.map((s) => this.#sendServiceCertificate(s)));
+    if (change.signerChanged) void Promise.all(sessions.map((s) => this.#sendServiceCertificate(s, this.#identityOf(s))));
     for (const s of sessions) this.#renewal.requestIfDue(s);
     this.#log.info({ phase: change.phase, proxies: sessions.length, signerChanged: change.signerChanged }, "root CAs changed: bundle pushed to connected proxies");
   }
@@ -500,22 +531,21 @@ export class ProxyControlPlane {
    */
   proxyConfig(proxyId: string, explain: boolean): ProxyConfigReport {
     const session = this.sessions.get(proxyId);
-    let service: ServiceRef;
-    let addresses: readonly string[] = [];
+    let input: ProxyViewInput;
     if (session) {
-      service = session.identity.service;
-      addresses = session.addresses;
+      input = this.#viewInput(session);
     } else {
       const record = this.#o.certificates.certificates().find((c) => c.kind === "proxy" && c.proxyId === proxyId && (c.state === "claimed" || c.state === "unclaimed"));
       if (!record) throw new MeshfedError("MESHFED_PROXY_UNKNOWN", `no connected proxy and no live proxy certificate with id ${proxyId}`);
       const [namespace, name] = record.service.split("/") as [string, string];
-      service = { namespace, name };
+      input = { proxyId, service: { namespace, name }, addresses: [], ...(record.serviceAccount === undefined ? {} : { serviceAccount: record.serviceAccount }) };
     }
-    const input = { proxyId, service, addresses };
+    const service = input.service;
     const config = this.#o.driver.render(this.#o.catalog.proxyView(input));
     return {
       proxyId,
       service: serviceKey(service),
+      identity: identityKey(this.#o.catalog.proxyIdentity(input).identity),
       connected: session !== undefined,
       driver: config.driver,
       hash: config.hash,

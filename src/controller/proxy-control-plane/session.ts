@@ -52,6 +52,8 @@ export interface ProxyInfo {
   readonly lastAck: AckRecord | null;
   readonly health: { readonly proxyState: string; readonly runningVersion: number; readonly detail: string; readonly at: string } | null;
   readonly serviceCertificate: { readonly serial: string; readonly notAfter: string } | null;
+  /** The identity (ServiceAccount `namespace/name`) the proxy speaks for; its service certificate is this account's. */
+  readonly identity?: string;
 }
 
 export interface SessionIdentity {
@@ -59,6 +61,8 @@ export interface SessionIdentity {
   readonly service: ServiceRef;
   readonly serial: string;
   readonly peer: string;
+  /** The account its proxy certificate names (join token); absent: derived from its endpoints. */
+  readonly serviceAccount?: string;
 }
 
 export class ProxySession {
@@ -75,6 +79,8 @@ export class ProxySession {
   lastAck: AckRecord | null = null;
   health: ProxyInfo["health"] = null;
   serviceCertificate: { serial: string; notAfter: string } | null = null;
+  /** `namespace/account` the last service certificate sent was for ("" before the first). */
+  certificateIdentity = "";
   readonly #stream: ProxyStream;
   /** Set when gRPC's buffer is over its high-water mark, until "drain". */
   #blocked = false;
@@ -198,6 +204,7 @@ export class ProxySession {
       lastAck: this.lastAck,
       health: this.health,
       serviceCertificate: this.serviceCertificate,
+      ...(this.certificateIdentity === "" ? {} : { identity: this.certificateIdentity }),
     };
   }
 }

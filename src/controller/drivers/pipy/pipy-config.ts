@@ -21,7 +21,7 @@ export const PIPY_CONFIG_SCHEMA = "meshfed.io/pipy-config/v1";
 export const CERT_PATHS = { cert: "certs/service.crt", key: "certs/service.key", ca: "certs/ca.pem" } as const;
 
 export interface PipyDriverOptions {
-  /** Trust domain of service certificates: identities are `<name>.<ns>.svc.<trustDomain>`. */
+  /** Trust domain of service certificates: identities are `<account>.<ns>.svc.<trustDomain>`. */
   readonly trustDomain: string;
   /**
    * Mesh-wide: a sidecar's inbound listener for an endpoint `ip:port` is
@@ -86,9 +86,9 @@ export interface PipyInboundListenerV1 {
 
 export interface PipyTargetV1 {
   readonly service: string;
-  /** The first of `identities` (kept for scripts that read one). */
+  /** The first of `identities` (kept for scripts that read one name). */
   readonly identity: string;
-  /** Every identity whose proxies serve this target: a peer must prove one of them. Sorted. */
+  /** Every identity a peer of this target may prove (a service may run under several accounts), sorted. */
   readonly identities: readonly string[];
   /** Peer sidecars' inbound addresses (endpoint port + offset), sorted. */
   readonly endpoints: readonly string[];
@@ -172,12 +172,13 @@ export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): Pi
   // that address, so that several proxies can share one host without colliding.
   const first = view.inbound.endpoints[0]?.ip;
   const local = first !== undefined && isLoopback(first) ? first : "127.0.0.1";
-  const target = (service: ServiceRef, endpoints: readonly EndpointAddress[], identities: readonly IdentityRef[] | undefined): PipyTargetV1 => {
-    const names = identityNames(identities && identities.length > 0 ? identities : [service], td);
+  const target = (service: ServiceRef, identities: readonly IdentityRef[], endpoints: readonly EndpointAddress[]): PipyTargetV1 => {
+    // An empty list would leave a target no peer can prove: fall back to the service-named account.
+    const names = (identities.length > 0 ? identities : [{ kind: "ServiceAccount" as const, ...service }]).map((i) => identityName(i, td));
     return {
       service: serviceKey(service),
-      identity: names[0] ?? identityName(service, td),
-      identities: names,
+      identity: names[0]!,
+      identities: [...new Set(names)].sort(),
       endpoints: uniqueSorted(endpoints).map(sidecarAddress).filter((a): a is string => a !== undefined),
     };
   };
@@ -200,7 +201,7 @@ export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): Pi
   };
 }
 
-type TargetOf = (service: ServiceRef, endpoints: readonly EndpointAddress[], identities: readonly IdentityRef[] | undefined) => PipyTargetV1;
+type TargetOf = (service: ServiceRef, identities: readonly IdentityRef[], endpoints: readonly EndpointAddress[]) => PipyTargetV1;
 
 function outboundService(s: OutboundService, td: string, target: TargetOf): PipyOutboundServiceV1 {
   const { name, namespace } = s.service;
@@ -213,13 +214,14 @@ function outboundService(s: OutboundService, td: string, target: TargetOf): Pipy
     addresses: uniqueSorted(all).map((e) => formatHostPort({ host: e.ip, port: e.port })),
     ...(s.vip !== undefined ? { vip: s.vip } : {}),
     virtualIPs: [...new Set(s.virtualIPs ?? [])].sort(),
-    ...(s.endpoints.length > 0 ? { direct: target(s.service, s.endpoints, s.identities) } : {}),
+    ...(s.endpoints.length > 0 ? { direct: target(s.service, s.identities ?? [s.identity], s.endpoints) } : {}),
     ...(s.split
       ? {
           split: {
             trafficSplit: s.split.trafficSplit,
             matches: s.split.matches.map(httpMatch),
-            backends: s.split.backends.map((b) => ({ ...target(b.service, b.endpoints, b.identities), weight: b.weight })),
+            // A backend without `identities` runs as its service-named account (the view's contract).
+            backends: s.split.backends.map((b) => ({ ...target(b.service, b.identities ?? [{ kind: "ServiceAccount", ...b.service }], b.endpoints), weight: b.weight })),
           },
         }
       : {}),
@@ -228,10 +230,6 @@ function outboundService(s: OutboundService, td: string, target: TargetOf): Pipy
 
 function protocolFor(protocols: PortProtocols | undefined, port: number): AppProtocol {
   return protocols?.[String(port)] ?? DEFAULT_APP_PROTOCOL;
-}
-
-function identityNames(ids: readonly (IdentityRef | ServiceRef)[], td: string): string[] {
-  return [...new Set(ids.map((id) => identityName(id, td)))].sort();
 }
 
 function inboundRule(r: InboundRule, td: string): PipyInboundRuleV1 {

@@ -11,24 +11,34 @@
  * moved between replicas may briefly be announced from both; it is counted
  * once, local first.
  */
+import type { AppProtocol } from "../../../common/app-protocol.js";
 import { Listeners } from "../../../common/emitter.js";
+import { declared } from "../endpoint-lists.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
 import { parseServiceKey, serviceKey, type ServiceKey, type ServiceRef } from "../../../common/service.js";
 import type { EndpointProvider, ProviderEndpoint, ProviderStatus, ServiceEndpoints } from "../types.js";
 
 export const AGENTS_PROVIDER_ID = "agents";
+
+/** One endpoint a proxy announced: its Hello's declaration plus the account of its certificate. */
+export interface AnnouncedEndpoint {
+  readonly ip: string;
+  readonly port: number;
+  readonly protocol?: AppProtocol;
+  readonly serviceAccount?: string;
+}
 export const LOCAL_ORIGIN = "local";
 
 export interface LocalAnnouncement {
   readonly proxyId: string;
   /** Undefined when the proxy withdrew. */
   readonly service: ServiceKey | undefined;
-  readonly endpoints: readonly { ip: string; port: number }[];
+  readonly endpoints: readonly AnnouncedEndpoint[];
 }
 
 interface Announcement {
   readonly service: ServiceKey;
-  readonly endpoints: readonly { ip: string; port: number }[];
+  readonly endpoints: readonly AnnouncedEndpoint[];
 }
 
 export class AgentsProvider implements EndpointProvider {
@@ -51,7 +61,7 @@ export class AgentsProvider implements EndpointProvider {
     this.#lastChange = new Date().toISOString();
   }
 
-  announce(proxyId: string, service: ServiceRef, endpoints: readonly { ip: string; port: number }[], origin = LOCAL_ORIGIN): void {
+  announce(proxyId: string, service: ServiceRef, endpoints: readonly AnnouncedEndpoint[], origin = LOCAL_ORIGIN): void {
     const key = serviceKey(service);
     const id = `${origin}|${proxyId}`;
     const previous = this.#byProxy.get(id);
@@ -111,7 +121,7 @@ export class AgentsProvider implements EndpointProvider {
     for (const { id, proxyId } of sorted) {
       if (seen.has(proxyId)) continue;
       seen.add(proxyId);
-      for (const e of this.#byProxy.get(id)?.endpoints ?? []) out.push({ ip: e.ip, port: e.port, source: `proxy/${proxyId}` });
+      for (const e of this.#byProxy.get(id)?.endpoints ?? []) out.push({ ip: e.ip, port: e.port, source: `proxy/${proxyId}`, ...declared(e) });
     }
     return out;
   }

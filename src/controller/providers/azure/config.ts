@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { durationSchema } from "../../../common/config-schema.js";
+import { isServiceAccountName } from "../../../common/declared-protocol.js";
 import { isDnsLabel } from "../../../common/service.js";
 
 const duration = durationSchema;
@@ -42,6 +43,8 @@ export const azureRuleSchema = z
     namespace: dnsLabel.default("default"),
     service: dnsLabel,
     ports: z.array(port).min(1),
+    /** The identity of the rule's instances (default: the service's name). */
+    serviceAccount: z.string().refine(isServiceAccountName, { message: "must be a DNS-1123 subdomain (a Kubernetes ServiceAccount name)" }).optional(),
   })
   .refine((r) => r.resourceGroup !== undefined || r.scaleSet !== undefined, {
     message: "a rule needs resourceGroup, scaleSet or both",

@@ -23,6 +23,7 @@ import type { ServiceRef } from "../../../common/service.js";
 import type { ArmClients } from "./arm-clients.js";
 import type { AzureRule } from "./config.js";
 import { AZURE_ERROR_CODES, toAzureError } from "./errors.js";
+import type { AppProtocol } from "../../../common/app-protocol.js";
 import { mapInstance, type Mapping, type Tags } from "./mapping.js";
 
 /** A resource group, or `undefined` for every resource group of the subscription. */
@@ -34,6 +35,8 @@ export interface ObservedEndpoint {
   readonly service: ServiceRef;
   readonly ip: string;
   readonly port: number;
+  readonly protocol?: AppProtocol;
+  readonly serviceAccount?: string;
 }
 
 export interface ObservedInstance {
@@ -100,7 +103,13 @@ export async function readScope(options: ReadScopeOptions): Promise<ScopeReading
       problems.push({ id, name, code: AZURE_ERROR_CODES.noAddress, message: `${name}: the private IP of its primary NIC, ${JSON.stringify(ip)}, is not an IP address` });
       return;
     }
-    instances.push({ id, name, endpoints: mapping.ports.map((port) => ({ service: mapping.service, ip, port })) });
+    instances.push({
+      id, name,
+      endpoints: mapping.ports.map((port) => {
+        const protocol = mapping.protocols?.[port];
+        return { service: mapping.service, ip, port, ...(protocol === undefined ? {} : { protocol }), ...(mapping.serviceAccount === undefined ? {} : { serviceAccount: mapping.serviceAccount }) };
+      }),
+    });
   };
   const classify = (id: string, name: string, mapping: Mapping): boolean => {
     if (mapping.kind === "none") counts.unmapped++;

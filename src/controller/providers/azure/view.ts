@@ -3,7 +3,7 @@
  * that two reads of the same inventory compare equal, and the diff that
  * names only the services whose endpoints changed (DESIGN.md §3 flow 1).
  */
-import { compareEndpoints } from "../endpoint-lists.js";
+import { compareEndpoints, declared } from "../endpoint-lists.js";
 import { compareServiceRefs, serviceKey, type ServiceKey, type ServiceRef } from "../../../common/service.js";
 import type { ProviderEndpoint, ServiceEndpoints } from "../types.js";
 import type { ObservedEndpoint } from "./scope-reader.js";
@@ -24,7 +24,7 @@ export function buildView(entries: Iterable<ViewEntry>): Map<ServiceKey, Service
         slot = { service: { namespace: ep.service.namespace, name: ep.service.name }, endpoints: new Map() };
         collected.set(key, slot);
       }
-      slot.endpoints.set(`${ep.ip}|${ep.port}|${entry.id}`, { ip: ep.ip, port: ep.port, source: entry.id });
+      slot.endpoints.set(`${ep.ip}|${ep.port}|${entry.id}`, { ip: ep.ip, port: ep.port, source: entry.id, ...declared(ep) });
     }
   }
   const sorted = [...collected.values()].sort((a, b) => compareServiceRefs(a.service, b.service));
@@ -62,7 +62,7 @@ export function seedEntries(services: Iterable<ServiceEndpoints>, now: number): 
     for (const e of s.endpoints) {
       let slot = byId.get(e.source.toLowerCase());
       if (slot === undefined) byId.set(e.source.toLowerCase(), (slot = { id: e.source, endpoints: [] }));
-      slot.endpoints.push({ service: s.service, ip: e.ip, port: e.port });
+      slot.endpoints.push({ service: s.service, ip: e.ip, port: e.port, ...declared(e) });
     }
   }
   return [...byId.values()].map(({ id, endpoints }) => ({

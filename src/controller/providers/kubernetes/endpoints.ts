@@ -14,9 +14,16 @@
  *   targetPort directly, a named one through the backing pod's container
  *   ports. Unresolvable pairs are left out and counted.
  * - Only TCP: Pipy proxies TCP; UDP and SCTP ports are not meshed.
+ * - Protocol: the slice port's appProtocol, else the Service port's of the
+ *   same name, else the port name's prefix (app-protocol.ts); none = http.
+ * - Identity: the ServiceAccount of the pod behind the endpoint (targetRef),
+ *   as in osm-edge. An endpoint whose pod is not (yet) in the cache, or
+ *   that names no pod (hand-made slices), declares none: the service's name.
+ *   Every pod consulted is a dependency, so its arrival recomputes.
  * - Provenance: `<namespace>/<slice-name>`.
  */
-import { compareEndpoints } from "../endpoint-lists.js";
+import { compareEndpoints, declared } from "../endpoint-lists.js";
+import { kubernetesPortProtocol } from "./app-protocol.js";
 import { isIP } from "node:net";
 import type { ProviderEndpoint } from "../types.js";
 import type { PodInfo, ServiceInfo, SliceInfo } from "./objects.js";
@@ -41,18 +48,22 @@ export function computeEndpoints(service: ServiceInfo, slices: readonly SliceInf
     const source = `${slice.namespace}/${slice.name}`;
     for (const sp of slice.ports) {
       if (sp.protocol !== "TCP") continue;
-      const servicePort = sp.port === undefined ? service.ports.find((p) => p.name === sp.name) : undefined;
+      const named = service.ports.find((p) => p.name === sp.name);
+      const servicePort = sp.port === undefined ? named : undefined;
+      const protocol = kubernetesPortProtocol(sp.appProtocol ?? named?.appProtocol, sp.name);
       for (const ep of slice.endpoints) {
         if (!ep.ready) continue;
+        let serviceAccount: string | undefined;
+        if (ep.pod !== undefined) {
+          pods.add(ep.pod);
+          serviceAccount = pod(ep.pod)?.serviceAccount;
+        }
         let port = sp.port;
         if (port === undefined && servicePort !== undefined) {
           const target = servicePort.targetPort ?? servicePort.port;
           if (typeof target === "number") port = target;
           else if (/^\d+$/.test(target)) port = Number(target);
-          else if (ep.pod !== undefined) {
-            pods.add(ep.pod);
-            port = pod(ep.pod)?.namedPorts[target];
-          }
+          else if (ep.pod !== undefined) port = pod(ep.pod)?.namedPorts[target];
         }
         if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65535) {
           unresolved += ep.addresses.length;
@@ -62,7 +73,7 @@ export function computeEndpoints(service: ServiceInfo, slices: readonly SliceInf
           if (isIP(address) !== family) continue;
           const ip = address.toLowerCase();
           const key = `${ip}|${port}|${source}`;
-          if (!out.has(key)) out.set(key, { ip, port, source });
+          if (!out.has(key)) out.set(key, { ip, port, source, ...declared({ protocol, serviceAccount }) });
         }
       }
     }

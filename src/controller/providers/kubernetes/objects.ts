@@ -28,6 +28,7 @@ const serviceSchema = z.looseObject({
       port: z.number().int(),
       targetPort: intOrString.nullish(),
       protocol: z.string().nullish(),
+      appProtocol: z.string().nullish(),
     })).nullish(),
   }).nullish(),
 });
@@ -44,6 +45,7 @@ const sliceSchema = z.looseObject({
     name: z.string().nullish(),
     port: z.number().int().nullish(),
     protocol: z.string().nullish(),
+    appProtocol: z.string().nullish(),
   })).nullish(),
 });
 
@@ -72,6 +74,8 @@ export interface ServicePortInfo {
   /** A number, a container port name, or undefined (= `port`). */
   readonly targetPort: number | string | undefined;
   readonly protocol: string;
+  /** spec.ports[].appProtocol, as written (mapped to a mesh protocol in app-protocol.ts). */
+  readonly appProtocol?: string;
 }
 
 export interface ServiceInfo {
@@ -95,6 +99,8 @@ export interface SlicePortInfo {
   /** Undefined means "all ports" (only on hand-made slices): resolved through the Service. */
   readonly port: number | undefined;
   readonly protocol: string;
+  /** Copied from the Service port by the EndpointSlice controller; may be absent on hand-made slices. */
+  readonly appProtocol?: string;
 }
 
 export interface SliceInfo {
@@ -148,7 +154,10 @@ export function parseService(obj: unknown): Parsed<ServiceInfo> {
       namespace: m.namespace ?? "default",
       name: m.name,
       selector: r.data.spec?.selector ?? {},
-      ports: (r.data.spec?.ports ?? []).map((p) => ({ name: p.name ?? "", port: p.port, targetPort: p.targetPort ?? undefined, protocol: p.protocol ?? "TCP" })),
+      ports: (r.data.spec?.ports ?? []).map((p) => ({
+        name: p.name ?? "", port: p.port, targetPort: p.targetPort ?? undefined, protocol: p.protocol ?? "TCP",
+        ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}),
+      })),
     },
   };
 }
@@ -170,7 +179,7 @@ export function parseEndpointSlice(obj: unknown): Parsed<SliceInfo> {
         ready: e.conditions?.ready !== false,
         pod: e.targetRef?.kind === "Pod" && (e.targetRef.namespace ?? namespace) === namespace ? (e.targetRef.name ?? undefined) : undefined,
       })),
-      ports: (r.data.ports ?? []).map((p) => ({ name: p.name ?? "", port: p.port ?? undefined, protocol: p.protocol ?? "TCP" })),
+      ports: (r.data.ports ?? []).map((p) => ({ name: p.name ?? "", port: p.port ?? undefined, protocol: p.protocol ?? "TCP", ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}) })),
     },
   };
 }

@@ -10,6 +10,8 @@
  */
 import { isIP } from "node:net";
 import { z } from "zod";
+import type { AppProtocol } from "../../../common/app-protocol.js";
+import { isServiceAccountName, parseAppProtocol, PROTOCOL_CHOICES } from "../../../common/declared-protocol.js";
 import { isDnsLabel } from "../../../common/service.js";
 import { inputError, issuesFromZod, YamlInput, type InputIssue } from "../../../common/yaml-input.js";
 
@@ -17,6 +19,10 @@ export interface HostService {
   readonly namespace: string;
   readonly name: string;
   readonly port: number;
+  /** The port's application protocol as written; absent = http. */
+  readonly protocol?: AppProtocol;
+  /** The identity the service runs as on this host; absent = the service's name. */
+  readonly serviceAccount?: string;
 }
 
 export interface HostSsh {
@@ -50,11 +56,13 @@ export const HOSTS_ERROR_CODES = {
   invalidAddress: "MESHFED_HOSTS_INVALID_ADDRESS",
   invalidPort: "MESHFED_HOSTS_INVALID_PORT",
   invalidName: "MESHFED_HOSTS_INVALID_NAME",
+  invalidProtocol: "MESHFED_HOSTS_INVALID_PROTOCOL",
+  invalidServiceAccount: "MESHFED_HOSTS_INVALID_SERVICE_ACCOUNT",
 } as const;
 
 // Shapes only: ports are plain numbers and addresses plain strings here, so the
 // semantic pass below can give each mistake its own code.
-const serviceSchema = z.strictObject({ name: z.string(), namespace: z.string(), port: z.number() });
+const serviceSchema = z.strictObject({ name: z.string(), namespace: z.string(), port: z.number(), protocol: z.string().optional(), serviceAccount: z.string().optional() });
 const sshSchema = z.strictObject({ user: z.string().min(1), port: z.number().optional(), key: z.string().min(1).optional() });
 const hostSchema = z.strictObject({
   name: z.string(),
@@ -89,7 +97,11 @@ export function parseHostsFile(text: string, file: string): HostsFile {
     hosts: rawHosts.map((h) => ({
       name: h.name,
       address: h.address.toLowerCase(),
-      services: (h.services ?? []).map((s) => ({ namespace: s.namespace, name: s.name, port: s.port })),
+      services: (h.services ?? []).map((s) => ({
+        namespace: s.namespace, name: s.name, port: s.port,
+        ...(s.protocol === undefined ? {} : { protocol: parseAppProtocol(s.protocol)! }),
+        ...(s.serviceAccount === undefined ? {} : { serviceAccount: s.serviceAccount }),
+      })),
       ...(h.ssh === undefined ? {} : { ssh: { user: h.ssh.user, port: h.ssh.port ?? 22, ...(h.ssh.key === undefined ? {} : { key: h.ssh.key }) } }),
     })),
   };
@@ -126,6 +138,12 @@ function checkHosts(hosts: readonly RawHost[]): Issue[] {
       }
       if (!isDnsLabel(svc.name)) {
         issues.push({ code: HOSTS_ERROR_CODES.invalidName, message: `service name "${svc.name}" is not a DNS label (RFC 1123)`, path: [...sat, "name"] });
+      }
+      if (svc.protocol !== undefined && parseAppProtocol(svc.protocol) === undefined) {
+        issues.push({ code: HOSTS_ERROR_CODES.invalidProtocol, message: `protocol "${svc.protocol}" is not one of ${PROTOCOL_CHOICES}`, path: [...sat, "protocol"] });
+      }
+      if (svc.serviceAccount !== undefined && !isServiceAccountName(svc.serviceAccount)) {
+        issues.push({ code: HOSTS_ERROR_CODES.invalidServiceAccount, message: `serviceAccount "${svc.serviceAccount}" is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')`, path: [...sat, "serviceAccount"] });
       }
       if (!isValidPort(svc.port)) {
         issues.push({ code: HOSTS_ERROR_CODES.invalidPort, message: `port ${svc.port} is not an integer in 1..65535`, path: [...sat, "port"] });

@@ -20,7 +20,7 @@ import type { ControllerMetrics } from "../../../common/metrics.js";
 import { MeshfedError, errorCode, errorMessage } from "../../../common/errors.js";
 import { compareServiceRefs, serviceKey, type ServiceKey, type ServiceRef } from "../../../common/service.js";
 import { watchPath } from "../../../common/watch-file.js";
-import { compareEndpoints, countEndpoints } from "../endpoint-lists.js";
+import { compareEndpoints, countEndpoints, declared } from "../endpoint-lists.js";
 import { ViewBackedProvider } from "../view-backed-provider.js";
 import type { EndpointProvider, ProviderEndpoint, ProviderError, ProviderState, ProviderStatus, ServiceEndpoints } from "../types.js";
 import { HOSTS_ERROR_CODES, parseHostsFile, type HostsFile } from "./hosts-file.js";
@@ -191,7 +191,7 @@ function buildView(parsed: HostsFile): Map<ServiceKey, ServiceEndpoints> {
         entry = { service, endpoints: [] };
         collected.set(key, entry);
       }
-      entry.endpoints.push({ ip: host.address, port: svc.port, source });
+      entry.endpoints.push({ ip: host.address, port: svc.port, source, ...declared(svc) });
     }
   }
   const sorted = [...collected.values()].sort((a, b) => compareServiceRefs(a.service, b.service));

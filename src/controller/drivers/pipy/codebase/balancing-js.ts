@@ -10,7 +10,8 @@ var target = function (t) {
   return {
     service: t.service,
     identity: t.identity,
-    identities: t.identities,
+    // Any of these may answer (a service under several accounts); configs before the list had one.
+    identities: t.identities || [t.identity],
     weight: t.weight === undefined ? 1 : t.weight,
     endpoints: t.endpoints,
     lb: new algo.LoadBalancer(t.endpoints, { algorithm: 'round-robin' }),

@@ -43,7 +43,7 @@ var retryable = function (msg) {
 }
 
 var upstreamVerify = function (ok, cert) {
-  return ok && $target !== null && tls.hasAnyIdentity(cert, $target.identities)
+  return ok && $target !== null && tls.hasIdentity(cert, $target.identities)
 }
 
 var send = $=>$

@@ -56,17 +56,16 @@ var meshIdentity = function (cert) {
   return ''
 }
 
-var hasIdentity = function (cert, identity) {
+// True when the certificate proves one of the identities (a string or a list).
+var hasIdentity = function (cert, identities) {
+  var wanted = typeof identities === 'string' ? [identities] : identities
   var names = namesOf(cert)
-  for (var i = 0; i < names.length; i++) if (names[i].toLowerCase() === identity) return true
+  for (var i = 0; i < names.length; i++) if (wanted.indexOf(names[i].toLowerCase()) >= 0) return true
   return false
 }
 
-// A service may run under several identities (accounts): any of them will do.
-var hasAnyIdentity = function (cert, identities) {
-  for (var i = 0; i < identities.length; i++) if (hasIdentity(cert, identities[i])) return true
-  return false
-}
+// Kept as a name for scripts written against it: hasIdentity takes a list too.
+var hasAnyIdentity = hasIdentity
 
 export default { ready, certificate, trusted, meshIdentity, hasIdentity, hasAnyIdentity }
 `;

@@ -17,6 +17,12 @@ export interface EnrollResponse {
    * RFC 3339
    */
   'notAfter'?: (string);
+  /**
+   * The identity the proxy runs as: a ServiceAccount name in the service's
+   * namespace (from the join token; the service's name when the token names
+   * none). Also in the proxy certificate as spiffe://<td>/ns/<ns>/sa/<sa>.
+   */
+  'serviceAccount'?: (string);
 }
 
 export interface EnrollResponse__Output {
@@ -35,4 +41,10 @@ export interface EnrollResponse__Output {
    * RFC 3339
    */
   'notAfter': (string);
+  /**
+   * The identity the proxy runs as: a ServiceAccount name in the service's
+   * namespace (from the join token; the service's name when the token names
+   * none). Also in the proxy certificate as spiffe://<td>/ns/<ns>/sa/<sa>.
+   */
+  'serviceAccount': (string);
 }
