@@ -65,6 +65,11 @@ export const agentConfigSchema = z.strictObject({
     cap: duration.default(30_000),
     /** A connection up this long resets the backoff. */
     stableAfter: duration.default(10_000),
+    /**
+     * After a TLS certificate failure (docs/agent.md, "Connection failures"):
+     * the next attempt comes after a uniform delay in [tlsRetry/2, tlsRetry).
+     */
+    tlsRetry: duration.refine((ms) => ms >= 1_000 && ms <= 86_400_000, "must be between 1s and 24h").default(300_000),
   }).prefault({}),
   healthInterval: duration.default(30_000),
   proxy: z.strictObject({
