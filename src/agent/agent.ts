@@ -329,7 +329,7 @@ class Agent implements RunningAgent {
     try {
       const res = await callEnroll({
         address, caPem: this.#caPem, token, csrPem: await buildCsr(keys), agentVersion: agentVersion(), hostname: hostname(),
-        timeoutMs: this.#hooks.enrollTimeoutMs ?? 15_000, signal: this.#stop.signal,
+        timeoutMs: this.#hooks.enrollTimeoutMs ?? 15_000, signal: this.#stop.signal, keepalive: this.#config.keepalive,
       });
       const r = await checkEnrollResponse(res, keys, c.service === undefined ? undefined : parseServiceKey(c.service));
       if (r.caBundlePem !== "") this.#caPem = r.caBundlePem;
@@ -349,7 +349,7 @@ class Agent implements RunningAgent {
   async #connectOnce(identity: Identity): Promise<SessionEnd> {
     const address = this.#controller();
     const proto = loadProto();
-    const client = new proto.meshfed.v1.ProxyControlPlane(address, mutualCredentials(this.#caPem, identity.keyPem, identity.certPem), channelOptions(address));
+    const client = new proto.meshfed.v1.ProxyControlPlane(address, mutualCredentials(this.#caPem, identity.keyPem, identity.certPem), channelOptions(address, this.#config.keepalive));
     const good = this.#applier.good;
     try {
       const end = await runStreamSession({

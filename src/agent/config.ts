@@ -72,6 +72,14 @@ export const agentConfigSchema = z.strictObject({
     tlsRetry: duration.refine((ms) => ms >= 1_000 && ms <= 86_400_000, "must be between 1s and 24h").default(300_000),
   }).prefault({}),
   healthInterval: duration.default(30_000),
+  /**
+   * HTTP/2 pings to the controller: a path that died without a FIN
+   * (half-open) is noticed within time + timeout, then the agent reconnects.
+   */
+  keepalive: z.strictObject({
+    time: duration.refine((ms) => ms >= 1_000 && ms <= 600_000, "must be between 1s and 10m").default(20_000),
+    timeout: duration.refine((ms) => ms >= 1_000 && ms <= 300_000, "must be between 1s and 5m").default(10_000),
+  }).prefault({}),
   proxy: z.strictObject({
     enabled: z.boolean().default(true),
     pipy: z.string().min(1).default("pipy"),
