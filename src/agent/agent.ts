@@ -25,13 +25,15 @@ import type { ConfigFileData } from "./config-version.js";
 import type { AgentConfig } from "./config.js";
 import { DataDir, type ServiceCertificateData } from "./data-dir.js";
 import { callEnroll, checkEnrollResponse } from "./enroll.js";
-import { PermanentRefusal } from "./grpc-errors.js";
+import { classifyRpcError, PermanentRefusal, type RpcFailure } from "./grpc-errors.js";
 import { agentVersion, defaultHostAddresses } from "./host.js";
 import { buildCsr, generateProxyKey, importProxyKey } from "./proxy-key.js";
 import { PipyRunTracker } from "./repo/pipy-run.js";
 import { LocalRepo } from "./repo/server.js";
 import { caMismatchOf, type CaMismatch } from "./ca-mismatch.js";
 import { certificateValidity, type CertificateValidity } from "./certificate-status.js";
+import { classifyConnectFailure, type ConnectFailure } from "./connect-failure.js";
+import { probeTls } from "./tls-probe.js";
 import { AgentStateMachine, type AgentState, type StateChange } from "./state-machine.js";
 import { runStreamSession, type ProxyCertificateAnswer, type SessionEnd } from "./stream.js";
 import { PipySupervisor, proxyVersion } from "./supervisor.js";
@@ -69,6 +71,12 @@ export interface AgentTestHooks {
   readonly enrollTimeoutMs?: number;
   /** Wall clock for certificate validity and timestamps; the outage tests warp it. */
   readonly clock?: Clock;
+}
+
+/** The last failed attempt to reach the controller, as GET /status shows it; null once connected. */
+interface LastFailure extends ConnectFailure {
+  readonly controller: string;
+  readonly at: string;
 }
 
 interface Identity {
@@ -131,6 +139,7 @@ class Agent implements RunningAgent {
   #reportedServiceValidity: CertificateValidity | undefined;
   /** Set while the last attempt failed because the controller and this agent do not share a CA. */
   #trust: CaMismatch | undefined;
+  #lastFailure: LastFailure | undefined;
   #done!: Promise<AgentExit>;
 
   constructor(config: AgentConfig, root: Logger, hooks: AgentTestHooks, dataDir: DataDir, caPem: string, identity: Identity | undefined, serviceCert: ServiceCertificateData | undefined) {
@@ -203,29 +212,38 @@ class Agent implements RunningAgent {
     let exit: AgentExit = { exitCode: 0 };
     try {
       while (!signal.aborted) {
+        let failure: ConnectFailure | undefined;
         if (this.#identity === undefined) {
           const enrolled = await this.#enrollOnce();
           if (signal.aborted) break;
-          if (enrolled !== undefined) {
+          if (enrolled.identity !== undefined) {
             backoff.reset();
-            this.#sm.to("CONNECTING", { proxyId: enrolled.proxyId });
+            this.#sm.to("CONNECTING", { proxyId: enrolled.identity.proxyId });
             continue;
           }
+          failure = enrolled.failure;
         } else {
-          const end = await this.#connectOnce(this.#identity);
+          const identity = this.#identity;
+          const end = await this.#connectOnce(identity);
           if (signal.aborted || end.kind === "aborted") break;
           if (end.kind === "renewed") {
             // Same controller, no backoff: the new certificate is proven by connecting with it.
             this.#sm.to("CONNECTING", { controller: this.#controller(), reason: "proxy certificate renewed" });
             continue;
           }
-          if (end.kind === "shutdown" && end.permanent) throw new PermanentRefusal(end.code, end.reason || "the controller ended this proxy's stream for good");
-          if (end.kind === "ended" && end.failure?.permanent === true) throw new PermanentRefusal(end.failure.code, end.failure.details);
+          if (end.kind === "shutdown" && end.permanent) {
+            failure = await this.#classify({ permanent: true, code: end.code, details: end.reason || "the controller ended this proxy's stream for good", grpcCode: undefined }, true, identity);
+          } else if (end.kind === "ended" && end.failure !== undefined) {
+            failure = await this.#classify(end.failure, end.connectedMs > 0, identity);
+          }
           if (end.connectedMs >= this.#config.backoff.stableAfter) backoff.reset();
         }
+        if (failure?.action === "stop") throw new PermanentRefusal(failure.code, failure.detail);
         this.#controllerIndex = (this.#controllerIndex + 1) % this.#config.controller.length;
-        const ceiling = backoff.ceiling();
-        const delay = backoff.next();
+        // A certificate problem does not heal in seconds: retry it slowly (still jittered), not at the network pace.
+        const slow = failure?.action === "slow";
+        const ceiling = slow ? this.#config.backoff.tlsRetry : backoff.ceiling();
+        const delay = slow ? Math.floor(ceiling / 2 + (this.#hooks.random ?? Math.random)() * (ceiling / 2)) : backoff.next();
         this.#hooks.onBackoff?.(delay, ceiling);
         this.#sm.to("BACKOFF", { delayMs: delay, ceilingMs: ceiling, attempt: backoff.attempt, next: this.#controller() });
         this.#warnIfServiceCertificateRunsOut();
@@ -270,8 +288,27 @@ class Agent implements RunningAgent {
     return this.#config.controller[this.#controllerIndex % this.#config.controller.length]!;
   }
 
-  /** The new identity; undefined on a transient failure (back off); throws PermanentRefusal. */
-  async #enrollOnce(): Promise<Identity | undefined> {
+  /**
+   * Classifies a failed attempt (connect-failure.ts), remembers it for GET
+   * /status and logs it once with its class and code.
+   */
+  async #classify(failure: RpcFailure, answered: boolean, identity: Identity | undefined): Promise<ConnectFailure> {
+    const controller = this.#controller();
+    const caPem = this.#caPem;
+    const result = await classifyConnectFailure({
+      failure, answered, caPem, now: this.#clock.now(),
+      ...(identity ? { certPem: identity.certPem } : {}),
+      probe: () => probeTls({ address: controller, caPem, timeoutMs: 5_000, ...(identity ? { keyPem: identity.keyPem, certPem: identity.certPem } : {}) }),
+    });
+    this.#lastFailure = { ...result, controller, at: this.#clock.now().toISOString() };
+    const fields = { controller, class: result.class, code: result.code, err: result.detail, action: result.action, grpcCode: failure.code };
+    if (result.class === "tls") this.#log.error(fields, "TLS certificate problem talking to the controller");
+    else if (result.action !== "stop") this.#log.warn(fields, "controller unreachable; will retry");
+    return result;
+  }
+
+  /** The new identity, or on a transient failure (back off) what went wrong; throws PermanentRefusal. */
+  async #enrollOnce(): Promise<{ identity?: Identity; failure?: ConnectFailure }> {
     const c = this.#config;
     if (c.tokenFile === undefined) {
       throw new PermanentRefusal("MESHFED_AGENT_NOT_ENROLLED", `no proxy certificate in ${c.dataDir} and no token file to enroll with (--token-file)`);
@@ -298,7 +335,7 @@ class Agent implements RunningAgent {
     try {
       const res = await callEnroll({
         address, caPem: this.#caPem, token, csrPem: await buildCsr(keys), agentVersion: agentVersion(), hostname: hostname(),
-        timeoutMs: this.#hooks.enrollTimeoutMs ?? 15_000, signal: this.#stop.signal,
+        timeoutMs: this.#hooks.enrollTimeoutMs ?? 15_000, signal: this.#stop.signal, keepalive: this.#config.keepalive,
       });
       const r = await checkEnrollResponse(res, keys, c.service === undefined ? undefined : parseServiceKey(c.service));
       if (r.caBundlePem !== "") this.#caPem = r.caBundlePem;
@@ -307,20 +344,19 @@ class Agent implements RunningAgent {
       this.#identity = identity;
       this.#log.info({ proxyId: r.proxyId, service: serviceKey(r.service), notAfter: r.notAfter, controller: address }, "enrolled");
       this.#identityKnown(identity);
-      return identity;
+      this.#lastFailure = undefined;
+      return { identity };
     } catch (err) {
       if (err instanceof PermanentRefusal) throw err;
-      if (!(await this.#noteCaMismatch(address, errorMessage(err)))) {
-        this.#log.warn({ controller: address, err: errorMessage(err), code: (err as { code?: unknown }).code }, "enroll failed; will retry");
-      }
-      return undefined;
+      await this.#noteCaMismatch(address, errorMessage(err));
+      return { failure: await this.#classify(classifyRpcError(err), false, undefined) };
     }
   }
 
   async #connectOnce(identity: Identity): Promise<SessionEnd> {
     const address = this.#controller();
     const proto = loadProto();
-    const client = new proto.meshfed.v1.ProxyControlPlane(address, mutualCredentials(this.#caPem, identity.keyPem, identity.certPem), channelOptions(address));
+    const client = new proto.meshfed.v1.ProxyControlPlane(address, mutualCredentials(this.#caPem, identity.keyPem, identity.certPem), channelOptions(address, this.#config.keepalive));
     const good = this.#applier.good;
     try {
       const end = await runStreamSession({
@@ -351,6 +387,7 @@ class Agent implements RunningAgent {
         logger: this.#log,
         signal: this.#stop.signal,
         connected: () => {
+          this.#lastFailure = undefined;
           this.#sm.to("CONNECTED", { controller: address });
           void this.#trustRestored();
         },
@@ -538,6 +575,7 @@ class Agent implements RunningAgent {
       proxy: { state: this.#proxyState(), runningVersion: this.#runningVersion() || null },
       certificates: this.#certificateStatus(),
       trust: this.#trust ?? null,
+      lastFailure: this.#lastFailure ?? null,
     };
   }
 }

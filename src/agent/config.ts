@@ -70,8 +70,21 @@ export const agentConfigSchema = z.strictObject({
     cap: duration.default(30_000),
     /** A connection up this long resets the backoff. */
     stableAfter: duration.default(10_000),
+    /**
+     * After a TLS certificate failure (docs/agent.md, "Connection failures"):
+     * the next attempt comes after a uniform delay in [tlsRetry/2, tlsRetry).
+     */
+    tlsRetry: duration.refine((ms) => ms >= 1_000 && ms <= 86_400_000, "must be between 1s and 24h").default(300_000),
   }).prefault({}),
   healthInterval: duration.default(30_000),
+  /**
+   * HTTP/2 pings to the controller: a path that died without a FIN
+   * (half-open) is noticed within time + timeout, then the agent reconnects.
+   */
+  keepalive: z.strictObject({
+    time: duration.refine((ms) => ms >= 1_000 && ms <= 600_000, "must be between 1s and 10m").default(20_000),
+    timeout: duration.refine((ms) => ms >= 1_000 && ms <= 300_000, "must be between 1s and 5m").default(10_000),
+  }).prefault({}),
   proxy: z.strictObject({
     enabled: z.boolean().default(true),
     pipy: z.string().min(1).default("pipy"),

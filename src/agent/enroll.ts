@@ -10,7 +10,7 @@ import { errorMessage } from "../common/errors.js";
 import { loadProto, type EnrollResponse__Output } from "../common/proto.js";
 import { isDnsLabel, serviceKey, type ServiceRef } from "../common/service.js";
 import { PermanentRefusal, classifyRpcError } from "./grpc-errors.js";
-import { channelOptions, serverAuthCredentials } from "./tls.js";
+import { channelOptions, serverAuthCredentials, type KeepaliveOptions } from "./tls.js";
 import { crypto, x509, type CryptoKeyPair } from "./x509.js";
 
 export interface EnrollRequestOptions {
@@ -22,6 +22,7 @@ export interface EnrollRequestOptions {
   readonly hostname: string;
   readonly timeoutMs: number;
   readonly signal: AbortSignal;
+  readonly keepalive?: KeepaliveOptions;
 }
 
 export interface EnrollResult {
@@ -35,7 +36,7 @@ export interface EnrollResult {
 /** Resolves with the response; rejects with PermanentRefusal or a transient error. */
 export function callEnroll(o: EnrollRequestOptions): Promise<EnrollResponse__Output> {
   const proto = loadProto();
-  const client = new proto.meshfed.v1.ProxyControlPlane(o.address, serverAuthCredentials(o.caPem), channelOptions(o.address));
+  const client = new proto.meshfed.v1.ProxyControlPlane(o.address, serverAuthCredentials(o.caPem), channelOptions(o.address, o.keepalive));
   return new Promise<EnrollResponse__Output>((resolve, reject) => {
     const call = client.Enroll(
       { token: o.token, csrPem: o.csrPem, agentVersion: o.agentVersion, hostname: o.hostname },

@@ -48,10 +48,11 @@ export function mutualCredentials(caPem: string, keyPem: string, certPem: string
 }
 
 /**
- * Keepalive pings every 20 s, 10 s to answer: a half-open connection (NAT
- * timeout, pulled cable) is noticed within ~30 s and the agent reconnects.
+ * Keepalive pings every 20 s, 10 s to answer (defaults; `keepalive` in the
+ * agent config): a half-open connection (NAT timeout, pulled cable) is
+ * noticed within time + timeout (~30 s) and the agent reconnects.
  * The controller must allow pings this often (grpc-js servers: no
- * `grpc.http2.min_ping_interval_without_data_ms` above 20 s).
+ * `grpc.http2.min_ping_interval_without_data_ms` above the agent's time).
  */
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   // (see channelOptions() for the per-address part)
@@ -72,7 +73,14 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
  * (SNI) is set to a fixed name: SNI must not be an IP (RFC 6066; Node warns),
  * and the identity check above ignores host names anyway.
  */
-export function channelOptions(address: string): grpc.ChannelOptions {
+export function channelOptions(address: string, keepalive?: KeepaliveOptions): grpc.ChannelOptions {
   const host = address.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
-  return isIP(host) === 0 ? CHANNEL_OPTIONS : { ...CHANNEL_OPTIONS, "grpc.ssl_target_name_override": "meshfed-controller" };
+  const options = keepalive === undefined ? CHANNEL_OPTIONS : { ...CHANNEL_OPTIONS, "grpc.keepalive_time_ms": keepalive.time, "grpc.keepalive_timeout_ms": keepalive.timeout };
+  return isIP(host) === 0 ? options : { ...options, "grpc.ssl_target_name_override": "meshfed-controller" };
+}
+
+/** Milliseconds, as the agent config holds them. */
+export interface KeepaliveOptions {
+  readonly time: number;
+  readonly timeout: number;
 }

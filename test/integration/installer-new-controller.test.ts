@@ -35,7 +35,7 @@ test("re-install against a rebuilt controller (new CA): the agent re-enrolls wit
   const { bundle } = await testBundle();
   const grpcPort = await freePort();
   const repoPort = await freePort();
-  const onPort = (port: number) => (c: ControllerConfig): ControllerConfig => ({ ...c, grpc: { address: `127.0.0.1:${port}` } });
+  const onPort = (port: number) => (c: ControllerConfig): ControllerConfig => ({ ...c, grpc: { ...c.grpc, address: `127.0.0.1:${port}` } });
   const options = (connectTimeoutMs = 20_000): FleetOptions => ({
     parallel: 1, progress: recordingProgress(), installRoot: ws.installRoot, unitDir: ws.unitDir, node: process.execPath, serviceManager: "none", connectTimeoutMs,
   });

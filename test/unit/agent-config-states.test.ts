@@ -21,6 +21,20 @@ test("agent.yaml: defaults, relative paths resolved against the file, controller
   assert.equal(c.proxy.enabled, true);
 });
 
+// Issue 16, items 3 and 4: the certificate backoff and the keepalive, with their bounds.
+test("agent.yaml: keepalive (20s + 10s) and backoff.tlsRetry (5m) defaults, and their bounds", () => {
+  const base = "controller: a:1\ncaFile: ca.pem\n";
+  const d = parseAgentConfig(base, "/x/agent.yaml");
+  assert.deepEqual(d.keepalive, { time: 20_000, timeout: 10_000 });
+  assert.equal(d.backoff.tlsRetry, 300_000);
+  const c = parseAgentConfig(`${base}keepalive: { time: 1s, timeout: 2s }\nbackoff: { tlsRetry: 1m }\n`, "/x/agent.yaml");
+  assert.deepEqual(c.keepalive, { time: 1_000, timeout: 2_000 });
+  assert.equal(c.backoff.tlsRetry, 60_000);
+  for (const bad of ["keepalive: { time: 100ms }", "keepalive: { timeout: 1h }", "backoff: { tlsRetry: 10ms }", "backoff: { tlsRetry: 25h }"]) {
+    assert.throws(() => parseAgentConfig(`${base}${bad}\n`, "/x/agent.yaml"), (err: unknown) => err instanceof MeshfedError && /must be between/.test(err.message), bad);
+  }
+});
+
 test("agent.yaml errors name file:line:column", () => {
   const cases: Array<{ yaml: string; message: RegExp }> = [
     { yaml: "controller: a:1\ncaFile: ca.pem\nrepoAddress: 10.0.0.1:15010\n", message: /^\/x\/agent\.yaml:3:14: must be a loopback address/ },

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { startAgent, EXIT_PERMANENT } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, grpc, makePki, x509 } from "../helpers/agent-fake-controller.js";
-import { eventually, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { eventually, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
 
 test("first start enrolls: key 0600, certificate and state.json persisted; the second start does not enroll again", async (t) => {
   const dir = await tempDir(t);
@@ -82,9 +82,12 @@ test("a server without the controller's SPIFFE ID is not trusted for enrollment"
   t.after(() => ctl.stop());
   const agent = await startAgent(await testConfig(dir, ctl.pki.caPem, ctl.address), silentLogger());
   t.after(() => agent.close());
-  const seen: string[] = [];
-  agent.onState((c) => seen.push(c.to));
-  await eventually(() => seen.filter((s) => s === "BACKOFF").length >= 2, 5000, "two backoffs");
+  // Named as a certificate problem (issue 16, item 3), retried at the slow TLS pace, never enrolled.
+  const status = await eventually(async () => {
+    const s = JSON.parse((await http(agent.statusUrl)).body) as { state: string; lastFailure: { class: string; code: string } | null };
+    return s.state === "BACKOFF" && s.lastFailure !== null ? s : undefined;
+  }, 10_000, "BACKOFF with the failure shown");
+  assert.deepEqual(status.lastFailure && { class: status.lastFailure.class, code: status.lastFailure.code }, { class: "tls", code: "MESHFED_AGENT_TLS_NOT_CONTROLLER" });
   assert.equal(ctl.enrollCalls, 0, "the TLS handshake failed before any RPC");
 });
 

@@ -2,6 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseControllerConfig, loadControllerConfig } from "../../src/controller/config/load.js";
 import { MeshfedError } from "../../src/common/errors.js";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 test("an empty config file gives the documented defaults", () => {
   const c = parseControllerConfig("", "/etc/meshfed/controller.yaml");
@@ -52,4 +55,18 @@ test("flags override the file and are validated the same way", async () => {
   assert.equal(c.providers.onprem?.hostsFile, `${process.cwd()}/h.yaml`);
   await assert.rejects(loadControllerConfig(undefined, { adminAddress: "nope" }), { code: "MESHFED_CONFIG_INVALID" });
   await assert.rejects(loadControllerConfig("/nonexistent/c.yaml"), { code: "MESHFED_CONFIG_NOT_FOUND" });
+});
+
+// Issue 16, item 4: the keepalive that bounds half-open detection is configurable within sane bounds.
+test("grpc.keepalive: defaults 20s + 10s, file values kept when --grpc-address overrides the address, bounds refused by name", async (t) => {
+  const d = parseControllerConfig("", "/etc/meshfed/controller.yaml");
+  assert.deepEqual(d.grpc.keepalive, { time: 20_000, timeout: 10_000 });
+  const dir = await mkdtemp(join(tmpdir(), "mfda-config-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, "c.yaml"), "grpc:\n  keepalive: { time: 2s, timeout: 1500ms }\n");
+  const c = await loadControllerConfig(join(dir, "c.yaml"), { grpcAddress: "127.0.0.1:0" });
+  assert.deepEqual(c.grpc, { address: "127.0.0.1:0", keepalive: { time: 2_000, timeout: 1_500 } });
+  for (const bad of ["time: 500ms", "time: 11m", "timeout: 0s", "timeout: 6m"]) {
+    assert.throws(() => parseControllerConfig(`grpc:\n  keepalive: { ${bad} }\n`, "c.yaml"), (err: unknown) => err instanceof MeshfedError && err.code === "MESHFED_CONFIG_INVALID" && /must be between/.test(err.message), bad);
+  }
 });

@@ -71,6 +71,8 @@ function applyOverrides(config: ControllerConfig, o: ConfigOverrides): Controlle
   return {
     ...config,
     ...checked.data,
+    // The flag replaces only the address; the rest of the section stays as the file gave it.
+    grpc: { ...config.grpc, address: checked.data.grpc.address },
     ...(o.store !== undefined ? { store: o.store } : {}),
     dataDir: o.dataDir !== undefined ? resolve(cwd, o.dataDir) : config.dataDir,
     providers: {

@@ -54,6 +54,14 @@ export const controllerConfigSchema = z.strictObject({
   }).prefault({}),
   grpc: z.strictObject({
     address: hostPort.default("0.0.0.0:15128"),
+    /**
+     * HTTP/2 pings to every agent: an agent that vanished without a FIN
+     * (half-open) is marked disconnected within time + timeout.
+     */
+    keepalive: z.strictObject({
+      time: duration.refine((ms) => ms >= 1_000 && ms <= 600_000, "must be between 1s and 10m").default(20_000),
+      timeout: duration.refine((ms) => ms >= 1_000 && ms <= 300_000, "must be between 1s and 5m").default(10_000),
+    }).prefault({}),
   }).prefault({}),
   /**
    * Pipy's repo protocol over HTTPS with client certificates, for sidecars in
