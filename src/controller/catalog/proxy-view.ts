@@ -3,6 +3,14 @@ import type { EndpointIndex } from "./endpoint-index.js";
 import { identityKey, serviceIdentity, type SpecIndex } from "./spec-index.js";
 import type { EndpointAddress, OutboundService, ProxyView, SplitBackend } from "./types.js";
 
+/** Per-service addresses beyond the endpoints: the mesh VIP and the platform's virtual IPs. */
+export interface ServiceAddresses {
+  vip(service: ServiceKey): string | undefined;
+  virtualIPs(service: ServiceKey): readonly string[] | undefined;
+}
+
+const NO_ADDRESSES: ServiceAddresses = { vip: () => undefined, virtualIPs: () => undefined };
+
 export interface ProxyViewInput {
   readonly proxyId: string;
   readonly service: ServiceRef;
@@ -15,11 +23,11 @@ export interface ProxyViewInput {
  * of the services it may call, which in permissive mode is the whole mesh
  * (that is what permissive means) and otherwise only what TrafficTargets allow.
  */
-export function buildProxyView(index: EndpointIndex, spec: SpecIndex, permissive: boolean, input: ProxyViewInput): ProxyView {
+export function buildProxyView(index: EndpointIndex, spec: SpecIndex, permissive: boolean, input: ProxyViewInput, addresses: ServiceAddresses = NO_ADDRESSES): ProxyView {
   const own = serviceKey(input.service);
   const identity = serviceIdentity(input.service);
-  const addresses = input.addresses && input.addresses.length > 0 ? new Set(input.addresses) : undefined;
-  const inboundEndpoints = addressesOf(index, own).filter((e) => !addresses || addresses.has(e.ip));
+  const hostAddresses = input.addresses && input.addresses.length > 0 ? new Set(input.addresses) : undefined;
+  const inboundEndpoints = addressesOf(index, own).filter((e) => !hostAddresses || hostAddresses.has(e.ip));
   const rules = permissive ? [] : spec.targetsTo(identity).map((tt) => spec.inboundRule(tt));
   rules.sort((a, b) => cmp(a.trafficTarget, b.trafficTarget));
 
@@ -29,7 +37,7 @@ export function buildProxyView(index: EndpointIndex, spec: SpecIndex, permissive
 
   const outbound: OutboundService[] = [];
   for (const key of [...candidates].sort()) {
-    const out = outboundService(index, spec, key, allowed);
+    const out = outboundService(index, spec, key, allowed, addresses);
     if (out) outbound.push(out);
   }
   return {
@@ -75,7 +83,7 @@ function allowedDestinations(spec: SpecIndex, identity: ReturnType<typeof servic
   return out;
 }
 
-function outboundService(index: EndpointIndex, spec: SpecIndex, key: ServiceKey, allowed: Set<ServiceKey> | undefined): OutboundService | undefined {
+function outboundService(index: EndpointIndex, spec: SpecIndex, key: ServiceKey, allowed: Set<ServiceKey> | undefined, addresses: ServiceAddresses): OutboundService | undefined {
   const service = index.ref(key) ?? parseServiceKey(key);
   const endpoints = addressesOf(index, key);
   const split = spec.splitFor(key);
@@ -98,11 +106,15 @@ function outboundService(index: EndpointIndex, spec: SpecIndex, key: ServiceKey,
   const ports = new Set<number>();
   for (const e of direct ? endpoints : []) ports.add(e.port);
   for (const b of splitView?.backends ?? []) for (const e of b.endpoints) ports.add(e.port);
+  const vip = addresses.vip(key);
+  const virtualIPs = addresses.virtualIPs(key);
   return {
     service,
     identity: serviceIdentity(service),
     ports: [...ports].sort((a, b) => a - b),
     endpoints: direct ? endpoints : [],
+    ...(vip !== undefined ? { vip } : {}),
+    ...(virtualIPs !== undefined && virtualIPs.length > 0 ? { virtualIPs } : {}),
     ...(splitView ? { split: splitView } : {}),
   };
 }

@@ -22,6 +22,8 @@ const serviceSchema = z.looseObject({
   metadata: meta,
   spec: z.looseObject({
     type: z.string().nullish(),
+    clusterIP: z.string().nullish(),
+    clusterIPs: z.array(z.string()).nullish(),
     selector: z.record(z.string(), z.string()).nullish(),
     ports: z.array(z.looseObject({
       name: z.string().nullish(),
@@ -80,6 +82,8 @@ export interface ServiceInfo {
   /** spec.selector; empty when the Service selects no pods (its endpoints are managed by hand). */
   readonly selector: Readonly<Record<string, string>>;
   readonly ports: readonly ServicePortInfo[];
+  /** spec.clusterIPs (or spec.clusterIP); empty for a headless Service ("None") or before one is assigned. */
+  readonly clusterIPs: readonly string[];
 }
 
 export interface SliceEndpointInfo {
@@ -149,8 +153,14 @@ export function parseService(obj: unknown): Parsed<ServiceInfo> {
       name: m.name,
       selector: r.data.spec?.selector ?? {},
       ports: (r.data.spec?.ports ?? []).map((p) => ({ name: p.name ?? "", port: p.port, targetPort: p.targetPort ?? undefined, protocol: p.protocol ?? "TCP" })),
+      clusterIPs: clusterIPs(r.data.spec?.clusterIPs ?? (r.data.spec?.clusterIP ? [r.data.spec.clusterIP] : [])),
     },
   };
+}
+
+/** Real addresses only: "None" (headless) and anything that is not an IP are left out. */
+function clusterIPs(values: readonly string[]): string[] {
+  return [...new Set(values.filter((v) => isIP(v) !== 0))];
 }
 
 export function parseEndpointSlice(obj: unknown): Parsed<SliceInfo> {
