@@ -279,7 +279,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     // One driver for both transports: a sidecar polling the repo and an agent
     // on the stream get the same rendering of the same view.
     const driver = parts.driver ?? (config.driver === "pipy" ? new PipyDriver({ trustDomain: config.trustDomain }) : new JsonDriver());
-    plane = await ProxyControlPlane.start({ listen: grpcListen, sessions, certificates, tokens, catalog, driver, agents, logger, metrics, limits: config.limits, clock });
+    plane = await ProxyControlPlane.start({ listen: grpcListen, sessions, certificates, tokens, catalog, driver, agents, logger, metrics, limits: config.limits, clock, trustDomain: config.trustDomain });
     grpcAddress = formatHostPort({ host: grpcListen.host, port: plane.port });
     if (config.repo.address !== undefined) {
       const repoListen = parseHostPort(config.repo.address);

@@ -14,17 +14,18 @@ import type { AgentMessage__Output, ControllerMessage } from "../../common/proto
 import type { CertificateWithKey } from "../certificates/types.js";
 import type { ProxyConfig } from "../drivers/types.js";
 import { encodeConfigMessage, type OutgoingControllerMessage } from "./config-message.js";
+import { meshNamesMessage, type MeshNameTable } from "./mesh-names.js";
 
 /** Messages written to gRPC whose flush to the transport has not been confirmed yet. */
 export const MAX_IN_FLIGHT = 2;
 
-type PendingKind = "caBundle" | "proxyCertificate" | "renewProxyCertificate" | "serviceCertificate" | "config";
+type PendingKind = "caBundle" | "proxyCertificate" | "renewProxyCertificate" | "serviceCertificate" | "config" | "meshNames";
 /**
  * The order pending messages are sent in: a config may refer to a certificate
  * the agent must already hold, and a certificate from a new root must follow
  * the bundle that trusts it.
  */
-const PENDING_ORDER: readonly PendingKind[] = ["caBundle", "proxyCertificate", "renewProxyCertificate", "serviceCertificate", "config"];
+const PENDING_ORDER: readonly PendingKind[] = ["caBundle", "proxyCertificate", "renewProxyCertificate", "serviceCertificate", "config", "meshNames"];
 
 /** Configs are written pre-encoded (config-message.ts); the server's Connect serializer passes them through. */
 export type ProxyStream = grpc.ServerDuplexStream<AgentMessage__Output, OutgoingControllerMessage>;
@@ -52,6 +53,20 @@ export interface ProxyInfo {
   readonly lastAck: AckRecord | null;
   readonly health: { readonly proxyState: string; readonly runningVersion: number; readonly detail: string; readonly at: string } | null;
   readonly serviceCertificate: { readonly serial: string; readonly notAfter: string } | null;
+  /**
+   * The agent's mesh DNS as of its Hello (null: an agent without it); `namesHash` is the table last
+   * sent. Only from the replica holding the stream, like `config`.
+   */
+  readonly dns?: DnsInfo | null;
+}
+
+export interface DnsInfo {
+  readonly state: string;
+  readonly listen: string;
+  readonly hook: string;
+  readonly namesHash: string;
+  readonly names: number;
+  readonly detail: string;
 }
 
 export interface SessionIdentity {
@@ -75,6 +90,7 @@ export class ProxySession {
   lastAck: AckRecord | null = null;
   health: ProxyInfo["health"] = null;
   serviceCertificate: { serial: string; notAfter: string } | null = null;
+  dns: DnsInfo | null = null;
   readonly #stream: ProxyStream;
   /** Set when gRPC's buffer is over its high-water mark, until "drain". */
   #blocked = false;
@@ -101,6 +117,19 @@ export class ProxySession {
     // Only the encoded bytes are kept (until written): never the rendered files as well.
     this.#send("config", encodeConfigMessage(this.configVersion, config));
     return this.configVersion;
+  }
+
+  /** Whether the agent's DNS wants name tables (it said so in Hello). */
+  get wantsMeshNames(): boolean {
+    return this.dns !== null && this.dns.state !== "disabled";
+  }
+
+  /** Sends the mesh name table if its hash differs from the one the agent holds; true when sent. */
+  pushMeshNames(table: MeshNameTable): boolean {
+    if (this.#ended || this.dns === null || table.hash === this.dns.namesHash) return false;
+    this.dns = { ...this.dns, namesHash: table.hash, names: table.records.length };
+    this.#send("meshNames", { meshNames: meshNamesMessage(table) });
+    return true;
   }
 
   pushServiceCertificate(cert: CertificateWithKey): boolean {
@@ -198,6 +227,7 @@ export class ProxySession {
       lastAck: this.lastAck,
       health: this.health,
       serviceCertificate: this.serviceCertificate,
+      dns: this.dns,
     };
   }
 }
