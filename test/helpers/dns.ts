@@ -61,7 +61,7 @@ export interface FakeUpstream {
 }
 
 /**
- * Answers `<anything>` A with `address`; names starting with "big." come back
+ * Answers names under example.test (A: `address`; others NXDOMAIN); names starting with "big." come back
  * truncated (TC, no answers) over UDP and whole over TCP; names starting with
  * "silent." are never answered.
  */
@@ -72,6 +72,9 @@ export async function fakeUpstream(address = "192.0.2.7", host = "127.0.0.1", po
     const question = q.questions![0]!;
     seen.push(`${transport}:${question.name}`);
     if (question.name.startsWith("silent.")) return undefined;
+    if (!question.name.toLowerCase().endsWith(".example.test")) {
+      return dnsPacket.encode({ type: "response", id: q.id, flags: dnsPacket.RECURSION_AVAILABLE | 3, questions: [question], answers: [] });
+    }
     const truncated = transport === "udp" && question.name.startsWith("big.");
     const answers: Answer[] = truncated || question.type !== "A" ? [] : Array.from({ length: question.name.startsWith("big.") ? 40 : 1 }, (_, i) => ({ type: "A" as const, name: question.name, ttl: 60, data: i === 0 ? address : `192.0.2.${100 + i}` }));
     return dnsPacket.encode({ type: "response", id: q.id, flags: dnsPacket.RECURSION_AVAILABLE | (truncated ? dnsPacket.TRUNCATED_RESPONSE : 0), questions: [question], answers });
