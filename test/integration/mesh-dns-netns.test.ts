@@ -65,10 +65,10 @@ test("getent and dns.lookup in a network namespace resolve mesh names through th
     workers.push(child);
     let out = "";
     let err = "";
-    child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`worker not ready\n${err}`)), 20_000);
-      child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+      child.stdout.setEncoding("utf8").on("data", (d: string) => {
         out += d;
         if (out.includes("READY")) { clearTimeout(timer); resolve(); }
       });
