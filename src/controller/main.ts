@@ -272,7 +272,8 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     await vips.start(stop.signal);
     catalog.start(stop.signal);
     const vipFailed = (err: unknown) => log.error({ err, code: errorCode(err) }, "mesh VIP bookkeeping failed; the next sweep retries");
-    catalog.on("change", (change) => void vips.observe(change.services).catch(vipFailed));
+    // A policy change can add or drop split roots (names apps call): a full sweep, rare enough to afford.
+    catalog.on("change", (change) => void (change.spec ? vips.sweep() : vips.observe(change.services)).catch(vipFailed));
     runWhileLeader(leader, { name: "vip-sweep", intervalMs: Math.min(VIP_SWEEP_MS, Math.max(1_000, config.mesh.vipReleaseAfter / 4)), run: () => vips.sweep() }, log, stop.signal);
     if (meshConfig) applyMeshConfig(meshConfig, catalog, certificates, config, log);
     const grpcListen = parseHostPort(config.grpc.address);

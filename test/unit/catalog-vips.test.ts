@@ -71,3 +71,19 @@ test("outbound services carry the mesh VIP and the platform's virtual IPs; a VIP
   catalog.flush();
   assert.deepEqual(catalog.proxyView({ proxyId: "p", service: { namespace: "shop", name: "bookbuyer" } }).outbound.find((o) => o.service.name === "bookstore")!.virtualIPs, ["10.96.0.21", "fd00::21"]);
 });
+
+test("the root of a TrafficSplit counts as a mesh service for VIPs, though nothing serves it directly", (t) => {
+  const onprem = new FakeProvider("onprem");
+  onprem.set("shop/bookstore-v1", ["10.0.0.2:14001"], false);
+  const spec = new FakeSpec();
+  spec.set({ trafficSplits: [{ namespace: "shop", name: "split", origin: "f#1", service: "bookstore", matches: [], backends: [{ service: "bookstore-v1", weight: 100 }] }] });
+  const catalog = new MeshCatalog({
+    providers: [onprem], spec, certificates: { certificates: () => [] }, connected: new FakeConnected(), providerPriority: [], permissive: true, logger: silentLogger(),
+  });
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  catalog.start(ac.signal);
+  assert.equal(catalog.has("shop/bookstore"), true);
+  assert.deepEqual([...catalog.keys()].sort(), ["shop/bookstore", "shop/bookstore-v1"]);
+  assert.equal(catalog.has("shop/nothing"), false);
+});

@@ -23,8 +23,9 @@ export function parseNameservers(text: string): string[] {
   return out;
 }
 
+/** By host, whatever the port: resolv.conf lines carry no port, so our own address may appear as <host> alone. */
 export function upstreamsFrom(text: string, exclude: Upstream): Upstream[] {
   return parseNameservers(text)
-    .map((host) => ({ host, port: 53 }))
-    .filter((u) => !(u.host === exclude.host && u.port === exclude.port));
+    .filter((host) => host !== exclude.host)
+    .map((host) => ({ host, port: 53 }));
 }

@@ -181,14 +181,22 @@ export class MeshCatalog {
     return service === undefined ? undefined : this.#withVip(key, service);
   }
 
-  /** Whether the merged catalog has this service now (the VIP allocator's view of the mesh). */
+  /**
+   * Whether the mesh has this service now: discovered endpoints, or the root
+   * of a TrafficSplit (a name apps call though nothing serves it directly).
+   * The VIP allocator's view of the mesh.
+   */
   has(key: ServiceKey): boolean {
-    return this.#index.has(key);
+    return this.#index.has(key) || this.#spec.splitFor(key) !== undefined;
   }
 
-  /** Every service key, unordered. */
-  keys(): Iterable<ServiceKey> {
-    return this.#index.keys();
+  /** Every key `has` is true for, unordered. */
+  *keys(): Iterable<ServiceKey> {
+    yield* this.#index.keys();
+    for (const split of this.#spec.splits) {
+      const key = `${split.namespace}/${split.service}`;
+      if (!this.#index.has(key)) yield key;
+    }
   }
 
   #withVip(key: ServiceKey, service: CatalogService): CatalogService {
