@@ -24,6 +24,10 @@ import { ConfigApplier } from "./config-applier.js";
 import type { ConfigFileData } from "./config-version.js";
 import type { AgentConfig } from "./config.js";
 import { DataDir, type ServiceCertificateData } from "./data-dir.js";
+import { MeshDns } from "./dns/mesh-dns.js";
+import { nameTableSchema } from "./dns/name-table.js";
+import { DEFAULT_RESOLVER_PATHS, ResolverHook, type ResolverPaths } from "./dns/resolver-hook.js";
+import type { DnsStatus } from "../generated/proto/meshfed/v1/DnsStatus.js";
 import { callEnroll, checkEnrollResponse } from "./enroll.js";
 import { classifyRpcError, PermanentRefusal, type RpcFailure } from "./grpc-errors.js";
 import { agentVersion, defaultHostAddresses } from "./host.js";
@@ -71,6 +75,8 @@ export interface AgentTestHooks {
   readonly enrollTimeoutMs?: number;
   /** Wall clock for certificate validity and timestamps; the outage tests warp it. */
   readonly clock?: Clock;
+  /** Where the resolver hook reads and writes (tests: temp files). */
+  readonly resolverPaths?: ResolverPaths;
 }
 
 /** The last failed attempt to reach the controller, as GET /status shows it; null once connected. */
@@ -131,6 +137,9 @@ class Agent implements RunningAgent {
   #repo!: LocalRepo;
   #applier!: ConfigApplier;
   #supervisor: PipySupervisor | undefined;
+  #dns: MeshDns | undefined;
+  /** Why the DNS is not serving, when it failed to start. */
+  #dnsFailure: string | undefined;
   #proxyVersion = "";
   #controllerIndex = 0;
   /** The key of the CSR last sent for a renewal; kept in memory only until its certificate is stored. */
@@ -199,6 +208,7 @@ class Agent implements RunningAgent {
       ...(this.#config.proxy.enabled ? { attachments: () => this.#certificateFiles() } : {}),
     });
     if (this.#identity !== undefined) this.#identityKnown(this.#identity);
+    if (this.#config.dns.enabled) await this.#startDns();
     // Served before any controller answer: the proxy keeps running through an outage.
     if (good !== undefined && this.#identity !== undefined) this.#applier.restore(good);
     this.#done = this.#run();
@@ -262,6 +272,8 @@ class Agent implements RunningAgent {
   async #drain(exit: AgentExit): Promise<AgentExit> {
     this.#stop.abort();
     this.#sm.to("DRAINING", { code: exit.code });
+    // The host's resolver is put back first: nothing may point at a DNS that is about to stop.
+    await this.#dns?.close();
     await this.#supervisor?.close();
     await this.#repo.close();
     this.#sm.to("STOPPED", { exitCode: exit.exitCode, code: exit.code });
@@ -373,6 +385,7 @@ class Agent implements RunningAgent {
           proxyVersion: this.#config.proxy.enabled ? this.#proxyVersion : "",
           configVersion: good?.version ?? 0,
           configHash: good?.hash ?? "",
+          dns: this.#dnsStatus(),
         },
         handlers: {
           caBundle: (pem) => this.#onCaBundle(pem),
@@ -380,6 +393,9 @@ class Agent implements RunningAgent {
           proxyCertificate: (answer) => this.#onProxyCertificate(answer),
           serviceCertificate: (cert) => this.#onServiceCertificate(cert),
           config: (cfg) => this.#applier.apply(cfg),
+          meshNames: async (table) => {
+            await this.#dns?.setTable(table);
+          },
         },
         health: () => this.#health(),
         onHealthChange: (fn) => this.#healthChanged.add(fn),
@@ -416,6 +432,42 @@ class Agent implements RunningAgent {
     this.#trust = undefined;
     this.#log.info("the controller and this agent share a CA again");
     await this.#dataDir.clearTrustFailure().catch(() => undefined);
+  }
+
+  // ---- mesh DNS ----------------------------------------------------------------
+
+  /** A DNS that cannot start (address in use) is reported, not fatal: the proxy and the stream still matter more. */
+  async #startDns(): Promise<void> {
+    const d = this.#config.dns;
+    const listen = parseHostPort(d.listen, "DNS listen address");
+    const log = this.#root.child({ component: "dns" });
+    const hook = new ResolverHook({ mode: d.hook, paths: this.#hooks.resolverPaths ?? DEFAULT_RESOLVER_PATHS, listen, logger: log });
+    const dns = new MeshDns({
+      listen, hook, logger: this.#root, forwardTimeoutMs: d.forwardTimeout, maxInFlight: d.maxInFlight,
+      ...(d.upstreams !== undefined ? { upstreams: d.upstreams.map((host) => ({ host, port: 53 })) } : {}),
+      store: {
+        load: async () => {
+          const raw = await this.#dataDir.loadMeshNames();
+          if (raw === undefined) return undefined;
+          return nameTableSchema.parse(raw);
+        },
+        save: (table) => this.#dataDir.saveMeshNames(table),
+      },
+    });
+    try {
+      await dns.start();
+      this.#dns = dns;
+    } catch (err) {
+      this.#dnsFailure = errorMessage(err);
+      this.#log.error({ code: errorCode(err), err: this.#dnsFailure }, "mesh DNS could not start; mesh names do not resolve on this host");
+    }
+  }
+
+  #dnsStatus(): DnsStatus {
+    if (!this.#config.dns.enabled) return { state: "disabled", listen: "", hook: "none", namesHash: "", names: 0, detail: "" };
+    const s = this.#dns?.status();
+    if (s === undefined) return { state: "failed", listen: this.#config.dns.listen, hook: "none", namesHash: "", names: 0, detail: this.#dnsFailure ?? "" };
+    return { state: s.state, listen: s.listen, hook: s.hook, namesHash: s.namesHash, names: s.names, detail: s.detail };
   }
 
   // ---- controller messages ---------------------------------------------------
@@ -576,6 +628,7 @@ class Agent implements RunningAgent {
       certificates: this.#certificateStatus(),
       trust: this.#trust ?? null,
       lastFailure: this.#lastFailure ?? null,
+      dns: this.#config.dns.enabled ? (this.#dns?.status() ?? this.#dnsStatus()) : { state: "disabled" },
     };
   }
 }

@@ -16,6 +16,7 @@ import { LOG_LEVELS } from "../common/logger.js";
 import { PROTOCOL_CHOICES, splitProtocolSuffix } from "../common/declared-protocol.js";
 import { parseServiceKey } from "../common/service.js";
 import { inputError, issuesFromZod, YamlInput } from "../common/yaml-input.js";
+import { HOOK_MODES } from "./dns/resolver-hook.js";
 
 export const AGENT_CONFIG_INVALID = "MESHFED_AGENT_CONFIG_INVALID";
 
@@ -85,6 +86,20 @@ export const agentConfigSchema = z.strictObject({
     time: duration.refine((ms) => ms >= 1_000 && ms <= 600_000, "must be between 1s and 10m").default(20_000),
     timeout: duration.refine((ms) => ms >= 1_000 && ms <= 300_000, "must be between 1s and 5m").default(10_000),
   }).prefault({}),
+  /** Mesh names on this host (docs/dataplane.md "Mesh names"): off unless enabled. */
+  dns: z.strictObject({
+    enabled: z.boolean().default(false),
+    /** Loopback host:port; not 127.0.0.53 (systemd-resolved's stub). Port 53 for the resolv.conf hook. */
+    listen: loopbackHostPort.default("127.0.0.153:53"),
+    /** How the host's resolver is pointed at it: auto (resolved when it runs, else resolv.conf), resolved, resolv.conf, none. */
+    hook: z.enum(HOOK_MODES).default("auto"),
+    /** Per upstream resolver, for names that are not mesh names. */
+    forwardTimeout: duration.default(2_000),
+    /** Forwarded queries at once; beyond, queries are dropped and counted (a flood costs no memory). */
+    maxInFlight: z.number().int().min(1).max(65_536).default(256),
+    /** Fixed upstream resolvers (IP, port 53); default: the host's original ones. */
+    upstreams: z.array(ip).max(8).optional(),
+  }).prefault({}),
   proxy: z.strictObject({
     enabled: z.boolean().default(true),
     pipy: z.string().min(1).default("pipy"),
@@ -117,6 +132,10 @@ export interface AgentOverrides {
   readonly logLevel?: string;
   readonly backoffCap?: string;
   readonly hostAddresses?: readonly string[];
+  /** --dns enabled|disabled */
+  readonly dns?: string;
+  readonly dnsListen?: string;
+  readonly dnsHook?: string;
 }
 
 export function parseAgentConfig(text: string, file: string, baseDir = dirname(file)): AgentConfig {
@@ -157,6 +176,7 @@ function applyOverrides(config: AgentConfig, o: AgentOverrides): AgentConfig {
   const shape = agentConfigSchema.shape;
   const proxyShape = shape.proxy.unwrap().shape;
   const backoffShape = shape.backoff.unwrap().shape;
+  const dnsShape = shape.dns.unwrap().shape;
   const path = (p: string | undefined) => (p === undefined ? undefined : resolve(cwd, p));
   return {
     ...config,
@@ -169,6 +189,12 @@ function applyOverrides(config: AgentConfig, o: AgentOverrides): AgentConfig {
     hostAddresses: o.hostAddresses !== undefined && o.hostAddresses.length > 0 ? parseFlag("--host-address", shape.hostAddresses, [...o.hostAddresses]) : config.hostAddresses,
     repoAddress: o.repoAddress !== undefined ? parseFlag("--repo-address", shape.repoAddress, o.repoAddress) : config.repoAddress,
     logLevel: o.logLevel !== undefined ? parseFlag("--log-level", shape.logLevel, o.logLevel) : config.logLevel,
+    dns: {
+      ...config.dns,
+      ...(o.dns !== undefined ? { enabled: parseFlag("--dns", z.enum(["enabled", "disabled"]), o.dns) === "enabled" } : {}),
+      ...(o.dnsListen !== undefined ? { listen: parseFlag("--dns-listen", dnsShape.listen, o.dnsListen) } : {}),
+      ...(o.dnsHook !== undefined ? { hook: parseFlag("--dns-hook", dnsShape.hook, o.dnsHook) } : {}),
+    },
     backoff: { ...config.backoff, ...(o.backoffCap !== undefined ? { cap: parseFlag("--backoff-cap", backoffShape.cap, o.backoffCap) } : {}) },
     proxy: {
       ...config.proxy,

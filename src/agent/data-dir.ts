@@ -21,6 +21,8 @@
  *   config/good.json            last config version the proxy ran (= last ACK)
  *   trust-failure.json          present while the controller and the agent do not share a CA
  *                               (ca-mismatch.ts); read by the installer, removed once connected
+ *   dns/names.json              last mesh name table received (the DNS answers from it
+ *                               through controller outages and agent restarts)
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { chmod, mkdir, readFile, rm } from "node:fs/promises";
@@ -93,6 +95,7 @@ export class DataDir {
     receivedConfig: () => join(this.path, "config", "received.json"),
     goodConfig: () => join(this.path, "config", "good.json"),
     trustFailure: () => join(this.path, "trust-failure.json"),
+    meshNames: () => join(this.path, "dns", "names.json"),
   };
 
   /** Creates the directory (0700: it holds keys) if missing; sweeps what crashed writes left. */
@@ -215,6 +218,16 @@ export class DataDir {
 
   saveReceivedConfig(c: ConfigVersionData): Promise<void> {
     return writeFileAtomic(this.file.receivedConfig(), serializeConfig(c), PUBLIC);
+  }
+
+  /** The raw table; the DNS validates it (dns/name-table.ts) on load as on receipt. */
+  async loadMeshNames(): Promise<unknown> {
+    const text = await readOptional(this.file.meshNames());
+    return text === undefined ? undefined : parseJson(text, this.file.meshNames());
+  }
+
+  saveMeshNames(table: unknown): Promise<void> {
+    return writeFileAtomic(this.file.meshNames(), JSON.stringify(table) + "\n", PUBLIC);
   }
 
   saveGoodConfig(c: ConfigVersionData): Promise<void> {

@@ -28,6 +28,8 @@ export interface StreamHandlers {
   readonly proxyCertificate: (answer: ProxyCertificateAnswer) => Promise<boolean>;
   readonly serviceCertificate: (cert: ServiceCertificateData) => Promise<void>;
   readonly config: (config: ConfigVersionData) => Promise<ApplyResult>;
+  /** A mesh name table for the agent's DNS (validated there); absent when the agent runs no DNS. */
+  readonly meshNames?: (table: { hash: string; zones: string[]; records: Array<{ name: string; ipv4: string[] }> }) => Promise<void>;
 }
 
 export interface StreamSessionOptions {
@@ -159,6 +161,11 @@ export function runStreamSession(o: StreamSessionOptions): Promise<SessionEnd> {
             serial: c.serial, certificatePem: c.certificatePem, caBundlePem: c.caBundlePem, notAfter: c.notAfter, errorCode: c.errorCode, error: c.error,
           });
           if (stored) finish({ kind: "renewed", connectedMs: connectedMs() });
+          break;
+        }
+        case "meshNames": {
+          const m = msg.meshNames;
+          if (m && o.handlers.meshNames) await o.handlers.meshNames({ hash: m.hash, zones: m.zones, records: m.records.map((r) => ({ name: r.name, ipv4: r.ipv4 })) });
           break;
         }
         case "shutdown": {

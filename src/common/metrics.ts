@@ -27,6 +27,8 @@ export class ControllerMetrics {
   readonly configAcks: Counter<"result">;
   readonly serviceCertificatePushes: Counter;
   readonly leader: Gauge;
+  readonly vipsAllocated: Gauge;
+  readonly vipExhausted: Counter;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -51,6 +53,8 @@ export class ControllerMetrics {
     this.configPushes = new Counter({ name: "meshfed_config_pushes_total", help: "Config versions sent to proxies.", labelNames: ["driver"], registers: r });
     this.configAcks = new Counter({ name: "meshfed_config_acks_total", help: "Config versions acknowledged (ack) or refused (nack) by proxies.", labelNames: ["result"], registers: r });
     this.leader = new Gauge({ name: "meshfed_leader", help: "1 while this replica does the leader-only work (always 1 with the file store).", registers: r });
+    this.vipsAllocated = new Gauge({ name: "meshfed_vips_allocated", help: "Mesh virtual IPs recorded in the state store (services gone less than the grace period included).", registers: r });
+    this.vipExhausted = new Counter({ name: "meshfed_vip_range_exhausted_total", help: "Allocations that found no free address in mesh.vipRange (the service has no VIP).", registers: r });
     this.serviceCertificatePushes = new Counter({ name: "meshfed_service_certificate_pushes_total", help: "Service certificates sent to proxies.", registers: r });
   }
 }

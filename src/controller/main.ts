@@ -49,6 +49,8 @@ import { startLeadership } from "./ha/start-leadership.js";
 import { openStore } from "./store/open-store.js";
 import { parseStoreLocation } from "./store/store-location.js";
 import type { StateStore } from "./store/types.js";
+import { VipAllocator } from "./vips/allocator.js";
+import { VipRange } from "./vips/vip-range.js";
 
 export const ADMIN_TOKEN_KEY = "admin-token";
 const TOKEN_GC_INTERVAL_MS = 3_600_000;
@@ -60,6 +62,8 @@ const TOKEN_GC_INTERVAL_MS = 3_600_000;
 const AWAIT_PUBLISHED_VIEW_LEASES = 3;
 /** How often the leader checks for an interrupted CA rotation sweep (also on taking the lead). */
 const CA_ROTATION_RESUME_MS = 600_000;
+/** How often the leader sweeps the mesh VIPs (releases, duplicates), at most; shorter with a short grace period. */
+const VIP_SWEEP_MS = 60_000;
 
 export interface RunningController {
   readonly adminUrl: string;
@@ -163,7 +167,15 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   const registrations = store.leased
     ? new AgentRegistrations({ store, leased: store.leased, replicaId, agents, logger, streamOf: (proxyId) => streamDetails(sessions, proxyId) })
     : undefined;
+  // The allocator reads which services exist from the catalog, which reads the VIPs from it: one presence function breaks the knot.
+  const presence: { catalog?: MeshCatalog } = {};
+  const vips = new VipAllocator({
+    store, range: VipRange.parse(config.mesh.vipRange), releaseAfterMs: config.mesh.vipReleaseAfter, leadership: leader, logger, metrics,
+    presence: { has: (key) => presence.catalog?.has(key) ?? false, keys: () => presence.catalog?.keys() ?? [] },
+    now: () => clock.now(),
+  });
   const catalog = new MeshCatalog({
+    vips,
     providers,
     spec,
     certificates,
@@ -177,6 +189,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     logger: logger.child({ component: "catalog" }),
     metrics,
   });
+  presence.catalog = catalog;
 
   let grpcAddress = config.grpc.address;
   const sources: Array<{ id: string; start(signal: AbortSignal): Promise<void> }> = [...providers, spec, ...(meshConfig ? [meshConfig] : [])];
@@ -255,14 +268,20 @@ export async function startController(config: ControllerConfig, logger: Logger, 
       },
     }, log, stop.signal);
     runWhileLeader(leader, { name: "ca-rotation-resume", intervalMs: CA_ROTATION_RESUME_MS, run: () => certificates.resumeCaRotation() }, log, stop.signal);
+    // Loaded before the catalog's first update, so the first configs already carry the VIPs.
+    await vips.start(stop.signal);
     catalog.start(stop.signal);
+    const vipFailed = (err: unknown) => log.error({ err, code: errorCode(err) }, "mesh VIP bookkeeping failed; the next sweep retries");
+    // A policy change can add or drop split roots (names apps call): a full sweep, rare enough to afford.
+    catalog.on("change", (change) => void (change.spec ? vips.sweep() : vips.observe(change.services)).catch(vipFailed));
+    runWhileLeader(leader, { name: "vip-sweep", intervalMs: Math.min(VIP_SWEEP_MS, Math.max(1_000, config.mesh.vipReleaseAfter / 4)), run: () => vips.sweep() }, log, stop.signal);
     if (meshConfig) applyMeshConfig(meshConfig, catalog, certificates, config, log);
     const grpcListen = parseHostPort(config.grpc.address);
     // One driver for both transports: a sidecar polling the repo and an agent
     // on the stream get the same rendering of the same view.
     const driver = parts.driver ?? (config.driver === "pipy" ? new PipyDriver({ trustDomain: config.trustDomain }) : new JsonDriver());
     plane = await ProxyControlPlane.start({ listen: grpcListen, sessions, certificates, tokens, catalog, driver, agents, logger, metrics, limits: config.limits, clock,
-      keepaliveMs: config.grpc.keepalive.time, keepaliveTimeoutMs: config.grpc.keepalive.timeout });
+      keepaliveMs: config.grpc.keepalive.time, keepaliveTimeoutMs: config.grpc.keepalive.timeout, trustDomain: config.trustDomain });
     grpcAddress = formatHostPort({ host: grpcListen.host, port: plane.port });
     if (config.repo.address !== undefined) {
       const repoListen = parseHostPort(config.repo.address);

@@ -9,8 +9,11 @@ export function meshedNamespace(name: string, mesh = "meshfed"): KubeObject {
   return namespace(name, { "meshfed.io/monitored-by": mesh });
 }
 
-export function service(ns: string, name: string, ports: { name?: string; port: number; targetPort?: number | string; protocol?: string }[] = [{ name: "http", port: 80, targetPort: 8080 }]): KubeObject {
-  return { metadata: { name, namespace: ns }, spec: { type: "ClusterIP", selector: { app: name }, ports: ports.map((p) => ({ protocol: "TCP", ...p })) } };
+export function service(ns: string, name: string, ports: { name?: string; port: number; targetPort?: number | string; protocol?: string }[] = [{ name: "http", port: 80, targetPort: 8080 }], clusterIP?: string): KubeObject {
+  return {
+    metadata: { name, namespace: ns },
+    spec: { type: "ClusterIP", ...(clusterIP === undefined ? {} : { clusterIP, clusterIPs: [clusterIP] }), selector: { app: name }, ports: ports.map((p) => ({ protocol: "TCP", ...p })) },
+  };
 }
 
 export interface SliceEndpoint {

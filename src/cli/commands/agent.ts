@@ -19,6 +19,9 @@ interface AgentArgs {
   logLevel?: string;
   backoffCap?: string;
   hostAddress?: string[];
+  dns?: string;
+  dnsListen?: string;
+  dnsHook?: string;
 }
 
 /**
@@ -52,6 +55,9 @@ function agentRunCommand<T>(yargs: Argv<T>) {
         .option("proxy", { type: "boolean", describe: "run Pipy; --no-proxy: registration and certificates only" })
         .option("repo-address", { type: "string", describe: "loopback host:port of the local Pipy repo and /status (default 127.0.0.1:15010)" })
         .option("host-address", { type: "string", array: true, describe: "address of this host announced to the controller (repeatable; default: interface addresses)" })
+        .option("dns", { choices: ["enabled", "disabled"], describe: "answer mesh names (<svc>.<ns>.svc[.<trust domain>]) on this host (default disabled; docs/dataplane.md)" })
+        .option("dns-listen", { type: "string", describe: "loopback host:port of the mesh DNS (default 127.0.0.153:53)" })
+        .option("dns-hook", { choices: ["auto", "resolved", "resolv.conf", "none"], describe: "how the host's resolver is pointed at it (default auto)" })
         .option("backoff-cap", { type: "string", describe: "longest reconnect delay (default 30s)" })
         .option("log-level", { choices: LOG_LEVELS, describe: "log level (logs go to stderr as JSON lines)" }),
     async (argv) => {
@@ -65,6 +71,7 @@ function agentRunCommand<T>(yargs: Argv<T>) {
           controller: argv.controller, caFile: argv.caFile, tokenFile: argv.tokenFile, dataDir: argv.dataDir,
           service: argv.service, endpoints: argv.endpoint, pipy: argv.pipy, proxy: argv.proxy,
           repoAddress: argv.repoAddress, logLevel: argv.logLevel, backoffCap: argv.backoffCap, hostAddresses: argv.hostAddress,
+          dns: argv.dns, dnsListen: argv.dnsListen, dnsHook: argv.dnsHook,
         });
         logger = createLogger(config.logLevel);
         agent = await startAgent(config, logger);

@@ -4,11 +4,12 @@ import type { ControllerMetrics } from "../../common/metrics.js";
 import type { ServiceKey, ServiceRef } from "../../common/service.js";
 import type { CertificateManager } from "../certificates/types.js";
 import type { EndpointProvider } from "../providers/types.js";
+import type { VipSource } from "../vips/types.js";
 import type { MeshSpec } from "../spec/types.js";
 import { EndpointIndex } from "./endpoint-index.js";
 import { explainProxyView, type ViewExplanation } from "./explain.js";
 import { computeParticipants } from "./participants.js";
-import { buildProxyView, proxyDependencies, proxyIdentity, type IdentityOrigin, type ProxyViewInput } from "./proxy-view.js";
+import { buildProxyView, proxyDependencies, proxyIdentity, type IdentityOrigin, type ProxyViewInput, type ServiceAddresses } from "./proxy-view.js";
 import type { IdentityRef } from "../spec/types.js";
 import { SpecIndex } from "./spec-index.js";
 import type { CatalogChange, CatalogService, CatalogSnapshot, ConnectedProxySource, ParticipantsReport, ProxyView } from "./types.js";
@@ -30,6 +31,8 @@ export interface MeshCatalogOptions {
   readonly maxDelayMs?: number;
   readonly logger: Logger;
   readonly metrics?: ControllerMetrics;
+  /** Mesh VIPs per service (vips/); without it no service has one. */
+  readonly vips?: VipSource;
 }
 
 /**
@@ -52,6 +55,12 @@ export class MeshCatalog {
   #unsubscribe: Array<() => void> = [];
   #permissive: boolean;
   #closed = false;
+  /** Platform virtual IPs per service, merged over providers; only services that have some. */
+  readonly #virtualIPs = new Map<ServiceKey, readonly string[]>();
+  readonly #addresses: ServiceAddresses = {
+    vip: (key) => this.#options.vips?.vip(key),
+    virtualIPs: (key) => this.#virtualIPs.get(key),
+  };
 
   constructor(options: MeshCatalogOptions) {
     this.#options = options;
@@ -79,6 +88,8 @@ export class MeshCatalog {
     const { providers, spec } = this.#options;
     for (const p of providers) this.#unsubscribe.push(p.on("change", (keys) => this.#markDirty(keys)));
     this.#unsubscribe.push(spec.on("change", () => this.#markSpecDirty()));
+    // A VIP assigned or released re-renders the proxies that call the service, as an endpoint change does.
+    if (this.#options.vips) this.#unsubscribe.push(this.#options.vips.on("change", (keys) => this.#markDirty(keys)));
     signal.addEventListener("abort", () => this.close(), { once: true });
     const all = new Set<ServiceKey>();
     for (const p of providers) for (const s of p.services()) all.add(`${s.service.namespace}/${s.service.name}`);
@@ -132,6 +143,7 @@ export class MeshCatalog {
     for (const key of this.#dirty) {
       const views = this.#options.providers.map((p) => ({ provider: p.id, endpoints: p.endpoints(key) }));
       for (const k of this.#index.replace(key, views)) changed.add(k);
+      this.#updateVirtualIPs(key);
     }
     this.#dirty.clear();
     const spec = this.#specDirty;
@@ -148,6 +160,13 @@ export class MeshCatalog {
     return change;
   }
 
+  #updateVirtualIPs(key: ServiceKey): void {
+    const ips = new Set<string>();
+    if (this.#index.has(key)) for (const p of this.#options.providers) for (const ip of p.virtualIPs?.(key) ?? []) ips.add(ip);
+    if (ips.size === 0) this.#virtualIPs.delete(key);
+    else this.#virtualIPs.set(key, [...ips].sort());
+  }
+
   #record(started: bigint): void {
     const m = this.#options.metrics;
     if (!m) return;
@@ -159,7 +178,32 @@ export class MeshCatalog {
   }
 
   service(ref: ServiceRef | ServiceKey): CatalogService | undefined {
-    return this.#index.service(typeof ref === "string" ? ref : `${ref.namespace}/${ref.name}`);
+    const key = typeof ref === "string" ? ref : `${ref.namespace}/${ref.name}`;
+    const service = this.#index.service(key);
+    return service === undefined ? undefined : this.#withVip(key, service);
+  }
+
+  /**
+   * Whether the mesh has this service now: discovered endpoints, or the root
+   * of a TrafficSplit (a name apps call though nothing serves it directly).
+   * The VIP allocator's view of the mesh.
+   */
+  has(key: ServiceKey): boolean {
+    return this.#index.has(key) || this.#spec.splitFor(key) !== undefined;
+  }
+
+  /** Every key `has` is true for, unordered. */
+  *keys(): Iterable<ServiceKey> {
+    yield* this.#index.keys();
+    for (const split of this.#spec.splits) {
+      const key = `${split.namespace}/${split.service}`;
+      if (!this.#index.has(key)) yield key;
+    }
+  }
+
+  #withVip(key: ServiceKey, service: CatalogService): CatalogService {
+    const vip = this.#options.vips?.vip(key);
+    return vip === undefined ? service : { ...service, vip };
   }
 
   /** Services claiming an IP:port and the providers that say so. */
@@ -168,11 +212,12 @@ export class MeshCatalog {
   }
 
   snapshot(): CatalogSnapshot {
-    return { services: this.#index.services(), conflicts: this.#index.conflicts(), disagreements: this.#index.disagreements() };
+    const services = this.#index.services().map((s) => this.#withVip(`${s.namespace}/${s.name}`, s));
+    return { services, conflicts: this.#index.conflicts(), disagreements: this.#index.disagreements() };
   }
 
   proxyView(input: ProxyViewInput): ProxyView {
-    return buildProxyView(this.#index, this.#spec, this.#permissive, input);
+    return buildProxyView(this.#index, this.#spec, this.#permissive, input, this.#addresses);
   }
 
   /** Where each part of this proxy's view comes from (providers, policies and their files). */

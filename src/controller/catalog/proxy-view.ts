@@ -5,6 +5,14 @@ import type { EndpointIndex } from "./endpoint-index.js";
 import { identityKey, serviceIdentity, type SpecIndex } from "./spec-index.js";
 import type { CatalogEndpoint, EndpointAddress, OutboundService, ProxyView, SplitBackend } from "./types.js";
 
+/** Per-service addresses beyond the endpoints: the mesh VIP and the platform's virtual IPs. */
+export interface ServiceAddresses {
+  vip(service: ServiceKey): string | undefined;
+  virtualIPs(service: ServiceKey): readonly string[] | undefined;
+}
+
+const NO_ADDRESSES: ServiceAddresses = { vip: () => undefined, virtualIPs: () => undefined };
+
 export interface ProxyViewInput {
   readonly proxyId: string;
   readonly service: ServiceRef;
@@ -52,7 +60,7 @@ function inboundEndpoints(index: EndpointIndex, input: ProxyViewInput): CatalogE
  * every service with an endpoint running as an account a TrafficTarget
  * names as destination for its own account as source.
  */
-export function buildProxyView(index: EndpointIndex, spec: SpecIndex, permissive: boolean, input: ProxyViewInput): ProxyView {
+export function buildProxyView(index: EndpointIndex, spec: SpecIndex, permissive: boolean, input: ProxyViewInput, addresses: ServiceAddresses = NO_ADDRESSES): ProxyView {
   const own = serviceKey(input.service);
   const { identity } = proxyIdentity(index, input);
   const local = inboundEndpoints(index, input);
@@ -66,7 +74,7 @@ export function buildProxyView(index: EndpointIndex, spec: SpecIndex, permissive
 
   const outbound: OutboundService[] = [];
   for (const key of [...candidates].sort()) {
-    const out = outboundService(index, spec, key, allowed);
+    const out = outboundService(index, spec, key, allowed, addresses);
     if (out) outbound.push(out);
   }
   const protocols = portProtocols(local);
@@ -123,7 +131,7 @@ function allowedDestinations(index: EndpointIndex, spec: SpecIndex, identity: Id
   return out;
 }
 
-function outboundService(index: EndpointIndex, spec: SpecIndex, key: ServiceKey, allowed: Set<ServiceKey> | undefined): OutboundService | undefined {
+function outboundService(index: EndpointIndex, spec: SpecIndex, key: ServiceKey, allowed: Set<ServiceKey> | undefined, addresses: ServiceAddresses): OutboundService | undefined {
   const service = index.ref(key) ?? parseServiceKey(key);
   const endpoints = index.service(key)?.endpoints ?? [];
   const split = spec.splitFor(key);
@@ -142,7 +150,7 @@ function outboundService(index: EndpointIndex, spec: SpecIndex, key: ServiceKey,
       const identities = identitiesOf(index, backendKey, ref);
       const protocols = portProtocols(backendEndpoints);
       backends.push({
-        service: ref, weight: b.weight, endpoints: addresses(backendEndpoints),
+        service: ref, weight: b.weight, endpoints: toAddresses(backendEndpoints),
         // Absent = the backend's service-named identity (the contract), so listed only when that is not the answer.
         ...(identities.length === 1 && identityKey(identities[0]!) === identityKey(serviceIdentity(ref)) ? {} : { identities }),
         ...(protocols ? { protocols } : {}),
@@ -160,13 +168,17 @@ function outboundService(index: EndpointIndex, spec: SpecIndex, key: ServiceKey,
   for (const b of splitView?.backends ?? []) for (const e of b.endpoints) ports.add(e.port);
   const identities = identitiesOf(index, key, service);
   const protocols = portProtocols(all);
+  const vip = addresses.vip(key);
+  const virtualIPs = addresses.virtualIPs(key);
   return {
     service,
     identity: identities[0]!,
     ports: [...ports].sort((a, b) => a - b),
-    endpoints: direct ? addresses(endpoints) : [],
+    endpoints: direct ? toAddresses(endpoints) : [],
     ...(identities.length > 1 ? { identities } : {}),
     ...(protocols ? { protocols } : {}),
+    ...(vip !== undefined ? { vip } : {}),
+    ...(virtualIPs !== undefined && virtualIPs.length > 0 ? { virtualIPs } : {}),
     ...(splitView ? { split: splitView } : {}),
   };
 }
@@ -208,7 +220,7 @@ export function portProtocols(endpoints: readonly CatalogEndpoint[]): PortProtoc
   return declared ? out : undefined;
 }
 
-function addresses(endpoints: readonly CatalogEndpoint[]): EndpointAddress[] {
+function toAddresses(endpoints: readonly CatalogEndpoint[]): EndpointAddress[] {
   return endpoints.map((e) => ({ ip: e.ip, port: e.port }));
 }
 

@@ -30,6 +30,8 @@ export interface CatalogService {
   readonly namespace: string;
   readonly name: string;
   readonly endpoints: readonly CatalogEndpoint[];
+  /** The mesh virtual IP the agents' DNS answers for this service (absent: none allocated; docs/dataplane.md). */
+  readonly vip?: string;
 }
 
 export interface ConflictClaim {

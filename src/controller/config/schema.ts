@@ -13,6 +13,7 @@ import { certificatesConfigSchema } from "./certificates-schema.js";
 import { azureProviderConfigSchema } from "../providers/azure/config.js";
 import { kubernetesProviderConfigSchema } from "../providers/kubernetes/config-schema.js";
 import { parseStoreLocation } from "../store/store-location.js";
+import { DEFAULT_VIP_RANGE, VipRange } from "../vips/vip-range.js";
 
 const duration = durationSchema;
 
@@ -97,6 +98,17 @@ export const controllerConfigSchema = z.strictObject({
   }).prefault({}),
   mesh: z.strictObject({
     permissive: z.boolean().default(false),
+    /** Mesh virtual IPs come from this IPv4 range (vips/vip-range.ts: why 240.0.0.0/4). */
+    vipRange: z.string().refine((text) => {
+      try {
+        VipRange.parse(text);
+        return true;
+      } catch {
+        return false;
+      }
+    }, { message: `expected an IPv4 CIDR range without host bits, e.g. ${DEFAULT_VIP_RANGE}` }).default(DEFAULT_VIP_RANGE),
+    /** A service gone this long loses its VIP; a shorter absence keeps it (flapping, resyncs). */
+    vipReleaseAfter: duration.default(86_400_000),
   }).prefault({}),
   catalog: z.strictObject({
     providerPriority: z.array(z.string().min(1)).default([...DEFAULT_PROVIDER_PRIORITY]),

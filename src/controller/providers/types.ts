@@ -70,6 +70,12 @@ export interface EndpointProvider {
   services(): Iterable<ServiceEndpoints>;
   /** The current endpoints of one service, or undefined when this provider has none. */
   endpoints(service: ServiceKey): readonly ProviderEndpoint[] | undefined;
+  /**
+   * The service's platform virtual IPs (Kubernetes ClusterIPs); optional:
+   * providers without such addresses do not implement it. A change of them is
+   * reported through `change` like a change of endpoints.
+   */
+  virtualIPs?(service: ServiceKey): readonly string[] | undefined;
   /** Called with the keys of the services whose endpoints changed (added, removed or edited). */
   on(event: "change", fn: (changed: readonly ServiceKey[]) => void): () => void;
   status(): ProviderStatus;

@@ -27,6 +27,15 @@ const helloSchema = z.object({
   proxyVersion: z.string().max(64),
   configVersion: z.number().int().nonnegative(),
   configHash: z.string().regex(/^([0-9a-f]{64})?$/),
+  /** Absent from agents older than mesh DNS (null from the decoder). */
+  dns: z.object({
+    state: z.string().max(32),
+    listen: z.string().max(64),
+    hook: z.string().max(32),
+    namesHash: z.string().regex(/^([0-9a-f]{64})?$/),
+    names: z.number().int().nonnegative(),
+    detail: z.string().max(1024),
+  }).nullish().transform((d) => d ?? null),
 });
 
 export type ValidHello = Omit<z.infer<typeof helloSchema>, "endpoints"> & {

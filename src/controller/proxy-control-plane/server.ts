@@ -23,6 +23,7 @@ import type { CaChange, CertificateManager, CertificateRecord } from "../certifi
 import type { SidecarDriver } from "../drivers/types.js";
 import type { AgentsProvider } from "../providers/agents/provider.js";
 import { acceptingEncodedMessages } from "./config-message.js";
+import { buildMeshNames } from "./mesh-names.js";
 import { validateHello } from "./hello.js";
 import type { ConsumedToken, JoinTokens } from "./join-tokens.js";
 import { PeerRateLimit } from "./peer-rate-limit.js";
@@ -52,6 +53,8 @@ export interface ProxyControlPlaneOptions {
   readonly limits?: ProxyControlPlaneLimits;
   /** Wall clock the certificate manager also uses; renewal timers count down to its renewAt. */
   readonly clock?: Clock;
+  /** The mesh's trust domain: mesh names are `<svc>.<ns>.svc.<trustDomain>` (mesh-names.ts). Default cluster.local. */
+  readonly trustDomain?: string;
 }
 
 /** What one controller accepts from agents; `limits` in the controller config. */
@@ -318,6 +321,7 @@ export class ProxyControlPlane {
     session.proxyVersion = valid.proxyVersion;
     session.configVersion = valid.configVersion;
     session.configHash = valid.configHash;
+    session.dns = valid.dns;
 
     const replaced = this.sessions.add(session);
     replaced?.shutdown("MESHFED_REPLACED", "a newer stream for this proxy connected", false);
@@ -438,11 +442,16 @@ export class ProxyControlPlane {
       return;
     }
     this.sessions.setDependencies(session, catalog.proxyDependencies(input));
-    const config = driver.render(catalog.proxyView(input));
+    const view = catalog.proxyView(input);
+    const config = driver.render(view);
     const version = session.pushConfig(config);
     if (version !== undefined) {
       metrics?.configPushes.inc({ driver: config.driver });
       this.#log.debug({ proxyId: session.identity.proxyId, version, hash: config.hash }, "config pushed");
+    }
+    // After the config: the names point at VIPs the new config already routes.
+    if (session.wantsMeshNames && session.pushMeshNames(buildMeshNames(view, this.#o.trustDomain ?? "cluster.local"))) {
+      this.#log.debug({ proxyId: session.identity.proxyId, names: session.dns?.names }, "mesh names pushed");
     }
   }
 

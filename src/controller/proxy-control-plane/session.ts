@@ -14,17 +14,18 @@ import type { AgentMessage__Output, ControllerMessage } from "../../common/proto
 import type { CertificateWithKey } from "../certificates/types.js";
 import type { ProxyConfig } from "../drivers/types.js";
 import { encodeConfigMessage, type OutgoingControllerMessage } from "./config-message.js";
+import { meshNamesMessage, type MeshNameTable } from "./mesh-names.js";
 
 /** Messages written to gRPC whose flush to the transport has not been confirmed yet. */
 export const MAX_IN_FLIGHT = 2;
 
-type PendingKind = "caBundle" | "proxyCertificate" | "renewProxyCertificate" | "serviceCertificate" | "config";
+type PendingKind = "caBundle" | "proxyCertificate" | "renewProxyCertificate" | "serviceCertificate" | "config" | "meshNames";
 /**
  * The order pending messages are sent in: a config may refer to a certificate
  * the agent must already hold, and a certificate from a new root must follow
  * the bundle that trusts it.
  */
-const PENDING_ORDER: readonly PendingKind[] = ["caBundle", "proxyCertificate", "renewProxyCertificate", "serviceCertificate", "config"];
+const PENDING_ORDER: readonly PendingKind[] = ["caBundle", "proxyCertificate", "renewProxyCertificate", "serviceCertificate", "config", "meshNames"];
 
 /** Configs are written pre-encoded (config-message.ts); the server's Connect serializer passes them through. */
 export type ProxyStream = grpc.ServerDuplexStream<AgentMessage__Output, OutgoingControllerMessage>;
@@ -54,6 +55,20 @@ export interface ProxyInfo {
   readonly serviceCertificate: { readonly serial: string; readonly notAfter: string } | null;
   /** The identity (ServiceAccount `namespace/name`) the proxy speaks for; its service certificate is this account's. */
   readonly identity?: string;
+  /**
+   * The agent's mesh DNS as of its Hello (null: an agent without it); `namesHash` is the table last
+   * sent. Only from the replica holding the stream, like `config`.
+   */
+  readonly dns?: DnsInfo | null;
+}
+
+export interface DnsInfo {
+  readonly state: string;
+  readonly listen: string;
+  readonly hook: string;
+  readonly namesHash: string;
+  readonly names: number;
+  readonly detail: string;
 }
 
 export interface SessionIdentity {
@@ -81,6 +96,7 @@ export class ProxySession {
   serviceCertificate: { serial: string; notAfter: string } | null = null;
   /** `namespace/account` the last service certificate sent was for ("" before the first). */
   certificateIdentity = "";
+  dns: DnsInfo | null = null;
   readonly #stream: ProxyStream;
   /** Set when gRPC's buffer is over its high-water mark, until "drain". */
   #blocked = false;
@@ -107,6 +123,19 @@ export class ProxySession {
     // Only the encoded bytes are kept (until written): never the rendered files as well.
     this.#send("config", encodeConfigMessage(this.configVersion, config));
     return this.configVersion;
+  }
+
+  /** Whether the agent's DNS wants name tables (it said so in Hello). */
+  get wantsMeshNames(): boolean {
+    return this.dns !== null && this.dns.state !== "disabled";
+  }
+
+  /** Sends the mesh name table if its hash differs from the one the agent holds; true when sent. */
+  pushMeshNames(table: MeshNameTable): boolean {
+    if (this.#ended || this.dns === null || table.hash === this.dns.namesHash) return false;
+    this.dns = { ...this.dns, namesHash: table.hash, names: table.records.length };
+    this.#send("meshNames", { meshNames: meshNamesMessage(table) });
+    return true;
   }
 
   pushServiceCertificate(cert: CertificateWithKey): boolean {
@@ -205,6 +234,7 @@ export class ProxySession {
       health: this.health,
       serviceCertificate: this.serviceCertificate,
       ...(this.certificateIdentity === "" ? {} : { identity: this.certificateIdentity }),
+      dns: this.dns,
     };
   }
 }

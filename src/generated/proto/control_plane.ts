@@ -7,11 +7,14 @@ import type { ConfigAck as _meshfed_v1_ConfigAck, ConfigAck__Output as _meshfed_
 import type { ConfigFile as _meshfed_v1_ConfigFile, ConfigFile__Output as _meshfed_v1_ConfigFile__Output } from './meshfed/v1/ConfigFile.js';
 import type { ConfigVersion as _meshfed_v1_ConfigVersion, ConfigVersion__Output as _meshfed_v1_ConfigVersion__Output } from './meshfed/v1/ConfigVersion.js';
 import type { ControllerMessage as _meshfed_v1_ControllerMessage, ControllerMessage__Output as _meshfed_v1_ControllerMessage__Output } from './meshfed/v1/ControllerMessage.js';
+import type { DnsStatus as _meshfed_v1_DnsStatus, DnsStatus__Output as _meshfed_v1_DnsStatus__Output } from './meshfed/v1/DnsStatus.js';
 import type { Endpoint as _meshfed_v1_Endpoint, Endpoint__Output as _meshfed_v1_Endpoint__Output } from './meshfed/v1/Endpoint.js';
 import type { EnrollRequest as _meshfed_v1_EnrollRequest, EnrollRequest__Output as _meshfed_v1_EnrollRequest__Output } from './meshfed/v1/EnrollRequest.js';
 import type { EnrollResponse as _meshfed_v1_EnrollResponse, EnrollResponse__Output as _meshfed_v1_EnrollResponse__Output } from './meshfed/v1/EnrollResponse.js';
 import type { Health as _meshfed_v1_Health, Health__Output as _meshfed_v1_Health__Output } from './meshfed/v1/Health.js';
 import type { Hello as _meshfed_v1_Hello, Hello__Output as _meshfed_v1_Hello__Output } from './meshfed/v1/Hello.js';
+import type { MeshNameRecord as _meshfed_v1_MeshNameRecord, MeshNameRecord__Output as _meshfed_v1_MeshNameRecord__Output } from './meshfed/v1/MeshNameRecord.js';
+import type { MeshNames as _meshfed_v1_MeshNames, MeshNames__Output as _meshfed_v1_MeshNames__Output } from './meshfed/v1/MeshNames.js';
 import type { ProxyCertificate as _meshfed_v1_ProxyCertificate, ProxyCertificate__Output as _meshfed_v1_ProxyCertificate__Output } from './meshfed/v1/ProxyCertificate.js';
 import type { ProxyControlPlaneClient as _meshfed_v1_ProxyControlPlaneClient, ProxyControlPlaneDefinition as _meshfed_v1_ProxyControlPlaneDefinition } from './meshfed/v1/ProxyControlPlane.js';
 import type { ProxyCsr as _meshfed_v1_ProxyCsr, ProxyCsr__Output as _meshfed_v1_ProxyCsr__Output } from './meshfed/v1/ProxyCsr.js';
@@ -32,11 +35,14 @@ export interface ProtoGrpcType {
       ConfigFile: MessageTypeDefinition<_meshfed_v1_ConfigFile, _meshfed_v1_ConfigFile__Output>
       ConfigVersion: MessageTypeDefinition<_meshfed_v1_ConfigVersion, _meshfed_v1_ConfigVersion__Output>
       ControllerMessage: MessageTypeDefinition<_meshfed_v1_ControllerMessage, _meshfed_v1_ControllerMessage__Output>
+      DnsStatus: MessageTypeDefinition<_meshfed_v1_DnsStatus, _meshfed_v1_DnsStatus__Output>
       Endpoint: MessageTypeDefinition<_meshfed_v1_Endpoint, _meshfed_v1_Endpoint__Output>
       EnrollRequest: MessageTypeDefinition<_meshfed_v1_EnrollRequest, _meshfed_v1_EnrollRequest__Output>
       EnrollResponse: MessageTypeDefinition<_meshfed_v1_EnrollResponse, _meshfed_v1_EnrollResponse__Output>
       Health: MessageTypeDefinition<_meshfed_v1_Health, _meshfed_v1_Health__Output>
       Hello: MessageTypeDefinition<_meshfed_v1_Hello, _meshfed_v1_Hello__Output>
+      MeshNameRecord: MessageTypeDefinition<_meshfed_v1_MeshNameRecord, _meshfed_v1_MeshNameRecord__Output>
+      MeshNames: MessageTypeDefinition<_meshfed_v1_MeshNames, _meshfed_v1_MeshNames__Output>
       ProxyCertificate: MessageTypeDefinition<_meshfed_v1_ProxyCertificate, _meshfed_v1_ProxyCertificate__Output>
       ProxyControlPlane: SubtypeConstructor<typeof grpc.Client, _meshfed_v1_ProxyControlPlaneClient> & { service: _meshfed_v1_ProxyControlPlaneDefinition }
       ProxyCsr: MessageTypeDefinition<_meshfed_v1_ProxyCsr, _meshfed_v1_ProxyCsr__Output>

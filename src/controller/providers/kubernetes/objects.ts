@@ -22,6 +22,8 @@ const serviceSchema = z.looseObject({
   metadata: meta,
   spec: z.looseObject({
     type: z.string().nullish(),
+    clusterIP: z.string().nullish(),
+    clusterIPs: z.array(z.string()).nullish(),
     selector: z.record(z.string(), z.string()).nullish(),
     ports: z.array(z.looseObject({
       name: z.string().nullish(),
@@ -84,6 +86,8 @@ export interface ServiceInfo {
   /** spec.selector; empty when the Service selects no pods (its endpoints are managed by hand). */
   readonly selector: Readonly<Record<string, string>>;
   readonly ports: readonly ServicePortInfo[];
+  /** spec.clusterIPs (or spec.clusterIP); empty for a headless Service ("None") or before one is assigned. */
+  readonly clusterIPs: readonly string[];
 }
 
 export interface SliceEndpointInfo {
@@ -158,8 +162,14 @@ export function parseService(obj: unknown): Parsed<ServiceInfo> {
         name: p.name ?? "", port: p.port, targetPort: p.targetPort ?? undefined, protocol: p.protocol ?? "TCP",
         ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}),
       })),
+      clusterIPs: clusterIPs(r.data.spec?.clusterIPs ?? (r.data.spec?.clusterIP ? [r.data.spec.clusterIP] : [])),
     },
   };
+}
+
+/** Real addresses only: "None" (headless) and anything that is not an IP are left out. */
+function clusterIPs(values: readonly string[]): string[] {
+  return [...new Set(values.filter((v) => isIP(v) !== 0))];
 }
 
 export function parseEndpointSlice(obj: unknown): Parsed<SliceInfo> {

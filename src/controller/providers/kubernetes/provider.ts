@@ -147,6 +147,11 @@ export class KubernetesProvider implements EndpointProvider {
     return this.#view.get(service)?.endpoints;
   }
 
+  /** The Service's ClusterIPs: the transparent data plane maps ClusterIP:port to the service. */
+  virtualIPs(service: ServiceKey): readonly string[] | undefined {
+    return this.#view.get(service)?.virtualIPs;
+  }
+
   /** Pods of meshed namespaces (their IPs and service accounts), for participants. */
   *pods(): Iterable<KubernetesPod> {
     for (const p of this.#pods.values()) if (this.#meshed.has(p.namespace)) yield p;
@@ -323,7 +328,7 @@ export class KubernetesProvider implements EndpointProvider {
         }
         continue;
       }
-      if (old === undefined || !sameEndpoints(old.endpoints, next.endpoints)) {
+      if (old === undefined || !sameEndpoints(old.endpoints, next.endpoints) || (old.virtualIPs ?? []).join() !== (next.virtualIPs ?? []).join()) {
         this.#view.set(key, next);
         changed.push(key);
       }
@@ -365,7 +370,10 @@ export class KubernetesProvider implements EndpointProvider {
     }
     if (podKeys.length > 0) this.#servicePods.set(key, podKeys);
     if (result.unresolved > 0) this.#unresolvedBy.set(key, result.unresolved);
-    return { service: { namespace: service.namespace, name: service.name }, endpoints: result.endpoints };
+    return {
+      service: { namespace: service.namespace, name: service.name }, endpoints: result.endpoints,
+      ...(service.clusterIPs.length > 0 ? { virtualIPs: service.clusterIPs } : {}),
+    };
   }
 
   #endpointCount(): number {

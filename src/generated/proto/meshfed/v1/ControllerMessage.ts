@@ -6,6 +6,7 @@ import type { CaBundle as _meshfed_v1_CaBundle, CaBundle__Output as _meshfed_v1_
 import type { Shutdown as _meshfed_v1_Shutdown, Shutdown__Output as _meshfed_v1_Shutdown__Output } from '../../meshfed/v1/Shutdown.js';
 import type { RenewProxyCertificate as _meshfed_v1_RenewProxyCertificate, RenewProxyCertificate__Output as _meshfed_v1_RenewProxyCertificate__Output } from '../../meshfed/v1/RenewProxyCertificate.js';
 import type { ProxyCertificate as _meshfed_v1_ProxyCertificate, ProxyCertificate__Output as _meshfed_v1_ProxyCertificate__Output } from '../../meshfed/v1/ProxyCertificate.js';
+import type { MeshNames as _meshfed_v1_MeshNames, MeshNames__Output as _meshfed_v1_MeshNames__Output } from '../../meshfed/v1/MeshNames.js';
 
 export interface ControllerMessage {
   'config'?: (_meshfed_v1_ConfigVersion | null);
@@ -14,7 +15,8 @@ export interface ControllerMessage {
   'shutdown'?: (_meshfed_v1_Shutdown | null);
   'renewProxyCertificate'?: (_meshfed_v1_RenewProxyCertificate | null);
   'proxyCertificate'?: (_meshfed_v1_ProxyCertificate | null);
-  'message'?: "config"|"serviceCertificate"|"caBundle"|"shutdown"|"renewProxyCertificate"|"proxyCertificate";
+  'meshNames'?: (_meshfed_v1_MeshNames | null);
+  'message'?: "config"|"serviceCertificate"|"caBundle"|"shutdown"|"renewProxyCertificate"|"proxyCertificate"|"meshNames";
 }
 
 export interface ControllerMessage__Output {
@@ -24,5 +26,6 @@ export interface ControllerMessage__Output {
   'shutdown'?: (_meshfed_v1_Shutdown__Output | null);
   'renewProxyCertificate'?: (_meshfed_v1_RenewProxyCertificate__Output | null);
   'proxyCertificate'?: (_meshfed_v1_ProxyCertificate__Output | null);
-  'message'?: "config"|"serviceCertificate"|"caBundle"|"shutdown"|"renewProxyCertificate"|"proxyCertificate";
+  'meshNames'?: (_meshfed_v1_MeshNames__Output | null);
+  'message'?: "config"|"serviceCertificate"|"caBundle"|"shutdown"|"renewProxyCertificate"|"proxyCertificate"|"meshNames";
 }

@@ -1,6 +1,7 @@
 // Original file: proto/meshfed/v1/control_plane.proto
 
 import type { Endpoint as _meshfed_v1_Endpoint, Endpoint__Output as _meshfed_v1_Endpoint__Output } from '../../meshfed/v1/Endpoint.js';
+import type { DnsStatus as _meshfed_v1_DnsStatus, DnsStatus__Output as _meshfed_v1_DnsStatus__Output } from '../../meshfed/v1/DnsStatus.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Hello {
@@ -23,6 +24,10 @@ export interface Hello {
    */
   'configVersion'?: (number | string | Long);
   'configHash'?: (string);
+  /**
+   * The agent's mesh DNS (docs/dataplane.md "Mesh names"); absent from older agents.
+   */
+  'dns'?: (_meshfed_v1_DnsStatus | null);
 }
 
 export interface Hello__Output {
@@ -45,4 +50,8 @@ export interface Hello__Output {
    */
   'configVersion': (number);
   'configHash': (string);
+  /**
+   * The agent's mesh DNS (docs/dataplane.md "Mesh names"); absent from older agents.
+   */
+  'dns': (_meshfed_v1_DnsStatus__Output | null);
 }
