@@ -240,6 +240,8 @@ export async function startController(config: ControllerConfig, logger: Logger, 
       await leader.close();
       stop.abort();
       catalog.close();
+      // Its queued writes finish before the store closes.
+      await vips.close();
       const timer = setTimeout(() => admin.destroy(), config.shutdownTimeout);
       await admin.close();
       clearTimeout(timer);

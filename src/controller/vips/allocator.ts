@@ -65,6 +65,7 @@ export class VipAllocator implements VipSource {
   #pending = new Set<ServiceKey>();
   /** Services whose exhaustion was logged, so a full range logs once per service, not once per change. */
   readonly #exhausted = new Set<ServiceKey>();
+  #closed = false;
 
   constructor(options: VipAllocatorOptions) {
     this.#o = options;
@@ -98,8 +99,14 @@ export class VipAllocator implements VipSource {
   observe(changed: readonly ServiceKey[]): Promise<void> {
     if (!this.#o.leadership.isLeader() || changed.length === 0) return Promise.resolve();
     return this.#writes.run(async () => {
-      for (const key of changed) await this.#reconcileOne(key);
+      for (const key of changed) if (!this.#closed) await this.#reconcileOne(key);
     });
+  }
+
+  /** No writes after this resolves: the store may be closed (and its directory removed). Idempotent. */
+  close(): Promise<void> {
+    this.#closed = true;
+    return this.#writes.run(async () => undefined);
   }
 
   /**
@@ -111,8 +118,10 @@ export class VipAllocator implements VipSource {
   sweep(): Promise<void> {
     if (!this.#o.leadership.isLeader()) return Promise.resolve();
     return this.#writes.run(async () => {
+      if (this.#closed) return;
       const { presence, range, releaseAfterMs } = this.#o;
-      for (const key of [...presence.keys()]) await this.#reconcileOne(key);
+      for (const key of [...presence.keys()]) if (!this.#closed) await this.#reconcileOne(key);
+      if (this.#closed) return;
       const now = this.#now().getTime();
       const before = this.#records.size;
       for (const [ip, record] of [...this.#records]) {
