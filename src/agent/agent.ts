@@ -169,11 +169,12 @@ class Agent implements RunningAgent {
   }
 
   async start(repoAddress: ReturnType<typeof parseHostPort>, good: Parameters<ConfigApplier["restore"]>[0] | undefined): Promise<void> {
+    // A verdict left by an earlier run says nothing about this one. Before the repo listens:
+    // /status must not be answered before the applier exists.
+    await this.#dataDir.clearTrustFailure();
     this.#repo = await LocalRepo.listen({ address: repoAddress, tracker: this.#tracker, logger: this.#root.child({ component: "repo" }), status: () => this.#status() });
     this.#log.info({ repo: this.#repo.url, dataDir: this.#config.dataDir, proxyId: this.#identity?.proxyId }, "local repo listening");
     this.#tracker.onChange(() => this.#healthChanged.emit());
-    // A verdict left by an earlier run says nothing about this one.
-    await this.#dataDir.clearTrustFailure();
     if (this.#config.proxy.enabled) this.#proxyVersion = await proxyVersion(this.#config.proxy.pipy);
     this.#applier = new ConfigApplier({
       dataDir: this.#dataDir,
