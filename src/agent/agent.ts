@@ -367,9 +367,11 @@ class Agent implements RunningAgent {
   async #noteCaMismatch(address: string, errorText: string): Promise<boolean> {
     const mismatch = caMismatchOf(errorText, address, this.#config.caFile, this.#clock.now());
     if (mismatch === undefined) return false;
-    this.#trust = { ...mismatch, since: this.#trust?.since ?? mismatch.since };
+    const trust = { ...mismatch, since: this.#trust?.since ?? mismatch.since };
     this.#log.error({ code: mismatch.code, controller: address, err: mismatch.tlsError }, mismatch.message);
-    await this.#dataDir.saveTrustFailure({ ...this.#trust, pid: process.pid }).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "could not write the trust verdict for the installer"));
+    await this.#dataDir.saveTrustFailure({ ...trust, pid: process.pid }).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "could not write the trust verdict for the installer"));
+    // Shown in /status once the file is there: whoever reads one finds the other.
+    this.#trust = trust;
     return true;
   }
 
