@@ -188,11 +188,12 @@ class Agent implements RunningAgent {
   }
 
   async start(repoAddress: ReturnType<typeof parseHostPort>, good: Parameters<ConfigApplier["restore"]>[0] | undefined): Promise<void> {
+    // A verdict left by an earlier run says nothing about this one. Before the repo listens:
+    // /status must not be answered before the applier exists.
+    await this.#dataDir.clearTrustFailure();
     this.#repo = await LocalRepo.listen({ address: repoAddress, tracker: this.#tracker, logger: this.#root.child({ component: "repo" }), status: () => this.#status() });
     this.#log.info({ repo: this.#repo.url, dataDir: this.#config.dataDir, proxyId: this.#identity?.proxyId }, "local repo listening");
     this.#tracker.onChange(() => this.#healthChanged.emit());
-    // A verdict left by an earlier run says nothing about this one.
-    await this.#dataDir.clearTrustFailure();
     if (this.#config.proxy.enabled) this.#proxyVersion = await proxyVersion(this.#config.proxy.pipy);
     this.#applier = new ConfigApplier({
       dataDir: this.#dataDir,
@@ -421,9 +422,11 @@ class Agent implements RunningAgent {
   async #noteCaMismatch(address: string, errorText: string): Promise<boolean> {
     const mismatch = caMismatchOf(errorText, address, this.#config.caFile, this.#clock.now());
     if (mismatch === undefined) return false;
-    this.#trust = { ...mismatch, since: this.#trust?.since ?? mismatch.since };
+    const trust = { ...mismatch, since: this.#trust?.since ?? mismatch.since };
     this.#log.error({ code: mismatch.code, controller: address, err: mismatch.tlsError }, mismatch.message);
-    await this.#dataDir.saveTrustFailure({ ...this.#trust, pid: process.pid }).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "could not write the trust verdict for the installer"));
+    await this.#dataDir.saveTrustFailure({ ...trust, pid: process.pid }).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "could not write the trust verdict for the installer"));
+    // Shown in /status once the file is there: whoever reads one finds the other.
+    this.#trust = trust;
     return true;
   }
 

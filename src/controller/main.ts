@@ -315,6 +315,18 @@ export async function startController(config: ControllerConfig, logger: Logger, 
           if (reaped > 0 || failed > 0) log.info({ reaped, failed }, "bootstrap Secrets of deleted pods cleaned up");
         },
       }, log, stop.signal);
+      // CA rotation: sidecars have no stream to renew over; the leader renews their
+      // certificates in their bootstrap Secrets (injector/sidecar-renewal.ts), at once
+      // when the signing root changes and on every sweep while the rotation re-issues.
+      const renewSidecars = async () => {
+        const { renewed, failed } = await running.renewSidecarCertificates();
+        if (renewed > 0 || failed > 0) log.info({ renewed, failed }, "sidecar proxy certificates renewed in their bootstrap Secrets");
+      };
+      runWhileLeader(leader, { name: "sidecar-renewal", intervalMs: kube.injector.orphanSweepInterval, run: renewSidecars }, log, stop.signal);
+      const offCaChange = certificates.onCaChange((change) => {
+        if (change.phase === "reissuing" && leader.isLeader()) renewSidecars().catch((err: unknown) => log.error({ err, code: errorCode(err) }, "renewing sidecar certificates failed; the next sweep retries"));
+      });
+      stop.signal.addEventListener("abort", offCaChange, { once: true });
     }
     ready = true;
   } catch (err) {

@@ -63,7 +63,7 @@ export class BootstrapReaper {
       if (now() - Date.parse(record.createdAt) < graceMs) continue;
       if (!pods.isMeshed(record.namespace) || pods.hasProxy(record.proxyId)) continue;
       try {
-        await this.#reap(record.proxyId, record.namespace, record.secretName, record.serial);
+        await this.#reap(record.proxyId, record.namespace, record.secretName, [record.serial, ...(record.previousSerials ?? [])]);
         reaped++;
       } catch (err) {
         failed++;
@@ -73,11 +73,15 @@ export class BootstrapReaper {
     return { reaped, failed };
   }
 
-  async #reap(proxyId: string, namespace: string, secretName: string, serial: string): Promise<void> {
+  /** `serials`: the Secret's certificate and those it replaced during a CA rotation (sidecar-renewal.ts). */
+  async #reap(proxyId: string, namespace: string, secretName: string, serials: readonly string[]): Promise<void> {
     await this.#o.api.deleteSecret(namespace, secretName);
     // The certificate may be gone from the registry (a restored store); the Secret and record still go.
-    if (this.#o.certificates.certificate(serial) !== undefined) await this.#o.certificates.revoke(serial, REAPED_REVOCATION_REASON);
+    for (const serial of serials) {
+      const record = this.#o.certificates.certificate(serial);
+      if (record !== undefined && record.state !== "revoked") await this.#o.certificates.revoke(serial, REAPED_REVOCATION_REASON);
+    }
     await this.#o.records.remove(proxyId);
-    this.#o.logger.info({ proxyId, secret: `${namespace}/${secretName}`, serial }, "pod gone: bootstrap Secret deleted and proxy certificate revoked");
+    this.#o.logger.info({ proxyId, secret: `${namespace}/${secretName}`, serial: serials[0] }, "pod gone: bootstrap Secret deleted and proxy certificate revoked");
   }
 }

@@ -18,6 +18,8 @@ const recordSchema = z.strictObject({
   namespace: z.string().min(1),
   secretName: z.string().min(1),
   serial: z.string().regex(/^[0-9a-f]+$/),
+  /** Certificates this Secret held before a CA rotation renewed it (sidecar-renewal.ts), still live until the sidecar restarts. */
+  previousSerials: z.array(z.string().regex(/^[0-9a-f]+$/)).optional(),
   createdAt: z.iso.datetime(),
 });
 

@@ -21,6 +21,7 @@ import { SidecarInjector, type MeshNamespaces } from "./injector.js";
 import type { InjectorKubeApi } from "./kube-api.js";
 import { WebhookServer } from "./webhook-server.js";
 import { checkWebhookScope, CLUSTER_NAMESPACES } from "./webhook-scope.js";
+import { SidecarRenewal, type RenewalResult } from "./sidecar-renewal.js";
 
 export { SidecarInjector, bootstrapSecretName, type MeshNamespaces } from "./injector.js";
 export { ClientNodeInjectorApi, INJECTOR_API_USE, type InjectorKubeApi } from "./kube-api.js";
@@ -37,7 +38,7 @@ export interface StartInjectorOptions {
   /** Port of the controller's Pipy repo; the default repo URL points sidecars at it through the Service. */
   readonly repoPort: number;
   readonly driver: SidecarDriver;
-  readonly certificates: Pick<CaCertificateManager, "webhookCertificate" | "issueProxyCertificate" | "caBundle" | "onCaChange" | "revoke" | "certificate">;
+  readonly certificates: Pick<CaCertificateManager, "webhookCertificate" | "issueProxyCertificate" | "caBundle" | "onCaChange" | "revoke" | "certificate" | "needsRenewal">;
   readonly api: InjectorKubeApi;
   readonly namespaces: MeshNamespaces;
   /** Where bootstrap records live (bootstrap-records.ts). */
@@ -54,6 +55,8 @@ export interface RunningInjector {
   readonly repoUrl: string;
   /** One sweep for Secrets and certificates of deleted pods (the leader runs it periodically). */
   reapOrphans(): Promise<SweepResult>;
+  /** During a CA rotation: renews old-root sidecar certificates into their bootstrap Secrets (leader only; sidecar-renewal.ts). */
+  renewSidecarCertificates(): Promise<RenewalResult>;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -97,6 +100,7 @@ export async function startInjector(o: StartInjectorOptions): Promise<RunningInj
   const reaper = new BootstrapReaper({
     records, pods: o.pods, api: o.api, certificates: o.certificates, graceMs: o.config.orphanGracePeriod, now: () => now().getTime(), logger: log,
   });
+  const renewal = new SidecarRenewal({ records, certificates: o.certificates, api: o.api, logger: log });
   const injector = new SidecarInjector({
     driver: { patchPod: driver.patchPod.bind(driver) },
     certificates: o.certificates,
@@ -145,6 +149,7 @@ export async function startInjector(o: StartInjectorOptions): Promise<RunningInj
   return {
     port: server.port, repoUrl,
     reapOrphans: () => reaper.sweep(),
+    renewSidecarCertificates: () => renewal.renewAll(),
     close: async (graceMs) => {
       off();
       await rotation;

@@ -13,7 +13,7 @@ import type { WebhookScopeView } from "./webhook-scope.js";
 
 /** API group, resource and verbs the injector uses. */
 export const INJECTOR_API_USE = [
-  { group: "", resource: "secrets", verbs: ["create", "delete"] },
+  { group: "", resource: "secrets", verbs: ["create", "delete", "patch"] },
   { group: "", resource: "namespaces", verbs: ["get"] },
   { group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verbs: ["get", "patch"] },
 ] as const;
@@ -34,6 +34,11 @@ export interface WebhookConfigurationView {
 
 export interface InjectorKubeApi {
   createSecret(secret: BootstrapSecret): Promise<void>;
+  /**
+   * Replaces files (and sets annotations) of a Secret by name, never reading it
+   * (a JSON patch); resolves false when the Secret does not exist.
+   */
+  patchSecret(namespace: string, name: string, files: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>): Promise<boolean>;
   /** Deletes by name, never reading it; a Secret already gone counts as deleted. */
   deleteSecret(namespace: string, name: string): Promise<void>;
   /** The namespace's labels; undefined when it does not exist. */
@@ -65,6 +70,16 @@ export class ClientNodeInjectorApi implements InjectorKubeApi {
       });
     } catch (err) {
       throw kubeError(INJECTOR_ERROR.secret, `create Secret ${secret.namespace}/${secret.name}`, err);
+    }
+  }
+
+  async patchSecret(namespace: string, name: string, files: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>): Promise<boolean> {
+    try {
+      await this.#core.patchNamespacedSecret({ namespace, name, body: secretPatch(files, annotations) });
+      return true;
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return false;
+      throw kubeError(INJECTOR_ERROR.secret, `patch Secret ${namespace}/${name}`, err);
     }
   }
 
@@ -111,6 +126,15 @@ export class ClientNodeInjectorApi implements InjectorKubeApi {
       throw kubeError(INJECTOR_ERROR.caBundle, `patch MutatingWebhookConfiguration ${name}`, err);
     }
   }
+}
+
+/** "add" replaces a member that exists (RFC 6902 §4.1); the Secret has data and annotations from its creation. */
+export function secretPatch(files: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>): JsonPatchOp[] {
+  const pointer = (key: string) => key.replaceAll("~", "~0").replaceAll("/", "~1");
+  return [
+    ...Object.entries(files).map(([k, v]) => ({ op: "add" as const, path: `/data/${pointer(k)}`, value: Buffer.from(v, "utf8").toString("base64") })),
+    ...Object.entries(annotations).map(([k, v]) => ({ op: "add" as const, path: `/metadata/annotations/${pointer(k)}`, value: v })),
+  ];
 }
 
 function kubeError(code: string, what: string, err: unknown): MeshfedError {

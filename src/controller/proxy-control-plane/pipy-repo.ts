@@ -201,6 +201,10 @@ export class PipyRepoServer {
       if (peer.record.state === "unclaimed") {
         await this.#o.certificates.claim(peer.record.serial);
         this.#log.info({ proxyId: peer.proxyId, service: serviceKey(peer.service), serial: peer.record.serial }, "proxy certificate claimed by a polling sidecar");
+        // A sidecar restarted on the certificate a CA rotation put in its bootstrap Secret
+        // (injector/sidecar-renewal.ts): it proved it holds it, so its old-root ones are done.
+        await this.#o.certificates.supersedeRenewed(peer.record).catch((err: unknown) =>
+          this.#log.error({ err, code: errorCode(err), proxyId: peer.proxyId }, "revoking the certificate a renewal replaced failed"));
       }
       this.sidecars.seen(peer.proxyId, peer.service, peer.record.serial, socket.remoteAddress ?? "");
       if (file === "/") {
