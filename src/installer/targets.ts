@@ -91,11 +91,12 @@ export async function jobsFromInventory(file: string, common: CommonAgentSetting
       continue;
     }
     // One agent per service; a service listed with several ports announces them all.
-    const services = new Map<string, { ref: ServiceRef; ports: number[] }>();
+    const services = new Map<string, { ref: ServiceRef; ports: Array<{ port: number; protocol?: string }> }>();
     for (const s of host.services) {
       const key = serviceKey(s);
       const entry = services.get(key) ?? { ref: { namespace: s.namespace, name: s.name }, ports: [] };
-      entry.ports.push(s.port);
+      // The agent declares the port's protocol as the hosts file does (IP:PORT/PROTOCOL).
+      entry.ports.push({ port: s.port, ...(s.protocol === undefined ? {} : { protocol: s.protocol }) });
       services.set(key, entry);
     }
     const key = host.ssh.key ?? ssh.identityFile;
@@ -106,7 +107,7 @@ export async function jobsFromInventory(file: string, common: CommonAgentSetting
         spec: {
           ...common,
           service: ref,
-          endpoints: ports.map((port) => formatHostPort({ host: host.address, port })),
+          endpoints: ports.map(({ port, protocol }) => `${formatHostPort({ host: host.address, port })}${protocol === undefined ? "" : `/${protocol}`}`),
           hostAddresses: [host.address],
           // Each agent on a host needs its own loopback ports: the repo's and its Pipy's admin port.
           repoAddress: addressFor(common.repoAddress, index),

@@ -242,7 +242,7 @@ test("proxy config shows the exact files a proxy receives and, with --explain, w
 
   const cli = await runCli(["proxy", "config", response.proxyId, "--explain", "--admin", ctl.adminUrl]);
   assert.equal(cli.code, 0, cli.stderr);
-  assert.match(cli.stdout, /^# proxy [0-9a-f-]{36} \(shop\/web\), driver pipy, hash [0-9a-f]{16}, connected, holds v1$/m);
+  assert.match(cli.stdout, /^# proxy [0-9a-f-]{36} \(shop\/web, identity shop\/web\), driver pipy, hash [0-9a-f]{16}, connected, holds v1$/m);
   assert.match(cli.stdout, /^==> \/config\.json \(\d+ bytes\) <==$/m);
   assert.match(cli.stdout, /^outbound shop\/db\n {4}<- TrafficTarget shop\/web-to-db/m);
   const unknown = await fetch(`${ctl.adminUrl}/api/v1/proxies/config?id=6f1c2a9e-3b7d-4c1e-9a55-0d2b8c7e4f10`);

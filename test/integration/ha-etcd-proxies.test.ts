@@ -63,7 +63,7 @@ test("a proxy connected to A is listed by B with A named, counted connected in B
     const p = await b.api<Participants>("/api/v1/participants");
     return p.participants.some((x) => x.proxyId === response.proxyId) ? p : undefined;
   }, 10_000, "A's proxy a participant on B");
-  assert.deepEqual(participants.participants.find((x) => x.proxyId === response.proxyId), { service: "shop/web", proxyId: response.proxyId, serial, endpoints: [{ ip: "127.0.0.9", port: 8080 }], replicaId: "replica-a" });
+  assert.deepEqual(participants.participants.find((x) => x.proxyId === response.proxyId), { service: "shop/web", identity: "shop/web", proxyId: response.proxyId, serial, endpoints: [{ ip: "127.0.0.9", port: 8080 }], replicaId: "replica-a" });
   assert.equal((await a.api<Participants>("/api/v1/participants")).participants.find((x) => x.proxyId === response.proxyId)?.replicaId, "replica-a", "A names itself");
   assert.deepEqual(participants.incomplete.filter((x) => x.serial === serial || x.proxyId === response.proxyId), [], "not also reported as unconnected");
 

@@ -116,9 +116,10 @@ test("webhook: caBundle patched at start, plain pod injected with a bootstrap Se
   const config = JSON.parse((await get(`${repo}config.json`, tls)).body) as { inbound: { listeners: Array<{ listen: string; target: string }> } };
   assert.deepEqual(config.inbound.listeners.map((l) => [l.listen, l.target]), [[`${podIp}:18080`, `${podIp}:8080`]]);
 
-  const report = await f.controller.api<{ participants: Array<{ service: string; proxyId: string; pod?: string; endpoints: Array<{ ip: string; port: number }> }> }>("/api/v1/participants");
+  const report = await f.controller.api<{ participants: Array<{ service: string; identity: string; proxyId: string; pod?: string; endpoints: Array<{ ip: string; port: number }> }> }>("/api/v1/participants");
   assert.deepEqual(report.participants.find((p) => p.proxyId === proxyId), {
-    service: "bookstore/bookstore", proxyId, serial: (await certificate())?.serial, endpoints: [{ ip: podIp, port: 8080 }], pod: "bookstore/bookstore-7d9f-x2x8q",
+    // The pod runs as ServiceAccount bookstore: that is its identity.
+    service: "bookstore/bookstore", identity: "bookstore/bookstore", proxyId, serial: (await certificate())?.serial, endpoints: [{ ip: podIp, port: 8080 }], pod: "bookstore/bookstore-7d9f-x2x8q",
   });
 
   // Re-admitting the injected pod (reinvocation) changes nothing and issues nothing.

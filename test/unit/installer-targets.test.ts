@@ -25,7 +25,7 @@ test("inventory: one job per service of each host with ssh:, ports grouped, repo
     address: 10.0.0.21
     services:
       - { namespace: shop, name: bookstore, port: 14001 }
-      - { namespace: shop, name: bookstore, port: 14002 }
+      - { namespace: shop, name: bookstore, port: 14002, protocol: grpc }
       - { namespace: shop, name: orders, port: 9000 }
     ssh: { user: ops, port: 2222, key: ~/.ssh/db }
   - name: web-1
@@ -40,7 +40,7 @@ test("inventory: one job per service of each host with ssh:, ports grouped, repo
   });
   assert.deepEqual(skipped, ["web-1", "idle"]);
   assert.deepEqual(jobs.map((j) => [j.host, `${j.spec.service.namespace}/${j.spec.service.name}`, j.spec.endpoints, j.spec.repoAddress]), [
-    ["db-1", "shop/bookstore", ["10.0.0.21:14001", "10.0.0.21:14002"], "127.0.0.1:15010"],
+    ["db-1", "shop/bookstore", ["10.0.0.21:14001", "10.0.0.21:14002/grpc"], "127.0.0.1:15010"], // the declared protocol reaches the agent,
     ["db-1", "shop/orders", ["10.0.0.21:9000"], "127.0.0.1:15011"],
   ]);
   assert.deepEqual(jobs[0]!.target, { host: "10.0.0.21", port: 2222, user: "ops", identityFile: join(homedir(), ".ssh/db"), hostKeys: { knownHostsFile: "/kh", acceptNew: false } });

@@ -19,19 +19,27 @@ export function catalogCommand(yargs: Argv) {
     async (argv) => {
       const body = (await adminGet(adminClientOptions(argv), "api/v1/catalog")) as CatalogSnapshot;
       printResult(argv.output, body, () => ({
-        header: ["SERVICE", "ENDPOINT", "SOURCES"],
+        header: ["SERVICE", "ENDPOINT", "PROTOCOL", "ACCOUNT", "SOURCES"],
         rows: body.services.flatMap((s) =>
           s.endpoints.length === 0
-            ? [[`${s.namespace}/${s.name}`, "(none)", ""]]
-            : s.endpoints.map((e) => [`${s.namespace}/${s.name}`, formatHostPort({ host: e.ip, port: e.port }), e.sources.join(",")]),
+            ? [[`${s.namespace}/${s.name}`, "(none)", "", "", ""]]
+            : s.endpoints.map((e) => [`${s.namespace}/${s.name}`, formatHostPort({ host: e.ip, port: e.port }), e.protocol, e.serviceAccount, e.sources.join(",")]),
         ),
-        footer:
+        footer: [
           body.conflicts.length === 0
-            ? undefined
+            ? ""
             : `\n${body.conflicts.length} conflict(s):\n` +
               body.conflicts
                 .map((c) => `  ${formatHostPort({ host: c.ip, port: c.port })} claimed by ${c.claims.map((k) => `${k.service} (${k.sources.join(",")})`).join(" and ")}; kept by ${c.winner} (${c.resolution})`)
                 .join("\n"),
+          // Absent in answers from controllers that predate protocols and accounts.
+          (body.disagreements ?? []).length === 0
+            ? ""
+            : `\n${body.disagreements.length} disagreement(s):\n` +
+              body.disagreements
+                .map((d) => `  ${d.service} ${formatHostPort({ host: d.ip, port: d.port })} ${d.field}: ${d.claims.map((k) => `${k.value} (${k.sources.join(",")})`).join(" vs ")}; ${d.winner} kept (${d.resolution})`)
+                .join("\n"),
+        ].join("") || undefined,
       }));
     },
   );
@@ -51,10 +59,10 @@ export function participantsCommand(yargs: Argv) {
     async (argv) => {
       const body = (await adminGet(adminClientOptions(argv), "api/v1/participants")) as ParticipantsReport;
       printResult(argv.output, body, () => ({
-        header: ["SERVICE", "WHAT", "PROXY", "ENDPOINTS", "MISSING"],
+        header: ["SERVICE", "WHAT", "PROXY", "IDENTITY", "ENDPOINTS", "MISSING"],
         rows: [
-          ...body.participants.map((p) => [p.service, p.pod === undefined ? "participant" : `participant (pod ${p.pod})`, p.proxyId, p.endpoints.map((e) => formatHostPort({ host: e.ip, port: e.port })).join(","), "-"]),
-          ...body.incomplete.map((r) => [r.service, describe(r), r.proxyId ?? "-", r.ip !== undefined ? formatHostPort({ host: r.ip, port: r.port ?? 0 }) : "-", r.missing.join(",")]),
+          ...body.participants.map((p) => [p.service, p.pod === undefined ? "participant" : `participant (pod ${p.pod})`, p.proxyId, p.identity ?? "-", p.endpoints.map((e) => formatHostPort({ host: e.ip, port: e.port })).join(","), "-"]),
+          ...body.incomplete.map((r) => [r.service, describe(r), r.proxyId ?? "-", "-", r.ip !== undefined ? formatHostPort({ host: r.ip, port: r.port ?? 0 }) : "-", r.missing.join(",")]),
         ],
         footer: argv.explain ? explain(body.incomplete) : undefined,
       }));

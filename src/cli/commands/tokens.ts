@@ -75,6 +75,8 @@ interface ProxyRow {
   connectedAt: string;
   /** The replica holding the stream; absent from controllers before replicas listed each other's proxies. */
   replicaId?: string;
+  /** ServiceAccount `namespace/name`; absent for other replicas' proxies and from older controllers. */
+  identity?: string;
 }
 
 export function proxiesCommand(yargs: Argv) {
@@ -85,9 +87,9 @@ export function proxiesCommand(yargs: Argv) {
     async (argv) => {
       const body = (await adminGet(adminClientOptions(argv), "api/v1/proxies")) as ProxyRow[];
       printResult(argv.output, body, () => ({
-        header: ["PROXY", "SERVICE", "ADDRESSES", "CONFIG", "LAST ACK", "CONNECTED", "REPLICA"],
+        header: ["PROXY", "SERVICE", "IDENTITY", "ADDRESSES", "CONFIG", "LAST ACK", "CONNECTED", "REPLICA"],
         rows: body.map((p) => [
-          p.proxyId, p.service, p.addresses.join(","), p.config ? `v${p.config.version}` : "-",
+          p.proxyId, p.service, p.identity ?? "-", p.addresses.join(","), p.config ? `v${p.config.version}` : "-",
           p.lastAck ? `${p.lastAck.ok ? "ACK" : "NACK"} v${p.lastAck.version}${p.lastAck.ok ? "" : `: ${p.lastAck.error}`}` : "-",
           p.connectedAt,
           p.replicaId ?? "-",
@@ -100,6 +102,8 @@ export function proxiesCommand(yargs: Argv) {
 interface ProxyConfigBody {
   proxyId: string;
   service: string;
+  /** Absent from controllers before identities were accounts. */
+  identity?: string;
   connected: boolean;
   driver: string;
   hash: string;
@@ -127,7 +131,7 @@ export function proxyCommand(yargs: Argv) {
             return;
           }
           const state = body.connected ? (body.sentVersion !== null ? `connected, holds v${body.sentVersion}` : "connected, update pending") : "not connected";
-          process.stdout.write(`# proxy ${body.proxyId} (${body.service}), driver ${body.driver}, hash ${body.hash.slice(0, 16)}, ${state}\n`);
+          process.stdout.write(`# proxy ${body.proxyId} (${body.service}, identity ${body.identity ?? "?"}), driver ${body.driver}, hash ${body.hash.slice(0, 16)}, ${state}\n`);
           for (const f of body.files) process.stdout.write(`\n==> ${f.path} (${Buffer.byteLength(f.content)} bytes) <==\n${f.content}${f.content.endsWith("\n") ? "" : "\n"}`);
           if (body.explain) {
             process.stdout.write("\n# where each part comes from\n");
