@@ -24,7 +24,7 @@ function hosts(dbPort: number): string {
 }
 
 // Permissive and JSON: every web proxy's view holds every db endpoint, as plain text we can search.
-const patch = (c: ControllerConfig): ControllerConfig => ({ ...c, driver: "json", mesh: { permissive: true } });
+const patch = (c: ControllerConfig): ControllerConfig => ({ ...c, driver: "json", mesh: { ...c.mesh, permissive: true } });
 
 async function connect(t: { after: (fn: () => void) => void }, ctl: TestController, ca: string, address: string): Promise<TestStream> {
   const token = (await ctl.api<{ token: string }>("/api/v1/tokens", { service: "shop/web", ttl: "10m", uses: 1 })).token;

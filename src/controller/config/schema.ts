@@ -89,6 +89,8 @@ export const controllerConfigSchema = z.strictObject({
   }).prefault({}),
   mesh: z.strictObject({
     permissive: z.boolean().default(false),
+    /** Captured traffic to a destination outside the mesh: passes through (true) or is refused. */
+    outboundPassthrough: z.boolean().default(true),
   }).prefault({}),
   catalog: z.strictObject({
     providerPriority: z.array(z.string().min(1)).default([...DEFAULT_PROVIDER_PRIORITY]),
