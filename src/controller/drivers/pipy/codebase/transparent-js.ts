@@ -41,7 +41,7 @@ var listen = function () {
     // protocol (MySQL, SMTP) sends nothing before the upstream answers.
     .onStart(function () {
       classify()
-      return new Data
+      return new Data()
     })
     .pipe(function () { return $path }, {
       'http': ($=>$
