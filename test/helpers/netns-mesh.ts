@@ -43,6 +43,8 @@ export interface Mesh {
   explicit(): string;
   /** Replaces bookbuyer's sidecar with one rendered for another passthrough setting. */
   restartClientProxy(passthrough: boolean): Promise<void>;
+  /** The last lines every sidecar logged, for failure messages. */
+  logs(): string;
   /** The Pipy admin /metrics text of bookbuyer's sidecar. */
   clientMetrics(): Promise<string>;
 }
@@ -102,6 +104,7 @@ export async function startMesh(t: Cleanup, pipy: string, prefix = "mfdp"): Prom
   await lines(apps).line((l) => l === "listening");
 
   let n = 0;
+  const logs: { name: string; all: string[] }[] = [];
   const startProxy = async (host: NetnsHost, view: ProxyView): Promise<{ child: ChildProcess; admin: number; explicit: string }> => {
     n++;
     const ports = { outboundPort: 15100 + n, healthPort: 15200 + n, transparentPort: PORTS.transparent };
@@ -117,6 +120,7 @@ export async function startMesh(t: Cleanup, pipy: string, prefix = "mfdp"): Prom
     const admin = 15300 + n;
     const child = host.spawn([pipy, join(root, "main.js"), `--admin-port=127.0.0.1:${admin}`], { uid: PIPY_UID });
     const out = lines(child);
+    logs.push({ name: `${view.proxy.service.name}#${n}`, all: out.all });
     await out.line((l) => l.includes("meshfed: proxy") && l.includes("ready"), 30_000);
     return { child, admin, explicit: `127.0.0.1:${ports.outboundPort}` };
   };
@@ -143,6 +147,7 @@ export async function startMesh(t: Cleanup, pipy: string, prefix = "mfdp"): Prom
     a, b, b2: `${net}.2`, b3: `${net}.3`,
     client: runClient,
     explicit: () => client.explicit,
+    logs: () => logs.map((l) => `--- ${l.name}\n${l.all.slice(-15).join("\n")}`).join("\n"),
     restartClientProxy: async (passthrough) => {
       const old = client.child;
       old.kill("SIGKILL");

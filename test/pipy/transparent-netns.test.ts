@@ -26,7 +26,7 @@ test("transparent capture with a real Pipy: HTTP to a peer's address and to a VI
   // its sidecar, which saw bookbuyer's verified certificate.
   for (const url of [`http://${mesh.b2}:${PORTS.http}/books`, `http://${VIP.bookstore}:${PORTS.http}/books`]) {
     const r = await mesh.client<HttpRun>({ mode: "http", url, count: 20 });
-    assert.deepEqual(r.statuses, { 200: 20 }, `${url}: ${JSON.stringify(r)}`);
+    assert.deepEqual(r.statuses, { 200: 20 }, `${url}: ${JSON.stringify(r)}\n${mesh.logs()}`);
     assert.deepEqual(r.bodies, { [served]: 20 }, url);
   }
 

@@ -22,11 +22,18 @@ var $path = ''
 
 var settings = config ? config.outbound.transparent : null
 
-var classify = function () {
-  var ip = __inbound.destinationAddress
-  var port = __inbound.destinationPort
+var classify = function (ib) {
+  var ip = ib.destinationAddress
+  var port = ib.destinationPort
   $origin = ip + ':' + port
-  $dst = ip ? routing.lookup(ip, port) : null
+  // No original destination (the connection that drains the first accept,
+  // below), or a client that dialled this listener itself (loopback is never
+  // captured): dialling "the original destination" would loop into us.
+  if (!ip || !port || $origin === settings.listen) {
+    $path = 'drop'
+    return
+  }
+  $dst = routing.lookup(ip, port)
   if ($dst) {
     $path = routing.protocolOf($dst.upstream, $dst.port) === 'tcp' ? 'tcp' : 'http'
   } else {
@@ -37,10 +44,12 @@ var classify = function () {
 var listen = function () {
   if (!settings) return
   pipy.listen(settings.listen, { transparent: true }, $=>$
-    // The empty Data starts the pipeline at once: a server-speaks-first
-    // protocol (MySQL, SMTP) sends nothing before the upstream answers.
-    .onStart(function () {
-      classify()
+    // The inbound comes as onStart's argument: in ES modules Pipy 1.5.18 has
+    // no __inbound. The empty Data starts the pipeline at once: a
+    // server-speaks-first protocol (MySQL, SMTP) sends nothing before the
+    // upstream answers.
+    .onStart(function (ib) {
+      classify(ib)
       return new Data()
     })
     .pipe(function () { return $path }, {
@@ -64,8 +73,21 @@ var listen = function () {
           return new StreamEnd('ConnectionRefused')
         })
       ),
+      'drop': ($=>$
+        .replaceStreamStart(function () { return new StreamEnd('ConnectionRefused') })
+      ),
     })
   )
+  // Pipy 1.5.18 posts a new listener's first accept before it applies the
+  // listener's options (Listener::commit: start_accepting, then
+  // set_options), so the first connection it accepts is not "transparent"
+  // and has no original destination. One connection of our own takes that
+  // accept at start; it is dropped above. Later accepts carry the options
+  // (and a reload reuses the listener, so its accepts already do).
+  pipeline($=>$
+    .onStart(function () { return new Data() })
+    .connect(settings.listen, { connectTimeout: 1 })
+  ).spawn()
 }
 
 export default { listen }
