@@ -27,7 +27,7 @@ export interface TransparentBenchOptions {
   readonly report: Report;
 }
 
-interface HttpRun { statuses?: Record<string, number>; perSecond: number; p99: number; error?: string }
+interface HttpRun { statuses?: Record<string, number>; bodies?: Record<string, number>; perSecond: number; p99: number; error?: string }
 interface FramedRun { roundTrips?: number; perSecond: number; p99: number; error?: string }
 
 export async function runTransparentBenchmark(o: TransparentBenchOptions): Promise<void> {
@@ -41,9 +41,13 @@ export async function runTransparentBenchmark(o: TransparentBenchOptions): Promi
   try {
     const mesh = await startMesh({ after: (fn) => undo.push(fn) }, o.pipy, "mfdb");
     const url = `http://${mesh.b2}:${PORTS.http}/books`;
+    // Each phase must have taken the path it names: through the sidecars the
+    // app sees bookbuyer's verified identity, directly it sees none.
     const http = async (name: string, mode: Record<string, unknown>, options: { uid?: number } = {}) => {
-      const r = await mesh.client<HttpRun>({ mode: "http", count: o.requests, ...mode }, options);
-      if (r.error !== undefined || r.statuses?.["200"] !== o.requests) throw new Error(`${name}: ${JSON.stringify(r)}`);
+      const count = (mode.count as number | undefined) ?? o.requests;
+      const r = await mesh.client<HttpRun>({ mode: "http", ...mode, count }, options);
+      const peer = JSON.stringify({ service: "bookstore", peer: options.uid === PIPY_UID ? null : "bookbuyer.shop.svc.cluster.local" });
+      if (r.error !== undefined || r.statuses?.["200"] !== count || r.bodies?.[peer] !== count) throw new Error(`${name}: ${JSON.stringify(r)}`);
       return r;
     };
     // Warm-up (connections, TLS sessions, JIT) outside the measured windows.
