@@ -33,6 +33,7 @@ import { runAgentsBenchmark, type AgentsBenchOptions } from "./agents.js";
 import { runEtcdWatchBenchmark, startEtcd, stopEtcd } from "./etcd-watch.js";
 import { runRenderBenchmark } from "./render.js";
 import { runSidecarsBenchmark } from "./sidecars.js";
+import { runTransparentBenchmark } from "./sidecars-transparent.js";
 import { MemoryProvider, MemoryStore } from "./sources.js";
 
 interface Figure {
@@ -214,7 +215,10 @@ async function main(): Promise<void> {
   if (runs("sidecars")) {
     const pipy = process.env.PIPY_BIN;
     if (pipy === undefined || pipy === "") console.log(JSON.stringify({ scenario: "sidecars", skipped: "PIPY_BIN is not set: the two-sidecar throughput scenario needs a real Pipy binary (PIPY_BIN=/path/to/pipy)" }));
-    else await runSidecarsBenchmark({ pipy, concurrency, warmupMs: warmup * 1000, durationMs: duration * 1000, ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
+    else {
+      await runSidecarsBenchmark({ pipy, concurrency, warmupMs: warmup * 1000, durationMs: duration * 1000, ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
+      await runTransparentBenchmark({ pipy, requests: quick ? 500 : 3000, roundTrips: quick ? 1000 : 5000, report });
+    }
   }
   let meshWideP99: number | undefined;
   if (runs("agents") && agents > 0) ({ meshWideP99 } = await runAgentsBenchmark({ agents, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report }));

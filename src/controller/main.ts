@@ -155,7 +155,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
       meshConfig = createKubeMeshConfig(kube, {
         kubeConfig, logger, metrics,
         defaults: {
-          permissive: config.mesh.permissive, proxyValidityMs: config.certificates.proxyValidity,
+          permissive: config.mesh.permissive, outboundPassthrough: config.mesh.outboundPassthrough, proxyValidityMs: config.certificates.proxyValidity,
           serviceValidityMs: config.certificates.serviceValidity, serviceJitterMs: config.certificates.serviceJitter,
         },
       });
@@ -184,6 +184,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     providerPriority: config.catalog.providerPriority,
     corroborateOnly: config.agents.selfRegistration ? [] : [agents.id],
     permissive: config.mesh.permissive,
+    outboundPassthrough: config.mesh.outboundPassthrough,
     coalesceMs: config.catalog.coalesce,
     maxDelayMs: config.catalog.maxDelay,
     logger: logger.child({ component: "catalog" }),
@@ -400,12 +401,13 @@ async function loadSharedState(store: StateStore, config: ControllerConfig, logg
 
 /**
  * MeshConfig (Kubernetes ConfigMap) overrides the file's mesh settings and is
- * hot-reloaded: permissive mode re-renders every proxy, lifetimes apply to
+ * hot-reloaded: permissive mode and outbound passthrough re-render every proxy, lifetimes apply to
  * certificates issued from then on. A refused value keeps the previous ones.
  */
 function applyMeshConfig(meshConfig: KubeMeshConfig, catalog: MeshCatalog, certificates: CaCertificateManager, config: ControllerConfig, log: Logger): void {
   const apply = (s: MeshSettings) => {
     catalog.setPermissive(s.permissive);
+    catalog.setOutboundPassthrough(s.outboundPassthrough ?? true);
     try {
       certificates.setLifetimes({ proxyValidity: s.proxyValidityMs, serviceValidity: s.serviceValidityMs, serviceJitter: s.serviceJitterMs, renewBefore: config.certificates.renewBefore });
     } catch (err) {

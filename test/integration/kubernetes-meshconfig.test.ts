@@ -9,7 +9,7 @@ import type { MeshConfigChange, MeshSettings } from "../../src/controller/spec/k
 import { kubeHarness, recorder, until } from "../fakes/kube-api-harness.js";
 import { configMap } from "../fakes/kube-api-objects.js";
 
-const DEFAULTS: MeshSettings = { permissive: false, proxyValidityMs: 365 * 24 * 3_600_000, serviceValidityMs: 24 * 3_600_000, serviceJitterMs: 3_600_000 };
+const DEFAULTS: MeshSettings = { permissive: false, outboundPassthrough: true, proxyValidityMs: 365 * 24 * 3_600_000, serviceValidityMs: 24 * 3_600_000, serviceJitterMs: 3_600_000 };
 
 async function started(t: Parameters<typeof kubeHarness>[0], data?: Record<string, string>) {
   // The context's namespace is where the ConfigMap is looked for by default.

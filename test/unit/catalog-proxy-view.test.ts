@@ -4,6 +4,7 @@ import { MeshCatalog } from "../../src/controller/catalog/catalog.js";
 import { silentLogger } from "../../src/common/logger.js";
 import type { MeshSpecSnapshot } from "../../src/controller/spec/types.js";
 import { FakeConnected, FakeProvider, FakeSpec } from "../helpers/fake-sources.js";
+import { eventually } from "../helpers/agent-testbed.js";
 
 const sa = (namespace: string, name: string) => ({ kind: "ServiceAccount" as const, namespace, name });
 
@@ -103,4 +104,19 @@ test("views are deterministic: the same inputs give deeply equal views", (t) => 
   t.after(() => { a.stop(); b.stop(); });
   const input = { proxyId: "p", service: { namespace: "shop", name: "bookbuyer" } };
   assert.deepEqual(JSON.stringify(a.catalog.proxyView(input)), JSON.stringify(b.catalog.proxyView(input)));
+});
+
+test("outbound passthrough: absent from views by default; switched off, every view says so after one spec change", async (t) => {
+  const { catalog, stop } = setup(false);
+  t.after(stop);
+  const input = { proxyId: "p9", service: { namespace: "shop", name: "bookbuyer" } };
+  assert.equal(catalog.proxyView(input).proxy.outboundPassthrough, undefined, "the default (true) leaves views as they were");
+  const changes: boolean[] = [];
+  catalog.on("change", (c) => changes.push(c.spec));
+  catalog.setOutboundPassthrough(false);
+  assert.equal(catalog.proxyView(input).proxy.outboundPassthrough, false);
+  await eventually(() => changes.length > 0, 10_000, "a catalog change");
+  assert.deepEqual(changes, [true], "a spec change: every proxy re-renders");
+  catalog.setOutboundPassthrough(true);
+  assert.equal(catalog.proxyView(input).proxy.outboundPassthrough, undefined);
 });

@@ -54,7 +54,7 @@ test("CRD manifests serve the version the store watches, and only versions meshf
   for (const f of (await readdir(DIR)).filter((x) => x.endsWith(".yaml") && x !== "kustomization.yaml")) assert.ok(kustomization.includes(f), f);
 });
 
-const DEFAULTS: MeshSettings = { permissive: false, proxyValidityMs: 8760 * 3_600_000, serviceValidityMs: 24 * 3_600_000, serviceJitterMs: 3_600_000 };
+const DEFAULTS: MeshSettings = { permissive: false, outboundPassthrough: true, proxyValidityMs: 8760 * 3_600_000, serviceValidityMs: 24 * 3_600_000, serviceJitterMs: 3_600_000 };
 
 const meshConfigCases: { data: Record<string, string>; want: Partial<MeshSettings> | RegExp }[] = [
   { data: {}, want: {} },
@@ -62,6 +62,8 @@ const meshConfigCases: { data: Record<string, string>; want: Partial<MeshSetting
   { data: { "mesh.permissive": "false", "certificates.serviceValidity": "2h", "certificates.serviceJitter": "10m" }, want: { serviceValidityMs: 7_200_000, serviceJitterMs: 600_000 } },
   { data: { "certificates.proxyValidity": "720h" }, want: { proxyValidityMs: 720 * 3_600_000 } },
   { data: { "mesh.permissive": "yes" }, want: /not true or false/ },
+  { data: { "mesh.outboundPassthrough": "False" }, want: { outboundPassthrough: false } },
+  { data: { "mesh.outboundPassthrough": "deny" }, want: /mesh.outboundPassthrough: "deny" is not true or false/ },
   { data: { permissive: "true" }, want: /unknown key "permissive"/ },
   { data: { "certificates.serviceValidity": "1h" }, want: /serviceJitter .* must be less than/ },
   { data: { "certificates.serviceValidity": "10s" }, want: /too short/ },

@@ -25,6 +25,8 @@ export interface MeshCatalogOptions {
   readonly corroborateOnly?: readonly string[];
   /** Allow every mesh identity to call every service (no TrafficTargets needed). */
   readonly permissive: boolean;
+  /** Captured traffic to destinations outside the mesh passes through (default true) or is refused. */
+  readonly outboundPassthrough?: boolean;
   /** Quiet time after the last change before an update is applied. */
   readonly coalesceMs?: number;
   /** Upper bound on how long a steady stream of changes can hold an update back. */
@@ -54,6 +56,7 @@ export class MeshCatalog {
   #firstDirtyAt = 0;
   #unsubscribe: Array<() => void> = [];
   #permissive: boolean;
+  #outboundPassthrough: boolean;
   #closed = false;
   /** Platform virtual IPs per service, merged over providers; only services that have some. */
   readonly #virtualIPs = new Map<ServiceKey, readonly string[]>();
@@ -67,12 +70,20 @@ export class MeshCatalog {
     this.#index = new EndpointIndex(options.providerPriority, options.corroborateOnly);
     this.#spec = new SpecIndex(emptySpec());
     this.#permissive = options.permissive;
+    this.#outboundPassthrough = options.outboundPassthrough ?? true;
   }
 
   /** Hot switch of permissive mode (MeshConfig): every proxy view may change, as after a spec change. */
   setPermissive(permissive: boolean): void {
     if (permissive === this.#permissive) return;
     this.#permissive = permissive;
+    this.#markSpecDirty();
+  }
+
+  /** Hot switch of outbound passthrough (MeshConfig): every proxy view may change. */
+  setOutboundPassthrough(passthrough: boolean): void {
+    if (passthrough === this.#outboundPassthrough) return;
+    this.#outboundPassthrough = passthrough;
     this.#markSpecDirty();
   }
 
@@ -217,7 +228,9 @@ export class MeshCatalog {
   }
 
   proxyView(input: ProxyViewInput): ProxyView {
-    return buildProxyView(this.#index, this.#spec, this.#permissive, input, this.#addresses);
+    const view = buildProxyView(this.#index, this.#spec, this.#permissive, input, this.#addresses);
+    // Set only when it differs from the default, so that views (and rendered hashes) of meshes that never change it stay as they were.
+    return this.#outboundPassthrough ? view : { ...view, proxy: { ...view.proxy, outboundPassthrough: false } };
   }
 
   /** Where each part of this proxy's view comes from (providers, policies and their files). */

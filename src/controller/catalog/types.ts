@@ -171,6 +171,12 @@ export interface ProxyView {
     readonly identity: IdentityRef;
     /** How the proxy's host hands it traffic (absent = "none": explicit mode). */
     readonly capture?: CaptureMode;
+    /**
+     * What a captured connection to a destination outside the mesh does:
+     * true (absent) = it passes through to that destination, false = it is
+     * refused. Mesh setting `mesh.outboundPassthrough` (osm-edge: enableEgress).
+     */
+    readonly outboundPassthrough?: boolean;
   };
   readonly inbound: {
     readonly permissive: boolean;

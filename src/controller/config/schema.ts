@@ -109,6 +109,8 @@ export const controllerConfigSchema = z.strictObject({
     }, { message: `expected an IPv4 CIDR range without host bits, e.g. ${DEFAULT_VIP_RANGE}` }).default(DEFAULT_VIP_RANGE),
     /** A service gone this long loses its VIP; a shorter absence keeps it (flapping, resyncs). */
     vipReleaseAfter: duration.default(86_400_000),
+    /** Captured traffic to a destination outside the mesh: passes through (true) or is refused. */
+    outboundPassthrough: z.boolean().default(true),
   }).prefault({}),
   catalog: z.strictObject({
     providerPriority: z.array(z.string().min(1)).default([...DEFAULT_PROVIDER_PRIORITY]),

@@ -133,8 +133,18 @@ export interface PipyConfigV1 {
   };
   readonly outbound: {
     readonly listen: string;
-    /** The transparent listener, when the proxy's host captures traffic (ProxyView.proxy.capture). */
-    readonly transparent?: { readonly listen: string };
+    /**
+     * The transparent listener, when the proxy's host captures traffic
+     * (ProxyView.proxy.capture). passthrough: a destination that is not in
+     * the mesh is dialled as is (true) or the connection is closed (false);
+     * mesh setting `mesh.outboundPassthrough`.
+     */
+    readonly transparent?: { readonly listen: string; readonly passthrough: boolean };
+    /**
+     * The mesh-wide inbound port offset, so that scripts can tell the service
+     * port of a peer endpoint (`ip:(port + offset)`) for per-port endpoint choice.
+     */
+    readonly inboundPortOffset: number;
     readonly retries: number;
     readonly connectTimeout: number;
     readonly idleTimeout: number;
@@ -191,7 +201,10 @@ export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): Pi
     inbound: { permissive: view.inbound.permissive, listeners, rules },
     outbound: {
       listen: formatHostPort({ host: local, port: o.outboundPort }),
-      ...(view.proxy.capture === "transparent" ? { transparent: { listen: formatHostPort({ host: "127.0.0.1", port: o.transparentPort }) } } : {}),
+      ...(view.proxy.capture === "transparent"
+        ? { transparent: { listen: formatHostPort({ host: "127.0.0.1", port: o.transparentPort }), passthrough: view.proxy.outboundPassthrough !== false } }
+        : {}),
+      inboundPortOffset: o.inboundPortOffset,
       retries: o.retries,
       connectTimeout: o.connectTimeout,
       idleTimeout: o.idleTimeout,

@@ -13,6 +13,8 @@
  * Keys (each optional; the value given in the controller config file, or its
  * default, applies to a key that is absent):
  *   mesh.permissive               "true" | "false"
+ *   mesh.outboundPassthrough      "true" | "false": captured traffic to a
+ *                                 destination outside the mesh passes through (osm-edge's enableEgress)
  *   certificates.proxyValidity    duration, e.g. "8760h"
  *   certificates.serviceValidity  duration, e.g. "24h"
  *   certificates.serviceJitter    duration, less than serviceValidity
@@ -38,12 +40,14 @@ import type { ProviderError, ProviderStatus } from "../../providers/types.js";
 
 export interface MeshSettings {
   readonly permissive: boolean;
+  /** Absent in defaults = true. */
+  readonly outboundPassthrough?: boolean;
   readonly proxyValidityMs: number;
   readonly serviceValidityMs: number;
   readonly serviceJitterMs: number;
 }
 
-export const MESH_CONFIG_KEYS = ["mesh.permissive", "certificates.proxyValidity", "certificates.serviceValidity", "certificates.serviceJitter"] as const;
+export const MESH_CONFIG_KEYS = ["mesh.permissive", "mesh.outboundPassthrough", "certificates.proxyValidity", "certificates.serviceValidity", "certificates.serviceJitter"] as const;
 
 export interface MeshConfigChange {
   readonly settings: MeshSettings;
@@ -86,14 +90,16 @@ export function parseMeshConfigData(data: Readonly<Record<string, string>>, defa
       return fallback;
     }
   };
-  let permissive = defaults.permissive;
-  const p = data["mesh.permissive"]?.trim().toLowerCase();
-  if (p !== undefined) {
-    if (p === "true" || p === "false") permissive = p === "true";
-    else problems.push(`mesh.permissive: "${data["mesh.permissive"]}" is not true or false`);
-  }
+  const flag = (key: string, fallback: boolean): boolean => {
+    const v = data[key]?.trim().toLowerCase();
+    if (v === undefined) return fallback;
+    if (v === "true" || v === "false") return v === "true";
+    problems.push(`${key}: "${data[key]}" is not true or false`);
+    return fallback;
+  };
   const settings: MeshSettings = {
-    permissive,
+    permissive: flag("mesh.permissive", defaults.permissive),
+    outboundPassthrough: flag("mesh.outboundPassthrough", defaults.outboundPassthrough ?? true),
     proxyValidityMs: duration("certificates.proxyValidity", defaults.proxyValidityMs, 60_000),
     serviceValidityMs: duration("certificates.serviceValidity", defaults.serviceValidityMs, 60_000),
     serviceJitterMs: duration("certificates.serviceJitter", defaults.serviceJitterMs, 0),

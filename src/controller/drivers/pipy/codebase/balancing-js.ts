@@ -1,10 +1,21 @@
-// PipyJS module /balancing.js: TrafficSplit weights and endpoint round-robin.
+// PipyJS module /balancing.js: TrafficSplit weights and endpoint round-robin, per service port.
 export const BALANCING_JS = String.raw`// meshfed sidecar: /balancing.js
 // Two levels, both smooth weighted round-robin (algo.LoadBalancer): first a
 // TrafficSplit backend by weight, then an endpoint of that backend. Exact
-// proportions per worker, no randomness.
+// proportions per worker, no randomness. Both levels are per service port: a
+// target's endpoints mix the ports of its service, and a caller asking for
+// port P must only get endpoints of P (port 0 = any endpoint). A backend
+// with no endpoint on P drops out of that port's split; the others keep
+// their relative weights. Balancers are built on first use of a port.
 import config from '/config.js'
 import routing from '/routing.js'
+
+// Peer endpoints are inbound listeners at service port + offset (pipy-config.ts).
+var offset = config && config.outbound.inboundPortOffset ? config.outbound.inboundPortOffset : 10000
+
+var servicePort = function (endpoint) {
+  return Number(endpoint.substring(endpoint.lastIndexOf(':') + 1)) - offset
+}
 
 var target = function (t) {
   return {
@@ -14,8 +25,19 @@ var target = function (t) {
     identities: t.identities || [t.identity],
     weight: t.weight === undefined ? 1 : t.weight,
     endpoints: t.endpoints,
-    lb: new algo.LoadBalancer(t.endpoints, { algorithm: 'round-robin' }),
+    byPort: {},
   }
+}
+
+// { endpoints, lb } of the target for one port (0 = every endpoint).
+var portOf = function (t, port) {
+  var p = t.byPort[port]
+  if (!p) {
+    var endpoints = port === 0 ? t.endpoints : t.endpoints.filter(function (e) { return servicePort(e) === port })
+    p = { endpoints: endpoints, lb: new algo.LoadBalancer(endpoints, { algorithm: 'round-robin' }) }
+    t.byPort[port] = p
+  }
+  return p
 }
 
 var upstreams = (config ? config.outbound.services : []).map(function (s) {
@@ -23,33 +45,46 @@ var upstreams = (config ? config.outbound.services : []).map(function (s) {
   if (s.split) {
     var backends = s.split.backends.map(target).filter(function (b) { return b.weight > 0 && b.endpoints.length > 0 })
     if (backends.length > 0) {
-      split = {
-        name: s.split.trafficSplit,
-        matches: s.split.matches.map(routing.compileMatch),
-        lb: new algo.LoadBalancer(backends, { algorithm: 'round-robin', weight: function (b) { return b.weight } }),
-      }
+      split = { name: s.split.trafficSplit, matches: s.split.matches.map(routing.compileMatch), backends: backends, byPort: {} }
     }
   }
   return { service: s.service, direct: s.direct ? target(s.direct) : null, split: split }
 })
 
-// The backend service for one request: the split when it applies, else the service itself.
-var pickTarget = function (index, head) {
+var splitLb = function (split, port) {
+  var lb = split.byPort[port]
+  if (lb === undefined) {
+    var live = split.backends.filter(function (b) { return portOf(b, port).endpoints.length > 0 })
+    lb = live.length > 0 ? new algo.LoadBalancer(live, { algorithm: 'round-robin', weight: function (b) { return b.weight } }) : null
+    split.byPort[port] = lb
+  }
+  return lb
+}
+
+// The backend service for one request or connection: the split when it
+// applies, else the service itself. head is null for a TCP connection: a
+// split restricted by HTTP matches never applies to one.
+var pickTarget = function (index, head, port) {
   var u = upstreams[index]
   if (!u) return null
-  if (u.split && (u.split.matches.length === 0 || routing.matches(u.split.matches, head))) {
-    var b = u.split.lb.schedule(1)[0]
+  var p = port || 0
+  if (u.split && (u.split.matches.length === 0 || (head && routing.matches(u.split.matches, head)))) {
+    var lb = splitLb(u.split, p)
+    var b = lb ? lb.schedule(1)[0] : null
     if (b) return b
   }
   return u.direct
 }
 
-// An endpoint of the target, skipping those that already failed this request.
-var pickEndpoint = function (t, failed) {
-  if (!t || t.endpoints.length === 0) return ''
-  var e = t.lb.schedule(1, function (ep) { return !failed[ep] })[0]
+// An endpoint of the target on the port, skipping those skip(endpoint) refuses
+// (failed for this request, or ejected after a connect failure).
+var pickEndpoint = function (t, skip, port) {
+  if (!t) return ''
+  var p = portOf(t, port || 0)
+  if (p.endpoints.length === 0) return ''
+  var e = p.lb.schedule(1, function (ep) { return !skip(ep) })[0]
   return e || ''
 }
 
-export default { upstreams, pickTarget, pickEndpoint }
+export default { upstreams, pickTarget, pickEndpoint, servicePort }
 `;

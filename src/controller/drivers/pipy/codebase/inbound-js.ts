@@ -63,6 +63,19 @@ var tcp = function (listener) {
     .connect(listener.target, { connectTimeout: config.outbound.connectTimeout })
 }
 
+// A port declared tcp carries no HTTP: a peer no TCPRoute admits there is
+// closed rather than handed to an HTTP parser.
+var inboundPath = function (listener) {
+  if (routing.tcpAllowed($peer, listener.port, listener.protocol)) return 'tcp'
+  return listener.protocol === 'tcp' ? 'deny' : 'http'
+}
+
+var deny = $=>$
+  .replaceStreamStart(function () {
+    metrics.denied('inbound', 'no-tcp-route')
+    return new StreamEnd('ConnectionRefused')
+  })
+
 var listen = function () {
   config.inbound.listeners.forEach(function (listener) {
     pipy.listen(listener.listen, $=>$
@@ -73,9 +86,10 @@ var listen = function () {
         verify: function (ok, cert) { return admit(listener, ok, cert) },
         onState: function (session) { metrics.tlsState('inbound', session) },
       }).to($=>$
-        .pipe(function () { return routing.tcpAllowed($peer, listener.port, listener.protocol) ? 'tcp' : 'http' }, {
+        .pipe(function () { return inboundPath(listener) }, {
           'tcp': tcp(listener),
           'http': http(listener),
+          'deny': deny,
         })
       )
     )

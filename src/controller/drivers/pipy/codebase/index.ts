@@ -16,7 +16,9 @@ import { MAIN_JS } from "./main-js.js";
 import { METRICS_JS } from "./metrics-js.js";
 import { OUTBOUND_JS } from "./outbound-js.js";
 import { ROUTING_JS } from "./routing-js.js";
+import { TCP_JS } from "./tcp-js.js";
 import { TLS_JS } from "./tls-js.js";
+import { TRANSPARENT_JS } from "./transparent-js.js";
 
 export const CODEBASE: readonly { readonly path: string; readonly source: string }[] = [
   { path: "/main.js", source: MAIN_JS },
@@ -26,6 +28,8 @@ export const CODEBASE: readonly { readonly path: string; readonly source: string
   { path: "/balancing.js", source: BALANCING_JS },
   { path: "/inbound.js", source: INBOUND_JS },
   { path: "/outbound.js", source: OUTBOUND_JS },
+  { path: "/tcp.js", source: TCP_JS },
+  { path: "/transparent.js", source: TRANSPARENT_JS },
   { path: "/metrics.js", source: METRICS_JS },
   { path: "/health.js", source: HEALTH_JS },
 ];

@@ -8,13 +8,16 @@ import tls from '/tls.js'
 import health from '/health.js'
 import inbound from '/inbound.js'
 import outbound from '/outbound.js'
+import transparent from '/transparent.js'
 
 if (config) {
   health.listen(config.health.listen)
   if (tls.ready) {
     inbound.listen()
     outbound.listen()
-    console.log('meshfed: proxy ' + config.proxy.id + ' (' + config.proxy.service + ') ready: ' + config.inbound.listeners.length + ' inbound listener(s), outbound on ' + config.outbound.listen)
+    transparent.listen()
+    console.log('meshfed: proxy ' + config.proxy.id + ' (' + config.proxy.service + ') ready: ' + config.inbound.listeners.length + ' inbound listener(s), outbound on ' + config.outbound.listen +
+      (config.outbound.transparent ? ', transparent on ' + config.outbound.transparent.listen + (config.outbound.transparent.passthrough ? ' (passthrough)' : ' (deny)') : ''))
   } else {
     console.log('meshfed: proxy ' + config.proxy.id + ' waits for its service certificate; mesh listeners are off')
   }

@@ -1,0 +1,82 @@
+// PipyJS module /tcp.js: outbound raw TCP over mTLS to a mesh upstream.
+export const TCP_JS = String.raw`// meshfed sidecar: /tcp.js
+// forward(upstreamOf, portOf) is the TCP pipeline, entered with a raw
+// connection: one TrafficSplit backend by weight and one endpoint of the port
+// per connection (smooth weighted round-robin, so the proportions over many
+// connections are exact per worker), then mTLS with the service certificate
+// to the peer's inbound listener; the peer must prove an identity of the
+// chosen backend. The peer's sidecar admits the connection only if a
+// TrafficTarget with a TCPRoute names this proxy's identity.
+//
+// Connect failures: an endpoint whose connection ended in an error before a
+// byte came back is skipped by later connections of this worker for a
+// while (passive ejection); the failing connection itself is closed. It is
+// not retried in place: Pipy's repeat() would keep a copy of every byte the
+// client sends for the life of the connection, and database connections live long.
+import config from '/config.js'
+import tls from '/tls.js'
+import balancing from '/balancing.js'
+import metrics from '/metrics.js'
+
+var EJECT_MS = 10000
+
+var $service = ''
+var $target = null
+var $endpoint = ''
+var $answered = false
+
+// endpoint -> Date.now() until which new connections avoid it (per worker).
+var ejected = {}
+
+var healthy = function (ep) {
+  var until = ejected[ep]
+  return until === undefined || until <= Date.now()
+}
+
+// A healthy endpoint if there is one; else any (every endpoint ejected must
+// not turn a brief outage into a long one).
+var choose = function (upstream, port) {
+  $target = balancing.pickTarget(upstream, null, port)
+  $endpoint = balancing.pickEndpoint($target, function (ep) { return !healthy(ep) }, port)
+  if ($endpoint === '') $endpoint = balancing.pickEndpoint($target, function () { return false }, port)
+}
+
+var forward = function (upstreamOf, portOf) {
+  return $=>$
+    .handleStreamStart(function () {
+      var upstream = upstreamOf()
+      $service = config.outbound.services[upstream].service
+      $answered = false
+      choose(upstream, portOf())
+      metrics.tcp('outbound', $service)
+    })
+    .pipe(function () { return $endpoint !== '' ? 'send' : 'none' }, {
+      'send': ($=>$
+        .connectTLS({
+          certificate: tls.certificate,
+          trusted: tls.trusted,
+          sni: function () { return $target.identity },
+          verify: function (ok, cert) { return ok && $target !== null && tls.hasAnyIdentity(cert, $target.identities) },
+          onState: function (session) { metrics.tlsState('outbound', session) },
+        }).to($=>$
+          .connect(function () { return $endpoint }, { connectTimeout: config.outbound.connectTimeout })
+        )
+        .handleData(function () { $answered = true })
+        .handleStreamEnd(function (end) {
+          if (!$answered && end.error) {
+            ejected[$endpoint] = Date.now() + EJECT_MS
+            metrics.denied('outbound', 'tcp-connect-failed')
+          }
+        })
+      ),
+      'none': ($=>$
+        .replaceStreamStart(function () {
+          metrics.denied('outbound', 'no-endpoint')
+          return new StreamEnd('ConnectionRefused')
+        })
+      ),
+    })
+}
+
+export default { forward }
+`;
