@@ -94,12 +94,9 @@ export class CaptureManager {
     this.#removed = true;
     return this.#queue.run(async () => {
       try {
-        const state = readCaptureState(await this.#o.iptables.saveNat());
-        if (state.chains.size > 0 || state.jumps.length > 0) await this.#o.iptables.restore(removalRestoreInput(state.jumps));
-        const after = readCaptureState(await this.#o.iptables.saveNat());
-        if (after.chains.size > 0 || after.jumps.length > 0) throw new MeshfedError(CAPTURE_ERRORS.applyFailed, "capture rules still present after removal");
+        await removeCapture(this.#o.iptables);
         this.#status = { ...this.#status, installed: false, outboundActive: false, lastError: "", lastErrorCode: "" };
-        this.#log.info({ removedJumps: state.jumps.length }, "capture rules removed");
+        this.#log.info("capture rules removed");
       } catch (err) {
         this.#fail(err, "removing the capture rules failed");
         throw err;
@@ -141,4 +138,19 @@ export class CaptureManager {
     this.#status = { ...this.#status, installed: false, lastError: errorMessage(err), lastErrorCode: errorCode(err) };
     this.#log.error({ err: errorMessage(err), code: errorCode(err) }, what);
   }
+}
+
+/**
+ * Deletes our jumps (each one found, however many) and both chains in one
+ * transaction, then checks that nothing of ours is left. Needs no rule
+ * options: `meshfed agent cleanup` runs it without a config. False when there
+ * was nothing to remove.
+ */
+export async function removeCapture(iptables: Iptables): Promise<boolean> {
+  const state = readCaptureState(await iptables.saveNat());
+  if (state.chains.size === 0 && state.jumps.length === 0) return false;
+  await iptables.restore(removalRestoreInput(state.jumps));
+  const after = readCaptureState(await iptables.saveNat());
+  if (after.chains.size > 0 || after.jumps.length > 0) throw new MeshfedError(CAPTURE_ERRORS.applyFailed, "capture rules still present after removal");
+  return true;
 }

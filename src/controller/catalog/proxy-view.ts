@@ -1,3 +1,4 @@
+import type { CaptureMode } from "../../common/app-protocol.js";
 import { parseServiceKey, serviceKey, type ServiceKey, type ServiceRef } from "../../common/service.js";
 import type { EndpointIndex } from "./endpoint-index.js";
 import { identityKey, serviceIdentity, type SpecIndex } from "./spec-index.js";
@@ -8,6 +9,8 @@ export interface ProxyViewInput {
   readonly service: ServiceRef;
   /** Host addresses of the proxy; when given, only endpoints on these addresses are its inbound. */
   readonly addresses?: readonly string[];
+  /** How the proxy's host hands it traffic; absent = "none" (explicit mode). */
+  readonly capture?: CaptureMode;
 }
 
 /**
@@ -33,7 +36,7 @@ export function buildProxyView(index: EndpointIndex, spec: SpecIndex, permissive
     if (out) outbound.push(out);
   }
   return {
-    proxy: { id: input.proxyId, service: { namespace: input.service.namespace, name: input.service.name }, identity },
+    proxy: { id: input.proxyId, service: { namespace: input.service.namespace, name: input.service.name }, identity, ...(input.capture === undefined ? {} : { capture: input.capture }) },
     inbound: { permissive, endpoints: inboundEndpoints, rules },
     outbound,
   };

@@ -71,6 +71,8 @@ export interface ConnectedProxy {
   readonly pod?: string;
   /** With replicas (docs/ha.md): the replica holding its stream. */
   readonly replicaId?: string;
+  /** How its host hands it traffic (absent: "none", or not known to this replica). */
+  readonly capture?: CaptureMode;
 }
 
 /** What the proxy control plane tells the catalog: who is connected right now (read when participants are asked for). */

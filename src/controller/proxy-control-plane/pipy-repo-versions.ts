@@ -82,7 +82,8 @@ export class RepoVersions {
     // inbound; the EndpointSlice that adds its address changes the catalog,
     // which invalidates this version.
     const addresses = this.#o.addresses?.(proxyId);
-    const config = this.#o.driver.render(this.#o.catalog.proxyView({ proxyId, service, ...(addresses === undefined ? {} : { addresses }) }));
+    // Pods always capture: the injector's init container installs the rules (docs/dataplane.md "Capture in pods").
+    const config = this.#o.driver.render(this.#o.catalog.proxyView({ proxyId, service, capture: "transparent", ...(addresses === undefined ? {} : { addresses }) }));
     const certFiles: ConfigFile[] = [
       { path: CERT_FILES.cert, content: Buffer.from(cert.certificatePem, "utf8") },
       { path: CERT_FILES.key, content: Buffer.from(cert.privateKeyPem, "utf8") },

@@ -20,7 +20,7 @@ import type { CaChange, CertificateManager, CertificateRecord } from "../certifi
 import type { SidecarDriver } from "../drivers/types.js";
 import type { AgentsProvider } from "../providers/agents/provider.js";
 import { acceptingEncodedMessages } from "./config-message.js";
-import { validateHello } from "./hello.js";
+import { validateHello, validCaptureStatus } from "./hello.js";
 import type { ConsumedToken, JoinTokens } from "./join-tokens.js";
 import { PeerRateLimit } from "./peer-rate-limit.js";
 import { ProxyRenewal } from "./proxy-renewal.js";
@@ -282,6 +282,7 @@ export class ProxyControlPlane {
     session.proxyVersion = valid.proxyVersion;
     session.configVersion = valid.configVersion;
     session.configHash = valid.configHash;
+    if (valid.capture !== null) session.capture = { ...valid.capture, at: new Date().toISOString() };
 
     const replaced = this.sessions.add(session);
     replaced?.shutdown("MESHFED_REPLACED", "a newer stream for this proxy connected", false);
@@ -355,6 +356,9 @@ export class ProxyControlPlane {
       if (!ok) this.#log.warn({ proxyId: session.identity.proxyId, version, error: session.lastAck.error }, "proxy refused config (NACK)");
     } else if (msg.message === "health" && msg.health) {
       session.health = { proxyState: msg.health.proxyState.slice(0, 64), runningVersion: msg.health.runningVersion, detail: msg.health.detail.slice(0, 1024), at: now };
+      // The mode is fixed for a stream (it shapes the rendered config); only the rule state follows Health.
+      const capture = validCaptureStatus(msg.health.capture);
+      if (capture !== null && session.capture !== null) session.capture = { ...capture, mode: session.capture.mode, at: now };
     } else if (msg.message === "proxyCsr" && msg.proxyCsr) {
       void this.#renewal.onCsr(session, msg.proxyCsr.csrPem);
     } else if (msg.message === "hello") {
@@ -379,7 +383,7 @@ export class ProxyControlPlane {
 
   #pushConfig(session: ProxySession): void {
     const { catalog, driver, metrics } = this.#o;
-    const input = { proxyId: session.identity.proxyId, service: session.identity.service, addresses: session.addresses };
+    const input = { proxyId: session.identity.proxyId, service: session.identity.service, addresses: session.addresses, ...captureInput(session) };
     this.sessions.setDependencies(session, catalog.proxyDependencies(session.identity.service));
     const config = driver.render(catalog.proxyView(input));
     const version = session.pushConfig(config);
@@ -482,7 +486,7 @@ export class ProxyControlPlane {
       const [namespace, name] = record.service.split("/") as [string, string];
       service = { namespace, name };
     }
-    const input = { proxyId, service, addresses };
+    const input = { proxyId, service, addresses, ...(session ? captureInput(session) : {}) };
     const config = this.#o.driver.render(this.#o.catalog.proxyView(input));
     return {
       proxyId,
@@ -525,4 +529,9 @@ export class ProxyControlPlane {
     for (const t of this.#renewalTimers.values()) clearTimeout(t);
     this.#server.forceShutdown();
   }
+}
+
+/** The capture mode a session's agent announced, for its proxy view; nothing for "none" (the view's default). */
+function captureInput(session: ProxySession): { capture?: "transparent" } {
+  return session.capture?.mode === "transparent" ? { capture: "transparent" } : {};
 }

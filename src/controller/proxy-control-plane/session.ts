@@ -8,6 +8,7 @@
  * stops reading therefore holds a bounded amount of memory, and pushes to
  * the other proxies never wait for it.
  */
+import type { CaptureMode } from "../../common/app-protocol.js";
 import type * as grpc from "@grpc/grpc-js";
 import type { ServiceRef } from "../../common/service.js";
 import type { AgentMessage__Output, ControllerMessage } from "../../common/proto.js";
@@ -52,6 +53,18 @@ export interface ProxyInfo {
   readonly lastAck: AckRecord | null;
   readonly health: { readonly proxyState: string; readonly runningVersion: number; readonly detail: string; readonly at: string } | null;
   readonly serviceCertificate: { readonly serial: string; readonly notAfter: string } | null;
+  /** The agent's traffic capture (docs/dataplane.md "Capture"); null from an agent that sends none. */
+  readonly capture: CaptureInfo | null;
+}
+
+export interface CaptureInfo {
+  readonly mode: CaptureMode;
+  readonly installed: boolean;
+  readonly outboundActive: boolean;
+  readonly errorCode: string;
+  readonly error: string;
+  /** When the controller last heard it (Hello or Health). */
+  readonly at: string;
 }
 
 export interface SessionIdentity {
@@ -75,6 +88,7 @@ export class ProxySession {
   lastAck: AckRecord | null = null;
   health: ProxyInfo["health"] = null;
   serviceCertificate: { serial: string; notAfter: string } | null = null;
+  capture: CaptureInfo | null = null;
   readonly #stream: ProxyStream;
   /** Set when gRPC's buffer is over its high-water mark, until "drain". */
   #blocked = false;
@@ -198,6 +212,7 @@ export class ProxySession {
       lastAck: this.lastAck,
       health: this.health,
       serviceCertificate: this.serviceCertificate,
+      capture: this.capture,
     };
   }
 }

@@ -82,7 +82,10 @@ export class ProxySessions implements ConnectedProxySource {
 
   *connected(): Iterable<ConnectedProxy> {
     for (const s of this.#byProxy.values()) {
-      yield { proxyId: s.identity.proxyId, service: s.identity.service, serial: s.identity.serial, addresses: s.addresses, connectedAt: s.connectedAt };
+      yield {
+        proxyId: s.identity.proxyId, service: s.identity.service, serial: s.identity.serial, addresses: s.addresses, connectedAt: s.connectedAt,
+        ...(s.capture !== null ? { capture: s.capture.mode } : {}),
+      };
     }
   }
 }
