@@ -14,6 +14,7 @@ import { z } from "zod";
 import { MeshfedError, errorMessage } from "../common/errors.js";
 import { serviceKey } from "../common/service.js";
 import { agentDirs, agentFiles, sha256 } from "./agent-files.js";
+import { decideCapture, ensureProxyUser } from "./capture.js";
 import type { AgentBundle } from "./bundle.js";
 import { agentLayout, type AgentLayout } from "./layout.js";
 import type { HostFacts } from "./probe.js";
@@ -44,7 +45,9 @@ export async function installAgent(shell: RemoteShell, facts: HostFacts, spec: A
   const layout = agentLayout(options.installRoot, spec.service, options.unitDir);
   const manager = createServiceManager(options.serviceManager, facts, { layout, node: options.node, service: serviceKey(spec.service) });
   ctx.report("plan");
-  const desired = [...agentFiles(spec, layout, ctx.bundle, ctx.caBundle, manager.kind), ...manager.files()];
+  const capture = decideCapture(spec, facts);
+  const desired = [...agentFiles(spec, layout, ctx.bundle, ctx.caBundle, manager.kind, capture.mode), ...manager.files()];
+  const captureNote = `${capture.mode} (${capture.reason})`;
   const onHost = await remoteStatus(shell, desired.map((f) => f.path), layout.stateFile, manager.runningTest);
   const changed = desired.filter((f) => onHost.hashes.get(f.path) !== sha256(f.content));
   const fresh = !onHost.hashes.has(layout.record);
@@ -53,7 +56,7 @@ export async function installAgent(shell: RemoteShell, facts: HostFacts, spec: A
 
   if (changed.length === 0 && enrolledAs !== undefined && onHost.running) {
     ctx.report("check");
-    if (await ctx.admin.isConnected(enrolledAs)) return { outcome: "unchanged", proxyId: enrolledAs, version: ctx.bundle.manifest.version };
+    if (await ctx.admin.isConnected(enrolledAs)) return { outcome: "unchanged", proxyId: enrolledAs, version: ctx.bundle.manifest.version, capture: captureNote };
   }
 
   let upload = changed;
@@ -72,6 +75,10 @@ export async function installAgent(shell: RemoteShell, facts: HostFacts, spec: A
     throw new MeshfedError(errorCodeOf(err), `${errorMessage(err)} (nothing was changed on the host)`, { cause: err });
   }
   try {
+    if (capture.mode === "transparent") {
+      ctx.report("user");
+      await ensureProxyUser(shell);
+    }
     ctx.report("start");
     await manager.prepare(shell);
     await manager.restart(shell);
@@ -80,7 +87,7 @@ export async function installAgent(shell: RemoteShell, facts: HostFacts, spec: A
     // The token was single-use and is spent; no reason to leave a secret on disk.
     await removeRemote(shell, [layout.tokenFile]);
     const outcome = fresh ? "installed" : bundleChanged ? "upgraded" : changed.length > 0 ? "updated" : "restarted";
-    return { outcome, proxyId, version: ctx.bundle.manifest.version };
+    return { outcome, proxyId, version: ctx.bundle.manifest.version, capture: captureNote };
   } catch (err) {
     throw await afterFailure(shell, manager, layout, fresh, err);
   }
