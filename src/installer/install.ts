@@ -43,9 +43,9 @@ export interface InstallContext {
 
 export async function installAgent(shell: RemoteShell, facts: HostFacts, spec: AgentSpec, options: InstallOptions, ctx: InstallContext): Promise<AgentResult> {
   const layout = agentLayout(options.installRoot, spec.service, options.unitDir);
-  const manager = createServiceManager(options.serviceManager, facts, { layout, node: options.node, service: serviceKey(spec.service) });
-  ctx.report("plan");
   const capture = decideCapture(spec, facts);
+  const manager = createServiceManager(options.serviceManager, facts, { layout, node: options.node, service: serviceKey(spec.service), capture: capture.mode === "transparent" });
+  ctx.report("plan");
   const desired = [...agentFiles(spec, layout, ctx.bundle, ctx.caBundle, manager.kind, capture.mode), ...manager.files()];
   const captureNote = `${capture.mode} (${capture.reason})`;
   const onHost = await remoteStatus(shell, desired.map((f) => f.path), layout.stateFile, manager.runningTest);

@@ -13,6 +13,7 @@ import { decideCapture, ensureProxyUser, PROXY_USER } from "../../src/installer/
 import { renderAgentConfig } from "../../src/installer/agent-files.js";
 import { agentLayout } from "../../src/installer/layout.js";
 import { probeHost, type HostFacts } from "../../src/installer/probe.js";
+import { renderUnit } from "../../src/installer/service-systemd.js";
 import type { RemoteShell } from "../../src/installer/remote-shell.js";
 import { summaryRows } from "../../src/installer/summary.js";
 import type { AgentSpec } from "../../src/installer/types.js";
@@ -96,4 +97,20 @@ test("agent config and summary carry the capture choice", () => {
   assert.equal(plain.capture, undefined);
   const { rows } = summaryRows([{ job: { host: "vm-1", service: "shop/web" }, outcome: "installed", proxyId: "p1", capture: "none (the host has no iptables)", ms: 1200 }]);
   assert.equal(rows[0]![4], "proxy p1; capture none (the host has no iptables)");
+});
+
+test("systemd unit under capture: root with only the network, setuid and kill capabilities; otherwise unchanged", () => {
+  const layout = agentLayout("/opt/meshfed", SPEC.service, "/etc/systemd/system");
+  const plain = renderUnit(layout, "/usr/bin/node", "shop/web");
+  const captured = renderUnit(layout, "/usr/bin/node", "shop/web", undefined, true);
+  const line = (unit: string, key: string) => unit.split("\n").find((l) => l.startsWith(`${key}=`));
+  assert.equal(line(plain, "User"), "User=meshfed-agent");
+  assert.equal(line(captured, "User"), "User=root");
+  assert.equal(line(captured, "Group"), "Group=root");
+  assert.equal(line(captured, "CapabilityBoundingSet"), "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW CAP_SETUID CAP_SETGID CAP_KILL");
+  assert.equal(line(captured, "ReadWritePaths"), `ReadWritePaths=${layout.dataDir} -/run/xtables.lock`);
+  // Everything else, the hardening included, is the same unit.
+  const rest = (unit: string) => unit.split("\n").filter((l) => !/^(User|Group|CapabilityBoundingSet|AmbientCapabilities|ReadWritePaths)=/.test(l));
+  assert.deepEqual(rest(captured), rest(plain));
+  assert.equal(line(captured, "NoNewPrivileges"), "NoNewPrivileges=yes");
 });
