@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { CaptureManager, Iptables } from "../../src/agent/capture/index.js";
 import type { CaptureRuleOptions } from "../../src/common/capture-rules.js";
+import { fileURLToPath } from "node:url";
 import { silentLogger } from "../../src/common/logger.js";
 import { labelServer, Netns, netnsAvailable, sh } from "../helpers/netns.js";
 
@@ -195,4 +196,16 @@ test("inbound: another host's connection to P lands on P+10000; loopback on the 
   assert.equal(await peer.dial("10.78.0.1", 8080), "proxy-inbound", "a client on another host meets the mTLS listener");
   assert.equal(await host.dial("127.0.0.1", 8080), "app", "a process on the host reaches the app on loopback");
   assert.equal(await peer.dial("10.78.0.1", 18080), "proxy-inbound");
+});
+
+test("`meshfed-agent agent cleanup` (the bundle the uninstaller runs) removes what a killed agent left, with no config", async (t) => {
+  if (!(await netnsAvailable(t))) return;
+  const ns = await Netns.create(t);
+  await ns.restore(FOREIGN);
+  const before = await ns.natTable();
+  await manager(ns).install(true);
+  const bundle = fileURLToPath(new URL("../../agent-bundle/meshfed-agent.mjs", import.meta.url));
+  assert.match(await ns.exec(process.execPath, bundle, "agent", "cleanup"), /capture rules removed/);
+  assert.equal(await ns.natTable(), before);
+  assert.match(await ns.exec(process.execPath, bundle, "agent", "cleanup"), /no capture rules found/);
 });

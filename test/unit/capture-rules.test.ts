@@ -63,3 +63,22 @@ test("meshfed proxies' CAPTURE column", () => {
   assert.equal(captureColumn({ ...c, installed: false }), "transparent (rules missing)");
   assert.equal(captureColumn({ ...c, installed: false, errorCode: "MESHFED_CAPTURE_IPTABLES_MISSING" }), "transparent: MESHFED_CAPTURE_IPTABLES_MISSING");
 });
+
+test("agent config: capture defaults to none; fields and flags go through the schema, a bad range names its place", async () => {
+  const { loadAgentConfig, parseAgentConfig } = await import("../../src/agent/config.js");
+  const base = "controller: 10.0.0.1:15128\ncaFile: ca.pem\n";
+  const plain = parseAgentConfig(base, "/etc/meshfed/agent.yaml");
+  assert.equal(plain.capture.mode, "none");
+  assert.equal(plain.capture.outboundPort, 15002);
+  assert.equal(plain.capture.inboundPortOffset, 10000);
+  const c = parseAgentConfig(`${base}proxy: { user: meshfed-proxy }\ncapture: { mode: transparent, excludeOutboundIPRanges: [169.254.169.254/32], excludeOutboundPorts: [22] }\n`, "/etc/meshfed/agent.yaml");
+  assert.equal(c.capture.mode, "transparent");
+  assert.equal(c.proxy.user, "meshfed-proxy");
+  assert.deepEqual(c.capture.excludeOutboundPorts, [22]);
+  assert.throws(() => parseAgentConfig(`${base}capture: { excludeOutboundIPRanges: [fd00::/8] }\n`, "/x/agent.yaml"), /agent\.yaml:3:.*IPv4.*capture\.excludeOutboundIPRanges/s);
+  assert.throws(() => parseAgentConfig(`${base}capture: { mode: sideways }\n`, "/x/agent.yaml"), { code: "MESHFED_AGENT_CONFIG_INVALID" });
+  const flags = await loadAgentConfig(undefined, { controller: "10.0.0.1:15128", caFile: "ca.pem", capture: "transparent", proxyUser: "1500" });
+  assert.equal(flags.capture.mode, "transparent");
+  assert.equal(flags.proxy.user, "1500");
+  await assert.rejects(loadAgentConfig(undefined, { controller: "10.0.0.1:15128", caFile: "ca.pem", capture: "sideways" }), /command-line flag --capture/);
+});
