@@ -11,7 +11,7 @@ import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
 import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
-import { configMessage, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { configMessage, eventually, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
 import { Netns, netnsAvailable } from "../helpers/netns.js";
 
 const PROXY_UID = 1500;
@@ -86,12 +86,15 @@ test("transparent capture: inbound closed from the start, outbound follows Pipy,
   assert.equal(proc?.uid, PROXY_UID, "Pipy runs as the proxy user");
 
   // Pipy dies: the OUTPUT jump goes while it is down (fail-open), inbound stays (fail-closed), and comes back once it reports again.
+  const from = s.messages.length;
+  const healthSince = () => s.messages.slice(from).flatMap((m) => (m.health?.capture ? [m.health.capture.outboundActive] : []));
   process.kill(proc.pid, "SIGKILL");
-  await s.next((m) => (m.health?.capture?.outboundActive === false ? m.health : undefined));
-  table = await ns.natTable();
-  assert.equal(count(table, INBOUND_JUMP), 1, "inbound stays closed while Pipy is down");
-  await s.next((m) => (m.health?.capture?.outboundActive === true ? m.health : undefined), 15_000);
-  assert.equal(count(await ns.natTable(), OUTPUT_JUMP), 1);
+  await eventually(async () => count(await ns.natTable(), OUTPUT_JUMP) === 0, 10_000, "OUTPUT jump removed while Pipy is down");
+  assert.equal(count(await ns.natTable(), INBOUND_JUMP), 1, "inbound stays closed while Pipy is down");
+  await eventually(async () => count(await ns.natTable(), OUTPUT_JUMP) === 1, 20_000, "OUTPUT jump back once the restarted Pipy reported");
+  await eventually(() => healthSince().join(",").includes("false,true"), 10_000, "Health reported outbound off, then on");
+  const restarted = await pipyProcess(pipy);
+  assert.ok(restarted !== undefined && restarted.pid !== proc.pid, "a new Pipy process");
 
   // Graceful stop: the nat table is as before the agent, minus what the killed agent had left.
   assert.equal((await agent.close()).exitCode, 0);

@@ -174,7 +174,6 @@ test("uid exclusion with real connections: the proxy's uid goes out directly, ev
   assert.equal(await ns.dial("10.77.0.1", 80, 1501), "proxy-outbound", "another uid is redirected");
   assert.equal(await ns.dial("10.77.0.1", 80), "proxy-outbound", "root is redirected");
   assert.equal(await ns.dial("127.0.0.1", 15002, 1501), "proxy-outbound");
-  await manager(ns).setOutbound(false);
   const m = manager(ns);
   await m.install(false);
   assert.equal(await ns.dial("10.77.0.1", 80, 1501), "destination", "fail-open: without the OUTPUT jump nothing is redirected");
