@@ -19,7 +19,9 @@ import type { Logger } from "../common/logger.js";
 import { loadProto } from "../common/proto.js";
 import { parseServiceKey, serviceKey, type ServiceRef } from "../common/service.js";
 import type { Health } from "../generated/proto/meshfed/v1/Health.js";
+import type { CaptureStatus as CaptureStatusMessage } from "../generated/proto/meshfed/v1/CaptureStatus.js";
 import { Backoff, sleep } from "./backoff.js";
+import { CAPTURE_NONE, captureFromConfig, type CaptureSetup, type CaptureStatus } from "./capture/index.js";
 import { ConfigApplier } from "./config-applier.js";
 import type { ConfigFileData } from "./config-version.js";
 import type { AgentConfig } from "./config.js";
@@ -77,6 +79,8 @@ export interface AgentTestHooks {
   readonly clock?: Clock;
   /** Where the resolver hook reads and writes (tests: temp files). */
   readonly resolverPaths?: ResolverPaths;
+  /** Runs the iptables commands elsewhere (tests: ["ip", "netns", "exec", NAME]). */
+  readonly captureCommandPrefix?: readonly string[];
 }
 
 /** The last failed attempt to reach the controller, as GET /status shows it; null once connected. */
@@ -115,8 +119,20 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: Age
   if (identity && config.service !== undefined && config.service !== serviceKey(identity.service)) {
     throw new PermanentRefusal("MESHFED_AGENT_SERVICE_MISMATCH", `${config.dataDir} holds an enrollment for ${serviceKey(identity.service)}, but the agent is configured for ${config.service}`);
   }
-  const agent = new Agent(config, logger, hooks, dataDir, caPem, identity, stored.serviceCertificate);
-  await agent.start(repoAddress, stored.goodConfig);
+  const capture = await captureFromConfig(config, logger, hooks.captureCommandPrefix);
+  // Inbound closed, outbound open (docs/dataplane.md "Failure behaviour"): the
+  // inbound redirect is in place before anything else starts, so the app's
+  // mesh ports never answer plaintext from other hosts while the agent runs;
+  // the OUTPUT jump waits for a ready Pipy. A host that cannot capture fails
+  // the start with a named error rather than running unenforced.
+  await capture.manager?.install(false);
+  const agent = new Agent(config, logger, hooks, dataDir, caPem, identity, stored.serviceCertificate, capture);
+  try {
+    await agent.start(repoAddress, stored.goodConfig);
+  } catch (err) {
+    await capture.manager?.remove().catch(() => undefined);
+    throw err;
+  }
   return agent;
 }
 
@@ -150,8 +166,10 @@ class Agent implements RunningAgent {
   #trust: CaMismatch | undefined;
   #lastFailure: LastFailure | undefined;
   #done!: Promise<AgentExit>;
+  readonly #capture: CaptureSetup;
+  #captureTimer: NodeJS.Timeout | undefined;
 
-  constructor(config: AgentConfig, root: Logger, hooks: AgentTestHooks, dataDir: DataDir, caPem: string, identity: Identity | undefined, serviceCert: ServiceCertificateData | undefined) {
+  constructor(config: AgentConfig, root: Logger, hooks: AgentTestHooks, dataDir: DataDir, caPem: string, identity: Identity | undefined, serviceCert: ServiceCertificateData | undefined, capture: CaptureSetup) {
     this.#config = config;
     this.#root = root;
     this.#log = root.child({ component: "agent" });
@@ -161,6 +179,7 @@ class Agent implements RunningAgent {
     this.#caPem = caPem;
     this.#identity = identity;
     this.#serviceCert = serviceCert;
+    this.#capture = capture;
     this.#sm = new AgentStateMachine(identity === undefined ? "ENROLLING" : "CONNECTING", this.#log);
   }
 
@@ -193,7 +212,20 @@ class Agent implements RunningAgent {
     await this.#dataDir.clearTrustFailure();
     this.#repo = await LocalRepo.listen({ address: repoAddress, tracker: this.#tracker, logger: this.#root.child({ component: "repo" }), status: () => this.#status() });
     this.#log.info({ repo: this.#repo.url, dataDir: this.#config.dataDir, proxyId: this.#identity?.proxyId }, "local repo listening");
-    this.#tracker.onChange(() => this.#healthChanged.emit());
+    this.#tracker.onChange(() => {
+      this.#healthChanged.emit();
+      this.#syncOutbound();
+    });
+    const manager = this.#capture.manager;
+    if (manager !== undefined) {
+      this.#captureTimer = setInterval(() => {
+        const before = manager.status();
+        void manager.check().then(() => {
+          if (manager.status() !== before) this.#healthChanged.emit();
+        });
+      }, this.#config.capture.checkInterval);
+      this.#captureTimer.unref();
+    }
     if (this.#config.proxy.enabled) this.#proxyVersion = await proxyVersion(this.#config.proxy.pipy);
     this.#applier = new ConfigApplier({
       dataDir: this.#dataDir,
@@ -273,10 +305,15 @@ class Agent implements RunningAgent {
   async #drain(exit: AgentExit): Promise<AgentExit> {
     this.#stop.abort();
     this.#sm.to("DRAINING", { code: exit.code });
+    clearInterval(this.#captureTimer);
+    // The host's connections stop going to a Pipy that is about to drain.
+    await this.#capture.manager?.setOutbound(false);
     // The host's resolver is put back first: nothing may point at a DNS that is about to stop.
     await this.#dns?.close();
     await this.#supervisor?.close();
     await this.#repo.close();
+    // A graceful stop leaves the nat table as it found it; a kill -9 leaves the rules for the next start to reconcile.
+    await this.#capture.manager?.remove().catch(() => undefined);
     this.#sm.to("STOPPED", { exitCode: exit.exitCode, code: exit.code });
     return exit;
   }
@@ -387,6 +424,7 @@ class Agent implements RunningAgent {
           configVersion: good?.version ?? 0,
           configHash: good?.hash ?? "",
           dns: this.#dnsStatus(),
+          capture: this.#captureMessage(),
         },
         handlers: {
           caBundle: (pem) => this.#onCaBundle(pem),
@@ -540,11 +578,15 @@ class Agent implements RunningAgent {
       pipy: p.pipy,
       args: [this.#repo.url, `--admin-port=${p.adminAddress}`, `--instance-uuid=${identity.proxyId}`, `--instance-name=${identity.service.name}.${identity.service.namespace}.${hostname()}`, ...p.args],
       logger: this.#root,
+      ...(this.#capture.user !== undefined ? { user: this.#capture.user } : {}),
       stopGraceMs: p.stopGrace,
       restartCapMs: p.restartBackoffCap,
       ...(this.#hooks.random ? { random: this.#hooks.random } : {}),
     });
-    supervisor.onState(() => this.#healthChanged.emit());
+    supervisor.onState(() => {
+      this.#healthChanged.emit();
+      this.#syncOutbound();
+    });
     supervisor.onExit(() => this.#tracker.processGone());
     this.#supervisor = supervisor;
   }
@@ -601,7 +643,31 @@ class Agent implements RunningAgent {
   }
 
   #health(): Health {
-    return { proxyState: this.#proxyState(), runningVersion: this.#runningVersion(), detail: this.#describeProxyFailure() ?? "" };
+    return { proxyState: this.#proxyState(), runningVersion: this.#runningVersion(), detail: this.#describeProxyFailure() ?? "", capture: this.#captureMessage() };
+  }
+
+  /**
+   * Outbound fails open: the OUTPUT jump is in place only while Pipy runs and
+   * has loaded a config (it reported status), so a Pipy that is starting,
+   * crash-looping or stopping never black-holes the host's connections.
+   */
+  #syncOutbound(): void {
+    const manager = this.#capture.manager;
+    if (manager === undefined || this.#stop.signal.aborted) return;
+    const ready = this.#supervisor?.state === "running" && this.#tracker.runningEtag !== undefined;
+    const before = manager.status();
+    void manager.setOutbound(ready).then(() => {
+      if (manager.status() !== before) this.#healthChanged.emit();
+    });
+  }
+
+  #captureStatus(): CaptureStatus {
+    return this.#capture.manager?.status() ?? CAPTURE_NONE;
+  }
+
+  #captureMessage(): CaptureStatusMessage {
+    const s = this.#captureStatus();
+    return { mode: s.mode, installed: s.installed, outboundActive: s.outboundActive, errorCode: s.lastErrorCode, error: s.lastError };
   }
 
   #certificateStatus(): unknown {
@@ -632,6 +698,7 @@ class Agent implements RunningAgent {
       trust: this.#trust ?? null,
       lastFailure: this.#lastFailure ?? null,
       dns: this.#config.dns.enabled ? (this.#dns?.status() ?? this.#dnsStatus()) : { state: "disabled" },
+      capture: this.#captureStatus(),
     };
   }
 }

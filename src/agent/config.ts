@@ -11,6 +11,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { durationSchema, hostPortSchema } from "../common/config-schema.js";
 import { isLoopback, parseHostPort } from "../common/address.js";
+import { DEFAULT_INBOUND_OFFSET, DEFAULT_OUTBOUND_PORT, ipv4Cidr } from "../common/capture-rules.js";
 import { MeshfedError } from "../common/errors.js";
 import { LOG_LEVELS } from "../common/logger.js";
 import { PROTOCOL_CHOICES, splitProtocolSuffix } from "../common/declared-protocol.js";
@@ -44,6 +45,8 @@ const endpoint = z.string()
   .refine((text) => splitProtocolSuffix(text).bad === undefined, { message: `the protocol after "/" must be one of ${PROTOCOL_CHOICES}` })
   .refine((text) => ipPort.safeParse(splitProtocolSuffix(text).address).success, { message: "expected IP:PORT[/PROTOCOL], e.g. 10.0.0.5:8080 or 10.0.0.5:14001/grpc" });
 const ip = z.string().refine((text) => isIP(text) !== 0, { message: "expected an IP address" });
+const tcpPort = z.number().int().min(1).max(65535);
+const cidr = z.string().refine(check(ipv4Cidr), { message: "expected an IPv4 address or CIDR range, e.g. 10.0.0.0/8 (IPv6 is not captured yet)" });
 const service = z.string().refine(check(parseServiceKey), { message: "expected namespace/name, each a DNS label" });
 /** A list, also accepted as one comma-separated string (`controller: "a:15128,b:15128"`). */
 const controllers = z.union([z.string(), z.array(z.string())])
@@ -112,6 +115,31 @@ export const agentConfigSchema = z.strictObject({
     /** Time between SIGINT and SIGKILL when stopping Pipy. */
     stopGrace: duration.default(10_000),
     restartBackoffCap: duration.default(30_000),
+    /**
+     * The user Pipy runs as: a name (the installer creates meshfed-proxy), a
+     * uid or uid:gid. Required with capture.mode transparent, whose rules let
+     * this uid's connections through unredirected.
+     */
+    user: z.string().min(1).optional(),
+  }).prefault({}),
+  /** Transparent traffic capture with iptables (docs/dataplane.md "Capture"). */
+  capture: z.strictObject({
+    /** none: explicit mode (apps dial 127.0.0.1:15001); transparent: the agent owns nat chains that capture the host's TCP. */
+    mode: z.enum(["none", "transparent"]).default("none"),
+    /** Pipy's transparent outbound listener on 127.0.0.1. */
+    outboundPort: tcpPort.default(DEFAULT_OUTBOUND_PORT),
+    /** Traffic from other hosts to a local endpoint port P goes to P + this (Pipy's mTLS inbound listener). */
+    inboundPortOffset: z.number().int().min(1).max(65534).default(DEFAULT_INBOUND_OFFSET),
+    /** Endpoint ports left reachable in plaintext from other hosts. */
+    excludeInboundPorts: z.array(tcpPort).default([]),
+    /** Destinations never redirected (the controller's addresses and loopback never are). */
+    excludeOutboundIPRanges: z.array(cidr).default([]),
+    excludeOutboundPorts: z.array(tcpPort).default([]),
+    /** When either include list is non-empty, only TCP to those ranges or ports is redirected. */
+    includeOutboundIPRanges: z.array(cidr).default([]),
+    includeOutboundPorts: z.array(tcpPort).default([]),
+    /** How often the agent reads the nat table back and repairs drift (a firewall reload, an admin). */
+    checkInterval: duration.default(30_000),
   }).prefault({}),
 });
 
@@ -136,6 +164,8 @@ export interface AgentOverrides {
   readonly dns?: string;
   readonly dnsListen?: string;
   readonly dnsHook?: string;
+  readonly capture?: string;
+  readonly proxyUser?: string;
 }
 
 export function parseAgentConfig(text: string, file: string, baseDir = dirname(file)): AgentConfig {
@@ -177,6 +207,7 @@ function applyOverrides(config: AgentConfig, o: AgentOverrides): AgentConfig {
   const proxyShape = shape.proxy.unwrap().shape;
   const backoffShape = shape.backoff.unwrap().shape;
   const dnsShape = shape.dns.unwrap().shape;
+  const captureShape = shape.capture.unwrap().shape;
   const path = (p: string | undefined) => (p === undefined ? undefined : resolve(cwd, p));
   return {
     ...config,
@@ -200,7 +231,9 @@ function applyOverrides(config: AgentConfig, o: AgentOverrides): AgentConfig {
       ...config.proxy,
       ...(o.proxy !== undefined ? { enabled: o.proxy } : {}),
       ...(o.pipy !== undefined ? { pipy: parseFlag("--pipy", proxyShape.pipy, o.pipy) } : {}),
+      ...(o.proxyUser !== undefined ? { user: parseFlag("--proxy-user", proxyShape.user, o.proxyUser) } : {}),
     },
+    capture: { ...config.capture, ...(o.capture !== undefined ? { mode: parseFlag("--capture", captureShape.mode, o.capture) } : {}) },
   };
 }
 

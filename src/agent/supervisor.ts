@@ -28,6 +28,8 @@ export interface PipySupervisorOptions {
   readonly random?: () => number;
   /** How many recent output lines to keep for NACK messages. */
   readonly keepLines?: number;
+  /** Run Pipy as this user (transparent capture lets this uid's connections through; docs/dataplane.md). */
+  readonly user?: { readonly uid: number; readonly gid: number };
 }
 
 export interface ProxyExit {
@@ -137,7 +139,8 @@ export class PipySupervisor {
       this.#starts += 1;
       let child: ChildProcess;
       try {
-        child = spawn(this.#o.pipy, [...this.#o.args], { stdio: ["ignore", "pipe", "pipe"], signal, killSignal: "SIGINT" });
+        const user = this.#o.user === undefined ? {} : { uid: this.#o.user.uid, gid: this.#o.user.gid };
+        child = spawn(this.#o.pipy, [...this.#o.args], { stdio: ["ignore", "pipe", "pipe"], signal, killSignal: "SIGINT", ...user });
       } catch (err) {
         resolve({ code: null, signal: null, error: (err as Error).message });
         return;

@@ -9,6 +9,7 @@ import { stringify } from "yaml";
 import { z } from "zod";
 import { serviceKey } from "../common/service.js";
 import type { AgentBundle } from "./bundle.js";
+import { PROXY_USER } from "./capture.js";
 import type { AgentLayout } from "./layout.js";
 import type { DesiredFile } from "./remote-files.js";
 import type { ServiceManagerKind } from "./service-manager.js";
@@ -19,7 +20,7 @@ export function sha256(data: Buffer | string): string {
 }
 
 /** agent.yaml in the format of src/agent/config.ts (docs/agent.md). */
-export function renderAgentConfig(spec: AgentSpec, layout: AgentLayout): string {
+export function renderAgentConfig(spec: AgentSpec, layout: AgentLayout, capture: "transparent" | "none" = "none"): string {
   const config = {
     controller: [...spec.controller],
     caFile: layout.caFile,
@@ -30,7 +31,12 @@ export function renderAgentConfig(spec: AgentSpec, layout: AgentLayout): string 
     ...(spec.hostAddresses !== undefined && spec.hostAddresses.length > 0 ? { hostAddresses: [...spec.hostAddresses] } : {}),
     repoAddress: spec.repoAddress,
     logLevel: spec.logLevel,
-    proxy: spec.pipy === undefined ? { enabled: false } : { enabled: true, pipy: spec.pipy, ...(spec.pipyAdminAddress !== undefined ? { adminAddress: spec.pipyAdminAddress } : {}) },
+    proxy: spec.pipy === undefined ? { enabled: false } : {
+      enabled: true, pipy: spec.pipy,
+      ...(spec.pipyAdminAddress !== undefined ? { adminAddress: spec.pipyAdminAddress } : {}),
+      ...(capture === "transparent" ? { user: PROXY_USER } : {}),
+    },
+    ...(capture === "transparent" ? { capture: { mode: "transparent" } } : {}),
   };
   return `# Written by \`meshfed agent install\`; a re-run overwrites local edits.\n${stringify(config)}`;
 }
@@ -41,20 +47,23 @@ export const installRecordSchema = z.strictObject({
   service: z.string(),
   serviceManager: z.enum(["systemd", "none"]),
   unitFile: z.string().optional(),
+  /** Absent in records of earlier installs: none. The uninstaller removes the rules when transparent. */
+  capture: z.enum(["transparent", "none"]).optional(),
 });
 export type InstallRecord = z.infer<typeof installRecordSchema>;
 
-export function agentFiles(spec: AgentSpec, layout: AgentLayout, bundle: AgentBundle, caBundle: string, manager: ServiceManagerKind): DesiredFile[] {
+export function agentFiles(spec: AgentSpec, layout: AgentLayout, bundle: AgentBundle, caBundle: string, manager: ServiceManagerKind, capture: "transparent" | "none" = "none"): DesiredFile[] {
   const record: InstallRecord = {
     version: bundle.manifest.version,
     bundleSha256: bundle.manifest.sha256,
     service: serviceKey(spec.service),
     serviceManager: manager,
     ...(manager === "systemd" ? { unitFile: layout.unitFile } : {}),
+    ...(capture === "transparent" ? { capture } : {}),
   };
   return [
     ...[...bundle.files].map(([file, content]) => ({ path: layout.bundlePath(file), content, mode: 0o644 })),
-    { path: layout.config, content: Buffer.from(renderAgentConfig(spec, layout)), mode: 0o644 },
+    { path: layout.config, content: Buffer.from(renderAgentConfig(spec, layout, capture)), mode: 0o644 },
     { path: layout.caFile, content: Buffer.from(caBundle), mode: 0o644 },
     { path: layout.record, content: Buffer.from(`${JSON.stringify(record, null, 2)}\n`), mode: 0o644 },
   ];

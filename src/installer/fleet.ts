@@ -18,6 +18,7 @@ export interface JobResult {
   readonly outcome: Outcome | "failed";
   readonly proxyId?: string;
   readonly version?: string;
+  readonly capture?: string;
   readonly error?: { readonly code: string; readonly message: string };
   readonly ms: number;
 }

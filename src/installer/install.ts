@@ -17,6 +17,7 @@ import { z } from "zod";
 import { MeshfedError, errorMessage } from "../common/errors.js";
 import { serviceKey } from "../common/service.js";
 import { agentDirs, agentFiles, sha256 } from "./agent-files.js";
+import { decideCapture, ensureProxyUser } from "./capture.js";
 import type { AgentBundle } from "./bundle.js";
 import { agentLayout, type AgentLayout } from "./layout.js";
 import type { HostFacts } from "./probe.js";
@@ -48,9 +49,11 @@ export interface InstallContext {
 
 export async function installAgent(shell: RemoteShell, facts: HostFacts, spec: AgentSpec, options: InstallOptions, ctx: InstallContext): Promise<AgentResult> {
   const layout = agentLayout(options.installRoot, spec.service, options.unitDir);
-  const manager = createServiceManager(options.serviceManager, facts, { layout, node: options.node, service: serviceKey(spec.service) });
+  const capture = decideCapture(spec, facts);
+  const manager = createServiceManager(options.serviceManager, facts, { layout, node: options.node, service: serviceKey(spec.service), capture: capture.mode === "transparent" });
   ctx.report("plan");
-  const desired = [...agentFiles(spec, layout, ctx.bundle, ctx.caBundle, manager.kind), ...manager.files()];
+  const desired = [...agentFiles(spec, layout, ctx.bundle, ctx.caBundle, manager.kind, capture.mode), ...manager.files()];
+  const captureNote = `${capture.mode} (${capture.reason})`;
   const onHost = await remoteStatus(shell, desired.map((f) => f.path), layout.stateFile, manager.runningTest);
   const changed = desired.filter((f) => onHost.hashes.get(f.path) !== sha256(f.content));
   const fresh = !onHost.hashes.has(layout.record);
@@ -59,7 +62,7 @@ export async function installAgent(shell: RemoteShell, facts: HostFacts, spec: A
 
   if (changed.length === 0 && enrolledAs !== undefined && onHost.running) {
     ctx.report("check");
-    if (await ctx.admin.isConnected(enrolledAs)) return { outcome: "unchanged", proxyId: enrolledAs, version: ctx.bundle.manifest.version };
+    if (await ctx.admin.isConnected(enrolledAs)) return { outcome: "unchanged", proxyId: enrolledAs, version: ctx.bundle.manifest.version, capture: captureNote };
   }
 
   // Enrolled under a CA this controller does not have: that enrollment can never connect here.
@@ -84,6 +87,10 @@ export async function installAgent(shell: RemoteShell, facts: HostFacts, spec: A
       ctx.report("re-enroll");
       await setAsideEnrollment(shell, manager, layout);
     }
+    if (capture.mode === "transparent") {
+      ctx.report("user");
+      await ensureProxyUser(shell);
+    }
     ctx.report("start");
     await manager.prepare(shell);
     await manager.restart(shell);
@@ -92,7 +99,7 @@ export async function installAgent(shell: RemoteShell, facts: HostFacts, spec: A
     // The token was single-use and is spent; no reason to leave a secret on disk.
     await removeRemote(shell, [layout.tokenFile, ...(foreign ? [layout.previousDataDir] : [])]);
     const outcome = foreign ? "re-enrolled" : fresh ? "installed" : bundleChanged ? "upgraded" : changed.length > 0 ? "updated" : "restarted";
-    return { outcome, proxyId, version: ctx.bundle.manifest.version };
+    return { outcome, proxyId, version: ctx.bundle.manifest.version, capture: captureNote };
   } catch (err) {
     throw await afterFailure(shell, manager, layout, fresh, err, foreign ? enrolledAs : undefined);
   }

@@ -25,6 +25,10 @@ export interface HostFacts {
   readonly root: boolean;
   /** e.g. "v20.19.2" */
   readonly nodeVersion: string;
+  /** Whether transparent capture can work: iptables-save reads the nat table ("yes"), or why not. */
+  readonly iptables: "yes" | "nft-only" | "missing" | "unusable";
+  /** e.g. "v1.8.9 (nf_tables)"; "" when unknown. */
+  readonly iptablesVersion: string;
 }
 
 // Each fact on its own `key=value` line so one missing tool does not shift the others.
@@ -36,6 +40,11 @@ function probeScript(node: string): string {
     // /run/systemd/system exists only when systemd is PID 1 (sd_booted(3)).
     'if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=other; fi',
     `echo "node=$(${shellQuote(node)} --version 2>/dev/null)"`,
+    // Read-only: iptables-save neither creates the nat table nor loads anything into it.
+    "if command -v iptables-save >/dev/null 2>&1; then",
+    "  if iptables-save -t nat >/dev/null 2>&1; then echo iptables=yes; else echo iptables=unusable; fi",
+    '  echo "iptablesVersion=$(iptables --version 2>/dev/null | sed -n \'s/^iptables //p\')"',
+    "elif command -v nft >/dev/null 2>&1; then echo iptables=nft-only; else echo iptables=missing; fi",
   ].join("\n");
 }
 
@@ -57,5 +66,10 @@ export async function probeHost(shell: RemoteShell, node: string): Promise<HostF
   if (Number(major) < MIN_NODE_MAJOR) {
     throw new MeshfedError(PROBE_ERRORS.nodeOld, `the host's Node.js is ${nodeVersion}; the agent needs Node >= ${MIN_NODE_MAJOR}`);
   }
-  return { os, arch: facts.get("arch") ?? "unknown", init: facts.get("init") === "systemd" ? "systemd" : "other", root: facts.get("uid") === "0", nodeVersion };
+  const iptables = facts.get("iptables");
+  return {
+    os, arch: facts.get("arch") ?? "unknown", init: facts.get("init") === "systemd" ? "systemd" : "other", root: facts.get("uid") === "0", nodeVersion,
+    iptables: iptables === "yes" || iptables === "nft-only" || iptables === "unusable" ? iptables : "missing",
+    iptablesVersion: facts.get("iptablesVersion") ?? "",
+  };
 }

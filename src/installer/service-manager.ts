@@ -37,4 +37,6 @@ export interface ServiceManagerOptions {
   /** The Node.js binary on the host. */
   readonly node: string;
   readonly service: string;
+  /** The agent captures traffic (docs/dataplane.md "Capture"): it needs root's network and setuid capabilities. */
+  readonly capture?: boolean;
 }

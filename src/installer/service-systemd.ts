@@ -29,7 +29,7 @@ function unitWord(word: string): string {
  * its hardening; what pointed at the single-agent layout (/etc/meshfed,
  * /var/lib/meshfed-agent) points at the agent's directory instead.
  */
-export function renderUnit(layout: AgentLayout, node: string, service: string, source: string = unitTemplate()): string {
+export function renderUnit(layout: AgentLayout, node: string, service: string, source: string = unitTemplate(), capture = false): string {
   const replaced = new Set<string>();
   const lines: string[] = [];
   for (const line of source.split("\n")) {
@@ -42,7 +42,20 @@ export function renderUnit(layout: AgentLayout, node: string, service: string, s
         lines.push(`ExecStart=${[node, layout.script, "agent", "--config", layout.config].map(unitWord).join(" ")}`);
         break;
       case "ReadWritePaths":
-        lines.push(`ReadWritePaths=${unitWord(layout.dataDir)}`);
+        // iptables-legacy takes /run/xtables.lock ("-": no error where it does not exist).
+        lines.push(`ReadWritePaths=${unitWord(layout.dataDir)}${capture ? " -/run/xtables.lock" : ""}`);
+        break;
+      // Capture: root writes the nat table (CAP_NET_ADMIN, CAP_NET_RAW), starts Pipy as
+      // meshfed-proxy (CAP_SETUID, CAP_SETGID; root -> non-root drops every capability of
+      // Pipy) and signals it (CAP_KILL). Nothing else of root's: no CAP_DAC_OVERRIDE, so
+      // the data directory is root's own.
+      case "User":
+      case "Group":
+        lines.push(capture ? `${key}=root` : line);
+        break;
+      case "CapabilityBoundingSet":
+      case "AmbientCapabilities":
+        lines.push(capture ? `${key}=CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW CAP_SETUID CAP_SETGID CAP_KILL` : line);
         break;
       // The agent's state and config live in its install directory, not in the systemd-managed ones.
       case "StateDirectory":
@@ -60,7 +73,7 @@ export function renderUnit(layout: AgentLayout, node: string, service: string, s
   return lines.join("\n");
 }
 
-export function systemdServiceManager({ layout, node, service }: ServiceManagerOptions): ServiceManager {
+export function systemdServiceManager({ layout, node, service, capture = false }: ServiceManagerOptions): ServiceManager {
   const run = async (shell: RemoteShell, script: string, what: string) => {
     const r = await shell.run(script);
     if (r.code !== 0) throw new MeshfedError(SERVICE_ERROR, `${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
@@ -68,8 +81,13 @@ export function systemdServiceManager({ layout, node, service }: ServiceManagerO
   const unit = q(layout.unitName);
   return {
     kind: "systemd",
-    files: () => [{ path: layout.unitFile, content: Buffer.from(renderUnit(layout, node, service)), mode: 0o644 }],
+    files: () => [{ path: layout.unitFile, content: Buffer.from(renderUnit(layout, node, service, undefined, capture)), mode: 0o644 }],
     prepare: async (shell) => {
+      if (capture) {
+        // The agent runs as root without CAP_DAC_OVERRIDE: its files must be root's.
+        await run(shell, `chown -R root:root ${q(layout.dataDir)} && (chown root:root ${q(layout.tokenFile)} 2>/dev/null || true)`, "handing the data directory to root");
+        return;
+      }
       await run(shell, `id -u ${AGENT_USER} >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin ${AGENT_USER}`, `creating the ${AGENT_USER} user`);
       // Only the data directory and the token belong to the agent; the bundle and config stay root's.
       await run(shell, `chown -R ${AGENT_USER}:${AGENT_USER} ${q(layout.dataDir)} && (chown ${AGENT_USER}:${AGENT_USER} ${q(layout.tokenFile)} 2>/dev/null || true)`, "handing the data directory to the agent user");

@@ -11,7 +11,7 @@ export function summaryRows(results: readonly JobResult[]): { header: string[]; 
     r.job.service,
     r.outcome,
     formatDuration(r.ms),
-    r.error ? `${r.error.code}: ${r.error.message}` : r.proxyId !== undefined ? `proxy ${r.proxyId}` : "",
+    r.error ? `${r.error.code}: ${r.error.message}` : [r.proxyId !== undefined ? `proxy ${r.proxyId}` : "", r.capture !== undefined ? `capture ${r.capture}` : ""].filter((s) => s !== "").join("; "),
   ]);
   const failed = results.filter((r) => r.outcome === "failed").length;
   const footer = failed === 0 ? `${results.length} succeeded` : `${failed} of ${results.length} failed`;

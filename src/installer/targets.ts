@@ -5,6 +5,7 @@
  * reach it). One job per (host, service): a host with two services gets two
  * agents, each in its own directory with its own loopback repo port.
  */
+import type { CaptureChoice } from "./capture.js";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { homedir } from "node:os";
@@ -32,6 +33,8 @@ export interface CommonAgentSettings {
   /** Repo address of the first agent on a host; later agents on the same host take the next ports (and so do their Pipy admin ports, from 6060). */
   readonly repoAddress: string;
   readonly logLevel: string;
+  /** Transparent capture: auto (when the host can), transparent or none. */
+  readonly capture?: CaptureChoice;
 }
 
 export interface SshSettings {
@@ -109,6 +112,7 @@ export async function jobsFromInventory(file: string, common: CommonAgentSetting
           service: ref,
           endpoints: ports.map(({ port, protocol }) => `${formatHostPort({ host: host.address, port })}${protocol === undefined ? "" : `/${protocol}`}`),
           hostAddresses: [host.address],
+          ...(services.size > 1 ? { sharedHost: true } : {}),
           // Each agent on a host needs its own loopback ports: the repo's and its Pipy's admin port.
           repoAddress: addressFor(common.repoAddress, index),
           ...(index > 0 ? { pipyAdminAddress: addressFor(PIPY_ADMIN_BASE, index) } : {}),

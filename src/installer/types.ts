@@ -13,6 +13,7 @@
  *   fleet.ts, progress.ts, summary.ts  many hosts, live progress, final table
  */
 import type { ServiceRef } from "../common/service.js";
+import type { CaptureChoice } from "./capture.js";
 import type { ServiceManagerKind } from "./service-manager.js";
 
 /** What the controller's admin API does for the installer (the CLI implements it over HTTP). */
@@ -40,6 +41,10 @@ export interface AgentSpec {
   readonly pipyAdminAddress?: string;
   readonly repoAddress: string;
   readonly logLevel: string;
+  /** Transparent capture (docs/installer.md "Traffic capture"); absent = "none" (the CLI passes "auto"). */
+  readonly capture?: CaptureChoice;
+  /** True when other agents are installed on the same host (capture needs one agent per host). */
+  readonly sharedHost?: boolean;
 }
 
 export interface InstallOptions {
@@ -65,6 +70,8 @@ export interface AgentResult {
   readonly outcome: Outcome;
   readonly proxyId?: string;
   readonly version?: string;
+  /** The capture mode installed and why, e.g. "transparent (iptables v1.8.9 (nf_tables))" or "none (the host has no iptables)". */
+  readonly capture?: string;
 }
 
 /** Progress of one host: the step it is at, for the live display. */

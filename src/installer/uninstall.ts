@@ -14,6 +14,7 @@ import { z } from "zod";
 import { errorMessage, MeshfedError } from "../common/errors.js";
 import { serviceKey, type ServiceRef } from "../common/service.js";
 import { installRecordSchema } from "./agent-files.js";
+import { cleanupCapture } from "./capture.js";
 import { agentLayout } from "./layout.js";
 import type { HostFacts } from "./probe.js";
 import { readRemoteFile, removeRemote } from "./remote-files.js";
@@ -36,9 +37,12 @@ export async function uninstallAgent(
   report("plan");
   const recordText = await readRemoteFile(shell, layout.record);
   let kind = options.serviceManager;
+  let captured = false;
   if (recordText !== undefined) {
     try {
-      kind = installRecordSchema.parse(JSON.parse(recordText)).serviceManager;
+      const record = installRecordSchema.parse(JSON.parse(recordText));
+      kind = record.serviceManager;
+      captured = record.capture === "transparent";
     } catch {
       // unreadable record: fall back to what the command line says
     }
@@ -48,6 +52,11 @@ export async function uninstallAgent(
   const proxyId = enrolledProxyId(await readRemoteFile(shell, layout.stateFile));
   report("stop");
   await createServiceManager(kind, facts, { layout, node: options.node, service: serviceKey(service) }).remove(shell);
+  if (captured) {
+    // A stopped agent removed its rules itself; one killed earlier left them: the agent's own command removes exactly those.
+    report("cleanup");
+    await cleanupCapture(shell, options.node, layout);
+  }
   report("remove");
   await removeRemote(shell, [layout.dir]);
   if (admin === undefined || proxyId === undefined) return { outcome: "removed", ...(proxyId ? { proxyId } : {}) };

@@ -1,6 +1,6 @@
 /**
- * Failures part-way leave the host as it was: a host without a usable Node.js
- * is refused before anything is written; an agent that never connects is
+ * Failures part-way leave the host as it was: a host without a usable Node.js,
+ * or asked for a capture it cannot have, is refused before anything is written; an agent that never connects is
  * rolled back (files removed, process stopped) and the error says so.
  */
 import { test } from "node:test";
@@ -25,14 +25,20 @@ test("no Node.js on the host, or an agent that never connects: clear error, noth
   const options = (node: string): FleetOptions => ({
     parallel: 1, progress: recordingProgress(), installRoot: ws.installRoot, unitDir: ws.unitDir, node, serviceManager: "none", connectTimeoutMs: 4_000,
   });
-  const job = (controllerAddress: string) =>
-    jobFromFlags(`root@127.0.0.71:${sshd.port}`, "shop/bookstore", [], { controller: [controllerAddress], repoAddress: "127.0.0.1:0", logLevel: "info" }, {
+  const job = (controllerAddress: string, capture?: "transparent") =>
+    jobFromFlags(`root@127.0.0.71:${sshd.port}`, "shop/bookstore", [], { controller: [controllerAddress], repoAddress: "127.0.0.1:0", logLevel: "info", ...(capture ? { capture } : {}) }, {
       identityFile: ws.userKey.privateKeyFile, hostKeys: { knownHostsFile: ws.knownHosts, acceptNew: false },
     });
 
   const [noNode] = await installFleet([job(controller.grpcAddress)], admin, bundle, options("/nonexistent/node"));
   assert.equal(noNode!.error?.code, "MESHFED_HOST_NODE_MISSING");
   assert.match(noNode!.error.message, /Node >= 20/);
+  assert.equal(existsSync(ws.installRoot), false, "refused before writing anything");
+
+  // --capture transparent for an agent without a proxy: refused by name, before anything is written.
+  const [noCapture] = await installFleet([job(controller.grpcAddress, "transparent")], admin, bundle, options(process.execPath));
+  assert.equal(noCapture!.error?.code, "MESHFED_INSTALL_CAPTURE_UNAVAILABLE", JSON.stringify(noCapture));
+  assert.match(noCapture!.error.message, /without a proxy/);
   assert.equal(existsSync(ws.installRoot), false, "refused before writing anything");
 
   // Nothing listens there: the agent keeps retrying and never connects.

@@ -84,3 +84,25 @@ test("the proxy's service: annotation, else the selecting Service (several: firs
   assert.equal(bad.response.allowed, false);
   assert.match(bad.response.status?.message ?? "", /meshfed\.io\/service="Not_A_Name" is not a Service name/);
 });
+
+test("capture annotations: a pod's outbound exclusions and inclusions add to the configured ones; a malformed one refuses the pod, naming it", async () => {
+  const api = new FakeApi({});
+  const inj = await injector(api);
+  const r = await inj.admit(request("cached", {
+    "meshfed.io/outbound-port-exclusion-list": "5432, 6379",
+    "meshfed.io/outbound-ip-range-exclusion-list": "10.200.0.0/16",
+    "meshfed.io/inbound-port-exclusion-list": "8080",
+  }));
+  assert.equal(r.response.allowed, true);
+  const patch = JSON.parse(Buffer.from(r.response.patch!, "base64").toString("utf8")) as Array<{ path: string; value: unknown }>;
+  const init = JSON.stringify(patch.find((op) => op.path.startsWith("/spec/initContainers"))!.value);
+  assert.match(init, /--dports 5432,6379 -j RETURN/);
+  assert.match(init, /-d 10.200.0.0\/16 -j RETURN/);
+  assert.doesNotMatch(init, /--dport 8080 -j REDIRECT/, "the inbound exclusion annotation leaves 8080 plain");
+  for (const [key, value] of [["meshfed.io/outbound-port-exclusion-list", "80,http"], ["meshfed.io/outbound-ip-range-inclusion-list", "fd00::/8"]] as const) {
+    const denied = await inj.admit(request("cached", { [key]: value }));
+    assert.equal(denied.response.allowed, false, key);
+    assert.match(denied.response.status?.message ?? "", new RegExp(key.replace(/[./]/g, "\\$&")));
+  }
+  assert.equal(api.secrets.length, 1, "a refused pod gets no bootstrap Secret");
+});

@@ -40,6 +40,7 @@ test("schema defaults: inCluster auto, mesh name meshfed, SMI and MeshConfig on"
     injector: {
       enabled: false, address: "0.0.0.0:9443", path: "/mutate-pods", service: { name: "meshfed-controller" }, webhookConfiguration: "meshfed-sidecar-injector",
       patchCaBundle: true, sidecarImage: "flomesh/pipy:1.5.18", initImage: "openservicemesh/init:v1.2.0", excludeInboundPorts: [],
+      excludeOutboundIPRanges: [], excludeOutboundPorts: [], includeOutboundIPRanges: [], includeOutboundPorts: [], controllerAddresses: [],
       orphanGracePeriod: 300_000, orphanSweepInterval: 60_000,
     },
   });

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
-import { interceptedPorts, interceptionScript, probePorts } from "../../src/controller/drivers/pipy/pipy-pod-patch.js";
+import { interceptedPorts, probePorts } from "../../src/controller/drivers/pipy/pipy-pod-patch.js";
 import type { PodBootstrap, PodView } from "../../src/controller/drivers/types.js";
 import { applyJsonPatch } from "../fakes/json-patch.js";
 
@@ -26,18 +26,6 @@ test("intercepted ports: declared TCP ports minus probes (named or numbered), ex
   ];
   for (const c of cases) assert.deepEqual(interceptedPorts(c.view, { ...BOOTSTRAP, excludeInboundPorts: c.exclude ?? [] }, OFFSET), c.want, c.name);
   assert.deepEqual(probePorts([{ name: "a", ports: [{ name: "h", containerPort: 81 }], livenessProbe: { httpGet: { port: "h" } }, readinessProbe: { httpGet: { port: "9000" } } }]), [81, 9000]);
-});
-
-test("interception script: idempotent chain setup, one REDIRECT per port to port + offset", () => {
-  const script = interceptionScript([8080, 9090], 10000);
-  assert.equal(script, [
-    "set -e",
-    "iptables -t nat -N MESHFED_INBOUND 2>/dev/null || iptables -t nat -F MESHFED_INBOUND",
-    "iptables -t nat -C PREROUTING -p tcp -j MESHFED_INBOUND 2>/dev/null || iptables -t nat -A PREROUTING -p tcp -j MESHFED_INBOUND",
-    "iptables -t nat -A MESHFED_INBOUND -p tcp --dport 8080 -j REDIRECT --to-ports 18080",
-    "iptables -t nat -A MESHFED_INBOUND -p tcp --dport 9090 -j REDIRECT --to-ports 19090",
-    "",
-  ].join("\n"));
 });
 
 test("patchPod: appends to existing arrays, creates absent ones; the result is a valid pod with the sidecar polling its repo path", () => {

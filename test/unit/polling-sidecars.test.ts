@@ -10,7 +10,7 @@ test("polling sidecars: connected while polls are recent, gone after three misse
   const sidecars = new PollingSidecars({ now: () => now });
   sidecars.seen(ID, SERVICE, "aa", "10.0.0.1");
   const first = [...sidecars.connected()];
-  assert.deepEqual(first, [{ proxyId: ID, service: SERVICE, serial: "aa", connectedAt: new Date(1_000_000).toISOString(), via: "repo", addresses: ["10.0.0.1"] }]);
+  assert.deepEqual(first, [{ proxyId: ID, service: SERVICE, serial: "aa", connectedAt: new Date(1_000_000).toISOString(), via: "repo", capture: "transparent", addresses: ["10.0.0.1"] }]);
   now += 5_000;
   sidecars.seen(ID, SERVICE, "aa", "10.0.0.1");
   now += SIDECAR_STALE_MS;

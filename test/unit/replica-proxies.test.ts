@@ -10,7 +10,7 @@ const P3 = "33333333-3333-4333-8333-333333333333";
 
 const local: ProxyInfo = {
   proxyId: P1, service: "shop/web", serial: "aa", peer: "127.0.0.1:5000", addresses: ["10.0.0.1"], endpoints: [{ ip: "10.0.0.1", port: 80 }],
-  agentVersion: "1", proxyVersion: "p", connectedAt: "2026-01-01T00:00:05.000Z", config: { version: 3, hash: "h", driver: "json" }, lastAck: null, health: null, serviceCertificate: null,
+  agentVersion: "1", proxyVersion: "p", connectedAt: "2026-01-01T00:00:05.000Z", config: { version: 3, hash: "h", driver: "json" }, lastAck: null, health: null, serviceCertificate: null, capture: null,
 };
 
 const remote = (proxyId: string, replicaId: string, extra: Partial<RemoteRegistration> = {}): RemoteRegistration => ({

@@ -4,6 +4,7 @@
  * Progress goes to stderr (live lines on a terminal), the summary table to
  * stdout; the exit status is 1 when any host failed.
  */
+import { CAPTURE_CHOICES, type CaptureChoice } from "../../installer/capture.js";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Argv } from "yargs";
@@ -53,6 +54,7 @@ interface InstallArgs extends TargetArgs, AdminArgs {
   proxy: boolean;
   repoAddress: string;
   agentLogLevel: string;
+  capture: CaptureChoice;
   timeout: string;
   bundle?: string;
 }
@@ -126,6 +128,7 @@ export function agentInstallCommand<T>(yargs: Argv<T>) {
         .option("proxy", { type: "boolean", default: true, describe: "run Pipy; --no-proxy: registration and certificates only" })
         .option("repo-address", { type: "string", default: "127.0.0.1:15010", describe: "loopback repo address of the agent (the next port for each further agent on a host)" })
         .option("agent-log-level", { choices: LOG_LEVELS, default: "info", describe: "the installed agent's log level" })
+        .option("capture", { choices: CAPTURE_CHOICES, default: "auto" as const, describe: "transparent: capture the host's TCP with iptables (Pipy runs as the system user meshfed-proxy); none: explicit mode; auto: transparent when the host can, the summary says why not" })
         .option("timeout", { type: "string", default: "60s", describe: "how long to wait for each agent to connect" })
         .option("bundle", { type: "string", describe: "agent bundle directory (default: dist/agent-bundle of this package)" }),
     async (argv) => {
@@ -134,6 +137,7 @@ export function agentInstallCommand<T>(yargs: Argv<T>) {
         ...(argv.proxy ? { pipy: argv.pipy } : {}),
         repoAddress: argv.repoAddress,
         logLevel: argv.agentLogLevel,
+        capture: argv.capture,
       };
       const jobs = await jobsFor(argv, common, argv.endpoint ?? []);
       const bundle = await loadAgentBundle(argv.bundle);

@@ -3,6 +3,7 @@ import type { Argv } from "yargs";
 import { errorCode, errorMessage } from "../../common/errors.js";
 import { createLogger, LOG_LEVELS } from "../../common/logger.js";
 import { EXIT_PERMANENT, loadAgentConfig, startAgent, type AgentConfig, type RunningAgent } from "../../agent/index.js";
+import { Iptables, removeCapture } from "../../agent/capture/index.js";
 import { closeOnSignals } from "../signals.js";
 
 interface AgentArgs {
@@ -22,6 +23,8 @@ interface AgentArgs {
   dns?: string;
   dnsListen?: string;
   dnsHook?: string;
+  capture?: string;
+  proxyUser?: string;
 }
 
 /**
@@ -34,7 +37,7 @@ export function agentCommand(yargs: Argv, subcommands: (y: Argv) => Argv = (y) =
   return yargs.command(
     "agent",
     "run the VM agent (flags override the config file); agent install|uninstall: put it on hosts over SSH",
-    (y) => agentRunCommand(subcommands(y)),
+    (y) => agentRunCommand(agentCleanupCommand(subcommands(y))),
   );
 }
 
@@ -58,6 +61,8 @@ function agentRunCommand<T>(yargs: Argv<T>) {
         .option("dns", { choices: ["enabled", "disabled"], describe: "answer mesh names (<svc>.<ns>.svc[.<trust domain>]) on this host (default disabled; docs/dataplane.md)" })
         .option("dns-listen", { type: "string", describe: "loopback host:port of the mesh DNS (default 127.0.0.153:53)" })
         .option("dns-hook", { choices: ["auto", "resolved", "resolv.conf", "none"], describe: "how the host's resolver is pointed at it (default auto)" })
+        .option("capture", { choices: ["none", "transparent"], describe: "transparent: capture the host's TCP with iptables (docs/dataplane.md); none: explicit mode (default)" })
+        .option("proxy-user", { type: "string", describe: "user (name, uid or uid:gid) Pipy runs as; required with --capture transparent" })
         .option("backoff-cap", { type: "string", describe: "longest reconnect delay (default 30s)" })
         .option("log-level", { choices: LOG_LEVELS, describe: "log level (logs go to stderr as JSON lines)" }),
     async (argv) => {
@@ -72,6 +77,7 @@ function agentRunCommand<T>(yargs: Argv<T>) {
           service: argv.service, endpoints: argv.endpoint, pipy: argv.pipy, proxy: argv.proxy,
           repoAddress: argv.repoAddress, logLevel: argv.logLevel, backoffCap: argv.backoffCap, hostAddresses: argv.hostAddress,
           dns: argv.dns, dnsListen: argv.dnsListen, dnsHook: argv.dnsHook,
+          capture: argv.capture, proxyUser: argv.proxyUser,
         });
         logger = createLogger(config.logLevel);
         agent = await startAgent(config, logger);
@@ -88,6 +94,34 @@ function agentRunCommand<T>(yargs: Argv<T>) {
       release();
       if (exit.exitCode !== 0) process.stderr.write(`meshfed agent: ${exit.code ?? "MESHFED_INTERNAL"}: ${exit.message ?? "stopped"}\n`);
       process.exitCode = exit.exitCode;
+    },
+  );
+}
+
+/**
+ * `meshfed agent cleanup`: removes the capture chains and jumps a killed
+ * agent left behind (the uninstaller runs it after stopping the service).
+ * It needs no config: it deletes exactly MESHFED_OUTPUT, MESHFED_INBOUND and
+ * the jumps into them, whatever rules they hold.
+ */
+function agentCleanupCommand<T>(yargs: Argv<T>) {
+  return yargs.command(
+    "cleanup",
+    "remove the agent's iptables capture rules (after a kill -9; the uninstaller runs it)",
+    (y) => y,
+    async () => {
+      try {
+        const removed = await removeCapture(new Iptables());
+        process.stdout.write(removed ? "capture rules removed\n" : "no capture rules found\n");
+      } catch (err) {
+        // No iptables at all means no rules of ours either.
+        if (errorCode(err) === "MESHFED_CAPTURE_IPTABLES_MISSING" || errorCode(err) === "MESHFED_CAPTURE_NFTABLES_ONLY") {
+          process.stdout.write("no capture rules found (no iptables on this host)\n");
+          return;
+        }
+        process.stderr.write(`meshfed agent cleanup: ${errorCode(err)}: ${errorMessage(err)}\n`);
+        process.exitCode = 1;
+      }
     },
   );
 }

@@ -77,6 +77,17 @@ interface ProxyRow {
   replicaId?: string;
   /** ServiceAccount `namespace/name`; absent for other replicas' proxies and from older controllers. */
   identity?: string;
+  /** Absent from older controllers; null when the agent reported none. */
+  capture?: { mode: string; installed: boolean; outboundActive: boolean; errorCode: string } | null;
+}
+
+/** "none", "transparent", "transparent (outbound off)" while Pipy is not ready, or the failure's code. */
+export function captureColumn(c: ProxyRow["capture"]): string {
+  if (c === undefined || c === null) return "-";
+  if (c.mode !== "transparent") return c.mode;
+  if (c.errorCode !== "") return `transparent: ${c.errorCode}`;
+  if (!c.installed) return "transparent (rules missing)";
+  return c.outboundActive ? "transparent" : "transparent (outbound off)";
 }
 
 export function proxiesCommand(yargs: Argv) {
@@ -87,10 +98,11 @@ export function proxiesCommand(yargs: Argv) {
     async (argv) => {
       const body = (await adminGet(adminClientOptions(argv), "api/v1/proxies")) as ProxyRow[];
       printResult(argv.output, body, () => ({
-        header: ["PROXY", "SERVICE", "IDENTITY", "ADDRESSES", "CONFIG", "LAST ACK", "CONNECTED", "REPLICA"],
+        header: ["PROXY", "SERVICE", "IDENTITY", "ADDRESSES", "CONFIG", "LAST ACK", "CAPTURE", "CONNECTED", "REPLICA"],
         rows: body.map((p) => [
           p.proxyId, p.service, p.identity ?? "-", p.addresses.join(","), p.config ? `v${p.config.version}` : "-",
           p.lastAck ? `${p.lastAck.ok ? "ACK" : "NACK"} v${p.lastAck.version}${p.lastAck.ok ? "" : `: ${p.lastAck.error}`}` : "-",
+          captureColumn(p.capture),
           p.connectedAt,
           p.replicaId ?? "-",
         ]),

@@ -1,4 +1,4 @@
-import type { AppProtocol, PortProtocols } from "../../common/app-protocol.js";
+import type { AppProtocol, CaptureMode, PortProtocols } from "../../common/app-protocol.js";
 import { parseServiceKey, serviceKey, type ServiceKey, type ServiceRef } from "../../common/service.js";
 import type { IdentityRef } from "../spec/types.js";
 import type { EndpointIndex } from "./endpoint-index.js";
@@ -24,6 +24,8 @@ export interface ProxyViewInput {
    * ServiceAccount), else the service's name.
    */
   readonly serviceAccount?: string;
+  /** How the proxy's host hands it traffic; absent = "none" (explicit mode). */
+  readonly capture?: CaptureMode;
 }
 
 /** Where a proxy's identity comes from, for `--explain`. */
@@ -79,7 +81,7 @@ export function buildProxyView(index: EndpointIndex, spec: SpecIndex, permissive
   }
   const protocols = portProtocols(local);
   return {
-    proxy: { id: input.proxyId, service: { namespace: input.service.namespace, name: input.service.name }, identity },
+    proxy: { id: input.proxyId, service: { namespace: input.service.namespace, name: input.service.name }, identity, ...(input.capture === undefined ? {} : { capture: input.capture }) },
     inbound: { permissive, endpoints: inboundEndpointsList, ...(protocols ? { protocols } : {}), rules },
     outbound,
   };

@@ -103,6 +103,8 @@ export interface ConnectedProxy {
   readonly replicaId?: string;
   /** The identity (`namespace/account`) whose service certificate it holds, when the control plane knows it. */
   readonly identity?: string;
+  /** How its host hands it traffic (absent: "none", or not known to this replica). */
+  readonly capture?: CaptureMode;
 }
 
 /** What the proxy control plane tells the catalog: who is connected right now (read when participants are asked for). */

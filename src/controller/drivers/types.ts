@@ -89,4 +89,14 @@ export interface PodBootstrap {
   readonly initImage: string;
   /** Container ports never redirected to the sidecar (on top of the probe ports). */
   readonly excludeInboundPorts: readonly number[];
+  /** Outbound capture exclusions and include lists (injector config merged with the pod's annotations); absent = none. */
+  readonly outbound?: OutboundCaptureLists;
+}
+
+export interface OutboundCaptureLists {
+  readonly controllerAddresses: readonly string[];
+  readonly excludeOutboundIPRanges: readonly string[];
+  readonly excludeOutboundPorts: readonly number[];
+  readonly includeOutboundIPRanges: readonly string[];
+  readonly includeOutboundPorts: readonly number[];
 }

@@ -30,7 +30,7 @@ export function proxiesAcrossReplicas(local: readonly ProxyInfo[], replicaId: st
     rows.set(r.proxyId, {
       proxyId: r.proxyId, service: r.service, serial: r.serial ?? "", peer: r.peer ?? "", addresses: r.addresses ?? [], endpoints: r.endpoints,
       agentVersion: r.agentVersion ?? "", proxyVersion: r.proxyVersion ?? "", connectedAt: r.connectedAt ?? "",
-      config: null, lastAck: null, health: null, serviceCertificate: null, replicaId: r.replicaId, local: false,
+      config: null, lastAck: null, health: null, serviceCertificate: null, capture: null, replicaId: r.replicaId, local: false,
     });
   }
   return [...rows.values()].sort((a, b) => (a.proxyId < b.proxyId ? -1 : a.proxyId > b.proxyId ? 1 : 0));

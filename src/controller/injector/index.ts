@@ -110,7 +110,16 @@ export async function startInjector(o: StartInjectorOptions): Promise<RunningInj
     now,
     protectedNamespaces,
     meshName: o.meshName,
-    bootstrap: { repoUrl, sidecarImage: o.config.sidecarImage, initImage: o.config.initImage, excludeInboundPorts: o.config.excludeInboundPorts },
+    bootstrap: {
+      repoUrl, sidecarImage: o.config.sidecarImage, initImage: o.config.initImage, excludeInboundPorts: o.config.excludeInboundPorts,
+      outbound: {
+        controllerAddresses: o.config.controllerAddresses,
+        excludeOutboundIPRanges: o.config.excludeOutboundIPRanges,
+        excludeOutboundPorts: o.config.excludeOutboundPorts,
+        includeOutboundIPRanges: o.config.includeOutboundIPRanges,
+        includeOutboundPorts: o.config.includeOutboundPorts,
+      },
+    },
     logger: o.logger,
   });
   const dnsNames = webhookDnsNames(service, o.namespace);

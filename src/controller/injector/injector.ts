@@ -19,6 +19,7 @@ import type { CertificateManager } from "../certificates/types.js";
 import { SIDECAR_CONTAINER, type JsonPatchOp, type PodBootstrap, type SidecarDriver } from "../drivers/types.js";
 import { allow, deny, type AdmissionRequest, type AdmissionReviewResponse } from "./admission-review.js";
 import type { BootstrapRecords } from "./bootstrap-records.js";
+import { podCaptureLists } from "./capture-annotations.js";
 import type { InjectorKubeApi } from "./kube-api.js";
 import { MONITORED_BY_LABEL } from "../providers/kubernetes/objects.js";
 import { podLabel, podSchema, PROXY_ID_ANNOTATION, SERVICE_ANNOTATION, skipReason, type AdmittedPod } from "./pod.js";
@@ -49,6 +50,8 @@ export interface SidecarInjectorOptions {
   /** Never injected, whatever their labels (webhook-scope.ts): the cluster's and the controller's own. */
   readonly protectedNamespaces?: readonly string[];
 }
+
+const NO_OUTBOUND_LISTS = { controllerAddresses: [], excludeOutboundIPRanges: [], excludeOutboundPorts: [], includeOutboundIPRanges: [], includeOutboundPorts: [] } as const;
 
 export function bootstrapSecretName(proxyId: string): string {
   return `meshfed-proxy-${proxyId}`;
@@ -99,8 +102,15 @@ export class SidecarInjector {
       this.#log.warn({ pod: label }, service.none);
       return allow(uid, [], [service.none]);
     }
+    let capture;
+    try {
+      capture = podCaptureLists({ ...(this.#o.bootstrap.outbound ?? NO_OUTBOUND_LISTS), excludeInboundPorts: this.#o.bootstrap.excludeInboundPorts }, pod.metadata.annotations);
+    } catch (err) {
+      return deny(uid, errorMessage(err));
+    }
     const proxyId = (this.#o.newProxyId ?? randomUUID)();
-    const bootstrap: PodBootstrap = { ...this.#o.bootstrap, proxyId, secretName: bootstrapSecretName(proxyId) };
+    const { excludeInboundPorts, ...outbound } = capture;
+    const bootstrap: PodBootstrap = { ...this.#o.bootstrap, proxyId, secretName: bootstrapSecretName(proxyId), excludeInboundPorts, outbound };
     const warnings = [...service.warnings];
     if (request.dryRun === true) {
       // sideEffects: NoneOnDryRun: the patch is shown, nothing is issued or created.

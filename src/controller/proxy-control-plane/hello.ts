@@ -8,6 +8,7 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { APP_PROTOCOLS, type AppProtocol } from "../../common/app-protocol.js";
 import { MeshfedError } from "../../common/errors.js";
+import type { CaptureStatus__Output } from "../../generated/proto/meshfed/v1/CaptureStatus.js";
 import type { Hello__Output } from "../../generated/proto/meshfed/v1/Hello.js";
 
 export const HELLO_ERRORS = {
@@ -18,6 +19,24 @@ export const HELLO_ERRORS = {
 } as const;
 
 const ip = z.string().refine((v) => isIP(v) !== 0, { message: "not an IPv4 or IPv6 address" });
+/** An agent's capture status (Hello and Health field 20); absent or empty = mode "none". */
+const captureSchema = z.object({
+  mode: z.enum(["none", "transparent"]).catch("none"),
+  installed: z.boolean(),
+  outboundActive: z.boolean(),
+  errorCode: z.string().max(64),
+  error: z.string().max(1024),
+});
+
+export type ValidCaptureStatus = z.infer<typeof captureSchema>;
+
+/** Validated capture status, or null when the agent sent none (an older agent). Unknown modes read as "none". */
+export function validCaptureStatus(raw: CaptureStatus__Output | null | undefined): ValidCaptureStatus | null {
+  if (raw === null || raw === undefined) return null;
+  const parsed = captureSchema.safeParse({ ...raw, errorCode: raw.errorCode.slice(0, 64), error: raw.error.slice(0, 1024) });
+  return parsed.success ? parsed.data : null;
+}
+
 const helloSchema = z.object({
   proxyId: z.string().uuid(),
   hostAddresses: z.array(ip).max(64),
@@ -40,6 +59,7 @@ const helloSchema = z.object({
 
 export type ValidHello = Omit<z.infer<typeof helloSchema>, "endpoints"> & {
   readonly endpoints: ReadonlyArray<{ readonly ip: string; readonly port: number; readonly protocol?: AppProtocol }>;
+  readonly capture: ValidCaptureStatus | null;
 };
 
 export interface HelloContext {
@@ -70,5 +90,9 @@ export function validateHello(hello: Hello__Output | null | undefined, ctx: Hell
       throw new MeshfedError(HELLO_ERRORS.endpointOtherService, `endpoint ${e.ip}:${e.port} belongs to ${owners.join(", ")}, not to ${ctx.service} (the service in this proxy's certificate)`);
     }
   }
-  return { ...h, hostAddresses: [...local], endpoints: h.endpoints.map((e) => ({ ip: e.ip.toLowerCase(), port: e.port, ...(e.protocol === "" ? {} : { protocol: e.protocol }) })) };
+  return {
+    ...h, hostAddresses: [...local],
+    endpoints: h.endpoints.map((e) => ({ ip: e.ip.toLowerCase(), port: e.port, ...(e.protocol === "" ? {} : { protocol: e.protocol }) })),
+    capture: validCaptureStatus(hello?.capture),
+  };
 }

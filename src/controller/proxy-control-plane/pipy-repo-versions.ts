@@ -77,7 +77,8 @@ export class RepoVersions {
     // inbound; the EndpointSlice that adds its address changes the catalog,
     // which invalidates this version.
     const addresses = this.#o.addresses?.(proxyId);
-    const input = { proxyId, service, ...(addresses === undefined ? {} : { addresses }) };
+    // Pods always capture: the injector's init container installs the rules (docs/dataplane.md "Capture in pods").
+    const input = { proxyId, service, capture: "transparent" as const, ...(addresses === undefined ? {} : { addresses }) };
     // The pod's identity is the ServiceAccount its endpoints run as; the
     // certificate is that account's. Cached by the manager until its renewal
     // point; a renewal (or a new account) shows as a new serial.

@@ -58,7 +58,8 @@ export class PollingSidecars implements ConnectedProxySource {
       }
       const where = this.#locate?.(s.proxyId);
       yield {
-        proxyId: s.proxyId, service: s.service, serial: s.serial, connectedAt: s.connectedAt, via: "repo",
+        // The injector's init container always captures (docs/dataplane.md "Capture in pods").
+        proxyId: s.proxyId, service: s.service, serial: s.serial, connectedAt: s.connectedAt, via: "repo", capture: "transparent",
         addresses: where?.addresses ?? [s.peer],
         ...(where === undefined ? {} : { pod: where.pod }),
       };

@@ -24,7 +24,7 @@ import type { SidecarDriver } from "../drivers/types.js";
 import type { AgentsProvider } from "../providers/agents/provider.js";
 import { acceptingEncodedMessages } from "./config-message.js";
 import { buildMeshNames } from "./mesh-names.js";
-import { validateHello } from "./hello.js";
+import { validateHello, validCaptureStatus } from "./hello.js";
 import type { ConsumedToken, JoinTokens } from "./join-tokens.js";
 import { PeerRateLimit } from "./peer-rate-limit.js";
 import { ProxyRenewal } from "./proxy-renewal.js";
@@ -322,6 +322,7 @@ export class ProxyControlPlane {
     session.configVersion = valid.configVersion;
     session.configHash = valid.configHash;
     session.dns = valid.dns;
+    if (valid.capture !== null) session.capture = { ...valid.capture, at: new Date().toISOString() };
 
     const replaced = this.sessions.add(session);
     replaced?.shutdown("MESHFED_REPLACED", "a newer stream for this proxy connected", false);
@@ -397,6 +398,9 @@ export class ProxyControlPlane {
       if (!ok) this.#log.warn({ proxyId: session.identity.proxyId, version, error: session.lastAck.error }, "proxy refused config (NACK)");
     } else if (msg.message === "health" && msg.health) {
       session.health = { proxyState: msg.health.proxyState.slice(0, 64), runningVersion: msg.health.runningVersion, detail: msg.health.detail.slice(0, 1024), at: now };
+      // The mode is fixed for a stream (it shapes the rendered config); only the rule state follows Health.
+      const capture = validCaptureStatus(msg.health.capture);
+      if (capture !== null && session.capture !== null) session.capture = { ...capture, mode: session.capture.mode, at: now };
     } else if (msg.message === "proxyCsr" && msg.proxyCsr) {
       void this.#renewal.onCsr(session, msg.proxyCsr.csrPem);
     } else if (msg.message === "hello") {
@@ -421,7 +425,7 @@ export class ProxyControlPlane {
 
   #viewInput(session: ProxySession): ProxyViewInput {
     const { proxyId, service, serviceAccount } = session.identity;
-    return { proxyId, service, addresses: session.addresses, ...(serviceAccount === undefined ? {} : { serviceAccount }) };
+    return { proxyId, service, addresses: session.addresses, ...(serviceAccount === undefined ? {} : { serviceAccount }), ...captureInput(session) };
   }
 
   #identityOf(session: ProxySession): IdentityRef {
@@ -593,4 +597,9 @@ export class ProxyControlPlane {
     for (const t of this.#renewalTimers.values()) clearTimeout(t);
     this.#server.forceShutdown();
   }
+}
+
+/** The capture mode a session's agent announced, for its proxy view; nothing for "none" (the view's default). */
+function captureInput(session: ProxySession): { capture?: "transparent" } {
+  return session.capture?.mode === "transparent" ? { capture: "transparent" } : {};
 }

@@ -8,6 +8,7 @@
  * stops reading therefore holds a bounded amount of memory, and pushes to
  * the other proxies never wait for it.
  */
+import type { CaptureMode } from "../../common/app-protocol.js";
 import type * as grpc from "@grpc/grpc-js";
 import type { ServiceRef } from "../../common/service.js";
 import type { AgentMessage__Output, ControllerMessage } from "../../common/proto.js";
@@ -60,6 +61,8 @@ export interface ProxyInfo {
    * sent. Only from the replica holding the stream, like `config`.
    */
   readonly dns?: DnsInfo | null;
+  /** The agent's traffic capture (docs/dataplane.md "Capture"); null from an agent that sends none. */
+  readonly capture: CaptureInfo | null;
 }
 
 export interface DnsInfo {
@@ -69,6 +72,16 @@ export interface DnsInfo {
   readonly namesHash: string;
   readonly names: number;
   readonly detail: string;
+}
+
+export interface CaptureInfo {
+  readonly mode: CaptureMode;
+  readonly installed: boolean;
+  readonly outboundActive: boolean;
+  readonly errorCode: string;
+  readonly error: string;
+  /** When the controller last heard it (Hello or Health). */
+  readonly at: string;
 }
 
 export interface SessionIdentity {
@@ -97,6 +110,7 @@ export class ProxySession {
   /** `namespace/account` the last service certificate sent was for ("" before the first). */
   certificateIdentity = "";
   dns: DnsInfo | null = null;
+  capture: CaptureInfo | null = null;
   readonly #stream: ProxyStream;
   /** Set when gRPC's buffer is over its high-water mark, until "drain". */
   #blocked = false;
@@ -235,6 +249,7 @@ export class ProxySession {
       serviceCertificate: this.serviceCertificate,
       ...(this.certificateIdentity === "" ? {} : { identity: this.certificateIdentity }),
       dns: this.dns,
+      capture: this.capture,
     };
   }
 }

@@ -85,6 +85,7 @@ export class ProxySessions implements ConnectedProxySource {
       yield {
         proxyId: s.identity.proxyId, service: s.identity.service, serial: s.identity.serial, addresses: s.addresses, connectedAt: s.connectedAt,
         ...(s.certificateIdentity === "" ? {} : { identity: s.certificateIdentity }),
+        ...(s.capture !== null ? { capture: s.capture.mode } : {}),
       };
     }
   }

@@ -3,6 +3,7 @@ import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { AgentMessage as _meshfed_v1_AgentMessage, AgentMessage__Output as _meshfed_v1_AgentMessage__Output } from './meshfed/v1/AgentMessage.js';
 import type { CaBundle as _meshfed_v1_CaBundle, CaBundle__Output as _meshfed_v1_CaBundle__Output } from './meshfed/v1/CaBundle.js';
+import type { CaptureStatus as _meshfed_v1_CaptureStatus, CaptureStatus__Output as _meshfed_v1_CaptureStatus__Output } from './meshfed/v1/CaptureStatus.js';
 import type { ConfigAck as _meshfed_v1_ConfigAck, ConfigAck__Output as _meshfed_v1_ConfigAck__Output } from './meshfed/v1/ConfigAck.js';
 import type { ConfigFile as _meshfed_v1_ConfigFile, ConfigFile__Output as _meshfed_v1_ConfigFile__Output } from './meshfed/v1/ConfigFile.js';
 import type { ConfigVersion as _meshfed_v1_ConfigVersion, ConfigVersion__Output as _meshfed_v1_ConfigVersion__Output } from './meshfed/v1/ConfigVersion.js';
@@ -31,6 +32,7 @@ export interface ProtoGrpcType {
     v1: {
       AgentMessage: MessageTypeDefinition<_meshfed_v1_AgentMessage, _meshfed_v1_AgentMessage__Output>
       CaBundle: MessageTypeDefinition<_meshfed_v1_CaBundle, _meshfed_v1_CaBundle__Output>
+      CaptureStatus: MessageTypeDefinition<_meshfed_v1_CaptureStatus, _meshfed_v1_CaptureStatus__Output>
       ConfigAck: MessageTypeDefinition<_meshfed_v1_ConfigAck, _meshfed_v1_ConfigAck__Output>
       ConfigFile: MessageTypeDefinition<_meshfed_v1_ConfigFile, _meshfed_v1_ConfigFile__Output>
       ConfigVersion: MessageTypeDefinition<_meshfed_v1_ConfigVersion, _meshfed_v1_ConfigVersion__Output>

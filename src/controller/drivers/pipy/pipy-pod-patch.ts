@@ -1,21 +1,26 @@
 /**
  * What the Pipy driver adds to a pod (docs/kubernetes.md "Sidecar
- * injection"): a bootstrap volume from the proxy's Secret, an init container
- * that redirects inbound traffic to the sidecar's listeners, and the Pipy
- * sidecar that polls the controller's HTTPS repo with its proxy certificate
- * (docs/pipy.md "Polling the controller's repo").
+ * injection", docs/dataplane.md "Capture in pods"): a bootstrap volume from
+ * the proxy's Secret, an init container that installs the capture rules, and
+ * the Pipy sidecar that polls the controller's HTTPS repo with its proxy
+ * certificate (docs/pipy.md "Polling the controller's repo").
  *
- * Interception is inbound only and per declared container port P:
- * PREROUTING REDIRECT P -> P + inboundPortOffset, where the sidecar listens
- * (pod IP). Peers' sidecars dial P + offset directly with mTLS; the redirect
- * makes a plain client that dials P meet the mTLS listener instead of
- * reaching the process around the mesh. The sidecar's own forward to podIP:P
- * is locally generated (OUTPUT), so it is not redirected back. Probe ports are
- * left out: the kubelet probes from the node without a mesh certificate.
- * Outbound stays explicit (127.0.0.1:15001, docs/pipy.md) until the driver
- * has a transparent TCP outbound.
+ * The init container writes the same nat chains as the VM agent
+ * (common/capture-rules.ts), with the sidecar's fixed uid 1500:
+ * - Inbound, per declared container port P: PREROUTING REDIRECT P -> P +
+ *   inboundPortOffset, where the sidecar listens (pod IP). Peers' sidecars
+ *   dial P + offset directly with mTLS; the redirect makes a plain client
+ *   that dials P meet the mTLS listener instead of reaching the process
+ *   around the mesh. The sidecar's own forward to podIP:P is locally
+ *   generated (OUTPUT, uid 1500), so it is not redirected back. Probe ports
+ *   are left out: the kubelet probes from the node without a mesh certificate.
+ * - Outbound: the app's TCP goes to the sidecar's transparent listener
+ *   127.0.0.1:15002, except the sidecar's own (uid 1500), loopback, the
+ *   configured controller addresses and the exclusions from the injector
+ *   config and the pod's annotations.
  */
-import { SIDECAR_CONTAINER, type ContainerView, type JsonPatchOp, type PodBootstrap, type PodView, type ProbePort, type ProbeView } from "../types.js";
+import { captureRestoreInput, DEFAULT_OUTBOUND_PORT, INBOUND_CHAIN, OUTPUT_CHAIN } from "../../../common/capture-rules.js";
+import { SIDECAR_CONTAINER, type ContainerView, type JsonPatchOp, type OutboundCaptureLists, type PodBootstrap, type PodView, type ProbePort, type ProbeView } from "../types.js";
 
 export const INIT_CONTAINER = "meshfed-init";
 export const BOOTSTRAP_VOLUME = "meshfed-bootstrap";
@@ -24,7 +29,6 @@ export const BOOTSTRAP_MOUNT = "/etc/meshfed";
 export const SIDECAR_UID = 1500;
 /** Pipy's own admin port inside the pod (metrics); its default 6060 would collide with many apps. */
 export const SIDECAR_ADMIN_PORT = 15000;
-const CHAIN = "MESHFED_INBOUND";
 
 export interface PodPatchOptions {
   readonly inboundPortOffset: number;
@@ -65,13 +69,33 @@ export function probePorts(containers: readonly ContainerView[]): number[] {
   return [...out].sort((a, b) => a - b);
 }
 
-/** The init container's script; idempotent, since an init container may run again in the same network namespace. */
-export function interceptionScript(ports: readonly number[], offset: number): string {
+const NO_LISTS: OutboundCaptureLists = { controllerAddresses: [], excludeOutboundIPRanges: [], excludeOutboundPorts: [], includeOutboundIPRanges: [], includeOutboundPorts: [] };
+
+/**
+ * The init container's script. An init container may run again in the same
+ * network namespace (a pod sandbox restart), so it first deletes every jump
+ * into our chains, then writes both chains and one jump each in one
+ * iptables-restore transaction (`:CHAIN` empties a chain that exists). The
+ * rules go through printf, not a here-document: the root filesystem is
+ * read-only and some shells write here-documents to a temp file.
+ */
+export function captureScript(ports: readonly number[], offset: number, lists: OutboundCaptureLists = NO_LISTS): string {
+  const input = captureRestoreInput({
+    proxyUid: SIDECAR_UID,
+    outboundPort: DEFAULT_OUTBOUND_PORT,
+    inboundOffset: offset,
+    inboundPorts: ports,
+    // interceptedPorts already left the excluded ones out.
+    excludeInboundPorts: [],
+    ...lists,
+  }, { outboundActive: true, staleJumps: [] });
   const lines = [
     "set -e",
-    `iptables -t nat -N ${CHAIN} 2>/dev/null || iptables -t nat -F ${CHAIN}`,
-    `iptables -t nat -C PREROUTING -p tcp -j ${CHAIN} 2>/dev/null || iptables -t nat -A PREROUTING -p tcp -j ${CHAIN}`,
-    ...ports.map((p) => `iptables -t nat -A ${CHAIN} -p tcp --dport ${p} -j REDIRECT --to-ports ${p + offset}`),
+    `while iptables -t nat -D PREROUTING -p tcp -j ${INBOUND_CHAIN} 2>/dev/null; do :; done`,
+    `while iptables -t nat -D OUTPUT -p tcp -j ${OUTPUT_CHAIN} 2>/dev/null; do :; done`,
+    "printf '%s\\n' \\",
+    ...input.trimEnd().split("\n").map((l) => `  '${l}' \\`),
+    "  | iptables-restore --noflush",
   ];
   return `${lines.join("\n")}\n`;
 }
@@ -81,7 +105,7 @@ export function pipyPodPatch(pod: PodView, bootstrap: PodBootstrap, options: Pod
   const init = {
     name: INIT_CONTAINER,
     image: bootstrap.initImage,
-    command: ["sh", "-c", interceptionScript(ports, options.inboundPortOffset)],
+    command: ["sh", "-c", captureScript(ports, options.inboundPortOffset, bootstrap.outbound)],
     securityContext: {
       // iptables needs NET_ADMIN/NET_RAW in the pod's network namespace and root to use them.
       runAsUser: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,

@@ -4,6 +4,7 @@
  * that parses the config) does not pay for importing the Kubernetes client.
  * docs/kubernetes.md documents every field.
  */
+import { ipv4Cidr } from "../../../common/capture-rules.js";
 import { z } from "zod";
 import { durationSchema, hostPortSchema } from "../../../common/config-schema.js";
 
@@ -25,6 +26,16 @@ export const DEFAULT_CONTROLLER_SERVICE = "meshfed-controller";
 const hostPort = hostPortSchema("0.0.0.0:9443");
 
 /** The sidecar injector (docs/kubernetes.md "Sidecar injection"). */
+/** An IPv4 address or CIDR range (IPv6 is not captured yet). */
+const ipv4Range = z.string().refine((v) => {
+  try {
+    ipv4Cidr(v);
+    return true;
+  } catch {
+    return false;
+  }
+}, { message: "expected an IPv4 address or CIDR range, e.g. 10.0.0.0/8 (IPv6 is not captured yet)" });
+
 export const injectorConfigSchema = z.strictObject({
   enabled: z.boolean().default(false),
   /** Where the HTTPS admission webhook listens. */
@@ -47,6 +58,18 @@ export const injectorConfigSchema = z.strictObject({
   initImage: z.string().min(1).default("openservicemesh/init:v1.2.0"),
   /** Container ports never redirected to the sidecar (probe ports are always left out). */
   excludeInboundPorts: z.array(z.number().int().min(1).max(65535)).default([]),
+  /**
+   * Outbound capture in pods (docs/dataplane.md "Capture in pods"); pods add
+   * to these with meshfed.io/outbound-*-list annotations. Destinations never
+   * redirected to the sidecar:
+   */
+  excludeOutboundIPRanges: z.array(ipv4Range).default([]),
+  excludeOutboundPorts: z.array(z.number().int().min(1).max(65535)).default([]),
+  /** When either is non-empty, only TCP to these ranges or ports is redirected. */
+  includeOutboundIPRanges: z.array(ipv4Range).default([]),
+  includeOutboundPorts: z.array(z.number().int().min(1).max(65535)).default([]),
+  /** The controller Service's ClusterIP(s), never redirected (only needed when apps themselves call the controller: the sidecar's uid is never redirected). */
+  controllerAddresses: z.array(ipv4Range).default([]),
   /**
    * How old an injection must be before a missing pod counts as deleted and
    * its bootstrap Secret and certificate are reaped (the pod appears in the

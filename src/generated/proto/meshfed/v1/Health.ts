@@ -1,5 +1,6 @@
 // Original file: proto/meshfed/v1/control_plane.proto
 
+import type { CaptureStatus as _meshfed_v1_CaptureStatus, CaptureStatus__Output as _meshfed_v1_CaptureStatus__Output } from '../../meshfed/v1/CaptureStatus.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Health {
@@ -12,6 +13,10 @@ export interface Health {
    */
   'runningVersion'?: (number | string | Long);
   'detail'?: (string);
+  /**
+   * The capture status as of this report (absent from older agents).
+   */
+  'capture'?: (_meshfed_v1_CaptureStatus | null);
 }
 
 export interface Health__Output {
@@ -24,4 +29,8 @@ export interface Health__Output {
    */
   'runningVersion': (number);
   'detail': (string);
+  /**
+   * The capture status as of this report (absent from older agents).
+   */
+  'capture': (_meshfed_v1_CaptureStatus__Output | null);
 }

@@ -1,6 +1,7 @@
 // Original file: proto/meshfed/v1/control_plane.proto
 
 import type { Endpoint as _meshfed_v1_Endpoint, Endpoint__Output as _meshfed_v1_Endpoint__Output } from '../../meshfed/v1/Endpoint.js';
+import type { CaptureStatus as _meshfed_v1_CaptureStatus, CaptureStatus__Output as _meshfed_v1_CaptureStatus__Output } from '../../meshfed/v1/CaptureStatus.js';
 import type { DnsStatus as _meshfed_v1_DnsStatus, DnsStatus__Output as _meshfed_v1_DnsStatus__Output } from '../../meshfed/v1/DnsStatus.js';
 import type { Long } from '@grpc/proto-loader';
 
@@ -24,6 +25,11 @@ export interface Hello {
    */
   'configVersion'?: (number | string | Long);
   'configHash'?: (string);
+  /**
+   * Traffic capture on this host (docs/dataplane.md "Capture"); absent from
+   * older agents, which means mode "none".
+   */
+  'capture'?: (_meshfed_v1_CaptureStatus | null);
   /**
    * The agent's mesh DNS (docs/dataplane.md "Mesh names"); absent from older agents.
    */
@@ -50,6 +56,11 @@ export interface Hello__Output {
    */
   'configVersion': (number);
   'configHash': (string);
+  /**
+   * Traffic capture on this host (docs/dataplane.md "Capture"); absent from
+   * older agents, which means mode "none".
+   */
+  'capture': (_meshfed_v1_CaptureStatus__Output | null);
   /**
    * The agent's mesh DNS (docs/dataplane.md "Mesh names"); absent from older agents.
    */
