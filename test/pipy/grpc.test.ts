@@ -163,7 +163,7 @@ test("gRPC and HTTP/2 through two real Pipy sidecars: streaming both ways, trail
   const served: Record<string, number> = {};
   const n = 500;
   for (let i = 0; i < n; i++) {
-    const r = await client.getBook(i);
+    const r = await client.getBook(1000 + i);
     served[r.book.servedBy] = (served[r.book.servedBy] ?? 0) + 1;
   }
   const v1 = (served["bookstore-v1"] ?? 0) / n;

@@ -65,6 +65,12 @@ test("replies.js: a gRPC request is refused with HTTP 200 and grpc-status traile
   assert.equal(replies.isGrpc!({ headers: {} }), false);
 });
 
+test("replies.js: a Trailers-Only answer's status and metadata move to the trailers, content-type stays", () => {
+  const replies = loadPipyModule("/replies.js", {}, { Message: FakeMessage });
+  const split = replies.splitHeaders!({ "content-type": "application/grpc+proto", "grpc-status": "5", "grpc-message": "no book 404", "x-served-by": "v1" });
+  assert.deepEqual(split, { head: { "content-type": "application/grpc+proto" }, tail: { "grpc-status": "5", "grpc-message": "no book 404", "x-served-by": "v1" } });
+});
+
 test("outbound.js: HTTP/2 towards peers for http2/grpc ports; only short HTTP/2 requests are replayable", () => {
   const config = renderedConfig(grpcView);
   const replies = loadPipyModule("/replies.js", {}, { Message: FakeMessage });

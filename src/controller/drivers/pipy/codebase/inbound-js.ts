@@ -57,11 +57,12 @@ var http = function (listener) {
         msg.head.headers['x-meshfed-peer-identity'] = $peer
       })
       .pipe(function () { return $rule !== '' ? 'forward' : 'deny' }, {
-        'forward': ($=>$
+        // A gRPC server's Trailers-Only answer is made two-part here, where it enters the mesh.
+        'forward': ($=>replies.grpcTrailers($
           .muxHTTP({ version: isH2(listener) ? 2 : 1 }).to($=>$
             .connect(listener.target, { connectTimeout: config.outbound.connectTimeout, idleTimeout: config.outbound.idleTimeout })
           )
-        ),
+        )),
         'deny': deny,
       })
       .handleMessageStart(function (msg) {

@@ -49,6 +49,7 @@ var $failed = null
 var $attempt = 0
 var $retry = false
 var $dropping = false
+var $stale = false
 
 // HTTP/2 towards the peer for a port declared http2 or grpc. Without a port
 // (Host without one) the service's ports decide when they all agree.
@@ -132,13 +133,23 @@ var sendH2 = $=>$
     .connectTLS(tlsOptions(['h2'])).to(dial)
   )
 
-// A response to retry is swallowed and its end becomes the StreamEnd that
-// makes repeat() try again; any other response passes event by event, so a
-// streamed body is never held back.
+// A response to retry is swallowed, event by event, and its end becomes the
+// StreamEnd that makes repeat() start the next attempt; any other response
+// passes event by event, so a streamed body is never held back. After a
+// made-up answer to a failed connection, Pipy's HTTP/2 client also sends the
+// connection's own StreamEnd right behind it (checked against 1.5.18; its
+// HTTP/1 client does not): arriving after the next attempt has begun, it
+// would end the request with nothing, so the first StreamEnd from upstream
+// after a swallowed answer is dropped, until the next answer starts.
 var retryOnFailure = $=>$
+  .replaceStreamEnd(function (evt) {
+    if (!$stale) return evt
+    $stale = false
+  })
   .replaceMessageStart(function (evt) {
-    if (!retryable(evt.head)) return evt
-    $dropping = true
+    $stale = false
+    $dropping = retryable(evt.head)
+    if (!$dropping) return evt
     $failed[$endpoint] = true
     metrics.retry($service)
   })
@@ -146,6 +157,7 @@ var retryOnFailure = $=>$
   .replaceMessageEnd(function (evt) {
     if (!$dropping) return evt
     $retry = true
+    $stale = true
     return new StreamEnd('Retry')
   })
 
