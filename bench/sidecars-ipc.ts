@@ -27,3 +27,14 @@ export interface LoadReply {
   /** CPU (user + system) the load generator itself used in the window, seconds. */
   readonly cpuSeconds: number;
 }
+
+/** The gRPC phase's load generator (bench/sidecars-grpc-load.ts): unary calls on one channel. */
+export interface GrpcLoadRequest {
+  /** host:port the channel connects to: the server, or the client's outbound listener. */
+  readonly address: string;
+  /** :authority of every call (grpc.default_authority); names the service to the sidecar. */
+  readonly authority?: string;
+  readonly concurrency: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+}

@@ -16,6 +16,9 @@
  *   listener 127.0.0.50:15001 with `Host: server.bench`, so a request goes
  *   client Pipy → mTLS → server Pipy → app and back.
  *
+ * - gRPC (bench/sidecars-grpc.ts): unary calls from a forked grpc-js client
+ *   to a Books server, directly and through both sidecars (HTTP/2 over mTLS).
+ *
  * Everything is on loopback and bounded; on any failure the agents (and their
  * Pipy), the controller and the app are stopped, the temp directory removed
  * and the error thrown.
@@ -33,7 +36,10 @@ import { silentLogger } from "../src/common/logger.js";
 import { loadControllerConfig } from "../src/controller/config/load.js";
 import { PipyDriver } from "../src/controller/drivers/pipy/pipy-driver.js";
 import { startController } from "../src/controller/main.js";
-import type { LoadReply, LoadRequest } from "./sidecars-ipc.js";
+import { declaringProtocols } from "../test/helpers/declared-protocols.js";
+import { booksClient } from "../test/helpers/grpc-books.js";
+import { GRPC_SERVER, grpcHostsEntry, grpcPolicyYaml, grpcProtocols, startGrpcApp } from "./sidecars-grpc.js";
+import type { GrpcLoadRequest, LoadReply, LoadRequest } from "./sidecars-ipc.js";
 import { processCpuSeconds, sidecarPids } from "./sidecars-proc.js";
 
 export type Report = (scenario: string, figure: string, value: number, unit: string) => void;
@@ -56,7 +62,7 @@ const CLIENT = { name: "client", ip: "127.0.0.50" } as const;
 const SERVER = { name: "server", ip: "127.0.0.51" } as const;
 const PATH = "/bench/items/1";
 
-const hostsYaml = `hosts:\n${[CLIENT, SERVER].map((s) => `  - name: ${s.name}-1\n    address: ${s.ip}\n    services: [{ name: ${s.name}, namespace: ${NAMESPACE}, port: ${APP_PORT} }]\n`).join("")}`;
+const hostsYaml = `hosts:\n${[CLIENT, SERVER].map((s) => `  - name: ${s.name}-1\n    address: ${s.ip}\n    services: [{ name: ${s.name}, namespace: ${NAMESPACE}, port: ${APP_PORT} }]\n`).join("")}${grpcHostsEntry(NAMESPACE)}`;
 const policyYaml = `apiVersion: specs.smi-spec.io/v1alpha4
 kind: HTTPRouteGroup
 metadata: { name: bench-routes, namespace: ${NAMESPACE} }
@@ -70,7 +76,7 @@ spec:
   destination: { kind: ServiceAccount, name: ${SERVER.name}, namespace: ${NAMESPACE} }
   rules: [{ kind: HTTPRouteGroup, name: bench-routes, matches: [items] }]
   sources: [{ kind: ServiceAccount, name: ${CLIENT.name}, namespace: ${NAMESPACE} }]
-`;
+${grpcPolicyYaml(NAMESPACE, CLIENT.name)}`;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -138,9 +144,9 @@ async function startApp(): Promise<Server> {
 }
 
 /** One load phase in a forked child; killed if it has not answered within warm-up + window + 30 s. */
-async function loadPhase(job: LoadRequest): Promise<LoadReply> {
+async function loadPhase(job: LoadRequest | GrpcLoadRequest, script = "./sidecars-load.js"): Promise<LoadReply> {
   const stop = new AbortController();
-  const child = fork(new URL("./sidecars-load.js", import.meta.url), [JSON.stringify(job)], { signal: stop.signal, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = fork(new URL(script, import.meta.url), [JSON.stringify(job)], { signal: stop.signal, stdio: ["ignore", "inherit", "inherit", "ipc"] });
   child.on("error", () => undefined); // the abort below kills it; the rejection says why
   try {
     return await within(job.warmupMs + job.durationMs + 30_000, "the load generator did not finish", new Promise<LoadReply>((resolve, reject) => {
@@ -163,6 +169,7 @@ export async function runSidecarsBenchmark(o: SidecarsBenchOptions): Promise<voi
     throw new Error(`PIPY_BIN=${o.pipy} is not an executable file`);
   }
   for (const ip of [CLIENT.ip, SERVER.ip]) for (const port of [APP_PORT, APP_PORT + OFFSET, OUTBOUND_PORT, HEALTH_PORT]) await assertFree(ip, port);
+  for (const port of [GRPC_SERVER.port, GRPC_SERVER.port + OFFSET, OUTBOUND_PORT, HEALTH_PORT]) await assertFree(GRPC_SERVER.ip, port);
 
   const dir = await mkdtemp(join(o.tmpdir ?? tmpdir(), "meshfed-bench-sidecars-"));
   // Undone in reverse order, each bounded, whatever failed before.
@@ -184,10 +191,13 @@ export async function runSidecarsBenchmark(o: SidecarsBenchOptions): Promise<voi
       dataDir: join(dir, "data"), adminAddress: "127.0.0.1:0", grpcAddress: "127.0.0.1:0", hostsFile, smiDirectory: join(dir, "smi"),
     });
     const config = { ...base, catalog: { ...base.catalog, coalesce: 10 }, providers: { ...base.providers, onprem: { hostsFile, debounce: 20 } } };
-    const controller = await startController(config, silentLogger(), { driver: new PipyDriver({ trustDomain: config.trustDomain, inboundPortOffset: OFFSET }) });
+    const pipyDriver = new PipyDriver({ trustDomain: config.trustDomain, inboundPortOffset: OFFSET });
+    const controller = await startController(config, silentLogger(), { driver: declaringProtocols(pipyDriver, grpcProtocols(NAMESPACE)) });
     undo.push(() => within(15_000, "controller close", controller.close()));
     const app = await startApp();
     undo.push(() => new Promise<void>((resolve) => { app.closeAllConnections(); app.close(() => resolve()); }));
+    const grpcApp = await startGrpcApp();
+    undo.push(() => grpcApp.close());
 
     const admin = async (path: string, body?: unknown): Promise<string> => {
       const res = await fetch(`${controller.adminUrl}${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
@@ -197,7 +207,7 @@ export async function runSidecarsBenchmark(o: SidecarsBenchOptions): Promise<voi
     };
     const caPem = await admin("/api/v1/ca");
     const agents: RunningAgent[] = [];
-    for (const s of [CLIENT, SERVER]) {
+    for (const s of [CLIENT, SERVER, GRPC_SERVER]) {
       const agentDir = join(dir, "agents", s.name);
       await mkdir(agentDir, { recursive: true });
       const { token } = JSON.parse(await admin("/api/v1/tokens", { service: `${NAMESPACE}/${s.name}`, ttl: "10m", uses: 1 })) as { token: string };
@@ -205,7 +215,7 @@ export async function runSidecarsBenchmark(o: SidecarsBenchOptions): Promise<voi
       await writeFile(join(agentDir, "token"), `${token}\n`);
       const agent = await startAgent(agentConfig({
         controller: controller.grpcAddress, caFile: join(agentDir, "ca.pem"), tokenFile: join(agentDir, "token"), dataDir: join(agentDir, "data"),
-        repoAddress: "127.0.0.1:0", hostAddresses: [s.ip], endpoints: [`${s.ip}:${APP_PORT}`], service: `${NAMESPACE}/${s.name}`,
+        repoAddress: "127.0.0.1:0", hostAddresses: [s.ip], endpoints: [`${s.ip}:${"port" in s ? s.port : APP_PORT}`], service: `${NAMESPACE}/${s.name}`,
         backoff: { base: "50ms", cap: "1s", stableAfter: "5s" },
         // A short grace: Pipy 1.5.18 sometimes ignores its first SIGINT; the supervisor then sends SIGKILL.
         proxy: { enabled: true, pipy: o.pipy, adminAddress: `127.0.0.1:${await freePort()}`, convergenceTimeout: "30s", stopGrace: "2s" },
@@ -213,7 +223,7 @@ export async function runSidecarsBenchmark(o: SidecarsBenchOptions): Promise<voi
       undo.push(() => within(15_000, `agent ${s.name} close`, agent.close()));
       agents.push(agent);
     }
-    for (const s of [CLIENT, SERVER]) {
+    for (const s of [CLIENT, SERVER, GRPC_SERVER]) {
       await until(60_000, `the ${s.name} sidecar to be ready on ${s.ip}:${HEALTH_PORT}`, async () => (await fetch(`http://${s.ip}:${HEALTH_PORT}/ready`).then((r) => r.status, () => 0)) === 200);
     }
 
@@ -229,10 +239,10 @@ export async function runSidecarsBenchmark(o: SidecarsBenchOptions): Promise<voi
 
     const pids = await sidecarPids([CLIENT.ip, SERVER.ip], OUTBOUND_PORT);
     const common = { path: PATH, concurrency: o.concurrency, warmupMs: o.warmupMs, durationMs: o.durationMs };
-    const phase = async (name: string, job: LoadRequest) => {
+    const phase = async (name: string, job: LoadRequest | GrpcLoadRequest, script?: string) => {
       const appBefore = process.cpuUsage();
       const pipyBefore = await processCpuSeconds(pids);
-      const result = await loadPhase(job);
+      const result = await loadPhase(job, script);
       const app = process.cpuUsage(appBefore);
       const pipy = (await processCpuSeconds(pids)) - pipyBefore;
       if (result.ok === 0 || result.errors > result.ok / 100) {
@@ -258,6 +268,32 @@ export async function runSidecarsBenchmark(o: SidecarsBenchOptions): Promise<voi
     o.report(scenario, "ratio p50 sidecars / direct", s.p50 / d.p50, "x");
     o.report(scenario, "ratio p99 sidecars / direct", s.p99 / d.p99, "x");
     o.report(scenario, "added p50 latency per request, both sidecars", s.p50 - d.p50, "ms");
+
+    // gRPC: unary calls on one channel, directly and through both sidecars.
+    const grpcScenario = `sidecars gRPC unary c=${o.concurrency} ${o.durationMs / 1000}s`;
+    const grpcJob = { concurrency: o.concurrency, warmupMs: o.warmupMs, durationMs: o.durationMs };
+    const grpcAuthority = `${GRPC_SERVER.name}.${NAMESPACE}:${GRPC_SERVER.port}`;
+    const probe = booksClient(`${CLIENT.ip}:${OUTBOUND_PORT}`, grpcAuthority);
+    try {
+      await until(30_000, "a gRPC call through both sidecars", () => probe.getBook(1, 2_000).then(() => true, () => false));
+    } finally {
+      probe.close();
+    }
+    const grpcPids = await sidecarPids([CLIENT.ip, GRPC_SERVER.ip], OUTBOUND_PORT);
+    const gd = await phase("gRPC direct", { ...grpcJob, address: `${GRPC_SERVER.ip}:${GRPC_SERVER.port}` }, "./sidecars-grpc-load.js");
+    const gpBefore = await processCpuSeconds(grpcPids);
+    const gs = await phase("gRPC two sidecars", { ...grpcJob, address: `${CLIENT.ip}:${OUTBOUND_PORT}`, authority: grpcAuthority }, "./sidecars-grpc-load.js");
+    const gpCpu = (await processCpuSeconds(grpcPids)) - gpBefore;
+    for (const [name, r] of [["direct", gd], ["two sidecars", gs]] as const) {
+      o.report(grpcScenario, `${name}: calls/s`, r.rps, "calls/s");
+      o.report(grpcScenario, `${name}: latency p50`, r.p50, "ms");
+      o.report(grpcScenario, `${name}: latency p99`, r.p99, "ms");
+      o.report(grpcScenario, `${name}: failed calls`, r.errors, "calls");
+    }
+    if (grpcPids.length > 0) o.report(grpcScenario, "Pipy CPU per call, both sidecars together", (gpCpu / gs.ok) * 1e6, "µs");
+    o.report(grpcScenario, "ratio calls/s sidecars / direct", gs.rps / gd.rps, "x");
+    o.report(grpcScenario, "ratio p99 sidecars / direct", gs.p99 / gd.p99, "x");
+    o.report(grpcScenario, "added p50 latency per call, both sidecars", gs.p50 - gd.p50, "ms");
   } finally {
     process.off("SIGINT", onSigint);
     await cleanup();

@@ -7,7 +7,7 @@ import { CODEBASE } from "../../src/controller/drivers/pipy/codebase/index.js";
 import { PipyDriver, type PipyDriverOptions } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import type { ProxyView } from "../../src/controller/catalog/types.js";
 
-export type PipyModule = Record<string, (...args: never[]) => unknown>;
+export type PipyModule = Record<string, (...args: unknown[]) => unknown>;
 
 export function loadPipyModule(path: string, imports: Record<string, unknown>, globals: Record<string, unknown> = {}): PipyModule {
   const source = CODEBASE.find((m) => m.path === path)?.source;

@@ -110,7 +110,59 @@ export const transparentView: ProxyView = {
   ],
 };
 
-export const VIEWS: Record<string, ProxyView> = { permissive: permissiveView, split: splitView, tcp: tcpView, "no-outbound": noOutboundView, transparent: transparentView };
+/**
+ * HTTP/2 and gRPC (issue 15 item 2), explicit mode: bookstore serves gRPC on
+ * 9090 (bookbuyer may call GetBook and ListBooks, not DeleteBook), HTTP/2 on
+ * 9443 and HTTP/1 on 8080; it calls warehouse's gRPC port, split 50/50 over
+ * two versions, and an HTTP/2 pricing service.
+ */
+export const grpcView: ProxyView = {
+  proxy: { id: "66666666-6666-4666-8666-666666666666", service: { namespace: "bookstore", name: "bookstore" }, identity: sa("bookstore", "bookstore") },
+  inbound: {
+    permissive: false,
+    endpoints: [{ ip: "10.0.1.5", port: 9090 }, { ip: "10.0.1.5", port: 9443 }, { ip: "10.0.1.5", port: 8080 }],
+    protocols: { "9090": "grpc", "9443": "http2" },
+    rules: [
+      {
+        trafficTarget: "bookstore/bookbuyer-grpc",
+        sources: [sa("bookbuyer", "bookbuyer")],
+        httpMatches: [
+          { name: "read", pathRegex: "/bookstore\\.v1\\.Books/(GetBook|ListBooks)", methods: ["POST"], headers: { "content-type": "application/grpc.*" } },
+        ],
+        tcpPorts: [],
+        anyTcpPort: false,
+        port: 9090,
+      },
+      { trafficTarget: "bookstore/bookbuyer-h2", sources: [sa("bookbuyer", "bookbuyer")], httpMatches: [{ name: "any", methods: ["*"], headers: {} }], tcpPorts: [], anyTcpPort: false, port: 9443 },
+    ],
+  },
+  outbound: [
+    {
+      service: { namespace: "warehouse", name: "warehouse" },
+      identity: sa("warehouse", "warehouse"),
+      ports: [7070],
+      protocols: { "7070": "grpc" },
+      endpoints: [],
+      split: {
+        trafficSplit: "warehouse/warehouse-split",
+        matches: [],
+        backends: [
+          { service: { namespace: "warehouse", name: "warehouse-v1" }, weight: 50, endpoints: [{ ip: "10.0.2.1", port: 7070 }], protocols: { "7070": "grpc" } },
+          { service: { namespace: "warehouse", name: "warehouse-v2" }, weight: 50, endpoints: [{ ip: "10.0.2.2", port: 7070 }], protocols: { "7070": "grpc" } },
+        ],
+      },
+    },
+    {
+      service: { namespace: "pricing", name: "pricing" },
+      identity: sa("pricing", "pricing"),
+      ports: [8443, 8080],
+      protocols: { "8443": "http2" },
+      endpoints: [{ ip: "10.0.3.1", port: 8443 }, { ip: "10.0.3.1", port: 8080 }],
+    },
+  ],
+};
+
+export const VIEWS: Record<string, ProxyView> = { permissive: permissiveView, split: splitView, tcp: tcpView, "no-outbound": noOutboundView, transparent: transparentView, grpc: grpcView };
 
 /** The same value with every object's keys in reverse order (arrays keep their order). */
 export function reverseKeys<T>(value: T): T {

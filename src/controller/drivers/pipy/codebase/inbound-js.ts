@@ -6,10 +6,19 @@ export const INBOUND_JS = String.raw`// meshfed sidecar: /inbound.js
 // for this port (any mesh identity in permissive mode), else the handshake
 // fails. Then either TCP passthrough (a TCPRoute admits the port) or HTTP,
 // where each request must match an HTTPRouteGroup rule of such a TrafficTarget.
+//
+// HTTP versions: demuxHTTP reads HTTP/1.x and, from its connection preface,
+// HTTP/2 on any listener. A port declared http2 or grpc also offers ALPN h2
+// (a TLS client that only speaks h2, such as a peer sidecar of that port,
+// requires it) and is forwarded to the local process as h2c with prior
+// knowledge (muxHTTP version 2), one upstream connection per mesh
+// connection; an http port keeps HTTP/1.1. Requests, responses and their
+// trailers (grpc-status) stream through both ways without buffering.
 import config from '/config.js'
 import tls from '/tls.js'
 import routing from '/routing.js'
 import metrics from '/metrics.js'
+import replies from '/replies.js'
 
 var $peer = ''
 var $refused = false
@@ -29,6 +38,15 @@ var admit = function (listener, ok, cert) {
   return true
 }
 
+var isH2 = function (listener) {
+  return listener.protocol === 'http2' || listener.protocol === 'grpc'
+}
+
+var deny = replies.answer(403, function () {
+  metrics.denied('inbound', 'no-route')
+  return 'meshfed: no TrafficTarget admits this request'
+})
+
 var http = function (listener) {
   return $=>$
     .demuxHTTP().to($=>$
@@ -39,17 +57,13 @@ var http = function (listener) {
         msg.head.headers['x-meshfed-peer-identity'] = $peer
       })
       .pipe(function () { return $rule !== '' ? 'forward' : 'deny' }, {
-        'forward': ($=>$
-          .muxHTTP({ version: 1 }).to($=>$
+        // A gRPC server's Trailers-Only answer is made two-part here, where it enters the mesh.
+        'forward': ($=>replies.grpcTrailers($
+          .muxHTTP({ version: isH2(listener) ? 2 : 1 }).to($=>$
             .connect(listener.target, { connectTimeout: config.outbound.connectTimeout, idleTimeout: config.outbound.idleTimeout })
           )
-        ),
-        'deny': ($=>$
-          .replaceMessage(function () {
-            metrics.denied('inbound', 'no-route')
-            return new Message({ status: 403, headers: { 'content-type': 'text/plain' } }, 'meshfed: no TrafficTarget admits this request\n')
-          })
-        ),
+        )),
+        'deny': deny,
       })
       .handleMessageStart(function (msg) {
         metrics.request('inbound', $peer, msg.head.status, Date.now() - $start)
@@ -76,16 +90,24 @@ var deny = $=>$
     return new StreamEnd('ConnectionRefused')
   })
 
+var acceptOptions = function (listener) {
+  var options = {
+    certificate: tls.certificate,
+    trusted: tls.trusted,
+    verify: function (ok, cert) { return admit(listener, ok, cert) },
+    onState: function (session) { metrics.tlsState('inbound', session) },
+  }
+  // Pipy's server ALPN aborts a handshake that offers none of these, so
+  // http/1.1 stays in the list for HTTP/1 callers of an h2 port.
+  if (isH2(listener)) options.alpn = ['h2', 'http/1.1']
+  return options
+}
+
 var listen = function () {
   config.inbound.listeners.forEach(function (listener) {
     pipy.listen(listener.listen, $=>$
       .onStart(function () { $peer = ''; $refused = false })
-      .acceptTLS({
-        certificate: tls.certificate,
-        trusted: tls.trusted,
-        verify: function (ok, cert) { return admit(listener, ok, cert) },
-        onState: function (session) { metrics.tlsState('inbound', session) },
-      }).to($=>$
+      .acceptTLS(acceptOptions(listener)).to($=>$
         .pipe(function () { return inboundPath(listener) }, {
           'tcp': tcp(listener),
           'http': http(listener),

@@ -15,6 +15,7 @@ import { INBOUND_JS } from "./inbound-js.js";
 import { MAIN_JS } from "./main-js.js";
 import { METRICS_JS } from "./metrics-js.js";
 import { OUTBOUND_JS } from "./outbound-js.js";
+import { REPLIES_JS } from "./replies-js.js";
 import { ROUTING_JS } from "./routing-js.js";
 import { TCP_JS } from "./tcp-js.js";
 import { TLS_JS } from "./tls-js.js";
@@ -26,6 +27,7 @@ export const CODEBASE: readonly { readonly path: string; readonly source: string
   { path: "/tls.js", source: TLS_JS },
   { path: "/routing.js", source: ROUTING_JS },
   { path: "/balancing.js", source: BALANCING_JS },
+  { path: "/replies.js", source: REPLIES_JS },
   { path: "/inbound.js", source: INBOUND_JS },
   { path: "/outbound.js", source: OUTBOUND_JS },
   { path: "/tcp.js", source: TCP_JS },

@@ -6,25 +6,48 @@ export const OUTBOUND_JS = String.raw`// meshfed sidecar: /outbound.js
 // for (0 = any). Two listeners use it: the explicit one below (Host header)
 // and /transparent.js (original destination). The sidecar picks a
 // TrafficSplit backend by weight and an endpoint of that port round-robin,
-// and originates mTLS with the service certificate, accepting only a peer
-// certificate of the mesh CA that proves the identity of the backend it
-// chose. Idempotent requests are retried on another endpoint after a
-// connection failure or a 502/503/504.
+// per request, and originates mTLS with the service certificate, accepting
+// only a peer certificate of the mesh CA that proves an identity of the
+// backend it chose.
 //
 // Explicit mode: the application sends plain HTTP to one loopback port (or
 // uses it as its HTTP proxy); the Host header names the upstream service
 // (name.ns[.svc[.<td>]][:port]).
+//
+// HTTP versions: demuxHTTP takes HTTP/1.x and h2c with prior knowledge (it
+// recognises the HTTP/2 connection preface) on the same port; for h2c the
+// :authority names the service. Towards the peer sidecar the protocol of the
+// upstream port decides: http2 and grpc ports are spoken as HTTP/2 over mTLS
+// (ALPN h2, one multiplexed connection per endpoint), every other port as
+// HTTP/1.1. Responses stream back as they come, trailers included.
+//
+// Retries, at most config.outbound.retries more attempts on another endpoint:
+// - after a connection failure (Pipy then makes up a response without a single
+//   header, so the request never reached a peer): any method;
+// - after a 502/503/504 from the peer: idempotent methods only;
+// - never for a request that cannot be replayed whole: a gRPC call or an
+//   HTTP/2 request with a body of unknown length is sent once. A replay needs
+//   the whole request kept (Pipy's repeat holds every event until the request
+//   is done), which a long stream must not do; such a call fails with the
+//   failure's status instead (502/504: gRPC UNAVAILABLE/DEADLINE_EXCEEDED).
 import config from '/config.js'
 import tls from '/tls.js'
 import routing from '/routing.js'
 import balancing from '/balancing.js'
 import metrics from '/metrics.js'
+import replies from '/replies.js'
 
 var IDEMPOTENT = { GET: true, HEAD: true, OPTIONS: true, PUT: true, DELETE: true, TRACE: true }
+// HTTP/2 requests that are replayed on a retry: those that carry no body by custom...
+var BODILESS = { GET: true, HEAD: true, OPTIONS: true, DELETE: true, TRACE: true }
+// ... or announce a body of at most this many bytes.
+var MAX_REPLAY_BYTES = 1048576
 
 var $start = 0
 var $upstream = -1
 var $port = 0
+var $h2 = false
+var $replayable = true
 var $service = ''
 var $method = ''
 var $target = null
@@ -32,22 +55,52 @@ var $endpoint = ''
 var $failed = null
 var $attempt = 0
 var $retry = false
+var $dropping = false
+var $stale = false
 var $asked = 0
+
+// HTTP/2 towards the peer for a port declared http2 or grpc. Without a port
+// (Host without one) the service's ports decide when they all agree.
+var h2Port = function (index, port) {
+  var s = config.outbound.services[index]
+  var protocols = s.protocols || {}
+  var p = port > 0 ? protocols['' + port] : undefined
+  if (p === undefined) {
+    var seen = {}
+    var count = 0
+    for (var i = 0; i < s.ports.length; i++) {
+      var q = protocols['' + s.ports[i]] || 'http'
+      if (!seen[q]) { seen[q] = true; count++ }
+      p = q
+    }
+    if (count !== 1) p = 'http'
+  }
+  return p === 'http2' || p === 'grpc'
+}
+
+// An HTTP/2 request is replayed only when it is known to be short.
+var replayable = function (head) {
+  if (replies.isGrpc(head)) return false
+  if (BODILESS[head.method] === true) return true
+  var length = head.headers ? head.headers['content-length'] : undefined
+  return length !== undefined && Number.parseInt('' + length) <= MAX_REPLAY_BYTES
+}
 
 var choose = function (msg) {
   $attempt++
   $retry = false
+  $dropping = false
   $target = balancing.pickTarget($upstream, msg.head, $port)
   $endpoint = balancing.pickEndpoint($target, function (ep) { return $failed[ep] === true }, $port)
 }
 
 // Pipy answers a failed connection with a response it makes up itself, which
 // carries no headers: any method may be retried then, since the request never left.
-var retryable = function (msg) {
-  var status = msg.head.status
+var retryable = function (head) {
+  var status = head.status
   if (status !== 502 && status !== 503 && status !== 504) return false
   if ($attempt > config.outbound.retries) return false
-  var synthetic = !msg.head.headers || Object.keys(msg.head.headers).length === 0
+  var synthetic = !head.headers || Object.keys(head.headers).length === 0
   return synthetic || IDEMPOTENT[$method] === true
 }
 
@@ -55,57 +108,108 @@ var upstreamVerify = function (ok, cert) {
   return ok && $target !== null && tls.hasIdentity(cert, $target.identities)
 }
 
-var send = $=>$
+var tlsOptions = function (alpn) {
+  var options = {
+    certificate: tls.certificate,
+    trusted: tls.trusted,
+    sni: function () { return $target.identity },
+    verify: upstreamVerify,
+    onState: function (session) { metrics.tlsState('outbound', session) },
+  }
+  if (alpn) options.alpn = alpn
+  return options
+}
+
+var dial = $=>$
+  .connect(function () { return $endpoint }, { connectTimeout: config.outbound.connectTimeout, idleTimeout: config.outbound.idleTimeout })
+
+var sendH1 = $=>$
   .muxHTTP(function () { return $target.identity + '|' + $endpoint }, { version: 1, maxIdle: config.outbound.idleTimeout }).to($=>$
-    .connectTLS({
-      certificate: tls.certificate,
-      trusted: tls.trusted,
-      sni: function () { return $target.identity },
-      verify: upstreamVerify,
-      onState: function (session) { metrics.tlsState('outbound', session) },
-    }).to($=>$
-      .connect(function () { return $endpoint }, { connectTimeout: config.outbound.connectTimeout, idleTimeout: config.outbound.idleTimeout })
-    )
+    .connectTLS(tlsOptions(null)).to(dial)
   )
-  .replaceMessage(function (msg) {
-    if (!retryable(msg)) return msg
+
+var sendH2 = $=>$
+  .muxHTTP(function () { return 'h2|' + $target.identity + '|' + $endpoint }, { version: 2, maxIdle: config.outbound.idleTimeout }).to($=>$
+    .connectTLS(tlsOptions(['h2'])).to(dial)
+  )
+
+// A response to retry is swallowed, event by event, and its end becomes the
+// StreamEnd that makes repeat() start the next attempt; any other response
+// passes event by event, so a streamed body is never held back. After a
+// made-up answer to a failed connection, Pipy's HTTP/2 client also sends the
+// connection's own StreamEnd right behind it (checked against 1.5.18; its
+// HTTP/1 client does not): arriving after the next attempt has begun, it
+// would end the request with nothing, so the first StreamEnd from upstream
+// after a swallowed answer is dropped, until the next answer starts.
+var retryOnFailure = $=>$
+  .replaceStreamEnd(function (evt) {
+    if (!$stale) return evt
+    $stale = false
+  })
+  .replaceMessageStart(function (evt) {
+    $stale = false
+    $dropping = retryable(evt.head)
+    if (!$dropping) return evt
     $failed[$endpoint] = true
-    $retry = true
     metrics.retry($service)
+  })
+  .replaceData(function (evt) { if (!$dropping) return evt })
+  .replaceMessageEnd(function (evt) {
+    if (!$dropping) return evt
+    $retry = true
+    $stale = true
     return new StreamEnd('Retry')
   })
+
+var noEndpoint = replies.answer(503, function () { return 'meshfed: no endpoint available for ' + $service + ($port > 0 ? ' port ' + $port : '') })
+
+var attempt = function (send) {
+  return $=>$
+    .handleMessageStart(choose)
+    .pipe(function () { return $endpoint !== '' ? 'send' : 'none' }, {
+      'send': send,
+      'none': noEndpoint,
+    })
+}
+
+var retrying = function (send) {
+  return $=>$
+    .repeat(function () { return $retry }).to(attempt(function (p) { return retryOnFailure(send(p)) }))
+}
+
+// Forwards one request to upstream $upstream, port $port (0: unknown), both
+// set by forward() below before the request's first event.
+var forwardKnown = $=>$
+  .handleMessageStart(function (msg) {
+    $service = config.outbound.services[$upstream].service
+    $method = msg.head.method
+    $h2 = h2Port($upstream, $port)
+    $replayable = !$h2 || replayable(msg.head)
+    $failed = {}
+    $attempt = 0
+  })
+  .pipe(function () { return $h2 ? ($replayable ? 'h2' : 'h2-once') : 'h1' }, {
+    'h1': retrying(sendH1),
+    'h2': retrying(sendH2),
+    'h2-once': attempt(sendH2),
+  })
+
+var unknownHost = replies.answer(404, function () {
+  metrics.denied('outbound', 'unknown-host')
+  return 'meshfed: no mesh service this proxy may call has that Host'
+})
 
 var forward = function (upstreamOf, portOf) {
   return $=>$
     .handleMessageStart(function (msg) {
       $start = Date.now()
-      $method = msg.head.method
       $upstream = upstreamOf(msg)
       $port = $upstream >= 0 ? portOf(msg) : 0
-      $service = $upstream >= 0 ? config.outbound.services[$upstream].service : ''
-      $failed = {}
-      $attempt = 0
+      $service = ''
     })
     .pipe(function () { return $upstream >= 0 ? 'forward' : 'unknown' }, {
-      'unknown': ($=>$
-        .replaceMessage(function () {
-          metrics.denied('outbound', 'unknown-host')
-          return new Message({ status: 404, headers: { 'content-type': 'text/plain' } }, 'meshfed: no mesh service this proxy may call has that Host\n')
-        })
-      ),
-      'forward': ($=>$
-        .repeat(function () { return $retry }).to($=>$
-          .handleMessageStart(choose)
-          .pipe(function () { return $endpoint !== '' ? 'send' : 'none' }, {
-            'send': send,
-            'none': ($=>$
-              .replaceMessage(function () {
-                return new Message({ status: 503, headers: { 'content-type': 'text/plain' } }, 'meshfed: no endpoint available for ' + $service + ($port > 0 ? ' port ' + $port : '') + '\n')
-              })
-            ),
-          })
-        )
-      ),
+      'unknown': unknownHost,
+      'forward': forwardKnown,
     })
     .handleMessageStart(function (msg) {
       metrics.request('outbound', $service === '' ? 'unknown' : $service, msg.head.status, Date.now() - $start)
@@ -125,5 +229,5 @@ var listen = function () {
   )
 }
 
-export default { listen, forward }
+export default { listen, forward, h2Port, replayable }
 `;
