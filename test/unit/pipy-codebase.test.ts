@@ -109,3 +109,14 @@ test("tls.js reads identities from the DNS SAN or CN, never a proxy certificate'
   assert.equal(tls.hasIdentity!(cert("a", ["bookstore-v2.bookstore.svc.cluster.local"]), "bookstore-v2.bookstore.svc.cluster.local"), true);
   assert.equal(tls.hasIdentity!(cert("a", ["bookstore-v2.bookstore.svc.cluster.local"]), "bookstore-v1.bookstore.svc.cluster.local"), false);
 });
+
+// PipyJS is not type-checked: a second top-level `var` of the same name
+// silently replaces the first (a merge once made the inbound HTTP denial
+// close TCP connections that way). Every module declares each name once.
+test("no PipyJS module declares a top-level name twice", () => {
+  for (const m of CODEBASE) {
+    const names = [...m.source.matchAll(/^var ([$\w]+)/gm)].map((x) => x[1]!);
+    const twice = names.filter((n, i) => names.indexOf(n) !== i);
+    assert.deepEqual(twice, [], `${m.path} declares ${twice.join(", ")} more than once`);
+  }
+});

@@ -81,10 +81,10 @@ var tcp = function (listener) {
 // closed rather than handed to an HTTP parser.
 var inboundPath = function (listener) {
   if (routing.tcpAllowed($peer, listener.port, listener.protocol)) return 'tcp'
-  return listener.protocol === 'tcp' ? 'deny' : 'http'
+  return listener.protocol === 'tcp' ? 'deny-tcp' : 'http'
 }
 
-var deny = $=>$
+var denyTcp = $=>$
   .replaceStreamStart(function () {
     metrics.denied('inbound', 'no-tcp-route')
     return new StreamEnd('ConnectionRefused')
@@ -111,7 +111,7 @@ var listen = function () {
         .pipe(function () { return inboundPath(listener) }, {
           'tcp': tcp(listener),
           'http': http(listener),
-          'deny': deny,
+          'deny-tcp': denyTcp,
         })
       )
     )
