@@ -9,7 +9,7 @@
  * - Every stdout/stderr line goes to the agent log ({component:'pipy'}); the
  *   last lines are kept so a NACK can say what Pipy complained about.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { Listeners } from "../common/emitter.js";
 import type { Logger } from "../common/logger.js";
@@ -202,11 +202,32 @@ export class PipySupervisor {
 
 /** `pipy --version` → "1.5.18"; "" when it cannot be told within 5 s. */
 export function proxyVersion(pipy: string): Promise<string> {
+  // Pipy 1.5.18 sometimes prints its version and then never exits (issue 23):
+  // the version is taken the moment its line arrives and the child is killed,
+  // so a hung `--version` costs nothing. 5 s is only the bound for a binary
+  // that prints nothing at all.
   return new Promise((resolve) => {
-    execFile(pipy, ["--version"], { timeout: 5000 }, (err, stdout) => {
-      if (err) return resolve("");
-      const m = /Version\s*:\s*(\S+)/.exec(stdout);
-      resolve(m?.[1] ?? stdout.split("\n")[0]?.trim() ?? "");
+    let out = "";
+    let done = false;
+    const child = spawn(pipy, ["--version"], { stdio: ["ignore", "pipe", "ignore"] });
+    const finish = (version: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      resolve(version);
+    };
+    const timer = setTimeout(() => finish(""), 5000);
+    timer.unref();
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      out += chunk;
+      const m = /Version\s*:\s*(\S+)\s*\n/.exec(out);
+      if (m) finish(m[1]!);
+    });
+    child.on("error", () => finish(""));
+    child.on("close", () => {
+      const m = /Version\s*:\s*(\S+)/.exec(out);
+      finish(m?.[1] ?? out.split("\n")[0]?.trim() ?? "");
     });
   });
 }

@@ -25,7 +25,7 @@ export async function kubeHarness(t: { after: (fn: () => unknown) => void }, opt
   t.after(async () => {
     ac.abort();
     await api.close();
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   return { api, kubeconfig, kubeConfig, dir, ac };
 }

@@ -8,7 +8,7 @@ import { agentConfig, type AgentConfig, type AgentConfigInput } from "../../src/
 
 export async function tempDir(t: TestContext, prefix = "meshfed-agent-"): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   return dir;
 }
 

@@ -72,7 +72,7 @@ export class MemoryStore implements StateStore {
 
 export async function tempFileStore(t: TestContext): Promise<{ dir: string; store: FileStore }> {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-certs-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   return { dir, store: await FileStore.open(dir) };
 }
 

@@ -71,7 +71,7 @@ export async function startEtcd(t: TestContext): Promise<EtcdProcess> {
     if (!child) await launch().catch(() => undefined);
     for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
     await kill();
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   return {
     endpoint,

@@ -30,7 +30,11 @@ export async function startTestController(
   const controller = await startController(config, silentLogger());
   t.after(async () => {
     await controller.close();
-    await rm(dir, { recursive: true, force: true });
+    // A service-certificate write that was in flight when close() began can
+    // land just after it (seen once under load: ENOTEMPTY). A failed hook here
+    // would skip the test's later cleanup hooks (agents) and hang the file, so
+    // the removal retries instead of failing.
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   const api = async <T,>(path: string, body?: unknown): Promise<T> => {
     const res = await fetch(`${controller.adminUrl}${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });

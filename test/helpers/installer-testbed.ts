@@ -18,7 +18,7 @@ interface AfterHook {
 
 export async function tempDir(t: AfterHook, prefix = "meshfed-inst-"): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   return dir;
 }
 
@@ -28,7 +28,7 @@ let bundle: Promise<{ dir: string; bundle: AgentBundle }> | undefined;
 export function testBundle(): Promise<{ dir: string; bundle: AgentBundle }> {
   bundle ??= (async () => {
     const dir = await mkdtemp(join(tmpdir(), "meshfed-bundle-"));
-    process.once("exit", () => void rm(dir, { recursive: true, force: true }));
+    process.once("exit", () => void rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
     await buildAgentBundle(dir);
     return { dir, bundle: await loadAgentBundle(dir) };
   })();

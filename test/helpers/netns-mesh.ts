@@ -91,7 +91,7 @@ function serverView(name: string, ip: string, port: number, tcp: boolean): Proxy
 export async function startMesh(t: Cleanup, pipy: string, prefix = "mfdp"): Promise<Mesh> {
   const { a, b, net } = await twoHosts(t, prefix, [3]);
   const dir = await mkdtemp(join(tmpdir(), `${prefix}-mesh-`));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   // Pipy runs as nobody: it must read its codebase.
   await chmod(dir, 0o755);
   const ca = await createCertificateManager({ store: new MemoryStore(), logger: silentLogger() });

@@ -46,7 +46,7 @@ export async function startPipyMesh(t: TestContext, o: {
   readonly protocols: Readonly<Record<string, PortProtocols>>;
 }): Promise<PipyMesh> {
   const dir = await mkdtemp(join(tmpdir(), "mfh2-mesh-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const hostsFile = join(dir, "hosts.yaml");
   const entry = (h: MeshHost, i: number) => {
     const [namespace, name] = h.service.split("/");

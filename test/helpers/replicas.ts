@@ -24,7 +24,7 @@ export async function startReplica(etcd: EtcdProcess, replicaId: string): Promis
   const controller = await startController({ ...config, driver: "json", catalog: { ...config.catalog, coalesce: 10 }, ha: { ...config.ha, replicaId, leaseTtl: 2_000 } }, silentLogger());
   etcd.beforeStop(async () => {
     await controller.close();
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   return { ...controller, api: (path, body) => api(controller.adminUrl, path, body) };
 }
@@ -49,7 +49,7 @@ export async function startReplicaProcess(etcd: EtcdProcess, replicaId: string, 
   const proc = await startControllerProcess(["--config", configFile, "--data-dir", join(dir, "data"), "--grpc-address", grpcAddress], 30_000, options.env?.(dir) ?? {});
   etcd.beforeStop(async () => {
     await proc.stop("SIGTERM");
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   return { ...proc, grpcAddress, api: (path, body) => api(proc.url, path, body) };
 }

@@ -107,7 +107,7 @@ export async function startSshd(t: SkippableTest, options: { address: string; au
       child.kill("SIGTERM");
       await exited;
     }
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   };
   t.after(close);
   await listening;

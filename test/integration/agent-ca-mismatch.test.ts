@@ -19,7 +19,7 @@ test("agent pinned to another controller's CA: MESHFED_AGENT_CA_MISMATCH in log,
   const agents: AgentProcess[] = [];
   t.after(async () => {
     for (const a of agents) await a.stop("SIGKILL");
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   const a = await startTestController(t);
   const b = await startTestController(t);

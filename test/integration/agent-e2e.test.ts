@@ -46,7 +46,7 @@ test("agents enroll, connect and become participants; they survive a controller 
   // Processes first: one still writing into the directory would make its removal fail.
   t.after(async () => {
     for (const p of processes) await p.stop("SIGKILL");
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   await writeFile(join(dir, "hosts.yaml"), HOSTS);
   const grpcPort = await freePort();

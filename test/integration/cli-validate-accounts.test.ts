@@ -7,7 +7,7 @@ import { runCli } from "../helpers/controller-process.js";
 
 test("meshfed validate names a bad protocol and a bad serviceAccount in a hosts file, with their positions", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "mfpi-validate-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   await writeFile(join(dir, "hosts.yaml"), [
     "hosts:",
     "  - name: a",

@@ -19,7 +19,7 @@ test("meshfed validate accepts the shipped examples: hosts file, SMI directory, 
 
 test("meshfed validate exits 1 and names every problem with its code and position", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-validate-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   await writeFile(join(dir, "hosts.yaml"), "hosts:\n  - name: a\n    address: 10.0.0.1\n  - name: a\n    address: nope\n");
   await writeFile(join(dir, "split.yaml"), [
     "apiVersion: access.smi-spec.io/v1alpha3",

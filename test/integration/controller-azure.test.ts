@@ -14,7 +14,7 @@ test("the controller's catalog shows Azure VM and scale-set endpoints with azure
   const dir = await mkdtemp(join(tmpdir(), "meshfed-ctl-azure-"));
   t.after(async () => {
     await arm.close();
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   arm.inventory.addVm({ resourceGroup: "shop-rg", name: "web-1", power: "running", ip: "10.1.0.4", tags: { "meshfed-service": "web", "meshfed-namespace": "shop", "meshfed-ports": "8080" } });
   arm.inventory.addVm({ resourceGroup: "shop-rg", name: "web-2", power: "deallocated", ip: "10.1.0.5", tags: { "meshfed-service": "web", "meshfed-namespace": "shop", "meshfed-ports": "8080" } });

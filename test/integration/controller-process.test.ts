@@ -37,7 +37,7 @@ spec:
 async function workspace(t: { after: (fn: () => Promise<void>) => void }) {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-it-"));
   const defer = cleanupStack(t);
-  defer(() => rm(dir, { recursive: true, force: true }));
+  defer(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   await mkdir(join(dir, "smi"));
   await writeFile(join(dir, "hosts.yaml"), HOSTS);
   await writeFile(join(dir, "smi", "policy.yaml"), SMI);
@@ -126,7 +126,7 @@ test("the CLI's JSON output equals the admin API's JSON", async (t) => {
     assert.deepEqual(JSON.parse(r.stdout), await getJson(`${ctl.url}/api/v1/${path}`));
   }
   const table = await runCli(["participants", "--explain", "--admin", ctl.url]);
-  assert.match(table.stdout, /^shop\/db\s+endpoint\s+-\s+10\.10\.0\.2:5432\s+issued,connected$/m);
+  assert.match(table.stdout, /^shop\/db\s+endpoint\s+-\s+-\s+10\.10\.0\.2:5432\s+issued,connected$/m);
   assert.match(table.stdout, /connected: no proxy is connected/);
 });
 

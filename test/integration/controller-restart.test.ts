@@ -13,7 +13,7 @@ import { cleanupStack } from "../helpers/cleanup.js";
 test("after kill -9 a restart on the same data dir serves the same CA and the same certificate registry", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-restart-"));
   const defer = cleanupStack(t);
-  defer(() => rm(dir, { recursive: true, force: true }));
+  defer(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const dataDir = join(dir, "data");
   await writeFile(join(dir, "hosts.yaml"), "hosts:\n  - name: h\n    address: 10.1.0.1\n    services: [{ name: bookstore, namespace: shop, port: 80 }]\n");
   const args = ["--data-dir", dataDir, "--hosts", join(dir, "hosts.yaml")];

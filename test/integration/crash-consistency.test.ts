@@ -74,7 +74,7 @@ test(`SIGKILL at random points ${ITERATIONS} times loses no certificate, no toke
   t.diagnostic(`seed ${seed} (replay with MESHFED_TEST_SEED=${seed})`);
   const random = seededRandom(seed);
   const dir = await mkdtemp(join(tmpdir(), "meshfed-crash-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const ledger = new CrashLedger();
   const spares = Array.from({ length: SPARE_WORKERS }, () => spawnWorker(dir));
   t.after(() => {

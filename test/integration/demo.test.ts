@@ -22,7 +22,7 @@ async function runDemo(dataDir: string): Promise<{ stdout: string; code: number 
 
 test("the demo starts the controller and two agents that become full participants, and stops cleanly on SIGINT; a second run reuses the enrollment", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-demo-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const first = await runDemo(join(dir, "controller"));
   assert.match(first.stdout, /meshfed controller ready/);
   assert.match(first.stdout, /^2 of 2 demo agents are full participants/m);

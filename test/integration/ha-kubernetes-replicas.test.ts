@@ -34,7 +34,7 @@ interface KubeReplica extends RunningController {
 async function startKubeReplicas(t: TestContext, h: KubeHarness, ids: string[]): Promise<KubeReplica[]> {
   const defer = cleanupStack(t);
   const dir = await mkdtemp(join(tmpdir(), "meshfed-kube-ha-"));
-  defer(() => rm(dir, { recursive: true, force: true }));
+  defer(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const file = join(dir, "controller.yaml");
   await writeFile(file, `store: kubernetes\ndriver: json\nha:\n  leaseTtl: 2s\ncatalog:\n  coalesce: 10ms\nproviders:\n  kubernetes:\n    kubeconfig: ${h.kubeconfig}\n    smi: false\n    injector:\n      enabled: false\n`);
   // Started together on an empty namespace: they must still end up with one CA.

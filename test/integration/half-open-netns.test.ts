@@ -137,7 +137,7 @@ test("a half-open path: the controller marks the proxy disconnected within its k
   }
   const defer = cleanupStack(t);
   const dir = await mkdtemp(join(tmpdir(), "mfda-halfopen-"));
-  defer(() => rm(dir, { recursive: true, force: true }));
+  defer(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const topo = await makeTopology(defer);
 
   const keepalive = `{ time: ${KEEPALIVE_TIME_MS}ms, timeout: ${KEEPALIVE_TIMEOUT_MS}ms }`;

@@ -230,7 +230,7 @@ test("controller start: the injector without repo.address, or with the json driv
   const h = await kubeHarness(t, { namespace: "meshfed-system" });
   h.api.apply("mutatingwebhookconfigurations.admissionregistration.k8s.io", webhookConfiguration());
   const dir = await mkdtemp(join(tmpdir(), "meshfed-injector-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const base = await loadControllerConfig(undefined, { dataDir: join(dir, "data"), adminAddress: "127.0.0.1:0", grpcAddress: "127.0.0.1:0" });
   const kubernetes = kubernetesProviderConfigSchema.parse({ kubeconfig: h.kubeconfig, smi: false, injector: { enabled: true, address: "127.0.0.1:0" } });
   const cases: Array<{ name: string; config: ControllerConfig; message: RegExp }> = [

@@ -21,7 +21,7 @@ test("store: kubernetes: a controller started afresh on the same cluster keeps t
   const h = await kubeHarness(t, { namespace: NS });
   const dir = await mkdtemp(join(tmpdir(), "meshfed-kstore-"));
   const defer = cleanupStack(t);
-  defer(() => rm(dir, { recursive: true, force: true }));
+  defer(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const file = join(dir, "controller.yaml");
   await writeFile(file, `store: kubernetes\nproviders:\n  kubernetes:\n    kubeconfig: ${h.kubeconfig}\n    smi: false\n`);
   const start = async (dataDir: string) => {
@@ -53,7 +53,7 @@ test("store: kubernetes: a controller started afresh on the same cluster keeps t
 
 test("store: kubernetes without the providers.kubernetes block is a named configuration error", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-kstore-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const config = await loadControllerConfig(undefined, { dataDir: join(dir, "d"), adminAddress: "127.0.0.1:0", grpcAddress: "127.0.0.1:0", logLevel: "silent", store: "kubernetes" });
   await assert.rejects(startController(config, silentLogger()), (err: Error & { code?: string }) => err.code === "MESHFED_STORE_BAD_URL" && /providers\.kubernetes/.test(err.message));
 });

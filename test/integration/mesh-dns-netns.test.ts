@@ -47,9 +47,9 @@ test("getent and dns.lookup in a network namespace resolve mesh names through th
   const etc = join("/etc/netns", ns);
   const dir = await mkdtemp(join(tmpdir(), "mfdns-netns-"));
   const defer = cleanupStack(t);
-  defer(() => rm(dir, { recursive: true, force: true }));
+  defer(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   // /etc/netns itself stays: other namespace tests may be using it at the same time.
-  defer(() => rm(etc, { recursive: true, force: true }));
+  defer(() => rm(etc, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   assert.equal(run(["ip", "netns", "add", ns]).status, 0);
   defer(() => run(["ip", "netns", "del", ns]));
   assert.equal(run(["ip", "-n", ns, "link", "set", "lo", "up"]).status, 0);

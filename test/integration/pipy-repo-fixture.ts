@@ -70,7 +70,7 @@ export async function startRepoFixture(
     stop.abort();
     catalog.close();
     await store.close();
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   return {
     dir, repo, certificates, catalog, provider, spec, events,

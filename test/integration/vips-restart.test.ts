@@ -35,7 +35,7 @@ async function vipsOf(url: string): Promise<Record<string, string> | undefined> 
 test("GET /api/v1/catalog shows one VIP per service, the same after kill -9 and restart (file store)", { timeout: 60_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "mfdns-restart-"));
   const defer = cleanupStack(t);
-  defer(() => rm(dir, { recursive: true, force: true }));
+  defer(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   await writeFile(join(dir, "hosts.yaml"), HOSTS);
   const args = ["--data-dir", join(dir, "data"), "--hosts", join(dir, "hosts.yaml")];
   const first = await startControllerProcess(args);

@@ -50,7 +50,7 @@ spec:
 /** The controller in this process, rendering with the PipyDriver, spec and hosts in a temp dir. */
 async function pipyController(t: TestContext) {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-pipy-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const hostsFile = join(dir, "hosts.yaml");
   await writeFile(hostsFile, hostsYaml);
   await mkdir(join(dir, "smi"));

@@ -73,7 +73,7 @@ function get(ip: string, host: string, path: string): Promise<{ status: number; 
 test("ServiceAccount identities with a real Pipy: one account behind two services, a token's account, a caller outside the target refused", async (t) => {
   if (PIPY_BIN === undefined) return t.skip("PIPY_BIN not set: real Pipy tests skipped");
   const dir = await mkdtemp(join(tmpdir(), "meshfed-pipy-sa-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const hostsFile = join(dir, "hosts.yaml");
   await writeFile(hostsFile, hostsYaml);
   await mkdir(join(dir, "smi"));

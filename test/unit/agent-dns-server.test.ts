@@ -36,7 +36,7 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }, options: {
   t.after(async () => {
     await dns.close();
     await upstream.close();
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   return { dns, upstream, port: dns.port, saved: () => saved };
 }

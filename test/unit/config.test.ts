@@ -62,7 +62,7 @@ test("grpc.keepalive: defaults 20s + 10s, file values kept when --grpc-address o
   const d = parseControllerConfig("", "/etc/meshfed/controller.yaml");
   assert.deepEqual(d.grpc.keepalive, { time: 20_000, timeout: 10_000 });
   const dir = await mkdtemp(join(tmpdir(), "mfda-config-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   await writeFile(join(dir, "c.yaml"), "grpc:\n  keepalive: { time: 2s, timeout: 1500ms }\n");
   const c = await loadControllerConfig(join(dir, "c.yaml"), { grpcAddress: "127.0.0.1:0" });
   assert.deepEqual(c.grpc, { address: "127.0.0.1:0", keepalive: { time: 2_000, timeout: 1_500 } });

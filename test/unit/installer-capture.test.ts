@@ -52,7 +52,7 @@ test("decideCapture: auto is transparent only where it can work, and says why no
 
 test("the proxy user is created once: a second run finds it and changes nothing", async (t) => {
   const bin = await mkdtemp(join(tmpdir(), "mfcap-bin-"));
-  t.after(() => rm(bin, { recursive: true, force: true }));
+  t.after(() => rm(bin, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const log = join(bin, "calls");
   // Stub id/useradd over a fake passwd file: nothing on this machine changes.
   await writeFile(join(bin, "id"), `#!/bin/sh\necho "id $*" >> ${log}\ngrep -q "^$2:" ${bin}/passwd 2>/dev/null\n`);
@@ -73,7 +73,7 @@ async function nologin(): Promise<string> {
 
 test("probe: reads whether iptables works here without changing anything", async (t) => {
   const bin = await mkdtemp(join(tmpdir(), "mfcap-bin-"));
-  t.after(() => rm(bin, { recursive: true, force: true }));
+  t.after(() => rm(bin, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const facts = await probeHost(localShell(bin), process.execPath);
   if (process.getuid?.() === 0) {
     assert.equal(facts.iptables === "yes" || facts.iptables === "missing", true, facts.iptables);

@@ -15,7 +15,7 @@ function ed25519Blob(): Buffer {
 
 async function file(t: { after: (fn: () => Promise<void>) => void }, text: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-kh-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   await writeFile(join(dir, "known_hosts"), text);
   return join(dir, "known_hosts");
 }

@@ -18,7 +18,7 @@ test("--host user@address[:port]", () => {
 
 test("inventory: one job per service of each host with ssh:, ports grouped, repo ports offset per host, ~ expanded", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-inv-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const file = join(dir, "hosts.yaml");
   await writeFile(file, `hosts:
   - name: db-1

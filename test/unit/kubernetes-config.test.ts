@@ -23,7 +23,7 @@ const kubeconfig = (server: string, contexts: string[], current = contexts[0]!) 
 
 async function tmp(t: { after: (fn: () => unknown) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-kubeconfig-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   return dir;
 }
 

@@ -32,7 +32,7 @@ async function setup(t: { after: (fn: () => unknown) => void }, text = HOSTS()) 
   const provider = new OnPremProvider({ file, logger: silentLogger(), metrics, debounceMs: 30 });
   t.after(async () => {
     ac.abort();
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   return { dir, file, ac, metrics, provider };
 }
@@ -178,7 +178,7 @@ test("an empty file is a valid, empty view and removes every service", async (t)
 
 test("start() rejects on a missing or invalid file", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-onprem-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const ac = new AbortController();
   t.after(() => ac.abort());
   const missing = new OnPremProvider({ file: join(dir, "nope.yaml"), logger: silentLogger() });
@@ -192,7 +192,7 @@ test("start() rejects on a missing or invalid file", async (t) => {
 
 test("after abort the process exits by itself (no leaked handles)", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-onprem-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const file = join(dir, "hosts.yaml");
   await writeFile(file, HOSTS());
   const providerUrl = new URL("../../src/controller/providers/onprem/provider.js", import.meta.url).href;

@@ -16,7 +16,7 @@ const run = promisify(execFile);
 
 test("every PipyJS module is valid ES-module syntax (node --check)", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-pipyjs-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   for (const m of CODEBASE) {
     const file = join(dir, `${m.path.slice(1).replace(/\.js$/, "")}.mjs`);
     await writeFile(file, m.source);

@@ -21,7 +21,7 @@ async function setup(t: { after: (fn: () => unknown) => void }) {
   const spec = new FileMeshSpec({ dir, logger: silentLogger(), metrics, debounceMs: 30 });
   t.after(async () => {
     ac.abort();
-    await rm(root, { recursive: true, force: true });
+    await rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   return { dir, ac, metrics, spec };
 }
@@ -175,7 +175,7 @@ test("an invalid object is skipped and reported while the valid ones apply", asy
 
 test("start() rejects on a missing directory or a YAML error; an empty directory is an empty spec", async (t) => {
   const root = await mkdtemp(join(tmpdir(), "meshfed-smi-"));
-  t.after(() => rm(root, { recursive: true, force: true }));
+  t.after(() => rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const ac = new AbortController();
   t.after(() => ac.abort());
   await assert.rejects(new FileMeshSpec({ dir: join(root, "nope"), logger: silentLogger() }).start(ac.signal), { code: "MESHFED_SMI_DIR_NOT_FOUND" });

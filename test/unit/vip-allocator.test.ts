@@ -24,7 +24,7 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }, range = "2
   const stop = new AbortController();
   t.after(async () => {
     stop.abort();
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   const clock = { now: new Date("2026-01-01T00:00:00Z") };
   const presence = new Presence();

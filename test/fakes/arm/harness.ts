@@ -40,7 +40,7 @@ export async function armHarness(t: After): Promise<Harness> {
   t.after(async () => {
     ac.abort();
     await arm.close();
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   return {
     arm,
