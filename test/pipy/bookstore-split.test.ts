@@ -4,13 +4,13 @@
 // Runs only with PIPY_BIN set: `PIPY_BIN=/path/to/pipy node --test dist/test/pipy/*.test.js`.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { once } from "node:events";
-import { Agent as HttpAgent, createServer, request } from "node:http";
+import { Agent as HttpAgent, request } from "node:http";
 import { writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { startAgent, type RunningAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
+import { identityEchoApp } from "../helpers/echo-app.js";
 import { eventually, testConfig } from "../helpers/agent-testbed.js";
 import { freePort } from "../helpers/agent-process.js";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -91,14 +91,8 @@ function get(ip: string, port: number, host: string, path: string, agent: HttpAg
   });
 }
 
-async function app(t: TestContext, name: string): Promise<void> {
-  const server = createServer((req, res) => {
-    res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify({ service: name, peer: req.headers["x-meshfed-peer-identity"] ?? null }));
-  });
-  server.listen(PORT, HOSTS[name]);
-  await once(server, "listening");
-  t.after(() => new Promise<void>((r) => server.close(() => r())));
+function app(t: TestContext, name: string): Promise<void> {
+  return identityEchoApp(t, name, HOSTS[name]!, PORT);
 }
 
 test("bookbuyer -> bookstore through two real Pipy sidecars: 80/20 split, mTLS identities, deny, 50/50 live, rotation, restart", async (t) => {

@@ -7,8 +7,7 @@
 // Runs only with PIPY_BIN set.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { once } from "node:events";
-import { Agent as HttpAgent, createServer, request } from "node:http";
+import { Agent as HttpAgent, request } from "node:http";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +17,7 @@ import { loadControllerConfig } from "../../src/controller/config/load.js";
 import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import { startController } from "../../src/controller/main.js";
 import { freePort } from "../helpers/agent-process.js";
+import { identityEchoApp } from "../helpers/echo-app.js";
 import { eventually, testConfig } from "../helpers/agent-testbed.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
@@ -48,14 +48,8 @@ spec:
   sources: [{ kind: ServiceAccount, name: buyer, namespace: bookbuyer }]
 `;
 
-async function app(t: TestContext, name: string): Promise<void> {
-  const server = createServer((req, res) => {
-    res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify({ service: name, peer: req.headers["x-meshfed-peer-identity"] ?? null }));
-  });
-  server.listen(PORT, HOSTS[name]);
-  await once(server, "listening");
-  t.after(() => new Promise<void>((r) => server.close(() => r())));
+function app(t: TestContext, name: string): Promise<void> {
+  return identityEchoApp(t, name, HOSTS[name]!, PORT);
 }
 
 function get(ip: string, host: string, path: string): Promise<{ status: number; body: string }> {
