@@ -42,6 +42,7 @@ import { classifyConnectFailure, type ConnectFailure } from "./connect-failure.j
 import { probeTls } from "./tls-probe.js";
 import { AgentStateMachine, type AgentState, type StateChange } from "./state-machine.js";
 import { runStreamSession, type ProxyCertificateAnswer, type SessionEnd } from "./stream.js";
+import { ProxyPidFile } from "./stale-proxy.js";
 import { PipySupervisor, proxyVersion } from "./supervisor.js";
 import { channelOptions, mutualCredentials } from "./tls.js";
 import { certificateNotAfter, crypto, x509, type CryptoKeyPair } from "./x509.js";
@@ -210,6 +211,8 @@ class Agent implements RunningAgent {
     // A verdict left by an earlier run says nothing about this one. Before the repo listens:
     // /status must not be answered before the applier exists.
     await this.#dataDir.clearTrustFailure();
+    // Asked before the repo listens, too: between listen and the applier nothing may await.
+    if (this.#config.proxy.enabled) this.#proxyVersion = await proxyVersion(this.#config.proxy.pipy);
     this.#repo = await LocalRepo.listen({ address: repoAddress, tracker: this.#tracker, logger: this.#root.child({ component: "repo" }), status: () => this.#status() });
     this.#log.info({ repo: this.#repo.url, dataDir: this.#config.dataDir, proxyId: this.#identity?.proxyId }, "local repo listening");
     this.#tracker.onChange(() => {
@@ -226,7 +229,6 @@ class Agent implements RunningAgent {
       }, this.#config.capture.checkInterval);
       this.#captureTimer.unref();
     }
-    if (this.#config.proxy.enabled) this.#proxyVersion = await proxyVersion(this.#config.proxy.pipy);
     this.#applier = new ConfigApplier({
       dataDir: this.#dataDir,
       repo: this.#repo,
@@ -581,6 +583,7 @@ class Agent implements RunningAgent {
       ...(this.#capture.user !== undefined ? { user: this.#capture.user } : {}),
       stopGraceMs: p.stopGrace,
       restartCapMs: p.restartBackoffCap,
+      pidFile: new ProxyPidFile(this.#dataDir.file.pipyPid(), this.#root),
       ...(this.#hooks.random ? { random: this.#hooks.random } : {}),
     });
     supervisor.onState(() => {

@@ -96,6 +96,8 @@ export class DataDir {
     goodConfig: () => join(this.path, "config", "good.json"),
     trustFailure: () => join(this.path, "trust-failure.json"),
     meshNames: () => join(this.path, "dns", "names.json"),
+    /** The running Pipy (pid, start time), for the start after a kill -9 (stale-proxy.ts). */
+    pipyPid: () => join(this.path, "pipy.pid"),
   };
 
   /** Creates the directory (0700: it holds keys) if missing; sweeps what crashed writes left. */

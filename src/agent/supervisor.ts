@@ -14,6 +14,7 @@ import { createInterface } from "node:readline";
 import { Listeners } from "../common/emitter.js";
 import type { Logger } from "../common/logger.js";
 import { Backoff, sleep } from "./backoff.js";
+import type { ProxyPidFile } from "./stale-proxy.js";
 
 export type ProxyState = "starting" | "running" | "restarting" | "stopping" | "stopped";
 
@@ -30,6 +31,8 @@ export interface PipySupervisorOptions {
   readonly keepLines?: number;
   /** Run Pipy as this user (transparent capture lets this uid's connections through; docs/dataplane.md). */
   readonly user?: { readonly uid: number; readonly gid: number };
+  /** Where the running child is recorded, so that the next start after a kill -9 of the agent stops the orphan first. */
+  readonly pidFile?: ProxyPidFile;
 }
 
 export interface ProxyExit {
@@ -119,6 +122,8 @@ export class PipySupervisor {
 
   async #run(): Promise<void> {
     const signal = this.#stop.signal;
+    // An orphan from a killed agent holds our ports: every spawn would fail.
+    await this.#o.pidFile?.reapStale();
     while (!signal.aborted) {
       this.#setState(this.#starts === 0 ? "starting" : "restarting");
       const startedAt = Date.now();
@@ -154,7 +159,8 @@ export class PipySupervisor {
         clearTimeout(killTimer);
         signal.removeEventListener("abort", onAbort);
         this.#child = undefined;
-        resolve(exit);
+        if (this.#o.pidFile === undefined) resolve(exit);
+        else void this.#o.pidFile.clear().then(() => resolve(exit));
       };
       // spawn({signal}) sends SIGINT on abort; we add the SIGKILL deadline.
       const onAbort = (): void => {
@@ -168,6 +174,7 @@ export class PipySupervisor {
       signal.addEventListener("abort", onAbort, { once: true });
       child.once("spawn", () => {
         this.#log.info({ pid: child.pid, pipy: this.#o.pipy, args: this.#o.args }, "pipy started");
+        if (child.pid !== undefined) void this.#o.pidFile?.record(child.pid, this.#o.pipy);
         if (!signal.aborted) this.#setState("running");
       });
       child.on("error", (err: NodeJS.ErrnoException) => {

@@ -28,6 +28,10 @@ if (args.includes("--version")) { console.log("Version          : 0.0.0-fake"); 
 const url = new URL(args.find((a) => a.startsWith("http")));
 const uuid = (args.find((a) => a.startsWith("--instance-uuid=")) ?? "=").split("=")[1];
 const poll = Number(process.env.FAKE_PIPY_POLL_MS ?? 200);
+// Like a daemon whose supervisor died (kill -9 of the agent): output to the
+// broken pipe is lost, the process keeps running and holding its ports.
+process.stdout.on("error", () => {});
+process.stderr.on("error", () => {});
 const since = Date.now();
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const event = (line) => { if (process.env.FAKE_PIPY_EVENTS) appendFileSync(process.env.FAKE_PIPY_EVENTS, line + "\n"); };

@@ -29,10 +29,11 @@ export interface AgentProcess {
   readonly exited: Promise<number | string>;
 }
 
-export async function startAgentProcess(args: readonly string[], repoPort?: number): Promise<AgentProcess> {
+export async function startAgentProcess(args: readonly string[], repoPort?: number, env?: NodeJS.ProcessEnv): Promise<AgentProcess> {
   const port = repoPort ?? (await freePort());
   const child = spawn(process.execPath, [CLI, "agent", "--repo-address", `127.0.0.1:${port}`, "--backoff-cap", "1s", "--log-level", "debug", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
+    ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
   });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));

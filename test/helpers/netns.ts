@@ -5,6 +5,10 @@
 // routes or resolver.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { connect, createServer as createNetServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -56,7 +60,7 @@ export async function twoHosts(t: Cleanup, prefix: string, extraB: readonly numb
   t.after(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
     await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => c.once("exit", r))));
-    for (const n of [na, nb]) await sh(["ip", "netns", "del", n]).catch(() => undefined);
+    for (const n of [na, nb]) await removeNamespace(n);
   });
   const host = (name: string): NetnsHost => ({
     name,
@@ -83,6 +87,23 @@ export async function twoHosts(t: Cleanup, prefix: string, extraB: readonly numb
   await b.exec(["ip", "link", "set", vb, "up"]);
   await a.exec(["ip", "route", "add", "default", "via", `${net}.2`]);
   return { a, b, net };
+}
+
+/**
+ * Kills every process still in the namespace (a daemon that outlived its
+ * parent, as Pipy after kill -9 of its agent, is not among our children),
+ * then deletes it.
+ */
+async function removeNamespace(name: string): Promise<void> {
+  const pids = (await sh(["ip", "netns", "pids", name]).catch(() => "")).split(/\s+/).filter((p) => /^\d+$/.test(p));
+  for (const pid of pids) {
+    try {
+      process.kill(Number(pid), "SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
+  await sh(["ip", "netns", "del", name]).catch(() => undefined);
 }
 
 /** Collects a child's output lines; `line(pred)` resolves with the first line matching. */
@@ -114,4 +135,114 @@ export function lines(child: ChildProcess): { all: string[]; line: (pred: (l: st
       });
     },
   };
+}
+
+/** A host with its own /etc: what the agent writes there (resolv.conf) stays in `etc`'s upper layer. */
+export interface PrivateEtcHost extends NetnsHost {
+  /** The overlay's upper directory: files the host's processes changed or added in /etc. */
+  readonly upper: string;
+}
+
+/**
+ * Gives a namespace host its own mount namespace whose /etc is an overlay on
+ * the real one, so an agent may replace /etc/resolv.conf there as on a VM
+ * (rename and all) without touching this machine's. Commands run through the
+ * returned host (nsenter into both namespaces); everything is killed and
+ * removed in t.after.
+ */
+export async function withPrivateEtc(t: Cleanup, host: NetnsHost, resolvConf: string): Promise<PrivateEtcHost> {
+  const dir = await mkdtemp(join(tmpdir(), "mfetc-"));
+  const [upper, work] = [join(dir, "upper"), join(dir, "work")];
+  await mkdir(upper);
+  await mkdir(work);
+  // Written into the upper layer before the mount: the host's resolv.conf from its first moment.
+  await writeFile(join(upper, "resolv.conf"), resolvConf);
+  const children: ChildProcess[] = [];
+  // ip netns exec, unshare (without --fork) and sh's exec keep one pid: the holder's is the namespaces' handle.
+  const holder = spawn("ip", ["netns", "exec", host.name, "unshare", "-m", "--propagation", "private", "sh", "-c",
+    `mount -t overlay overlay -o lowerdir=/etc,upperdir=${upper},workdir=${work} /etc && echo ready && exec sleep 2147483647`], { stdio: ["ignore", "pipe", "pipe"] });
+  children.push(holder);
+  t.after(async () => {
+    for (const c of children.reverse()) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => c.once("exit", r))));
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+  });
+  await lines(holder).line((l) => l === "ready", 10_000);
+  const enter = (uid?: number) => ["nsenter", "-t", String(holder.pid), "-m", "-n", "--", ...(uid === undefined ? [] : ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups"])];
+  return {
+    name: host.name,
+    upper,
+    exec: (args) => sh([...enter(), ...args]),
+    spawn: (args, options = {}) => {
+      const [bin, ...rest] = [...enter(options.uid), ...args];
+      const child = spawn(bin!, rest, { stdio: ["ignore", "pipe", "pipe"] });
+      children.push(child);
+      return child;
+    },
+  };
+}
+
+/**
+ * A third namespace outside the mesh, linked to `b` only (its own /24, b at
+ * .2, a default route via b): a client on another machine that reaches b's
+ * addresses and has no sidecar.
+ */
+export async function outsideHost(t: Cleanup, b: NetnsHost, prefix: string): Promise<{ c: NetnsHost; address: string }> {
+  const suffix = randomBytes(3).toString("hex");
+  const name = `${prefix}${suffix}c`;
+  const net = `10.${177 + (randomBytes(1)[0]! % 50)}.${randomBytes(1)[0]! % 250}`;
+  const children: ChildProcess[] = [];
+  t.after(async () => {
+    for (const ch of children) if (ch.exitCode === null && ch.signalCode === null) ch.kill("SIGKILL");
+    await removeNamespace(name);
+  });
+  await sh(["ip", "netns", "add", name]);
+  const c: NetnsHost = {
+    name,
+    exec: (args) => sh(["ip", "netns", "exec", name, ...args]),
+    spawn: (args) => {
+      const child = spawn("ip", ["netns", "exec", name, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+      children.push(child);
+      return child;
+    },
+  };
+  const [vc, vb] = [`${prefix}${suffix}p`, `${prefix}${suffix}q`];
+  await sh(["ip", "link", "add", vc, "netns", name, "type", "veth", "peer", "name", vb, "netns", b.name]);
+  await c.exec(["ip", "link", "set", "lo", "up"]);
+  await c.exec(["ip", "addr", "add", `${net}.1/24`, "dev", vc]);
+  await b.exec(["ip", "addr", "add", `${net}.2/24`, "dev", vb]);
+  await c.exec(["ip", "link", "set", vc, "up"]);
+  await b.exec(["ip", "link", "set", vb, "up"]);
+  await c.exec(["ip", "route", "add", "default", "via", `${net}.2`]);
+  return { c, address: `${net}.1` };
+}
+
+/**
+ * Makes this process's 127.0.0.1:`port` (the test's in-process controller)
+ * answer at 127.0.0.1:`port` inside `host` too, through a Unix socket (a
+ * file: the one thing both network namespaces see). Inside, a relay child
+ * listens on loopback, which capture never redirects. Closed in t.after.
+ */
+export async function bridgePort(t: Cleanup, host: NetnsHost, port: number): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "mfbridge-"));
+  const path = join(dir, "relay.sock");
+  const sockets = new Set<Socket>();
+  const server = createNetServer((inside) => {
+    const outside = connect(port, "127.0.0.1");
+    for (const s of [inside, outside]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => { inside.destroy(); outside.destroy(); });
+    }
+    inside.pipe(outside).pipe(inside);
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  t.after(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+  const relay = host.spawn([process.execPath, "-e",
+    `const net=require("node:net");net.createServer((c)=>{const u=net.connect(${JSON.stringify(path)});const end=()=>{c.destroy();u.destroy()};c.on("error",end);u.on("error",end);c.pipe(u).pipe(c)}).listen(${port},"127.0.0.1",()=>console.log("ready"))`]);
+  await lines(relay).line((l) => l === "ready", 10_000);
 }

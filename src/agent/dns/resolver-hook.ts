@@ -126,11 +126,12 @@ export class ResolverHook {
     return active;
   }
 
-  /** Puts the host's resolver back as it was; idempotent. */
-  async restore(): Promise<void> {
-    await this.#restoreResolvConf();
-    await this.#removeDropIn();
+  /** Puts the host's resolver back as it was; idempotent. True when there was something of ours to undo. */
+  async restore(): Promise<boolean> {
+    const file = await this.#restoreResolvConf();
+    const dropIn = await this.#removeDropIn();
     this.#active = "none";
+    return file || dropIn;
   }
 
   // ---- resolv.conf ---------------------------------------------------------
@@ -156,10 +157,10 @@ export class ResolverHook {
     await writeFileAtomic(paths.resolvConf, ours, 0o644);
   }
 
-  async #restoreResolvConf(): Promise<void> {
+  async #restoreResolvConf(): Promise<boolean> {
     const { paths } = this.#o;
     const backup = await this.#readBackup();
-    if (backup === undefined) return;
+    if (backup === undefined) return false;
     const current = await readCurrent(paths.resolvConf);
     if (current.kind === "absent" || !current.text.includes(RESOLV_MARKER)) {
       // Someone else rewrote it since (a DHCP client, an administrator): theirs stays.
@@ -177,6 +178,7 @@ export class ResolverHook {
     // Only once the original is back: a crash before this line restores again next time.
     await rm(paths.backup, { force: true });
     this.#log.info({ file: paths.resolvConf }, "resolv.conf restored");
+    return true;
   }
 
   async #readBackup(): Promise<Backup | undefined> {
@@ -211,13 +213,14 @@ export class ResolverHook {
     await this.#reload();
   }
 
-  async #removeDropIn(): Promise<void> {
+  async #removeDropIn(): Promise<boolean> {
     const { paths } = this.#o;
     const existing = await readFile(paths.resolvedDropIn, "utf8").catch(() => undefined);
-    if (existing === undefined || !existing.includes(DROP_IN_MARKER)) return;
+    if (existing === undefined || !existing.includes(DROP_IN_MARKER)) return false;
     await rm(paths.resolvedDropIn, { force: true });
     await this.#reload();
     this.#log.info({ file: paths.resolvedDropIn }, "systemd-resolved drop-in removed");
+    return true;
   }
 
   async #resolvedActive(): Promise<boolean> {

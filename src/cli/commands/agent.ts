@@ -4,6 +4,7 @@ import { errorCode, errorMessage } from "../../common/errors.js";
 import { createLogger, LOG_LEVELS } from "../../common/logger.js";
 import { EXIT_PERMANENT, loadAgentConfig, startAgent, type AgentConfig, type RunningAgent } from "../../agent/index.js";
 import { Iptables, removeCapture } from "../../agent/capture/index.js";
+import { DEFAULT_RESOLVER_PATHS, ResolverHook } from "../../agent/dns/resolver-hook.js";
 import { closeOnSignals } from "../signals.js";
 
 interface AgentArgs {
@@ -99,15 +100,17 @@ function agentRunCommand<T>(yargs: Argv<T>) {
 }
 
 /**
- * `meshfed agent cleanup`: removes the capture chains and jumps a killed
- * agent left behind (the uninstaller runs it after stopping the service).
- * It needs no config: it deletes exactly MESHFED_OUTPUT, MESHFED_INBOUND and
- * the jumps into them, whatever rules they hold.
+ * `meshfed agent cleanup`: undoes what a killed agent left on the host (the
+ * uninstaller runs it after stopping the service): the capture chains and
+ * the jumps into them, whatever rules they hold, and the resolver hook
+ * (resolv.conf back from its backup, byte for byte, or the systemd-resolved
+ * drop-in removed). It needs no config: both are found by their fixed names
+ * and markers.
  */
 function agentCleanupCommand<T>(yargs: Argv<T>) {
   return yargs.command(
     "cleanup",
-    "remove the agent's iptables capture rules (after a kill -9; the uninstaller runs it)",
+    "remove the agent's iptables capture rules and resolver hook (after a kill -9; the uninstaller runs it)",
     (y) => y,
     async () => {
       try {
@@ -117,8 +120,16 @@ function agentCleanupCommand<T>(yargs: Argv<T>) {
         // No iptables at all means no rules of ours either.
         if (errorCode(err) === "MESHFED_CAPTURE_IPTABLES_MISSING" || errorCode(err) === "MESHFED_CAPTURE_NFTABLES_ONLY") {
           process.stdout.write("no capture rules found (no iptables on this host)\n");
-          return;
+        } else {
+          process.stderr.write(`meshfed agent cleanup: ${errorCode(err)}: ${errorMessage(err)}\n`);
+          process.exitCode = 1;
         }
+      }
+      try {
+        // The listen address only matters to install(); restore() reads the files.
+        const hook = new ResolverHook({ mode: "auto", paths: DEFAULT_RESOLVER_PATHS, listen: { host: "127.0.0.153", port: 53 }, logger: createLogger("warn") });
+        process.stdout.write((await hook.restore()) ? "resolver restored\n" : "no resolver hook found\n");
+      } catch (err) {
         process.stderr.write(`meshfed agent cleanup: ${errorCode(err)}: ${errorMessage(err)}\n`);
         process.exitCode = 1;
       }
