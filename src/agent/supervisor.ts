@@ -10,6 +10,9 @@
  *   last lines are kept so a NACK can say what Pipy complained about.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { constants } from "node:fs";
+import { access, stat } from "node:fs/promises";
+import { delimiter, join } from "node:path";
 import { createInterface } from "node:readline";
 import { Listeners } from "../common/emitter.js";
 import type { Logger } from "../common/logger.js";
@@ -127,7 +130,8 @@ export class PipySupervisor {
     while (!signal.aborted) {
       this.#setState(this.#starts === 0 ? "starting" : "restarting");
       const startedAt = Date.now();
-      const exit = await this.#runOnce(signal);
+      const bin = await findExecutable(this.#o.pipy);
+      const exit = bin === undefined ? this.#notFound() : await this.#runOnce(bin, signal);
       this.#exits.emit(exit);
       if (signal.aborted) break;
       if (Date.now() - startedAt >= (this.#o.stableAfterMs ?? 10_000)) this.#backoff.reset();
@@ -138,14 +142,21 @@ export class PipySupervisor {
     }
   }
 
+  #notFound(): ProxyExit {
+    this.#starts += 1;
+    const error = `${this.#o.pipy}: not found or not executable`;
+    this.#log.error({ err: error, code: "ENOENT" }, "pipy could not be started");
+    return { code: null, signal: null, error };
+  }
+
   /** One process from spawn to exit; on abort: SIGINT, grace, SIGKILL. */
-  #runOnce(signal: AbortSignal): Promise<ProxyExit> {
+  #runOnce(bin: string, signal: AbortSignal): Promise<ProxyExit> {
     return new Promise((resolve) => {
       this.#starts += 1;
       let child: ChildProcess;
       try {
         const user = this.#o.user === undefined ? {} : { uid: this.#o.user.uid, gid: this.#o.user.gid };
-        child = spawn(this.#o.pipy, [...this.#o.args], { stdio: ["ignore", "pipe", "pipe"], signal, killSignal: "SIGINT", ...user });
+        child = spawn("/bin/sh", ["-c", KEEP_RUNNING_WITHOUT_READER, bin, ...this.#o.args], { stdio: ["ignore", "pipe", "pipe"], signal, killSignal: "SIGINT", ...user });
       } catch (err) {
         resolve({ code: null, signal: null, error: (err as Error).message });
         return;
@@ -205,6 +216,31 @@ export class PipySupervisor {
     this.#state = state;
     this.#states.emit(state);
   }
+}
+
+/**
+ * Pipy is started through sh with SIGPIPE ignored (an ignored signal stays
+ * ignored across exec; a spawned child otherwise starts with the default,
+ * which kills it). Its output goes to a pipe the agent reads: when the agent
+ * is killed with -9, Pipy's next log line would kill it too, and the host's
+ * outbound TCP, still redirected by the rules the dead agent left, would
+ * meet a closed port. Ignoring SIGPIPE keeps the data plane serving until
+ * the next agent start stops this Pipy and runs its own (stale-proxy.ts).
+ */
+const KEEP_RUNNING_WITHOUT_READER = 'trap "" PIPE; exec "$0" "$@"';
+
+/** The path spawn would run: `cmd` itself when it names a path, else the first executable match on PATH. */
+export async function findExecutable(cmd: string): Promise<string | undefined> {
+  const candidates = cmd.includes("/") ? [cmd] : (process.env.PATH ?? "").split(delimiter).filter((d) => d !== "").map((d) => join(d, cmd));
+  for (const candidate of candidates) {
+    try {
+      await access(candidate, constants.X_OK);
+      if ((await stat(candidate)).isFile()) return candidate;
+    } catch {
+      // not this one
+    }
+  }
+  return undefined;
 }
 
 /** `pipy --version` → "1.5.18"; "" when it cannot be told within 5 s. */

@@ -12,6 +12,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chmod, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
 import { eventually, tempDir } from "../helpers/agent-testbed.js";
 import { stripComments } from "../helpers/capture-netns.js";
@@ -20,7 +21,9 @@ import { startTestController } from "../helpers/in-process-controller.js";
 import { bridgePort, lines, netnsUnavailable, twoHosts, withPrivateEtc, type NetnsHost } from "../helpers/netns.js";
 
 const PROXY_UID = 65534;
-const ORIGINAL_RESOLV = "# the host's own resolver\nsearch corp.example\nnameserver 192.0.2.53\noptions ndots:2\n";
+// The host's own resolver: a fake upstream on 127.0.0.2 inside the namespace (test/helpers/dns.ts).
+const ORIGINAL_RESOLV = "# the host's own resolver\nsearch corp.example\nnameserver 127.0.0.2\noptions ndots:2 timeout:2\n";
+const DNS_HELPERS = fileURLToPath(new URL("../helpers/dns.js", import.meta.url));
 const JUMPS = ["-A PREROUTING -p tcp -j MESHFED_INBOUND", "-A OUTPUT -p tcp -j MESHFED_OUTPUT"];
 
 const count = (table: string, line: string) => table.split("\n").filter((l) => l === line).length;
@@ -44,6 +47,11 @@ test("a killed agent's capture rules and resolver hook: kept while it is dead, o
   await writeFile(join(dir, "ca.pem"), await ctl.api<string>("/api/v1/ca"));
   await writeFile(join(dir, "token"), (await ctl.api<{ token: string }>("/api/v1/tokens", { service: "shop/bookbuyer", ttl: "10m", uses: 1 })).token);
   const pipy = await writeFakePipy(dir);
+
+  const upstream = a.spawn([process.execPath, "--input-type=module", "-e",
+    `import { fakeUpstream } from ${JSON.stringify(DNS_HELPERS)}; await fakeUpstream("192.0.2.7", "127.0.0.2", 53); console.log("ready");`]);
+  await lines(upstream).line((l) => l === "ready", 10_000);
+  const lookup = (name: string) => a.exec([process.execPath, "-e", `require('node:dns').lookup(${JSON.stringify(name)},{family:4},(e,ip)=>console.log(e?e.code:ip))`]).then((o) => o.trim());
 
   const natTable = async () => stripComments(await a.exec(["iptables-save", "-t", "nat"]));
   const resolvConf = () => a.exec(["cat", "/etc/resolv.conf"]);
@@ -76,15 +84,17 @@ test("a killed agent's capture rules and resolver hook: kept while it is dead, o
     const catalog = await ctl.api<{ services: Array<{ name: string; vip?: string }> }>("/api/v1/catalog");
     return catalog.services.find((s) => s.name === "bookstore")?.vip;
   }, 10_000, "bookstore's VIP");
-  const lookup = () => a.exec([process.execPath, "-e", "require('node:dns').lookup('bookstore.shop.svc.cluster.local',{family:4},(e,ip)=>console.log(e?e.code:ip))"]);
-  const resolved = await eventually(async () => ((await lookup()).trim() === vip ? vip : undefined), 15_000, "the mesh name resolves through the host's resolver");
+  const resolved = await eventually(async () => ((await lookup("bookstore.shop.svc.cluster.local")) === vip ? vip : undefined), 15_000, "the mesh name resolves through the host's resolver");
   assert.equal(resolved, vip);
+  assert.equal(await lookup("www.example.test"), "192.0.2.7", "other names are forwarded to the host's own resolver");
 
   await kill9(first);
   // Dead agent: everything stays (inbound fail-closed; the next start or the cleanup repairs).
   const afterKill = await natTable();
   for (const j of JUMPS) assert.equal(count(afterKill, j), 1, j);
   assert.match(await resolvConf(), /nameserver 127\.0\.0\.153/);
+  // ... and other names still resolve: nothing answers on 127.0.0.153, and the resolver moves on to the original server.
+  assert.equal(await lookup("www.example.test"), "192.0.2.7", "a dead agent does not take the host's DNS with it");
 
   // The next start: one rule set, not two, and the original still in the backup (not our own file over it).
   const second = startAgent();

@@ -24,6 +24,14 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }) {
   return { dir, paths, hook, reloads: () => reloads };
 }
 
+test("resolv.conf: \"options rotate\" is dropped (it would send mesh names to a fallback), other options kept", async (t) => {
+  const { paths, hook } = await setup(t);
+  await writeFile(paths.resolvConf, "nameserver 10.0.0.2\nnameserver 10.0.0.3\nnameserver 10.0.0.4\noptions rotate timeout:1\noptions rotate\n");
+  await hook("resolv.conf").install(["svc"]);
+  const ours = (await readFile(paths.resolvConf, "utf8")).split("\n").slice(1).join("\n");
+  assert.equal(ours, "nameserver 127.0.0.153\nnameserver 10.0.0.2\nnameserver 10.0.0.3\noptions timeout:1\n");
+});
+
 test("resolv.conf: replaced by ours (search and options kept), restored byte for byte with its mode; install is idempotent", async (t) => {
   const { paths, hook } = await setup(t);
   await writeFile(paths.resolvConf, ORIGINAL);
@@ -33,7 +41,8 @@ test("resolv.conf: replaced by ours (search and options kept), restored byte for
   const ours = await readFile(paths.resolvConf, "utf8");
   assert.ok(ours.startsWith(RESOLV_MARKER));
   assert.match(ours, /^nameserver 127\.0\.0\.153$/m);
-  assert.doesNotMatch(ours, /10\.0\.0\.2/, "the original servers are not fallbacks: they would bypass the mesh names");
+  // Ours first; the original servers only as fallbacks for a dead agent (in order, at most 2: glibc reads 3).
+  assert.deepEqual(ours.split("\n").filter((l) => l.startsWith("nameserver")), ["nameserver 127.0.0.153", "nameserver 10.0.0.2", "nameserver 10.0.0.3"]);
   assert.match(ours, /^search corp\.example$/m);
   assert.match(ours, /^options edns0 trust-ad$/m);
   const backup = await readFile(paths.backup);

@@ -151,8 +151,21 @@ export class ResolverHook {
       await writeFileAtomic(paths.backup, JSON.stringify(original) + "\n", 0o600);
     }
     const originalText = original.kind === "file" ? Buffer.from(original.content, "base64").toString("utf8") : original.kind === "symlink" ? await readFile(resolve(dirname(paths.resolvConf), original.target), "utf8").catch(() => "") : "";
-    const keep = originalText.split("\n").filter((l) => /^\s*(search|domain|options)\b/.test(l));
-    const ours = [`${RESOLV_MARKER}; the original is saved in ${paths.backup} and comes back when the agent stops`, `nameserver ${listen.host}`, ...keep].join("\n") + "\n";
+    const originalLines = originalText.split("\n");
+    // The original servers follow ours as fallbacks: the resolver moves on only
+    // when ours does not answer (a killed agent: loopback refuses at once), so
+    // other names keep resolving until the next start. glibc reads 3 at most.
+    const fallbacks = originalLines
+      .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
+      .filter((ip): ip is string => ip !== undefined && ip !== listen.host)
+      .slice(0, 2)
+      .map((ip) => `nameserver ${ip}`);
+    // "rotate" would send mesh names to a fallback half of the time.
+    const keep = originalLines
+      .filter((l) => /^\s*(search|domain|options)\b/.test(l))
+      .map((l) => (/^\s*options\b/.test(l) ? l.split(/\s+/).filter((w) => w !== "rotate").join(" ") : l))
+      .filter((l) => l.trim() !== "options");
+    const ours = [`${RESOLV_MARKER}; the original is saved in ${paths.backup} and comes back when the agent stops`, `nameserver ${listen.host}`, ...fallbacks, ...keep].join("\n") + "\n";
     if (current.kind === "file" && current.text === ours) return;
     await writeFileAtomic(paths.resolvConf, ours, 0o644);
   }
