@@ -55,7 +55,9 @@ test("a killed agent's capture rules and resolver hook: kept while it is dead, o
 
   const natTable = async () => stripComments(await a.exec(["iptables-save", "-t", "nat"]));
   const resolvConf = () => a.exec(["cat", "/etc/resolv.conf"]);
+  const filter6 = async () => stripComments(await a.exec(["ip6tables-save", "-t", "filter"]));
   const pristineNat = await natTable();
+  const pristineFilter6 = await filter6();
   assert.equal(await resolvConf(), ORIGINAL_RESOLV);
 
   const startAgent = (): { child: ReturnType<NetnsHost["spawn"]>; out: ReturnType<typeof lines> } => {
@@ -99,6 +101,7 @@ test("a killed agent's capture rules and resolver hook: kept while it is dead, o
   // The next start: one rule set, not two, and the original still in the backup (not our own file over it).
   const second = startAgent();
   const table = await inPlace(second);
+  assert.equal((await filter6()).split("\n").filter((l) => l.endsWith("-j MESHFED_INBOUND6")).length, 1, "one IPv6 guard jump");
   assert.equal(table.split("\n").filter((l) => l.startsWith("-A MESHFED_OUTPUT")).length, afterKill.split("\n").filter((l) => l.startsWith("-A MESHFED_OUTPUT")).length);
   const backup = JSON.parse(await readFile(join(a.upper, "resolv.conf.meshfed-backup"), "utf8")) as { kind: string; content: string };
   assert.equal(Buffer.from(backup.content, "base64").toString("utf8"), ORIGINAL_RESOLV);
@@ -108,6 +111,7 @@ test("a killed agent's capture rules and resolver hook: kept while it is dead, o
   assert.match(cleanup, /capture rules removed/);
   assert.match(cleanup, /resolver restored/);
   assert.equal(await natTable(), pristineNat, "the nat table is as before the agent");
+  assert.equal(await filter6(), pristineFilter6, "ip6tables' filter table too (the IPv6 inbound guard is gone)");
   assert.equal(await resolvConf(), ORIGINAL_RESOLV, "resolv.conf is back byte for byte");
   await assert.rejects(stat(join(a.upper, "resolv.conf.meshfed-backup")), { code: "ENOENT" });
   // A second cleanup finds nothing and says so.

@@ -42,6 +42,7 @@ export async function captureFromConfig(config: AgentConfig, logger: Logger, com
       includeOutboundPorts: c.includeOutboundPorts,
     },
     iptables: new Iptables(commandPrefix === undefined ? {} : { prefix: commandPrefix }),
+    ip6tables: new Iptables({ family: 6, ...(commandPrefix === undefined ? {} : { prefix: commandPrefix }) }),
     logger,
   });
   return { manager, user };

@@ -14,6 +14,7 @@ export const CAPTURE_ERRORS = {
   applyFailed: "MESHFED_CAPTURE_APPLY_FAILED",
   readFailed: "MESHFED_CAPTURE_READ_FAILED",
   invalid: "MESHFED_CAPTURE_INVALID",
+  ipv6Unguarded: "MESHFED_CAPTURE_IPV6_UNGUARDED",
   proxyUserRequired: "MESHFED_CAPTURE_PROXY_USER_REQUIRED",
   proxyUserUnknown: "MESHFED_CAPTURE_PROXY_USER_UNKNOWN",
 } as const;
@@ -24,6 +25,8 @@ export interface IptablesOptions {
   /** Directory of iptables-save / iptables-restore; default: PATH. */
   readonly binDir?: string;
   readonly timeoutMs?: number;
+  /** 6: ip6tables-save / ip6tables-restore (the IPv6 inbound guard); default 4. */
+  readonly family?: 4 | 6;
 }
 
 interface Result {
@@ -41,17 +44,33 @@ export class Iptables {
   }
 
   /** The nat table as iptables-save prints it. */
-  async saveNat(): Promise<string> {
-    const r = await this.#run("iptables-save", ["-t", "nat"]);
-    if (r.code === 0) return r.stdout;
-    throw await this.#failure("iptables-save -t nat", r, CAPTURE_ERRORS.readFailed);
+  saveNat(): Promise<string> {
+    return this.save("nat");
   }
 
-  /** Applies one iptables-restore input without flushing anything it does not name. */
+  /** One table as (ip6)iptables-save prints it. */
+  async save(table: "nat" | "filter"): Promise<string> {
+    const r = await this.#run(this.#bin("save"), ["-t", table]);
+    if (r.code === 0) return r.stdout;
+    throw await this.#failure(`${this.#bin("save")} -t ${table}`, r, CAPTURE_ERRORS.readFailed);
+  }
+
+  /** Applies one (ip6)iptables-restore input without flushing anything it does not name. */
   async restore(input: string): Promise<void> {
-    const r = await this.#run("iptables-restore", ["--noflush"], input);
+    const r = await this.#run(this.#bin("restore"), ["--noflush"], input);
     if (r.code === 0) return;
-    throw await this.#failure("iptables-restore --noflush", r, CAPTURE_ERRORS.applyFailed, input);
+    throw await this.#failure(`${this.#bin("restore")} --noflush`, r, CAPTURE_ERRORS.applyFailed, input);
+  }
+
+  /** Whether the host (or the namespace the prefix enters) has an IPv6 address on an interface other than loopback. */
+  async hasIpv6(): Promise<boolean> {
+    const r = await this.#run("cat", ["/proc/net/if_inet6"], undefined, false);
+    // Columns: address, index, prefix length, scope, flags, interface name.
+    return r.code === 0 && r.stdout.split("\n").some((l) => { const f = l.trim().split(/\s+/); return f.length === 6 && f[5] !== "lo"; });
+  }
+
+  #bin(what: "save" | "restore"): string {
+    return `${this.#o.family === 6 ? "ip6tables" : "iptables"}-${what}`;
   }
 
   /**
@@ -79,9 +98,9 @@ export class Iptables {
     return new MeshfedError(code, `${what} failed (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`, input === undefined ? {} : { details: { input } });
   }
 
-  #run(command: string, args: readonly string[], stdin?: string): Promise<Result> {
+  #run(command: string, args: readonly string[], stdin?: string, fromBinDir = true): Promise<Result> {
     const prefix = this.#o.prefix ?? [];
-    const bin = this.#o.binDir === undefined ? command : `${this.#o.binDir}/${command}`;
+    const bin = this.#o.binDir === undefined || !fromBinDir ? command : `${this.#o.binDir}/${command}`;
     const [file, ...rest] = prefix.length > 0 ? [...prefix, bin, ...args] : [bin, ...args];
     return new Promise((resolve) => {
       if (stdin === undefined) {

@@ -15,6 +15,7 @@
  *   line with what was meant: `status().installed` is a fact, not a hope.
  */
 import { captureRestoreInput, INBOUND_CHAIN, OUTPUT_CHAIN, readCaptureState, removalRestoreInput, inboundChainRules, outputChainRules, type CaptureRuleOptions } from "../../common/capture-rules.js";
+import { inbound6Matches, inbound6RemovalInput, inbound6RestoreInput, readInbound6State } from "../../common/capture-rules-ipv6.js";
 import { errorCode, errorMessage, MeshfedError } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
 import { SerialQueue } from "../../common/serial-queue.js";
@@ -37,6 +38,8 @@ export const CAPTURE_NONE: CaptureStatus = { mode: "none", installed: false, out
 export interface CaptureManagerOptions {
   readonly rules: CaptureRuleOptions;
   readonly iptables: Iptables;
+  /** ip6tables for the IPv6 inbound guard (capture-rules-ipv6.ts); absent: no guard (tests of the IPv4 set alone). */
+  readonly ip6tables?: Iptables;
   readonly logger: Logger;
 }
 
@@ -79,7 +82,7 @@ export class CaptureManager {
     return this.#queue.run(async () => {
       if (this.#removed) return;
       try {
-        if (this.#matches(await this.#o.iptables.saveNat())) return;
+        if (this.#matches(await this.#o.iptables.saveNat()) && (await this.#ipv6Guarded())) return;
       } catch (err) {
         this.#fail(err, "reading the nat table failed");
         return;
@@ -94,7 +97,7 @@ export class CaptureManager {
     this.#removed = true;
     return this.#queue.run(async () => {
       try {
-        await removeCapture(this.#o.iptables);
+        await removeCapture(this.#o.iptables, this.#o.ip6tables);
         this.#status = { ...this.#status, installed: false, outboundActive: false, lastError: "", lastErrorCode: "" };
         this.#log.info("capture rules removed");
       } catch (err) {
@@ -113,6 +116,7 @@ export class CaptureManager {
       if (!this.#matches(after)) {
         throw new MeshfedError(CAPTURE_ERRORS.applyFailed, "the nat table read back after iptables-restore does not hold the capture rules as written");
       }
+      await this.#applyIpv6();
       this.#status = { mode: "transparent", installed: true, outboundActive, lastError: "", lastErrorCode: "", appliedAt: new Date().toISOString() };
       const repaired = before.chains.size > 0 && !this.#matchesState(before, outboundActive);
       this.#log.info({ why, outboundActive, repaired, staleJumps: before.jumps.length }, "capture rules applied");
@@ -120,6 +124,41 @@ export class CaptureManager {
       this.#fail(err, `applying the capture rules failed (${why})`);
       throw err;
     }
+  }
+
+  /**
+   * The IPv6 inbound guard. A host without IPv6 (ip6tables cannot run, and no
+   * address but loopback) needs none; a host with IPv6 that cannot be guarded
+   * is a named error: the app's mesh ports would be open in plaintext there.
+   */
+  async #applyIpv6(): Promise<void> {
+    const ip6 = this.#o.ip6tables;
+    if (ip6 === undefined) return;
+    const save = await this.#saveIpv6(ip6);
+    if (save === undefined) return;
+    const before = readInbound6State(save);
+    if (inbound6Matches(before, this.#o.rules)) return;
+    await ip6.restore(inbound6RestoreInput(this.#o.rules, before.jumps));
+    if (!inbound6Matches(readInbound6State(await ip6.save("filter")), this.#o.rules)) {
+      throw new MeshfedError(CAPTURE_ERRORS.applyFailed, "the ip6tables filter table read back after ip6tables-restore does not hold the IPv6 inbound guard as written");
+    }
+  }
+
+  /** The ip6tables filter table, or undefined on a host without IPv6. */
+  async #saveIpv6(ip6: Iptables): Promise<string | undefined> {
+    try {
+      return await ip6.save("filter");
+    } catch (err) {
+      if (!(await ip6.hasIpv6())) return undefined;
+      throw new MeshfedError(CAPTURE_ERRORS.ipv6Unguarded, `this host has IPv6 addresses but ip6tables cannot be used (${errorMessage(err)}): an app listening on :: would answer other hosts in plaintext over IPv6, around the mesh. Install ip6tables (Debian/Ubuntu: the iptables package), or disable IPv6 on the host`, { cause: err });
+    }
+  }
+
+  async #ipv6Guarded(): Promise<boolean> {
+    const ip6 = this.#o.ip6tables;
+    if (ip6 === undefined) return true;
+    const save = await this.#saveIpv6(ip6).catch(() => "");
+    return save === undefined || inbound6Matches(readInbound6State(save), this.#o.rules);
   }
 
   #matches(save: string): boolean {
@@ -146,11 +185,28 @@ export class CaptureManager {
  * options: `meshfed agent cleanup` runs it without a config. False when there
  * was nothing to remove.
  */
-export async function removeCapture(iptables: Iptables): Promise<boolean> {
+export async function removeCapture(iptables: Iptables, ip6tables?: Iptables): Promise<boolean> {
+  const removed6 = ip6tables === undefined ? false : await removeIpv6Guard(ip6tables);
   const state = readCaptureState(await iptables.saveNat());
-  if (state.chains.size === 0 && state.jumps.length === 0) return false;
+  if (state.chains.size === 0 && state.jumps.length === 0) return removed6;
   await iptables.restore(removalRestoreInput(state.jumps));
   const after = readCaptureState(await iptables.saveNat());
   if (after.chains.size > 0 || after.jumps.length > 0) throw new MeshfedError(CAPTURE_ERRORS.applyFailed, "capture rules still present after removal");
+  return true;
+}
+
+/** Deletes the IPv6 inbound guard; nothing to do (false) where ip6tables cannot run: it cannot hold ours either. */
+async function removeIpv6Guard(ip6tables: Iptables): Promise<boolean> {
+  let save: string;
+  try {
+    save = await ip6tables.save("filter");
+  } catch {
+    return false;
+  }
+  const state = readInbound6State(save);
+  if (!state.chain && state.jumps.length === 0) return false;
+  await ip6tables.restore(inbound6RemovalInput(state.jumps));
+  const after = readInbound6State(await ip6tables.save("filter"));
+  if (after.chain || after.jumps.length > 0) throw new MeshfedError(CAPTURE_ERRORS.applyFailed, "the IPv6 inbound guard is still present after removal");
   return true;
 }

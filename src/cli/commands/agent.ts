@@ -114,7 +114,7 @@ function agentCleanupCommand<T>(yargs: Argv<T>) {
     (y) => y,
     async () => {
       try {
-        const removed = await removeCapture(new Iptables());
+        const removed = await removeCapture(new Iptables(), new Iptables({ family: 6 }));
         process.stdout.write(removed ? "capture rules removed\n" : "no capture rules found\n");
       } catch (err) {
         // No iptables at all means no rules of ours either.
