@@ -13,7 +13,7 @@ export interface ControllerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export async function startControllerProcess(args: readonly string[], timeoutMs = 15_000, env: NodeJS.ProcessEnv = {}): Promise<ControllerProcess> {
+export async function startControllerProcess(args: readonly string[], timeoutMs = 30_000, env: NodeJS.ProcessEnv = {}): Promise<ControllerProcess> {
   const defaults: string[] = [["--admin-address", "127.0.0.1:0"], ["--grpc-address", "127.0.0.1:0"], ["--log-level", "info"]]
     .filter(([flag]) => !args.includes(flag!))
     .flat();
@@ -27,7 +27,11 @@ export async function startControllerProcess(args: readonly string[], timeoutMs 
   child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   const exited = once(child, "exit");
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`controller did not get ready in ${timeoutMs} ms\n${stderr}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // A child left running would hold the test file open until its timeout.
+      child.kill("SIGKILL");
+      reject(new Error(`controller did not get ready in ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
     const check = () => {
       const m = /admin API\s+(http:\/\/\S+)/.exec(stdout);
       if (m) {
