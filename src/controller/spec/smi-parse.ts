@@ -10,7 +10,7 @@
 import { LineCounter, isScalar, parseAllDocuments, type Document } from "yaml";
 import { MeshfedError } from "../../common/errors.js";
 import { isDnsLabel } from "../../common/service.js";
-import { SCHEMAS, type HttpRouteGroupManifest, type SmiKind, type TcpRouteManifest, type TrafficSplitManifest, type TrafficTargetManifest } from "./smi-schema.js";
+import { SCHEMAS, type HeaderMatches, type HttpRouteGroupManifest, type SmiKind, type TcpRouteManifest, type TrafficSplitManifest, type TrafficTargetManifest } from "./smi-schema.js";
 import type { HTTPRouteGroup, HttpMatch, TCPRoute, TrafficSplit, TrafficTarget } from "./types.js";
 import { documentToJS, issuesFromZod, type InputIssue } from "../../common/yaml-input.js";
 import { formatPath, nodeAtPath, positionAtOffset, positionOf, type Position } from "../../common/yaml-position.js";
@@ -234,8 +234,7 @@ function normaliseRouteGroup(m: HttpRouteGroupManifest, issues: Issue[]): HttpMa
     if (seen.has(match.name)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `match name "${match.name}" is used twice`, path: [...at, "name"] });
     seen.add(match.name);
     if (match.pathRegex !== undefined) checkRegex(match.pathRegex, [...at, "pathRegex"], issues);
-    const headers = match.headers ?? {};
-    for (const [header, pattern] of Object.entries(headers)) checkRegex(pattern, [...at, "headers", header], issues);
+    const headers = mergeHeaders(match.headers, [...at, "headers"], issues);
     const methods = (match.methods ?? []).map((x, j) => {
       const upper = x.toUpperCase();
       if (!METHOD.test(upper)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `"${x}" is not an HTTP method or "*"`, path: [...at, "methods", j] });
@@ -243,6 +242,27 @@ function normaliseRouteGroup(m: HttpRouteGroupManifest, issues: Issue[]): HttpMa
     });
     return { name: match.name, ...(match.pathRegex === undefined ? {} : { pathRegex: match.pathRegex }), methods, headers: { ...headers } };
   });
+}
+
+/**
+ * One header map from either shape. A list (osm-edge's CRD shape, one-entry
+ * maps) is merged in order; a name given twice keeps the later pattern, as
+ * osm-edge does, and header names compare case-insensitively as HTTP says.
+ */
+function mergeHeaders(headers: HeaderMatches | null | undefined, at: PropertyKey[], issues: Issue[]): Record<string, string> {
+  const entries: [string, string, PropertyKey[]][] = [];
+  if (Array.isArray(headers)) headers.forEach((map, i) => { for (const [name, pattern] of Object.entries(map)) entries.push([name, pattern, [...at, i, name]]); });
+  else if (headers) for (const [name, pattern] of Object.entries(headers)) entries.push([name, pattern, [...at, name]]);
+  const out: Record<string, string> = {};
+  const byLower = new Map<string, string>();
+  for (const [name, pattern, path] of entries) {
+    checkRegex(pattern, path, issues);
+    const earlier = byLower.get(name.toLowerCase());
+    if (earlier !== undefined) delete out[earlier];
+    byLower.set(name.toLowerCase(), name);
+    out[name] = pattern;
+  }
+  return out;
 }
 
 function normaliseTcpRoute(m: TcpRouteManifest, issues: Issue[]): number[] {
