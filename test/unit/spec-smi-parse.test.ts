@@ -105,7 +105,8 @@ test("HTTPRouteGroup v1alpha3 and v1alpha4; TCPRoute v1alpha3 and v1alpha4", () 
 
 const SPLIT = "split.smi-spec.io/v1alpha4";
 const invalid: { name: string; text: string; code: string; line: number }[] = [
-  { name: "unknown kind", text: doc("v1", "Service", "  {}\n"), code: "MESHFED_SMI_UNKNOWN_KIND", line: 2 },
+  { name: "unknown kind in an SMI group", text: doc("specs.smi-spec.io/v1alpha4", "UDPRoute", "  {}\n"), code: "MESHFED_SMI_UNKNOWN_KIND", line: 2 },
+  { name: "no kind", text: "apiVersion: specs.smi-spec.io/v1alpha4\nmetadata: { name: x }\n", code: "MESHFED_SMI_UNKNOWN_KIND", line: 1 },
   { name: "unsupported apiVersion", text: doc("split.smi-spec.io/v1alpha1", "TrafficSplit", "  service: a\n"), code: "MESHFED_SMI_UNKNOWN_KIND", line: 1 },
   { name: "access v1alpha1", text: doc("access.smi-spec.io/v1alpha1", "TrafficTarget", "  {}\n"), code: "MESHFED_SMI_UNKNOWN_KIND", line: 1 },
   { name: "not a mapping", text: "- a\n- b\n", code: "MESHFED_SMI_INVALID", line: 1 },
@@ -166,8 +167,8 @@ test("a YAML syntax error is reported as MESHFED_SMI_YAML with its position", ()
 });
 
 test("empty documents and comments are ignored", () => {
-  assert.deepEqual(parseSmiManifests("", "e.yaml"), { objects: [], errors: [] });
-  assert.deepEqual(parseSmiManifests("# nothing\n---\n---\n", "e.yaml"), { objects: [], errors: [] });
+  assert.deepEqual(parseSmiManifests("", "e.yaml"), { objects: [], errors: [], skipped: [] });
+  assert.deepEqual(parseSmiManifests("# nothing\n---\n---\n", "e.yaml"), { objects: [], errors: [], skipped: [] });
 });
 
 const ROUTES = doc("specs.smi-spec.io/v1alpha4", "HTTPRouteGroup", "  matches:\n    - name: buy\n    - name: list\n", "  name: routes\n  namespace: shop\n");

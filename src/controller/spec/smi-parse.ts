@@ -37,9 +37,24 @@ export interface SmiPosition extends Position {
 
 export type SmiObject = SmiValue & { readonly position: SmiPosition };
 
+/**
+ * A Kubernetes object that is not a mesh policy (a Service, a Deployment, a
+ * ServiceAccount...): users keep them in the same manifest files as their SMI
+ * objects, so they are passed over with a note, never an error.
+ */
+export interface SkippedObject {
+  readonly apiVersion: string | undefined;
+  readonly kind: string;
+  readonly namespace: string | undefined;
+  readonly name: string | undefined;
+  readonly position: SmiPosition;
+}
+
 export interface SmiParseResult {
   readonly objects: readonly SmiObject[];
   readonly errors: readonly MeshfedError[];
+  /** Documents that are Kubernetes objects of other kinds, in file order. */
+  readonly skipped: readonly SkippedObject[];
 }
 
 export const DEFAULT_NAMESPACE = "default";
@@ -60,6 +75,7 @@ export function parseSmiManifests(text: string, file: string): SmiParseResult {
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const objects: SmiObject[] = [];
   const errors: MeshfedError[] = [];
+  const skipped: SkippedObject[] = [];
   let index = 0;
   for (const doc of docs) {
     index++;
@@ -79,12 +95,13 @@ export function parseSmiManifests(text: string, file: string): SmiParseResult {
     if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue;
     const result = parseDocumentObject(doc, file, index, lineCounter);
     if ("errors" in result) errors.push(...result.errors);
+    else if ("skipped" in result) skipped.push(result.skipped);
     else objects.push(result);
   }
-  return { objects, errors };
+  return { objects, errors, skipped };
 }
 
-function parseDocumentObject(doc: Document.Parsed, file: string, document: number, lineCounter: LineCounter): SmiObject | { errors: MeshfedError[] } {
+function parseDocumentObject(doc: Document.Parsed, file: string, document: number, lineCounter: LineCounter): SmiObject | { errors: MeshfedError[] } | { skipped: SkippedObject } {
   const start = positionOf(doc.contents, lineCounter);
   const expanded = documentToJS(doc, SMI_ERROR_CODES.yaml);
   if (!expanded.ok) {
@@ -92,6 +109,8 @@ function parseDocumentObject(doc: Document.Parsed, file: string, document: numbe
     return { errors: [new MeshfedError(code, `${file}:${start.line}:${start.column}: document ${document}: ${message}`, { details: { file, document, line: start.line, column: start.column } })] };
   }
   const raw = expanded.value;
+  const other = nonMeshObject(raw);
+  if (other !== undefined) return { skipped: { ...other, position: { file, document, ...start } } };
   const result = normaliseSmiObject(raw, `${file}#${document}`);
   if (result.ok) return { ...result.value, position: { file, document, ...start } };
   const { kind, namespace, name } = result;
@@ -104,6 +123,30 @@ function parseDocumentObject(doc: Document.Parsed, file: string, document: numbe
         details: { file, document, line: pos.line, column: pos.column, path, kind, namespace, name },
       });
     }),
+  };
+}
+
+/** The SMI API groups; anything in them is a mesh object, checked in full. */
+const SMI_GROUP = /(^|\.)smi-spec\.io$/;
+
+/**
+ * The identity of a Kubernetes object that is not a mesh object, or
+ * undefined when `raw` is one (or is no object at all: then it is checked,
+ * and refused, as a mesh object, so a document without a kind is an error).
+ * Mesh objects are the SMI kinds and anything in an SMI API group, so an
+ * SMI kind or version meshfed does not support is still an error.
+ */
+export function nonMeshObject(raw: unknown): Omit<SkippedObject, "position"> | undefined {
+  if (!isRecord(raw) || typeof raw.kind !== "string" || raw.kind in SCHEMAS) return undefined;
+  const apiVersion = typeof raw.apiVersion === "string" ? raw.apiVersion : undefined;
+  const group = apiVersion?.includes("/") ? apiVersion.slice(0, apiVersion.indexOf("/")) : "";
+  if (SMI_GROUP.test(group)) return undefined;
+  const meta = isRecord(raw.metadata) ? raw.metadata : {};
+  return {
+    apiVersion,
+    kind: raw.kind,
+    namespace: typeof meta.namespace === "string" ? meta.namespace : undefined,
+    name: typeof meta.name === "string" ? meta.name : undefined,
   };
 }
 
