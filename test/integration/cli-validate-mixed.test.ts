@@ -16,6 +16,18 @@ test("meshfed validate passes over Services, Deployments and MeshConfig next to 
   assert.match(r.stdout, /^ok\s+.*traffic-specs\.yaml \(smi\)$/m);
   assert.match(r.stdout, /^skipped 7 non-mesh objects\n6 valid, 0 invalid\n$/m);
   assert.doesNotMatch(r.stdout, /error/);
+
+  const json = await runCli(["validate", "-o", "json", CORPUS]);
+  assert.equal(json.code, 0, json.stderr);
+  const reports = JSON.parse(json.stdout) as Array<{ file: string; kind: string; errors: unknown[]; skipped?: number }>;
+  assert.deepEqual(reports.map((x) => [x.file.slice(CORPUS.length), x.kind, x.errors.length, x.skipped]), [
+    ["bookstore-v2.yaml", "smi", 0, 3],
+    ["mesh-config.yaml", "smi", 0, 1],
+    ["mysql.yaml", "smi", 0, 3],
+    ["traffic-specs.yaml", "smi", 0, 0],
+    ["traffic-split.yaml", "smi", 0, 0],
+    ["traffic-targets.yaml", "smi", 0, 0],
+  ]);
 });
 
 test("meshfed validate decides per document what a file is, and never shows the YAML library's advice", async (t) => {

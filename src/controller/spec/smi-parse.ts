@@ -110,6 +110,16 @@ function parseDocumentObject(doc: Document.Parsed, file: string, document: numbe
   }
   const raw = expanded.value;
   const other = nonMeshObject(raw);
+  // `kubectl get ... -o yaml` wraps objects in a List. Passing one over would
+  // silently drop the policies inside it, so a List holding mesh objects is
+  // an error that says how to write them instead.
+  const listKind = isRecord(raw) && typeof raw.kind === "string" && raw.kind.endsWith("List") && Array.isArray(raw.items) ? raw.kind : undefined;
+  const listed = listKind === undefined ? 0 : ((raw as { items: unknown[] }).items).filter((item) => isRecord(item) && nonMeshObject(item) === undefined).length;
+  if (listed > 0) {
+    return { errors: [new MeshfedError(SMI_ERROR_CODES.invalid, `${file}:${start.line}:${start.column}: document ${document}: a ${listKind} holding ${listed} mesh object(s); meshfed reads each object as its own YAML document (separate them with ---)`, {
+      details: { file, document, line: start.line, column: start.column, kind: listKind },
+    })] };
+  }
   if (other !== undefined) return { skipped: { ...other, position: { file, document, ...start } } };
   const result = normaliseSmiObject(raw, `${file}#${document}`);
   if (result.ok) return { ...result.value, position: { file, document, ...start } };
