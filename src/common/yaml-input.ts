@@ -3,7 +3,7 @@
  * positions, turn syntax errors and schema issues into issues with a line and
  * column, and raise them as one MeshfedError naming `file:line:column`.
  */
-import { LineCounter, parseAllDocuments, parseDocument, type Document } from "yaml";
+import { LineCounter, parseAllDocuments, parseDocument, type Document, type YAMLError } from "yaml";
 import type { ZodError } from "zod";
 import { MeshfedError } from "./errors.js";
 import { formatPath, nodeAtPath, positionAtOffset, positionOf, type Position } from "./yaml-position.js";
@@ -50,7 +50,7 @@ export class YamlInput {
 
   /** Syntax errors of every document, positioned. */
   syntaxIssues(code: string): InputIssue[] {
-    return this.documents.flatMap((d) => d.errors.map((e) => ({ code, message: `YAML syntax error: ${e.message.split("\n")[0]}`, path: [], offset: e.pos[0] })));
+    return this.documents.flatMap((d) => d.errors.map((e) => ({ code, message: syntaxMessage(e), path: [], offset: e.pos[0] })));
   }
 
   position(issue: InputIssue, document = 0): PositionedIssue {
@@ -71,6 +71,16 @@ export class YamlInput {
     if (!result.ok) throw inputError([this.position(result.issue, document)]);
     return result.value;
   }
+}
+
+/**
+ * The library's message, first line only; a second document in a one-document
+ * file gets our own words, because the library's ("please use
+ * YAML.parseAllDocuments()") is advice to a programmer, not to the user.
+ */
+function syntaxMessage(e: YAMLError): string {
+  if (e.code === "MULTIPLE_DOCS") return "the file holds several YAML documents (separated by ---) where one was expected";
+  return `YAML syntax error: ${e.message.split("\n")[0]}`;
 }
 
 /** Alias uses one document may expand; more is a resource-exhaustion attempt. */

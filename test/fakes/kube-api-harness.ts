@@ -6,6 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { loadKubeConfig } from "../../src/controller/providers/kubernetes/config.js";
 import { FakeKubeApiServer } from "./kube-api-server.js";
+import type { CrdSchemas } from "./crd-schemas.js";
 
 export interface KubeHarness {
   readonly api: FakeKubeApiServer;
@@ -15,11 +16,11 @@ export interface KubeHarness {
   readonly ac: AbortController;
 }
 
-/** Starts a fake API server; `t.after` aborts the signal, then closes the server and removes the directory. */
-export async function kubeHarness(t: { after: (fn: () => unknown) => void }, options: { namespace?: string } = {}): Promise<KubeHarness> {
+/** Starts a fake API server (enforcing `crdSchemas` on writes, when given); `t.after` aborts the signal, then closes the server and removes the directory. */
+export async function kubeHarness(t: { after: (fn: () => unknown) => void }, options: { namespace?: string; crdSchemas?: CrdSchemas } = {}): Promise<KubeHarness> {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-kube-"));
-  const api = await FakeKubeApiServer.start();
-  const kubeconfig = await api.writeKubeconfig(dir, options);
+  const api = await FakeKubeApiServer.start(options.crdSchemas === undefined ? {} : { crdSchemas: options.crdSchemas });
+  const kubeconfig = await api.writeKubeconfig(dir, options.namespace === undefined ? {} : { namespace: options.namespace });
   const kubeConfig = loadKubeConfig({ kubeconfig });
   const ac = new AbortController();
   t.after(async () => {

@@ -25,6 +25,10 @@
  *   (415 otherwise; a failed `test` op is a 422), DELETE (409 Conflict when
  *   DeleteOptions.preconditions name another uid or resourceVersion); every
  *   write bumps the resourceVersion and is seen by watches;
+ * - CRD schemas, when started with `crdSchemas` (crd-schemas.ts): a custom
+ *   resource written over HTTP is validated against its CRD's openAPIV3Schema
+ *   for the request's version (422 Invalid naming each field error) and
+ *   stored pruned of undeclared fields, as the real server admits it;
  * - bearer-token check (401 without it); field selectors metadata.name and
  *   metadata.namespace only, equality label selectors on lists and watches
  *   (a watch sees an object whose labels stop matching as DELETED and one
@@ -38,6 +42,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { applyJsonPatch, type JsonPatchOperation } from "./json-patch.js";
+import type { CrdSchemas } from "./crd-schemas.js";
+import { pruneCustomResource, validateCustomResource } from "./openapi-schema.js";
 import { readBody } from "./read-body.js";
 
 export interface ResourceType {
@@ -128,13 +134,17 @@ export class FakeKubeApiServer {
   expiredAs: "event" | "http" = "event";
   readonly requests: RequestRecord[] = [];
 
-  private constructor(server: Server) {
+  /** CRD schemas enforced on writes over HTTP (`apply()` is the test's own back door and skips them). */
+  readonly #schemas: CrdSchemas;
+
+  private constructor(server: Server, schemas: CrdSchemas) {
     this.#server = server;
+    this.#schemas = schemas;
   }
 
-  static async start(): Promise<FakeKubeApiServer> {
+  static async start(options: { crdSchemas?: CrdSchemas } = {}): Promise<FakeKubeApiServer> {
     const server = createServer();
-    const fake = new FakeKubeApiServer(server);
+    const fake = new FakeKubeApiServer(server, options.crdSchemas ?? new Map());
     server.on("request", (req, res) => fake.#handle(req, res));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     return fake;
@@ -358,7 +368,9 @@ export class FakeKubeApiServer {
       }
       if (objects.has(`${nsKey ?? ""}/${objectName}`)) return status(res, 409, "AlreadyExists", `${type.plural} "${objectName}" already exists`);
       const { resourceVersion: _ignored, ...metadata } = object.metadata;
-      return send(201, this.apply(resource as ResourceName, { ...stringDataToData(resource, object), metadata: { ...metadata, name: objectName, ...(nsKey === undefined ? {} : { namespace: nsKey }) } }));
+      const admitted = this.#admit(resource, version, objectName, object);
+      if (typeof admitted === "string") return status(res, 422, "Invalid", admitted);
+      return send(201, this.apply(resource as ResourceName, { ...stringDataToData(resource, admitted), metadata: { ...metadata, name: objectName, ...(nsKey === undefined ? {} : { namespace: nsKey }) } }));
     }
     if (existing === undefined || name === undefined) return notFound();
     if (method === "PUT") {
@@ -367,7 +379,9 @@ export class FakeKubeApiServer {
       if (rv !== undefined && rv !== existing.metadata.resourceVersion) {
         return status(res, 409, "Conflict", `Operation cannot be fulfilled on ${type.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
       }
-      return send(200, this.apply(resource as ResourceName, { ...stringDataToData(resource, object), metadata: { ...object.metadata, name, ...(nsKey === undefined ? {} : { namespace: nsKey }) } }));
+      const admitted = this.#admit(resource, version, name, object);
+      if (typeof admitted === "string") return status(res, 422, "Invalid", admitted);
+      return send(200, this.apply(resource as ResourceName, { ...stringDataToData(resource, admitted), metadata: { ...object.metadata, name, ...(nsKey === undefined ? {} : { namespace: nsKey }) } }));
     }
     if (method === "PATCH") {
       if (req.headers["content-type"] !== "application/json-patch+json") {
@@ -380,9 +394,25 @@ export class FakeKubeApiServer {
       } catch (err) {
         return status(res, 422, "Invalid", `the patch does not apply: ${(err as Error).message}`);
       }
-      return send(200, this.apply(resource as ResourceName, { ...patched, metadata: { ...patched.metadata, name, ...(nsKey === undefined ? {} : { namespace: nsKey }) } }));
+      const admitted = this.#admit(resource, version, name, patched);
+      if (typeof admitted === "string") return status(res, 422, "Invalid", admitted);
+      return send(200, this.apply(resource as ResourceName, { ...admitted, metadata: { ...patched.metadata, name, ...(nsKey === undefined ? {} : { namespace: nsKey }) } }));
     }
     return status(res, 405, "MethodNotAllowed", `${method} is not supported by this fake`);
+  }
+
+  /**
+   * A custom resource against its CRD's schema for the request's version, as
+   * the API server admits it: the pruned object, or the 422 message naming
+   * every field error.
+   */
+  #admit(resource: string, version: string, name: string, object: KubeObject): KubeObject | string {
+    const schema = this.#schemas.get(resource)?.get(version);
+    if (schema === undefined) return object;
+    const errors = validateCustomResource(object, schema);
+    const type = this.#type(resource);
+    if (errors.length > 0) return `${type.kind}.${type.group} "${name}" is invalid: ${errors.join(", ")}`;
+    return pruneCustomResource(object, schema);
   }
 
   #list(resource: string, version: string, namespace: string | undefined, fields: Record<string, string>, res: ServerResponse, labels: Record<string, string> = {}): void {

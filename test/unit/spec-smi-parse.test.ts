@@ -105,7 +105,8 @@ test("HTTPRouteGroup v1alpha3 and v1alpha4; TCPRoute v1alpha3 and v1alpha4", () 
 
 const SPLIT = "split.smi-spec.io/v1alpha4";
 const invalid: { name: string; text: string; code: string; line: number }[] = [
-  { name: "unknown kind", text: doc("v1", "Service", "  {}\n"), code: "MESHFED_SMI_UNKNOWN_KIND", line: 2 },
+  { name: "unknown kind in an SMI group", text: doc("specs.smi-spec.io/v1alpha4", "UDPRoute", "  {}\n"), code: "MESHFED_SMI_UNKNOWN_KIND", line: 2 },
+  { name: "no kind", text: "apiVersion: specs.smi-spec.io/v1alpha4\nmetadata: { name: x }\n", code: "MESHFED_SMI_UNKNOWN_KIND", line: 1 },
   { name: "unsupported apiVersion", text: doc("split.smi-spec.io/v1alpha1", "TrafficSplit", "  service: a\n"), code: "MESHFED_SMI_UNKNOWN_KIND", line: 1 },
   { name: "access v1alpha1", text: doc("access.smi-spec.io/v1alpha1", "TrafficTarget", "  {}\n"), code: "MESHFED_SMI_UNKNOWN_KIND", line: 1 },
   { name: "not a mapping", text: "- a\n- b\n", code: "MESHFED_SMI_INVALID", line: 1 },
@@ -166,8 +167,8 @@ test("a YAML syntax error is reported as MESHFED_SMI_YAML with its position", ()
 });
 
 test("empty documents and comments are ignored", () => {
-  assert.deepEqual(parseSmiManifests("", "e.yaml"), { objects: [], errors: [] });
-  assert.deepEqual(parseSmiManifests("# nothing\n---\n---\n", "e.yaml"), { objects: [], errors: [] });
+  assert.deepEqual(parseSmiManifests("", "e.yaml"), { objects: [], errors: [], skipped: [] });
+  assert.deepEqual(parseSmiManifests("# nothing\n---\n---\n", "e.yaml"), { objects: [], errors: [], skipped: [] });
 });
 
 const ROUTES = doc("specs.smi-spec.io/v1alpha4", "HTTPRouteGroup", "  matches:\n    - name: buy\n    - name: list\n", "  name: routes\n  namespace: shop\n");
@@ -215,4 +216,28 @@ test("validateMeshSpec: references and duplicates", () => {
   assert.deepEqual(snapshot.tcpRoutes.map((r) => r.origin), ["a.yaml#2"]);
   // The snapshot that resolve produced is itself clean.
   assert.deepEqual(validateMeshSpec(snapshot), []);
+});
+
+test("Kubernetes objects of other kinds are passed over, never errors; a List holding policies is an error, not a silent skip", () => {
+  const text = [
+    "apiVersion: v1\nkind: Service\nmetadata: { name: mysql, namespace: shop }\nspec: { ports: [{ port: 3306 }] }\n",
+    doc("specs.smi-spec.io/v1alpha4", "TCPRoute", "  matches:\n    ports: [3306]\n"),
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web }\n",
+    "apiVersion: config.openservicemesh.io/v1alpha2\nkind: MeshConfig\nmetadata: { name: osm-mesh-config, namespace: osm-system }\n",
+    "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: { name: c }\n",
+  ].join("---\n");
+  const r = parseSmiManifests(text, "mixed.yaml");
+  assert.deepEqual(r.errors.map((e) => e.message), []);
+  assert.deepEqual(r.objects.map((o) => o.kind), ["TCPRoute"]);
+  assert.deepEqual(r.skipped.map((s) => [s.kind, s.apiVersion, s.namespace, s.name, s.position.document, s.position.line]), [
+    ["Service", "v1", "shop", "mysql", 1, 1],
+    ["Deployment", "apps/v1", undefined, "web", 3, 15],
+    ["MeshConfig", "config.openservicemesh.io/v1alpha2", "osm-system", "osm-mesh-config", 4, 19],
+    ["List", "v1", undefined, undefined, 5, 23],
+  ]);
+
+  const list = parseSmiManifests(`apiVersion: v1\nkind: List\nitems:\n- ${doc(SPLIT, "TrafficSplit", "  service: a\n").replace(/\n(?=.)/g, "\n  ")}`, "list.yaml");
+  assert.equal(list.skipped.length, 0);
+  assert.equal(list.errors[0]?.code, "MESHFED_SMI_INVALID");
+  assert.match(list.errors[0]?.message ?? "", /^list\.yaml:1:1: document 1: a List holding 1 mesh object\(s\); meshfed reads each object as its own YAML document/);
 });

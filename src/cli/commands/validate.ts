@@ -5,7 +5,7 @@
  */
 import { readFile, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { parseAllDocuments } from "yaml";
+import { isScalar, parseAllDocuments } from "yaml";
 import type { Argv } from "yargs";
 import { MeshfedError, errorCode, errorMessage } from "../../common/errors.js";
 import { MAX_YAML_ALIASES } from "../../common/yaml-input.js";
@@ -20,19 +20,41 @@ export interface ValidationReport {
   readonly file: string;
   readonly kind: InputKind;
   readonly errors: ReadonlyArray<{ code: string; message: string }>;
+  /** SMI files only: Kubernetes objects of other kinds (Service, Deployment...) passed over. */
+  readonly skipped?: number;
 }
 
-/** Guesses what a YAML file is from its top-level shape. */
-export function detectKind(text: string): InputKind {
-  const values = [...parseAllDocuments(text)].map((d): unknown => {
+export const VALIDATE_NO_KIND = "MESHFED_VALIDATE_NO_KIND";
+
+/**
+ * What a YAML file is, decided from each document's content: any document
+ * that looks like a Kubernetes object (apiVersion or kind) makes the file a
+ * manifest file, read by the SMI parser, which names a document without a
+ * kind and passes over non-mesh kinds; otherwise one document is a hosts file
+ * (top-level `hosts`) or a controller config. Several documents without any
+ * kind fit nothing: that is a named error, not a guess whose parser would
+ * then complain about the second document.
+ */
+export function detectKind(text: string, file = "input"): InputKind | MeshfedError {
+  const docs = [...parseAllDocuments(text)].filter((d) => d.contents !== null && !(isScalar(d.contents) && d.contents.value === null));
+  // A syntax error is reported by whichever parser reads the file; the SMI
+  // parser does it per document, with positions, so a broken multi-document
+  // file goes there.
+  if (docs.length > 1 && docs.some((d) => d.errors.length > 0)) return "smi";
+  const values = docs.map((d): unknown => {
     try {
       return d.toJS({ maxAliasCount: MAX_YAML_ALIASES });
     } catch {
       return null;
     }
   });
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
-  if (values.some((v) => isObject(v) && "apiVersion" in v && "kind" in v)) return "smi";
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (values.some((v) => isObject(v) && ("apiVersion" in v || "kind" in v))) return "smi";
+  if (docs.length > 1) {
+    return new MeshfedError(VALIDATE_NO_KIND, `${file}: ${docs.length} YAML documents and none has a kind: several documents are read as Kubernetes manifests (apiVersion, kind, metadata and spec in each, such as SMI policies); a hosts file or a controller config is a single document`, {
+      details: { file, documents: docs.length },
+    });
+  }
   if (isObject(values[0]) && "hosts" in values[0]) return "hosts";
   return "config";
 }
@@ -58,13 +80,18 @@ export async function validateInputs(paths: readonly string[], forced?: InputKin
     }
     for (const { file, forcedSmi } of entries) {
       const text = await readFile(file, "utf8");
-      const kind = forced ?? (forcedSmi ? "smi" : detectKind(text));
+      const kind = forced ?? (forcedSmi ? "smi" : detectKind(text, file));
+      if (kind instanceof MeshfedError) {
+        // Reported as a manifest file: several documents are only ever that.
+        reports.push({ file, kind: "smi", errors: [toEntry(kind)] });
+        continue;
+      }
       if (kind === "smi") {
         const parsed = parseSmiManifests(text, file);
         smiObjects.push(...parsed.objects);
         const errors = parsed.errors.map(toEntry);
         smiReports.set(file, errors);
-        reports.push({ file, kind, errors });
+        reports.push({ file, kind, errors, skipped: parsed.skipped.length });
         continue;
       }
       const errors: Array<{ code: string; message: string }> = [];
@@ -119,6 +146,8 @@ export function validateCommand(yargs: Argv) {
           if (r.errors.length === 0) process.stdout.write(`ok    ${r.file} (${r.kind})\n`);
           else for (const e of r.errors) process.stdout.write(`error ${e.code} ${e.message}\n`);
         }
+        const skipped = reports.reduce((n, r) => n + (r.skipped ?? 0), 0);
+        if (skipped > 0) process.stdout.write(`skipped ${skipped} non-mesh object${skipped === 1 ? "" : "s"}\n`);
         process.stdout.write(`${reports.length - failed.length} valid, ${failed.length} invalid\n`);
       }
       if (failed.length > 0) process.exitCode = 1;

@@ -10,7 +10,7 @@
 import { LineCounter, isScalar, parseAllDocuments, type Document } from "yaml";
 import { MeshfedError } from "../../common/errors.js";
 import { isDnsLabel } from "../../common/service.js";
-import { SCHEMAS, type HttpRouteGroupManifest, type SmiKind, type TcpRouteManifest, type TrafficSplitManifest, type TrafficTargetManifest } from "./smi-schema.js";
+import { SCHEMAS, type HeaderMatches, type HttpRouteGroupManifest, type SmiKind, type TcpRouteManifest, type TrafficSplitManifest, type TrafficTargetManifest } from "./smi-schema.js";
 import type { HTTPRouteGroup, HttpMatch, TCPRoute, TrafficSplit, TrafficTarget } from "./types.js";
 import { documentToJS, issuesFromZod, type InputIssue } from "../../common/yaml-input.js";
 import { formatPath, nodeAtPath, positionAtOffset, positionOf, type Position } from "../../common/yaml-position.js";
@@ -37,9 +37,24 @@ export interface SmiPosition extends Position {
 
 export type SmiObject = SmiValue & { readonly position: SmiPosition };
 
+/**
+ * A Kubernetes object that is not a mesh policy (a Service, a Deployment, a
+ * ServiceAccount...): users keep them in the same manifest files as their SMI
+ * objects, so they are passed over with a note, never an error.
+ */
+export interface SkippedObject {
+  readonly apiVersion: string | undefined;
+  readonly kind: string;
+  readonly namespace: string | undefined;
+  readonly name: string | undefined;
+  readonly position: SmiPosition;
+}
+
 export interface SmiParseResult {
   readonly objects: readonly SmiObject[];
   readonly errors: readonly MeshfedError[];
+  /** Documents that are Kubernetes objects of other kinds, in file order. */
+  readonly skipped: readonly SkippedObject[];
 }
 
 export const DEFAULT_NAMESPACE = "default";
@@ -60,6 +75,7 @@ export function parseSmiManifests(text: string, file: string): SmiParseResult {
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const objects: SmiObject[] = [];
   const errors: MeshfedError[] = [];
+  const skipped: SkippedObject[] = [];
   let index = 0;
   for (const doc of docs) {
     index++;
@@ -79,12 +95,13 @@ export function parseSmiManifests(text: string, file: string): SmiParseResult {
     if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue;
     const result = parseDocumentObject(doc, file, index, lineCounter);
     if ("errors" in result) errors.push(...result.errors);
+    else if ("skipped" in result) skipped.push(result.skipped);
     else objects.push(result);
   }
-  return { objects, errors };
+  return { objects, errors, skipped };
 }
 
-function parseDocumentObject(doc: Document.Parsed, file: string, document: number, lineCounter: LineCounter): SmiObject | { errors: MeshfedError[] } {
+function parseDocumentObject(doc: Document.Parsed, file: string, document: number, lineCounter: LineCounter): SmiObject | { errors: MeshfedError[] } | { skipped: SkippedObject } {
   const start = positionOf(doc.contents, lineCounter);
   const expanded = documentToJS(doc, SMI_ERROR_CODES.yaml);
   if (!expanded.ok) {
@@ -92,6 +109,18 @@ function parseDocumentObject(doc: Document.Parsed, file: string, document: numbe
     return { errors: [new MeshfedError(code, `${file}:${start.line}:${start.column}: document ${document}: ${message}`, { details: { file, document, line: start.line, column: start.column } })] };
   }
   const raw = expanded.value;
+  const other = nonMeshObject(raw);
+  // `kubectl get ... -o yaml` wraps objects in a List. Passing one over would
+  // silently drop the policies inside it, so a List holding mesh objects is
+  // an error that says how to write them instead.
+  const listKind = isRecord(raw) && typeof raw.kind === "string" && raw.kind.endsWith("List") && Array.isArray(raw.items) ? raw.kind : undefined;
+  const listed = listKind === undefined ? 0 : ((raw as { items: unknown[] }).items).filter((item) => isRecord(item) && nonMeshObject(item) === undefined).length;
+  if (listed > 0) {
+    return { errors: [new MeshfedError(SMI_ERROR_CODES.invalid, `${file}:${start.line}:${start.column}: document ${document}: a ${listKind} holding ${listed} mesh object(s); meshfed reads each object as its own YAML document (separate them with ---)`, {
+      details: { file, document, line: start.line, column: start.column, kind: listKind },
+    })] };
+  }
+  if (other !== undefined) return { skipped: { ...other, position: { file, document, ...start } } };
   const result = normaliseSmiObject(raw, `${file}#${document}`);
   if (result.ok) return { ...result.value, position: { file, document, ...start } };
   const { kind, namespace, name } = result;
@@ -104,6 +133,30 @@ function parseDocumentObject(doc: Document.Parsed, file: string, document: numbe
         details: { file, document, line: pos.line, column: pos.column, path, kind, namespace, name },
       });
     }),
+  };
+}
+
+/** The SMI API groups; anything in them is a mesh object, checked in full. */
+const SMI_GROUP = /(^|\.)smi-spec\.io$/;
+
+/**
+ * The identity of a Kubernetes object that is not a mesh object, or
+ * undefined when `raw` is one (or is no object at all: then it is checked,
+ * and refused, as a mesh object, so a document without a kind is an error).
+ * Mesh objects are the SMI kinds and anything in an SMI API group, so an
+ * SMI kind or version meshfed does not support is still an error.
+ */
+export function nonMeshObject(raw: unknown): Omit<SkippedObject, "position"> | undefined {
+  if (!isRecord(raw) || typeof raw.kind !== "string" || raw.kind in SCHEMAS) return undefined;
+  const apiVersion = typeof raw.apiVersion === "string" ? raw.apiVersion : undefined;
+  const group = apiVersion?.includes("/") ? apiVersion.slice(0, apiVersion.indexOf("/")) : "";
+  if (SMI_GROUP.test(group)) return undefined;
+  const meta = isRecord(raw.metadata) ? raw.metadata : {};
+  return {
+    apiVersion,
+    kind: raw.kind,
+    namespace: typeof meta.namespace === "string" ? meta.namespace : undefined,
+    name: typeof meta.name === "string" ? meta.name : undefined,
   };
 }
 
@@ -234,8 +287,7 @@ function normaliseRouteGroup(m: HttpRouteGroupManifest, issues: Issue[]): HttpMa
     if (seen.has(match.name)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `match name "${match.name}" is used twice`, path: [...at, "name"] });
     seen.add(match.name);
     if (match.pathRegex !== undefined) checkRegex(match.pathRegex, [...at, "pathRegex"], issues);
-    const headers = match.headers ?? {};
-    for (const [header, pattern] of Object.entries(headers)) checkRegex(pattern, [...at, "headers", header], issues);
+    const headers = mergeHeaders(match.headers, [...at, "headers"], issues);
     const methods = (match.methods ?? []).map((x, j) => {
       const upper = x.toUpperCase();
       if (!METHOD.test(upper)) issues.push({ code: SMI_ERROR_CODES.invalid, message: `"${x}" is not an HTTP method or "*"`, path: [...at, "methods", j] });
@@ -243,6 +295,27 @@ function normaliseRouteGroup(m: HttpRouteGroupManifest, issues: Issue[]): HttpMa
     });
     return { name: match.name, ...(match.pathRegex === undefined ? {} : { pathRegex: match.pathRegex }), methods, headers: { ...headers } };
   });
+}
+
+/**
+ * One header map from either shape. A list (osm-edge's CRD shape, one-entry
+ * maps) is merged in order; a name given twice keeps the later pattern, as
+ * osm-edge does, and header names compare case-insensitively as HTTP says.
+ */
+function mergeHeaders(headers: HeaderMatches | null | undefined, at: PropertyKey[], issues: Issue[]): Record<string, string> {
+  const entries: [string, string, PropertyKey[]][] = [];
+  if (Array.isArray(headers)) headers.forEach((map, i) => { for (const [name, pattern] of Object.entries(map)) entries.push([name, pattern, [...at, i, name]]); });
+  else if (headers) for (const [name, pattern] of Object.entries(headers)) entries.push([name, pattern, [...at, name]]);
+  const out: Record<string, string> = {};
+  const byLower = new Map<string, string>();
+  for (const [name, pattern, path] of entries) {
+    checkRegex(pattern, path, issues);
+    const earlier = byLower.get(name.toLowerCase());
+    if (earlier !== undefined) delete out[earlier];
+    byLower.set(name.toLowerCase(), name);
+    out[name] = pattern;
+  }
+  return out;
 }
 
 function normaliseTcpRoute(m: TcpRouteManifest, issues: Issue[]): number[] {

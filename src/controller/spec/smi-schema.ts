@@ -44,11 +44,16 @@ export const trafficTargetV1alpha3 = manifest(
   }),
 );
 
+const headerMap = z.record(z.string(), z.string());
+const headerMatches = z.union([headerMap, z.array(headerMap)]);
 const httpMatch = z.strictObject({
   name: z.string(),
   pathRegex: z.string().optional(),
   methods: z.array(z.string()).nullish(),
-  headers: z.record(z.string(), z.string()).nullish(),
+  // Two shapes are in use: the SMI spec's prose shows one map, while the
+  // osm-edge CRDs (and its bookstore demo) declare a list of one-entry maps.
+  // Both are accepted; smi-parse.ts merges a list in order.
+  headers: headerMatches.nullish(),
 });
 
 export const httpRouteGroup = manifest(z.strictObject({ matches: z.array(httpMatch).nullish() }));
@@ -83,4 +88,5 @@ export const SCHEMAS: Readonly<Record<SmiKind, Readonly<Record<string, z.ZodType
 export type TrafficSplitManifest = z.infer<typeof trafficSplitV1alpha3>;
 export type TrafficTargetManifest = z.infer<typeof trafficTargetV1alpha3>;
 export type HttpRouteGroupManifest = z.infer<typeof httpRouteGroup>;
+export type HeaderMatches = z.infer<typeof headerMatches>;
 export type TcpRouteManifest = z.infer<typeof tcpRouteV1alpha4>;

@@ -12,6 +12,9 @@
  *   duplicate) is skipped and reported, the valid ones apply, as the API
  *   server would do with admission errors. State "degraded" until a reload
  *   without errors; `errors()` lists them all, `status().lastError` the first.
+ * - A document of another Kubernetes kind (Service, Deployment, osm-edge's
+ *   MeshConfig...) is passed over with an info-level note: users keep those
+ *   next to their policies. Only malformed mesh objects are errors.
  * - The directory missing at start makes start() reject (the operator named
  *   it); missing later keeps the last good spec, degraded.
  * States: "starting" -> "synced" | "degraded" -> ... -> "stopped" on abort.
@@ -25,7 +28,7 @@ import type { Logger } from "../../../common/logger.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
 import { watchPath } from "../../../common/watch-file.js";
 import type { ProviderError, ProviderState, ProviderStatus } from "../../providers/types.js";
-import { SMI_ERROR_CODES, parseSmiManifests, type SmiObject } from "../smi-parse.js";
+import { SMI_ERROR_CODES, parseSmiManifests, type SkippedObject, type SmiObject } from "../smi-parse.js";
 import { resolveMeshSpec } from "../smi-validate.js";
 
 export interface FileMeshSpecOptions {
@@ -42,7 +45,7 @@ export interface FileMeshSpecOptions {
 const SPEC_ID = "smi-files";
 const MANIFEST = /\.ya?ml$/i;
 
-type ReadResult = { ok: true; objects: SmiObject[]; errors: MeshfedError[] } | { ok: false; errors: MeshfedError[] };
+type ReadResult = { ok: true; objects: SmiObject[]; errors: MeshfedError[]; skipped: SkippedObject[] } | { ok: false; errors: MeshfedError[] };
 
 export class FileMeshSpec extends SnapshotMeshSpec {
   readonly id = SPEC_ID;
@@ -70,7 +73,7 @@ export class FileMeshSpec extends SnapshotMeshSpec {
       const [first] = result.errors;
       throw first ?? new MeshfedError(SMI_ERROR_CODES.read, `${this.#options.dir}: cannot read the SMI manifests`);
     }
-    this.#apply(result.objects, result.errors);
+    this.#apply(result);
     if (signal.aborted) {
       this.#state = "stopped";
       return;
@@ -104,7 +107,7 @@ export class FileMeshSpec extends SnapshotMeshSpec {
       this.#log.error({ errors: result.errors.length }, "SMI manifests rejected, keeping the last good spec");
       return;
     }
-    if (this.#apply(result.objects, result.errors)) this.emitChange();
+    if (this.#apply(result)) this.emitChange();
   }
 
   status(): ProviderStatus {
@@ -134,6 +137,7 @@ export class FileMeshSpec extends SnapshotMeshSpec {
     }
     const objects: SmiObject[] = [];
     const objectErrors: MeshfedError[] = [];
+    const skipped: SkippedObject[] = [];
     const fatal: MeshfedError[] = [];
     for (const name of names) {
       const file = join(dir, name);
@@ -149,14 +153,20 @@ export class FileMeshSpec extends SnapshotMeshSpec {
       }
       const parsed = parseSmiManifests(text, file);
       objects.push(...parsed.objects);
+      skipped.push(...parsed.skipped);
       for (const e of parsed.errors) (e.code === SMI_ERROR_CODES.yaml ? fatal : objectErrors).push(e);
     }
-    return fatal.length > 0 ? { ok: false, errors: fatal } : { ok: true, objects, errors: objectErrors };
+    return fatal.length > 0 ? { ok: false, errors: fatal } : { ok: true, objects, errors: objectErrors, skipped };
   }
 
   /** Applies a read; returns whether the spec's content changed. */
-  #apply(objects: readonly SmiObject[], parseErrors: readonly MeshfedError[]): boolean {
+  #apply({ objects, errors: parseErrors, skipped }: Extract<ReadResult, { ok: true }>): boolean {
     const { snapshot, errors: crossErrors } = resolveMeshSpec(objects);
+    if (skipped.length > 0) {
+      // Info, not a warning: Services and Deployments next to the policies
+      // are the normal way to keep manifests, not a mistake.
+      this.#log.info({ nonMesh: skipped.length, objects: skipped.map(describeSkipped) }, "non-mesh objects skipped");
+    }
     const errors = [...parseErrors, ...crossErrors];
     this.#recordErrors(errors);
     this.#state = errors.length > 0 ? "degraded" : "synced";
@@ -170,6 +180,7 @@ export class FileMeshSpec extends SnapshotMeshSpec {
         httpRouteGroups: snapshot.httpRouteGroups.length,
         tcpRoutes: snapshot.tcpRoutes.length,
         skipped: errors.length,
+        nonMesh: skipped.length,
         changed,
       },
       "SMI manifests loaded",
@@ -189,6 +200,11 @@ export class FileMeshSpec extends SnapshotMeshSpec {
   #stopped(): boolean {
     return this.#state === "stopped";
   }
+}
+
+function describeSkipped(o: SkippedObject): string {
+  const ref = o.name === undefined ? "" : ` ${o.namespace === undefined ? "" : `${o.namespace}/`}${o.name}`;
+  return `${o.kind}${ref} (${o.position.file}#${o.position.document})`;
 }
 
 function toProviderError(err: MeshfedError, at: string): ProviderError {
