@@ -116,7 +116,9 @@ function describe(left: readonly string[], timers: readonly ArmedTimer[]): strin
 function activeHandles(): string[] {
   const get = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles;
   if (typeof get !== "function") return [];
-  return get.call(process).map((h) => {
+  // The runner's own pipes (our stdio) are there from the start: not news.
+  const stdio = new Set<unknown>([process.stdin, process.stdout, process.stderr]);
+  return get.call(process).filter((h) => !stdio.has(h)).map((h) => {
     const o = h as Record<string, unknown> & { constructor?: { name?: string } };
     const name = o.constructor?.name ?? typeof h;
     if (typeof o.pid === "number") return `${name} pid ${o.pid} ${typeof o.spawnfile === "string" ? o.spawnfile : ""}`;
