@@ -48,6 +48,7 @@ export class EtcdLeadership implements Leadership {
   readonly #inFlight = new Set<Promise<void>>();
   #candidacy: Candidacy | undefined;
   #reading = false;
+  #readAgain = false;
   #readTimer: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
   #leader = false;
@@ -113,28 +114,47 @@ export class EtcdLeadership implements Leadership {
     this.#retry.unref();
   }
 
-  /** Reads every candidate's key, oldest first: the oldest leads. Single-flight, so an old answer never overrides a newer one. */
+  /**
+   * Reads every candidate's key, oldest first: the oldest leads. Single-flight
+   * (an old answer never overrides a newer one); a read asked for meanwhile
+   * runs right after, so a freshly written key is judged at once.
+   */
   async #read(): Promise<void> {
-    if (this.#reading || this.#closed) return;
+    if (this.#closed) return;
+    if (this.#reading) {
+      this.#readAgain = true;
+      return;
+    }
     this.#reading = true;
+    try {
+      do {
+        this.#readAgain = false;
+        await this.#readOnce();
+      } while (this.#readAgain && !this.#closed);
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  async #readOnce(): Promise<void> {
+    // Judged against the key as it was before the read: an answer from before our key was written must not count as "our key is gone".
+    const candidacy = this.#candidacy;
+    const key = candidacy?.key;
     try {
       const { kvs } = await this.#keys.getAll().sort("Create", "Ascend").exec();
       if (this.#closed) return;
       const id = kvs[0]?.value.toString("utf8");
       if (id !== this.#leaderId) this.#log.info({ leaderId: id }, "leader changed");
       this.#leaderId = id;
-      const candidacy = this.#candidacy;
-      if (candidacy?.key === undefined) return;
-      if (!kvs.some((kv) => kv.key.toString("utf8") === candidacy.key)) {
+      if (candidacy === undefined || key === undefined || candidacy !== this.#candidacy) return;
+      if (!kvs.some((kv) => kv.key.toString("utf8") === key)) {
         // etcd expired our lease before the client noticed (a long pause): our key is gone.
         this.#lost(candidacy, new Error("this replica's election key is gone"));
         return;
       }
-      this.#set(kvs[0]!.key.toString("utf8") === candidacy.key);
+      this.#set(kvs[0]!.key.toString("utf8") === key);
     } catch (err) {
       this.#log.debug({ err }, "cannot read the current leader; keeping the last known one");
-    } finally {
-      this.#reading = false;
     }
   }
 
