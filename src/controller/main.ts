@@ -246,6 +246,10 @@ export async function startController(config: ControllerConfig, logger: Logger, 
       const timer = setTimeout(() => admin.destroy(), config.shutdownTimeout);
       await admin.close();
       clearTimeout(timer);
+      // A service certificate the plane or the admin API asked for may still
+      // be writing its registry record and stored copy: let it finish (bounded,
+      // an unreachable store fails it) before the store closes under it.
+      await settledWithin(certificates.settled(), Math.min(5_000, config.shutdownTimeout / 2), log);
       await store.close();
       log.info("controller stopped");
     })();
@@ -372,6 +376,13 @@ async function clusterAccess(kube: NonNullable<ControllerConfig["providers"]["ku
 interface SharedState {
   readonly certificates: CaCertificateManager;
   readonly tokens: JoinTokens;
+}
+
+async function settledWithin(work: Promise<void>, ms: number, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const done = await Promise.race([work.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+  clearTimeout(timer);
+  if (!done) log.warn({ code: "MESHFED_SHUTDOWN_WRITES_PENDING", waitedMs: ms }, "service certificate writes still under way; closing the store anyway");
 }
 
 /**

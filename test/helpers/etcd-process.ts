@@ -29,8 +29,9 @@ export interface EtcdProcess {
   readonly storeUrl: string;
   /**
    * Runs `fn` at test end before etcd is killed, last registered first:
-   * controllers must close while etcd still answers, or the etcd client's
-   * watch reconnects keep the test process alive.
+   * controllers close while etcd still answers, so they revoke their leases
+   * instead of waiting out the 2 s revoke deadline (a close with etcd down
+   * must still leave nothing running: ha-etcd-close.test.ts).
    */
   beforeStop(fn: () => Promise<unknown>): void;
   /** SIGKILL, then start again on the same ports and data dir. */

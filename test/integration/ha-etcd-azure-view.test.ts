@@ -16,6 +16,10 @@ import { FakeArm } from "../fakes/arm/server.js";
 import { eventually } from "../helpers/agent-testbed.js";
 import { etcdAvailable, startEtcd, type EtcdProcess } from "../helpers/etcd-process.js";
 import { startReplicaProcess, type ReplicaProcess } from "../helpers/replicas.js";
+import { failOnLeaks } from "../helpers/leak-guard.js";
+
+// A timer, socket or process left behind fails this file by name instead of hanging it.
+failOnLeaks();
 
 const LEASE_WAIT_MS = 15_000;
 const WEB_TAGS = { "meshfed-service": "web", "meshfed-namespace": "shop", "meshfed-ports": "8080" };

@@ -11,7 +11,11 @@ import { test } from "node:test";
 import { eventually } from "../helpers/agent-testbed.js";
 import { etcdAvailable, startEtcd } from "../helpers/etcd-process.js";
 import { enroll, TestStream } from "../helpers/grpc-agent.js";
+import { failOnLeaks } from "../helpers/leak-guard.js";
 import { startReplica, startReplicaProcess } from "../helpers/replicas.js";
+
+// A timer, socket or process left behind fails this file by name instead of hanging CI for ten minutes.
+failOnLeaks();
 
 interface ReplicaStatus {
   replicaId: string;

@@ -12,6 +12,10 @@ import { eventually } from "../helpers/agent-testbed.js";
 import { etcdAvailable, startEtcd } from "../helpers/etcd-process.js";
 import { enroll, TestStream } from "../helpers/grpc-agent.js";
 import { startReplica, type Replica } from "../helpers/replicas.js";
+import { failOnLeaks } from "../helpers/leak-guard.js";
+
+// A timer, socket or process left behind fails this file by name instead of hanging it.
+failOnLeaks();
 
 interface ProxyRow {
   proxyId: string;

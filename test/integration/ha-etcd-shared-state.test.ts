@@ -10,6 +10,10 @@ import { etcdAvailable, startEtcd } from "../helpers/etcd-process.js";
 import { enroll, EnrollError, TestStream } from "../helpers/grpc-agent.js";
 import { X509Certificate } from "node:crypto";
 import { startReplica, type Replica } from "../helpers/replicas.js";
+import { failOnLeaks } from "../helpers/leak-guard.js";
+
+// A timer, socket or process left behind fails this file by name instead of hanging it.
+failOnLeaks();
 
 interface ReplicaStatus {
   replicaId: string;

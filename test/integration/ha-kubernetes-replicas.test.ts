@@ -17,6 +17,10 @@ import { kubeHarness, type KubeHarness } from "../fakes/kube-api-harness.js";
 import { eventually } from "../helpers/agent-testbed.js";
 import { cleanupStack } from "../helpers/cleanup.js";
 import { enroll, TestStream } from "../helpers/grpc-agent.js";
+import { failOnLeaks } from "../helpers/leak-guard.js";
+
+// A timer, socket or process left behind fails this file by name instead of hanging it.
+failOnLeaks();
 
 const NS = "meshfed-system";
 

@@ -17,6 +17,10 @@ import { freePort } from "../helpers/agent-process.js";
 import { tempFileStore } from "../helpers/certificates.js";
 import { etcdAvailable, startEtcd } from "../helpers/etcd-process.js";
 import { kubeHarness } from "../fakes/kube-api-harness.js";
+import { failOnLeaks } from "../helpers/leak-guard.js";
+
+// A timer, socket or process left behind fails this file by name instead of hanging it.
+failOnLeaks();
 
 const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : Buffer.from(v).toString("utf8"));
 

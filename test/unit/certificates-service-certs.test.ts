@@ -101,3 +101,34 @@ test("an invalid service name is refused", async () => {
   const manager = await createCertificateManager({ store: new MemoryStore(), logger: silentLogger() });
   await assert.rejects(manager.serviceCertificate({ namespace: "shop", name: "Cart!" }), { code: "MESHFED_INVALID_IDENTITY" });
 });
+
+test("settled() waits for a service certificate write under way, so a close does not cut it off", async () => {
+  // The store's create of the service certificate is held until released: the write under way at close.
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let writing!: () => void;
+  const started = new Promise<void>((resolve) => (writing = resolve));
+  class HeldStore extends MemoryStore {
+    override async create(key: string, value: Uint8Array | string): Promise<boolean> {
+      if (key.startsWith("service-certificates/")) {
+        writing();
+        await held;
+      }
+      return super.create(key, value);
+    }
+  }
+  const store = new HeldStore();
+  const manager = await createCertificateManager({ store, logger: silentLogger() });
+  const issuing = manager.serviceCertificate(cart);
+  await started;
+  let settled = false;
+  const waiting = manager.settled().then(() => (settled = true));
+  // Turns of the event loop, not time: nothing but the held write stands between settled() and resolving.
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(settled, false, "settled() resolved while the write was still under way");
+  release();
+  await waiting;
+  assert.ok(store.data.has("service-certificates/shop.cart"), "the write completed before settled() resolved");
+  assert.equal((await issuing).serial, manager.certificates().find((c) => c.kind === "service")?.serial);
+  await manager.settled(); // nothing under way: at once
+});

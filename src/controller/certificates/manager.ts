@@ -226,6 +226,11 @@ export class CaCertificateManager implements CertificateManager {
     return record;
   }
 
+  /** Resolves once every service certificate issuance under way (and its store writes) has ended. */
+  settled(): Promise<void> {
+    return this.#p.services.settled();
+  }
+
   async serviceCertificate(service: ServiceRef): Promise<CertificateWithKey> {
     return this.#p.services.get(service);
   }

@@ -74,6 +74,15 @@ export class ServiceCertificates {
     return run;
   }
 
+  /**
+   * Resolves once every issuance under way has ended, however it ended: the
+   * controller's close waits for this before it closes the store, so no
+   * registry or certificate write of ours runs into a closed store.
+   */
+  async settled(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight.values()]);
+  }
+
   /** Stops handing out a revoked certificate; the next call issues a new one. */
   evict(serial: string): void {
     for (const [key, cert] of this.#cache) if (cert.serial === serial) this.#cache.delete(key);

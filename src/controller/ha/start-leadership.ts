@@ -26,7 +26,7 @@ export async function startLeadership(store: StateStore, options: { replicaId: s
 }
 
 function isElectionSource(store: StateStore): store is StateStore & ElectionSource {
-  return typeof (store as Partial<ElectionSource>).election === "function";
+  return typeof (store as Partial<ElectionSource>).electionKeys === "function";
 }
 
 function isClusterStore(store: StateStore): store is StateStore & ClusterStore {

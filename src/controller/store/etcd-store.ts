@@ -7,7 +7,8 @@
  * lease per process, kept alive by the client, so they vanish `ttl` seconds
  * after the process dies.
  */
-import { Etcd3, type Election, type IKeyValue, type Lease, type Namespace, type Watcher } from "etcd3";
+import { Etcd3, type IKeyValue, type Lease, type Namespace, type Watcher } from "etcd3";
+import { once } from "node:events";
 import type { Logger } from "../../common/logger.js";
 import { errorMessage, MeshfedError } from "../../common/errors.js";
 import type { LeasedKeys, PutOptions, StateStore, StoreChange } from "./types.js";
@@ -37,6 +38,10 @@ export class EtcdStore implements StateStore {
   readonly #client: Etcd3;
   readonly #kv: Namespace;
   readonly #watchers = new Set<Watcher>();
+  #closing: Promise<void> | undefined;
+  #markClosed!: () => void;
+  /** Settles when close() begins: a watch() still waiting for etcd then returns. */
+  readonly #closed = new Promise<void>((resolve) => (this.#markClosed = resolve));
 
   private constructor(client: Etcd3, leased: LeasedKeys) {
     this.#client = client;
@@ -101,41 +106,65 @@ export class EtcdStore implements StateStore {
 
   async watch(prefix: string, onChange: (change: StoreChange) => void, signal: AbortSignal): Promise<void> {
     const base = `${checked(prefix)}/`;
-    if (signal.aborted) return;
-    const watcher = await this.#kv.watch().prefix(base).create();
+    if (signal.aborted || this.#closing) return;
+    // Held from the moment it exists, not from when etcd confirms it: a watch
+    // still connecting when close() runs (etcd away) is cancelled with the
+    // others instead of retrying against the closed client for ever.
+    const watcher = this.#kv.watch().prefix(base).watcher();
+    this.#watchers.add(watcher);
+    let stopped!: () => void;
+    const ended = new Promise<void>((resolve) => (stopped = resolve));
+    const stop = () => {
+      stopped();
+      if (this.#watchers.delete(watcher)) void watcher.cancel().catch(() => undefined);
+    };
     const deliver = (kv: IKeyValue, value: Uint8Array | undefined) => {
       const key = kv.key.toString("utf8");
       if (!key.slice(base.length).includes("/")) onChange({ key, value });
     };
     watcher.on("put", (kv) => deliver(kv, kv.value));
     watcher.on("delete", (kv) => deliver(kv, undefined));
-    // Reconnects are the client's job (it resumes from the last revision); an
-    // error here is reported by the client's own logging and retried.
+    // Reconnects are the client's job (it resumes from the last revision).
+    // etcd refusing the watch ("canceled") is the one error; the first one fails the call.
+    const refused = new Promise<never>((_resolve, reject) => watcher.once("error", reject));
+    refused.catch(() => undefined);
     watcher.on("error", () => undefined);
-    this.#watchers.add(watcher);
-    const stop = () => {
-      if (this.#watchers.delete(watcher)) void watcher.cancel().catch(() => undefined);
-    };
-    if (signal.aborted) stop();
-    else signal.addEventListener("abort", stop, { once: true });
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      await Promise.race([once(watcher, "connected"), refused, ended, this.#closed]);
+    } catch (err) {
+      stop();
+      throw new MeshfedError(STORE_UNREACHABLE, `etcd refused the watch on ${base}: ${errorMessage(err)}`, { cause: err });
+    }
   }
 
-  /** An etcd election (leader-only work: src/controller/ha/). */
-  election(name: string, ttlSeconds: number): Election {
-    return this.#kv.election(name, ttlSeconds);
+  /** The keys of an etcd election (leader-only work: src/controller/ha/), laid out as etcd3's Election lays them out. */
+  electionKeys(name: string): Namespace {
+    return this.#kv.namespace(`election/${name}/`);
   }
 
-  /** Graceful: revokes this process's lease so its leased keys vanish now, not after the TTL. */
-  async close(): Promise<void> {
+  /**
+   * Graceful: revokes this process's lease so its leased keys vanish now, not
+   * after the TTL. Idempotent. Every watch this store started is cancelled
+   * before the client closes: a watch still attached to a closed client
+   * retries its connection every two seconds for ever once its stream breaks.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#markClosed();
     await (this.leased as ProcessLease).revoke();
-    // Cancelled watches first: a watch stream cut by client.close() would arm
-    // the client's reconnect timer and hold the process open.
     const watchers = [...this.#watchers];
     this.#watchers.clear();
+    let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all(watchers.map((w) => w.cancel().catch(() => undefined))),
-      new Promise((resolve) => setTimeout(resolve, CLOSE_WATCHES_TIMEOUT_MS).unref()),
+      new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WATCHES_TIMEOUT_MS))),
     ]);
+    clearTimeout(timer);
     this.#client.close();
   }
 }
