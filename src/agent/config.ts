@@ -114,6 +114,12 @@ export const agentConfigSchema = z.strictObject({
     convergenceTimeout: duration.default(30_000),
     /** Time between SIGINT and SIGKILL when stopping Pipy. */
     stopGrace: duration.default(10_000),
+    /**
+     * On a graceful stop, how long Pipy keeps serving after the stream to the
+     * controller closed and before it is told to drain: the time the controller
+     * needs to take this host's endpoints out of its callers' configs (issue 23).
+     */
+    drainDelay: duration.refine((ms) => ms <= 60_000, "must be at most 1m").default(2_000),
     restartBackoffCap: duration.default(30_000),
     /**
      * The user Pipy runs as: a name (the installer creates meshfed-proxy), a
