@@ -94,7 +94,7 @@ test("a split backend's agent stops under load: 0 failed requests, v1 takes all 
   const count = (list: typeof outcomes) => list.reduce<Record<string, number>>((m, o) => ({ ...m, [o.outcome]: (m[o.outcome] ?? 0) + 1 }), {});
   t.diagnostic(`requests ${outcomes.length} (before the stop ${outcomes.filter((o) => o.at < stoppedAt).length}); agent close took ${closedAt - stoppedAt} ms; failed ${failed.length}`);
   t.diagnostic(`outcomes while the agent closed: ${JSON.stringify(count(outcomes.filter((o) => o.at >= stoppedAt && o.at <= closedAt)))}`);
-  for (const f of failed) t.diagnostic(`failed ${f.at - stoppedAt} ms after the stop began: ${f.outcome}`);
+  for (const f of failed.slice(0, 10)) t.diagnostic(`failed ${f.at - stoppedAt} ms after the stop began: ${f.outcome}`);
   t.diagnostic(`outcomes more than 1 s after the agent closed: ${JSON.stringify(count(after))}`);
   assert.deepEqual(failed, [], "no request failed");
   assert.ok(after.length > 0 && after.every((o) => o.outcome === "bookstore-v1"), "after the switch, v1 answers everything");
