@@ -312,6 +312,13 @@ class Agent implements RunningAgent {
     await this.#capture.manager?.setOutbound(false);
     // The host's resolver is put back first: nothing may point at a DNS that is about to stop.
     await this.#dns?.close();
+    // The stream has ended: the controller withdraws this host's endpoints and
+    // pushes its callers configs without them. A Pipy told to drain at once
+    // closed their pooled connections under requests still on the way (issue
+    // 23: "socket hang up" at the callers), so it keeps serving a moment longer.
+    if (this.#supervisor !== undefined && this.#identity !== undefined && this.#config.proxy.drainDelay > 0) {
+      await new Promise((resolve) => setTimeout(resolve, this.#config.proxy.drainDelay));
+    }
     await this.#supervisor?.close();
     await this.#repo.close();
     // A graceful stop leaves the nat table as it found it; a kill -9 leaves the rules for the next start to reconcile.

@@ -114,6 +114,12 @@ export const agentConfigSchema = z.strictObject({
     convergenceTimeout: duration.default(30_000),
     /** Time between SIGINT and SIGKILL when stopping Pipy. */
     stopGrace: duration.default(10_000),
+    /**
+     * On a graceful stop, how long Pipy keeps serving after the stream to the
+     * controller closed and before it is told to drain: the time the controller
+     * needs to take this host's endpoints out of its callers' configs (issue 23).
+     */
+    drainDelay: duration.refine((ms) => ms <= 60_000, "must be at most 1m").default(2_000),
     restartBackoffCap: duration.default(30_000),
     /**
      * The user Pipy runs as: a name (the installer creates meshfed-proxy), a
@@ -168,11 +174,19 @@ export interface AgentOverrides {
   readonly proxyUser?: string;
 }
 
-export function parseAgentConfig(text: string, file: string, baseDir = dirname(file)): AgentConfig {
+/**
+ * `fill`: values the command line gives for required fields (already checked
+ * and absolute); they take the place of the file's before the schema runs, so
+ * a file without `controller` or `caFile` is complete when the flags name them.
+ */
+export function parseAgentConfig(text: string, file: string, baseDir = dirname(file), fill: Partial<Pick<AgentConfigInput, "controller" | "caFile">> = {}): AgentConfig {
   const input = new YamlInput(text, file);
   const syntax = input.syntaxIssues(AGENT_CONFIG_INVALID);
   if (syntax.length > 0) throw inputError(syntax.map((i) => input.position(i)));
-  const parsed = agentConfigSchema.safeParse(input.toJS(AGENT_CONFIG_INVALID) ?? {});
+  const raw = input.toJS(AGENT_CONFIG_INVALID) ?? {};
+  // Anything but a mapping is the schema's to refuse, with the file's position.
+  const merged = typeof raw === "object" && !Array.isArray(raw) ? { ...raw, ...fill } : raw;
+  const parsed = agentConfigSchema.safeParse(merged);
   if (!parsed.success) throw inputError(issuesFromZod(parsed.error, AGENT_CONFIG_INVALID).map((i) => input.position(i)));
   return resolvePaths(parsed.data, baseDir);
 }
@@ -185,7 +199,13 @@ export async function loadAgentConfig(file: string | undefined, overrides: Agent
   } catch (err) {
     throw new MeshfedError("MESHFED_CONFIG_NOT_FOUND", `cannot read config file ${file}: ${(err as Error).message}`, { cause: err, details: { file } });
   }
-  return applyOverrides(parseAgentConfig(text, file), overrides);
+  // Flags for required fields are checked as flags first (their errors name the
+  // flag), then merged into the file's values before validation (issue 23).
+  const fill = {
+    ...(overrides.controller !== undefined ? { controller: parseFlag("--controller", agentConfigSchema.shape.controller, overrides.controller) } : {}),
+    ...(overrides.caFile !== undefined ? { caFile: parseFlag("--ca-file", agentConfigSchema.shape.caFile, resolve(process.cwd(), overrides.caFile)) } : {}),
+  };
+  return applyOverrides(parseAgentConfig(text, file, dirname(file), fill), overrides);
 }
 
 /** Without a file, the flags must name what the schema requires (controller, CA file). */

@@ -15,7 +15,9 @@
  *                               file, so a crash never pairs a key with another certificate
  *   service/cert.pem            copies for operators (openssl, curl); the agent
  *   service/key.pem       0600  reads certificate.json, and these only when it is
- *   service/ca.pem              missing (a data directory from an older agent)
+ *                               missing (a data directory from an older agent)
+ *   (service/ca.pem             written by older agents, read only with their layout,
+ *                               removed at the next service certificate)
  *   service/meta.json           serial, notAfter, renewAt
  *   config/received.json        last config version received (written before anything else)
  *   config/good.json            last config version the proxy ran (= last ACK)
@@ -205,7 +207,10 @@ export class DataDir {
     await writeFileAtomic(this.file.serviceBundle(), JSON.stringify({ serial, certificatePem, privateKeyPem, caBundlePem, notAfter, renewAt }, null, 2) + "\n", SECRET);
     await writeFileAtomic(this.file.serviceKey(), c.privateKeyPem, SECRET);
     await writeFileAtomic(this.file.serviceCert(), c.certificatePem, PUBLIC);
-    await writeFileAtomic(this.file.serviceCa(), c.caBundlePem, PUBLIC);
+    // No service/ca.pem any more: nothing read it (Pipy gets the stream's bundle,
+    // ca.pem, as /certs/ca.pem), and written once per service certificate it
+    // still listed a root retired since (issue 23). An older agent's copy goes.
+    await rm(this.file.serviceCa(), { force: true });
     await writeFileAtomic(this.file.serviceMeta(), JSON.stringify({ serial: c.serial, notAfter: c.notAfter, renewAt: c.renewAt }, null, 2) + "\n", PUBLIC);
   }
 

@@ -29,7 +29,8 @@ export async function testConfig(dir: string, caPem: string, controller: string,
     backoff: { base: "20ms", cap: "200ms", stableAfter: "1s" },
     healthInterval: "30s",
     ...overrides,
-    proxy: { enabled: false, adminAddress: "127.0.0.1:0", ...overrides.proxy },
+    // No drain delay unless a test asks for one: every graceful stop of an agent with a Pipy would wait it.
+    proxy: { enabled: false, adminAddress: "127.0.0.1:0", drainDelay: "0s", ...overrides.proxy },
   });
 }
 

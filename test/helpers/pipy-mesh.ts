@@ -80,7 +80,7 @@ export async function startPipyMesh(t: TestContext, o: {
     pipyAdmin[h.ip] = `127.0.0.1:${await freePort()}`;
     const config = await testConfig(agentDir, caPem, controller.grpcAddress, {
       hostAddresses: [h.ip], endpoints: [`${h.ip}:${h.port}`], service: h.service,
-      proxy: { enabled: true, pipy: o.pipy, adminAddress: pipyAdmin[h.ip], convergenceTimeout: "30s", stopGrace: "3s" },
+      proxy: { enabled: true, pipy: o.pipy, adminAddress: pipyAdmin[h.ip], convergenceTimeout: "30s", stopGrace: "3s", drainDelay: "2s" },
     });
     await writeFile(config.tokenFile!, `${token}\n`);
     const agent = await startAgent(config, silentLogger());

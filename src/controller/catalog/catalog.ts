@@ -8,6 +8,7 @@ import type { VipSource } from "../vips/types.js";
 import type { MeshSpec } from "../spec/types.js";
 import { EndpointIndex } from "./endpoint-index.js";
 import { explainProxyView, type ViewExplanation } from "./explain.js";
+import { providersLiveness, type EndpointLiveness } from "./offered-endpoints.js";
 import { computeParticipants } from "./participants.js";
 import { buildProxyView, proxyDependencies, proxyIdentity, type IdentityOrigin, type ProxyViewInput, type ServiceAddresses } from "./proxy-view.js";
 import type { IdentityRef } from "../spec/types.js";
@@ -65,8 +66,12 @@ export class MeshCatalog {
     virtualIPs: (key) => this.#virtualIPs.get(key),
   };
 
+  /** Endpoints whose proxy is gone (the agents provider knows), offered to callers only as a last resort. */
+  readonly #liveness: EndpointLiveness;
+
   constructor(options: MeshCatalogOptions) {
     this.#options = options;
+    this.#liveness = providersLiveness(options.providers);
     this.#index = new EndpointIndex(options.providerPriority, options.corroborateOnly);
     this.#spec = new SpecIndex(emptySpec());
     this.#permissive = options.permissive;
@@ -228,7 +233,7 @@ export class MeshCatalog {
   }
 
   proxyView(input: ProxyViewInput): ProxyView {
-    const view = buildProxyView(this.#index, this.#spec, this.#permissive, input, this.#addresses);
+    const view = buildProxyView(this.#index, this.#spec, this.#permissive, input, this.#addresses, this.#liveness);
     // Set only when it differs from the default, so that views (and rendered hashes) of meshes that never change it stay as they were.
     return this.#outboundPassthrough ? view : { ...view, proxy: { ...view.proxy, outboundPassthrough: false } };
   }

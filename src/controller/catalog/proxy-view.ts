@@ -2,6 +2,7 @@ import type { AppProtocol, CaptureMode, PortProtocols } from "../../common/app-p
 import { parseServiceKey, serviceKey, type ServiceKey, type ServiceRef } from "../../common/service.js";
 import type { IdentityRef } from "../spec/types.js";
 import type { EndpointIndex } from "./endpoint-index.js";
+import { ALL_LIVE, offeredEndpoints, type EndpointLiveness } from "./offered-endpoints.js";
 import { identityKey, serviceIdentity, type SpecIndex } from "./spec-index.js";
 import type { CatalogEndpoint, EndpointAddress, OutboundService, ProxyView, SplitBackend } from "./types.js";
 
@@ -62,7 +63,10 @@ function inboundEndpoints(index: EndpointIndex, input: ProxyViewInput): CatalogE
  * every service with an endpoint running as an account a TrafficTarget
  * names as destination for its own account as source.
  */
-export function buildProxyView(index: EndpointIndex, spec: SpecIndex, permissive: boolean, input: ProxyViewInput, addresses: ServiceAddresses = NO_ADDRESSES): ProxyView {
+export function buildProxyView(
+  index: EndpointIndex, spec: SpecIndex, permissive: boolean, input: ProxyViewInput,
+  addresses: ServiceAddresses = NO_ADDRESSES, liveness: EndpointLiveness = ALL_LIVE,
+): ProxyView {
   const own = serviceKey(input.service);
   const { identity } = proxyIdentity(index, input);
   const local = inboundEndpoints(index, input);
@@ -76,7 +80,7 @@ export function buildProxyView(index: EndpointIndex, spec: SpecIndex, permissive
 
   const outbound: OutboundService[] = [];
   for (const key of [...candidates].sort()) {
-    const out = outboundService(index, spec, key, allowed, addresses);
+    const out = outboundService(index, spec, key, allowed, addresses, liveness);
     if (out) outbound.push(out);
   }
   const protocols = portProtocols(local);
@@ -133,41 +137,50 @@ function allowedDestinations(index: EndpointIndex, spec: SpecIndex, identity: Id
   return out;
 }
 
-function outboundService(index: EndpointIndex, spec: SpecIndex, key: ServiceKey, allowed: Set<ServiceKey> | undefined, addresses: ServiceAddresses): OutboundService | undefined {
+function outboundService(
+  index: EndpointIndex, spec: SpecIndex, key: ServiceKey, allowed: Set<ServiceKey> | undefined, addresses: ServiceAddresses, liveness: EndpointLiveness,
+): OutboundService | undefined {
   const service = index.ref(key) ?? parseServiceKey(key);
-  const endpoints = index.service(key)?.endpoints ?? [];
+  const direct = !allowed || allowed.has(key);
   const split = spec.splitFor(key);
+  // Without a TrafficTarget to a backend, traffic to it would be refused
+  // at its inbound anyway: leave it out rather than send requests to die.
+  const splitBackends = (split?.backends ?? []).filter((b) => !allowed || allowed.has(`${split!.namespace}/${b.service}`));
+  // Everything a caller of this service may reach, for the last-resort rule on endpoints whose proxy is gone.
+  const pools = [
+    { service: key, endpoints: direct ? (index.service(key)?.endpoints ?? []) : [] },
+    ...splitBackends.map((b) => ({ service: `${split!.namespace}/${b.service}`, endpoints: index.service(`${split!.namespace}/${b.service}`)?.endpoints ?? [] })),
+  ];
+  const offered = offeredEndpoints(pools, liveness);
+  const endpoints = pools[0]!.endpoints;
   let splitView: OutboundService["split"];
   const all: CatalogEndpoint[] = [];
   if (split) {
     const backends: SplitBackend[] = [];
-    for (const b of split.backends) {
-      const backendKey = `${split.namespace}/${b.service}`;
-      // Without a TrafficTarget to a backend, traffic to it would be refused
-      // at its inbound anyway: leave it out rather than send requests to die.
-      if (allowed && !allowed.has(backendKey)) continue;
+    splitBackends.forEach((b, i) => {
+      const backendKey = pools[i + 1]!.service;
       const ref = { namespace: split.namespace, name: b.service };
-      const backendEndpoints = index.service(backendKey)?.endpoints ?? [];
+      // Protocols and ports come from every endpoint; only the list offered to callers is filtered.
+      const backendEndpoints = pools[i + 1]!.endpoints;
       all.push(...backendEndpoints);
       const identities = identitiesOf(index, backendKey, ref);
       const protocols = portProtocols(backendEndpoints);
       backends.push({
-        service: ref, weight: b.weight, endpoints: toAddresses(backendEndpoints),
+        service: ref, weight: b.weight, endpoints: toAddresses(offered[i + 1]!),
         // Absent = the backend's service-named identity (the contract), so listed only when that is not the answer.
         ...(identities.length === 1 && identityKey(identities[0]!) === identityKey(serviceIdentity(ref)) ? {} : { identities }),
         ...(protocols ? { protocols } : {}),
       });
-    }
+    });
     if (backends.some((b) => b.weight > 0)) {
       splitView = { trafficSplit: identityKey(split), backends, matches: spec.httpMatches(split.namespace, split.matches) };
     }
   }
-  const direct = !allowed || allowed.has(key);
   if (!splitView && (!direct || !index.has(key))) return undefined;
   if (direct) all.unshift(...endpoints);
   const ports = new Set<number>();
   for (const e of direct ? endpoints : []) ports.add(e.port);
-  for (const b of splitView?.backends ?? []) for (const e of b.endpoints) ports.add(e.port);
+  for (const pool of pools.slice(1)) if (splitView) for (const e of pool.endpoints) ports.add(e.port);
   const identities = identitiesOf(index, key, service);
   const protocols = portProtocols(all);
   const vip = addresses.vip(key);
@@ -176,7 +189,7 @@ function outboundService(index: EndpointIndex, spec: SpecIndex, key: ServiceKey,
     service,
     identity: identities[0]!,
     ports: [...ports].sort((a, b) => a - b),
-    endpoints: direct ? toAddresses(endpoints) : [],
+    endpoints: direct ? toAddresses(offered[0]!) : [],
     ...(identities.length > 1 ? { identities } : {}),
     ...(protocols ? { protocols } : {}),
     ...(vip !== undefined ? { vip } : {}),

@@ -76,6 +76,14 @@ export interface EndpointProvider {
    * reported through `change` like a change of endpoints.
    */
   virtualIPs?(service: ServiceKey): readonly string[] | undefined;
+  /**
+   * Endpoints of the service that a mesh proxy announced it fronts and whose
+   * proxy is gone now (it disconnected and no connected proxy announces them);
+   * optional: only a provider that knows proxies (agents) implements it. The
+   * catalog offers such endpoints to callers only as a last resort (docs/pipy.md,
+   * "Endpoints whose proxy is gone"). A change is reported through `change`.
+   */
+  goneEndpoints?(service: ServiceKey): readonly { readonly ip: string; readonly port: number }[] | undefined;
   /** Called with the keys of the services whose endpoints changed (added, removed or edited). */
   on(event: "change", fn: (changed: readonly ServiceKey[]) => void): () => void;
   status(): ProviderStatus;

@@ -49,6 +49,17 @@ export class AgentsProvider implements EndpointProvider {
   readonly #byService = new Map<ServiceKey, Set<string>>();
   readonly #listeners = new Listeners<readonly ServiceKey[]>();
   readonly #local = new Listeners<LocalAnnouncement>();
+  /** proxyId → how many origins announce it now (a proxy moving between replicas has two briefly). */
+  readonly #origins = new Map<string, number>();
+  /**
+   * proxyId → its last announcement, for proxies that withdrew from every
+   * origin and have not come back: their endpoints are "gone" (issue 23).
+   * Dropped when the proxy announces again or another proxy announces all of
+   * its endpoints; in memory only, so a controller restart forgets them.
+   */
+  readonly #gone = new Map<string, Announcement>();
+  /** service → proxyIds in #gone for it. */
+  readonly #goneByService = new Map<ServiceKey, Set<string>>();
   readonly #metrics: ControllerMetrics | undefined;
   #lastChange: string | null = null;
 
@@ -66,8 +77,12 @@ export class AgentsProvider implements EndpointProvider {
     const id = `${origin}|${proxyId}`;
     const previous = this.#byProxy.get(id);
     this.#byProxy.set(id, { service: key, endpoints: [...endpoints] });
+    if (!previous) this.#origins.set(proxyId, (this.#origins.get(proxyId) ?? 0) + 1);
     this.#index(id, previous?.service, key);
-    this.#changed(previous && previous.service !== key ? [previous.service, key] : [key]);
+    const back = this.#forgetGone(proxyId, key, endpoints);
+    const changed = new Set<ServiceKey>([key, ...back]);
+    if (previous) changed.add(previous.service);
+    this.#changed([...changed]);
     if (origin === LOCAL_ORIGIN) this.#local.emit({ proxyId, service: key, endpoints });
   }
 
@@ -76,9 +91,67 @@ export class AgentsProvider implements EndpointProvider {
     const previous = this.#byProxy.get(id);
     if (!previous) return;
     this.#byProxy.delete(id);
+    const left = (this.#origins.get(proxyId) ?? 1) - 1;
+    if (left > 0) this.#origins.set(proxyId, left);
+    else {
+      this.#origins.delete(proxyId);
+      // Gone from every origin: what it fronted is known to have no proxy now.
+      if (previous.endpoints.length > 0) this.#rememberGone(proxyId, previous);
+    }
     this.#index(id, previous.service, undefined);
     this.#changed([previous.service]);
     if (origin === LOCAL_ORIGIN) this.#local.emit({ proxyId, service: undefined, endpoints: [] });
+  }
+
+  #rememberGone(proxyId: string, announcement: Announcement): void {
+    this.#gone.set(proxyId, announcement);
+    let set = this.#goneByService.get(announcement.service);
+    if (!set) this.#goneByService.set(announcement.service, (set = new Set()));
+    set.add(proxyId);
+  }
+
+  /**
+   * A proxy announced: its own tombstone goes, and so does any tombstone of
+   * the service whose endpoints it now announces in full (an agent re-enrolled
+   * on the same host under a new proxy id). Returns the services of the
+   * tombstones dropped.
+   */
+  #forgetGone(proxyId: string, service: ServiceKey, endpoints: readonly AnnouncedEndpoint[]): ServiceKey[] {
+    const out: ServiceKey[] = [];
+    const own = this.#gone.get(proxyId);
+    if (own) {
+      this.#dropGone(proxyId, own.service);
+      out.push(own.service);
+    }
+    const ids = this.#goneByService.get(service);
+    if (!ids) return out;
+    const announced = new Set(endpoints.map((e) => `${e.ip}|${e.port}`));
+    for (const id of [...ids]) {
+      if (this.#gone.get(id)?.endpoints.every((e) => announced.has(`${e.ip}|${e.port}`))) this.#dropGone(id, service);
+    }
+    return out;
+  }
+
+  #dropGone(proxyId: string, service: ServiceKey): void {
+    this.#gone.delete(proxyId);
+    const set = this.#goneByService.get(service);
+    set?.delete(proxyId);
+    if (set?.size === 0) this.#goneByService.delete(service);
+  }
+
+  /** Endpoints a proxy that is gone announced for the service, minus those a connected proxy announces now. */
+  goneEndpoints(key: ServiceKey): readonly { ip: string; port: number }[] | undefined {
+    const ids = this.#goneByService.get(key);
+    if (!ids) return undefined;
+    const live = new Set((this.endpoints(key) ?? []).map((e) => `${e.ip}|${e.port}`));
+    const out = new Map<string, { ip: string; port: number }>();
+    for (const id of ids) {
+      for (const e of this.#gone.get(id)?.endpoints ?? []) {
+        const k = `${e.ip}|${e.port}`;
+        if (!live.has(k)) out.set(k, { ip: e.ip, port: e.port });
+      }
+    }
+    return out.size === 0 ? undefined : [...out.values()];
   }
 
   /** Announcements and withdrawals of proxies connected to this process (to share them with replicas). */

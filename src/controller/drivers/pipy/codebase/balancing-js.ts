@@ -61,16 +61,28 @@ var splitLb = function (split, port) {
   return lb
 }
 
+// Whether the target has an endpoint on the port that skip(endpoint) accepts.
+var hasEndpoint = function (t, port, skip) {
+  var endpoints = portOf(t, port).endpoints
+  if (!skip) return endpoints.length > 0
+  for (var i = 0; i < endpoints.length; i++) if (!skip(endpoints[i])) return true
+  return false
+}
+
 // The backend service for one request or connection: the split when it
 // applies, else the service itself. head is null for a TCP connection: a
-// split restricted by HTTP matches never applies to one.
-var pickTarget = function (index, head, port) {
+// split restricted by HTTP matches never applies to one. skip (optional)
+// refuses endpoints, as in pickEndpoint: a backend whose every endpoint on
+// the port it refuses is never picked, so a retry after a failed endpoint
+// goes to a backend that still has one, by weight among those (issue 23:
+// picking the dead backend again answered 503 with retries left).
+var pickTarget = function (index, head, port, skip) {
   var u = upstreams[index]
   if (!u) return null
   var p = port || 0
   if (u.split && (u.split.matches.length === 0 || (head && routing.matches(u.split.matches, head)))) {
     var lb = splitLb(u.split, p)
-    var b = lb ? lb.schedule(1)[0] : null
+    var b = lb ? lb.schedule(1, skip ? function (t) { return hasEndpoint(t, p, skip) } : undefined)[0] : null
     if (b) return b
   }
   return u.direct
@@ -86,5 +98,13 @@ var pickEndpoint = function (t, skip, port) {
   return e || ''
 }
 
-export default { upstreams, pickTarget, pickEndpoint, servicePort }
+// Both levels at once for one attempt: { target, endpoint } (endpoint '' =
+// none left). The backend is chosen among those with an endpoint skip
+// accepts, then an endpoint of it that skip accepts.
+var pick = function (index, head, port, skip) {
+  var t = pickTarget(index, head, port, skip)
+  return { target: t, endpoint: pickEndpoint(t, skip, port) }
+}
+
+export default { upstreams, pickTarget, pickEndpoint, pick, servicePort }
 `;

@@ -86,12 +86,18 @@ var replayable = function (head) {
   return length !== undefined && Number.parseInt('' + length) <= MAX_REPLAY_BYTES
 }
 
+var failedBefore = function (ep) { return $failed[ep] === true }
+
+// The backend is chosen among those with an endpoint this request has not
+// failed on yet, so a retry is spent on a live backend, never answered with
+// 'none' while another backend could take it.
 var choose = function (msg) {
   $attempt++
   $retry = false
   $dropping = false
-  $target = balancing.pickTarget($upstream, msg.head, $port)
-  $endpoint = balancing.pickEndpoint($target, function (ep) { return $failed[ep] === true }, $port)
+  var p = balancing.pick($upstream, msg.head, $port, failedBefore)
+  $target = p.target
+  $endpoint = p.endpoint
 }
 
 // Pipy answers a failed connection with a response it makes up itself, which

@@ -35,9 +35,13 @@ var healthy = function (ep) {
 
 // A healthy endpoint if there is one; else any (every endpoint ejected must
 // not turn a brief outage into a long one).
+// A split backend whose every endpoint is ejected is passed over while
+// another backend has a healthy one.
+var unhealthy = function (ep) { return !healthy(ep) }
 var choose = function (upstream, port) {
-  $target = balancing.pickTarget(upstream, null, port)
-  $endpoint = balancing.pickEndpoint($target, function (ep) { return !healthy(ep) }, port)
+  var p = balancing.pick(upstream, null, port, unhealthy)
+  $target = p.target
+  $endpoint = p.endpoint
   if ($endpoint === '') $endpoint = balancing.pickEndpoint($target, function () { return false }, port)
 }
 

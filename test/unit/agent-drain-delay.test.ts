@@ -1,0 +1,45 @@
+// Issue 23 item 1: on a graceful stop the agent closes its stream first (the
+// controller then takes this host's endpoints out of its callers' configs)
+// and tells Pipy to drain only proxy.drainDelay later, so callers are not
+// cut off mid-request by a draining Pipy (test/pipy/split-backend-down.test.ts).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { startAgent } from "../../src/agent/index.js";
+import { silentLogger } from "../../src/common/logger.js";
+import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
+import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
+import { configMessage, eventually, tempDir, testConfig } from "../helpers/agent-testbed.js";
+
+test("graceful stop: the stream ends first, Pipy gets SIGINT only proxy.drainDelay later", async (t) => {
+  const dir = await tempDir(t);
+  const events = join(dir, "events");
+  process.env.FAKE_PIPY_EVENTS = events;
+  process.env.FAKE_PIPY_POLL_MS = "100";
+  t.after(() => {
+    delete process.env.FAKE_PIPY_EVENTS;
+    delete process.env.FAKE_PIPY_POLL_MS;
+  });
+  const pipy = await writeFakePipy(dir);
+  const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
+  await ctl.start();
+  t.after(() => ctl.stop());
+  const config = await testConfig(dir, ctl.pki.caPem, ctl.address, { proxy: { enabled: true, pipy, adminAddress: "127.0.0.1:0", convergenceTimeout: "10s", stopGrace: "2s", drainDelay: "1s" } });
+  const agent = await startAgent(config, silentLogger());
+  t.after(() => agent.close());
+  const s = await ctl.waitForSession(1);
+  s.send(configMessage(1, { "/main.js": "v1", "/config.json": "{}" }));
+  assert.equal((await s.next((m) => (m.ack?.version === 1 ? m.ack : undefined))).ok, true);
+
+  let streamEndedAt: number | undefined;
+  for (const e of ["cancelled", "end", "close", "error"]) s.call.once(e, () => (streamEndedAt ??= Date.now()));
+  const sigint = async () => (await readFile(events, "utf8").catch(() => "")).split("\n").includes("sigint");
+  const closing = Date.now();
+  const done = agent.close();
+  const sigintAt = await eventually(async () => ((await sigint()) ? Date.now() : undefined), 20_000, "Pipy got SIGINT");
+  await done;
+  assert.ok(streamEndedAt !== undefined && streamEndedAt < sigintAt, "the controller saw the stream end before Pipy was told to drain");
+  // A lower bound only: a loaded machine makes it later, never earlier.
+  assert.ok(sigintAt - closing >= 1000, `SIGINT ${sigintAt - closing} ms after close(), expected >= 1000`);
+});

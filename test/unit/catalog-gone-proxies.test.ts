@@ -1,0 +1,115 @@
+// Issue 23 item 1 (b): an endpoint whose proxy is known to be gone (an agent
+// announced it, then disconnected) is not offered to callers while another
+// endpoint can take its traffic, and is offered as a last resort when none
+// can. An endpoint no proxy ever announced (a plain hosts-file host) is never
+// dropped. Rule: docs/pipy.md, "Endpoints whose proxy is gone".
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { MeshCatalog } from "../../src/controller/catalog/catalog.js";
+import type { ProxyView } from "../../src/controller/catalog/types.js";
+import { silentLogger } from "../../src/common/logger.js";
+import { AgentsProvider } from "../../src/controller/providers/agents/provider.js";
+import { FakeConnected, FakeProvider, FakeSpec } from "../helpers/fake-sources.js";
+
+const P1 = "11111111-1111-4111-8111-000000000001";
+const P2 = "11111111-1111-4111-8111-000000000002";
+const P3 = "11111111-1111-4111-8111-000000000003";
+const v1 = { namespace: "shop", name: "bookstore-v1" };
+const v2 = { namespace: "shop", name: "bookstore-v2" };
+
+function setup() {
+  const onprem = new FakeProvider("onprem");
+  onprem.set("shop/bookbuyer", ["10.0.0.1:8080"], false);
+  onprem.set("shop/bookstore-v1", ["10.0.0.2:14001"], false);
+  onprem.set("shop/bookstore-v2", ["10.0.0.3:14001"], false);
+  // A host in the hosts file that no agent runs on.
+  onprem.set("shop/legacy", ["10.0.0.9:5432"], false);
+  const agents = new AgentsProvider();
+  const spec = new FakeSpec();
+  spec.set({
+    trafficSplits: [{ namespace: "shop", name: "split", origin: "t#1", service: "bookstore", matches: [],
+      backends: [{ service: "bookstore-v1", weight: 50 }, { service: "bookstore-v2", weight: 50 }] }],
+  });
+  const catalog = new MeshCatalog({
+    providers: [agents, onprem], spec, certificates: { certificates: () => [] }, connected: new FakeConnected(),
+    providerPriority: ["agents", "onprem"], permissive: true, logger: silentLogger(),
+  });
+  const ac = new AbortController();
+  catalog.start(ac.signal);
+  const changes: string[][] = [];
+  catalog.on("change", (c) => changes.push([...c.services]));
+  const view = () => {
+    catalog.flush();
+    return catalog.proxyView({ proxyId: "buyer", service: { namespace: "shop", name: "bookbuyer" }, addresses: ["10.0.0.1"] });
+  };
+  return { catalog, onprem, agents, view, changes, stop: () => ac.abort() };
+}
+
+/** service → offered endpoints; the split root's backends as `root>backend`. */
+function offered(view: ProxyView): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const o of view.outbound) {
+    const key = `${o.service.namespace}/${o.service.name}`;
+    out[key] = o.endpoints.map((e) => `${e.ip}:${e.port}`);
+    for (const b of o.split?.backends ?? []) out[`${key}>${b.service.name}`] = b.endpoints.map((e) => `${e.ip}:${e.port}`);
+  }
+  return out;
+}
+
+test("a disconnected agent's endpoint leaves the split while the other backend is live; it returns with its agent", (t) => {
+  const { agents, view, changes, stop } = setup();
+  t.after(stop);
+  agents.announce(P1, v1, [{ ip: "10.0.0.2", port: 14001 }]);
+  agents.announce(P2, v2, [{ ip: "10.0.0.3", port: 14001 }]);
+  const before = offered(view());
+  assert.deepEqual(before["shop/bookstore>bookstore-v1"], ["10.0.0.2:14001"]);
+  assert.deepEqual(before["shop/bookstore>bookstore-v2"], ["10.0.0.3:14001"]);
+
+  agents.withdraw(P2); // bookstore-v2's agent stops; the hosts file still lists its host
+  const after = offered(view());
+  assert.ok(changes.some((c) => c.includes("shop/bookstore-v2")), "the change names the service, so its callers re-render");
+  assert.deepEqual(after["shop/bookstore>bookstore-v2"], [], "not offered through the split while v1 serves the port");
+  assert.deepEqual(after["shop/bookstore>bookstore-v1"], ["10.0.0.2:14001"]);
+  // Called by its own name, nothing else serves bookstore-v2: the last resort keeps it.
+  assert.deepEqual(after["shop/bookstore-v2"], ["10.0.0.3:14001"]);
+  // A hosts-file endpoint no agent ever announced stays, always.
+  assert.deepEqual(after["shop/legacy"], ["10.0.0.9:5432"]);
+
+  agents.announce(P2, v2, [{ ip: "10.0.0.3", port: 14001 }]);
+  assert.deepEqual(offered(view())["shop/bookstore>bookstore-v2"], ["10.0.0.3:14001"], "back with its agent");
+});
+
+test("last resort per port: every backend's proxy gone keeps them all; a re-enrolled agent (new proxy id) revives the endpoint", (t) => {
+  const { agents, view, stop } = setup();
+  t.after(stop);
+  agents.announce(P1, v1, [{ ip: "10.0.0.2", port: 14001 }]);
+  agents.announce(P2, v2, [{ ip: "10.0.0.3", port: 14001 }]);
+  view();
+  agents.withdraw(P1);
+  agents.withdraw(P2);
+  const both = offered(view());
+  assert.deepEqual([both["shop/bookstore>bookstore-v1"], both["shop/bookstore>bookstore-v2"]], [["10.0.0.2:14001"], ["10.0.0.3:14001"]], "nothing live on 14001: offered as they are");
+
+  // The host of v2 re-enrolls under a new proxy id: its endpoint is live again, v1's is not.
+  agents.announce(P3, v2, [{ ip: "10.0.0.3", port: 14001 }]);
+  const revived = offered(view());
+  assert.deepEqual(revived["shop/bookstore>bookstore-v1"], []);
+  assert.deepEqual(revived["shop/bookstore>bookstore-v2"], ["10.0.0.3:14001"]);
+  assert.deepEqual(agents.goneEndpoints("shop/bookstore-v2"), undefined, "the old proxy's record of v2 is dropped");
+  assert.deepEqual(agents.goneEndpoints("shop/bookstore-v1"), [{ ip: "10.0.0.2", port: 14001 }]);
+});
+
+test("a plain host beside agent-fronted ones: kept; the gone agent's endpoint is left out while the plain host serves the port", (t) => {
+  const { onprem, agents, view, stop } = setup();
+  t.after(stop);
+  onprem.set("shop/bookstore-v1", ["10.0.0.2:14001", "10.0.0.4:14001"]);
+  agents.announce(P1, v1, [{ ip: "10.0.0.2", port: 14001 }]);
+  view();
+  agents.withdraw(P1);
+  assert.deepEqual(offered(view())["shop/bookstore-v1"], ["10.0.0.4:14001"]);
+  // An agent that moves between replicas (withdrawn from one origin, announced from another) never counts as gone.
+  agents.announce(P2, v2, [{ ip: "10.0.0.3", port: 14001 }], "replica-a");
+  agents.announce(P2, v2, [{ ip: "10.0.0.3", port: 14001 }]);
+  agents.withdraw(P2, "replica-a");
+  assert.equal(agents.goneEndpoints("shop/bookstore-v2"), undefined);
+});
