@@ -62,8 +62,10 @@ test("meshfed demo --transparent: an unchanged app served over mTLS by its mesh 
   });
   const tail = () => `--- stdout\n${stdout.split("\n").slice(-20).join("\n")}\n--- stderr\n${stderr.split("\n").slice(-20).join("\n")}`;
 
+  const startedAt = Date.now();
   await eventually(() => (child.exitCode !== null ? assert.fail(`the demo exited ${child.exitCode}`) : SERVED.test(stdout) && REFUSED.test(stdout)), 150_000, "served and refused lines from the bookbuyer loop")
     .catch((err: Error) => assert.fail(`${err.message}\n${tail()}`));
+  t.diagnostic(`first served line ${Date.now() - startedAt} ms after the start`);
   assert.match(stdout, /^transparent demo ready: /m);
   assert.match(stdout, /^ {2}capture rules +ip netns exec mfdemo\S+ iptables-save -t nat/m, "it says where to look");
   const names = await namespaces(prefix);
@@ -74,8 +76,10 @@ test("meshfed demo --transparent: an unchanged app served over mTLS by its mesh 
   const buys = stdout.split("\n").filter((l) => l.includes("/buy-a-book/new -> 200"));
   assert.ok(buys.every((l) => SERVED.test(l)), buys.join("\n"));
 
+  const stopAt = Date.now();
   child.kill("SIGINT");
   const [code] = await exited;
+  t.diagnostic(`SIGINT to exit: ${Date.now() - stopAt} ms`);
   assert.equal(code, 0, `SIGINT stops the demo cleanly\n${tail()}`);
   for (const n of names) assert.match(stdout, new RegExp(`^agents stopped: ${n} nat table is as before the agent$`, "m"), tail());
   assert.match(stdout, new RegExp(`^agents stopped: ${names.find((n) => n.endsWith("bookbuyer"))} /etc/resolv.conf is as before the agent$`, "m"));

@@ -15,7 +15,6 @@ import { MeshfedError } from "../../common/errors.js";
 import { stopChild } from "./child.js";
 import type { DemoHost } from "./hosts.js";
 import { DEMO_ERRORS } from "./preflight.js";
-import type { Teardown } from "./teardown.js";
 
 const CLI = fileURLToPath(new URL("../main.js", import.meta.url));
 /** nobody: a uid that is not root, so the capture rules can let Pipy's own connections through by uid. */
@@ -32,7 +31,6 @@ export interface DemoAgentSpec {
 }
 
 export interface DemoAgentContext {
-  readonly teardown: Teardown;
   /** The agents' data dirs (readable by the proxy uid: Pipy runs there). */
   readonly home: string;
   readonly logDir: string;
@@ -48,7 +46,18 @@ interface AgentStatus {
   dns?: { state?: string } | null;
 }
 
-export async function startDemoAgent(a: DemoAgentSpec, ctx: DemoAgentContext): Promise<{ child: ChildProcess; log: string }> {
+export interface StartedAgent {
+  readonly child: ChildProcess;
+  readonly log: string;
+  /** SIGTERM, the agent's graceful stop: it stops Pipy, removes its chains and restores resolv.conf. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the agent and adds it to `started` as soon as it is spawned, so
+ * that the caller's one teardown step stops every agent, in parallel.
+ */
+export async function startDemoAgent(a: DemoAgentSpec, ctx: DemoAgentContext, started: StartedAgent[]): Promise<StartedAgent> {
   const dir = join(ctx.home, a.name);
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const res = await fetch(`${ctx.adminUrl}/api/v1/tokens`, {
@@ -70,17 +79,20 @@ export async function startDemoAgent(a: DemoAgentSpec, ctx: DemoAgentContext): P
   // Two sources into one file: neither may end it, the teardown does after the exit.
   child.stdout!.pipe(out, { end: false });
   child.stderr!.pipe(out, { end: false });
-  // SIGTERM is the agent's graceful stop: it stops Pipy, removes its chains and restores resolv.conf.
-  await ctx.teardown.add(`${a.name}'s agent`, async () => {
-    await stopChild(child, "SIGTERM", 20_000);
-    out.end();
-    await once(out, "close").catch(() => undefined);
-  });
-  return { child, log };
+  const agent: StartedAgent = {
+    child, log,
+    stop: async () => {
+      await stopChild(child, "SIGTERM", 20_000);
+      out.end();
+      await once(out, "close").catch(() => undefined);
+    },
+  };
+  started.push(agent);
+  return agent;
 }
 
 /** Waits until the agent is connected with Pipy running and its rules (and DNS) in place. */
-export async function waitForAgentReady(a: DemoAgentSpec, started: { child: ChildProcess; log: string }, timeoutMs: number): Promise<void> {
+export async function waitForAgentReady(a: DemoAgentSpec, started: StartedAgent, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = "no answer yet";
   while (Date.now() < deadline) {

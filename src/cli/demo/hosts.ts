@@ -62,8 +62,8 @@ export async function createDemoHosts(teardown: Teardown, prefix: string): Promi
   const bytes = randomBytes(2);
   const net = `10.${200 + (bytes[0]! % 50)}.${bytes[1]! % 250}`;
   for (const n of [na, nb]) {
-    await teardown.add(`namespace ${n}`, () => removeNamespace(n));
     await run(["ip", "netns", "add", n]);
+    await teardown.add(`namespace ${n}`, () => removeNamespace(n));
   }
   // Interface names are at most 15 characters, hence short ones; they vanish with their namespaces.
   const [va, vb] = [`mfd${suffix}a`, `mfd${suffix}b`];

@@ -19,7 +19,7 @@ import type { ControllerConfig } from "../../controller/config/schema.js";
 import { startController } from "../../controller/main.js";
 import { closeOnSignals } from "../signals.js";
 import { cliInvocation, whereToLook } from "../commands/controller.js";
-import { startDemoAgent, waitForAgentReady, AGENT_STATUS_URL, DEMO_PROXY_UID, type DemoAgentSpec } from "./agents.js";
+import { startDemoAgent, waitForAgentReady, AGENT_STATUS_URL, DEMO_PROXY_UID, type DemoAgentSpec, type StartedAgent } from "./agents.js";
 import { stopChild, waitForLine } from "./child.js";
 import { createDemoHosts, type DemoHost } from "./hosts.js";
 import { startGrpcRelay } from "./relay.js";
@@ -78,7 +78,6 @@ async function start(o: TransparentDemoOptions, teardown: Teardown, out: (s: str
   const { buyer, store } = await createDemoHosts(teardown, o.netnsPrefix);
   names.push(buyer.name, store.name);
   const logDir = join(o.config.dataDir, "..", "transparent");
-  await rm(logDir, { recursive: true, force: true });
   await mkdir(logDir, { recursive: true });
   const hostsFile = join(logDir, "hosts.yaml");
   await writeFile(hostsFile, hostsYaml(buyer, store));
@@ -111,13 +110,15 @@ async function start(o: TransparentDemoOptions, teardown: Teardown, out: (s: str
   await teardown.add("bookstore app", () => stopChild(app, "SIGTERM"));
   await waitForLine(app, "ready", 10_000);
 
-  const ctx = { teardown, home, logDir, adminUrl: controller.adminUrl, grpcPort, pipy: o.pipy };
+  const ctx = { home, logDir, adminUrl: controller.adminUrl, grpcPort, pipy: o.pipy };
   const specs: DemoAgentSpec[] = [
     { name: "bookstore-v1", service: "bookstore/bookstore-v1", host: store, port: PORT, dns: false },
     { name: "bookbuyer", service: "bookbuyer/bookbuyer", host: buyer, port: PORT, dns: true },
   ];
-  const started = [];
-  for (const s of specs) started.push(await startDemoAgent(s, ctx));
+  const started: StartedAgent[] = [];
+  // One step for all: each agent's stop waits for its Pipy, and they need not wait for each other.
+  await teardown.add("agents", () => Promise.all(started.map((a) => a.stop())));
+  for (const s of specs) await startDemoAgent(s, ctx, started);
   for (const [i, s] of specs.entries()) await waitForAgentReady(s, started[i]!, 90_000);
 
   out(guide(controller.adminUrl, buyer, store, logDir));
