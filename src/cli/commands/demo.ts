@@ -16,7 +16,7 @@ import type { Argv } from "yargs";
 import { createLogger, LOG_LEVELS } from "../../common/logger.js";
 import { loadControllerConfig } from "../../controller/config/load.js";
 import { startController } from "../../controller/main.js";
-import { checkTransparentPrerequisites } from "../demo/preflight.js";
+import { checkNetnsPrefix, checkTransparentPrerequisites } from "../demo/preflight.js";
 import { runTransparentDemo } from "../demo/transparent.js";
 import { closeOnSignals } from "../signals.js";
 import { whereToLook } from "./controller.js";
@@ -49,11 +49,12 @@ export function demoCommand(yargs: Argv) {
         .option("grpc-address", { type: "string", describe: "agent gRPC host:port (default 127.0.0.1:15128)" }),
     async (argv) => {
       if (argv.transparent) {
+        const netnsPrefix = checkNetnsPrefix(argv.netnsPrefix);
         const pipy = await checkTransparentPrerequisites(argv.pipy);
         const config = await loadControllerConfig(DEMO_CONFIG, {
           logLevel: argv.logLevel, dataDir: argv.dataDir ?? TRANSPARENT_DATA_DIR, adminAddress: argv.adminAddress, grpcAddress: argv.grpcAddress,
         });
-        await runTransparentDemo({ config, logger: createLogger(config.logLevel), pipy, netnsPrefix: argv.netnsPrefix });
+        await runTransparentDemo({ config, logger: createLogger(config.logLevel), pipy, netnsPrefix });
         return;
       }
       const config = await loadControllerConfig(DEMO_CONFIG, {

@@ -17,7 +17,16 @@ export const DEMO_ERRORS = {
   toolMissing: "MESHFED_DEMO_TOOL_MISSING",
   commandFailed: "MESHFED_DEMO_COMMAND_FAILED",
   agentNotReady: "MESHFED_DEMO_AGENT_NOT_READY",
+  badPrefix: "MESHFED_DEMO_BAD_NETNS_PREFIX",
 } as const;
+
+/** Namespace names become file names under /run/netns and arguments to ip: a short, plain prefix only. */
+export function checkNetnsPrefix(prefix: string): string {
+  if (!/^[a-z0-9][a-z0-9-]{0,23}$/.test(prefix)) {
+    throw new MeshfedError(DEMO_ERRORS.badPrefix, `--netns-prefix "${prefix}": 1 to 24 of a-z, 0-9 and "-", starting with a letter or digit`);
+  }
+  return prefix;
+}
 
 /** iproute2 for namespaces and veth, iptables for the agents' rules, util-linux for bookbuyer's private /etc. */
 export const DEMO_TOOLS = ["ip", "iptables", "iptables-save", "unshare", "nsenter", "mount"] as const;
