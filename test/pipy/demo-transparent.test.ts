@@ -83,6 +83,7 @@ test("meshfed demo --transparent: an unchanged app served over mTLS by its mesh 
   assert.equal(code, 0, `SIGINT stops the demo cleanly\n${tail()}`);
   for (const n of names) assert.match(stdout, new RegExp(`^agents stopped: ${n} nat table is as before the agent$`, "m"), tail());
   assert.match(stdout, new RegExp(`^agents stopped: ${names.find((n) => n.endsWith("bookbuyer"))} /etc/resolv.conf is as before the agent$`, "m"));
+  assert.doesNotMatch(stdout, /DIFFERS/, "every table the demo compares (nat, and ip6tables' filter where present) is restored");
   assert.match(stdout, /^demo stopped; namespaces .* deleted$/m);
   assert.deepEqual(await namespaces(prefix), [], "no namespace is left");
   assert.deepEqual(pids.filter(alive), [], "no process of the hosts is left");

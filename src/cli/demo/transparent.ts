@@ -22,6 +22,7 @@ import { cliInvocation, whereToLook } from "../commands/controller.js";
 import { startDemoAgent, waitForAgentReady, AGENT_STATUS_URL, DEMO_PROXY_UID, type DemoAgentSpec, type StartedAgent } from "./agents.js";
 import { stopChild, waitForLine } from "./child.js";
 import { createDemoHosts, type DemoHost } from "./hosts.js";
+import { findOnPath } from "./preflight.js";
 import { startGrpcRelay } from "./relay.js";
 import { Teardown } from "./teardown.js";
 
@@ -89,15 +90,19 @@ async function start(o: TransparentDemoOptions, teardown: Teardown, out: (s: str
   await startGrpcRelay(teardown, grpcPort, [buyer, store]);
 
   // The hosts as they were before any agent: compared again after the agents' graceful stop.
-  const pristine = { buyerNat: await buyer.exec(["iptables-save", "-t", "nat"]), storeNat: await store.exec(["iptables-save", "-t", "nat"]), resolv: await buyer.exec(["cat", "/etc/resolv.conf"]) };
+  // ip6tables' filter table too where it exists: the agents guard IPv6 inbound there.
+  const ip6 = (await findOnPath("ip6tables-save")) !== undefined;
+  const snapshots = [
+    ...[buyer, store].map((h) => ({ what: `${h.name} nat table`, read: async () => strip(await h.exec(["iptables-save", "-t", "nat"])) })),
+    ...(ip6 ? [buyer, store].map((h) => ({ what: `${h.name} ip6tables filter table`, read: async () => strip(await h.exec(["ip6tables-save", "-t", "filter"])) })) : []),
+    { what: `${buyer.name} /etc/resolv.conf`, read: () => buyer.exec(["cat", "/etc/resolv.conf"]) },
+  ];
+  const before = await Promise.all(snapshots.map((x) => x.read()));
   await teardown.add("restore check", async () => {
-    const same = (a: string, b: string) => strip(a) === strip(b);
-    const checks = [
-      [`${buyer.name} nat table`, same(pristine.buyerNat, await buyer.exec(["iptables-save", "-t", "nat"]))],
-      [`${store.name} nat table`, same(pristine.storeNat, await store.exec(["iptables-save", "-t", "nat"]))],
-      [`${buyer.name} /etc/resolv.conf`, pristine.resolv === (await buyer.exec(["cat", "/etc/resolv.conf"]))],
-    ] as const;
-    for (const [what, ok] of checks) out(`agents stopped: ${what} ${ok ? "is as before the agent" : "DIFFERS from before the agent"}\n`);
+    for (const [i, x] of snapshots.entries()) {
+      const same = (await x.read()) === before[i];
+      out(`agents stopped: ${x.what} ${same ? "is as before the agent" : "DIFFERS from before the agent"}\n`);
+    }
   });
 
   const home = await mkdtemp(join(tmpdir(), "meshfed-demo-agents-"));
