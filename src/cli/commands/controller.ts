@@ -53,7 +53,7 @@ export function controllerCommand(yargs: Argv) {
  * not on PATH (npm links a package's bin only when it is installed), so say
  * the command that works in a fresh clone.
  */
-function cliInvocation(): string {
+export function cliInvocation(): string {
   return process.env.npm_lifecycle_event === "demo" ? "node dist/src/cli/main.js" : "meshfed";
 }
 

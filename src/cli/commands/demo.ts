@@ -4,6 +4,7 @@
  * processes on loopback addresses the hosts file lists, so that the demo
  * shows full participants. Agents run with --no-proxy: a Pipy is not needed
  * to see enrollment, certificates, configs and participants.
+ * `--transparent` is the unchanged-app path instead (src/cli/demo/transparent.ts).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -15,11 +16,15 @@ import type { Argv } from "yargs";
 import { createLogger, LOG_LEVELS } from "../../common/logger.js";
 import { loadControllerConfig } from "../../controller/config/load.js";
 import { startController } from "../../controller/main.js";
+import { checkNetnsPrefix, checkTransparentPrerequisites } from "../demo/preflight.js";
+import { runTransparentDemo } from "../demo/transparent.js";
 import { closeOnSignals } from "../signals.js";
 import { whereToLook } from "./controller.js";
 
 const DEMO_CONFIG = fileURLToPath(new URL("../../../../config/demo.yaml", import.meta.url));
 const CLI = fileURLToPath(new URL("../main.js", import.meta.url));
+/** --transparent keeps its own controller state: its hosts are the namespaces, not the loopback addresses. */
+const TRANSPARENT_DATA_DIR = fileURLToPath(new URL("../../../../.data/demo-transparent/controller", import.meta.url));
 
 /** The demo agents: each runs "on" the loopback address that config/demo-hosts.yaml gives its service. */
 const DEMO_AGENTS = [
@@ -28,17 +33,30 @@ const DEMO_AGENTS = [
 ] as const;
 
 export function demoCommand(yargs: Argv) {
-  return yargs.command<{ agents: boolean; logLevel?: string; dataDir?: string; adminAddress?: string; grpcAddress?: string }>(
+  return yargs.command<{ agents: boolean; transparent: boolean; pipy?: string; netnsPrefix: string; logLevel?: string; dataDir?: string; adminAddress?: string; grpcAddress?: string }>(
     "demo",
     "run the controller with the demo hosts and SMI policies, plus two demo agents",
     (y) =>
       y
         .option("agents", { type: "boolean", default: true, describe: "start the two demo agents (--no-agents: controller only)" })
+        .option("transparent", { type: "boolean", default: false, describe: "the unchanged-app path: two network namespaces, agents with transparent capture and real Pipy (Linux, root; needs --pipy)" })
+        .option("pipy", { type: "string", describe: "Pipy binary for --transparent" })
+        // Tests give their own prefix, so that what they create is theirs to find and remove.
+        .option("netns-prefix", { type: "string", default: "meshfed-demo-", hidden: true })
         .option("log-level", { choices: LOG_LEVELS, describe: "controller log level (logs go to stderr)" })
         .option("data-dir", { type: "string", describe: "controller state directory (default .data/demo/controller); agents live beside it" })
         .option("admin-address", { type: "string", describe: "admin API host:port (default 127.0.0.1:15000)" })
         .option("grpc-address", { type: "string", describe: "agent gRPC host:port (default 127.0.0.1:15128)" }),
     async (argv) => {
+      if (argv.transparent) {
+        const netnsPrefix = checkNetnsPrefix(argv.netnsPrefix);
+        const pipy = await checkTransparentPrerequisites(argv.pipy);
+        const config = await loadControllerConfig(DEMO_CONFIG, {
+          logLevel: argv.logLevel, dataDir: argv.dataDir ?? TRANSPARENT_DATA_DIR, adminAddress: argv.adminAddress, grpcAddress: argv.grpcAddress,
+        });
+        await runTransparentDemo({ config, logger: createLogger(config.logLevel), pipy, netnsPrefix });
+        return;
+      }
       const config = await loadControllerConfig(DEMO_CONFIG, {
         logLevel: argv.logLevel, dataDir: argv.dataDir, adminAddress: argv.adminAddress, grpcAddress: argv.grpcAddress,
       });
