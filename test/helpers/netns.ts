@@ -6,10 +6,10 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { connect, createServer as createNetServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { RELAY_INSIDE, unixRelayTo } from "../../src/cli/demo/relay.js";
 
 const run = promisify(execFile);
 
@@ -224,25 +224,8 @@ export async function outsideHost(t: Cleanup, b: NetnsHost, prefix: string): Pro
  * listens on loopback, which capture never redirects. Closed in t.after.
  */
 export async function bridgePort(t: Cleanup, host: NetnsHost, port: number): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), "mfbridge-"));
-  const path = join(dir, "relay.sock");
-  const sockets = new Set<Socket>();
-  const server = createNetServer((inside) => {
-    const outside = connect(port, "127.0.0.1");
-    for (const s of [inside, outside]) {
-      sockets.add(s);
-      s.on("close", () => sockets.delete(s));
-      s.on("error", () => { inside.destroy(); outside.destroy(); });
-    }
-    inside.pipe(outside).pipe(inside);
-  });
-  await new Promise<void>((resolve) => server.listen(path, resolve));
-  t.after(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise((resolve) => server.close(resolve));
-    await rm(dir, { recursive: true, force: true });
-  });
-  const relay = host.spawn([process.execPath, "-e",
-    `const net=require("node:net");net.createServer((c)=>{const u=net.connect(${JSON.stringify(path)});const end=()=>{c.destroy();u.destroy()};c.on("error",end);u.on("error",end);c.pipe(u).pipe(c)}).listen(${port},"127.0.0.1",()=>console.log("ready"))`]);
-  await lines(relay).line((l) => l === "ready", 10_000);
+  const relay = await unixRelayTo(port);
+  t.after(() => relay.close());
+  const child = host.spawn([process.execPath, RELAY_INSIDE, relay.path, String(port)]);
+  await lines(child).line((l) => l === "ready", 10_000);
 }

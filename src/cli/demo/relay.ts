@@ -14,12 +14,20 @@ import { stopChild, waitForLine } from "./child.js";
 import type { DemoHost } from "./hosts.js";
 import type { Teardown } from "./teardown.js";
 
-const RELAY_INSIDE = fileURLToPath(new URL("./relay-inside.js", import.meta.url));
+/** The child that listens inside a namespace: `node RELAY_INSIDE SOCKET PORT`, prints "ready". */
+export const RELAY_INSIDE = fileURLToPath(new URL("./relay-inside.js", import.meta.url));
 
-export async function startGrpcRelay(teardown: Teardown, port: number, hosts: readonly DemoHost[]): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), "meshfed-demo-relay-"));
-  await teardown.add("relay directory", () => rm(dir, { recursive: true, force: true }));
-  const path = join(dir, "grpc.sock");
+export interface UnixRelay {
+  /** The socket file a relay child inside a namespace connects to. */
+  readonly path: string;
+  /** Ends every piped connection, stops listening and removes the socket's directory. */
+  close(): Promise<void>;
+}
+
+/** A Unix socket in a fresh temp directory whose connections are piped to 127.0.0.1:`port` in this process's namespace. */
+export async function unixRelayTo(port: number): Promise<UnixRelay> {
+  const dir = await mkdtemp(join(tmpdir(), "meshfed-relay-"));
+  const path = join(dir, "relay.sock");
   const sockets = new Set<Socket>();
   const server = createServer((inside) => {
     const outside = connect(port, "127.0.0.1");
@@ -31,13 +39,27 @@ export async function startGrpcRelay(teardown: Teardown, port: number, hosts: re
     inside.pipe(outside).pipe(inside);
   });
   server.listen(path);
-  await once(server, "listening");
-  await teardown.add("relay socket", async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  try {
+    await once(server, "listening");
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    path,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startGrpcRelay(teardown: Teardown, port: number, hosts: readonly DemoHost[]): Promise<void> {
+  const relay = await unixRelayTo(port);
+  await teardown.add("relay socket", () => relay.close());
   for (const host of hosts) {
-    const child = host.spawn([process.execPath, RELAY_INSIDE, path, String(port)]);
+    const child = host.spawn([process.execPath, RELAY_INSIDE, relay.path, String(port)]);
     await teardown.add(`relay in ${host.name}`, () => stopChild(child, "SIGTERM"));
     await waitForLine(child, "ready", 10_000);
   }
