@@ -151,3 +151,19 @@ export async function writeFakePipy(dir: string): Promise<string> {
   await chmod(path, 0o755);
   return path;
 }
+
+/**
+ * writeFakePipy, with this process's environment (which an in-process
+ * agent's Pipy child inherits) pointing the fake at an events file and a
+ * 100 ms poll; the variables are removed after the test.
+ */
+export async function writeFakePipyWithEvents(t: { after(fn: () => void): void }, dir: string): Promise<{ pipy: string; events: string }> {
+  const events = join(dir, "events");
+  process.env.FAKE_PIPY_EVENTS = events;
+  process.env.FAKE_PIPY_POLL_MS = "100";
+  t.after(() => {
+    delete process.env.FAKE_PIPY_EVENTS;
+    delete process.env.FAKE_PIPY_POLL_MS;
+  });
+  return { pipy: await writeFakePipy(dir), events };
+}

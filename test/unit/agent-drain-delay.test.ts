@@ -5,23 +5,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
-import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
+import { writeFakePipyWithEvents } from "../helpers/agent-fake-pipy.js";
 import { configMessage, eventually, tempDir, testConfig } from "../helpers/agent-testbed.js";
 
 test("graceful stop: the stream ends first, Pipy gets SIGINT only proxy.drainDelay later", async (t) => {
   const dir = await tempDir(t);
-  const events = join(dir, "events");
-  process.env.FAKE_PIPY_EVENTS = events;
-  process.env.FAKE_PIPY_POLL_MS = "100";
-  t.after(() => {
-    delete process.env.FAKE_PIPY_EVENTS;
-    delete process.env.FAKE_PIPY_POLL_MS;
-  });
-  const pipy = await writeFakePipy(dir);
+  const { pipy, events } = await writeFakePipyWithEvents(t, dir);
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();
   t.after(() => ctl.stop());

@@ -5,19 +5,12 @@ import { join } from "node:path";
 import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
-import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
+import { writeFakePipyWithEvents } from "../helpers/agent-fake-pipy.js";
 import { configMessage, eventually, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
 
 test("with a (fake) Pipy: ACK only once Pipy reports the version running; a version it cannot load is NACKed and the last good one served again", async (t) => {
   const dir = await tempDir(t);
-  const events = join(dir, "events");
-  process.env.FAKE_PIPY_EVENTS = events;
-  process.env.FAKE_PIPY_POLL_MS = "100";
-  t.after(() => {
-    delete process.env.FAKE_PIPY_EVENTS;
-    delete process.env.FAKE_PIPY_POLL_MS;
-  });
-  const pipy = await writeFakePipy(dir);
+  const { pipy, events } = await writeFakePipyWithEvents(t, dir);
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();
   t.after(() => ctl.stop());
@@ -73,14 +66,7 @@ test("with a (fake) Pipy: ACK only once Pipy reports the version running; a vers
 
 test("restart with the controller down: Pipy is started on the last good config from disk", async (t) => {
   const dir = await tempDir(t);
-  const events = join(dir, "events");
-  process.env.FAKE_PIPY_EVENTS = events;
-  process.env.FAKE_PIPY_POLL_MS = "100";
-  t.after(() => {
-    delete process.env.FAKE_PIPY_EVENTS;
-    delete process.env.FAKE_PIPY_POLL_MS;
-  });
-  const pipy = await writeFakePipy(dir);
+  const { pipy, events } = await writeFakePipyWithEvents(t, dir);
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();
   const config = await testConfig(dir, ctl.pki.caPem, ctl.address, { proxy: { enabled: true, pipy, adminAddress: "127.0.0.1:0", convergenceTimeout: "3s", stopGrace: "2s" } });
