@@ -90,13 +90,13 @@ export class ProxyPidFile {
     } catch {
       return undefined;
     }
-    const parsed = recordSchema.safeParse((() => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        return undefined;
-      }
-    })());
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    const parsed = recordSchema.safeParse(json);
     if (!parsed.success) {
       // A torn or foreign file names no process we may kill.
       this.#log.warn({ file: this.#path }, "ignoring an unreadable Pipy pid file");
