@@ -14,6 +14,7 @@ import { JsonDriver } from "../src/controller/drivers/json/json-driver.js";
 import { PipyDriver } from "../src/controller/drivers/pipy/pipy-driver.js";
 import type { SidecarDriver } from "../src/controller/drivers/types.js";
 import type { HTTPRouteGroup, TrafficTarget } from "../src/controller/spec/types.js";
+import { emptyPolicies } from "../src/controller/spec/policy-types.js";
 import { silentLogger } from "../src/common/logger.js";
 import { MemoryProvider, MemorySpec } from "./sources.js";
 
@@ -41,7 +42,7 @@ function ringSpec(services: number): MemorySpec {
     sources: [{ kind: "ServiceAccount", namespace: NAMESPACE, name: `svc-${s}` }],
     rules: [{ kind: "HTTPRouteGroup", name: "routes", matches: [] }],
   }));
-  return new MemorySpec({ trafficSplits: [], trafficTargets: targets, httpRouteGroups: [routes], tcpRoutes: [] });
+  return new MemorySpec({ trafficSplits: [], trafficTargets: targets, httpRouteGroups: [routes], tcpRoutes: [], ...emptyPolicies() });
 }
 
 function ip(i: number): string {

@@ -71,6 +71,7 @@ export class MemorySpec implements MeshSpec {
   trafficTargets() { return this.spec.trafficTargets; }
   httpRouteGroups() { return this.spec.httpRouteGroups; }
   tcpRoutes() { return this.spec.tcpRoutes; }
+  policies() { const s = this.spec; return { egresses: s.egresses, ingressBackends: s.ingressBackends, upstreamTrafficSettings: s.upstreamTrafficSettings, retries: s.retries }; }
   on(): () => void {
     return () => undefined;
   }

@@ -4,6 +4,7 @@ import { Listeners } from "../../src/common/emitter.js";
 import type { ServiceKey } from "../../src/common/service.js";
 import type { EndpointProvider, ProviderEndpoint, ProviderStatus, ServiceEndpoints } from "../../src/controller/providers/types.js";
 import type { MeshSpec, MeshSpecSnapshot } from "../../src/controller/spec/types.js";
+import { emptyPolicies, type PolicySnapshot } from "../../src/controller/spec/policy-types.js";
 import type { ConnectedProxy, ConnectedProxySource } from "../../src/controller/catalog/types.js";
 
 export class FakeProvider implements EndpointProvider {
@@ -45,7 +46,7 @@ export class FakeProvider implements EndpointProvider {
 
 export class FakeSpec implements MeshSpec {
   readonly id = "fake-spec";
-  #snapshot: MeshSpecSnapshot = { trafficSplits: [], trafficTargets: [], httpRouteGroups: [], tcpRoutes: [] };
+  #snapshot: MeshSpecSnapshot = { trafficSplits: [], trafficTargets: [], httpRouteGroups: [], tcpRoutes: [], ...emptyPolicies() };
   readonly #listeners = new Listeners<MeshSpecSnapshot>();
   set(snapshot: Partial<MeshSpecSnapshot>): void {
     this.#snapshot = { ...this.#snapshot, ...snapshot };
@@ -56,6 +57,10 @@ export class FakeSpec implements MeshSpec {
   trafficTargets() { return this.#snapshot.trafficTargets; }
   httpRouteGroups() { return this.#snapshot.httpRouteGroups; }
   tcpRoutes() { return this.#snapshot.tcpRoutes; }
+  policies(): PolicySnapshot {
+    const s = this.#snapshot;
+    return { egresses: s.egresses, ingressBackends: s.ingressBackends, upstreamTrafficSettings: s.upstreamTrafficSettings, retries: s.retries };
+  }
   on(_e: "change", fn: (s: MeshSpecSnapshot) => void) { return this.#listeners.add(fn); }
   status(): ProviderStatus {
     return { id: this.id, kind: "spec", state: "synced", lastSync: null, lastError: null, counts: {} };

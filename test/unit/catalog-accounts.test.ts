@@ -12,6 +12,7 @@ import type { CatalogChange } from "../../src/controller/catalog/types.js";
 import type { EndpointProvider, ProviderEndpoint, ProviderStatus, ServiceEndpoints } from "../../src/controller/providers/types.js";
 import type { MeshSpecSnapshot } from "../../src/controller/spec/types.js";
 import { FakeConnected, FakeSpec } from "../helpers/fake-sources.js";
+import { emptyPolicies } from "../../src/controller/spec/policy-types.js";
 
 /** A provider whose endpoints declare protocols and accounts: "ip:port[/protocol][@account]". */
 class DeclaringProvider implements EndpointProvider {
@@ -71,6 +72,7 @@ const spec: MeshSpecSnapshot = {
   ],
   httpRouteGroups: [{ namespace: "bookstore", name: "routes", origin: "smi.yaml#5", matches: [{ name: "all", pathRegex: ".*", methods: ["*"], headers: {} }] }],
   tcpRoutes: [],
+  ...emptyPolicies(),
 };
 
 function setup(priority: string[] = ["kubernetes", "onprem"]) {

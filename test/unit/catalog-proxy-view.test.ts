@@ -5,6 +5,7 @@ import { silentLogger } from "../../src/common/logger.js";
 import type { MeshSpecSnapshot } from "../../src/controller/spec/types.js";
 import { FakeConnected, FakeProvider, FakeSpec } from "../helpers/fake-sources.js";
 import { eventually } from "../helpers/agent-testbed.js";
+import { emptyPolicies } from "../../src/controller/spec/policy-types.js";
 
 const sa = (namespace: string, name: string) => ({ kind: "ServiceAccount" as const, namespace, name });
 
@@ -26,6 +27,7 @@ const bookstoreSpec: MeshSpecSnapshot = {
     ] },
   ],
   tcpRoutes: [{ namespace: "shop", name: "tcp", origin: "t#5", ports: [9000] }],
+  ...emptyPolicies(),
 };
 
 function setup(permissive: boolean) {

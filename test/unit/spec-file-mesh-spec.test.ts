@@ -56,7 +56,7 @@ test("start() reads the example directory", async (t) => {
   assert.equal(st.kind, "spec");
   assert.equal(st.state, "synced");
   assert.equal(st.lastError, null);
-  assert.deepEqual(st.counts, { trafficSplits: 1, trafficTargets: 4, httpRouteGroups: 2, tcpRoutes: 1, errors: 0 });
+  assert.deepEqual(st.counts, { trafficSplits: 1, trafficTargets: 4, httpRouteGroups: 2, tcpRoutes: 1, egresses: 0, ingressBackends: 0, upstreamTrafficSettings: 0, retries: 0, errors: 0 });
   assert.deepEqual(spec.trafficSplits()[0]?.backends, [{ service: "bookstore-v1", weight: 50 }, { service: "bookstore-v2", weight: 50 }]);
   assert.equal(spec.trafficSplits()[0]?.origin, `${join(dir, "traffic-split.yaml")}#1`);
   assert.equal(spec.tcpRoutes()[0]?.name, "mysql");

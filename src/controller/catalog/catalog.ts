@@ -6,6 +6,7 @@ import type { CertificateManager } from "../certificates/types.js";
 import type { EndpointProvider } from "../providers/types.js";
 import type { VipSource } from "../vips/types.js";
 import type { MeshSpec } from "../spec/types.js";
+import { emptyPolicies } from "../spec/policy-types.js";
 import { EndpointIndex } from "./endpoint-index.js";
 import { explainProxyView, type ViewExplanation } from "./explain.js";
 import { providersLiveness, type EndpointLiveness } from "./offered-endpoints.js";
@@ -165,7 +166,7 @@ export class MeshCatalog {
     const spec = this.#specDirty;
     if (spec) {
       const s = this.#options.spec;
-      this.#spec = new SpecIndex({ trafficSplits: s.trafficSplits(), trafficTargets: s.trafficTargets(), httpRouteGroups: s.httpRouteGroups(), tcpRoutes: s.tcpRoutes() });
+      this.#spec = new SpecIndex({ trafficSplits: s.trafficSplits(), trafficTargets: s.trafficTargets(), httpRouteGroups: s.httpRouteGroups(), tcpRoutes: s.tcpRoutes(), ...s.policies() });
       this.#specDirty = false;
     }
     const identities = this.#index.takeChangedAccounts();
@@ -267,7 +268,7 @@ export class MeshCatalog {
 }
 
 function emptySpec() {
-  return { trafficSplits: [], trafficTargets: [], httpRouteGroups: [], tcpRoutes: [] };
+  return { trafficSplits: [], trafficTargets: [], httpRouteGroups: [], tcpRoutes: [], ...emptyPolicies() };
 }
 
 /** A connected-proxy source with nobody connected (benchmarks, tools that run no control plane). */

@@ -1,5 +1,6 @@
 import { Listeners } from "../../common/emitter.js";
 import type { ProviderStatus } from "../providers/types.js";
+import type { PolicySnapshot } from "./policy-types.js";
 import type { MeshSpec, MeshSpecSnapshot } from "./types.js";
 
 /**
@@ -28,13 +29,22 @@ export class CompositeMeshSpec implements MeshSpec {
   }
 
   #snapshot(): MeshSpecSnapshot {
-    return { trafficSplits: this.trafficSplits(), trafficTargets: this.trafficTargets(), httpRouteGroups: this.httpRouteGroups(), tcpRoutes: this.tcpRoutes() };
+    return { trafficSplits: this.trafficSplits(), trafficTargets: this.trafficTargets(), httpRouteGroups: this.httpRouteGroups(), tcpRoutes: this.tcpRoutes(), ...this.policies() };
   }
 
   trafficSplits() { return this.#parts.flatMap((p) => p.trafficSplits()); }
   trafficTargets() { return this.#parts.flatMap((p) => p.trafficTargets()); }
   httpRouteGroups() { return this.#parts.flatMap((p) => p.httpRouteGroups()); }
   tcpRoutes() { return this.#parts.flatMap((p) => p.tcpRoutes()); }
+  policies(): PolicySnapshot {
+    const all = this.#parts.map((p) => p.policies());
+    return {
+      egresses: all.flatMap((p) => p.egresses),
+      ingressBackends: all.flatMap((p) => p.ingressBackends),
+      upstreamTrafficSettings: all.flatMap((p) => p.upstreamTrafficSettings),
+      retries: all.flatMap((p) => p.retries),
+    };
+  }
 
   on(_event: "change", fn: (spec: MeshSpecSnapshot) => void): () => void {
     return this.#listeners.add(fn);

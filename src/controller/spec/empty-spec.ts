@@ -1,4 +1,5 @@
 import type { ProviderStatus } from "../providers/types.js";
+import { emptyPolicies } from "./policy-types.js";
 import type { MeshSpec } from "./types.js";
 
 /**
@@ -12,6 +13,7 @@ export class EmptyMeshSpec implements MeshSpec {
   trafficTargets() { return []; }
   httpRouteGroups() { return []; }
   tcpRoutes() { return []; }
+  policies() { return emptyPolicies(); }
   on(): () => void {
     return () => undefined;
   }

@@ -10,11 +10,12 @@
  */
 import { MeshfedError } from "../../common/errors.js";
 import { SMI_ERROR_CODES, type SmiKind, type SmiValue } from "./smi-parse.js";
+import { emptyPolicies } from "./policy-types.js";
 import type { HTTPRouteGroup, MeshSpecSnapshot, ObjectMeta } from "./types.js";
 import type { Position } from "../../common/yaml-position.js";
 
 export function emptyMeshSpec(): MeshSpecSnapshot {
-  return { trafficSplits: [], trafficTargets: [], httpRouteGroups: [], tcpRoutes: [] };
+  return { trafficSplits: [], trafficTargets: [], httpRouteGroups: [], tcpRoutes: [], ...emptyPolicies() };
 }
 
 /**
@@ -107,6 +108,7 @@ export function resolveMeshSpec(objects: readonly (SmiValue & { readonly positio
     trafficTargets: objects.flatMap((o) => (o.kind === "TrafficTarget" ? [o.object] : [])),
     httpRouteGroups: objects.flatMap((o) => (o.kind === "HTTPRouteGroup" ? [o.object] : [])),
     tcpRoutes: objects.flatMap((o) => (o.kind === "TCPRoute" ? [o.object] : [])),
+    ...emptyPolicies(),
   };
   const positions = new Map(objects.flatMap((o) => (o.position === undefined ? [] : [[o.object.origin, o.position] as const])));
   const errors = validateMeshSpec(candidate, positions);
@@ -119,6 +121,7 @@ export function resolveMeshSpec(objects: readonly (SmiValue & { readonly positio
       trafficTargets: keep("TrafficTarget", candidate.trafficTargets),
       httpRouteGroups: keep("HTTPRouteGroup", candidate.httpRouteGroups),
       tcpRoutes: keep("TCPRoute", candidate.tcpRoutes),
+      ...emptyPolicies(),
     },
     errors,
   };

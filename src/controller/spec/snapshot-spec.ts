@@ -1,6 +1,7 @@
 import { Listeners } from "../../common/emitter.js";
 import type { ProviderError, ProviderStatus } from "../providers/types.js";
 import { emptyMeshSpec } from "./smi-validate.js";
+import type { PolicySnapshot } from "./policy-types.js";
 import type { HTTPRouteGroup, MeshSpec, MeshSpecSnapshot, TCPRoute, TrafficSplit, TrafficTarget } from "./types.js";
 
 /**
@@ -31,6 +32,10 @@ export abstract class SnapshotMeshSpec implements MeshSpec {
   }
   tcpRoutes(): readonly TCPRoute[] {
     return this.#spec.tcpRoutes;
+  }
+  policies(): PolicySnapshot {
+    const s = this.#spec;
+    return { egresses: s.egresses, ingressBackends: s.ingressBackends, upstreamTrafficSettings: s.upstreamTrafficSettings, retries: s.retries };
   }
   /** The whole current spec. */
   snapshot(): MeshSpecSnapshot {
@@ -63,7 +68,9 @@ export abstract class SnapshotMeshSpec implements MeshSpec {
     const s = this.#spec;
     return {
       trafficSplits: s.trafficSplits.length, trafficTargets: s.trafficTargets.length,
-      httpRouteGroups: s.httpRouteGroups.length, tcpRoutes: s.tcpRoutes.length, errors: this.skipped.length,
+      httpRouteGroups: s.httpRouteGroups.length, tcpRoutes: s.tcpRoutes.length,
+      egresses: s.egresses.length, ingressBackends: s.ingressBackends.length,
+      upstreamTrafficSettings: s.upstreamTrafficSettings.length, retries: s.retries.length, errors: this.skipped.length,
     };
   }
 }

@@ -5,6 +5,7 @@
  * (one API version per kind), so the catalog trusts their shape.
  */
 import type { ProviderStatus } from "../providers/types.js";
+import type { PolicySnapshot } from "./policy-types.js";
 
 /** An SMI identity: a service account. For VM and on-prem services it is the service's own name. */
 export interface IdentityRef {
@@ -59,7 +60,8 @@ export interface TCPRoute extends ObjectMeta {
   readonly ports: readonly number[];
 }
 
-export interface MeshSpecSnapshot {
+/** SMI objects plus osm-edge's policy kinds (policy-types.ts). */
+export interface MeshSpecSnapshot extends PolicySnapshot {
   readonly trafficSplits: readonly TrafficSplit[];
   readonly trafficTargets: readonly TrafficTarget[];
   readonly httpRouteGroups: readonly HTTPRouteGroup[];
@@ -74,6 +76,8 @@ export interface MeshSpec {
   trafficTargets(): readonly TrafficTarget[];
   httpRouteGroups(): readonly HTTPRouteGroup[];
   tcpRoutes(): readonly TCPRoute[];
+  /** Egress, IngressBackend, UpstreamTrafficSetting and Retry objects. */
+  policies(): PolicySnapshot;
   /** Called after the policies changed; the snapshot is the whole new spec (policies are few). */
   on(event: "change", fn: (spec: MeshSpecSnapshot) => void): () => void;
   status(): ProviderStatus;
