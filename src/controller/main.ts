@@ -15,6 +15,7 @@ import { addCaRoutes } from "./admin/ca-routes.js";
 import { addControlRoutes } from "./admin/control-routes.js";
 import { AdminRouter } from "./admin/router.js";
 import { addReadRoutes } from "./admin/routes.js";
+import { addUiRoutes } from "./admin/ui-routes.js";
 import { AdminServer } from "./admin/server.js";
 import { MeshCatalog } from "./catalog/catalog.js";
 import { createCertificateManager, type CaCertificateManager } from "./certificates/index.js";
@@ -219,6 +220,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     },
   });
   addCaRoutes(router, { certificates, leadership: leader });
+  addUiRoutes(router);
   const adminListen = parseHostPort(config.admin.address);
   const admin = await AdminServer.listen({
     listen: adminListen,

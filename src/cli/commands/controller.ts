@@ -62,6 +62,7 @@ export function whereToLook(adminUrl: string, grpcAddress: string, config: Contr
   const cli = cliInvocation();
   const rows = [
     ["admin API", adminUrl],
+    ["status page", `${adminUrl}/ui`],
     ["agent gRPC", grpcAddress],
     ["catalog", `${cli} catalog${admin}        (${adminUrl}/api/v1/catalog)`],
     ["participants", `${cli} participants --explain${admin}`],

@@ -5,6 +5,8 @@ export interface AdminResponse {
   /** Objects are sent as JSON; strings as-is with `contentType`. */
   readonly body: unknown;
   readonly contentType?: string;
+  /** Extra response headers (the status page's security headers). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export type AdminHandler = (req: IncomingMessage, url: URL) => Promise<AdminResponse> | AdminResponse;

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { formatHostPort, isLoopback, type HostPort } from "../../common/address.js";
 import { errorCode, errorMessage, MeshfedError } from "../../common/errors.js";
 import { errorResponse, type AdminResponse, type AdminRouter } from "./router.js";
+import { UI_PATHS } from "./ui-routes.js";
 
 export interface AdminServerOptions {
   readonly listen: HostPort;
@@ -14,8 +15,11 @@ export interface AdminServerOptions {
   readonly logger: Logger;
 }
 
-/** Probe paths: the kubelet sends no credentials. */
-const UNAUTHENTICATED = new Set(["/healthz", "/readyz"]);
+/**
+ * Probe paths (the kubelet sends no credentials) and the status page's static
+ * files (no mesh data in them: the page asks for the token, ui-routes.ts).
+ */
+const UNAUTHENTICATED = new Set<string>(["/healthz", "/readyz", ...UI_PATHS]);
 
 /**
  * The admin HTTP server. It refuses to start on a non-loopback address without
@@ -93,6 +97,7 @@ export class AdminServer {
     res.writeHead(response.status, {
       "content-type": response.contentType ?? (isText ? "text/plain; charset=utf-8" : "application/json"),
       "cache-control": "no-store",
+      ...response.headers,
     });
     res.end(payload);
   }
