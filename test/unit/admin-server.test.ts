@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { AdminRouter, json } from "../../src/controller/admin/router.js";
 import { AdminServer } from "../../src/controller/admin/server.js";
+import { addUiRoutes } from "../../src/controller/admin/ui-routes.js";
 import { silentLogger } from "../../src/common/logger.js";
 
 async function serve(t: { after: (fn: () => Promise<void>) => void }, token?: string) {
@@ -46,4 +47,21 @@ test("unknown paths, wrong methods and handler failures get JSON errors with cod
   const boom = await fetch(`${server.url}/boom`);
   assert.equal(boom.status, 500);
   assert.equal(((await boom.json()) as { error: { message: string } }).error.message, "kaput");
+});
+
+test("the status page's static files need no token and are confined; the data they read still does", async (t) => {
+  const router = addUiRoutes(new AdminRouter().add("GET", "/api/v1/catalog", () => json({ services: [] })));
+  const server = await AdminServer.listen({ listen: { host: "127.0.0.1", port: 0 }, router, logger: silentLogger(), token: "s3cret-token" });
+  t.after(() => server.close());
+  for (const [path, type] of [["/ui", "text/html"], ["/ui/app.js", "text/javascript"], ["/ui/app.css", "text/css"]] as const) {
+    const res = await fetch(`${server.url}${path}`);
+    assert.equal(res.status, 200, path);
+    assert.match(res.headers.get("content-type") ?? "", new RegExp(`^${type}`));
+    assert.match(res.headers.get("content-security-policy") ?? "", /default-src 'none'; script-src 'self'/);
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+    assert.doesNotMatch(await res.text(), /s3cret-token/);
+  }
+  assert.equal((await fetch(`${server.url}/api/v1/catalog`)).status, 401);
+  // The script never turns API values into markup.
+  assert.doesNotMatch(await (await fetch(`${server.url}/ui/app.js`)).text(), /innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
 });
