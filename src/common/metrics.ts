@@ -1,10 +1,20 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
+/** What the fleet gauges read when Prometheus scrapes (the control plane's sessions, the certificate registry). */
+export interface FleetSource {
+  /** One row per connected proxy on this replica; `sentVersion` undefined when nothing was sent on its stream yet. */
+  proxies(): ReadonlyArray<{ readonly agentVersion: string; readonly proxyVersion: string; readonly sentVersion: number | undefined; readonly ackedVersion: number | undefined; readonly ackOk: boolean | undefined }>;
+  /** Every certificate record that is not revoked. */
+  certificates(): ReadonlyArray<{ readonly kind: string; readonly state: string; readonly notAfter: string }>;
+}
+
 /**
  * Every metric the controller exports, in one registry. Names carry the
  * `meshfed_` prefix and their unit (`_seconds`, `_total`), as Prometheus
- * naming asks. Components receive this object and touch only their own
- * metrics; tests build a fresh one so counts never leak between tests.
+ * naming asks; Node's own process metrics keep their standard names
+ * (`process_*`, `nodejs_*`) so stock dashboards and alerts find them.
+ * Components receive this object and touch only their own metrics; tests
+ * build a fresh one so counts never leak between tests.
  */
 export class ControllerMetrics {
   readonly registry: Registry;
@@ -29,11 +39,13 @@ export class ControllerMetrics {
   readonly leader: Gauge;
   readonly vipsAllocated: Gauge;
   readonly vipExhausted: Counter;
+  readonly configAckSeconds: Histogram<"result">;
+  #fleet: FleetSource | undefined;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registry = new Registry();
     this.registry = registry;
-    if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "meshfed_process_" });
+    if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
     const r = [registry];
     this.providerSyncs = new Counter({ name: "meshfed_provider_syncs_total", help: "Successful full syncs or reloads per provider.", labelNames: ["provider"], registers: r });
     this.providerErrors = new Counter({ name: "meshfed_provider_errors_total", help: "Failed syncs or reloads per provider and error code; the last good view is kept.", labelNames: ["provider", "code"], registers: r });
@@ -56,5 +68,57 @@ export class ControllerMetrics {
     this.vipsAllocated = new Gauge({ name: "meshfed_vips_allocated", help: "Mesh virtual IPs recorded in the state store (services gone less than the grace period included).", registers: r });
     this.vipExhausted = new Counter({ name: "meshfed_vip_range_exhausted_total", help: "Allocations that found no free address in mesh.vipRange (the service has no VIP).", registers: r });
     this.serviceCertificatePushes = new Counter({ name: "meshfed_service_certificate_pushes_total", help: "Service certificates sent to proxies.", registers: r });
+    this.configAckSeconds = new Histogram({
+      name: "meshfed_config_ack_duration_seconds", help: "From sending a config version to the proxy's ACK or NACK of it.",
+      labelNames: ["result"], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r,
+    });
+    // Computed when scraped, from the live state: nothing on the hot path.
+    const fleet = () => this.#fleet;
+    new Gauge({
+      name: "meshfed_proxies_by_version", help: "Connected proxies on this replica by agent and Pipy version.", labelNames: ["agent_version", "proxy_version"], registers: r,
+      collect() {
+        this.reset();
+        for (const p of fleet()?.proxies() ?? []) this.inc({ agent_version: p.agentVersion || "unknown", proxy_version: p.proxyVersion || "none" });
+      },
+    });
+    new Gauge({
+      name: "meshfed_proxies_config_behind", help: "Connected proxies whose last ACK is not for the last config sent (in flight, or refused).", labelNames: ["reason"], registers: r,
+      collect() {
+        this.reset();
+        let pending = 0;
+        let refused = 0;
+        for (const p of fleet()?.proxies() ?? []) {
+          if (p.sentVersion === undefined) continue;
+          if (p.ackedVersion === p.sentVersion && p.ackOk === false) refused += 1;
+          else if (p.ackedVersion !== p.sentVersion) pending += 1;
+        }
+        this.set({ reason: "pending" }, pending);
+        this.set({ reason: "nack" }, refused);
+      },
+    });
+    new Gauge({
+      name: "meshfed_certificates", help: "Certificate records by kind and state (revoked ones excluded).", labelNames: ["kind", "state"], registers: r,
+      collect() {
+        this.reset();
+        for (const c of fleet()?.certificates() ?? []) this.inc({ kind: c.kind, state: c.state });
+      },
+    });
+    new Gauge({
+      name: "meshfed_certificate_earliest_expiry_timestamp_seconds", help: "The soonest notAfter among live certificates of each kind (Unix seconds).", labelNames: ["kind"], registers: r,
+      collect() {
+        this.reset();
+        const earliest = new Map<string, number>();
+        for (const c of fleet()?.certificates() ?? []) {
+          const t = Date.parse(c.notAfter) / 1000;
+          if (Number.isFinite(t) && t < (earliest.get(c.kind) ?? Infinity)) earliest.set(c.kind, t);
+        }
+        for (const [kind, t] of earliest) this.set({ kind }, t);
+      },
+    });
+  }
+
+  /** Where the fleet gauges read from; set once the control plane exists. */
+  setFleetSource(source: FleetSource): void {
+    this.#fleet = source;
   }
 }

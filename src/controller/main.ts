@@ -16,6 +16,7 @@ import { addControlRoutes } from "./admin/control-routes.js";
 import { AdminRouter } from "./admin/router.js";
 import { addReadRoutes } from "./admin/routes.js";
 import { addUiRoutes } from "./admin/ui-routes.js";
+import { MetricsServer } from "./admin/metrics-server.js";
 import { AdminServer } from "./admin/server.js";
 import { MeshCatalog } from "./catalog/catalog.js";
 import { createCertificateManager, type CaCertificateManager } from "./certificates/index.js";
@@ -74,6 +75,8 @@ export interface RunningController {
   readonly repoAddress?: string;
   /** host:port of the sidecar injector's admission webhook (HTTPS), when enabled. */
   readonly injectorAddress?: string;
+  /** The token-free metrics URL, when `metrics.address` is set. */
+  readonly metricsUrl?: string;
   readonly catalog: MeshCatalog;
   readonly replicaId: string;
   /** Graceful stop, bounded by `shutdownTimeout`; idempotent. */
@@ -123,6 +126,15 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   log.info({ replicaId, store: store.kind, leader: leader.isLeader() }, "state store open");
   const agents = new AgentsProvider({ metrics });
   const sessions = new ProxySessions();
+  metrics.setFleetSource({
+    proxies: () => sessions.all().map((s) => ({
+      agentVersion: s.agentVersion, proxyVersion: s.proxyVersion,
+      // Nothing sent on this stream: the agent runs the version it said it holds.
+      sentVersion: s.configSentAt > 0 ? s.configVersion : undefined,
+      ackedVersion: s.lastAck?.version, ackOk: s.lastAck?.ok,
+    })),
+    certificates: () => certificates.certificates().filter((c) => c.state !== "revoked"),
+  });
   const providers: EndpointProvider[] = [agents];
   const onprem = config.providers.onprem;
   if (onprem) providers.push(new OnPremProvider({ file: onprem.hostsFile, debounceMs: onprem.debounce, logger, metrics }));
@@ -234,6 +246,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   let injector: RunningInjector | undefined;
   let repoAddress: string | undefined;
   let injectorAddress: string | undefined;
+  let metricsServer: MetricsServer | undefined;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
@@ -248,6 +261,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
       const timer = setTimeout(() => admin.destroy(), config.shutdownTimeout);
       await admin.close();
       clearTimeout(timer);
+      await metricsServer?.close();
       // A service certificate the plane or the admin API asked for may still
       // be writing its registry record and stored copy: let it finish (bounded,
       // an unreachable store fails it) before the store closes under it.
@@ -259,6 +273,10 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   };
 
   try {
+    if (config.metrics.address !== undefined) {
+      metricsServer = await MetricsServer.listen(parseHostPort(config.metrics.address), metrics.registry, logger.child({ component: "metrics" }));
+      log.info({ url: metricsServer.url }, "metrics served without the admin token");
+    }
     // Every source syncs in parallel; readiness waits for all of them.
     await Promise.all(
       sources.map(async (source) => {
@@ -343,6 +361,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   log.info({ ...catalog.counts, providers: providers.map((p) => p.id), spec: spec.id }, "controller ready");
   return {
     adminUrl: admin.url, grpcAddress, catalog, replicaId, close,
+    ...(metricsServer !== undefined ? { metricsUrl: metricsServer.url } : {}),
     ...(repoAddress !== undefined ? { repoAddress } : {}),
     ...(injectorAddress !== undefined ? { injectorAddress } : {}),
   };

@@ -127,6 +127,11 @@ test("manifests: the Deployment's service account, config and data volume, probe
   assert.equal(containerPort("grpc"), parseHostPort(config.grpc.address).port);
   assert.equal(containerPort("repo"), parseHostPort(config.repo.address!).port);
   assert.equal(containerPort("webhook"), parseHostPort(kube.injector.address).port);
+  assert.equal(containerPort("metrics"), parseHostPort(config.metrics.address!).port);
+  const annotations = deployment.spec.template.metadata.annotations;
+  assert.equal(annotations["prometheus.io/scrape"], "true");
+  assert.equal(Number(annotations["prometheus.io/port"]), containerPort("metrics"));
+  assert.equal(annotations["prometheus.io/path"], "/metrics");
   assert.deepEqual(container.livenessProbe.httpGet, { path: "/healthz", port: "admin" });
   assert.deepEqual(container.readinessProbe.httpGet, { path: "/readyz", port: "admin" });
   assert.ok(container.resources.requests.cpu && container.resources.requests.memory);

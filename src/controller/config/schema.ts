@@ -53,6 +53,13 @@ export const controllerConfigSchema = z.strictObject({
   admin: z.strictObject({
     address: hostPort.default("127.0.0.1:15000"),
   }).prefault({}),
+  /**
+   * Prometheus' port: GET /metrics only, no admin token (admin/metrics-server.ts).
+   * Unset: metrics only on the admin API, behind the token off loopback.
+   */
+  metrics: z.strictObject({
+    address: hostPort.optional(),
+  }).prefault({}),
   grpc: z.strictObject({
     address: hostPort.default("0.0.0.0:15128"),
     /**

@@ -393,8 +393,11 @@ export class ProxyControlPlane {
         this.#log.debug({ proxyId: session.identity.proxyId, version, current: session.configVersion }, "stale config ack ignored");
         return;
       }
+      const first = session.lastAck?.version !== version || session.lastAck.hash !== hash;
       session.lastAck = { version, hash, ok, error: error.slice(0, 4096), at: now };
       this.#o.metrics?.configAcks.inc({ result: ok ? "ack" : "nack" });
+      // The first answer to a version sent on this stream (not a repeat, not one held from before Hello).
+      if (first && session.configSentAt > 0) this.#o.metrics?.configAckSeconds.observe({ result: ok ? "ack" : "nack" }, (performance.now() - session.configSentAt) / 1000);
       if (!ok) this.#log.warn({ proxyId: session.identity.proxyId, version, error: session.lastAck.error }, "proxy refused config (NACK)");
     } else if (msg.message === "health" && msg.health) {
       session.health = { proxyState: msg.health.proxyState.slice(0, 64), runningVersion: msg.health.runningVersion, detail: msg.health.detail.slice(0, 1024), at: now };

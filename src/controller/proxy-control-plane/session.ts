@@ -104,6 +104,8 @@ export class ProxySession {
   configVersion = 0;
   configHash = "";
   configDriver = "";
+  /** performance.now() when the last config version was sent (0: none sent on this stream). */
+  configSentAt = 0;
   lastAck: AckRecord | null = null;
   health: ProxyInfo["health"] = null;
   serviceCertificate: { serial: string; notAfter: string } | null = null;
@@ -134,6 +136,7 @@ export class ProxySession {
     this.configVersion += 1;
     this.configHash = config.hash;
     this.configDriver = config.driver;
+    this.configSentAt = performance.now();
     // Only the encoded bytes are kept (until written): never the rendered files as well.
     this.#send("config", encodeConfigMessage(this.configVersion, config));
     return this.configVersion;
