@@ -5,57 +5,38 @@
  * the registry (unknown, revoked, expired) and the proxy id in the URL.
  */
 import type { PeerCertificate } from "node:tls";
-import type { ServiceRef } from "../../common/service.js";
-import type { CertificateManager, CertificateRecord } from "../certificates/types.js";
+import type { CertificateManager } from "../certificates/types.js";
+import { authenticateProxyPeer, type PeerRefusal, type ProxyPeer } from "./peer-auth.js";
 
-const PROXY_URI = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/svc\/([^/]+)\/proxy\/([0-9a-f-]{36})$/;
+export type RepoAuthCode = PeerRefusal | "MESHFED_REPO_PROXY_MISMATCH";
 
-export type RepoAuthCode =
-  | "MESHFED_NO_CLIENT_CERT"
-  | "MESHFED_CERT_UNKNOWN"
-  | "MESHFED_CERT_REVOKED"
-  | "MESHFED_CERT_EXPIRED"
-  | "MESHFED_REPO_PROXY_MISMATCH";
-
-export interface RepoPeer {
-  readonly proxyId: string;
-  readonly service: ServiceRef;
-  readonly record: CertificateRecord;
-}
+export type RepoPeer = ProxyPeer;
 
 export type RepoAuth =
   | { readonly ok: true; readonly peer: RepoPeer }
   | { readonly ok: false; readonly status: 401 | 403; readonly code: RepoAuthCode; readonly message: string };
 
+/** A revoked certificate is forbidden; every other refusal says "authenticate properly". */
+const STATUS: Record<PeerRefusal, 401 | 403> = {
+  MESHFED_NO_CLIENT_CERT: 401,
+  MESHFED_CERT_UNKNOWN: 401,
+  MESHFED_CERT_REVOKED: 403,
+  MESHFED_CERT_EXPIRED: 401,
+};
+
 /**
  * Checked on every request, not once per connection: a revocation then takes
- * effect on the next 5 s poll even on a keep-alive connection. The cost is a
- * regex and a map lookup.
+ * effect on the next 5 s poll even on a keep-alive connection.
  */
 export function authenticateRepoPeer(
   cert: PeerCertificate | undefined,
   urlProxyId: string,
   certificates: Pick<CertificateManager, "certificate">,
 ): RepoAuth {
-  // getPeerCertificate() returns {} when there is none (cannot happen with rejectUnauthorized, checked anyway).
-  if (cert === undefined || typeof cert.serialNumber !== "string" || cert.serialNumber === "") {
-    return { ok: false, status: 401, code: "MESHFED_NO_CLIENT_CERT", message: "the repo needs a client certificate issued by this mesh's CA" };
+  const auth = authenticateProxyPeer(cert, certificates, "the repo");
+  if (!auth.ok) return { ok: false, status: STATUS[auth.code], code: auth.code, message: auth.message };
+  if (auth.peer.proxyId !== urlProxyId.toLowerCase()) {
+    return { ok: false, status: 403, code: "MESHFED_REPO_PROXY_MISMATCH", message: `the URL names proxy ${urlProxyId} but the client certificate belongs to proxy ${auth.peer.proxyId}` };
   }
-  const uri = /URI:([^,\s]+)/.exec(cert.subjectaltname ?? "")?.[1] ?? "";
-  const m = PROXY_URI.exec(uri);
-  const record = certificates.certificate(cert.serialNumber);
-  if (!m || !record || record.kind !== "proxy" || record.identity !== uri) {
-    return { ok: false, status: 401, code: "MESHFED_CERT_UNKNOWN", message: `certificate ${cert.serialNumber.toLowerCase()} is not a proxy certificate in this controller's registry` };
-  }
-  if (record.state === "revoked") {
-    return { ok: false, status: 403, code: "MESHFED_CERT_REVOKED", message: `certificate ${record.serial} was revoked (${record.revocationReason ?? "no reason"})` };
-  }
-  if (record.state === "expired") {
-    return { ok: false, status: 401, code: "MESHFED_CERT_EXPIRED", message: `certificate ${record.serial} expired at ${record.notAfter}` };
-  }
-  const proxyId = m[3]!;
-  if (proxyId !== urlProxyId.toLowerCase()) {
-    return { ok: false, status: 403, code: "MESHFED_REPO_PROXY_MISMATCH", message: `the URL names proxy ${urlProxyId} but the client certificate belongs to proxy ${proxyId}` };
-  }
-  return { ok: true, peer: { proxyId, service: { namespace: m[1]!, name: m[2]! }, record } };
+  return auth;
 }

@@ -12,7 +12,7 @@ import { systemClock, type Clock } from "../../common/clock.js";
 import { errorCode, errorMessage, MeshfedError } from "../../common/errors.js";
 import type { ControllerMetrics } from "../../common/metrics.js";
 import { loadProto, MAX_MESSAGE_BYTES, type AgentMessage__Output, type EnrollRequest__Output, type EnrollResponse } from "../../common/proto.js";
-import { serviceKey, type ServiceRef } from "../../common/service.js";
+import { serviceKey } from "../../common/service.js";
 import type { CatalogChange } from "../catalog/types.js";
 import type { MeshCatalog } from "../catalog/catalog.js";
 import type { ProxyViewInput } from "../catalog/proxy-view.js";
@@ -24,6 +24,7 @@ import type { SidecarDriver } from "../drivers/types.js";
 import type { AgentsProvider } from "../providers/agents/provider.js";
 import { acceptingEncodedMessages } from "./config-message.js";
 import { buildMeshNames } from "./mesh-names.js";
+import { authenticateProxyPeer } from "./peer-auth.js";
 import { validateHello, validCaptureStatus } from "./hello.js";
 import type { ConsumedToken, JoinTokens } from "./join-tokens.js";
 import { PeerRateLimit } from "./peer-rate-limit.js";
@@ -93,7 +94,6 @@ export interface ProxyConfigReport {
 /** The revocation reason of a certificate a retried enrollment replaced; it alone leaves the retry open. */
 export const SUPERSEDED_BY_RETRY = "superseded by a retried enrollment of the same key";
 
-const PROXY_URI = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/svc\/([^/]+)\/proxy\/([0-9a-f-]{36})$/;
 
 export class ProxyControlPlane {
   readonly sessions: ProxySessions;
@@ -272,28 +272,12 @@ export class ProxyControlPlane {
       return;
     }
     this.#countOpenStream(call);
-    const cert = call.getAuthContext().sslPeerCertificate;
-    if (!cert) {
-      reject(grpc.status.UNAUTHENTICATED, "MESHFED_NO_CLIENT_CERT", "Connect needs a client certificate issued by this mesh's CA");
+    const auth = authenticateProxyPeer(call.getAuthContext().sslPeerCertificate, this.#o.certificates, "Connect");
+    if (!auth.ok) {
+      reject(auth.code === "MESHFED_CERT_REVOKED" ? grpc.status.PERMISSION_DENIED : grpc.status.UNAUTHENTICATED, auth.code, auth.message);
       return;
     }
-    const uri = /URI:([^,\s]+)/.exec(cert.subjectaltname ?? "")?.[1] ?? "";
-    const m = PROXY_URI.exec(uri);
-    const record = this.#o.certificates.certificate(cert.serialNumber);
-    if (!m || !record || record.kind !== "proxy" || record.identity !== uri) {
-      reject(grpc.status.UNAUTHENTICATED, "MESHFED_CERT_UNKNOWN", `certificate ${cert.serialNumber} is not a proxy certificate in this controller's registry`);
-      return;
-    }
-    if (record.state === "revoked") {
-      reject(grpc.status.PERMISSION_DENIED, "MESHFED_CERT_REVOKED", `certificate ${record.serial} was revoked (${record.revocationReason ?? "no reason"})`);
-      return;
-    }
-    if (record.state === "expired") {
-      reject(grpc.status.UNAUTHENTICATED, "MESHFED_CERT_EXPIRED", `certificate ${record.serial} expired at ${record.notAfter}`);
-      return;
-    }
-    const service: ServiceRef = { namespace: m[1]!, name: m[2]! };
-    const proxyId = m[3]!;
+    const { proxyId, service, record } = auth.peer;
     const session = new ProxySession({ proxyId, service, serial: record.serial, peer, ...(record.serviceAccount === undefined ? {} : { serviceAccount: record.serviceAccount }) }, call);
 
     const hello = await this.#firstMessage(call);
