@@ -11,6 +11,7 @@ import { controllerCommand } from "./commands/controller.js";
 import { demoCommand } from "./commands/demo.js";
 import { proxiesCommand, proxyCommand, tokenCommand } from "./commands/tokens.js";
 import { validateCommand } from "./commands/validate.js";
+import { namespaceCommand } from "./commands/namespace.js";
 
 const cli = yargs(hideBin(process.argv))
   .scriptName("meshfed")
@@ -33,6 +34,7 @@ const cli = yargs(hideBin(process.argv))
 controllerCommand(cli);
 agentCommand(cli, agentInstallSubcommands);
 demoCommand(cli);
+namespaceCommand(cli);
 catalogCommand(cli);
 participantsCommand(cli);
 certsCommand(cli);
