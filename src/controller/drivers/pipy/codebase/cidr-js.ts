@@ -4,9 +4,9 @@ export const CIDR_JS = String.raw`// meshfed sidecar: /cidr.js
 // and 10.0.0.0/1 style ranges would come out negative. IPv4 only (the data
 // plane captures IPv4; pipy-config leaves IPv6 ranges out with a warning).
 // PipyJS has no regular expression literals.
-var OCTET = new RegExp('^[0-9]{1,3}$')
+var CIDR_OCTET = new RegExp('^[0-9]{1,3}$')
 
-var ipv4 = function (text) {
+var cidrIpv4 = function (text) {
   var a = '' + (text || '')
   // A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d.
   if (a.indexOf('::ffff:') === 0) a = a.substring(7)
@@ -14,7 +14,7 @@ var ipv4 = function (text) {
   if (parts.length !== 4) return -1
   var n = 0
   for (var i = 0; i < 4; i++) {
-    if (!OCTET.test(parts[i])) return -1
+    if (!CIDR_OCTET.test(parts[i])) return -1
     var octet = Number(parts[i])
     if (octet > 255) return -1
     n = n * 256 + octet
@@ -23,17 +23,17 @@ var ipv4 = function (text) {
 }
 
 // { lo, size }: the range's first address and its length; lo -1 never matches.
-var parse = function (cidr) {
+var cidrParse = function (cidr) {
   var slash = cidr.indexOf('/')
-  var base = ipv4(slash >= 0 ? cidr.substring(0, slash) : cidr)
+  var base = cidrIpv4(slash >= 0 ? cidr.substring(0, slash) : cidr)
   var bits = slash >= 0 ? Number(cidr.substring(slash + 1)) : 32
   if (base < 0 || !(bits >= 0 && bits <= 32)) return { lo: -1, size: 0 }
   var size = Math.pow(2, 32 - bits)
   return { lo: Math.floor(base / size) * size, size: size }
 }
 
-var contains = function (ranges, ip) {
-  var n = ipv4(ip)
+var cidrContains = function (ranges, ip) {
+  var n = cidrIpv4(ip)
   if (n < 0) return false
   for (var i = 0; i < ranges.length; i++) {
     var r = ranges[i]
@@ -42,5 +42,5 @@ var contains = function (ranges, ip) {
   return false
 }
 
-export default { ipv4, parse, contains }
+export default { ipv4: cidrIpv4, parse: cidrParse, contains: cidrContains }
 `;

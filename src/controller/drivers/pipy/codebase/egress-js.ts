@@ -19,7 +19,7 @@ import cidr from '/cidr.js'
 import metrics from '/metrics.js'
 import replies from '/replies.js'
 
-var rules = (config && config.outbound.egress ? config.outbound.egress.rules : []).map(function (r) {
+var egRules = (config && config.outbound.egress ? config.outbound.egress.rules : []).map(function (r) {
   return {
     egress: r.egress,
     port: r.port,
@@ -31,20 +31,20 @@ var rules = (config && config.outbound.egress ? config.outbound.egress.rules : [
   }
 })
 
-var $ip = ''
-var $port = 0
-var $origin = ''
-var $proto = ''
-var $sni = null
-var $rule = ''
-var $h2 = false
+var $egIp = ''
+var $egPort = 0
+var $egOrigin = ''
+var $egProto = ''
+var $egSni = null
+var $egRule = ''
+var $egH2 = false
 
-var addressAllowed = function (r, ip) {
+var egAddressAllowed = function (r, ip) {
   return r.anyAddress || cidr.contains(r.ranges, ip)
 }
 
 // Exact name, or "*.example.com" for any name under example.com.
-var hostAllowed = function (r, name) {
+var egHostAllowed = function (r, name) {
   for (var i = 0; i < r.hosts.length; i++) {
     var h = r.hosts[i]
     if (h === name) return true
@@ -53,56 +53,56 @@ var hostAllowed = function (r, name) {
   return false
 }
 
-var hostName = function (host) {
+var egHostName = function (host) {
   var h = ('' + (host || '')).toLowerCase()
   var colon = h.lastIndexOf(':')
   return colon > 0 && h.indexOf(']') < colon ? h.substring(0, colon) : h
 }
 
 // True when some rule exists for this port: the connection is the Egress's to judge.
-var covers = function (port) {
-  for (var i = 0; i < rules.length; i++) if (rules[i].port === port) return true
+var egCovers = function (port) {
+  for (var i = 0; i < egRules.length; i++) if (egRules[i].port === port) return true
   return false
 }
 
 // The rule that lets raw TCP through to ip:port, or ''.
-var tcpRule = function (ip, port) {
-  for (var i = 0; i < rules.length; i++) {
-    var r = rules[i]
-    if (r.port === port && r.protocol === 'tcp' && addressAllowed(r, ip)) return r.egress
+var egTcpRule = function (ip, port) {
+  for (var i = 0; i < egRules.length; i++) {
+    var r = egRules[i]
+    if (r.port === port && r.protocol === 'tcp' && egAddressAllowed(r, ip)) return r.egress
   }
   return ''
 }
 
-var has = function (port, protocols) {
-  for (var i = 0; i < rules.length; i++) if (rules[i].port === port && protocols.indexOf(rules[i].protocol) >= 0) return true
+var egHas = function (port, protocols) {
+  for (var i = 0; i < egRules.length; i++) if (egRules[i].port === port && protocols.indexOf(egRules[i].protocol) >= 0) return true
   return false
 }
 
 // The rule that admits this HTTP request, or ''.
-var httpRule = function (head) {
-  var name = hostName(head.headers ? head.headers.host : '')
+var egHttpRule = function (head) {
+  var name = egHostName(head.headers ? head.headers.host : '')
   // PipyJS has no continue: each rule is one condition.
-  for (var i = 0; i < rules.length; i++) {
-    var r = rules[i]
+  for (var i = 0; i < egRules.length; i++) {
+    var r = egRules[i]
     if (
-      r.port === $port && (r.protocol === 'http' || r.protocol === 'http2') &&
-      (r.hosts.length === 0 || hostAllowed(r, name)) && addressAllowed(r, $ip) &&
+      r.port === $egPort && (r.protocol === 'http' || r.protocol === 'http2') &&
+      (r.hosts.length === 0 || egHostAllowed(r, name)) && egAddressAllowed(r, $egIp) &&
       (r.http === null || routing.matches(r.http, head))
     ) return r.egress
   }
   return ''
 }
 
-var sniRule = function (sni) {
-  for (var i = 0; i < rules.length; i++) {
-    var r = rules[i]
-    if (r.port === $port && r.protocol === 'https' && (r.hosts.length === 0 || hostAllowed(r, sni)) && addressAllowed(r, $ip)) return r.egress
+var egSniRule = function (sni) {
+  for (var i = 0; i < egRules.length; i++) {
+    var r = egRules[i]
+    if (r.port === $egPort && r.protocol === 'https' && (r.hosts.length === 0 || egHostAllowed(r, sni)) && egAddressAllowed(r, $egIp)) return r.egress
   }
   return ''
 }
 
-var refuse = function (reason) {
+var egRefuse = function (reason) {
   return $=>$
     .replaceStreamStart(function () {
       metrics.denied('outbound', reason)
@@ -110,81 +110,81 @@ var refuse = function (reason) {
     })
 }
 
-var passTcp = $=>$
-  .handleStreamStart(function () { metrics.tcp('egress', $rule) })
-  .connect(function () { return $origin }, { connectTimeout: config.outbound.connectTimeout })
+var egPassTcp = $=>$
+  .handleStreamStart(function () { metrics.tcp('egress', $egRule) })
+  .connect(function () { return $egOrigin }, { connectTimeout: config.outbound.connectTimeout })
 
-var forbidden = replies.answer(403, function (head) {
+var egForbidden = replies.answer(403, function (head) {
   metrics.denied('outbound', 'no-egress-rule')
-  return 'meshfed: no Egress allows ' + hostName(head.headers ? head.headers.host : '') + ' on port ' + $port + ' for this proxy'
+  return 'meshfed: no Egress allows ' + egHostName(head.headers ? head.headers.host : '') + ' on port ' + $egPort + ' for this proxy'
 })
 
 // To the original destination in plain HTTP: the application spoke plain
 // HTTP to it; TLS towards the outside is the https rules' job.
-var send = function (version) {
+var egSend = function (version) {
   return $=>$
-    .muxHTTP(function () { return $origin }, { version: version }).to($=>$
-      .connect(function () { return $origin }, { connectTimeout: config.outbound.connectTimeout, idleTimeout: config.outbound.idleTimeout })
+    .muxHTTP(function () { return $egOrigin }, { version: version }).to($=>$
+      .connect(function () { return $egOrigin }, { connectTimeout: config.outbound.connectTimeout, idleTimeout: config.outbound.idleTimeout })
     )
 }
 
-var http = $=>$
+var egHttp = $=>$
   .demuxHTTP().to($=>$
-    .handleMessageStart(function (msg) { $rule = httpRule(msg.head) })
-    .pipe(function () { return $rule === '' ? 'deny' : ($h2 ? 'h2' : 'h1') }, {
-      'h1': send(1),
-      'h2': send(2),
-      'deny': forbidden,
+    .handleMessageStart(function (msg) { $egRule = egHttpRule(msg.head) })
+    .pipe(function () { return $egRule === '' ? 'deny' : ($egH2 ? 'h2' : 'h1') }, {
+      'h1': egSend(1),
+      'h2': egSend(2),
+      'deny': egForbidden,
     })
   )
 
-var tls = $=>$
+var egTls = $=>$
   .handleTLSClientHello(function (hello) {
     var names = hello && hello.serverNames ? hello.serverNames : []
-    $sni = names.length > 0 ? ('' + names[0]).toLowerCase() : ''
+    $egSni = names.length > 0 ? ('' + names[0]).toLowerCase() : ''
   })
   // Undefined until the ClientHello is read: Pipy's pipe() holds the events meanwhile.
   .pipe(function () {
-    if ($sni === null) return undefined
-    $rule = sniRule($sni)
-    return $rule !== '' ? 'pass' : 'deny'
+    if ($egSni === null) return undefined
+    $egRule = egSniRule($egSni)
+    return $egRule !== '' ? 'pass' : 'deny'
   }, {
-    'pass': passTcp,
-    'deny': refuse('no-egress-rule'),
+    'pass': egPassTcp,
+    'deny': egRefuse('no-egress-rule'),
   })
 
 // The Egress pipeline for a captured connection to ip:port (not a mesh
 // destination); covers(port) must be true.
-var forward = function (ipOf, portOf) {
+var egForward = function (ipOf, portOf) {
   return $=>$
     .handleStreamStart(function () {
-      $ip = ipOf()
-      $port = portOf()
-      $origin = $ip + ':' + $port
-      $proto = ''
-      $sni = null
-      $rule = tcpRule($ip, $port)
-      $h2 = has($port, ['http2']) && !has($port, ['http'])
+      $egIp = ipOf()
+      $egPort = portOf()
+      $egOrigin = $egIp + ':' + $egPort
+      $egProto = ''
+      $egSni = null
+      $egRule = egTcpRule($egIp, $egPort)
+      $egH2 = egHas($egPort, ['http2']) && !egHas($egPort, ['http'])
     })
     // Only host rules need the first bytes; a port with TCP rules alone is judged at once.
-    .pipe(function () { return $rule !== '' ? 'tcp' : (has($port, ['http', 'http2', 'https']) ? 'detect' : 'deny') }, {
-      'tcp': passTcp,
-      'deny': refuse('no-egress-rule'),
+    .pipe(function () { return $egRule !== '' ? 'tcp' : (egHas($egPort, ['http', 'http2', 'https']) ? 'detect' : 'deny') }, {
+      'tcp': egPassTcp,
+      'deny': egRefuse('no-egress-rule'),
       'detect': ($=>$
-        .detectProtocol(function (p) { $proto = p || 'other' })
+        .detectProtocol(function (p) { $egProto = p || 'other' })
         .pipe(function () {
-          if ($proto === '') return undefined
-          if (($proto === 'HTTP' || $proto === 'HTTP2') && has($port, ['http', 'http2'])) return 'http'
-          if ($proto === 'TLS' && has($port, ['https'])) return 'tls'
+          if ($egProto === '') return undefined
+          if (($egProto === 'HTTP' || $egProto === 'HTTP2') && egHas($egPort, ['http', 'http2'])) return 'http'
+          if ($egProto === 'TLS' && egHas($egPort, ['https'])) return 'tls'
           return 'deny'
         }, {
-          'http': http,
-          'tls': tls,
-          'deny': refuse('no-egress-rule'),
+          'http': egHttp,
+          'tls': egTls,
+          'deny': egRefuse('no-egress-rule'),
         })
       ),
     })
 }
 
-export default { covers, forward }
+export default { covers: egCovers, forward: egForward }
 `;

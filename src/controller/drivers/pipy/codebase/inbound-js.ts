@@ -29,7 +29,7 @@ var $rule = ''
 // first bytes' protocol, and the rules that admitted the connection (null:
 // a mesh peer, judged by TrafficTargets).
 var $remote = ''
-var $proto = ''
+var $inProto = ''
 var $ingress = null
 
 // OpenSSL calls this once per certificate of the chain, always with the leaf.
@@ -122,7 +122,7 @@ var acceptOptions = function (listener) {
   return options
 }
 
-var mesh = function (listener) {
+var inboundMesh = function (listener) {
   return $=>$
     .acceptTLS(acceptOptions(listener)).to($=>$
       .pipe(function () { return inboundPath(listener) }, {
@@ -133,7 +133,7 @@ var mesh = function (listener) {
     )
 }
 
-var denyIngress = $=>$
+var inboundDenyIngress = $=>$
   .replaceStreamStart(function () {
     metrics.denied('inbound', 'no-ingress-backend')
     return new StreamEnd('ConnectionRefused')
@@ -142,19 +142,19 @@ var denyIngress = $=>$
 // A port an IngressBackend names: the first bytes tell a TLS client (a mesh
 // peer, or an ingress over TLS) from plain HTTP (an ingress by address);
 // anything else, or a caller no rule admits, is closed.
-var withIngress = function (listener) {
+var inboundWithIngress = function (listener) {
   return $=>$
-    .detectProtocol(function (p) { $proto = p || 'other' })
+    .detectProtocol(function (p) { $inProto = p || 'other' })
     // Undefined until detected: Pipy's pipe() holds the first bytes meanwhile.
     .pipe(function () {
-      if ($proto === '') return undefined
-      if ($proto === 'TLS') {
+      if ($inProto === '') return undefined
+      if ($inProto === 'TLS') {
         var open = ingress.tlsNoCertRules($remote, listener.port)
         if (open.length === 0) return 'mesh'
         $ingress = open
         return 'tls'
       }
-      if ($proto === 'HTTP' || $proto === 'HTTP2') {
+      if ($inProto === 'HTTP' || $inProto === 'HTTP2') {
         var plain = ingress.plainRules($remote, listener.port)
         if (plain.length > 0) {
           $ingress = plain
@@ -163,24 +163,24 @@ var withIngress = function (listener) {
       }
       return 'deny'
     }, {
-      'mesh': mesh(listener),
+      'mesh': inboundMesh(listener),
       'tls': ($=>$.acceptTLS({ certificate: tls.certificate }).to(http(listener))),
       'plain': http(listener),
-      'deny': denyIngress,
+      'deny': inboundDenyIngress,
     })
 }
 
 var listen = function () {
   config.inbound.listeners.forEach(function (listener) {
     // Chosen once per listener: a port no IngressBackend names keeps the mesh-only pipeline.
-    var rest = ingress.hasRules(listener.port) ? withIngress(listener) : mesh(listener)
+    var rest = ingress.hasRules(listener.port) ? inboundWithIngress(listener) : inboundMesh(listener)
     pipy.listen(listener.listen, function ($) {
       return rest($
         .onStart(function (ib) {
           $peer = ''
           $refused = false
           $ingress = null
-          $proto = ''
+          $inProto = ''
           $remote = ib && ib.remoteAddress ? '' + ib.remoteAddress : ''
         })
       )

@@ -10,7 +10,7 @@ import routing from '/routing.js'
 import cidr from '/cidr.js'
 import tls from '/tls.js'
 
-var rules = (config && config.inbound.ingress ? config.inbound.ingress : []).map(function (r) {
+var ibRules = (config && config.inbound.ingress ? config.inbound.ingress : []).map(function (r) {
   return {
     ingressBackend: r.ingressBackend,
     port: r.port,
@@ -22,38 +22,38 @@ var rules = (config && config.inbound.ingress ? config.inbound.ingress : []).map
   }
 })
 
-var hasRules = function (port) {
-  for (var i = 0; i < rules.length; i++) if (rules[i].port === port) return true
+var ibHasRules = function (port) {
+  for (var i = 0; i < ibRules.length; i++) if (ibRules[i].port === port) return true
   return false
 }
 
-var select = function (port, test) {
+var ibSelect = function (port, test) {
   var out = []
-  for (var i = 0; i < rules.length; i++) if (rules[i].port === port && test(rules[i])) out.push(rules[i])
+  for (var i = 0; i < ibRules.length; i++) if (ibRules[i].port === port && test(ibRules[i])) out.push(ibRules[i])
   return out
 }
 
 // Plain HTTP from the caller's address (IPRange and Service sources).
-var plainRules = function (ip, port) {
-  return select(port, function (r) { return r.protocol === 'http' && cidr.contains(r.ranges, ip) })
+var ibPlainRules = function (ip, port) {
+  return ibSelect(port, function (r) { return r.protocol === 'http' && cidr.contains(r.ranges, ip) })
 }
 
 // TLS without a client certificate (skipClientCertValidation), from an allowed address.
-var tlsNoCertRules = function (ip, port) {
-  return select(port, function (r) { return r.protocol === 'https' && r.skipClientCertValidation && cidr.contains(r.ranges, ip) })
+var ibTlsNoCertRules = function (ip, port) {
+  return ibSelect(port, function (r) { return r.protocol === 'https' && r.skipClientCertValidation && cidr.contains(r.ranges, ip) })
 }
 
 // mTLS (a certificate of the mesh CA, already verified): its names carry a
 // principal, or the caller's address is an allowed one.
-var certRules = function (ip, port, cert) {
-  return select(port, function (r) {
+var ibCertRules = function (ip, port, cert) {
+  return ibSelect(port, function (r) {
     if (r.protocol !== 'https' || r.skipClientCertValidation) return false
     return (r.principals.length > 0 && tls.hasIdentity(cert, r.principals)) || cidr.contains(r.ranges, ip)
   })
 }
 
 // The IngressBackend that admits this request, or ''.
-var requestAllowed = function (admitted, head) {
+var ibRequestAllowed = function (admitted, head) {
   for (var i = 0; i < admitted.length; i++) {
     var r = admitted[i]
     if (r.http === null || routing.matches(r.http, head)) return r.ingressBackend
@@ -61,5 +61,5 @@ var requestAllowed = function (admitted, head) {
   return ''
 }
 
-export default { hasRules, plainRules, tlsNoCertRules, certRules, requestAllowed }
+export default { hasRules: ibHasRules, plainRules: ibPlainRules, tlsNoCertRules: ibTlsNoCertRules, certRules: ibCertRules, requestAllowed: ibRequestAllowed }
 `;

@@ -20,16 +20,16 @@ import egress from '/egress.js'
 var $origin = ''
 var $dst = null
 var $path = ''
-var $ip = ''
-var $port = 0
+var $dstIp = ''
+var $dstPort = 0
 
 var settings = config ? config.outbound.transparent : null
 
 var classify = function (ib) {
   var ip = ib.destinationAddress
   var port = ib.destinationPort
-  $ip = ip
-  $port = port
+  $dstIp = ip
+  $dstPort = port
   $origin = ip + ':' + port
   // No original destination (the connection that drains the first accept,
   // below), or a client that dialled this listener itself (loopback is never
@@ -70,8 +70,8 @@ var listen = function () {
         function () { return $dst.port }
       ),
       'egress': egress.forward(
-        function () { return $ip },
-        function () { return $port }
+        function () { return $dstIp },
+        function () { return $dstPort }
       ),
       'passthrough': ($=>$
         .handleStreamStart(function () { metrics.tcp('passthrough', '') })
