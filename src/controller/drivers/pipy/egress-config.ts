@@ -48,11 +48,19 @@ type MatchOf = (m: HttpMatch) => PipyHttpMatchV1;
 export function egressConfig(view: ProxyView, match: MatchOf, warnings: string[]): { egress?: { readonly rules: readonly PipyEgressRuleV1[] } } {
   if (!view.egress) return {};
   for (const host of view.egress.meshHosts) warnings.push(`egress host ${host} is a mesh service: the mesh route wins, the Egress rule for it is left out`);
-  const rules = view.egress.rules.map((r): PipyEgressRuleV1 => ({
-    egress: r.egress, port: r.port, protocol: r.protocol, hosts: r.hosts,
-    ipRanges: ipv4Only(r.ipRanges, `Egress ${r.egress}`, warnings),
-    ...(r.httpMatches !== undefined ? { http: r.httpMatches.map(match) } : {}),
-  }));
+  const rules: PipyEgressRuleV1[] = [];
+  for (const r of view.egress.rules) {
+    const ipRanges = ipv4Only(r.ipRanges, `Egress ${r.egress}`, warnings);
+    // Empty means "any address": a rule whose every range was IPv6 must not widen to that.
+    if (r.ipRanges.length > 0 && ipRanges.length === 0) {
+      warnings.push(`Egress ${r.egress} port ${r.port}: no IPv4 range left; the rule is left out`);
+      continue;
+    }
+    rules.push({
+      egress: r.egress, port: r.port, protocol: r.protocol, hosts: r.hosts, ipRanges,
+      ...(r.httpMatches !== undefined ? { http: r.httpMatches.map(match) } : {}),
+    });
+  }
   return { egress: { rules } };
 }
 
