@@ -194,3 +194,19 @@ test("/ingress.js: plain HTTP and TLS without a certificate by address, mTLS by 
   assert.equal(ingress.requestAllowed(admitted, head("/v1/books", "c")), "");
   assert.equal(ingress.requestAllowed(admitted, head("/admin", "a")), "");
 });
+
+test("--explain names the Egress and IngressBackend (and its file) behind each rule", (t) => {
+  const ib: IngressBackend = {
+    namespace: "shop", name: "in", origin: "ingress.yaml#2", matches: [],
+    backends: [{ name: "bookstore", port: { number: 14001, protocol: "http" } }],
+    sources: [{ kind: "Service", namespace: "ingress", name: "nginx" }],
+  };
+  const { catalog } = setup(t, { egresses: EGRESSES, httpRouteGroups: ROUTES, ingressBackends: [ib] });
+  const buyer = catalog.explainProxyView({ proxyId: "b", service: { namespace: "shop", name: "bookbuyer" }, capture: "transparent" });
+  assert.deepEqual(buyer.find((e) => e.part.startsWith("egress http port 80")), { part: "egress http port 80 to api.example.com (1 route matches)", from: ["Egress shop/api (egress.yaml#api)"] });
+  const store = catalog.explainProxyView({ proxyId: "s", service: { namespace: "shop", name: "bookstore" }, capture: "transparent" });
+  assert.deepEqual(store.find((e) => e.part.startsWith("inbound http port 14001")), {
+    part: "inbound http port 14001 from outside the mesh: 10.1.0.5/32, 10.1.0.6/32",
+    from: ["IngressBackend shop/in (ingress.yaml#2)", "endpoints of Service ingress/nginx"],
+  });
+});

@@ -11,6 +11,7 @@ import type { EndpointIndex } from "./endpoint-index.js";
 import { egressMeshCandidates, egressView, type EgressView } from "./egress-view.js";
 import { ingressRules, ingressSourceServices, type IngressRule } from "./ingress-view.js";
 import type { SpecIndex } from "./spec-index.js";
+import type { ProxyView } from "./types.js";
 
 /** The egress part of the view and the ingress rules of its inbound ports (each absent when no policy applies). */
 export function edgePolicyParts(
@@ -35,4 +36,22 @@ export function edgePolicyParts(
  */
 export function edgePolicyDependencies(spec: SpecIndex, identity: IdentityRef, service: ServiceRef): ServiceKey[] {
   return [...ingressSourceServices(service, spec.policies.ingressBackends), ...egressMeshCandidates(identity, spec.policies.egresses)];
+}
+
+/** `--explain` lines for the egress and ingress parts: each rule with the object (and file) behind it. */
+export function explainEdgePolicies(view: ProxyView, spec: SpecIndex): { part: string; from: string[] }[] {
+  const out: { part: string; from: string[] }[] = [];
+  const origin = (list: readonly { namespace: string; name: string; origin: string }[], key: string) => list.find((o) => `${o.namespace}/${o.name}` === key)?.origin;
+  for (const r of view.egress?.rules ?? []) {
+    const where = [...r.hosts, ...r.ipRanges].join(", ") || "any address";
+    const o = origin(spec.policies.egresses, r.egress);
+    out.push({ part: `egress ${r.protocol} port ${r.port} to ${where}${r.httpMatches ? ` (${r.httpMatches.length} route matches)` : ""}`, from: [`Egress ${r.egress}${o ? ` (${o})` : ""}`] });
+  }
+  for (const host of view.egress?.meshHosts ?? []) out.push({ part: `egress host ${host} left out`, from: ["a mesh service: the mesh route wins"] });
+  for (const r of view.inbound.ingress ?? []) {
+    const o = origin(spec.policies.ingressBackends, r.ingressBackend);
+    const who = [...r.ipRanges, ...r.principals.map((p) => `principal ${p}`)].join(", ") || "nobody";
+    out.push({ part: `inbound ${r.protocol} port ${r.port} from outside the mesh: ${who}`, from: [`IngressBackend ${r.ingressBackend}${o ? ` (${o})` : ""}`, ...r.sourceServices.map((s) => `endpoints of Service ${s}`)] });
+  }
+  return out;
 }
