@@ -13,7 +13,7 @@ import { connect as tlsConnect, createServer as createTlsServer } from "node:tls
 interface Endpoint { host: string; port: number; name: string }
 type Mode =
   | { mode: "serve"; http?: Endpoint[]; tls?: (Endpoint & { cert: string; key: string })[]; tcp?: Endpoint[] }
-  | { mode: "http"; url: string; host?: string; localAddress?: string; headers?: Record<string, string>; tls?: { cert: string; key: string; ca: string; servername: string } }
+  | { mode: "http"; url: string; host?: string; localAddress?: string; headers?: Record<string, string>; tls?: { cert: string; key: string; ca: string; servername: string }; insecure?: boolean }
   | { mode: "tls"; host: string; port: number; servername: string }
   | { mode: "tcp"; host: string; port: number };
 
@@ -52,7 +52,9 @@ function httpGet(m: Extract<Mode, { mode: "http" }>): Promise<{ status: number; 
     };
     const req = m.tls
       ? httpsRequest(m.url, { ...options, cert: readFileSync(m.tls.cert), key: readFileSync(m.tls.key), ca: readFileSync(m.tls.ca), servername: m.tls.servername, checkServerIdentity: () => undefined }, done)
-      : request(m.url, options, done);
+      : m.insecure
+        ? httpsRequest(m.url, { ...options, rejectUnauthorized: false }, done)
+        : request(m.url, options, done);
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", (e) => resolve({ status: 0, body: `error: ${e.message}` }));
     req.end();

@@ -17,7 +17,7 @@ import type { IngressBackend } from "../../src/controller/spec/policy-types.js";
 import { catalogOf, metricsOf, peer, proxyRunner, sa, servers } from "./egress-harness.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
-const PORT = { http: 14001, https: 14443 } as const;
+const PORT = { http: 14001, https: 14443, tlsNoCert: 14444 } as const;
 const OFFSET = 10000;
 
 interface HttpResult { status: number; body: string }
@@ -33,13 +33,14 @@ test("IngressBackend with a real Pipy: plain HTTP from an allowed range and from
   for (const ip of [ingressPod, stranger]) await a.exec(["ip", "addr", "add", `${ip}/24`, "dev", veth]);
   const runner = await proxyRunner(t, PIPY_BIN, "mfeg-ingress");
 
-  await servers(b, { http: [{ host: b2, port: PORT.http, name: "bookstore" }, { host: b2, port: PORT.https, name: "bookstore-tls" }] });
+  await servers(b, { http: [{ host: b2, port: PORT.http, name: "bookstore" }, { host: b2, port: PORT.https, name: "bookstore-tls" }, { host: b2, port: PORT.tlsNoCert, name: "bookstore-open-tls" }] });
 
   const ingressBackend: IngressBackend = {
     namespace: "shop", name: "bookstore-ingress", origin: "test#ib",
     backends: [
       { name: "bookstore", port: { number: PORT.http, protocol: "http" } },
       { name: "bookstore", port: { number: PORT.https, protocol: "https" }, tls: { skipClientCertValidation: false, sniHosts: [] } },
+      { name: "bookstore", port: { number: PORT.tlsNoCert, protocol: "https" }, tls: { skipClientCertValidation: true, sniHosts: [] } },
     ],
     sources: [
       { kind: "IPRange", name: `${inRange}/32` },
@@ -48,7 +49,7 @@ test("IngressBackend with a real Pipy: plain HTTP from an allowed range and from
     ],
     matches: [],
   };
-  const catalog = catalogOf(t, { "shop/bookstore": [`${b2}:${PORT.http}`, `${b2}:${PORT.https}`], "ingress/nginx": [`${ingressPod}:80`] }, {
+  const catalog = catalogOf(t, { "shop/bookstore": [`${b2}:${PORT.http}`, `${b2}:${PORT.https}`, `${b2}:${PORT.tlsNoCert}`], "ingress/nginx": [`${ingressPod}:80`] }, {
     ingressBackends: [ingressBackend],
     trafficTargets: [{ namespace: "shop", name: "buyer-to-store", origin: "test#tt", destination: sa("shop", "bookstore"), sources: [sa("shop", "bookbuyer")], rules: [{ kind: "HTTPRouteGroup", name: "all", matches: [] }] }],
     httpRouteGroups: [{ namespace: "shop", name: "all", origin: "test#rg", matches: [{ name: "any", methods: ["*"], headers: {} }] }],
@@ -57,13 +58,14 @@ test("IngressBackend with a real Pipy: plain HTTP from an allowed range and from
   assert.deepEqual(view.inbound.ingress?.map((r) => [r.port, r.protocol, r.ipRanges]), [
     [PORT.http, "http", [`${inRange}/32`, `${ingressPod}/32`]],
     [PORT.https, "https", [`${inRange}/32`, `${ingressPod}/32`]],
+    [PORT.tlsNoCert, "https", [`${inRange}/32`, `${ingressPod}/32`]],
   ], "the Service source became its endpoint's address");
   await runner.start(b, view, { outboundPort: 15101, healthPort: 15201, transparentPort: 15002, admin: 15301 });
 
   // Inbound capture on bookstore's host: its app ports go to the sidecar's listeners.
   const nat = (args: string) => b.exec(["iptables", "-t", "nat", ...args.split(" ")]);
   await nat("-N MESHFED_INBOUND");
-  for (const p of [PORT.http, PORT.https]) await nat(`-A MESHFED_INBOUND -p tcp -m tcp --dport ${p} -j REDIRECT --to-ports ${p + OFFSET}`);
+  for (const p of [PORT.http, PORT.https, PORT.tlsNoCert]) await nat(`-A MESHFED_INBOUND -p tcp -m tcp --dport ${p} -j REDIRECT --to-ports ${p + OFFSET}`);
   await nat("-A PREROUTING -p tcp -j MESHFED_INBOUND");
 
   const plain = (from: string) => peer<HttpResult>(a, {
@@ -99,6 +101,14 @@ test("IngressBackend with a real Pipy: plain HTTP from an allowed range and from
   assert.equal(JSON.parse(principal.body).peer, null);
   const thief = await viaTls("shop", "bookthief");
   assert.equal(thief.status, 0, JSON.stringify(thief));
+
+  // skipClientCertValidation: TLS without a client certificate from an allowed address; from
+  // elsewhere the connection takes the mesh path, whose handshake wants a certificate.
+  const noCert = (from: string) => peer<HttpResult>(a, { mode: "http", url: `https://${b2}:${PORT.tlsNoCert}/books`, localAddress: from, insecure: true });
+  const open = await noCert(inRange);
+  assert.equal(open.status, 200, `${JSON.stringify(open)}${ctx()}`);
+  assert.equal(JSON.parse(open.body).service, "bookstore-open-tls");
+  assert.equal((await noCert(stranger)).status, 0);
 
   const metrics = await metricsOf(b, 15301);
   assert.match(metrics, /meshfed_denied_total\{direction="inbound",reason="no-ingress-backend"\} 1/, metrics);
