@@ -103,6 +103,8 @@ test("Egress with a real Pipy: HTTP by Host and route, TLS by SNI, TCP by IP ran
   assert.equal((await thief.tcp(b3)).text, "");
 
   const buyerMetrics = await metricsOf(a, 15301);
+  assert.match(buyerMetrics, /meshfed_requests_total\{direction="egress",service="shop\/api",status="200"\} 1/, buyerMetrics);
+  assert.match(buyerMetrics, /meshfed_tcp_connections_total\{direction="egress",service="shop\/secure"\} 1/, buyerMetrics);
   assert.match(buyerMetrics, /meshfed_denied_total\{direction="outbound",reason="no-egress-rule"\} [1-9]/, buyerMetrics);
   const thiefMetrics = await metricsOf(a, 15302);
   assert.match(thiefMetrics, /meshfed_denied_total\{direction="outbound",reason="not-a-mesh-destination"\} 3/, thiefMetrics);

@@ -38,6 +38,7 @@ var $egProto = ''
 var $egSni = null
 var $egRule = ''
 var $egH2 = false
+var $egStart = 0
 
 var egAddressAllowed = function (r, ip) {
   return r.anyAddress || cidr.contains(r.ranges, ip)
@@ -128,13 +129,20 @@ var egSend = function (version) {
     )
 }
 
+// Requests are counted as meshfed_requests_total{direction="egress", service=<the Egress>}.
 var egHttp = $=>$
   .demuxHTTP().to($=>$
-    .handleMessageStart(function (msg) { $egRule = egHttpRule(msg.head) })
+    .handleMessageStart(function (msg) {
+      $egStart = Date.now()
+      $egRule = egHttpRule(msg.head)
+    })
     .pipe(function () { return $egRule === '' ? 'deny' : ($egH2 ? 'h2' : 'h1') }, {
       'h1': egSend(1),
       'h2': egSend(2),
       'deny': egForbidden,
+    })
+    .handleMessageStart(function (msg) {
+      if ($egRule !== '') metrics.request('egress', $egRule, msg.head.status, Date.now() - $egStart)
     })
   )
 
