@@ -1,4 +1,5 @@
 import { serviceKey } from "../../common/service.js";
+import { explainEdgePolicies } from "./edge-policies.js";
 import type { EndpointIndex } from "./endpoint-index.js";
 import { identityKey, type SpecIndex } from "./spec-index.js";
 import type { IdentityOrigin } from "./proxy-view.js";
@@ -69,6 +70,7 @@ export function explainProxyView(view: ProxyView, index: EndpointIndex, spec: Sp
       }
     }
   }
+  out.push(...explainEdgePolicies(view, spec));
   return out;
 }
 

@@ -1,6 +1,7 @@
 import type { AppProtocol, CaptureMode, PortProtocols } from "../../common/app-protocol.js";
 import { parseServiceKey, serviceKey, type ServiceKey, type ServiceRef } from "../../common/service.js";
 import type { IdentityRef } from "../spec/types.js";
+import { edgePolicyDependencies, edgePolicyParts } from "./edge-policies.js";
 import type { EndpointIndex } from "./endpoint-index.js";
 import { ALL_LIVE, offeredEndpoints, type EndpointLiveness } from "./offered-endpoints.js";
 import { identityKey, serviceIdentity, type SpecIndex } from "./spec-index.js";
@@ -84,10 +85,13 @@ export function buildProxyView(
     if (out) outbound.push(out);
   }
   const protocols = portProtocols(local);
+  // Egress and IngressBackend: absent when no policy applies, so views without them render as before.
+  const { egress, ingress } = edgePolicyParts(index, spec, identity, input.service, [...new Set(local.map((e) => e.port))]);
   return {
     proxy: { id: input.proxyId, service: { namespace: input.service.namespace, name: input.service.name }, identity, ...(input.capture === undefined ? {} : { capture: input.capture }) },
-    inbound: { permissive, endpoints: inboundEndpointsList, ...(protocols ? { protocols } : {}), rules },
+    inbound: { permissive, endpoints: inboundEndpointsList, ...(protocols ? { protocols } : {}), rules, ...(ingress ? { ingress } : {}) },
     outbound,
+    ...(egress ? { egress } : {}),
   };
 }
 
@@ -100,6 +104,7 @@ export function buildProxyView(
 export function proxyDependencies(index: EndpointIndex, spec: SpecIndex, permissive: boolean, input: ProxyViewInput): { all: boolean; services: Set<ServiceKey> } {
   if (permissive) return { all: true, services: new Set() };
   const { identity } = proxyIdentity(index, input);
+  const edge = edgePolicyDependencies(spec, identity, input.service);
   const allowed = allowedDestinations(index, spec, identity);
   const services = candidateServices(index, spec, allowed);
   for (const key of allowed) for (const split of spec.splitsWithBackend(key)) for (const b of split.backends) services.add(`${split.namespace}/${b.service}`);
@@ -108,6 +113,7 @@ export function proxyDependencies(index: EndpointIndex, spec: SpecIndex, permiss
   // unchanged hash is never resent.
   for (const tt of spec.targetsFrom(identity)) services.add(identityKey(tt.destination));
   services.add(serviceKey(input.service));
+  for (const key of edge) services.add(key);
   return { all: false, services };
 }
 

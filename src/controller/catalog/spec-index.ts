@@ -1,5 +1,6 @@
 import type { ServiceKey, ServiceRef } from "../../common/service.js";
 import type { HTTPRouteGroup, HttpMatch, IdentityRef, MeshSpecSnapshot, RuleRef, TCPRoute, TrafficSplit, TrafficTarget } from "../spec/types.js";
+import type { PolicySnapshot } from "../spec/policy-types.js";
 import type { InboundRule } from "./types.js";
 
 export const identityKey = (id: { namespace: string; name: string }): string => `${id.namespace}/${id.name}`;
@@ -35,8 +36,11 @@ export class SpecIndex {
   readonly #splitByRoot = new Map<ServiceKey, TrafficSplit>();
   readonly #splitsByBackend = new Map<ServiceKey, TrafficSplit[]>();
   readonly splits: readonly TrafficSplit[];
+  /** osm-edge's policy kinds as the spec gave them (egress-view.ts, ingress-view.ts read them). */
+  readonly policies: PolicySnapshot;
 
   constructor(spec: MeshSpecSnapshot) {
+    this.policies = { egresses: spec.egresses, ingressBackends: spec.ingressBackends, upstreamTrafficSettings: spec.upstreamTrafficSettings, retries: spec.retries };
     for (const tt of spec.trafficTargets) {
       push(this.#byDestination, identityKey(tt.destination), tt);
       for (const source of new Set(tt.sources.map(identityKey))) push(this.#bySource, source, tt);
@@ -74,6 +78,11 @@ export class SpecIndex {
     const out: HttpMatch[] = [];
     for (const name of names) out.push(...(this.#routeGroups.get(`${namespace}/${name}`)?.matches ?? []));
     return out;
+  }
+
+  /** An HTTPRouteGroup's matches, undefined when there is no group of that name. */
+  routeGroup(namespace: string, name: string): readonly HttpMatch[] | undefined {
+    return this.#routeGroups.get(`${namespace}/${name}`)?.matches;
   }
 
   /** Turns a TrafficTarget into the allow rule the inbound side enforces. */

@@ -12,6 +12,8 @@ import type { AppProtocol, CaptureMode, PortProtocols } from "../../common/app-p
 import type { ServiceKey, ServiceRef } from "../../common/service.js";
 import type { Provenance } from "../providers/types.js";
 import type { HttpMatch, IdentityRef } from "../spec/types.js";
+import type { EgressView } from "./egress-view.js";
+import type { IngressRule } from "./ingress-view.js";
 
 export interface CatalogEndpoint {
   readonly ip: string;
@@ -187,8 +189,12 @@ export interface ProxyView {
     /** Protocol per local port (absent or unlisted port = "http"). */
     readonly protocols?: PortProtocols;
     readonly rules: readonly InboundRule[];
+    /** IngressBackends that let callers outside the mesh reach these ports (absent = none: mesh mTLS only). */
+    readonly ingress?: readonly IngressRule[];
   };
   readonly outbound: readonly OutboundService[];
+  /** Egresses naming this proxy's identity as a source (absent = none). */
+  readonly egress?: EgressView;
 }
 
 export type Leg = "issued" | "connected" | "discovered";

@@ -14,6 +14,7 @@ import { DEFAULT_APP_PROTOCOL, type AppProtocol, type PortProtocols } from "../.
 import { serviceKey, type ServiceRef } from "../../../common/service.js";
 import type { EndpointAddress, InboundRule, OutboundService, ProxyView } from "../../catalog/types.js";
 import type { HttpMatch, IdentityRef } from "../../spec/types.js";
+import { egressConfig, ingressConfig, type PipyEgressRuleV1, type PipyIngressRuleV1 } from "./egress-config.js";
 
 export const PIPY_CONFIG_SCHEMA = "meshfed.io/pipy-config/v1";
 
@@ -130,6 +131,8 @@ export interface PipyConfigV1 {
     readonly permissive: boolean;
     readonly listeners: readonly PipyInboundListenerV1[];
     readonly rules: readonly PipyInboundRuleV1[];
+    /** IngressBackend rules (egress-config.ts); absent = mesh mTLS only. */
+    readonly ingress?: readonly PipyIngressRuleV1[];
   };
   readonly outbound: {
     readonly listen: string;
@@ -149,6 +152,8 @@ export interface PipyConfigV1 {
     readonly connectTimeout: number;
     readonly idleTimeout: number;
     readonly services: readonly PipyOutboundServiceV1[];
+    /** Egress rules for destinations outside the mesh (egress-config.ts); absent = none. */
+    readonly egress?: { readonly rules: readonly PipyEgressRuleV1[] };
   };
   /** Things left out of this config and why (e.g. a port that overflows with the offset). */
   readonly warnings: readonly string[];
@@ -198,7 +203,7 @@ export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): Pi
     trustDomain: td,
     certificates: CERT_PATHS,
     health: { listen: formatHostPort({ host: local, port: o.healthPort }) },
-    inbound: { permissive: view.inbound.permissive, listeners, rules },
+    inbound: { permissive: view.inbound.permissive, listeners, rules, ...ingressConfig(view, httpMatch, warnings) },
     outbound: {
       listen: formatHostPort({ host: local, port: o.outboundPort }),
       ...(view.proxy.capture === "transparent"
@@ -209,6 +214,7 @@ export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): Pi
       connectTimeout: o.connectTimeout,
       idleTimeout: o.idleTimeout,
       services: view.outbound.map((s) => outboundService(s, td, target)),
+      ...egressConfig(view, httpMatch, warnings),
     },
     warnings,
   };
@@ -257,7 +263,7 @@ function inboundRule(r: InboundRule, td: string): PipyInboundRuleV1 {
 }
 
 /** SMI path and header values are regular expressions matched against the whole value. */
-function httpMatch(m: HttpMatch): PipyHttpMatchV1 {
+export function httpMatch(m: HttpMatch): PipyHttpMatchV1 {
   const methods = m.methods.includes("*") ? [] : [...m.methods].map((x) => x.toUpperCase()).sort();
   const headers = Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k.toLowerCase(), `^(?:${v})$`]));
   return { name: m.name, ...(m.pathRegex !== undefined ? { path: `^(?:${m.pathRegex})$` } : {}), methods, headers };

@@ -19,17 +19,30 @@ import tls from '/tls.js'
 import routing from '/routing.js'
 import metrics from '/metrics.js'
 import replies from '/replies.js'
+import ingress from '/ingress.js'
 
 var $peer = ''
 var $refused = false
 var $start = 0
 var $rule = ''
+// Callers outside the mesh (IngressBackend, /ingress.js): their address, the
+// first bytes' protocol, and the rules that admitted the connection (null:
+// a mesh peer, judged by TrafficTargets).
+var $remote = ''
+var $inProto = ''
+var $ingress = null
 
 // OpenSSL calls this once per certificate of the chain, always with the leaf.
 var admit = function (listener, ok, cert) {
   if (!ok) return false
   var id = tls.meshIdentity(cert)
   if (!routing.admitted(id, listener.port)) {
+    // An ingress with a mesh-CA certificate naming an AuthenticatedPrincipal (or from an allowed address).
+    var via = ingress.hasRules(listener.port) ? ingress.certRules($remote, listener.port, cert) : []
+    if (via.length > 0) {
+      $ingress = via
+      return true
+    }
     if (!$refused) metrics.denied('inbound', id === '' ? 'not-a-mesh-identity' : 'no-traffic-target')
     $refused = true
     return false
@@ -52,9 +65,15 @@ var http = function (listener) {
     .demuxHTTP().to($=>$
       .handleMessageStart(function (msg) {
         $start = Date.now()
-        $rule = routing.httpAllowed($peer, listener.port, msg.head)
-        // The local process learns who called, from the verified certificate only.
-        msg.head.headers['x-meshfed-peer-identity'] = $peer
+        if ($ingress !== null) {
+          $rule = ingress.requestAllowed($ingress, msg.head)
+          // Not a mesh identity: nothing the caller sent may pose as one.
+          delete msg.head.headers['x-meshfed-peer-identity']
+        } else {
+          $rule = routing.httpAllowed($peer, listener.port, msg.head)
+          // The local process learns who called, from the verified certificate only.
+          msg.head.headers['x-meshfed-peer-identity'] = $peer
+        }
       })
       .pipe(function () { return $rule !== '' ? 'forward' : 'deny' }, {
         // A gRPC server's Trailers-Only answer is made two-part here, where it enters the mesh.
@@ -103,18 +122,69 @@ var acceptOptions = function (listener) {
   return options
 }
 
+var inboundMesh = function (listener) {
+  return $=>$
+    .acceptTLS(acceptOptions(listener)).to($=>$
+      .pipe(function () { return inboundPath(listener) }, {
+        'tcp': tcp(listener),
+        'http': http(listener),
+        'deny-tcp': denyTcp,
+      })
+    )
+}
+
+var inboundDenyIngress = $=>$
+  .replaceStreamStart(function () {
+    metrics.denied('inbound', 'no-ingress-backend')
+    return new StreamEnd('ConnectionRefused')
+  })
+
+// A port an IngressBackend names: the first bytes tell a TLS client (a mesh
+// peer, or an ingress over TLS) from plain HTTP (an ingress by address);
+// anything else, or a caller no rule admits, is closed.
+var inboundWithIngress = function (listener) {
+  return $=>$
+    .detectProtocol(function (p) { $inProto = p || 'other' })
+    // Undefined until detected: Pipy's pipe() holds the first bytes meanwhile.
+    .pipe(function () {
+      if ($inProto === '') return undefined
+      if ($inProto === 'TLS') {
+        var open = ingress.tlsNoCertRules($remote, listener.port)
+        if (open.length === 0) return 'mesh'
+        $ingress = open
+        return 'tls'
+      }
+      if ($inProto === 'HTTP' || $inProto === 'HTTP2') {
+        var plain = ingress.plainRules($remote, listener.port)
+        if (plain.length > 0) {
+          $ingress = plain
+          return 'plain'
+        }
+      }
+      return 'deny'
+    }, {
+      'mesh': inboundMesh(listener),
+      'tls': ($=>$.acceptTLS({ certificate: tls.certificate }).to(http(listener))),
+      'plain': http(listener),
+      'deny': inboundDenyIngress,
+    })
+}
+
 var listen = function () {
   config.inbound.listeners.forEach(function (listener) {
-    pipy.listen(listener.listen, $=>$
-      .onStart(function () { $peer = ''; $refused = false })
-      .acceptTLS(acceptOptions(listener)).to($=>$
-        .pipe(function () { return inboundPath(listener) }, {
-          'tcp': tcp(listener),
-          'http': http(listener),
-          'deny-tcp': denyTcp,
+    // Chosen once per listener: a port no IngressBackend names keeps the mesh-only pipeline.
+    var rest = ingress.hasRules(listener.port) ? inboundWithIngress(listener) : inboundMesh(listener)
+    pipy.listen(listener.listen, function ($) {
+      return rest($
+        .onStart(function (ib) {
+          $peer = ''
+          $refused = false
+          $ingress = null
+          $inProto = ''
+          $remote = ib && ib.remoteAddress ? '' + ib.remoteAddress : ''
         })
       )
-    )
+    })
   })
 }
 

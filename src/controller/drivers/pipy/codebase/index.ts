@@ -9,9 +9,12 @@
  * String.raw keeps every byte.
  */
 import { BALANCING_JS } from "./balancing-js.js";
+import { CIDR_JS } from "./cidr-js.js";
 import { CONFIG_JS } from "./config-js.js";
+import { EGRESS_JS } from "./egress-js.js";
 import { HEALTH_JS } from "./health-js.js";
 import { INBOUND_JS } from "./inbound-js.js";
+import { INGRESS_JS } from "./ingress-js.js";
 import { MAIN_JS } from "./main-js.js";
 import { METRICS_JS } from "./metrics-js.js";
 import { OUTBOUND_JS } from "./outbound-js.js";
@@ -32,6 +35,9 @@ export const CODEBASE: readonly { readonly path: string; readonly source: string
   { path: "/outbound.js", source: OUTBOUND_JS },
   { path: "/tcp.js", source: TCP_JS },
   { path: "/transparent.js", source: TRANSPARENT_JS },
+  { path: "/cidr.js", source: CIDR_JS },
+  { path: "/egress.js", source: EGRESS_JS },
+  { path: "/ingress.js", source: INGRESS_JS },
   { path: "/metrics.js", source: METRICS_JS },
   { path: "/health.js", source: HEALTH_JS },
 ];

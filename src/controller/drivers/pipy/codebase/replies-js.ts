@@ -41,10 +41,13 @@ var reply = function (requestHead, status, text) {
 // encoder dropping it lost the answer's trailers when the request ended
 // right after its head (checked against the binary; the grpc-status never
 // left, the client saw a bare RST_STREAM).
+// The request's body is dropped before the answer is made: the answer's own
+// body flows out of replaceMessageStart, and a replaceData() after it would
+// drop that too (HTTP/1 answers went out with an empty body).
 var answer = function (status, text) {
   return $=>$
-    .replaceMessageStart(function (evt) { return reply(evt.head, status, text(evt.head)) })
     .replaceData()
+    .replaceMessageStart(function (evt) { return reply(evt.head, status, text(evt.head)) })
 }
 
 // A gRPC server may end a call with "Trailers-Only": a single HEADERS frame

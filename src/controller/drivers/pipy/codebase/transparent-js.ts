@@ -15,16 +15,21 @@ import routing from '/routing.js'
 import outbound from '/outbound.js'
 import tcp from '/tcp.js'
 import metrics from '/metrics.js'
+import egress from '/egress.js'
 
 var $origin = ''
 var $dst = null
 var $path = ''
+var $dstIp = ''
+var $dstPort = 0
 
 var settings = config ? config.outbound.transparent : null
 
 var classify = function (ib) {
   var ip = ib.destinationAddress
   var port = ib.destinationPort
+  $dstIp = ip
+  $dstPort = port
   $origin = ip + ':' + port
   // No original destination (the connection that drains the first accept,
   // below), or a client that dialled this listener itself (loopback is never
@@ -37,7 +42,8 @@ var classify = function (ib) {
   if ($dst) {
     $path = routing.protocolOf($dst.upstream, $dst.port) === 'tcp' ? 'tcp' : 'http'
   } else {
-    $path = settings.passthrough ? 'passthrough' : 'deny'
+    // Deny mode: a port this identity's Egress rules cover is theirs to judge (/egress.js).
+    $path = settings.passthrough ? 'passthrough' : (egress.covers(port) ? 'egress' : 'deny')
   }
 }
 
@@ -62,6 +68,10 @@ var listen = function () {
       'tcp': tcp.forward(
         function () { return $dst.upstream },
         function () { return $dst.port }
+      ),
+      'egress': egress.forward(
+        function () { return $dstIp },
+        function () { return $dstPort }
       ),
       'passthrough': ($=>$
         .handleStreamStart(function () { metrics.tcp('passthrough', '') })
