@@ -3,6 +3,7 @@ import { parseServiceKey, serviceKey, type ServiceKey, type ServiceRef } from ".
 import type { IdentityRef } from "../spec/types.js";
 import type { EndpointIndex } from "./endpoint-index.js";
 import { ALL_LIVE, offeredEndpoints, type EndpointLiveness } from "./offered-endpoints.js";
+import { withResilience } from "./resilience-view.js";
 import { identityKey, serviceIdentity, type SpecIndex } from "./spec-index.js";
 import type { CatalogEndpoint, EndpointAddress, OutboundService, ProxyView, SplitBackend } from "./types.js";
 
@@ -84,11 +85,11 @@ export function buildProxyView(
     if (out) outbound.push(out);
   }
   const protocols = portProtocols(local);
-  return {
+  return withResilience({
     proxy: { id: input.proxyId, service: { namespace: input.service.namespace, name: input.service.name }, identity, ...(input.capture === undefined ? {} : { capture: input.capture }) },
     inbound: { permissive, endpoints: inboundEndpointsList, ...(protocols ? { protocols } : {}), rules },
     outbound,
-  };
+  }, spec.resilience);
 }
 
 /**

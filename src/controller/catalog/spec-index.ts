@@ -1,5 +1,6 @@
 import type { ServiceKey, ServiceRef } from "../../common/service.js";
 import type { HTTPRouteGroup, HttpMatch, IdentityRef, MeshSpecSnapshot, RuleRef, TCPRoute, TrafficSplit, TrafficTarget } from "../spec/types.js";
+import { ResilienceIndex } from "./resilience-view.js";
 import type { InboundRule } from "./types.js";
 
 export const identityKey = (id: { namespace: string; name: string }): string => `${id.namespace}/${id.name}`;
@@ -35,8 +36,11 @@ export class SpecIndex {
   readonly #splitByRoot = new Map<ServiceKey, TrafficSplit>();
   readonly #splitsByBackend = new Map<ServiceKey, TrafficSplit[]>();
   readonly splits: readonly TrafficSplit[];
+  /** UpstreamTrafficSettings and Retries (issue 18). */
+  readonly resilience: ResilienceIndex;
 
   constructor(spec: MeshSpecSnapshot) {
+    this.resilience = new ResilienceIndex(spec);
     for (const tt of spec.trafficTargets) {
       push(this.#byDestination, identityKey(tt.destination), tt);
       for (const source of new Set(tt.sources.map(identityKey))) push(this.#bySource, source, tt);

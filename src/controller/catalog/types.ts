@@ -12,6 +12,7 @@ import type { AppProtocol, CaptureMode, PortProtocols } from "../../common/app-p
 import type { ServiceKey, ServiceRef } from "../../common/service.js";
 import type { Provenance } from "../providers/types.js";
 import type { HttpMatch, IdentityRef } from "../spec/types.js";
+import type { InboundRateLimitView, RetryView, UpstreamLimitsView } from "./resilience-types.js";
 
 export interface CatalogEndpoint {
   readonly ip: string;
@@ -163,6 +164,10 @@ export interface OutboundService {
     readonly backends: readonly SplitBackend[];
     readonly matches: readonly HttpMatch[];
   };
+  /** Client-side limits from the service's UpstreamTrafficSetting (catalog/resilience-view.ts). */
+  readonly limits?: UpstreamLimitsView;
+  /** The retry policy of a Retry naming this proxy's identity as source and this service as a destination. */
+  readonly retry?: RetryView;
 }
 
 /** Everything one proxy needs; what a SidecarDriver renders. Deterministic order throughout. */
@@ -187,6 +192,8 @@ export interface ProxyView {
     /** Protocol per local port (absent or unlisted port = "http"). */
     readonly protocols?: PortProtocols;
     readonly rules: readonly InboundRule[];
+    /** Local rate limits from the proxy's own service's UpstreamTrafficSetting. */
+    readonly rateLimit?: InboundRateLimitView;
   };
   readonly outbound: readonly OutboundService[];
 }

@@ -14,6 +14,7 @@ import { DEFAULT_APP_PROTOCOL, type AppProtocol, type PortProtocols } from "../.
 import { serviceKey, type ServiceRef } from "../../../common/service.js";
 import type { EndpointAddress, InboundRule, OutboundService, ProxyView } from "../../catalog/types.js";
 import type { HttpMatch, IdentityRef } from "../../spec/types.js";
+import { pipyInboundRateLimit, pipyLimits, pipyRetry, type PipyInboundRateLimitV1, type PipyLimitsV1, type PipyRetryV1 } from "./resilience-config.js";
 
 export const PIPY_CONFIG_SCHEMA = "meshfed.io/pipy-config/v1";
 
@@ -118,6 +119,10 @@ export interface PipyOutboundServiceV1 {
     readonly matches: readonly PipyHttpMatchV1[];
     readonly backends: readonly (PipyTargetV1 & { readonly weight: number })[];
   };
+  /** Client-side limits of the service's UpstreamTrafficSetting (resilience-config.ts). */
+  readonly limits?: PipyLimitsV1;
+  /** A Retry for this proxy and service; absent = the default retries (`outbound.retries`). */
+  readonly retry?: PipyRetryV1;
 }
 
 export interface PipyConfigV1 {
@@ -130,6 +135,8 @@ export interface PipyConfigV1 {
     readonly permissive: boolean;
     readonly listeners: readonly PipyInboundListenerV1[];
     readonly rules: readonly PipyInboundRuleV1[];
+    /** Local rate limits of this proxy's service (its UpstreamTrafficSetting). */
+    readonly rateLimit?: PipyInboundRateLimitV1;
   };
   readonly outbound: {
     readonly listen: string;
@@ -198,7 +205,7 @@ export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): Pi
     trustDomain: td,
     certificates: CERT_PATHS,
     health: { listen: formatHostPort({ host: local, port: o.healthPort }) },
-    inbound: { permissive: view.inbound.permissive, listeners, rules },
+    inbound: { permissive: view.inbound.permissive, listeners, rules, ...(view.inbound.rateLimit ? { rateLimit: pipyInboundRateLimit(view.inbound.rateLimit) } : {}) },
     outbound: {
       listen: formatHostPort({ host: local, port: o.outboundPort }),
       ...(view.proxy.capture === "transparent"
@@ -238,6 +245,8 @@ function outboundService(s: OutboundService, td: string, target: TargetOf): Pipy
           },
         }
       : {}),
+    ...(s.limits ? { limits: pipyLimits(s.limits) } : {}),
+    ...(s.retry ? { retry: pipyRetry(s.retry) } : {}),
   };
 }
 

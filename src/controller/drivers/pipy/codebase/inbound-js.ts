@@ -14,7 +14,13 @@ export const INBOUND_JS = String.raw`// meshfed sidecar: /inbound.js
 // knowledge (muxHTTP version 2), one upstream connection per mesh
 // connection; an http port keeps HTTP/1.1. Requests, responses and their
 // trailers (grpc-status) stream through both ways without buffering.
+//
+// Local rate limits of this proxy's service (/rate-limit.js): a connection
+// over the tcp limit is closed before its TLS handshake; an HTTP request the
+// mesh admits but its route's (or the service's) limit does not is answered
+// with the limit's status (429) and headers, and never reaches the process.
 import config from '/config.js'
+import rateLimit from '/rate-limit.js'
 import tls from '/tls.js'
 import routing from '/routing.js'
 import metrics from '/metrics.js'
@@ -24,6 +30,7 @@ var $peer = ''
 var $refused = false
 var $start = 0
 var $rule = ''
+var $limited = null
 
 // OpenSSL calls this once per certificate of the chain, always with the leaf.
 var admit = function (listener, ok, cert) {
@@ -53,10 +60,11 @@ var http = function (listener) {
       .handleMessageStart(function (msg) {
         $start = Date.now()
         $rule = routing.httpAllowed($peer, listener.port, msg.head)
+        $limited = $rule !== '' && rateLimit.enabled ? rateLimit.admitRequest(msg.head) : null
         // The local process learns who called, from the verified certificate only.
         msg.head.headers['x-meshfed-peer-identity'] = $peer
       })
-      .pipe(function () { return $rule !== '' ? 'forward' : 'deny' }, {
+      .pipe(function () { return $rule === '' ? 'deny' : ($limited !== null ? 'limited' : 'forward') }, {
         // A gRPC server's Trailers-Only answer is made two-part here, where it enters the mesh.
         'forward': ($=>replies.grpcTrailers($
           .muxHTTP({ version: isH2(listener) ? 2 : 1 }).to($=>$
@@ -64,12 +72,20 @@ var http = function (listener) {
           )
         )),
         'deny': deny,
+        'limited': limited,
       })
       .handleMessageStart(function (msg) {
         metrics.request('inbound', $peer, msg.head.status, Date.now() - $start)
       })
     )
 }
+
+var limited = $=>$
+  .replaceData()
+  .replaceMessageStart(function () {
+    metrics.denied('inbound', 'rate-limited')
+    return rateLimit.refusal($limited)
+  })
 
 var tcp = function (listener) {
   return $=>$
@@ -106,16 +122,35 @@ var acceptOptions = function (listener) {
 var listen = function () {
   config.inbound.listeners.forEach(function (listener) {
     pipy.listen(listener.listen, $=>$
-      .onStart(function () { $peer = ''; $refused = false })
-      .acceptTLS(acceptOptions(listener)).to($=>$
-        .pipe(function () { return inboundPath(listener) }, {
-          'tcp': tcp(listener),
-          'http': http(listener),
-          'deny-tcp': denyTcp,
-        })
-      )
+      .onStart(function () { $peer = ''; $refused = false; $limited = rateLimit.admitConnection() ? null : 'tcp' })
+      .pipe(function () { return $limited === null ? 'accept' : 'limited' }, {
+        'limited': limitedConnection,
+        'accept': accept(listener),
+      })
     )
   })
+}
+
+// Closed at its first event, whichever comes first (a stream start or the client's first bytes).
+var refuseConnection = function () {
+  if ($limited === 'closed') return
+  $limited = 'closed'
+  metrics.denied('inbound', 'rate-limited-connection')
+  return new StreamEnd('ConnectionRefused')
+}
+var limitedConnection = $=>$
+  .replaceStreamStart(refuseConnection)
+  .replaceData(refuseConnection)
+
+var accept = function (listener) {
+  return $=>$
+    .acceptTLS(acceptOptions(listener)).to($=>$
+      .pipe(function () { return inboundPath(listener) }, {
+        'tcp': tcp(listener),
+        'http': http(listener),
+        'deny-tcp': denyTcp,
+      })
+    )
 }
 
 export default { listen }

@@ -13,7 +13,12 @@ export const TCP_JS = String.raw`// meshfed sidecar: /tcp.js
 // while (passive ejection); the failing connection itself is closed. It is
 // not retried in place: Pipy's repeat() would keep a copy of every byte the
 // client sends for the life of the connection, and database connections live long.
+//
+// An upstream whose UpstreamTrafficSetting sets tcp.maxConnections gets at
+// most that many connections open at once from this worker; one more is
+// closed at once (/retry.js holds the count).
 import config from '/config.js'
+import retry from '/retry.js'
 import tls from '/tls.js'
 import balancing from '/balancing.js'
 import metrics from '/metrics.js'
@@ -24,6 +29,7 @@ var $service = ''
 var $target = null
 var $endpoint = ''
 var $answered = false
+var $hold = null
 
 // endpoint -> Date.now() until which new connections avoid it (per worker).
 var ejected = {}
@@ -47,10 +53,13 @@ var choose = function (upstream, port) {
 
 var forward = function (upstreamOf, portOf) {
   return $=>$
+    .onEnd(function () { retry.release($hold) })
     .handleStreamStart(function () {
       var upstream = upstreamOf()
       $service = config.outbound.services[upstream].service
       $answered = false
+      $hold = retry.holdConnection(upstream)
+      if ($hold === null) { $endpoint = ''; return }
       choose(upstream, portOf())
       metrics.tcp('outbound', $service)
     })
