@@ -60,7 +60,7 @@ const settings: UpstreamTrafficSetting[] = [
   },
   {
     ...meta("warehouse-breaker"), host: "warehouse.bookstore.svc.cluster.local", service: { namespace: "bookstore", name: "warehouse" },
-    http: { circuitBreaking: { statTimeWindowMs: 60_000, minRequestAmount: 3, errorAmountThreshold: 3, degradedTimeWindowMs: 2000, degradedResponseContent: "degraded" } },
+    http: { requestTimeoutMs: 1500, circuitBreaking: { statTimeWindowMs: 60_000, minRequestAmount: 3, errorAmountThreshold: 3, degradedTimeWindowMs: 2000, degradedResponseContent: "degraded" } },
     httpRoutes: [],
   },
 ];
@@ -70,7 +70,7 @@ const index = new ResilienceIndex({ upstreamTrafficSettings: settings, retries }
  * The app behind each upstream sidecar. /ok: 200. /fail: 503. /fail-once/ID:
  * 503 the first time for ID, then 200. /slow-once/ID: the first time for ID
  * answers after 4 s, then at once. Every answer names the service and the
- * attempt (how many times this path was asked).
+ * attempt (how many times this path was asked). /slow: after 4 s.
  */
 async function app(t: { after(fn: () => unknown): void }, name: string, host: string): Promise<void> {
   const seen = new Map<string, number>();
@@ -84,6 +84,11 @@ async function app(t: { after(fn: () => unknown): void }, name: string, host: st
       res.end(`${name} ${status} attempt ${n}`);
     };
     if (path === "/fail") return answer(503);
+    if (path === "/slow") {
+      const timer = setTimeout(() => answer(200), 4000);
+      res.on("close", () => clearTimeout(timer));
+      return;
+    }
     if (path.startsWith("/fail-once/")) return answer(n === 1 ? 503 : 200);
     if (path.startsWith("/slow-once/") && n === 1) {
       const timer = setTimeout(() => answer(200), 4000);
@@ -166,6 +171,13 @@ test("UpstreamTrafficSetting and Retry on real traffic: retry, per-try timeout, 
     t.diagnostic(`breaker closed ${after} ms after the first degraded answer (degradedTimeWindow 2000 ms)`);
     assert.equal(closed!.body.startsWith("warehouse 200"), true);
     assert.ok(after >= 1500 && after < 5000, `closed after ${after} ms`);
+  });
+
+  await t.test("requestTimeout: a request the upstream does not answer in time gets 504 after 1.5 s", async () => {
+    const a = await call(pool, "warehouse", "/slow");
+    t.diagnostic(`slow answered ${a.status} in ${a.ms} ms: ${a.body}`);
+    assert.equal(a.status, 504, a.body);
+    assert.ok(a.ms >= 1400 && a.ms < 3500, `answered in ${a.ms} ms`);
   });
 
   await t.test(`rate limit: ${RATE} requests/s hold within 10 %`, async () => {
