@@ -55,6 +55,10 @@ const retries: Retry[] = [
 ];
 const settings: UpstreamTrafficSetting[] = [
   {
+    ...meta("bookstore-limits"), host: "bookstore.bookstore.svc.cluster.local", service: { namespace: "bookstore", name: "bookstore" },
+    http: { maxRequests: 2 }, httpRoutes: [],
+  },
+  {
     ...meta("inventory-rate"), host: "inventory.bookstore.svc.cluster.local", service: { namespace: "bookstore", name: "inventory" },
     rateLimit: { http: { amount: RATE, unit: "second", burst: 0, responseHeadersToAdd: [{ name: "x-limited", value: "yes" }] } }, httpRoutes: [],
   },
@@ -70,7 +74,7 @@ const index = new ResilienceIndex({ upstreamTrafficSettings: settings, retries }
  * The app behind each upstream sidecar. /ok: 200. /fail: 503. /fail-once/ID:
  * 503 the first time for ID, then 200. /slow-once/ID: the first time for ID
  * answers after 4 s, then at once. Every answer names the service and the
- * attempt (how many times this path was asked). /slow: after 4 s.
+ * attempt (how many times this path was asked), and x-path the path. /slow: after 4 s.
  */
 async function app(t: { after(fn: () => unknown): void }, name: string, host: string): Promise<void> {
   const seen = new Map<string, number>();
@@ -80,7 +84,7 @@ async function app(t: { after(fn: () => unknown): void }, name: string, host: st
     seen.set(path, n);
     req.resume();
     const answer = (status: number) => {
-      res.writeHead(status, { "content-type": "text/plain" });
+      res.writeHead(status, { "content-type": "text/plain", "x-path": path });
       res.end(`${name} ${status} attempt ${n}`);
     };
     if (path === "/fail") return answer(503);
@@ -156,6 +160,31 @@ test("UpstreamTrafficSetting and Retry on real traffic: retry, per-try timeout, 
     assert.equal(a.status, 200, a.body);
     assert.equal(a.body, "bookstore 200 attempt 2");
     assert.ok(a.ms >= 900 && a.ms < 3500, `answered in ${a.ms} ms: after the 1 s per-try timeout, well before the slow try's 4 s`);
+  });
+
+  await t.test("after a cut try, answers still match their requests (the late answer of the cut try goes nowhere)", async () => {
+    const until = Date.now() + 4000;
+    let n = 0;
+    while (Date.now() < until) {
+      const path = `/echo/${n++}`;
+      const a = await call(pool, "bookstore", path);
+      assert.equal(a.status, 200, a.body);
+      assert.equal(a.headers["x-path"], path);
+    }
+    t.diagnostic(`${n} requests answered in order while the cut try's answer was due`);
+  });
+
+  await t.test("maxRequests 2: a third request in progress is answered 503 at once; the holds are released", async () => {
+    const slow = [call(pool, "bookstore", "/slow"), call(pool, "bookstore", "/slow")];
+    await new Promise((r) => setTimeout(r, 300));
+    const third = await call(pool, "bookstore", "/ok");
+    assert.equal(third.status, 503, third.body);
+    assert.match(third.body, /too many requests in progress/);
+    assert.ok(third.ms < 500, `refused in ${third.ms} ms`);
+    const answers = await Promise.all(slow);
+    assert.deepEqual(answers.map((a) => a.status), [504, 504], "each slow request: two tries cut by the per-try timeout");
+    const after = await call(pool, "bookstore", "/ok");
+    assert.equal(after.status, 200, `released: ${after.body}`);
   });
 
   await t.test("circuit breaker: opens after 3 errors, answers 409 while open, closes after degradedTimeWindow", async () => {

@@ -164,7 +164,8 @@ var connectTimeoutOf = function (index) {
   return l && l.connectTimeout !== undefined ? l.connectTimeout : config.outbound.connectTimeout
 }
 var dialers = {}
-var timeouts = [config.outbound.connectTimeout].concat((config.outbound.services || []).map(function (s, i) { return connectTimeoutOf(i) }))
+// No config (main.js then runs nothing): no dialers either.
+var timeouts = config ? [config.outbound.connectTimeout].concat(config.outbound.services.map(function (s, i) { return connectTimeoutOf(i) })) : []
 timeouts.forEach(function (t) {
   dialers['' + t] = $=>$.connect(function () { return $endpoint }, { connectTimeout: t, idleTimeout: config.outbound.idleTimeout })
 })
@@ -245,21 +246,24 @@ var racing = function (ms, real, text) {
 }
 
 // retryOnFailure stays outside the race: the branches run in copies of the
-// context, and repeat() reads $retry from this one.
+// context, and repeat() reads $retry from this one. An attempt that is not
+// inside repeat() (a request sent once) passes every answer on.
 var perTry = function () { return $policy.perTryTimeoutMs }
-var attempt = function (send) {
+var asIs = function (p) { return p }
+var attempt = function (send, retried) {
+  var wrap = retried ? retryOnFailure : asIs
   return $=>$
     .handleMessageStart(choose)
     .pipe(function () { return $endpoint === '' ? 'none' : ($policy !== null && $policy.perTryTimeoutMs !== undefined ? 'timed' : 'send') }, {
-      'send': function (p) { return retryOnFailure(send(p)) },
-      'timed': function (p) { return retryOnFailure(racing(perTry, send, 'meshfed: per-try timeout\n')(p)) },
+      'send': function (p) { return wrap(send(p)) },
+      'timed': function (p) { return wrap(racing(perTry, send, 'meshfed: per-try timeout\n')(p)) },
       'none': noEndpoint,
     })
 }
 
 var retrying = function (send) {
   return $=>$
-    .repeat(again).to(attempt(send))
+    .repeat(again).to(attempt(send, true))
 }
 
 // Forwards one request to upstream $upstream, port $port (0: unknown), both
@@ -274,7 +278,7 @@ var forwardKnown = $=>$
   .pipe(function () { return $h2 ? ($replayable ? 'h2' : 'h2-once') : 'h1' }, {
     'h1': retrying(sendH1),
     'h2': retrying(sendH2),
-    'h2-once': attempt(sendH2),
+    'h2-once': attempt(sendH2, false),
   })
 
 var unknownHost = replies.answer(404, function () {
@@ -301,10 +305,14 @@ var degraded = $=>$
     return breaker.degraded(breaker.of($upstream))
   })
 
-var overflow = replies.answer(503, function () {
-  metrics.denied('outbound', 'overflow')
-  return 'meshfed: too many requests in progress to ' + $service
-})
+// The request's body is dropped before the answer is made: the answer's own
+// body must not pass through a replaceData() that drops data.
+var overflow = $=>$
+  .replaceData()
+  .replaceMessageStart(function (evt) {
+    metrics.denied('outbound', 'overflow')
+    return replies.reply(evt.head, 503, 'meshfed: too many requests in progress to ' + $service)
+  })
 
 // The upstream's breaker counts every answer that came from the exchange.
 var counted = function (status) {
