@@ -82,9 +82,10 @@ var http = function (listener) {
 
 var limited = $=>$
   .replaceData()
-  .replaceMessageStart(function () {
+  .replaceMessageStart(function (evt) {
     metrics.denied('inbound', 'rate-limited')
-    return rateLimit.refusal($limited)
+    // A gRPC client reads the outcome from grpc-status (replies.js).
+    return replies.isGrpc(evt.head) ? replies.reply(evt.head, $limited.status, 'meshfed: local rate limit') : rateLimit.refusal($limited)
   })
 
 var tcp = function (listener) {

@@ -300,9 +300,11 @@ var gate = function () {
 
 var degraded = $=>$
   .replaceData()
-  .replaceMessageStart(function () {
+  .replaceMessageStart(function (evt) {
     metrics.denied('outbound', 'circuit-open')
-    return breaker.degraded(breaker.of($upstream))
+    var b = breaker.of($upstream)
+    // A gRPC client reads the outcome from grpc-status (replies.js).
+    return replies.isGrpc(evt.head) ? replies.reply(evt.head, b.spec.degradedStatusCode, 'meshfed: circuit open') : breaker.degraded(b)
   })
 
 // The request's body is dropped before the answer is made: the answer's own
@@ -320,6 +322,8 @@ var counted = function (status) {
   if (b !== null && breaker.record(b, Date.now(), status, Date.now() - $start)) metrics.denied('outbound', 'circuit-opened')
 }
 
+// A request holds its upstream's counters until its exchange is over (the
+// answer's end, or the client going away): onEnd of the request's pipeline.
 var forward = function (upstreamOf, portOf) {
   return $=>$
     .onEnd(function () { retry.release($hold) })
@@ -342,7 +346,6 @@ var forward = function (upstreamOf, portOf) {
     })
     .handleMessageStart(function (msg) {
       counted(msg.head.status)
-      retry.release($hold)
       metrics.request('outbound', $service === '' ? 'unknown' : $service, msg.head.status, Date.now() - $start)
     })
 }
