@@ -99,7 +99,7 @@ var forward = function (upstreamOf, portOf) {
       ),
       'none': ($=>$
         .replaceStreamStart(function () {
-          metrics.denied('outbound', 'no-endpoint')
+          metrics.denied('outbound', $hold === null ? 'overflow' : 'no-endpoint')
           return new StreamEnd('ConnectionRefused')
         })
       ),
