@@ -101,3 +101,26 @@ test("limits: requests in progress per protocol, the retry budget and TCP connec
   assert.ok((r.holdConnection as Fn)(0));
   for (let i = 0; i < 100; i++) assert.ok((r.hold as Fn)(1, false), "a service without limits is never refused");
 });
+
+test("inbound rate limits: the first route whose path matches decides, else the service's bucket; refusals carry status and headers", () => {
+  const perHour = 1 / 3_600_000;
+  const config = { inbound: { rateLimit: {
+    upstreamTrafficSetting: "a/b",
+    tcp: { ratePerMs: perHour, capacity: 1 },
+    http: { ratePerMs: perHour, capacity: 2, status: 429, headers: { "x-limited": "yes" } },
+    routes: [{ path: "^(?:/books/.*)$", rateLimit: { ratePerMs: perHour, capacity: 1, status: 503, headers: {} } }],
+  } } };
+  class Message { constructor(readonly head: unknown, readonly body: unknown) {} }
+  const rl = loadPipyModule("/rate-limit.js", { "/config.js": config }, { Message });
+  const admit = (path: string) => (rl.admitRequest as Fn)({ path }) as { status: number } | null;
+  assert.equal(admit("/books/1?x=1"), null, "the route's one token (the query is not part of the path)");
+  assert.equal(admit("/books/2")?.status, 503, "the route's bucket is empty; the service's is not asked");
+  assert.equal(admit("/other"), null);
+  assert.equal(admit("/books"), null, "the route's regex is anchored: /books is the service's");
+  const refused = admit("/other");
+  assert.equal(refused?.status, 429);
+  const answer = (rl.refusal as Fn)(refused) as { head: { status: number; headers: Record<string, string> } };
+  assert.deepEqual(answer.head, { status: 429, headers: { "content-type": "text/plain", "x-limited": "yes" } });
+  assert.equal((rl.admitConnection as Fn)(), true);
+  assert.equal((rl.admitConnection as Fn)(), false, "the connection bucket holds one");
+});
