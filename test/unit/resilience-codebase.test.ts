@@ -88,6 +88,7 @@ test("limits: requests in progress per protocol, the retry budget and TCP connec
   assert.ok(h, "an HTTP/2 request has a larger limit over the same count of requests in progress");
   assert.equal((r.takeRetry as Fn)(a), true);
   assert.equal((r.takeRetry as Fn)(b), false, "the retry budget (maxRetries 1) is spent");
+  assert.equal((r.takeRetry as Fn)(a), true, "a request already retrying keeps its unit for its next retry");
   (r.release as Fn)(a);
   (r.release as Fn)(a);
   assert.equal((r.takeRetry as Fn)(b), true, "released once: the budget is back");

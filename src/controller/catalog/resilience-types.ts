@@ -15,7 +15,7 @@ export interface UpstreamLimitsView {
   readonly maxRequests?: number;
   readonly maxPendingRequests?: number;
   readonly maxRequestsPerConnection?: number;
-  /** A retry budget: retries in progress to this service at once. */
+  /** A retry budget: requests to this service that are retrying, at once. */
   readonly maxRetries?: number;
   readonly requestTimeoutMs?: number;
   readonly circuitBreaking?: CircuitBreaking;

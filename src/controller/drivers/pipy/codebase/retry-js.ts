@@ -11,7 +11,7 @@ export const RETRY_JS = String.raw`// meshfed sidecar: /retry.js
 // Limits from the upstream's UpstreamTrafficSetting, per Pipy worker:
 // requests in progress at once (maxInFlightHttp1 / maxInFlightHttp2, beyond
 // which a request is answered 503 at once), TCP connections open at once
-// (maxConnections), and retries in progress at once (maxRetries, a retry
+// (maxConnections), and requests retrying at once (maxRetries, a retry
 // budget: beyond it the failed answer goes to the client).
 import config from '/config.js'
 
@@ -59,8 +59,10 @@ var hold = function (index, h2) {
 }
 
 // One more retry for this request, if the upstream's retry budget allows it.
+// A request that is retrying holds one unit of the budget, however many
+// retries it makes (Envoy counts retries in progress; ours are sequential).
 var takeRetry = function (h) {
-  if (h === null) return true
+  if (h === null || h.retries > 0) return true
   var l = limitsOf(h.index)
   var c = counts[h.index]
   if (l && l.maxRetries !== undefined && c.retries >= l.maxRetries) return false
