@@ -12,6 +12,7 @@ import type { PortProtocols } from "../../src/common/app-protocol.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { loadControllerConfig } from "../../src/controller/config/load.js";
 import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
+import type { SidecarDriver } from "../../src/controller/drivers/types.js";
 import { startController } from "../../src/controller/main.js";
 import { freePort } from "./agent-process.js";
 import { eventually, testConfig } from "./agent-testbed.js";
@@ -44,6 +45,8 @@ export async function startPipyMesh(t: TestContext, o: {
   readonly hosts: readonly MeshHost[];
   readonly policies: Readonly<Record<string, string>>;
   readonly protocols: Readonly<Record<string, PortProtocols>>;
+  /** Wraps the rendering driver (e.g. to add policies the file store cannot read yet). */
+  readonly driver?: (base: SidecarDriver) => SidecarDriver;
 }): Promise<PipyMesh> {
   const dir = await mkdtemp(join(tmpdir(), "mfh2-mesh-"));
   t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
@@ -60,7 +63,8 @@ export async function startPipyMesh(t: TestContext, o: {
     dataDir: join(dir, "data"), adminAddress: "127.0.0.1:0", grpcAddress: "127.0.0.1:0", hostsFile, smiDirectory: join(dir, "smi"),
   });
   const config = { ...base, catalog: { ...base.catalog, coalesce: 10 }, providers: { ...base.providers, onprem: { hostsFile, debounce: 20 } } };
-  const driver = declaringProtocols(new PipyDriver({ trustDomain: config.trustDomain, inboundPortOffset: INBOUND_OFFSET }), o.protocols);
+  const declared = declaringProtocols(new PipyDriver({ trustDomain: config.trustDomain, inboundPortOffset: INBOUND_OFFSET }), o.protocols);
+  const driver = o.driver ? o.driver(declared) : declared;
   const controller = await startController(config, silentLogger(), { driver });
   t.after(() => controller.close());
   const api = async (path: string, body?: unknown): Promise<string> => {

@@ -77,6 +77,7 @@ test("outbound.js: HTTP/2 towards peers for http2/grpc ports; only short HTTP/2 
   const stub = {};
   const outbound = loadPipyModule("/outbound.js", {
     "/config.js": config, "/tls.js": stub, "/routing.js": stub, "/balancing.js": stub, "/metrics.js": stub, "/replies.js": replies,
+    "/retry.js": { limitsOf: () => null }, "/circuit-breaker.js": stub,
   });
   const h2 = (index: number, port: number) => outbound.h2Port!(index, port);
   assert.equal(h2(0, 7070), true, "warehouse gRPC port");

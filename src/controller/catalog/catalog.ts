@@ -168,6 +168,8 @@ export class MeshCatalog {
       const s = this.#options.spec;
       this.#spec = new SpecIndex({ trafficSplits: s.trafficSplits(), trafficTargets: s.trafficTargets(), httpRouteGroups: s.httpRouteGroups(), tcpRoutes: s.tcpRoutes(), ...s.policies() });
       this.#specDirty = false;
+      // Duplicates the spec store may not catch (across sources): say which object lost.
+      for (const shadowed of this.#spec.resilience.shadowed) this.#options.logger.warn({ code: "MESHFED_POLICY_SHADOWED" }, shadowed);
     }
     const identities = this.#index.takeChangedAccounts();
     const change: CatalogChange = { services: [...changed].sort(), spec, ...(identities.length > 0 ? { identities } : {}) };

@@ -4,6 +4,7 @@ import type { IdentityRef } from "../spec/types.js";
 import { edgePolicyDependencies, edgePolicyParts } from "./edge-policies.js";
 import type { EndpointIndex } from "./endpoint-index.js";
 import { ALL_LIVE, offeredEndpoints, type EndpointLiveness } from "./offered-endpoints.js";
+import { withResilience } from "./resilience-view.js";
 import { identityKey, serviceIdentity, type SpecIndex } from "./spec-index.js";
 import type { CatalogEndpoint, EndpointAddress, OutboundService, ProxyView, SplitBackend } from "./types.js";
 
@@ -87,12 +88,12 @@ export function buildProxyView(
   const protocols = portProtocols(local);
   // Egress and IngressBackend: absent when no policy applies, so views without them render as before.
   const { egress, ingress } = edgePolicyParts(index, spec, identity, input.service, [...new Set(local.map((e) => e.port))]);
-  return {
+  return withResilience({
     proxy: { id: input.proxyId, service: { namespace: input.service.namespace, name: input.service.name }, identity, ...(input.capture === undefined ? {} : { capture: input.capture }) },
     inbound: { permissive, endpoints: inboundEndpointsList, ...(protocols ? { protocols } : {}), rules, ...(ingress ? { ingress } : {}) },
     outbound,
     ...(egress ? { egress } : {}),
-  };
+  }, spec.resilience);
 }
 
 /**

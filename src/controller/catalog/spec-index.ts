@@ -1,6 +1,7 @@
 import type { ServiceKey, ServiceRef } from "../../common/service.js";
 import type { HTTPRouteGroup, HttpMatch, IdentityRef, MeshSpecSnapshot, RuleRef, TCPRoute, TrafficSplit, TrafficTarget } from "../spec/types.js";
 import type { PolicySnapshot } from "../spec/policy-types.js";
+import { ResilienceIndex } from "./resilience-view.js";
 import type { InboundRule } from "./types.js";
 
 export const identityKey = (id: { namespace: string; name: string }): string => `${id.namespace}/${id.name}`;
@@ -38,9 +39,12 @@ export class SpecIndex {
   readonly splits: readonly TrafficSplit[];
   /** osm-edge's policy kinds as the spec gave them (egress-view.ts, ingress-view.ts read them). */
   readonly policies: PolicySnapshot;
+  /** UpstreamTrafficSettings and Retries (issue 18). */
+  readonly resilience: ResilienceIndex;
 
   constructor(spec: MeshSpecSnapshot) {
     this.policies = { egresses: spec.egresses, ingressBackends: spec.ingressBackends, upstreamTrafficSettings: spec.upstreamTrafficSettings, retries: spec.retries };
+    this.resilience = new ResilienceIndex(spec);
     for (const tt of spec.trafficTargets) {
       push(this.#byDestination, identityKey(tt.destination), tt);
       for (const source of new Set(tt.sources.map(identityKey))) push(this.#bySource, source, tt);

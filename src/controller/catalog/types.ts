@@ -14,6 +14,7 @@ import type { Provenance } from "../providers/types.js";
 import type { HttpMatch, IdentityRef } from "../spec/types.js";
 import type { EgressView } from "./egress-view.js";
 import type { IngressRule } from "./ingress-view.js";
+import type { InboundRateLimitView, RetryView, UpstreamLimitsView } from "./resilience-types.js";
 
 export interface CatalogEndpoint {
   readonly ip: string;
@@ -165,6 +166,10 @@ export interface OutboundService {
     readonly backends: readonly SplitBackend[];
     readonly matches: readonly HttpMatch[];
   };
+  /** Client-side limits from the service's UpstreamTrafficSetting (catalog/resilience-view.ts). */
+  readonly limits?: UpstreamLimitsView;
+  /** The retry policy of a Retry naming this proxy's identity as source and this service as a destination. */
+  readonly retry?: RetryView;
 }
 
 /** Everything one proxy needs; what a SidecarDriver renders. Deterministic order throughout. */
@@ -191,6 +196,8 @@ export interface ProxyView {
     readonly rules: readonly InboundRule[];
     /** IngressBackends that let callers outside the mesh reach these ports (absent = none: mesh mTLS only). */
     readonly ingress?: readonly IngressRule[];
+    /** Local rate limits from the proxy's own service's UpstreamTrafficSetting. */
+    readonly rateLimit?: InboundRateLimitView;
   };
   readonly outbound: readonly OutboundService[];
   /** Egresses naming this proxy's identity as a source (absent = none). */

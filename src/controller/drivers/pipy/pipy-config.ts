@@ -15,6 +15,7 @@ import { serviceKey, type ServiceRef } from "../../../common/service.js";
 import type { EndpointAddress, InboundRule, OutboundService, ProxyView } from "../../catalog/types.js";
 import type { HttpMatch, IdentityRef } from "../../spec/types.js";
 import { egressConfig, ingressConfig, type PipyEgressRuleV1, type PipyIngressRuleV1 } from "./egress-config.js";
+import { pipyInboundRateLimit, pipyLimits, pipyRetry, type PipyInboundRateLimitV1, type PipyLimitsV1, type PipyRetryV1 } from "./resilience-config.js";
 
 export const PIPY_CONFIG_SCHEMA = "meshfed.io/pipy-config/v1";
 
@@ -119,6 +120,10 @@ export interface PipyOutboundServiceV1 {
     readonly matches: readonly PipyHttpMatchV1[];
     readonly backends: readonly (PipyTargetV1 & { readonly weight: number })[];
   };
+  /** Client-side limits of the service's UpstreamTrafficSetting (resilience-config.ts). */
+  readonly limits?: PipyLimitsV1;
+  /** A Retry for this proxy and service; absent = the default retries (`outbound.retries`). */
+  readonly retry?: PipyRetryV1;
 }
 
 export interface PipyConfigV1 {
@@ -133,6 +138,8 @@ export interface PipyConfigV1 {
     readonly rules: readonly PipyInboundRuleV1[];
     /** IngressBackend rules (egress-config.ts); absent = mesh mTLS only. */
     readonly ingress?: readonly PipyIngressRuleV1[];
+    /** Local rate limits of this proxy's service (its UpstreamTrafficSetting). */
+    readonly rateLimit?: PipyInboundRateLimitV1;
   };
   readonly outbound: {
     readonly listen: string;
@@ -203,7 +210,10 @@ export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): Pi
     trustDomain: td,
     certificates: CERT_PATHS,
     health: { listen: formatHostPort({ host: local, port: o.healthPort }) },
-    inbound: { permissive: view.inbound.permissive, listeners, rules, ...ingressConfig(view, httpMatch, warnings) },
+    inbound: {
+      permissive: view.inbound.permissive, listeners, rules, ...ingressConfig(view, httpMatch, warnings),
+      ...(view.inbound.rateLimit ? { rateLimit: pipyInboundRateLimit(view.inbound.rateLimit) } : {}),
+    },
     outbound: {
       listen: formatHostPort({ host: local, port: o.outboundPort }),
       ...(view.proxy.capture === "transparent"
@@ -244,6 +254,8 @@ function outboundService(s: OutboundService, td: string, target: TargetOf): Pipy
           },
         }
       : {}),
+    ...(s.limits ? { limits: pipyLimits(s.limits) } : {}),
+    ...(s.retry ? { retry: pipyRetry(s.retry) } : {}),
   };
 }
 

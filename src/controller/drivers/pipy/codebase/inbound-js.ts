@@ -14,7 +14,13 @@ export const INBOUND_JS = String.raw`// meshfed sidecar: /inbound.js
 // knowledge (muxHTTP version 2), one upstream connection per mesh
 // connection; an http port keeps HTTP/1.1. Requests, responses and their
 // trailers (grpc-status) stream through both ways without buffering.
+//
+// Local rate limits of this proxy's service (/rate-limit.js): a connection
+// over the tcp limit is closed before its TLS handshake; an HTTP request the
+// mesh admits but its route's (or the service's) limit does not is answered
+// with the limit's status (429) and headers, and never reaches the process.
 import config from '/config.js'
+import rateLimit from '/rate-limit.js'
 import tls from '/tls.js'
 import routing from '/routing.js'
 import metrics from '/metrics.js'
@@ -31,6 +37,7 @@ var $rule = ''
 var $remote = ''
 var $inProto = ''
 var $ingress = null
+var $limited = null
 
 // OpenSSL calls this once per certificate of the chain, always with the leaf.
 var admit = function (listener, ok, cert) {
@@ -74,8 +81,9 @@ var http = function (listener) {
           // The local process learns who called, from the verified certificate only.
           msg.head.headers['x-meshfed-peer-identity'] = $peer
         }
+        $limited = $rule !== '' && rateLimit.enabled ? rateLimit.admitRequest(msg.head) : null
       })
-      .pipe(function () { return $rule !== '' ? 'forward' : 'deny' }, {
+      .pipe(function () { return $rule === '' ? 'deny' : ($limited !== null ? 'limited' : 'forward') }, {
         // A gRPC server's Trailers-Only answer is made two-part here, where it enters the mesh.
         'forward': ($=>replies.grpcTrailers($
           .muxHTTP({ version: isH2(listener) ? 2 : 1 }).to($=>$
@@ -83,12 +91,21 @@ var http = function (listener) {
           )
         )),
         'deny': deny,
+        'limited': limited,
       })
       .handleMessageStart(function (msg) {
         metrics.request('inbound', $peer, msg.head.status, Date.now() - $start)
       })
     )
 }
+
+var limited = $=>$
+  .replaceData()
+  .replaceMessageStart(function (evt) {
+    metrics.denied('inbound', 'rate-limited')
+    // A gRPC client reads the outcome from grpc-status (replies.js).
+    return replies.isGrpc(evt.head) ? replies.reply(evt.head, $limited.status, 'meshfed: local rate limit') : rateLimit.refusal($limited)
+  })
 
 var tcp = function (listener) {
   return $=>$
@@ -174,19 +191,33 @@ var listen = function () {
   config.inbound.listeners.forEach(function (listener) {
     // Chosen once per listener: a port no IngressBackend names keeps the mesh-only pipeline.
     var rest = ingress.hasRules(listener.port) ? inboundWithIngress(listener) : inboundMesh(listener)
-    pipy.listen(listener.listen, function ($) {
-      return rest($
-        .onStart(function (ib) {
-          $peer = ''
-          $refused = false
-          $ingress = null
-          $inProto = ''
-          $remote = ib && ib.remoteAddress ? '' + ib.remoteAddress : ''
-        })
-      )
-    })
+    pipy.listen(listener.listen, $=>$
+      .onStart(function (ib) {
+        $peer = ''
+        $refused = false
+        $ingress = null
+        $inProto = ''
+        $remote = ib && ib.remoteAddress ? '' + ib.remoteAddress : ''
+        $limited = rateLimit.admitConnection() ? null : 'tcp'
+      })
+      .pipe(function () { return $limited === null ? 'accept' : 'limited' }, {
+        'limited': limitedConnection,
+        'accept': rest,
+      })
+    )
   })
 }
+
+// Closed at its first event, whichever comes first (a stream start or the client's first bytes).
+var refuseConnection = function () {
+  if ($limited === 'closed') return
+  $limited = 'closed'
+  metrics.denied('inbound', 'rate-limited-connection')
+  return new StreamEnd('ConnectionRefused')
+}
+var limitedConnection = $=>$
+  .replaceStreamStart(refuseConnection)
+  .replaceData(refuseConnection)
 
 export default { listen }
 `;

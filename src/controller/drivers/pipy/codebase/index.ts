@@ -10,6 +10,7 @@
  */
 import { BALANCING_JS } from "./balancing-js.js";
 import { CIDR_JS } from "./cidr-js.js";
+import { CIRCUIT_BREAKER_JS } from "./circuit-breaker-js.js";
 import { CONFIG_JS } from "./config-js.js";
 import { EGRESS_JS } from "./egress-js.js";
 import { HEALTH_JS } from "./health-js.js";
@@ -18,7 +19,9 @@ import { INGRESS_JS } from "./ingress-js.js";
 import { MAIN_JS } from "./main-js.js";
 import { METRICS_JS } from "./metrics-js.js";
 import { OUTBOUND_JS } from "./outbound-js.js";
+import { RATE_LIMIT_JS } from "./rate-limit-js.js";
 import { REPLIES_JS } from "./replies-js.js";
+import { RETRY_JS } from "./retry-js.js";
 import { ROUTING_JS } from "./routing-js.js";
 import { TCP_JS } from "./tcp-js.js";
 import { TLS_JS } from "./tls-js.js";
@@ -31,6 +34,9 @@ export const CODEBASE: readonly { readonly path: string; readonly source: string
   { path: "/routing.js", source: ROUTING_JS },
   { path: "/balancing.js", source: BALANCING_JS },
   { path: "/replies.js", source: REPLIES_JS },
+  { path: "/retry.js", source: RETRY_JS },
+  { path: "/circuit-breaker.js", source: CIRCUIT_BREAKER_JS },
+  { path: "/rate-limit.js", source: RATE_LIMIT_JS },
   { path: "/inbound.js", source: INBOUND_JS },
   { path: "/outbound.js", source: OUTBOUND_JS },
   { path: "/tcp.js", source: TCP_JS },

@@ -30,7 +30,20 @@ export const OUTBOUND_JS = String.raw`// meshfed sidecar: /outbound.js
 //   the whole request kept (Pipy's repeat holds every event until the request
 //   is done), which a long stream must not do; such a call fails with the
 //   failure's status instead (502/504: gRPC UNAVAILABLE/DEADLINE_EXCEEDED).
+// An upstream with a Retry object (/retry.js) retries what its retryOn names,
+// any method (the user opted in, as with osm-edge), numRetries times, with a
+// jittered backoff; the same replay rule holds. Its perTryTimeoutMs races
+// each attempt against a timer (forkRace): the slow attempt is dropped and
+// counts as no answer. When every endpoint has failed once, a Retry policy
+// tries them again (Envoy retries the same host too); the default does not.
+//
+// Before a request goes upstream: the upstream's circuit breaker
+// (/circuit-breaker.js) and its requests-in-progress limit (/retry.js) may
+// answer it at once; its requestTimeoutMs races the whole exchange, retries
+// included, against a timer (504).
 import config from '/config.js'
+import retry from '/retry.js'
+import breaker from '/circuit-breaker.js'
 import tls from '/tls.js'
 import routing from '/routing.js'
 import balancing from '/balancing.js'
@@ -58,6 +71,10 @@ var $retry = false
 var $dropping = false
 var $stale = false
 var $asked = 0
+var $policy = null
+var $hold = null
+var $gate = ''
+var $branch = ''
 
 // HTTP/2 towards the peer for a port declared http2 or grpc. Without a port
 // (Host without one) the service's ports decide when they all agree.
@@ -96,6 +113,7 @@ var choose = function (msg) {
   $retry = false
   $dropping = false
   var p = balancing.pick($upstream, msg.head, $port, failedBefore)
+  if (p.endpoint === '' && $policy !== null && $attempt > 1) p = balancing.pick($upstream, msg.head, $port, function () { return false })
   $target = p.target
   $endpoint = p.endpoint
 }
@@ -104,10 +122,23 @@ var choose = function (msg) {
 // carries no headers: any method may be retried then, since the request never left.
 var retryable = function (head) {
   var status = head.status
-  if (status !== 502 && status !== 503 && status !== 504) return false
-  if ($attempt > config.outbound.retries) return false
   var synthetic = !head.headers || Object.keys(head.headers).length === 0
-  return synthetic || IDEMPOTENT[$method] === true
+  if ($policy !== null) {
+    if ($attempt > $policy.numRetries || !retry.wants($policy, status, synthetic)) return false
+  } else {
+    if (status !== 502 && status !== 503 && status !== 504) return false
+    if ($attempt > config.outbound.retries) return false
+    if (!synthetic && IDEMPOTENT[$method] !== true) return false
+  }
+  return retry.takeRetry($hold)
+}
+
+// repeat()'s condition: another attempt, after the policy's backoff.
+var again = function () {
+  if (!$retry) return false
+  var ms = $policy !== null ? retry.backoffMs($policy, $attempt, Math.random) : 0
+  if (ms <= 0) return true
+  return new Timeout(ms / 1000).wait().then(function () { return true })
 }
 
 var upstreamVerify = function (ok, cert) {
@@ -126,16 +157,38 @@ var tlsOptions = function (alpn) {
   return options
 }
 
+// connect()'s options are fixed when the pipeline is built: one dialer per
+// connect timeout in use (the mesh-wide one, and any UpstreamTrafficSetting's).
+var connectTimeoutOf = function (index) {
+  var l = retry.limitsOf(index)
+  return l && l.connectTimeout !== undefined ? l.connectTimeout : config.outbound.connectTimeout
+}
+var dialers = {}
+// No config (main.js then runs nothing): no dialers either.
+var timeouts = config ? [config.outbound.connectTimeout].concat(config.outbound.services.map(function (s, i) { return connectTimeoutOf(i) })) : []
+timeouts.forEach(function (t) {
+  dialers['' + t] = $=>$.connect(function () { return $endpoint }, { connectTimeout: t, idleTimeout: config.outbound.idleTimeout })
+})
 var dial = $=>$
-  .connect(function () { return $endpoint }, { connectTimeout: config.outbound.connectTimeout, idleTimeout: config.outbound.idleTimeout })
+  .pipe(function () { return '' + connectTimeoutOf($upstream) }, dialers)
+
+// Pool options are read when a pool (one per key) is made; the key names the endpoint of one upstream.
+var muxOptions = function (version) {
+  return function () {
+    var l = retry.limitsOf($upstream)
+    var o = { version: version, maxIdle: config.outbound.idleTimeout }
+    if (l && l.maxRequestsPerConnection !== undefined) o.maxMessages = l.maxRequestsPerConnection
+    return o
+  }
+}
 
 var sendH1 = $=>$
-  .muxHTTP(function () { return $target.identity + '|' + $endpoint }, { version: 1, maxIdle: config.outbound.idleTimeout }).to($=>$
+  .muxHTTP(function () { return $target.identity + '|' + $endpoint }, muxOptions(1)).to($=>$
     .connectTLS(tlsOptions(null)).to(dial)
   )
 
 var sendH2 = $=>$
-  .muxHTTP(function () { return 'h2|' + $target.identity + '|' + $endpoint }, { version: 2, maxIdle: config.outbound.idleTimeout }).to($=>$
+  .muxHTTP(function () { return 'h2|' + $target.identity + '|' + $endpoint }, muxOptions(2)).to($=>$
     .connectTLS(tlsOptions(['h2'])).to(dial)
   )
 
@@ -169,27 +222,55 @@ var retryOnFailure = $=>$
 
 var noEndpoint = replies.answer(503, function () { return 'meshfed: no endpoint available for ' + $service + ($port > 0 ? ' port ' + $port : '') })
 
-var attempt = function (send) {
+// A timer that answers like a connection that failed (no headers: "no
+// answer"), after ms, dropping the request. Raced against the real attempt
+// or exchange by forkRace: whichever answers first is heard, the other is
+// dropped with its branch. Each branch runs in a copy of the context.
+var timer = function (ms, text) {
+  return $=>$
+    .replaceMessageEnd()
+    .replaceData()
+    .wait(function () { return new Timeout(ms() / 1000).wait() })
+    .replaceMessageStart(function () { return new Message({ status: 504 }, text) })
+}
+
+var racing = function (ms, real, text) {
+  return $=>$
+    .forkRace(['real', 'timer']).to($=>$
+      .onStart(function (which) { $branch = which })
+      .pipe(function () { return $branch }, {
+        'real': real,
+        'timer': timer(ms, text),
+      })
+    )
+}
+
+// retryOnFailure stays outside the race: the branches run in copies of the
+// context, and repeat() reads $retry from this one. An attempt that is not
+// inside repeat() (a request sent once) passes every answer on.
+var perTry = function () { return $policy.perTryTimeoutMs }
+var asIs = function (p) { return p }
+var attempt = function (send, retried) {
+  var wrap = retried ? retryOnFailure : asIs
   return $=>$
     .handleMessageStart(choose)
-    .pipe(function () { return $endpoint !== '' ? 'send' : 'none' }, {
-      'send': send,
+    .pipe(function () { return $endpoint === '' ? 'none' : ($policy !== null && $policy.perTryTimeoutMs !== undefined ? 'timed' : 'send') }, {
+      'send': function (p) { return wrap(send(p)) },
+      'timed': function (p) { return wrap(racing(perTry, send, 'meshfed: per-try timeout\n')(p)) },
       'none': noEndpoint,
     })
 }
 
 var retrying = function (send) {
   return $=>$
-    .repeat(function () { return $retry }).to(attempt(function (p) { return retryOnFailure(send(p)) }))
+    .repeat(again).to(attempt(send, true))
 }
 
 // Forwards one request to upstream $upstream, port $port (0: unknown), both
 // set by forward() below before the request's first event.
 var forwardKnown = $=>$
   .handleMessageStart(function (msg) {
-    $service = config.outbound.services[$upstream].service
     $method = msg.head.method
-    $h2 = h2Port($upstream, $port)
     $replayable = !$h2 || replayable(msg.head)
     $failed = {}
     $attempt = 0
@@ -197,7 +278,7 @@ var forwardKnown = $=>$
   .pipe(function () { return $h2 ? ($replayable ? 'h2' : 'h2-once') : 'h1' }, {
     'h1': retrying(sendH1),
     'h2': retrying(sendH2),
-    'h2-once': attempt(sendH2),
+    'h2-once': attempt(sendH2, false),
   })
 
 var unknownHost = replies.answer(404, function () {
@@ -205,19 +286,66 @@ var unknownHost = replies.answer(404, function () {
   return 'meshfed: no mesh service this proxy may call has that Host'
 })
 
+var requestTimeout = function () { return retry.limitsOf($upstream).requestTimeoutMs }
+
+// What happens to a request for a known upstream, decided before it goes out.
+var gate = function () {
+  var b = breaker.of($upstream)
+  if (b !== null && !breaker.allow(b, Date.now())) return 'degraded'
+  $hold = retry.hold($upstream, $h2)
+  if ($hold === null) return 'overflow'
+  var l = retry.limitsOf($upstream)
+  return l && l.requestTimeoutMs !== undefined ? 'timed' : 'forward'
+}
+
+var degraded = $=>$
+  .replaceData()
+  .replaceMessageStart(function (evt) {
+    metrics.denied('outbound', 'circuit-open')
+    var b = breaker.of($upstream)
+    // A gRPC client reads the outcome from grpc-status (replies.js).
+    return replies.isGrpc(evt.head) ? replies.reply(evt.head, b.spec.degradedStatusCode, 'meshfed: circuit open') : breaker.degraded(b)
+  })
+
+// The request's body is dropped before the answer is made: the answer's own
+// body must not pass through a replaceData() that drops data.
+var overflow = $=>$
+  .replaceData()
+  .replaceMessageStart(function (evt) {
+    metrics.denied('outbound', 'overflow')
+    return replies.reply(evt.head, 503, 'meshfed: too many requests in progress to ' + $service)
+  })
+
+// The upstream's breaker counts every answer that came from the exchange.
+var counted = function (status) {
+  var b = $gate === 'forward' || $gate === 'timed' ? breaker.of($upstream) : null
+  if (b !== null && breaker.record(b, Date.now(), status, Date.now() - $start)) metrics.denied('outbound', 'circuit-opened')
+}
+
+// A request holds its upstream's counters until its exchange is over (the
+// answer's end, or the client going away): onEnd of the request's pipeline.
 var forward = function (upstreamOf, portOf) {
   return $=>$
+    .onEnd(function () { retry.release($hold) })
     .handleMessageStart(function (msg) {
       $start = Date.now()
+      $hold = null
       $upstream = upstreamOf(msg)
       $port = $upstream >= 0 ? portOf(msg) : 0
-      $service = ''
+      $service = $upstream >= 0 ? config.outbound.services[$upstream].service : ''
+      $policy = $upstream >= 0 ? retry.policyOf($upstream) : null
+      $h2 = $upstream >= 0 && h2Port($upstream, $port)
+      $gate = $upstream >= 0 ? gate() : 'unknown'
     })
-    .pipe(function () { return $upstream >= 0 ? 'forward' : 'unknown' }, {
+    .pipe(function () { return $gate }, {
       'unknown': unknownHost,
       'forward': forwardKnown,
+      'timed': racing(requestTimeout, forwardKnown, 'meshfed: request timeout\n'),
+      'degraded': degraded,
+      'overflow': overflow,
     })
     .handleMessageStart(function (msg) {
+      counted(msg.head.status)
       metrics.request('outbound', $service === '' ? 'unknown' : $service, msg.head.status, Date.now() - $start)
     })
 }

@@ -13,7 +13,13 @@ export const TCP_JS = String.raw`// meshfed sidecar: /tcp.js
 // while (passive ejection); the failing connection itself is closed. It is
 // not retried in place: Pipy's repeat() would keep a copy of every byte the
 // client sends for the life of the connection, and database connections live long.
+//
+// An upstream whose UpstreamTrafficSetting sets tcp.maxConnections gets at
+// most that many connections open at once from this worker; one more is
+// closed at once (/retry.js holds the count); its tcp.connectTimeout replaces
+// the mesh-wide connect timeout.
 import config from '/config.js'
+import retry from '/retry.js'
 import tls from '/tls.js'
 import balancing from '/balancing.js'
 import metrics from '/metrics.js'
@@ -24,6 +30,20 @@ var $service = ''
 var $target = null
 var $endpoint = ''
 var $answered = false
+var $hold = null
+var $upstream = -1
+
+// connect()'s options are fixed when the pipeline is built: one per connect timeout in use.
+var connectTimeoutOf = function (index) {
+  var l = retry.limitsOf(index)
+  return l && l.connectTimeout !== undefined ? l.connectTimeout : config.outbound.connectTimeout
+}
+var dialers = {}
+var services = config ? config.outbound.services : []
+var timeouts = config ? [config.outbound.connectTimeout].concat(services.map(function (s, i) { return connectTimeoutOf(i) })) : []
+timeouts.forEach(function (t) {
+  dialers['' + t] = $=>$.connect(function () { return $endpoint }, { connectTimeout: t })
+})
 
 // endpoint -> Date.now() until which new connections avoid it (per worker).
 var ejected = {}
@@ -47,10 +67,14 @@ var choose = function (upstream, port) {
 
 var forward = function (upstreamOf, portOf) {
   return $=>$
+    .onEnd(function () { retry.release($hold) })
     .handleStreamStart(function () {
       var upstream = upstreamOf()
+      $upstream = upstream
       $service = config.outbound.services[upstream].service
       $answered = false
+      $hold = retry.holdConnection(upstream)
+      if ($hold === null) { $endpoint = ''; return }
       choose(upstream, portOf())
       metrics.tcp('outbound', $service)
     })
@@ -63,7 +87,7 @@ var forward = function (upstreamOf, portOf) {
           verify: function (ok, cert) { return ok && $target !== null && tls.hasAnyIdentity(cert, $target.identities) },
           onState: function (session) { metrics.tlsState('outbound', session) },
         }).to($=>$
-          .connect(function () { return $endpoint }, { connectTimeout: config.outbound.connectTimeout })
+          .pipe(function () { return '' + connectTimeoutOf($upstream) }, dialers)
         )
         .handleData(function () { $answered = true })
         .handleStreamEnd(function (end) {
@@ -75,7 +99,7 @@ var forward = function (upstreamOf, portOf) {
       ),
       'none': ($=>$
         .replaceStreamStart(function () {
-          metrics.denied('outbound', 'no-endpoint')
+          metrics.denied('outbound', $hold === null ? 'overflow' : 'no-endpoint')
           return new StreamEnd('ConnectionRefused')
         })
       ),
