@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { loadKubeConfig } from "../../src/controller/providers/kubernetes/config.js";
-import { FakeKubeApiServer } from "./kube-api-server.js";
+import { FakeKubeApiServer, type ResourceName } from "./kube-api-server.js";
 import type { CrdSchemas } from "./crd-schemas.js";
 
 export interface KubeHarness {
@@ -17,9 +17,12 @@ export interface KubeHarness {
 }
 
 /** Starts a fake API server (enforcing `crdSchemas` on writes, when given); `t.after` aborts the signal, then closes the server and removes the directory. */
-export async function kubeHarness(t: { after: (fn: () => unknown) => void }, options: { namespace?: string; crdSchemas?: CrdSchemas } = {}): Promise<KubeHarness> {
+export async function kubeHarness(t: { after: (fn: () => unknown) => void }, options: { namespace?: string; crdSchemas?: CrdSchemas; uninstalled?: readonly ResourceName[] } = {}): Promise<KubeHarness> {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-kube-"));
-  const api = await FakeKubeApiServer.start(options.crdSchemas === undefined ? {} : { crdSchemas: options.crdSchemas });
+  const api = await FakeKubeApiServer.start({
+    ...(options.crdSchemas === undefined ? {} : { crdSchemas: options.crdSchemas }),
+    ...(options.uninstalled === undefined ? {} : { uninstalled: options.uninstalled }),
+  });
   const kubeconfig = await api.writeKubeconfig(dir, options.namespace === undefined ? {} : { namespace: options.namespace });
   const kubeConfig = loadKubeConfig({ kubeconfig });
   const ac = new AbortController();

@@ -1,6 +1,7 @@
 /**
- * The mesh spec read from a directory of SMI manifests (`*.yaml`, `*.yml`,
- * multi-document, not recursive), reloaded when the directory changes.
+ * The mesh spec read from a directory of SMI manifests and osm-edge policy
+ * objects (Egress, IngressBackend, UpstreamTrafficSetting, Retry; `*.yaml`,
+ * `*.yml`, multi-document, not recursive), reloaded when the directory changes.
  * DESIGN.md §2 (spec/files).
  *
  * Bad input policy, chosen so that one mistake never widens or wipes policy:
@@ -40,6 +41,8 @@ export interface FileMeshSpecOptions {
   readonly debounceMs?: number;
   /** Safety-net stat poll interval (see common/watch-file.ts). Default 2000 ms. */
   readonly pollMs?: number;
+  /** The mesh's trust domain: an UpstreamTrafficSetting host `<svc>.<ns>.svc.<trustDomain>` names a service. Default cluster.local. */
+  readonly trustDomain?: string;
 }
 
 const SPEC_ID = "smi-files";
@@ -151,7 +154,7 @@ export class FileMeshSpec extends SnapshotMeshSpec {
         fatal.push(new MeshfedError(SMI_ERROR_CODES.read, `${file}: cannot read: ${errorMessage(err)}`, { cause: err, details: { file } }));
         continue;
       }
-      const parsed = parseSmiManifests(text, file);
+      const parsed = parseSmiManifests(text, file, this.#options.trustDomain === undefined ? {} : { trustDomain: this.#options.trustDomain });
       objects.push(...parsed.objects);
       skipped.push(...parsed.skipped);
       for (const e of parsed.errors) (e.code === SMI_ERROR_CODES.yaml ? fatal : objectErrors).push(e);
@@ -179,6 +182,10 @@ export class FileMeshSpec extends SnapshotMeshSpec {
         trafficTargets: snapshot.trafficTargets.length,
         httpRouteGroups: snapshot.httpRouteGroups.length,
         tcpRoutes: snapshot.tcpRoutes.length,
+        egresses: snapshot.egresses.length,
+        ingressBackends: snapshot.ingressBackends.length,
+        upstreamTrafficSettings: snapshot.upstreamTrafficSettings.length,
+        retries: snapshot.retries.length,
         skipped: errors.length,
         nonMesh: skipped.length,
         changed,
