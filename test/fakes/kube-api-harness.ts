@@ -1,4 +1,5 @@
 /** Test setup shared by the Kubernetes tests: a fake API server, a kubeconfig for it, waiting helpers. */
+import { setMaxListeners } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,6 +27,9 @@ export async function kubeHarness(t: { after: (fn: () => unknown) => void }, opt
   const kubeconfig = await api.writeKubeconfig(dir, options.namespace === undefined ? {} : { namespace: options.namespace });
   const kubeConfig = loadKubeConfig({ kubeconfig });
   const ac = new AbortController();
+  // One listener per informer and per backoff sleep: the SMI and policy kinds
+  // alone are eight informers. main.ts lifts the limit on its stop signal too.
+  setMaxListeners(0, ac.signal);
   t.after(async () => {
     ac.abort();
     await api.close();

@@ -1,7 +1,10 @@
 /**
- * `meshfed validate FILE...`: offline checks of hosts files, SMI manifests
- * (files or directories) and controller configs, with the same parsers the
- * controller uses, so "valid here" means "accepted there".
+ * `meshfed validate FILE...`: offline checks of hosts files, mesh manifests
+ * (SMI objects and osm-edge's policy kinds Egress, IngressBackend,
+ * UpstreamTrafficSetting, Retry; files or directories) and controller
+ * configs, with the same parsers the controller uses, so "valid here" means
+ * "accepted there". The report kind "smi" means "a manifest file", whichever
+ * mesh kinds it holds (the JSON field is kept for scripts).
  */
 import { readFile, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -104,7 +107,8 @@ export async function validateInputs(paths: readonly string[], forced?: InputKin
       reports.push({ file, kind, errors });
     }
   }
-  // Cross-object checks (route references, duplicates) over every SMI file given together.
+  // Cross-object checks (route and match references, duplicates, host
+  // conflicts) over every manifest file given together.
   for (const err of resolveMeshSpec(smiObjects).errors) {
     const file = typeof err.details.file === "string" ? err.details.file : undefined;
     const list = (file !== undefined ? smiReports.get(file) : undefined) ?? [...smiReports.values()][0];
@@ -131,10 +135,10 @@ function expandIssues(err: unknown): Array<{ code: string; message: string }> {
 export function validateCommand(yargs: Argv) {
   return yargs.command<{ files: string[]; kind?: InputKind; output: "text" | "json" }>(
     "validate <files..>",
-    "check hosts files, SMI manifests (files or directories) and controller configs offline",
+    "check hosts files, SMI and policy manifests (files or directories) and controller configs offline",
     (y) =>
       y
-        .positional("files", { type: "string", array: true, demandOption: true, describe: "files or directories of SMI manifests" })
+        .positional("files", { type: "string", array: true, demandOption: true, describe: "files, or directories of SMI and policy manifests" })
         .option("kind", { choices: ["hosts", "smi", "config"] as const, describe: "treat every file as this kind instead of guessing" })
         .option("output", { alias: "o", choices: ["text", "json"] as const, default: "text" as const }),
     async (argv) => {
