@@ -6,7 +6,10 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { runCli } from "../helpers/controller-process.js";
+
+const CORPUS_POLICIES = fileURLToPath(new URL("../../../test/corpus/osm-edge/policies.yaml", import.meta.url));
 
 const API = "policy.openservicemesh.io/v1alpha1";
 
@@ -82,4 +85,14 @@ test("meshfed validate names each policy problem with its code and line, and exi
     [a, "smi", ["MESHFED_POLICY_INVALID_DURATION", "MESHFED_POLICY_MISSING_MATCH", "MESHFED_POLICY_UNSUPPORTED"]],
     [b, "smi", ["MESHFED_POLICY_BACKEND_PORT", "MESHFED_POLICY_CONFLICT"]],
   ]);
+});
+
+test("meshfed validate passes osm-edge's policy objects and notes the fields it accepts without enforcing", async () => {
+  const r = await runCli(["validate", CORPUS_POLICIES]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^ok\s+.*policies\.yaml \(smi\)$/m);
+  assert.match(r.stdout, /^note  MESHFED_POLICY_NOT_ENFORCED .*policies\.yaml:\d+:\d+: UpstreamTrafficSetting bookstore\/http-rate-limit \(document 11\): httpHeaders/m);
+  assert.match(r.stdout, /^1 valid, 0 invalid$/m);
+  const json = JSON.parse((await runCli(["validate", "-o", "json", CORPUS_POLICIES])).stdout) as Array<{ errors: unknown[]; notes?: { code: string }[] }>;
+  assert.deepEqual(json.map((x) => [x.errors.length, x.notes?.map((n) => n.code)]), [[0, ["MESHFED_POLICY_NOT_ENFORCED"]]]);
 });

@@ -188,7 +188,14 @@ test("a custom resource's problems carry a field path instead of a line", () => 
   assert.deepEqual(r.issues.map((i) => [i.code, i.path.join(".")]), [[C.backendPort, "spec.backends.0"], [C.invalidCidr, "spec.sources.0.name"]]);
 });
 
-test("accepted for osm-edge but not enforced: egress mtls and the demo's httpHeaders load", () => {
-  only(doc("Egress", "  sources: [{ kind: ServiceAccount, name: a, namespace: ns, mtls: { issuer: other, cert: { sn: 1, expiration: '2030-01-01 00:00:00', secret: { name: s, namespace: ns } } } }]\n  hosts: [a.example]\n  ports: [{ number: 443, protocol: https }]\n"));
-  only(doc("UpstreamTrafficSetting", "  host: a.ns.svc.cluster.local\n  httpHeaders: [{ headers: [{ name: a, value: b }], rateLimit: { local: { requests: 3, unit: minute } } }]\n"));
+test("accepted for osm-edge but not enforced: egress mtls and the demo's httpHeaders load, each with a positioned note", () => {
+  const text = [
+    doc("Egress", "  sources: [{ kind: ServiceAccount, name: a, namespace: ns, mtls: { issuer: other, cert: { sn: 1, expiration: '2030-01-01 00:00:00', secret: { name: s, namespace: ns } } } }]\n  hosts: [a.example]\n  ports: [{ number: 443, protocol: https }]\n"),
+    doc("UpstreamTrafficSetting", "  host: a.ns.svc.cluster.local\n  httpHeaders: [{ headers: [{ name: a, value: b }], rateLimit: { local: { requests: 3, unit: minute } } }]\n"),
+  ].join("---\n");
+  const r = parseSmiManifests(text, "p.yaml");
+  assert.deepEqual(r.errors, []);
+  assert.equal(r.objects.length, 2);
+  assert.deepEqual(r.notes.map((n) => [n.code, n.details.line, n.details.path]), [[C.notEnforced, 7, "spec.sources[0].mtls"], [C.notEnforced, 18, "spec.httpHeaders"]]);
+  assert.match(r.notes[1]!.message, /^p\.yaml:18:\d+: UpstreamTrafficSetting ns\/x \(document 2\): httpHeaders .* not enforced/);
 });

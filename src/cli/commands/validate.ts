@@ -25,6 +25,8 @@ export interface ValidationReport {
   readonly errors: ReadonlyArray<{ code: string; message: string }>;
   /** SMI files only: Kubernetes objects of other kinds (Service, Deployment...) passed over. */
   readonly skipped?: number;
+  /** Manifest files only, when there are any: fields accepted and not enforced (MESHFED_POLICY_NOT_ENFORCED); not errors. */
+  readonly notes?: ReadonlyArray<{ code: string; message: string }>;
 }
 
 export const VALIDATE_NO_KIND = "MESHFED_VALIDATE_NO_KIND";
@@ -94,7 +96,7 @@ export async function validateInputs(paths: readonly string[], forced?: InputKin
         smiObjects.push(...parsed.objects);
         const errors = parsed.errors.map(toEntry);
         smiReports.set(file, errors);
-        reports.push({ file, kind, errors, skipped: parsed.skipped.length });
+        reports.push({ file, kind, errors, skipped: parsed.skipped.length, ...(parsed.notes.length === 0 ? {} : { notes: parsed.notes.map(toEntry) }) });
         continue;
       }
       const errors: Array<{ code: string; message: string }> = [];
@@ -149,6 +151,7 @@ export function validateCommand(yargs: Argv) {
         for (const r of reports) {
           if (r.errors.length === 0) process.stdout.write(`ok    ${r.file} (${r.kind})\n`);
           else for (const e of r.errors) process.stdout.write(`error ${e.code} ${e.message}\n`);
+          for (const n of r.notes ?? []) process.stdout.write(`note  ${n.code} ${n.message}\n`);
         }
         const skipped = reports.reduce((n, r) => n + (r.skipped ?? 0), 0);
         if (skipped > 0) process.stdout.write(`skipped ${skipped} non-mesh object${skipped === 1 ? "" : "s"}\n`);

@@ -45,6 +45,8 @@ export const POLICY_ERROR_CODES = {
   duplicate: "MESHFED_POLICY_DUPLICATE",
   /** Two UpstreamTrafficSettings for one host, or two IngressBackends for one backend port. */
   conflict: "MESHFED_POLICY_CONFLICT",
+  /** A note, not an error: a field osm-edge defines that meshfed accepts and does not act on. */
+  notEnforced: "MESHFED_POLICY_NOT_ENFORCED",
 } as const;
 
 export type PolicyValue =
@@ -73,9 +75,14 @@ const RETRY_ON = new Set([
   "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
 ]);
 
-/** Normalises a manifest already checked against its kind's schema; pushes every problem onto `issues`. */
-export function normalisePolicy(kind: PolicyKind, data: unknown, meta: Meta, issues: Issue[], options: PolicyParseOptions = {}): PolicyValue {
-  const p = new PolicyParser(meta.namespace, issues);
+/**
+ * Normalises a manifest already checked against its kind's schema; pushes
+ * every problem onto `issues`, and onto `notes` every field that is accepted
+ * but not acted on (so that `meshfed validate` can say so instead of passing
+ * over it in silence).
+ */
+export function normalisePolicy(kind: PolicyKind, data: unknown, meta: Meta, issues: Issue[], options: PolicyParseOptions = {}, notes: Issue[] = []): PolicyValue {
+  const p = new PolicyParser(meta.namespace, issues, notes);
   switch (kind) {
     case "Egress": return { kind, object: { ...meta, ...p.egress(data as EgressManifest) } };
     case "IngressBackend": return { kind, object: { ...meta, ...p.ingressBackend(data as IngressBackendManifest) } };
@@ -85,11 +92,14 @@ export function normalisePolicy(kind: PolicyKind, data: unknown, meta: Meta, iss
 }
 
 class PolicyParser {
-  constructor(readonly namespace: string, readonly issues: Issue[]) {}
+  constructor(readonly namespace: string, readonly issues: Issue[], readonly notes: Issue[]) {}
 
   egress(m: EgressManifest): Omit<Egress, keyof Meta> {
     const s = m.spec;
-    const sources = (s.sources ?? []).map((src, i) => this.account(src, ["spec", "sources", i]));
+    const sources = (s.sources ?? []).map((src, i) => {
+      if (src.mtls !== undefined) this.notes.push({ code: C.notEnforced, message: "mtls (egress mTLS origination with its own certificate) is accepted for osm-edge compatibility and not enforced", path: ["spec", "sources", i, "mtls"] });
+      return this.account(src, ["spec", "sources", i]);
+    });
     if (sources.length === 0) this.issue(C.invalidSource, "an Egress needs at least one source", ["spec"]);
     const hosts = (s.hosts ?? []).flatMap((h, i) => {
       const host = normaliseHost(h, { wildcard: true, minLabels: 1 });
@@ -132,6 +142,7 @@ class PolicyParser {
 
   upstreamTrafficSetting(m: UpstreamTrafficSettingManifest, trustDomain: string | undefined): Omit<UpstreamTrafficSetting, keyof Meta> {
     const s = m.spec;
+    if (s.httpHeaders != null) this.notes.push({ code: C.notEnforced, message: "httpHeaders (per-header rate limits of osm-edge's demo, not in its CRD) are accepted and not enforced", path: ["spec", "httpHeaders"] });
     const host = normaliseHost(s.host, { wildcard: false, minLabels: 2 });
     if (host === undefined) this.issue(C.invalidHost, `host "${s.host}" is not a DNS name of at least two labels (svc.ns.svc.cluster.local, or an egress host)`, ["spec", "host"]);
     const service = host === undefined ? undefined : meshServiceOfHost(host, trustDomain);

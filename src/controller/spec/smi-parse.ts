@@ -60,6 +60,8 @@ export interface SmiParseResult {
   readonly errors: readonly MeshfedError[];
   /** Documents that are Kubernetes objects of other kinds, in file order. */
   readonly skipped: readonly SkippedObject[];
+  /** Fields of valid objects that are accepted and not acted on (MESHFED_POLICY_NOT_ENFORCED), positioned like errors. */
+  readonly notes: readonly MeshfedError[];
 }
 
 export const DEFAULT_NAMESPACE = "default";
@@ -78,6 +80,7 @@ export function parseSmiManifests(text: string, file: string, options: PolicyPar
   const objects: SmiObject[] = [];
   const errors: MeshfedError[] = [];
   const skipped: SkippedObject[] = [];
+  const notes: MeshfedError[] = [];
   let index = 0;
   for (const doc of docs) {
     index++;
@@ -98,12 +101,15 @@ export function parseSmiManifests(text: string, file: string, options: PolicyPar
     const result = parseDocumentObject(doc, file, index, lineCounter, options);
     if ("errors" in result) errors.push(...result.errors);
     else if ("skipped" in result) skipped.push(result.skipped);
-    else objects.push(result);
+    else {
+      objects.push(result.object);
+      notes.push(...result.notes);
+    }
   }
-  return { objects, errors, skipped };
+  return { objects, errors, skipped, notes };
 }
 
-function parseDocumentObject(doc: Document.Parsed, file: string, document: number, lineCounter: LineCounter, options: PolicyParseOptions): SmiObject | { errors: MeshfedError[] } | { skipped: SkippedObject } {
+function parseDocumentObject(doc: Document.Parsed, file: string, document: number, lineCounter: LineCounter, options: PolicyParseOptions): { object: SmiObject; notes: MeshfedError[] } | { errors: MeshfedError[] } | { skipped: SkippedObject } {
   const start = positionOf(doc.contents, lineCounter);
   const expanded = documentToJS(doc, SMI_ERROR_CODES.yaml);
   if (!expanded.ok) {
@@ -124,17 +130,24 @@ function parseDocumentObject(doc: Document.Parsed, file: string, document: numbe
   }
   if (other !== undefined) return { skipped: { ...other, position: { file, document, ...start } } };
   const result = normaliseSmiObject(raw, `${file}#${document}`, options);
-  if (result.ok) return { ...result.value, position: { file, document, ...start } };
+  const positioned = (issue: InputIssue, kind: string | undefined, namespace: string, name: string): MeshfedError => {
+    const pos = positionOf(nodeAtPath(doc.contents, issue.path, issue.keyOf), lineCounter);
+    const path = formatPath(issue.keyOf === undefined ? issue.path : [...issue.path, issue.keyOf]);
+    const what = `${kind ?? "object"} ${namespace}/${name}`;
+    return new MeshfedError(issue.code, `${file}:${pos.line}:${pos.column}: ${what} (document ${document}): ${issue.message}${path === "(document)" ? "" : ` at ${path}`}`, {
+      details: { file, document, line: pos.line, column: pos.column, path, kind, namespace, name },
+    });
+  };
+  if (result.ok) {
+    const { object } = result.value;
+    return {
+      object: { ...result.value, position: { file, document, ...start } },
+      notes: (result.notes ?? []).map((n) => positioned(n, result.value.kind, object.namespace, object.name)),
+    };
+  }
   const { kind, namespace, name } = result;
   return {
-    errors: result.issues.map((issue) => {
-      const pos = positionOf(nodeAtPath(doc.contents, issue.path, issue.keyOf), lineCounter);
-      const path = formatPath(issue.keyOf === undefined ? issue.path : [...issue.path, issue.keyOf]);
-      const what = `${kind ?? "object"} ${namespace}/${name}`;
-      return new MeshfedError(issue.code, `${file}:${pos.line}:${pos.column}: ${what} (document ${document}): ${issue.message}${path === "(document)" ? "" : ` at ${path}`}`, {
-        details: { file, document, line: pos.line, column: pos.column, path, kind, namespace, name },
-      });
-    }),
+    errors: result.issues.map((issue) => positioned(issue, kind, namespace, name)),
   };
 }
 
@@ -178,7 +191,7 @@ export type SmiValue =
  * could read for the message.
  */
 export type SmiNormaliseResult =
-  | { readonly ok: true; readonly value: SmiValue }
+  | { readonly ok: true; readonly value: SmiValue; readonly notes?: readonly InputIssue[] }
   | { readonly ok: false; readonly kind: string | undefined; readonly namespace: string; readonly name: string; readonly issues: readonly InputIssue[] };
 
 /**
@@ -262,10 +275,11 @@ function normalisePolicyManifest(
   const shaped = schema.safeParse(raw);
   if (!shaped.success) return fail(issuesFromZod(shaped.error, POLICY_ERROR_CODES.invalid));
   const issues: Issue[] = [];
+  const notes: Issue[] = [];
   if (!isDnsSubdomain(meta.name)) issues.push({ code: POLICY_ERROR_CODES.invalid, message: `name "${meta.name}" is not a DNS subdomain (RFC 1123)`, path: ["metadata", "name"] });
   if (!isDnsLabel(meta.namespace)) issues.push({ code: POLICY_ERROR_CODES.invalid, message: `namespace "${meta.namespace}" is not a DNS label (RFC 1123)`, path: ["metadata", "namespace"] });
-  const value = normalisePolicy(kind, shaped.data, meta, issues, options);
-  return issues.length > 0 ? fail(issues) : { ok: true, value };
+  const value = normalisePolicy(kind, shaped.data, meta, issues, options, notes);
+  return issues.length > 0 ? fail(issues) : { ok: true, value, ...(notes.length === 0 ? {} : { notes }) };
 }
 
 function normaliseSplit(m: TrafficSplitManifest, issues: Issue[]): Omit<TrafficSplit, "namespace" | "name" | "origin"> {
