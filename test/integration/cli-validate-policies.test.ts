@@ -91,7 +91,7 @@ test("meshfed validate passes osm-edge's policy objects and notes the fields it 
   const r = await runCli(["validate", CORPUS_POLICIES]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^ok\s+.*policies\.yaml \(smi\)$/m);
-  assert.match(r.stdout, /^note  MESHFED_POLICY_NOT_ENFORCED .*policies\.yaml:\d+:\d+: UpstreamTrafficSetting bookstore\/http-rate-limit \(document 11\): httpHeaders/m);
+  assert.match(r.stdout, /^note {2}MESHFED_POLICY_NOT_ENFORCED .*policies\.yaml:\d+:\d+: UpstreamTrafficSetting bookstore\/http-rate-limit \(document 11\): httpHeaders/m);
   assert.match(r.stdout, /^1 valid, 0 invalid$/m);
   const json = JSON.parse((await runCli(["validate", "-o", "json", CORPUS_POLICIES])).stdout) as Array<{ errors: unknown[]; notes?: { code: string }[] }>;
   assert.deepEqual(json.map((x) => [x.errors.length, x.notes?.map((n) => n.code)]), [[0, ["MESHFED_POLICY_NOT_ENFORCED"]]]);
