@@ -69,6 +69,10 @@ export const RESOURCES = {
   "traffictargets.access.smi-spec.io": { group: "access.smi-spec.io", versions: ["v1alpha3"], plural: "traffictargets", kind: "TrafficTarget", namespaced: true },
   "httproutegroups.specs.smi-spec.io": { group: "specs.smi-spec.io", versions: ["v1alpha3", "v1alpha4"], plural: "httproutegroups", kind: "HTTPRouteGroup", namespaced: true },
   "tcproutes.specs.smi-spec.io": { group: "specs.smi-spec.io", versions: ["v1alpha3", "v1alpha4"], plural: "tcproutes", kind: "TCPRoute", namespaced: true },
+  "egresses.policy.openservicemesh.io": { group: "policy.openservicemesh.io", versions: ["v1alpha1"], plural: "egresses", kind: "Egress", namespaced: true },
+  "ingressbackends.policy.openservicemesh.io": { group: "policy.openservicemesh.io", versions: ["v1alpha1"], plural: "ingressbackends", kind: "IngressBackend", namespaced: true },
+  "upstreamtrafficsettings.policy.openservicemesh.io": { group: "policy.openservicemesh.io", versions: ["v1alpha1"], plural: "upstreamtrafficsettings", kind: "UpstreamTrafficSetting", namespaced: true },
+  "retries.policy.openservicemesh.io": { group: "policy.openservicemesh.io", versions: ["v1alpha1"], plural: "retries", kind: "Retry", namespaced: true },
 } as const satisfies Readonly<Record<string, ResourceType>>;
 
 export type ResourceName = keyof typeof RESOURCES;
@@ -136,15 +140,18 @@ export class FakeKubeApiServer {
 
   /** CRD schemas enforced on writes over HTTP (`apply()` is the test's own back door and skips them). */
   readonly #schemas: CrdSchemas;
+  /** Resources whose CRD is "not installed": every request for them is a 404, as the real server answers. */
+  readonly #uninstalled = new Set<string>();
 
   private constructor(server: Server, schemas: CrdSchemas) {
     this.#server = server;
     this.#schemas = schemas;
   }
 
-  static async start(options: { crdSchemas?: CrdSchemas } = {}): Promise<FakeKubeApiServer> {
+  static async start(options: { crdSchemas?: CrdSchemas; uninstalled?: readonly ResourceName[] } = {}): Promise<FakeKubeApiServer> {
     const server = createServer();
     const fake = new FakeKubeApiServer(server, options.crdSchemas ?? new Map());
+    for (const r of options.uninstalled ?? []) fake.#uninstalled.add(r);
     server.on("request", (req, res) => fake.#handle(req, res));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     return fake;
@@ -157,6 +164,11 @@ export class FakeKubeApiServer {
 
   get resourceVersion(): number {
     return this.#rv;
+  }
+
+  /** Installs the CRD of a resource started as `uninstalled`: from now on it is served. */
+  install(resource: ResourceName): void {
+    this.#uninstalled.delete(resource);
   }
 
   /** Writes a kubeconfig for this server (plain HTTP needs insecure-skip-tls-verify in client-node). */
@@ -299,7 +311,7 @@ export class FakeKubeApiServer {
     this.requests.push({ verb: verbOf(req.method, route, watch), resource: route?.resource, path: url.pathname, query });
     if (req.headers.authorization !== `Bearer ${FAKE_TOKEN}`) return status(res, 401, "Unauthorized", "Unauthorized");
     if (route === undefined) return status(res, 404, "NotFound", `the server could not find the requested resource (${url.pathname})`);
-    const type = TYPES[route.resource];
+    const type = this.#uninstalled.has(route.resource) ? undefined : TYPES[route.resource];
     if (type === undefined || !type.versions.includes(route.version) || type.group !== route.group || (route.namespace !== undefined && !type.namespaced)) {
       return status(res, 404, "NotFound", `the server could not find the requested resource (${url.pathname})`);
     }
@@ -613,7 +625,7 @@ function labelled(o: KubeObject, labels: Readonly<Record<string, string>>): bool
 }
 
 function isCustom(type: ResourceType): boolean {
-  return type.group.endsWith("smi-spec.io");
+  return type.group.endsWith("smi-spec.io") || type.group === "policy.openservicemesh.io";
 }
 
 function apiVersion(type: ResourceType, version: string): string {

@@ -12,11 +12,14 @@ import { AGENT_CONFIG_INVALID, parseAgentConfig } from "../../src/agent/config.j
 import { CONFIG_INVALID, parseControllerConfig } from "../../src/controller/config/load.js";
 import { HOSTS_ERROR_CODES, parseHostsFile } from "../../src/controller/providers/onprem/hosts-file.js";
 import { parseSmiManifests, SMI_ERROR_CODES } from "../../src/controller/spec/smi-parse.js";
+import { POLICY_ERROR_CODES } from "../../src/controller/spec/policy-parse.js";
+import { resolveMeshSpec } from "../../src/controller/spec/smi-validate.js";
 import { aliasBomb, assertNamedError, hostileText, hostileYamlStructure, mutationsOf, parsesOrNamedError, RUNS } from "../helpers/hostile-input.js";
 
 const repoFile = (path: string) => readFileSync(new URL(`../../../${path}`, import.meta.url), "utf8");
 const HOSTS = repoFile("config/hosts.example.yaml");
 const SMI = repoFile("config/smi/access.yaml");
+const POLICIES = repoFile("test/corpus/osm-edge/policies.yaml");
 const CONTROLLER = repoFile("config/demo.yaml");
 const AGENT = repoFile("agents/agent.example.yaml");
 
@@ -50,6 +53,21 @@ test("SMI manifests: arbitrary text, shapes and mutated manifests never throw; e
     fc.property(fc.oneof(hostileText, hostileYamlStructure, mutationsOf(SMI)), (text) => {
       const result = parseSmiManifests(text, "/etc/meshfed/smi/access.yaml");
       for (const err of result.errors) {
+        assert.ok(err instanceof MeshfedError);
+        assert.ok(codes.has(err.code), err.code);
+      }
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+test("policy manifests: mutated osm-edge policy objects never throw, in parsing or cross-object checks; every problem is a named error", () => {
+  const codes = new Set<string>([...Object.values(SMI_ERROR_CODES), ...Object.values(POLICY_ERROR_CODES)]);
+  assert.equal(parseSmiManifests(POLICIES, "p.yaml").objects.length, 12, "the mutations start from valid objects");
+  fc.assert(
+    fc.property(mutationsOf(POLICIES), (text) => {
+      const result = parseSmiManifests(text, "/etc/meshfed/smi/policies.yaml");
+      for (const err of [...result.errors, ...result.notes, ...resolveMeshSpec(result.objects).errors]) {
         assert.ok(err instanceof MeshfedError);
         assert.ok(codes.has(err.code), err.code);
       }

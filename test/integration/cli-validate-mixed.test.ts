@@ -14,7 +14,7 @@ test("meshfed validate passes over Services, Deployments and MeshConfig next to 
   assert.match(r.stdout, /^ok\s+.*mysql\.yaml \(smi\)$/m);
   assert.match(r.stdout, /^ok\s+.*bookstore-v2\.yaml \(smi\)$/m);
   assert.match(r.stdout, /^ok\s+.*traffic-specs\.yaml \(smi\)$/m);
-  assert.match(r.stdout, /^skipped 7 non-mesh objects\n6 valid, 0 invalid\n$/m);
+  assert.match(r.stdout, /^skipped 7 non-mesh objects\n7 valid, 0 invalid\n$/m);
   assert.doesNotMatch(r.stdout, /error/);
 
   const json = await runCli(["validate", "-o", "json", CORPUS]);
@@ -24,6 +24,7 @@ test("meshfed validate passes over Services, Deployments and MeshConfig next to 
     ["bookstore-v2.yaml", "smi", 0, 3],
     ["mesh-config.yaml", "smi", 0, 1],
     ["mysql.yaml", "smi", 0, 3],
+    ["policies.yaml", "smi", 0, 0],
     ["traffic-specs.yaml", "smi", 0, 0],
     ["traffic-split.yaml", "smi", 0, 0],
     ["traffic-targets.yaml", "smi", 0, 0],

@@ -151,7 +151,7 @@ test("change fires only when the normalised content changes; older TrafficSplit 
   // A relist after 410 replays everything: no change event.
   api.compact();
   api.expireWatches();
-  await until(() => api.openWatches() === 4);
+  await until(() => api.openWatches() === 8);
   await sleep(50);
   assert.equal(changes.values.length, 1);
 });

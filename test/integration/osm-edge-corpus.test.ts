@@ -1,4 +1,4 @@
-// osm-edge's demo SMI objects (test/corpus/osm-edge), written out as a user
+// osm-edge's demo SMI objects and policy objects (test/corpus/osm-edge), written out as a user
 // applies them, through both stores: the file store reads the directory as it
 // is; the CRD store gets the SMI objects POSTed, at the apiVersion each was
 // written in, to a fake API server that enforces meshfed's own CRD schemas.
@@ -22,6 +22,7 @@ import { FAKE_TOKEN, RESOURCES } from "../fakes/kube-api-server.js";
 
 const CORPUS = fileURLToPath(new URL("../../../test/corpus/osm-edge/", import.meta.url));
 const SMI_KINDS = new Set(["TrafficSplit", "TrafficTarget", "HTTPRouteGroup", "TCPRoute"]);
+const POLICY_KINDS = new Set(["Egress", "IngressBackend", "UpstreamTrafficSetting", "Retry"]);
 
 interface Manifest {
   apiVersion: string;
@@ -118,7 +119,8 @@ test("osm-edge corpus through the file store: every mesh object loads, the rest 
   assert.deepEqual(files.errors(), []);
   assert.equal(files.status().state, "synced");
   const s = files.snapshot();
-  assert.deepEqual([s.trafficSplits.length, s.trafficTargets.length, s.httpRouteGroups.length, s.tcpRoutes.length], [1, 4, 2, 1]);
+  assert.deepEqual([s.trafficSplits.length, s.trafficTargets.length, s.httpRouteGroups.length, s.tcpRoutes.length], [1, 4, 3, 1]);
+  assert.deepEqual([s.egresses.length, s.ingressBackends.length, s.upstreamTrafficSettings.length, s.retries.length], [4, 3, 3, 1]);
   const note = lines.find((l) => l.msg === "non-mesh objects skipped");
   assert.ok(note, "an info line names the non-mesh objects");
   assert.equal(note.level, 30, "info, not a warning");
@@ -130,8 +132,8 @@ test("osm-edge corpus through the file store: every mesh object loads, the rest 
 
 test("osm-edge corpus as custom resources: our CRD schemas admit each object as written, the spec equals the file store's", async (t) => {
   const h = await kubeHarness(t, { crdSchemas: await loadCrdSchemas() });
-  const objects = (await corpus()).filter((o) => SMI_KINDS.has(o.kind));
-  assert.equal(objects.length, 8);
+  const objects = (await corpus()).filter((o) => SMI_KINDS.has(o.kind) || POLICY_KINDS.has(o.kind));
+  assert.equal(objects.length, 20);
   for (const obj of objects) {
     const r = await post(h.api, obj);
     assert.equal(r.status, 201, `${obj.kind} ${obj.metadata.name}: ${r.body.message ?? ""}`);

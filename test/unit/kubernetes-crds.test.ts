@@ -4,7 +4,8 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { parseMeshConfigData, type MeshSettings } from "../../src/controller/spec/kubernetes/mesh-config.js";
-import { SMI_CUSTOM_RESOURCES } from "../../src/controller/spec/kubernetes/crd-mesh-spec.js";
+import { POLICY_CUSTOM_RESOURCES, SMI_CUSTOM_RESOURCES } from "../../src/controller/spec/kubernetes/crd-mesh-spec.js";
+import { POLICY_SCHEMAS } from "../../src/controller/spec/policy-schema.js";
 import { SCHEMAS } from "../../src/controller/spec/smi-schema.js";
 
 const DIR = join(process.cwd(), "config", "kubernetes", "crds");
@@ -30,7 +31,7 @@ async function crds(): Promise<Crd[]> {
 
 test("CRD manifests: apiextensions.k8s.io/v1, one storage version, a structural schema per version", async () => {
   const all = await crds();
-  assert.equal(all.length, 4);
+  assert.equal(all.length, 8);
   for (const crd of all) {
     assert.equal(crd.apiVersion, "apiextensions.k8s.io/v1");
     assert.equal(crd.kind, "CustomResourceDefinition");
@@ -49,6 +50,13 @@ test("CRD manifests serve the version the store watches, and only versions meshf
     assert.equal(crd.spec.names.kind, r.kind);
     assert.ok(crd.spec.versions.some((v) => v.name === r.version && v.served), `${r.plural} serves ${r.version}`);
     for (const v of crd.spec.versions) assert.ok(SCHEMAS[r.kind][`${r.group}/${v.name}`], `${r.kind} ${v.name} is parsed by smi-schema.ts`);
+  }
+  for (const r of POLICY_CUSTOM_RESOURCES) {
+    const crd = all.find((c) => c.spec.group === r.group && c.spec.names.plural === r.plural);
+    assert.ok(crd, `${r.plural}.${r.group}`);
+    assert.equal(crd.spec.names.kind, r.kind);
+    assert.ok(crd.spec.versions.some((v) => v.name === r.version && v.served), `${r.plural} serves ${r.version}`);
+    for (const v of crd.spec.versions) assert.ok(POLICY_SCHEMAS[r.kind][`${r.group}/${v.name}`], `${r.kind} ${v.name} is parsed by policy-schema.ts`);
   }
   const kustomization = await readFile(join(DIR, "kustomization.yaml"), "utf8");
   for (const f of (await readdir(DIR)).filter((x) => x.endsWith(".yaml") && x !== "kustomization.yaml")) assert.ok(kustomization.includes(f), f);

@@ -15,7 +15,7 @@ import { CLUSTER_NAMESPACES, selectorMatches, webhookScopeProblems, type LabelSe
 import { STORE_API_USE } from "../../src/controller/store/kubernetes-store.js";
 import { LEASE_API_USE } from "../../src/controller/ha/lease-leadership.js";
 import { PROVIDER_API_USE } from "../../src/controller/providers/kubernetes/provider.js";
-import { SMI_CUSTOM_RESOURCES } from "../../src/controller/spec/kubernetes/crd-mesh-spec.js";
+import { POLICY_CUSTOM_RESOURCES, SMI_CUSTOM_RESOURCES } from "../../src/controller/spec/kubernetes/crd-mesh-spec.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../config/kubernetes");
 
@@ -199,7 +199,7 @@ interface Use { group: string; resource: string; verbs: readonly string[]; names
 test("manifests: RBAC grants exactly what the code uses", () => {
   const used: Use[] = [
     ...PROVIDER_API_USE,
-    ...SMI_CUSTOM_RESOURCES.map((r) => ({ group: r.group, resource: r.plural, verbs: ["list", "watch"] })),
+    ...[...SMI_CUSTOM_RESOURCES, ...POLICY_CUSTOM_RESOURCES].map((r) => ({ group: r.group, resource: r.plural, verbs: ["list", "watch"] })),
     { group: "", resource: "configmaps", verbs: ["list", "watch"], namespace: "meshfed-system", resourceNames: [kube.meshConfig.name] },
     ...INJECTOR_API_USE.map((u) => (u.resource === "mutatingwebhookconfigurations" ? { ...u, resourceNames: [kube.injector.webhookConfiguration] } : u)),
     // store: kubernetes brings its Secrets and replica Leases, and leader election on a Lease (several replicas).
@@ -225,8 +225,8 @@ test("manifests: RBAC grants exactly what the code uses", () => {
   assert.deepEqual([...have].sort(), [...want].sort());
 });
 
-test("manifests: the CRDs serve every SMI version the code watches", () => {
-  for (const r of SMI_CUSTOM_RESOURCES) {
+test("manifests: the CRDs serve every SMI and policy version the code watches", () => {
+  for (const r of [...SMI_CUSTOM_RESOURCES, ...POLICY_CUSTOM_RESOURCES]) {
     const crd = must(find<Crd>("CustomResourceDefinition", `${r.plural}.${r.group}`), `CRD ${r.plural}.${r.group}`);
     assert.ok(crd.spec.versions.some((v) => v.name === r.version && v.served), `${r.plural} serves ${r.version}`);
   }

@@ -167,8 +167,8 @@ test("a YAML syntax error is reported as MESHFED_SMI_YAML with its position", ()
 });
 
 test("empty documents and comments are ignored", () => {
-  assert.deepEqual(parseSmiManifests("", "e.yaml"), { objects: [], errors: [], skipped: [] });
-  assert.deepEqual(parseSmiManifests("# nothing\n---\n---\n", "e.yaml"), { objects: [], errors: [], skipped: [] });
+  assert.deepEqual(parseSmiManifests("", "e.yaml"), { objects: [], errors: [], skipped: [], notes: [] });
+  assert.deepEqual(parseSmiManifests("# nothing\n---\n---\n", "e.yaml"), { objects: [], errors: [], skipped: [], notes: [] });
 });
 
 const ROUTES = doc("specs.smi-spec.io/v1alpha4", "HTTPRouteGroup", "  matches:\n    - name: buy\n    - name: list\n", "  name: routes\n  namespace: shop\n");

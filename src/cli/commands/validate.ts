@@ -1,7 +1,10 @@
 /**
- * `meshfed validate FILE...`: offline checks of hosts files, SMI manifests
- * (files or directories) and controller configs, with the same parsers the
- * controller uses, so "valid here" means "accepted there".
+ * `meshfed validate FILE...`: offline checks of hosts files, mesh manifests
+ * (SMI objects and osm-edge's policy kinds Egress, IngressBackend,
+ * UpstreamTrafficSetting, Retry; files or directories) and controller
+ * configs, with the same parsers the controller uses, so "valid here" means
+ * "accepted there". The report kind "smi" means "a manifest file", whichever
+ * mesh kinds it holds (the JSON field is kept for scripts).
  */
 import { readFile, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -22,6 +25,8 @@ export interface ValidationReport {
   readonly errors: ReadonlyArray<{ code: string; message: string }>;
   /** SMI files only: Kubernetes objects of other kinds (Service, Deployment...) passed over. */
   readonly skipped?: number;
+  /** Manifest files only, when there are any: fields accepted and not enforced (MESHFED_POLICY_NOT_ENFORCED); not errors. */
+  readonly notes?: ReadonlyArray<{ code: string; message: string }>;
 }
 
 export const VALIDATE_NO_KIND = "MESHFED_VALIDATE_NO_KIND";
@@ -91,7 +96,7 @@ export async function validateInputs(paths: readonly string[], forced?: InputKin
         smiObjects.push(...parsed.objects);
         const errors = parsed.errors.map(toEntry);
         smiReports.set(file, errors);
-        reports.push({ file, kind, errors, skipped: parsed.skipped.length });
+        reports.push({ file, kind, errors, skipped: parsed.skipped.length, ...(parsed.notes.length === 0 ? {} : { notes: parsed.notes.map(toEntry) }) });
         continue;
       }
       const errors: Array<{ code: string; message: string }> = [];
@@ -104,7 +109,8 @@ export async function validateInputs(paths: readonly string[], forced?: InputKin
       reports.push({ file, kind, errors });
     }
   }
-  // Cross-object checks (route references, duplicates) over every SMI file given together.
+  // Cross-object checks (route and match references, duplicates, host
+  // conflicts) over every manifest file given together.
   for (const err of resolveMeshSpec(smiObjects).errors) {
     const file = typeof err.details.file === "string" ? err.details.file : undefined;
     const list = (file !== undefined ? smiReports.get(file) : undefined) ?? [...smiReports.values()][0];
@@ -131,10 +137,10 @@ function expandIssues(err: unknown): Array<{ code: string; message: string }> {
 export function validateCommand(yargs: Argv) {
   return yargs.command<{ files: string[]; kind?: InputKind; output: "text" | "json" }>(
     "validate <files..>",
-    "check hosts files, SMI manifests (files or directories) and controller configs offline",
+    "check hosts files, SMI and policy manifests (files or directories) and controller configs offline",
     (y) =>
       y
-        .positional("files", { type: "string", array: true, demandOption: true, describe: "files or directories of SMI manifests" })
+        .positional("files", { type: "string", array: true, demandOption: true, describe: "files, or directories of SMI and policy manifests" })
         .option("kind", { choices: ["hosts", "smi", "config"] as const, describe: "treat every file as this kind instead of guessing" })
         .option("output", { alias: "o", choices: ["text", "json"] as const, default: "text" as const }),
     async (argv) => {
@@ -145,6 +151,7 @@ export function validateCommand(yargs: Argv) {
         for (const r of reports) {
           if (r.errors.length === 0) process.stdout.write(`ok    ${r.file} (${r.kind})\n`);
           else for (const e of r.errors) process.stdout.write(`error ${e.code} ${e.message}\n`);
+          for (const n of r.notes ?? []) process.stdout.write(`note  ${n.code} ${n.message}\n`);
         }
         const skipped = reports.reduce((n, r) => n + (r.skipped ?? 0), 0);
         if (skipped > 0) process.stdout.write(`skipped ${skipped} non-mesh object${skipped === 1 ? "" : "s"}\n`);

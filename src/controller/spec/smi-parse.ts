@@ -10,12 +10,17 @@
 import { LineCounter, isScalar, parseAllDocuments, type Document } from "yaml";
 import { MeshfedError } from "../../common/errors.js";
 import { isDnsLabel } from "../../common/service.js";
+import { isDnsSubdomain } from "./policy-values.js";
+import { POLICY_ERROR_CODES, normalisePolicy, type PolicyParseOptions, type PolicyValue } from "./policy-parse.js";
+import { POLICY_GROUP, POLICY_SCHEMAS, isPolicyKind } from "./policy-schema.js";
 import { SCHEMAS, type HeaderMatches, type HttpRouteGroupManifest, type SmiKind, type TcpRouteManifest, type TrafficSplitManifest, type TrafficTargetManifest } from "./smi-schema.js";
 import type { HTTPRouteGroup, HttpMatch, TCPRoute, TrafficSplit, TrafficTarget } from "./types.js";
 import { documentToJS, issuesFromZod, type InputIssue } from "../../common/yaml-input.js";
 import { formatPath, nodeAtPath, positionAtOffset, positionOf, type Position } from "../../common/yaml-position.js";
 
 export type { SmiKind } from "./smi-schema.js";
+export type { PolicyKind } from "./policy-schema.js";
+export type { PolicyValue } from "./policy-parse.js";
 
 export const SMI_ERROR_CODES = {
   yaml: "MESHFED_SMI_YAML",
@@ -55,27 +60,27 @@ export interface SmiParseResult {
   readonly errors: readonly MeshfedError[];
   /** Documents that are Kubernetes objects of other kinds, in file order. */
   readonly skipped: readonly SkippedObject[];
+  /** Fields of valid objects that are accepted and not acted on (MESHFED_POLICY_NOT_ENFORCED), positioned like errors. */
+  readonly notes: readonly MeshfedError[];
 }
 
 export const DEFAULT_NAMESPACE = "default";
 
 // Kubernetes object names are DNS subdomains (dots allowed); namespaces and
 // service names are DNS labels.
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-export function isDnsSubdomain(value: string): boolean {
-  return value.length <= 253 && DNS_SUBDOMAIN.test(value);
-}
+export { isDnsSubdomain } from "./policy-values.js";
 
 const METHOD = /^([A-Z]+|\*)$/;
 
 type Issue = InputIssue;
 
-export function parseSmiManifests(text: string, file: string): SmiParseResult {
+export function parseSmiManifests(text: string, file: string, options: PolicyParseOptions = {}): SmiParseResult {
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const objects: SmiObject[] = [];
   const errors: MeshfedError[] = [];
   const skipped: SkippedObject[] = [];
+  const notes: MeshfedError[] = [];
   let index = 0;
   for (const doc of docs) {
     index++;
@@ -93,15 +98,18 @@ export function parseSmiManifests(text: string, file: string): SmiParseResult {
     // An empty document (a leading `---`, a comment-only file) has no contents
     // or a null scalar.
     if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue;
-    const result = parseDocumentObject(doc, file, index, lineCounter);
+    const result = parseDocumentObject(doc, file, index, lineCounter, options);
     if ("errors" in result) errors.push(...result.errors);
     else if ("skipped" in result) skipped.push(result.skipped);
-    else objects.push(result);
+    else {
+      objects.push(result.object);
+      notes.push(...result.notes);
+    }
   }
-  return { objects, errors, skipped };
+  return { objects, errors, skipped, notes };
 }
 
-function parseDocumentObject(doc: Document.Parsed, file: string, document: number, lineCounter: LineCounter): SmiObject | { errors: MeshfedError[] } | { skipped: SkippedObject } {
+function parseDocumentObject(doc: Document.Parsed, file: string, document: number, lineCounter: LineCounter, options: PolicyParseOptions): { object: SmiObject; notes: MeshfedError[] } | { errors: MeshfedError[] } | { skipped: SkippedObject } {
   const start = positionOf(doc.contents, lineCounter);
   const expanded = documentToJS(doc, SMI_ERROR_CODES.yaml);
   if (!expanded.ok) {
@@ -121,23 +129,31 @@ function parseDocumentObject(doc: Document.Parsed, file: string, document: numbe
     })] };
   }
   if (other !== undefined) return { skipped: { ...other, position: { file, document, ...start } } };
-  const result = normaliseSmiObject(raw, `${file}#${document}`);
-  if (result.ok) return { ...result.value, position: { file, document, ...start } };
+  const result = normaliseSmiObject(raw, `${file}#${document}`, options);
+  const positioned = (issue: InputIssue, kind: string | undefined, namespace: string, name: string): MeshfedError => {
+    const pos = positionOf(nodeAtPath(doc.contents, issue.path, issue.keyOf), lineCounter);
+    const path = formatPath(issue.keyOf === undefined ? issue.path : [...issue.path, issue.keyOf]);
+    const what = `${kind ?? "object"} ${namespace}/${name}`;
+    return new MeshfedError(issue.code, `${file}:${pos.line}:${pos.column}: ${what} (document ${document}): ${issue.message}${path === "(document)" ? "" : ` at ${path}`}`, {
+      details: { file, document, line: pos.line, column: pos.column, path, kind, namespace, name },
+    });
+  };
+  if (result.ok) {
+    const { object } = result.value;
+    return {
+      object: { ...result.value, position: { file, document, ...start } },
+      notes: (result.notes ?? []).map((n) => positioned(n, result.value.kind, object.namespace, object.name)),
+    };
+  }
   const { kind, namespace, name } = result;
   return {
-    errors: result.issues.map((issue) => {
-      const pos = positionOf(nodeAtPath(doc.contents, issue.path, issue.keyOf), lineCounter);
-      const path = formatPath(issue.keyOf === undefined ? issue.path : [...issue.path, issue.keyOf]);
-      const what = `${kind ?? "object"} ${namespace}/${name}`;
-      return new MeshfedError(issue.code, `${file}:${pos.line}:${pos.column}: ${what} (document ${document}): ${issue.message}${path === "(document)" ? "" : ` at ${path}`}`, {
-        details: { file, document, line: pos.line, column: pos.column, path, kind, namespace, name },
-      });
-    }),
+    errors: result.issues.map((issue) => positioned(issue, kind, namespace, name)),
   };
 }
 
-/** The SMI API groups; anything in them is a mesh object, checked in full. */
+/** The SMI API groups and osm-edge's policy group; anything in them is a mesh object, checked in full. */
 const SMI_GROUP = /(^|\.)smi-spec\.io$/;
+const MESH_GROUPS = (group: string): boolean => SMI_GROUP.test(group) || group === POLICY_GROUP;
 
 /**
  * The identity of a Kubernetes object that is not a mesh object, or
@@ -147,10 +163,10 @@ const SMI_GROUP = /(^|\.)smi-spec\.io$/;
  * SMI kind or version meshfed does not support is still an error.
  */
 export function nonMeshObject(raw: unknown): Omit<SkippedObject, "position"> | undefined {
-  if (!isRecord(raw) || typeof raw.kind !== "string" || raw.kind in SCHEMAS) return undefined;
+  if (!isRecord(raw) || typeof raw.kind !== "string" || raw.kind in SCHEMAS || isPolicyKind(raw.kind)) return undefined;
   const apiVersion = typeof raw.apiVersion === "string" ? raw.apiVersion : undefined;
   const group = apiVersion?.includes("/") ? apiVersion.slice(0, apiVersion.indexOf("/")) : "";
-  if (SMI_GROUP.test(group)) return undefined;
+  if (MESH_GROUPS(group)) return undefined;
   const meta = isRecord(raw.metadata) ? raw.metadata : {};
   return {
     apiVersion,
@@ -160,12 +176,13 @@ export function nonMeshObject(raw: unknown): Omit<SkippedObject, "position"> | u
   };
 }
 
-/** One SMI object, validated and normalised, without its position in a file. */
+/** One mesh object (an SMI kind or an osm-edge policy kind), validated and normalised, without its position in a file. */
 export type SmiValue =
   | { readonly kind: "TrafficSplit"; readonly object: TrafficSplit }
   | { readonly kind: "TrafficTarget"; readonly object: TrafficTarget }
   | { readonly kind: "HTTPRouteGroup"; readonly object: HTTPRouteGroup }
-  | { readonly kind: "TCPRoute"; readonly object: TCPRoute };
+  | { readonly kind: "TCPRoute"; readonly object: TCPRoute }
+  | PolicyValue;
 
 /**
  * What normaliseSmiObject found: the object, or every problem with it (as
@@ -174,7 +191,7 @@ export type SmiValue =
  * could read for the message.
  */
 export type SmiNormaliseResult =
-  | { readonly ok: true; readonly value: SmiValue }
+  | { readonly ok: true; readonly value: SmiValue; readonly notes?: readonly InputIssue[] }
   | { readonly ok: false; readonly kind: string | undefined; readonly namespace: string; readonly name: string; readonly issues: readonly InputIssue[] };
 
 /**
@@ -182,7 +199,7 @@ export type SmiNormaliseResult =
  * document's contents, or a custom resource read from the API server: the
  * same manifest as JSON). `origin` becomes the object's `origin`. Pure.
  */
-export function normaliseSmiObject(raw: unknown, origin: string): SmiNormaliseResult {
+export function normaliseSmiObject(raw: unknown, origin: string, options: PolicyParseOptions = {}): SmiNormaliseResult {
   const rec = isRecord(raw) ? raw : {};
   const kind = typeof rec.kind === "string" ? rec.kind : undefined;
   const apiVersion = typeof rec.apiVersion === "string" ? rec.apiVersion : undefined;
@@ -193,6 +210,11 @@ export function normaliseSmiObject(raw: unknown, origin: string): SmiNormaliseRe
   const fail = (issues: readonly Issue[]): SmiNormaliseResult => ({ ok: false, kind, namespace, name, issues });
 
   if (!isRecord(raw)) return fail([{ code: SMI_ERROR_CODES.invalid, message: "a manifest must be a mapping with apiVersion, kind, metadata and spec", path: [] }]);
+  if (kind !== undefined && isPolicyKind(kind)) return normalisePolicyManifest(raw, kind, apiVersion, { namespace, name, origin }, fail, options);
+  const group = apiVersion?.includes("/") ? apiVersion.slice(0, apiVersion.indexOf("/")) : "";
+  if (group === POLICY_GROUP) {
+    return fail([{ code: POLICY_ERROR_CODES.unsupported, message: `kind "${kind ?? "(missing)"}" of ${POLICY_GROUP} is not supported; meshfed reads ${Object.keys(POLICY_SCHEMAS).join(", ")}`, path: kind === undefined ? [] : ["kind"] }]);
+  }
   if (kind === undefined || !(kind in SCHEMAS)) {
     return fail([{ code: SMI_ERROR_CODES.unknownKind, message: kind === undefined ? "missing kind" : `unknown kind "${kind}"; expected one of ${Object.keys(SCHEMAS).join(", ")}`, path: kind === undefined ? [] : ["kind"] }]);
   }
@@ -231,6 +253,33 @@ export function normaliseSmiObject(raw: unknown, origin: string): SmiNormaliseRe
       break;
   }
   return issues.length > 0 ? fail(issues) : { ok: true, value: out };
+}
+
+function normalisePolicyManifest(
+  raw: Record<string, unknown>,
+  kind: keyof typeof POLICY_SCHEMAS,
+  apiVersion: string | undefined,
+  meta: { namespace: string; name: string; origin: string },
+  fail: (issues: readonly Issue[]) => SmiNormaliseResult,
+  options: PolicyParseOptions,
+): SmiNormaliseResult {
+  const versions = POLICY_SCHEMAS[kind];
+  const schema = apiVersion === undefined ? undefined : versions[apiVersion];
+  if (schema === undefined) {
+    return fail([{
+      code: POLICY_ERROR_CODES.unsupported,
+      message: `unsupported apiVersion ${apiVersion === undefined ? "(missing)" : `"${apiVersion}"`} for ${kind}; supported: ${Object.keys(versions).join(", ")}`,
+      path: apiVersion === undefined ? [] : ["apiVersion"],
+    }]);
+  }
+  const shaped = schema.safeParse(raw);
+  if (!shaped.success) return fail(issuesFromZod(shaped.error, POLICY_ERROR_CODES.invalid));
+  const issues: Issue[] = [];
+  const notes: Issue[] = [];
+  if (!isDnsSubdomain(meta.name)) issues.push({ code: POLICY_ERROR_CODES.invalid, message: `name "${meta.name}" is not a DNS subdomain (RFC 1123)`, path: ["metadata", "name"] });
+  if (!isDnsLabel(meta.namespace)) issues.push({ code: POLICY_ERROR_CODES.invalid, message: `namespace "${meta.namespace}" is not a DNS label (RFC 1123)`, path: ["metadata", "namespace"] });
+  const value = normalisePolicy(kind, shaped.data, meta, issues, options, notes);
+  return issues.length > 0 ? fail(issues) : { ok: true, value, ...(notes.length === 0 ? {} : { notes }) };
 }
 
 function normaliseSplit(m: TrafficSplitManifest, issues: Issue[]): Omit<TrafficSplit, "namespace" | "name" | "origin"> {

@@ -9,8 +9,9 @@
  * then document, so the outcome does not depend on directory listing order.
  */
 import { MeshfedError } from "../../common/errors.js";
-import { SMI_ERROR_CODES, type SmiKind, type SmiValue } from "./smi-parse.js";
+import { SMI_ERROR_CODES, type PolicyKind, type SmiKind, type SmiValue } from "./smi-parse.js";
 import { emptyPolicies } from "./policy-types.js";
+import { validatePolicies } from "./policy-validate.js";
 import type { HTTPRouteGroup, MeshSpecSnapshot, ObjectMeta } from "./types.js";
 import type { Position } from "../../common/yaml-position.js";
 
@@ -24,7 +25,7 @@ export function emptyMeshSpec(): MeshSpecSnapshot {
  */
 export function validateMeshSpec(snapshot: MeshSpecSnapshot, positions?: ReadonlyMap<string, Position>): MeshfedError[] {
   const errors: MeshfedError[] = [];
-  const report = (code: string, kind: SmiKind, obj: ObjectMeta, what: string): void => {
+  const report = (code: string, kind: SmiKind | PolicyKind, obj: ObjectMeta, what: string): void => {
     const pos = positions?.get(obj.origin);
     const hash = obj.origin.lastIndexOf("#");
     const file = hash < 0 ? obj.origin : obj.origin.slice(0, hash);
@@ -91,13 +92,16 @@ export function validateMeshSpec(snapshot: MeshSpecSnapshot, positions?: Readonl
       }
     }
   }
+  validatePolicies(snapshot, report);
   return errors;
 }
 
 /**
  * Builds the spec to apply from parsed objects: runs validateMeshSpec and drops
  * every object an error names (a TrafficTarget with a dangling rule is dropped
- * whole: access is deny-by-default, so dropping it only ever removes access).
+ * whole: access is deny-by-default, so dropping it only ever removes access;
+ * likewise an Egress or IngressBackend whose `matches` name nothing, which
+ * only ever removes what it would have allowed).
  * The result is sorted by namespace/name, so equal inputs give equal output.
  * Objects read from files carry a position (messages then point at a line);
  * custom resources read from the API server have none.
@@ -108,12 +112,15 @@ export function resolveMeshSpec(objects: readonly (SmiValue & { readonly positio
     trafficTargets: objects.flatMap((o) => (o.kind === "TrafficTarget" ? [o.object] : [])),
     httpRouteGroups: objects.flatMap((o) => (o.kind === "HTTPRouteGroup" ? [o.object] : [])),
     tcpRoutes: objects.flatMap((o) => (o.kind === "TCPRoute" ? [o.object] : [])),
-    ...emptyPolicies(),
+    egresses: objects.flatMap((o) => (o.kind === "Egress" ? [o.object] : [])),
+    ingressBackends: objects.flatMap((o) => (o.kind === "IngressBackend" ? [o.object] : [])),
+    upstreamTrafficSettings: objects.flatMap((o) => (o.kind === "UpstreamTrafficSetting" ? [o.object] : [])),
+    retries: objects.flatMap((o) => (o.kind === "Retry" ? [o.object] : [])),
   };
   const positions = new Map(objects.flatMap((o) => (o.position === undefined ? [] : [[o.object.origin, o.position] as const])));
   const errors = validateMeshSpec(candidate, positions);
   const rejected = new Set(errors.map((e) => `${String(e.details.kind)}\0${String(e.details.origin)}`));
-  const keep = <T extends ObjectMeta>(kind: SmiKind, list: readonly T[]): T[] =>
+  const keep = <T extends ObjectMeta>(kind: SmiKind | PolicyKind, list: readonly T[]): T[] =>
     list.filter((o) => !rejected.has(`${kind}\0${o.origin}`)).sort(compareMeta);
   return {
     snapshot: {
@@ -121,7 +128,10 @@ export function resolveMeshSpec(objects: readonly (SmiValue & { readonly positio
       trafficTargets: keep("TrafficTarget", candidate.trafficTargets),
       httpRouteGroups: keep("HTTPRouteGroup", candidate.httpRouteGroups),
       tcpRoutes: keep("TCPRoute", candidate.tcpRoutes),
-      ...emptyPolicies(),
+      egresses: keep("Egress", candidate.egresses),
+      ingressBackends: keep("IngressBackend", candidate.ingressBackends),
+      upstreamTrafficSettings: keep("UpstreamTrafficSetting", candidate.upstreamTrafficSettings),
+      retries: keep("Retry", candidate.retries),
     },
     errors,
   };

@@ -1,6 +1,7 @@
 /**
- * The mesh spec read from a directory of SMI manifests (`*.yaml`, `*.yml`,
- * multi-document, not recursive), reloaded when the directory changes.
+ * The mesh spec read from a directory of SMI manifests and osm-edge policy
+ * objects (Egress, IngressBackend, UpstreamTrafficSetting, Retry; `*.yaml`,
+ * `*.yml`, multi-document, not recursive), reloaded when the directory changes.
  * DESIGN.md §2 (spec/files).
  *
  * Bad input policy, chosen so that one mistake never widens or wipes policy:
@@ -40,12 +41,14 @@ export interface FileMeshSpecOptions {
   readonly debounceMs?: number;
   /** Safety-net stat poll interval (see common/watch-file.ts). Default 2000 ms. */
   readonly pollMs?: number;
+  /** The mesh's trust domain: an UpstreamTrafficSetting host `<svc>.<ns>.svc.<trustDomain>` names a service. Default cluster.local. */
+  readonly trustDomain?: string;
 }
 
 const SPEC_ID = "smi-files";
 const MANIFEST = /\.ya?ml$/i;
 
-type ReadResult = { ok: true; objects: SmiObject[]; errors: MeshfedError[]; skipped: SkippedObject[] } | { ok: false; errors: MeshfedError[] };
+type ReadResult = { ok: true; objects: SmiObject[]; errors: MeshfedError[]; skipped: SkippedObject[]; notes: MeshfedError[] } | { ok: false; errors: MeshfedError[] };
 
 export class FileMeshSpec extends SnapshotMeshSpec {
   readonly id = SPEC_ID;
@@ -138,6 +141,7 @@ export class FileMeshSpec extends SnapshotMeshSpec {
     const objects: SmiObject[] = [];
     const objectErrors: MeshfedError[] = [];
     const skipped: SkippedObject[] = [];
+    const notes: MeshfedError[] = [];
     const fatal: MeshfedError[] = [];
     for (const name of names) {
       const file = join(dir, name);
@@ -151,22 +155,26 @@ export class FileMeshSpec extends SnapshotMeshSpec {
         fatal.push(new MeshfedError(SMI_ERROR_CODES.read, `${file}: cannot read: ${errorMessage(err)}`, { cause: err, details: { file } }));
         continue;
       }
-      const parsed = parseSmiManifests(text, file);
+      const parsed = parseSmiManifests(text, file, this.#options.trustDomain === undefined ? {} : { trustDomain: this.#options.trustDomain });
       objects.push(...parsed.objects);
       skipped.push(...parsed.skipped);
+      notes.push(...parsed.notes);
       for (const e of parsed.errors) (e.code === SMI_ERROR_CODES.yaml ? fatal : objectErrors).push(e);
     }
-    return fatal.length > 0 ? { ok: false, errors: fatal } : { ok: true, objects, errors: objectErrors, skipped };
+    return fatal.length > 0 ? { ok: false, errors: fatal } : { ok: true, objects, errors: objectErrors, skipped, notes };
   }
 
   /** Applies a read; returns whether the spec's content changed. */
-  #apply({ objects, errors: parseErrors, skipped }: Extract<ReadResult, { ok: true }>): boolean {
+  #apply({ objects, errors: parseErrors, skipped, notes }: Extract<ReadResult, { ok: true }>): boolean {
     const { snapshot, errors: crossErrors } = resolveMeshSpec(objects);
     if (skipped.length > 0) {
       // Info, not a warning: Services and Deployments next to the policies
       // are the normal way to keep manifests, not a mistake.
       this.#log.info({ nonMesh: skipped.length, objects: skipped.map(describeSkipped) }, "non-mesh objects skipped");
     }
+    // Info, like the non-mesh objects: osm-edge's own objects carry these
+    // fields, so they are worth knowing about but are no mistake.
+    for (const n of notes) this.#log.info({ code: n.code, file: n.details.file, line: n.details.line }, n.message);
     const errors = [...parseErrors, ...crossErrors];
     this.#recordErrors(errors);
     this.#state = errors.length > 0 ? "degraded" : "synced";
@@ -179,6 +187,10 @@ export class FileMeshSpec extends SnapshotMeshSpec {
         trafficTargets: snapshot.trafficTargets.length,
         httpRouteGroups: snapshot.httpRouteGroups.length,
         tcpRoutes: snapshot.tcpRoutes.length,
+        egresses: snapshot.egresses.length,
+        ingressBackends: snapshot.ingressBackends.length,
+        upstreamTrafficSettings: snapshot.upstreamTrafficSettings.length,
+        retries: snapshot.retries.length,
         skipped: errors.length,
         nonMesh: skipped.length,
         changed,

@@ -8,6 +8,17 @@
  *   TrafficTarget  access.smi-spec.io/v1alpha3
  *   HTTPRouteGroup specs.smi-spec.io/v1alpha4
  *   TCPRoute       specs.smi-spec.io/v1alpha4   (has `matches.ports`)
+ *   Egress, IngressBackend, UpstreamTrafficSetting, Retry
+ *                  policy.openservicemesh.io/v1alpha1 (osm-edge's policy kinds)
+ *
+ * The policy kinds are optional: a cluster set up for SMI only has no
+ * policy.openservicemesh.io CRDs (or a ClusterRole without that group), and
+ * that must not cost it its SMI policies. Their informers run in their own
+ * group; start() waits for each to list, or to fail with 404 (CRD not
+ * installed) or 401/403 (RBAC), whichever comes first. A missing one keeps
+ * retrying with backoff (installing the CRD later just works), status() is
+ * "degraded" and names it (lastError, counts.policyResourcesMissing). Any
+ * other error keeps start() waiting, as for the SMI kinds.
  *
  * Each object goes through the same validation and normalisation as a file
  * manifest (smi-parse.ts normaliseSmiObject, then smi-validate.ts
@@ -35,23 +46,37 @@ import type { BackoffOptions } from "../../providers/kubernetes/backoff.js";
 import { InformerGroup } from "../../providers/kubernetes/informer-group.js";
 import { SupervisedInformer, type InformerEventType, type InformerState } from "../../providers/kubernetes/supervised-informer.js";
 import type { ProviderStatus } from "../../providers/types.js";
-import { normaliseSmiObject, type SmiKind, type SmiNormaliseResult, type SmiValue } from "../smi-parse.js";
+import { KUBE_ERROR_CODES } from "../../providers/kubernetes/errors.js";
+import { normaliseSmiObject, type PolicyKind, type SmiKind, type SmiNormaliseResult, type SmiValue } from "../smi-parse.js";
 import { resolveMeshSpec } from "../smi-validate.js";
 
 export interface SmiCustomResource {
-  readonly kind: SmiKind;
+  readonly kind: SmiKind | PolicyKind;
   readonly group: string;
   readonly version: string;
   readonly plural: string;
 }
 
 /** The four SMI resources and the version of each that is watched. */
-export const SMI_CUSTOM_RESOURCES: readonly SmiCustomResource[] = [
+export const SMI_CUSTOM_RESOURCES: readonly (SmiCustomResource & { readonly kind: SmiKind })[] = [
   { kind: "TrafficSplit", group: "split.smi-spec.io", version: "v1alpha4", plural: "trafficsplits" },
   { kind: "TrafficTarget", group: "access.smi-spec.io", version: "v1alpha3", plural: "traffictargets" },
   { kind: "HTTPRouteGroup", group: "specs.smi-spec.io", version: "v1alpha4", plural: "httproutegroups" },
   { kind: "TCPRoute", group: "specs.smi-spec.io", version: "v1alpha4", plural: "tcproutes" },
 ];
+
+/** osm-edge's policy kinds, watched when their CRDs are installed. */
+export const POLICY_CUSTOM_RESOURCES: readonly (SmiCustomResource & { readonly kind: PolicyKind })[] = [
+  { kind: "Egress", group: "policy.openservicemesh.io", version: "v1alpha1", plural: "egresses" },
+  { kind: "IngressBackend", group: "policy.openservicemesh.io", version: "v1alpha1", plural: "ingressbackends" },
+  { kind: "UpstreamTrafficSetting", group: "policy.openservicemesh.io", version: "v1alpha1", plural: "upstreamtrafficsettings" },
+  { kind: "Retry", group: "policy.openservicemesh.io", version: "v1alpha1", plural: "retries" },
+];
+
+const ALL_RESOURCES = [...SMI_CUSTOM_RESOURCES, ...POLICY_CUSTOM_RESOURCES];
+
+/** Errors that mean "this cluster does not offer the policy kinds" rather than "try again". */
+const ABSENT = new Set<string>([KUBE_ERROR_CODES.notFound, KUBE_ERROR_CODES.forbidden]);
 
 export interface KubernetesMeshSpecOptions {
   readonly kubeConfig: KubeConfig;
@@ -59,6 +84,8 @@ export interface KubernetesMeshSpecOptions {
   readonly metrics?: ControllerMetrics;
   readonly backoff?: BackoffOptions;
   readonly watchTimeoutSeconds?: number;
+  /** The mesh's trust domain, for UpstreamTrafficSetting hosts (`<svc>.<ns>.svc.<trustDomain>`). Default cluster.local. */
+  readonly trustDomain?: string;
 }
 
 const SPEC_ID = "smi-kubernetes";
@@ -75,6 +102,10 @@ export class KubernetesMeshSpec extends SnapshotMeshSpec {
   readonly #o: KubernetesMeshSpecOptions;
   readonly #log: Logger;
   readonly #group: InformerGroup;
+  readonly #policyGroup: InformerGroup;
+  /** Policy resource plural -> whether its informer listed ("ok"), failed as absent, or neither yet. */
+  readonly #policyState = new Map<string, "pending" | "ok" | "absent">();
+  #policySettled: (() => void) | undefined;
   /** resource plural -> namespace/name -> object. */
   readonly #objects = new Map<string, Map<string, Entry>>();
   #synced = false;
@@ -86,7 +117,7 @@ export class KubernetesMeshSpec extends SnapshotMeshSpec {
     this.#o = options;
     this.#log = options.logger.child({ component: "spec/kubernetes" });
     const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
-    this.#group = new InformerGroup("the smi-kubernetes spec", SMI_CUSTOM_RESOURCES.map((r) => {
+    const informer = (r: SmiCustomResource, onState: (state: InformerState, err?: MeshfedError) => void): SupervisedInformer<KubernetesObject> => {
       this.#objects.set(r.plural, new Map());
       return new SupervisedInformer<KubernetesObject>({
         name: `${r.plural}.${r.group}/${r.version}`,
@@ -97,25 +128,65 @@ export class KubernetesMeshSpec extends SnapshotMeshSpec {
         ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
         ...(options.watchTimeoutSeconds === undefined ? {} : { watchTimeoutSeconds: options.watchTimeoutSeconds }),
         onEvent: (type, obj) => this.#onEvent(r, type, obj),
-        onState: (state, err) => this.#onState(state, err),
+        onState,
+      });
+    };
+    this.#group = new InformerGroup("the smi-kubernetes spec", SMI_CUSTOM_RESOURCES.map((r) => informer(r, (state, err) => this.#onState(state, err))));
+    this.#policyGroup = new InformerGroup("the smi-kubernetes spec (policy kinds)", POLICY_CUSTOM_RESOURCES.map((r) => {
+      this.#policyState.set(r.plural, "pending");
+      return informer(r, (state, err) => {
+        this.#onState(state, err);
+        this.#onPolicyState(r, state, err);
       });
     }));
   }
 
   async start(signal: AbortSignal): Promise<void> {
+    const settled = new Promise<void>((resolve) => (this.#policySettled = resolve));
+    // The SMI group's start() reports an abort before the first sync; the
+    // policy group's would say the same again.
+    const policies = this.#policyGroup.start(signal).catch(() => undefined);
     await this.#group.start(signal);
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<void>((resolve) => {
+      onAbort = () => resolve();
+      if (signal.aborted) resolve();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      await Promise.race([policies, settled, aborted]);
+    } finally {
+      if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
+    }
+    if (signal.aborted) throw new MeshfedError(KUBE_ERROR_CODES.stopped, "the smi-kubernetes spec: stopped before the first sync of the policy kinds");
     this.#synced = true;
     this.#recompute(false);
   }
 
+  #onPolicyState(r: SmiCustomResource, state: InformerState, err?: MeshfedError): void {
+    const before = this.#policyState.get(r.plural);
+    if (state === "watching") this.#policyState.set(r.plural, "ok");
+    else if (state === "backoff" && err !== undefined && ABSENT.has(err.code)) {
+      if (before !== "absent") this.#log.warn({ code: err.code, resource: `${r.plural}.${r.group}` }, `${r.kind} objects are not read: ${err.message}; the SMI kinds are unaffected`);
+      this.#policyState.set(r.plural, "absent");
+    }
+    if ([...this.#policyState.values()].every((s) => s !== "pending")) this.#policySettled?.();
+  }
+
   /** Resolves once every informer stopped after the signal aborted. */
   stopped(): Promise<void> {
-    return this.#group.stopped();
+    return Promise.all([this.#group.stopped(), this.#policyGroup.stopped()]).then(() => undefined);
   }
 
   status(): ProviderStatus {
-    const group = this.#group.state();
-    const informerError = this.#group.lastProviderError();
+    const rank = { stopped: 3, degraded: 2, starting: 1, synced: 0 } as const;
+    const smi = this.#group.state();
+    const policy = this.#policyGroup.state();
+    // A policy informer still "starting" after start() resolved is one whose
+    // CRD is absent between two retries: that is degraded, not starting.
+    const policyState = policy === "starting" && this.#synced ? "degraded" : policy;
+    const group = rank[policyState] > rank[smi] ? policyState : smi;
+    const informerError = this.#group.lastProviderError() ?? this.#policyGroup.lastProviderError();
     const state = group === "synced" && !this.#synced ? "starting" : group === "synced" && this.skipped.length > 0 ? "degraded" : group;
     return {
       id: this.id,
@@ -125,7 +196,8 @@ export class KubernetesMeshSpec extends SnapshotMeshSpec {
       lastError: informerError ?? this.skipped[0] ?? null,
       counts: {
         ...this.specCounts(),
-        restarts: this.#group.restarts(),
+        restarts: this.#group.restarts() + this.#policyGroup.restarts(),
+        policyResourcesMissing: [...this.#policyState.values()].filter((s) => s === "absent").length,
       },
     };
   }
@@ -153,9 +225,10 @@ export class KubernetesMeshSpec extends SnapshotMeshSpec {
   #recompute(emit: boolean): void {
     const valid: (SmiValue & { readonly created: string })[] = [];
     const errors: MeshfedError[] = [];
-    for (const r of SMI_CUSTOM_RESOURCES) {
+    const options = this.#o.trustDomain === undefined ? {} : { trustDomain: this.#o.trustDomain };
+    for (const r of ALL_RESOURCES) {
       for (const [key, entry] of this.#objects.get(r.plural)!) {
-        entry.result ??= normaliseSmiObject(entry.raw, `kube://${r.plural}.${r.group}/${key.replace(/^\//, "")}`);
+        entry.result ??= normaliseSmiObject(entry.raw, `kube://${r.plural}.${r.group}/${key.replace(/^\//, "")}`, options);
         const result = entry.result;
         if (result.ok) valid.push({ ...result.value, created: creationOf(entry.raw) });
         else errors.push(...objectErrors(r.kind, result));
@@ -174,6 +247,10 @@ export class KubernetesMeshSpec extends SnapshotMeshSpec {
         trafficTargets: snapshot.trafficTargets.length,
         httpRouteGroups: snapshot.httpRouteGroups.length,
         tcpRoutes: snapshot.tcpRoutes.length,
+        egresses: snapshot.egresses.length,
+        ingressBackends: snapshot.ingressBackends.length,
+        upstreamTrafficSettings: snapshot.upstreamTrafficSettings.length,
+        retries: snapshot.retries.length,
         skipped: this.skipped.length,
         changed,
       }, "SMI custom resources loaded");
@@ -195,7 +272,7 @@ export class KubernetesMeshSpec extends SnapshotMeshSpec {
   }
 }
 
-function objectErrors(kind: SmiKind, result: Extract<SmiNormaliseResult, { ok: false }>): MeshfedError[] {
+function objectErrors(kind: SmiKind | PolicyKind, result: Extract<SmiNormaliseResult, { ok: false }>): MeshfedError[] {
   return result.issues.map((issue) => {
     const path = formatPath(issue.keyOf === undefined ? issue.path : [...issue.path, issue.keyOf]);
     return new MeshfedError(issue.code, `${kind} ${result.namespace}/${result.name}: ${issue.message}${path === "(document)" ? "" : ` at ${path}`}`, {

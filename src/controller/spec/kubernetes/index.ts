@@ -7,7 +7,7 @@ import { contextNamespace, DEFAULT_CONTROLLER_NAMESPACE } from "../../providers/
 import { KubernetesMeshSpec } from "./crd-mesh-spec.js";
 import { KubeMeshConfig, type MeshSettings } from "./mesh-config.js";
 
-export { KubernetesMeshSpec, SMI_CUSTOM_RESOURCES, type KubernetesMeshSpecOptions, type SmiCustomResource } from "./crd-mesh-spec.js";
+export { KubernetesMeshSpec, SMI_CUSTOM_RESOURCES, POLICY_CUSTOM_RESOURCES, type KubernetesMeshSpecOptions, type SmiCustomResource } from "./crd-mesh-spec.js";
 export { KubeMeshConfig, parseMeshConfigData, MESH_CONFIG_KEYS, type MeshSettings, type MeshConfigChange, type KubeMeshConfigOptions } from "./mesh-config.js";
 
 /** The SMI CRD store for `providers.kubernetes` (when `smi` is true). */
