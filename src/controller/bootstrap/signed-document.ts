@@ -15,6 +15,7 @@ import { createHash, createPublicKey, verify as verifySignature } from "node:cry
 import { ContentInfo, SignedData, id_signedData, id_data, type SignerInfo } from "@peculiar/asn1-cms";
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import { Certificate } from "@peculiar/asn1-x509";
+import { fromBER, type BaseBlock } from "asn1js";
 import { errorMessage } from "../../common/errors.js";
 import { crypto, x509 } from "../certificates/x509.js";
 import { ATTEST_ERRORS, attestError } from "./errors.js";
@@ -56,33 +57,34 @@ export interface VerifiedContent {
 
 /** Parses and verifies `base64` (DER CMS SignedData); the encapsulated content on success. */
 export async function verifySignedDocument(base64: string, anchors: TrustAnchors, now: Date): Promise<VerifiedContent> {
-  const { signed, content } = parse(base64);
+  const { signed, content, der } = parse(base64);
   const certificates = (signed.certificates ?? []).flatMap((c) => (c.certificate ? [c.certificate] : []));
   const signerInfo = signed.signerInfos[0];
   if (signed.signerInfos.length !== 1 || signerInfo === undefined) throw attestError(ATTEST_ERRORS.malformed, `the attested document has ${signed.signerInfos.length} signers; one expected`);
   const signerAsn = certificates.find((c) => isSigner(c, signerInfo));
   if (signerAsn === undefined) throw attestError(ATTEST_ERRORS.malformed, "the attested document does not carry its signer's certificate");
   const signer = new x509.X509Certificate(AsnConvert.serialize(signerAsn));
-  checkSignature(signerInfo, content, signer);
+  checkSignature(signerInfo, content, signer, () => signedAttributesDer(der));
   const carried = certificates.filter((c) => c !== signerAsn).map((c) => new x509.X509Certificate(AsnConvert.serialize(c)));
   await checkChain(signer, [...carried, ...anchors.intermediates], anchors.roots, now);
   checkSignerName(signer, anchors.signerNames);
   return { content, signer };
 }
 
-function parse(base64: string): { signed: SignedData; content: Buffer } {
+function parse(base64: string): { signed: SignedData; content: Buffer; der: Buffer } {
   if (base64.length === 0 || base64.length > MAX_SIGNATURE_CHARS || !/^[A-Za-z0-9+/=\s]+$/.test(base64)) {
     throw attestError(ATTEST_ERRORS.malformed, `the attested document's signature is not base64 of at most ${MAX_SIGNATURE_CHARS} characters`);
   }
   try {
-    const info = AsnConvert.parse(Buffer.from(base64, "base64"), ContentInfo);
+    const der = Buffer.from(base64, "base64");
+    const info = AsnConvert.parse(der, ContentInfo);
     if (info.contentType !== id_signedData) throw new Error(`content type ${info.contentType} is not signed-data`);
     const signed = AsnConvert.parse(info.content, SignedData);
     if (signed.encapContentInfo.eContentType !== id_data) throw new Error(`encapsulated content type ${signed.encapContentInfo.eContentType} is not data`);
     const e = signed.encapContentInfo.eContent;
     const content = e?.single !== undefined ? Buffer.from(e.single.buffer) : e?.any !== undefined ? Buffer.from(AsnConvert.parse(e.any, OctetString).buffer) : undefined;
     if (content === undefined) throw new Error("the signed content is detached; IMDS encapsulates it");
-    return { signed, content };
+    return { signed, content, der };
   } catch (err) {
     throw attestError(ATTEST_ERRORS.malformed, `the attested document is not a CMS SignedData: ${errorMessage(err)}`, err);
   }
@@ -102,7 +104,7 @@ function isSigner(cert: Certificate, info: SignerInfo): boolean {
   return false;
 }
 
-function checkSignature(info: SignerInfo, content: Buffer, signer: x509.X509Certificate): void {
+function checkSignature(info: SignerInfo, content: Buffer, signer: x509.X509Certificate, attributesDer: () => Buffer | undefined): void {
   const digest = DIGESTS[info.digestAlgorithm.algorithm];
   const sig = SIGNATURES[info.signatureAlgorithm.algorithm];
   if (digest === undefined || sig === undefined) {
@@ -113,12 +115,12 @@ function checkSignature(info: SignerInfo, content: Buffer, signer: x509.X509Cert
     // With signed attributes the signature covers them, and they carry the content's digest.
     const md = info.signedAttrs.find((a) => a.attrType === MESSAGE_DIGEST)?.attrValues[0];
     const ct = info.signedAttrs.find((a) => a.attrType === CONTENT_TYPE);
-    if (md === undefined || ct === undefined || info.signedAttrsRaw === undefined) throw attestError(ATTEST_ERRORS.badSignature, "the signed attributes lack the message digest or the content type");
+    const raw = attributesDer();
+    if (md === undefined || ct === undefined || raw === undefined) throw attestError(ATTEST_ERRORS.badSignature, "the signed attributes lack the message digest or the content type");
     const expected = createHash(digest).update(content).digest();
     if (!Buffer.from(AsnConvert.parse(md, OctetString).buffer).equals(expected)) throw attestError(ATTEST_ERRORS.badSignature, "the signed message digest does not match the document");
     // RFC 5652 §5.4: the attributes are hashed with the SET OF tag, not the [0] IMPLICIT one they are sent with.
-    signedBytes = Buffer.from(info.signedAttrsRaw);
-    signedBytes = Buffer.concat([Buffer.from([0x31]), signedBytes.subarray(1)]);
+    signedBytes = Buffer.concat([Buffer.from([0x31]), raw.subarray(1)]);
   }
   let ok: boolean;
   try {
@@ -128,6 +130,27 @@ function checkSignature(info: SignerInfo, content: Buffer, signer: x509.X509Cert
     throw attestError(ATTEST_ERRORS.badSignature, `the signature cannot be checked: ${errorMessage(err)}`, err);
   }
   if (!ok) throw attestError(ATTEST_ERRORS.badSignature, "the attested document's signature does not verify with its signer's certificate");
+}
+
+/**
+ * The signed attributes of the (one) SignerInfo exactly as they were sent:
+ * the bytes the signature covers must be the sender's, not a re-encoding.
+ * asn1-cms keeps no raw copy of a repeated field, so they are found in
+ * asn1js's tree of the same DER: ContentInfo [0] → SignedData → last field
+ * (signerInfos) → first SignerInfo → its [0] field.
+ */
+function signedAttributesDer(der: Buffer): Buffer | undefined {
+  const children = (b: BaseBlock | undefined): BaseBlock[] => {
+    const value = (b?.valueBlock as { value?: unknown } | undefined)?.value;
+    return Array.isArray(value) ? (value as BaseBlock[]) : [];
+  };
+  const root = fromBER(new Uint8Array(der));
+  if (root.offset === -1) return undefined;
+  const signedData = children(children(root.result)[1])[0];
+  const infos = children(signedData);
+  const signerInfo = children(infos[infos.length - 1])[0];
+  const attrs = children(signerInfo).find((b) => b.idBlock.tagClass === 3 && b.idBlock.tagNumber === 0);
+  return attrs === undefined ? undefined : Buffer.from(attrs.valueBeforeDecodeView);
 }
 
 /**
