@@ -10,7 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { controllerAzureConfig } from "../fakes/arm/harness.js";
 import { FakeArm } from "../fakes/arm/server.js";
-import { FakeImds, signingChain } from "../fakes/imds.js";
+import { FakeImds, signingChain, type ImdsVm } from "../fakes/imds.js";
+import { attestAzure, attestationFailure } from "../../src/agent/attest.js";
+import { callEnroll } from "../../src/agent/enroll.js";
+import { classifyRpcError, PermanentRefusal } from "../../src/agent/grpc-errors.js";
+import { buildCsr, generateProxyKey } from "../../src/agent/proxy-key.js";
 import { freePort, startAgentProcess } from "../helpers/agent-process.js";
 import { getJson, startControllerProcess } from "../helpers/controller-process.js";
 import { eventually } from "../helpers/agent-testbed.js";
@@ -21,7 +25,7 @@ interface Participants {
   participants: Array<{ proxyId?: string; service: string; ip?: string }>;
 }
 
-test("scale-set instances join by attestation with nothing copied to them, also after a scale-out; a VM without tags is refused by name", async (t) => {
+test("scale-set instances join by attestation with nothing copied to them, also after a scale-out; a VM without tags is refused by name; each refusal reaches the agent and the log by name", async (t) => {
   const arm = await FakeArm.start();
   const dir = await mkdtemp(join(tmpdir(), "meshfed-imds-e2e-"));
   t.after(async () => {
@@ -95,4 +99,36 @@ test("scale-set instances join by attestation with nothing copied to them, also 
   const mine = certs.filter((c) => c.kind === "proxy" && c.proxyId === vmIdOf(inv.instanceId(first)));
   assert.equal(mine.filter((c) => c.state !== "revoked").length, 1, "one live certificate for the VM");
   assert.ok(mine.some((c) => c.state === "revoked" && c.revocationReason === "superseded by a new attestation of the same VM"));
+
+  // 5. Each refusal over real gRPC, as the agent's enrollment code sees it, and in the controller's log.
+  const stranger = await signingChain();
+  const csrPem = await buildCsr((await generateProxyKey()).keys);
+  const rpc = { address: `127.0.0.1:${grpcPort}`, caPem: await (await fetch(`${ctl.url}/api/v1/ca`)).text(), timeoutMs: 10_000, signal: new AbortController().signal };
+  const vm0Id = vmIdOf(inv.instanceId(first));
+  const cases: Array<{ code: string; vm: ImdsVm; stops: boolean }> = [
+    { code: "MESHFED_ATTEST_BAD_SIGNATURE", vm: { vmId: vm0Id, subscriptionId: arm.subscriptionId, tamper: { badSignature: true } }, stops: true },
+    { code: "MESHFED_ATTEST_UNKNOWN_ROOT", vm: { vmId: vm0Id, subscriptionId: arm.subscriptionId, chain: stranger }, stops: true },
+    { code: "MESHFED_ATTEST_NONCE_MISMATCH", vm: { vmId: vm0Id, subscriptionId: arm.subscriptionId, nonceOverride: "0123456789" }, stops: true },
+    { code: "MESHFED_ATTEST_STALE_DOCUMENT", vm: { vmId: vm0Id, subscriptionId: arm.subscriptionId, ageMs: -3_600_000 }, stops: false },
+    { code: "MESHFED_ATTEST_SUBSCRIPTION_NOT_CONFIGURED", vm: { vmId: vm0Id, subscriptionId: "99999999-2222-3333-4444-555555555555" }, stops: true },
+    { code: "MESHFED_ATTEST_VM_NOT_IN_INVENTORY", vm: { vmId: "eeeeeeee-0000-4000-8000-eeeeeeee0000", subscriptionId: arm.subscriptionId }, stops: false },
+  ];
+  for (const c of cases) {
+    const imds = await FakeImds.start(chain, c.vm);
+    t.after(() => imds.close());
+    const doc = await attestAzure(rpc, imds.url);
+    const err = await callEnroll({ ...rpc, token: "", csrPem, agentVersion: "test", hostname: "refused", azureAttested: doc }).then(() => undefined, (e: unknown) => e);
+    assert.ok(err !== undefined, `${c.code}: enrolled`);
+    const seen = err instanceof PermanentRefusal ? err.code : attestationFailure(err)?.code ?? classifyRpcError(err).code;
+    assert.equal(seen, c.code);
+    assert.equal(err instanceof PermanentRefusal, c.stops, `${c.code}: the agent ${c.stops ? "stops" : "retries"}`);
+    await eventually(() => ctl.stderr().includes(`"code":"${c.code}"`), 5_000, `${c.code} in the controller log`);
+  }
+  // A replayed document: the nonce was spent by the first Enroll.
+  const replayImds = await FakeImds.start(chain, { vmId: vmIdOf(inv.instanceId(second)), subscriptionId: arm.subscriptionId });
+  t.after(() => replayImds.close());
+  const doc = await attestAzure(rpc, replayImds.url);
+  await callEnroll({ ...rpc, token: "", csrPem, agentVersion: "test", hostname: "first", azureAttested: doc });
+  const replay = await callEnroll({ ...rpc, token: "", csrPem, agentVersion: "test", hostname: "replay", azureAttested: doc }).then(() => undefined, (e: unknown) => e);
+  assert.ok(replay instanceof PermanentRefusal && replay.code === "MESHFED_ATTEST_NONCE_REUSED", String(replay));
 });

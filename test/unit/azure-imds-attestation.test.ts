@@ -133,3 +133,18 @@ test("nonces: expired ones are named and collected; IMDS times parse both ways",
   assert.equal(parseImdsTime("02/30/24 00:00:00 -0000"), undefined);
   assert.equal(formatImdsTime(new Date("2026-03-04T05:06:07Z")), "03/04/26 05:06:07 -0000");
 });
+
+test("replicas on one store: a nonce issued by one is spent by another, and racing Enrolls spend it exactly once", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "meshfed-nonce-ha-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const store = await FileStore.open(dir);
+  t.after(() => store.close());
+  const a = new AttestNonces({ store, ttlMs: 60_000 });
+  const b = new AttestNonces({ store, ttlMs: 60_000 });
+  const { nonce } = await a.issue();
+  const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? a : b).consume(nonce)));
+  assert.equal(results.filter((r) => r.status === "fulfilled").length, 1, "exactly one spends it");
+  for (const r of results) if (r.status === "rejected") assert.equal(errorCode(r.reason), "MESHFED_ATTEST_NONCE_REUSED");
+  const second = await b.issue();
+  await a.consume(second.nonce);
+});
