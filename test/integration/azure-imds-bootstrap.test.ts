@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { controllerAzureConfig } from "../fakes/arm/harness.js";
 import { FakeArm } from "../fakes/arm/server.js";
+import { fakeGuid } from "../fakes/arm/inventory.js";
 import { FakeImds, signingChain, type ImdsVm } from "../fakes/imds.js";
 import { attestAzure, attestationFailure } from "../../src/agent/attest.js";
 import { callEnroll } from "../../src/agent/enroll.js";
@@ -36,7 +37,8 @@ test("scale-set instances join by attestation with nothing copied to them, also 
   inv.addScaleSet({ resourceGroup: "shop-rg", name: "web", mode: "Uniform", tags: TAGS });
   const first = inv.addScaleSetInstance({ resourceGroup: "shop-rg", scaleSet: "web", instanceId: "0", power: "running", ip: "127.0.0.31" });
   const plain = inv.addVm({ resourceGroup: "shop-rg", name: "plain-1", power: "running", ip: "127.0.0.33" });
-  const vmIdOf = (resourceId: string) => ((JSON.parse(JSON.stringify(inv.vms.includes(plain) && resourceId === inv.vmId(plain) ? inv.vmJson(plain) : inv.instanceJson(inv.scaleSetInstances.find((i) => inv.instanceId(i) === resourceId)!, false))) as { properties: { vmId: string } }).properties.vmId);
+  // The vmId the fake ARM reports for a resource id (properties.vmId).
+  const vmIdOf = (resourceId: string) => fakeGuid(resourceId);
 
   const chain = await signingChain();
   await writeFile(join(dir, "roots.pem"), chain.rootsPem);
