@@ -31,6 +31,7 @@ import { nameTableSchema } from "./dns/name-table.js";
 import { DEFAULT_RESOLVER_PATHS, ResolverHook, type ResolverPaths } from "./dns/resolver-hook.js";
 import type { DnsStatus } from "../generated/proto/meshfed/v1/DnsStatus.js";
 import { callEnroll, checkEnrollResponse } from "./enroll.js";
+import { attestAzure, attestationFailure } from "./attest.js";
 import { classifyRpcError, PermanentRefusal, type RpcFailure } from "./grpc-errors.js";
 import { agentVersion, defaultHostAddresses } from "./host.js";
 import { buildCsr, generateProxyKey, importProxyKey } from "./proxy-key.js";
@@ -369,14 +370,17 @@ class Agent implements RunningAgent {
   /** The new identity, or on a transient failure (back off) what went wrong; throws PermanentRefusal. */
   async #enrollOnce(): Promise<{ identity?: Identity; failure?: ConnectFailure }> {
     const c = this.#config;
-    if (c.tokenFile === undefined) {
-      throw new PermanentRefusal("MESHFED_AGENT_NOT_ENROLLED", `no proxy certificate in ${c.dataDir} and no token file to enroll with (--token-file)`);
+    const attested = c.bootstrap === "azure-imds";
+    if (!attested && c.tokenFile === undefined) {
+      throw new PermanentRefusal("MESHFED_AGENT_NOT_ENROLLED", `no proxy certificate in ${c.dataDir} and no token file to enroll with (--token-file, or --bootstrap azure-imds)`);
     }
-    let token: string;
-    try {
-      token = (await readFile(c.tokenFile, "utf8")).trim();
-    } catch (err) {
-      throw new PermanentRefusal("MESHFED_AGENT_TOKEN_UNREADABLE", `cannot read the token file ${c.tokenFile}: ${errorMessage(err)}`, { cause: err });
+    let token = "";
+    if (!attested) {
+      try {
+        token = (await readFile(c.tokenFile!, "utf8")).trim();
+      } catch (err) {
+        throw new PermanentRefusal("MESHFED_AGENT_TOKEN_UNREADABLE", `cannot read the token file ${c.tokenFile}: ${errorMessage(err)}`, { cause: err });
+      }
     }
     const stored = await this.#dataDir.load();
     let keyPem = stored.keyPem;
@@ -392,9 +396,11 @@ class Agent implements RunningAgent {
     }
     const address = this.#controller();
     try {
+      const rpc = { address, caPem: this.#caPem, timeoutMs: this.#hooks.enrollTimeoutMs ?? 15_000, signal: this.#stop.signal, keepalive: this.#config.keepalive };
+      const azureAttested = attested ? await attestAzure(rpc, c.imdsUrl) : undefined;
       const res = await callEnroll({
-        address, caPem: this.#caPem, token, csrPem: await buildCsr(keys), agentVersion: agentVersion(), hostname: hostname(),
-        timeoutMs: this.#hooks.enrollTimeoutMs ?? 15_000, signal: this.#stop.signal, keepalive: this.#config.keepalive,
+        ...rpc, token, csrPem: await buildCsr(keys), agentVersion: agentVersion(), hostname: hostname(),
+        ...(azureAttested ? { azureAttested } : {}),
       });
       const r = await checkEnrollResponse(res, keys, c.service === undefined ? undefined : parseServiceKey(c.service));
       if (r.caBundlePem !== "") this.#caPem = r.caBundlePem;
@@ -407,6 +413,12 @@ class Agent implements RunningAgent {
       return { identity };
     } catch (err) {
       if (err instanceof PermanentRefusal) throw err;
+      const known = attested ? attestationFailure(err) : undefined;
+      if (known !== undefined) {
+        this.#lastFailure = { ...known, controller: address, at: this.#clock.now().toISOString() };
+        this.#log.warn({ controller: address, class: known.class, code: known.code, err: known.detail, action: known.action }, "enrollment by Azure attestation failed; will retry");
+        return { failure: known };
+      }
       await this.#noteCaMismatch(address, errorMessage(err));
       return { failure: await this.#classify(classifyRpcError(err), false, undefined) };
     }

@@ -60,6 +60,14 @@ export const agentConfigSchema = z.strictObject({
   caFile: z.string().min(1),
   /** The join token; read only for the first enrollment. */
   tokenFile: z.string().min(1).optional(),
+  /**
+   * How the first enrollment proves who this agent is: "token" (tokenFile) or
+   * "azure-imds" (the Azure IMDS attested document; no token: docs/azure.md
+   * "Joining without a token").
+   */
+  bootstrap: z.enum(["token", "azure-imds"]).default("token"),
+  /** IMDS base URL for azure-imds; only tests change it (default http://169.254.169.254). */
+  imdsUrl: z.url({ protocol: /^http$/, error: "must be an http:// URL (IMDS is plain HTTP on a link-local address)" }).optional(),
   dataDir: z.string().min(1).default("meshfed-agent-data"),
   /** Expected service (namespace/name); the enrollment must match it when set. */
   service: service.optional(),
@@ -157,6 +165,9 @@ export interface AgentOverrides {
   readonly controller?: string;
   readonly caFile?: string;
   readonly tokenFile?: string;
+  /** --bootstrap token|azure-imds */
+  readonly bootstrap?: string;
+  readonly imdsUrl?: string;
   readonly dataDir?: string;
   readonly service?: string;
   readonly endpoints?: readonly string[];
@@ -234,6 +245,8 @@ function applyOverrides(config: AgentConfig, o: AgentOverrides): AgentConfig {
     controller: o.controller !== undefined ? parseFlag("--controller", shape.controller, o.controller) : config.controller,
     caFile: path(o.caFile) ?? config.caFile,
     tokenFile: path(o.tokenFile) ?? config.tokenFile,
+    bootstrap: o.bootstrap !== undefined ? parseFlag("--bootstrap", shape.bootstrap, o.bootstrap) : config.bootstrap,
+    imdsUrl: o.imdsUrl !== undefined ? parseFlag("--imds-url", shape.imdsUrl, o.imdsUrl) : config.imdsUrl,
     dataDir: path(o.dataDir) ?? config.dataDir,
     service: o.service !== undefined ? parseFlag("--service", shape.service, o.service) : config.service,
     endpoints: o.endpoints !== undefined && o.endpoints.length > 0 ? parseFlag("--endpoint", shape.endpoints, [...o.endpoints]) : config.endpoints,

@@ -16,7 +16,10 @@ import { crypto, x509, type CryptoKeyPair } from "./x509.js";
 export interface EnrollRequestOptions {
   readonly address: string;
   readonly caPem: string;
+  /** A join token, or "" with `azureAttested`. */
   readonly token: string;
+  /** Instead of a token: the IMDS attested document over a nonce from AttestationNonce. */
+  readonly azureAttested?: { readonly nonce: string; readonly encoding: string; readonly signature: string };
   readonly csrPem: string;
   readonly agentVersion: string;
   readonly hostname: string;
@@ -39,7 +42,7 @@ export function callEnroll(o: EnrollRequestOptions): Promise<EnrollResponse__Out
   const client = new proto.meshfed.v1.ProxyControlPlane(o.address, serverAuthCredentials(o.caPem), channelOptions(o.address, o.keepalive));
   return new Promise<EnrollResponse__Output>((resolve, reject) => {
     const call = client.Enroll(
-      { token: o.token, csrPem: o.csrPem, agentVersion: o.agentVersion, hostname: o.hostname },
+      { token: o.token, csrPem: o.csrPem, agentVersion: o.agentVersion, hostname: o.hostname, ...(o.azureAttested ? { azureAttested: o.azureAttested } : {}) },
       { deadline: Date.now() + o.timeoutMs },
       (err, res) => {
         o.signal.removeEventListener("abort", onAbort);
@@ -53,6 +56,27 @@ export function callEnroll(o: EnrollRequestOptions): Promise<EnrollResponse__Out
         }
       },
     );
+    const onAbort = (): void => call.cancel();
+    o.signal.addEventListener("abort", onAbort, { once: true });
+  }).finally(() => client.close());
+}
+
+/** A nonce for an attestation (AttestationNonce); rejects like callEnroll. */
+export function callAttestationNonce(o: Pick<EnrollRequestOptions, "address" | "caPem" | "timeoutMs" | "signal" | "keepalive">): Promise<{ nonce: string; expiresAt: string }> {
+  const proto = loadProto();
+  const client = new proto.meshfed.v1.ProxyControlPlane(o.address, serverAuthCredentials(o.caPem), channelOptions(o.address, o.keepalive));
+  return new Promise<{ nonce: string; expiresAt: string }>((resolve, reject) => {
+    const call = client.AttestationNonce({ method: "azure-imds" }, { deadline: Date.now() + o.timeoutMs }, (err, res) => {
+      o.signal.removeEventListener("abort", onAbort);
+      if (err) {
+        const f = classifyRpcError(err);
+        reject(f.permanent ? new PermanentRefusal(f.code, f.details, { cause: err }) : err);
+      } else if (res === undefined || !/^[A-Za-z0-9]{1,32}$/.test(res.nonce)) {
+        reject(new PermanentRefusal("MESHFED_AGENT_ENROLL_RESPONSE_INVALID", "AttestationNonce returned no usable nonce"));
+      } else {
+        resolve({ nonce: res.nonce, expiresAt: res.expiresAt });
+      }
+    });
     const onAbort = (): void => call.cancel();
     o.signal.addEventListener("abort", onAbort, { once: true });
   }).finally(() => client.close());

@@ -41,3 +41,5 @@ export type { ControllerMessage__Output, ControllerMessage } from "../generated/
 export type { EnrollRequest__Output, EnrollRequest } from "../generated/proto/meshfed/v1/EnrollRequest.js";
 export type { EnrollResponse__Output, EnrollResponse } from "../generated/proto/meshfed/v1/EnrollResponse.js";
 export type { ProxyControlPlaneClient, ProxyControlPlaneHandlers } from "../generated/proto/meshfed/v1/ProxyControlPlane.js";
+export type { AttestationNonceRequest__Output, AttestationNonceRequest } from "../generated/proto/meshfed/v1/AttestationNonceRequest.js";
+export type { AttestationNonceResponse__Output, AttestationNonceResponse } from "../generated/proto/meshfed/v1/AttestationNonceResponse.js";

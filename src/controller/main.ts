@@ -27,6 +27,9 @@ import type { SidecarDriver } from "./drivers/types.js";
 import { AgentsProvider } from "./providers/agents/provider.js";
 import { OnPremProvider } from "./providers/onprem/index.js";
 import { JoinTokens } from "./proxy-control-plane/join-tokens.js";
+import { AttestNonces } from "./bootstrap/attest-nonces.js";
+import { AzureImdsAttestation, type AttestationInventory } from "./bootstrap/azure-imds.js";
+import type { AzureProvider } from "./providers/azure/index.js";
 import { PipyRepoServer } from "./proxy-control-plane/pipy-repo.js";
 import { ProxyControlPlane } from "./proxy-control-plane/server.js";
 import { ProxySessions } from "./proxy-control-plane/sessions.js";
@@ -144,9 +147,17 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   // Platform SDKs load only when their provider is configured: each costs
   // one to two seconds of start-up that a controller without it should not pay.
   const azure = config.providers.azure;
+  let attestation: AzureImdsAttestation | undefined;
+  let nonces: AttestNonces | undefined;
   if (azure) {
     const { createAzureProvider } = await import("./providers/azure/index.js");
     const provider = createAzureProvider({ config: azure, logger, metrics });
+    const imds = config.bootstrap.azureImds;
+    if (imds) {
+      nonces = new AttestNonces({ store, ttlMs: imds.nonceTtl, now: () => clock.now() });
+      attestation = new AzureImdsAttestation({ settings: imds, nonces, logger, now: () => clock.now(), inventory: azureInventory(provider, azure.subscriptionId) });
+      await attestation.load();
+    }
     // Replicas on a shared store: only the leader polls ARM, the others serve what it publishes.
     providers.push(store.leased ? new LeaderPolledProvider({
       inner: provider, leadership: leader, logger, metrics,
@@ -174,6 +185,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
       });
     }
   }
+  if (config.bootstrap.azureImds && !azure) log.error({ code: "MESHFED_ATTEST_DISABLED" }, "bootstrap.azureImds needs providers.azure (the inventory attested VMs are checked against); enrollment by attestation is off");
   const spec: MeshSpec = specs.length === 0 ? new EmptyMeshSpec() : specs.length === 1 ? specs[0]! : new CompositeMeshSpec(specs);
 
   let repo: PipyRepoServer | undefined;
@@ -292,6 +304,8 @@ export async function startController(config: ControllerConfig, logger: Logger, 
       run: async () => {
         const deleted = await tokens.collectGarbage();
         if (deleted > 0) log.info({ deleted }, "expired join tokens deleted");
+        const spent = (await nonces?.collectGarbage()) ?? 0;
+        if (spent > 0) log.info({ deleted: spent }, "expired attestation nonces deleted");
       },
     }, log, stop.signal);
     runWhileLeader(leader, { name: "ca-rotation-resume", intervalMs: CA_ROTATION_RESUME_MS, run: () => certificates.resumeCaRotation() }, log, stop.signal);
@@ -308,7 +322,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     // on the stream get the same rendering of the same view.
     const driver = parts.driver ?? (config.driver === "pipy" ? new PipyDriver({ trustDomain: config.trustDomain }) : new JsonDriver());
     plane = await ProxyControlPlane.start({ listen: grpcListen, sessions, certificates, tokens, catalog, driver, agents, logger, metrics, limits: config.limits, clock,
-      keepaliveMs: config.grpc.keepalive.time, keepaliveTimeoutMs: config.grpc.keepalive.timeout, trustDomain: config.trustDomain });
+      keepaliveMs: config.grpc.keepalive.time, keepaliveTimeoutMs: config.grpc.keepalive.timeout, trustDomain: config.trustDomain, ...(attestation ? { attestation } : {}) });
     grpcAddress = formatHostPort({ host: grpcListen.host, port: plane.port });
     if (config.repo.address !== undefined) {
       const repoListen = parseHostPort(config.repo.address);
@@ -364,6 +378,16 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     ...(metricsServer !== undefined ? { metricsUrl: metricsServer.url } : {}),
     ...(repoAddress !== undefined ? { repoAddress } : {}),
     ...(injectorAddress !== undefined ? { injectorAddress } : {}),
+  };
+}
+
+/** The Azure provider as the inventory attested documents are checked against (bootstrap/azure-imds.ts). */
+function azureInventory(provider: AzureProvider, subscriptionId: string): AttestationInventory {
+  return {
+    subscriptionId,
+    ready: () => provider.attestationReady(),
+    instance: (vmId) => provider.attestableInstance(vmId),
+    refresh: (minIntervalMs) => provider.refreshForAttestation(minIntervalMs),
   };
 }
 

@@ -24,7 +24,7 @@ export function renderAgentConfig(spec: AgentSpec, layout: AgentLayout, capture:
   const config = {
     controller: [...spec.controller],
     caFile: layout.caFile,
-    tokenFile: layout.tokenFile,
+    ...(spec.bootstrap === "azure-imds" ? { bootstrap: "azure-imds" } : { tokenFile: layout.tokenFile }),
     dataDir: layout.dataDir,
     service: serviceKey(spec.service),
     endpoints: [...spec.endpoints],

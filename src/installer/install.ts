@@ -68,7 +68,8 @@ export async function installAgent(shell: RemoteShell, facts: HostFacts, spec: A
   // Enrolled under a CA this controller does not have: that enrollment can never connect here.
   const foreign = enrolledAs !== undefined && !signedByBundle((await proxyCertificateOnHost(shell, layout)) ?? "", ctx.caBundle);
   let upload = changed;
-  if (onHost.state === undefined || foreign) {
+  // An agent that enrolls by IMDS attestation needs no token (docs/azure.md "Joining without a token").
+  if ((onHost.state === undefined || foreign) && spec.bootstrap !== "azure-imds") {
     ctx.report("token");
     // Single use and short-lived: it only has to last until the agent's first start.
     upload = [...changed, { path: layout.tokenFile, content: Buffer.from(`${await ctx.admin.createToken(spec.service)}\n`), mode: 0o600 }];

@@ -35,6 +35,8 @@ export interface CommonAgentSettings {
   readonly logLevel: string;
   /** Transparent capture: auto (when the host can), transparent or none. */
   readonly capture?: CaptureChoice;
+  /** How agents enroll the first time: a join token minted per host (default) or the Azure IMDS attested document. */
+  readonly bootstrap?: "token" | "azure-imds";
 }
 
 export interface SshSettings {

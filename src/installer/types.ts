@@ -45,6 +45,8 @@ export interface AgentSpec {
   readonly capture?: CaptureChoice;
   /** True when other agents are installed on the same host (capture needs one agent per host). */
   readonly sharedHost?: boolean;
+  /** "azure-imds": the agent enrolls by the Azure IMDS attested document; no join token is minted or uploaded. */
+  readonly bootstrap?: "token" | "azure-imds";
 }
 
 export interface InstallOptions {

@@ -57,6 +57,7 @@ interface InstallArgs extends TargetArgs, AdminArgs {
   capture: CaptureChoice;
   timeout: string;
   bundle?: string;
+  bootstrap: "token" | "azure-imds";
 }
 
 function targetOptions<T>(y: Argv<T>) {
@@ -130,6 +131,7 @@ export function agentInstallCommand<T>(yargs: Argv<T>) {
         .option("agent-log-level", { choices: LOG_LEVELS, default: "info", describe: "the installed agent's log level" })
         .option("capture", { choices: CAPTURE_CHOICES, default: "auto" as const, describe: "transparent: capture the host's TCP with iptables (Pipy runs as the system user meshfed-proxy); none: explicit mode; auto: transparent when the host can, the summary says why not" })
         .option("timeout", { type: "string", default: "60s", describe: "how long to wait for each agent to connect" })
+        .option("bootstrap", { choices: ["token", "azure-imds"] as const, default: "token" as const, describe: "first enrollment: a join token minted per host (default), or azure-imds: the VM's IMDS attested document, no token (docs/azure.md)" })
         .option("bundle", { type: "string", describe: "agent bundle directory (default: dist/agent-bundle of this package)" }),
     async (argv) => {
       const common: CommonAgentSettings = {
@@ -138,6 +140,7 @@ export function agentInstallCommand<T>(yargs: Argv<T>) {
         repoAddress: argv.repoAddress,
         logLevel: argv.agentLogLevel,
         capture: argv.capture,
+        ...(argv.bootstrap === "azure-imds" ? { bootstrap: "azure-imds" as const } : {}),
       };
       const jobs = await jobsFor(argv, common, argv.endpoint ?? []);
       const bundle = await loadAgentBundle(argv.bundle);

@@ -12,6 +12,8 @@ interface AgentArgs {
   controller?: string;
   caFile?: string;
   tokenFile?: string;
+  bootstrap?: string;
+  imdsUrl?: string;
   dataDir?: string;
   service?: string;
   endpoint?: string[];
@@ -52,6 +54,8 @@ function agentRunCommand<T>(yargs: Argv<T>) {
         .option("controller", { type: "string", describe: "controller host:port; a comma-separated list is tried in rotation" })
         .option("ca-file", { type: "string", describe: "CA bundle pinned for enrollment (from the install)" })
         .option("token-file", { type: "string", describe: "join token file (first start only)" })
+        .option("bootstrap", { choices: ["token", "azure-imds"], describe: "first enrollment by a join token (default) or by the Azure IMDS attested document, no token (docs/azure.md)" })
+        .option("imds-url", { type: "string", describe: "IMDS base URL for --bootstrap azure-imds (tests only; default http://169.254.169.254)" })
         .option("data-dir", { type: "string", describe: "state directory: keys, certificates, configs (default ./meshfed-agent-data)" })
         .option("service", { type: "string", describe: "expected service namespace/name (the enrollment must match)" })
         .option("endpoint", { type: "string", array: true, describe: "IP:PORT[/PROTOCOL] of the local service, protocol http (default), http2, grpc or tcp (repeatable)" })
@@ -74,7 +78,7 @@ function agentRunCommand<T>(yargs: Argv<T>) {
       let logger: ReturnType<typeof createLogger>;
       try {
         config = await loadAgentConfig(argv.config, {
-          controller: argv.controller, caFile: argv.caFile, tokenFile: argv.tokenFile, dataDir: argv.dataDir,
+          controller: argv.controller, caFile: argv.caFile, tokenFile: argv.tokenFile, bootstrap: argv.bootstrap, imdsUrl: argv.imdsUrl, dataDir: argv.dataDir,
           service: argv.service, endpoints: argv.endpoint, pipy: argv.pipy, proxy: argv.proxy,
           repoAddress: argv.repoAddress, logLevel: argv.logLevel, backoffCap: argv.backoffCap, hostAddresses: argv.hostAddress,
           dns: argv.dns, dnsListen: argv.dnsListen, dnsHook: argv.dnsHook,

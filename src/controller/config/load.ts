@@ -102,5 +102,12 @@ function resolvePaths(config: ControllerConfig, baseDir: string): ControllerConf
       ...(kubernetes?.kubeconfig !== undefined ? { kubernetes: { ...kubernetes, kubeconfig: abs(kubernetes.kubeconfig) } } : {}),
     },
     spec: { ...config.spec, ...(config.spec.files ? { files: { ...config.spec.files, directory: abs(config.spec.files.directory) } } : {}) },
+    bootstrap: resolveBootstrapPaths(config.bootstrap, abs),
   };
+}
+
+function resolveBootstrapPaths(bootstrap: ControllerConfig["bootstrap"], abs: (p: string) => string): ControllerConfig["bootstrap"] {
+  const imds = bootstrap.azureImds;
+  if (imds === undefined) return bootstrap;
+  return { ...bootstrap, azureImds: { ...imds, rootsFile: abs(imds.rootsFile), ...(imds.intermediatesFile === undefined ? {} : { intermediatesFile: abs(imds.intermediatesFile) }) } };
 }

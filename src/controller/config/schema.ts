@@ -96,6 +96,27 @@ export const controllerConfigSchema = z.strictObject({
     enrollPerSecond: z.number().positive().max(100_000).default(10),
     enrollBurst: z.number().int().min(1).max(100_000).default(50),
   }).prefault({}),
+  /**
+   * Enrollment without a join token (docs/azure.md "Joining without a
+   * token"): `azureImds` turns on the Azure IMDS attested document, for VMs
+   * and scale-set instances the Azure provider sees. Off when absent.
+   */
+  bootstrap: z.strictObject({
+    azureImds: z.strictObject({
+      /** PEM file with the CA roots IMDS's signing certificate chains to (and, optionally, intermediates). */
+      rootsFile: z.string().min(1),
+      /** More intermediates, besides those the document carries. */
+      intermediatesFile: z.string().min(1).optional(),
+      /** DNS names the signing certificate must carry. */
+      signerNames: z.array(z.string().min(1)).min(1).default(["metadata.azure.com"]),
+      /** A document created longer ago (or this far in the future) is stale. */
+      maxAge: duration.refine((ms) => ms >= 1_000 && ms <= 3_600_000, "must be between 1s and 1h").default(300_000),
+      /** How long a nonce from AttestationNonce can be used. */
+      nonceTtl: duration.refine((ms) => ms >= 1_000 && ms <= 3_600_000, "must be between 1s and 1h").default(120_000),
+      /** Shortest time between two ARM reads asked for by an unknown vmId. */
+      refreshInterval: duration.refine((ms) => ms >= 1_000, "must be at least 1s").default(10_000),
+    }).optional(),
+  }).prefault({}),
   agents: z.strictObject({
     /**
      * Whether an agent's own announcement counts as discovery. Off: an

@@ -11,7 +11,7 @@ import { formatHostPort, type HostPort } from "../../common/address.js";
 import { systemClock, type Clock } from "../../common/clock.js";
 import { errorCode, errorMessage, MeshfedError } from "../../common/errors.js";
 import type { ControllerMetrics } from "../../common/metrics.js";
-import { loadProto, MAX_MESSAGE_BYTES, type AgentMessage__Output, type EnrollRequest__Output, type EnrollResponse } from "../../common/proto.js";
+import { loadProto, MAX_MESSAGE_BYTES, type AgentMessage__Output, type AttestationNonceRequest__Output, type AttestationNonceResponse, type EnrollRequest__Output, type EnrollResponse } from "../../common/proto.js";
 import { serviceKey } from "../../common/service.js";
 import type { CatalogChange } from "../catalog/types.js";
 import type { MeshCatalog } from "../catalog/catalog.js";
@@ -22,6 +22,8 @@ import { csrKeyFingerprint } from "../certificates/csr.js";
 import type { CaChange, CertificateManager, CertificateRecord } from "../certificates/types.js";
 import type { SidecarDriver } from "../drivers/types.js";
 import type { AgentsProvider } from "../providers/agents/provider.js";
+import type { AzureImdsAttestation } from "../bootstrap/azure-imds.js";
+import { attestationNonce, enrollAttested } from "./attested-enroll.js";
 import { acceptingEncodedMessages } from "./config-message.js";
 import { buildMeshNames } from "./mesh-names.js";
 import { authenticateProxyPeer } from "./peer-auth.js";
@@ -56,6 +58,8 @@ export interface ProxyControlPlaneOptions {
   readonly clock?: Clock;
   /** The mesh's trust domain: mesh names are `<svc>.<ns>.svc.<trustDomain>` (mesh-names.ts). Default cluster.local. */
   readonly trustDomain?: string;
+  /** Enrollment by the Azure IMDS attested document (attested-enroll.ts); absent: refused as MESHFED_ATTEST_DISABLED. */
+  readonly attestation?: AzureImdsAttestation;
 }
 
 /** What one controller accepts from agents; `limits` in the controller config. */
@@ -137,6 +141,11 @@ export class ProxyControlPlane {
       Enroll: (call: grpc.ServerUnaryCall<EnrollRequest__Output, EnrollResponse>, callback: grpc.sendUnaryData<EnrollResponse>) =>
         void this.#enroll(call, callback),
       Connect: (call: ProxyStream) => void this.#connect(call),
+      AttestationNonce: (call: grpc.ServerUnaryCall<AttestationNonceRequest__Output, AttestationNonceResponse>, callback: grpc.sendUnaryData<AttestationNonceResponse>) => {
+        // The same bucket as Enroll: each nonce is a store write for an unauthenticated caller.
+        if (this.#rateLimited(call.getPeer(), callback)) return;
+        void attestationNonce(this.#attestedDeps(), call, callback);
+      },
     });
   }
 
@@ -165,19 +174,31 @@ export class ProxyControlPlane {
 
   // ---- Enroll -----------------------------------------------------------
 
+  /** Takes one from the peer's enrollment bucket; when empty, answers RESOURCE_EXHAUSTED and returns true. */
+  #rateLimited(peer: string, callback: (err: Partial<grpc.StatusObject>) => void): boolean {
+    const waitMs = this.#enrollLimit.take(peer);
+    if (waitMs <= 0) return false;
+    this.#o.metrics?.enrollments.inc({ result: LIMIT_ERRORS.enrollRateLimited });
+    this.#log.warn({ peer, code: LIMIT_ERRORS.enrollRateLimited }, "enrollment rate limited");
+    callback(statusError(grpc.status.RESOURCE_EXHAUSTED, LIMIT_ERRORS.enrollRateLimited,
+      `more than ${this.#limits.enrollBurst} enrollments at ${this.#limits.enrollPerSecond}/s from this address; retry in ${Math.ceil(waitMs / 1000)} s`));
+    return true;
+  }
+
+  #attestedDeps() {
+    return { attestation: this.#o.attestation, certificates: this.#o.certificates, log: this.#log, metrics: this.#o.metrics };
+  }
+
   async #enroll(call: grpc.ServerUnaryCall<EnrollRequest__Output, EnrollResponse>, callback: grpc.sendUnaryData<EnrollResponse>): Promise<void> {
     const peer = call.getPeer();
     const { tokens, certificates, metrics } = this.#o;
     // Before anything costly (token hashing, CSR signature checks, a store write).
-    const waitMs = this.#enrollLimit.take(peer);
-    if (waitMs > 0) {
-      metrics?.enrollments.inc({ result: LIMIT_ERRORS.enrollRateLimited });
-      this.#log.warn({ peer, code: LIMIT_ERRORS.enrollRateLimited }, "enrollment rate limited");
-      callback(statusError(grpc.status.RESOURCE_EXHAUSTED, LIMIT_ERRORS.enrollRateLimited,
-        `more than ${this.#limits.enrollBurst} enrollments at ${this.#limits.enrollPerSecond}/s from this address; retry in ${Math.ceil(waitMs / 1000)} s`));
+    if (this.#rateLimited(peer, callback)) return;
+    const req = call.request;
+    if (req.azureAttested && req.token === "" && typeof req.csrPem === "string" && req.csrPem.length > 0) {
+      await enrollAttested(this.#attestedDeps(), call, callback);
       return;
     }
-    const req = call.request;
     if (typeof req.token !== "string" || req.token.length === 0 || req.token.length > 256 || typeof req.csrPem !== "string" || req.csrPem.length === 0) {
       metrics?.enrollments.inc({ result: "MESHFED_ENROLL_INVALID" });
       callback(statusError(grpc.status.INVALID_ARGUMENT, "MESHFED_ENROLL_INVALID", "Enroll needs a join token and a PEM CSR"));

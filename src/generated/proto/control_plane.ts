@@ -2,6 +2,9 @@ import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { AgentMessage as _meshfed_v1_AgentMessage, AgentMessage__Output as _meshfed_v1_AgentMessage__Output } from './meshfed/v1/AgentMessage.js';
+import type { AttestationNonceRequest as _meshfed_v1_AttestationNonceRequest, AttestationNonceRequest__Output as _meshfed_v1_AttestationNonceRequest__Output } from './meshfed/v1/AttestationNonceRequest.js';
+import type { AttestationNonceResponse as _meshfed_v1_AttestationNonceResponse, AttestationNonceResponse__Output as _meshfed_v1_AttestationNonceResponse__Output } from './meshfed/v1/AttestationNonceResponse.js';
+import type { AzureAttestedDocument as _meshfed_v1_AzureAttestedDocument, AzureAttestedDocument__Output as _meshfed_v1_AzureAttestedDocument__Output } from './meshfed/v1/AzureAttestedDocument.js';
 import type { CaBundle as _meshfed_v1_CaBundle, CaBundle__Output as _meshfed_v1_CaBundle__Output } from './meshfed/v1/CaBundle.js';
 import type { CaptureStatus as _meshfed_v1_CaptureStatus, CaptureStatus__Output as _meshfed_v1_CaptureStatus__Output } from './meshfed/v1/CaptureStatus.js';
 import type { ConfigAck as _meshfed_v1_ConfigAck, ConfigAck__Output as _meshfed_v1_ConfigAck__Output } from './meshfed/v1/ConfigAck.js';
@@ -31,6 +34,9 @@ export interface ProtoGrpcType {
   meshfed: {
     v1: {
       AgentMessage: MessageTypeDefinition<_meshfed_v1_AgentMessage, _meshfed_v1_AgentMessage__Output>
+      AttestationNonceRequest: MessageTypeDefinition<_meshfed_v1_AttestationNonceRequest, _meshfed_v1_AttestationNonceRequest__Output>
+      AttestationNonceResponse: MessageTypeDefinition<_meshfed_v1_AttestationNonceResponse, _meshfed_v1_AttestationNonceResponse__Output>
+      AzureAttestedDocument: MessageTypeDefinition<_meshfed_v1_AzureAttestedDocument, _meshfed_v1_AzureAttestedDocument__Output>
       CaBundle: MessageTypeDefinition<_meshfed_v1_CaBundle, _meshfed_v1_CaBundle__Output>
       CaptureStatus: MessageTypeDefinition<_meshfed_v1_CaptureStatus, _meshfed_v1_CaptureStatus__Output>
       ConfigAck: MessageTypeDefinition<_meshfed_v1_ConfigAck, _meshfed_v1_ConfigAck__Output>

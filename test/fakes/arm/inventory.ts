@@ -219,7 +219,8 @@ export function same(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
 
-function fakeGuid(seed: string): string {
+/** The `vmId` ARM reports for the resource with this id (what IMDS signs into attested documents). */
+export function fakeGuid(seed: string): string {
   let h = 0;
   for (const c of seed) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   const hex = h.toString(16).padStart(8, "0");

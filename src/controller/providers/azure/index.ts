@@ -5,6 +5,7 @@
  */
 import { AzureProvider, type AzureProviderOptions } from "./provider.js";
 
+export type { AttestableInstance } from "./scope-reader.js";
 export { AzureProvider, type AzureProviderOptions, type AzureProviderStatus, type AzureRetrySettings, type ScopeStatus } from "./provider.js";
 export { azureProviderConfigSchema, azureCredentialSchema, azureRuleSchema, type AzureProviderConfig, type AzureProviderConfigInput, type AzureCredentialConfig, type AzureRule } from "./config.js";
 export { AZURE_ERROR_CODES, type AzureErrorCode } from "./errors.js";

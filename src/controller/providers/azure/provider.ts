@@ -37,7 +37,7 @@ import { createArmClients, createCredential, type ArmClients } from "./arm-clien
 import type { AzureProviderConfig } from "./config.js";
 import { AZURE_ERROR_CODES, GLOBAL_FAILURES, toAzureError } from "./errors.js";
 import type { ThrottleEvent } from "./retry-policy.js";
-import { readScope, type InstanceProblem, type ObservedEndpoint, type Scope } from "./scope-reader.js";
+import { readScope, type AttestableInstance, type InstanceProblem, type ObservedEndpoint, type Scope } from "./scope-reader.js";
 import { countEndpoints } from "../endpoint-lists.js";
 import { ViewBackedProvider } from "../view-backed-provider.js";
 import { buildView, seedEntries, viewOf } from "./view.js";
@@ -100,6 +100,8 @@ interface ScopeState {
   readonly scope: Scope;
   readonly name: string;
   entries: Map<string, Entry>;
+  /** Every instance of the last successful read, by lower-cased vmId (no removal grace: attestation wants the present). */
+  attestable: Map<string, AttestableInstance>;
   problems: readonly InstanceProblem[];
   state: ScopeStatus["state"];
   lastSync: string | null;
@@ -126,6 +128,9 @@ export class AzureProvider extends ViewBackedProvider implements SharedViewProvi
   #polling = true;
   /** The view came from adopt(), not from this provider's own scope entries. */
   #adopted = false;
+  /** When the last sync started (ms), and the on-demand one under way, for refreshForAttestation(). */
+  #lastSyncStarted = 0;
+  #refreshing: Promise<void> | undefined;
 
   constructor(options: AzureProviderOptions) {
     super();
@@ -134,7 +139,7 @@ export class AzureProvider extends ViewBackedProvider implements SharedViewProvi
     this.#log = options.logger.child({ component: "provider/azure", subscriptionId: options.config.subscriptionId });
     const groups = [...new Map(options.config.resourceGroups.map((g) => [g.toLowerCase(), g])).values()];
     const scopes: Scope[] = groups.length === 0 ? [{ resourceGroup: undefined }] : groups.map((g) => ({ resourceGroup: g }));
-    this.#scopes = scopes.map((scope) => ({ scope, name: scope.resourceGroup ?? "*", entries: new Map(), problems: [], state: "pending", lastSync: null, lastError: null }));
+    this.#scopes = scopes.map((scope) => ({ scope, name: scope.resourceGroup ?? "*", entries: new Map(), attestable: new Map(), problems: [], state: "pending", lastSync: null, lastError: null }));
   }
 
   async start(signal: AbortSignal): Promise<void> {
@@ -264,10 +269,42 @@ export class AzureProvider extends ViewBackedProvider implements SharedViewProvi
     };
   }
 
+  /**
+   * The VM or scale-set instance IMDS names `vmId`, as the last successful
+   * read of its scope saw it; undefined when none did. Only meaningful while
+   * attestationReady() (a paused replica's reads are as old as its last lead).
+   */
+  attestableInstance(vmId: string): AttestableInstance | undefined {
+    const key = vmId.toLowerCase();
+    for (const s of this.#scopes) {
+      const found = s.attestable.get(key);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+
+  /** Whether this replica reads ARM itself and has read some scope: only then can a vmId be checked. */
+  attestationReady(): boolean {
+    return this.#started && this.#polling && !this.#isStopped() && !this.#adopted && this.#scopes.some((s) => s.lastSync !== null);
+  }
+
+  /**
+   * A sync now, for a vmId not seen yet (an instance of a scale-out that
+   * booted between two polls), unless one started within `minIntervalMs`:
+   * unknown vmIds cannot make us call ARM more often than that. Concurrent
+   * callers share one sync.
+   */
+  refreshForAttestation(minIntervalMs: number): Promise<void> {
+    if (!this.attestationReady() || Date.now() - this.#lastSyncStarted < minIntervalMs) return Promise.resolve();
+    this.#refreshing ??= this.syncNow().finally(() => (this.#refreshing = undefined));
+    return this.#refreshing;
+  }
+
   async #syncAll(): Promise<void> {
     const clients = this.#clients;
     if (clients === undefined || this.#state === "stopped") return;
     const started = Date.now();
+    this.#lastSyncStarted = started;
     await Promise.all(this.#scopes.map((s) => this.#syncScope(s, clients)));
     // Paused meanwhile (this replica stepped down): the view is no longer ours to set.
     if (this.#isStopped() || !this.#polling) return;
@@ -303,6 +340,7 @@ export class AzureProvider extends ViewBackedProvider implements SharedViewProvi
         }
       }
       s.entries = next;
+      s.attestable = new Map(reading.attestable.map((a) => [a.vmId, a]));
       this.#recordProblems(s, reading.problems);
       const recovered = s.state === "failed";
       s.state = "synced";

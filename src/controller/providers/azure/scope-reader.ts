@@ -53,8 +53,24 @@ export interface InstanceProblem {
   readonly message: string;
 }
 
+/**
+ * Every VM and scale-set instance read, mapped or not, by its `vmId` (the
+ * GUID IMDS signs into attested documents): what enrollment by attestation
+ * checks a document against (docs/azure.md "Joining without a token").
+ */
+export interface AttestableInstance {
+  /** Lower-cased. */
+  readonly vmId: string;
+  readonly id: string;
+  readonly name: string;
+  /** Power state; undefined when it was not read (an instance that maps to no service). */
+  readonly running: boolean | undefined;
+  readonly mapping: Mapping;
+}
+
 export interface ScopeReading {
   readonly instances: readonly ObservedInstance[];
+  readonly attestable: readonly AttestableInstance[];
   readonly problems: readonly InstanceProblem[];
   readonly counts: { vms: number; scaleSets: number; scaleSetInstances: number; stopped: number; unmapped: number };
 }
@@ -90,6 +106,10 @@ export async function readScope(options: ReadScopeOptions): Promise<ScopeReading
   for (const nic of nics) if (nic.id !== undefined) nicById.set(nic.id.toLowerCase(), nic);
 
   const instances: ObservedInstance[] = [];
+  const attestable: AttestableInstance[] = [];
+  const remember = (vmId: unknown, id: string, name: string, mapping: Mapping, running: boolean | undefined): void => {
+    if (typeof vmId === "string" && vmId !== "") attestable.push({ vmId: vmId.toLowerCase(), id, name, mapping, running });
+  };
   const problems: InstanceProblem[] = [];
   const counts = { vms: vms.length, scaleSets: scaleSets.length, scaleSetInstances: 0, stopped: 0, unmapped: 0 };
   const accept = (id: string, name: string, mapping: Mapping, ip: string | undefined): void => {
@@ -125,8 +145,12 @@ export async function readScope(options: ReadScopeOptions): Promise<ScopeReading
     const ssId = vm.virtualMachineScaleSet?.id;
     const ss = ssId === undefined ? undefined : await scaleSetFor(ssId);
     const mapping = mapInstance({ resourceGroup: vmRg, scaleSet: ss?.name ?? lastSegment(ssId), tags: vm.tags, scaleSetTags: ss?.tags }, options.tagPrefix, options.rules);
-    if (!classify(id, name, mapping)) return;
+    if (!classify(id, name, mapping)) {
+      remember(vm.vmId, id, name, mapping, undefined);
+      return;
+    }
     const statuses = vm.instanceView?.statuses ?? (await call(() => clients.compute.virtualMachines.instanceView(vmRg, name), `read the instance view of VM ${name}`)).statuses;
+    remember(vm.vmId, id, name, mapping, isRunning(statuses));
     if (!isRunning(statuses)) {
       counts.stopped++;
       return;
@@ -150,6 +174,7 @@ export async function readScope(options: ReadScopeOptions): Promise<ScopeReading
     for (const vm of members) {
       const id = vm.id ?? "";
       const mapping = mapInstance({ resourceGroup: info.resourceGroup, scaleSet: info.name, tags: vm.tags, scaleSetTags: info.tags }, options.tagPrefix, options.rules);
+      remember(vm.vmId, id, vm.name ?? id, mapping, isRunning(vm.instanceView?.statuses));
       if (!classify(id, vm.name ?? id, mapping)) continue;
       if (isRunning(vm.instanceView?.statuses)) running.push({ vm, mapping });
       else counts.stopped++;
@@ -165,7 +190,7 @@ export async function readScope(options: ReadScopeOptions): Promise<ScopeReading
     }
   });
 
-  return { instances, problems, counts };
+  return { instances, attestable, problems, counts };
 
   // A Flexible instance may belong to a scale set outside this scope; read it once per sync.
   async function scaleSetFor(id: string): Promise<ScaleSetInfo | undefined> {
