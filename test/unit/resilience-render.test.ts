@@ -130,3 +130,29 @@ test("the catalog puts a service's setting and the caller's Retry into the views
   assert.equal(store().inbound.rateLimit?.http?.amount, 20, "the upstream's own proxy gets the rate limit");
   assert.equal(store().outbound.find((o) => o.service.name === "bookbuyer")?.retry, undefined, "a Retry applies to its source only");
 });
+
+test("--explain names the UpstreamTrafficSetting and Retry (and their files) behind each limit, retry and rate limit; the default retry says so", (t) => {
+  const onprem = new FakeProvider("onprem");
+  onprem.set("bookbuyer/bookbuyer", ["10.0.0.1:8080"], false);
+  onprem.set("bookstore/bookstore", ["10.0.0.2:14001"], false);
+  const spec = new FakeSpec();
+  const catalog = new MeshCatalog({
+    providers: [onprem], spec, certificates: { certificates: () => [] }, connected: new FakeConnected(),
+    providerPriority: [], permissive: true, logger: silentLogger(),
+  });
+  const ac = new AbortController();
+  catalog.start(ac.signal);
+  t.after(() => ac.abort());
+  spec.set({ upstreamTrafficSettings: [{ ...bookstoreSetting, rateLimit: v1Setting.rateLimit!, httpRoutes: v1Setting.httpRoutes }], retries: [buyerRetry] });
+  catalog.flush();
+  const lines = (id: string, name: string) => catalog.explainProxyView({ proxyId: id, service: { namespace: name, name } }).map((e) => `${e.part} <- ${e.from.join("; ")}`);
+  const buyer = lines("p1", "bookbuyer");
+  assert.ok(buyer.includes("outbound bookstore/bookstore limits connectTimeoutMs=1500 maxConnections=10 maxRequests=50 maxPendingRequests=5 maxRequestsPerConnection=100 maxRetries=3 requestTimeoutMs=30000 <- UpstreamTrafficSetting bookstore/bookstore-limits (bookstore-limits.yaml#1)"), buyer.join("\n"));
+  assert.ok(buyer.some((l) => l.startsWith("outbound bookstore/bookstore circuit breaking statTimeWindowMs=10000") && l.endsWith("<- UpstreamTrafficSetting bookstore/bookstore-limits (bookstore-limits.yaml#1)")), buyer.join("\n"));
+  assert.ok(buyer.includes("outbound bookstore/bookstore retry retryOn=5xx,retriable-4xx,429 numRetries=3 perTryTimeoutMs=500 retryBackoffBaseIntervalMs=100 <- Retry bookbuyer/retry (retry.yaml#1)"), buyer.join("\n"));
+  const store = lines("p2", "bookstore");
+  assert.ok(store.includes("inbound requests limited to 20/second burst 5 <- UpstreamTrafficSetting bookstore/bookstore-limits (bookstore-limits.yaml#1)"), store.join("\n"));
+  assert.ok(store.includes("inbound connections limited to 100/minute burst 10 <- UpstreamTrafficSetting bookstore/bookstore-limits (bookstore-limits.yaml#1)"), store.join("\n"));
+  assert.ok(store.some((l) => l.startsWith("inbound requests on ")), store.join("\n"));
+  assert.ok(store.some((l) => /^outbound bookbuyer\/bookbuyer retry: the default .* <- no Retry from this identity to the service$/.test(l)), store.join("\n"));
+});

@@ -53,5 +53,43 @@ export function explainEdgePolicies(view: ProxyView, spec: SpecIndex): { part: s
     const who = [...r.ipRanges, ...r.principals.map((p) => `principal ${p}`)].join(", ") || "nobody";
     out.push({ part: `inbound ${r.protocol} port ${r.port} from outside the mesh: ${who}`, from: [`IngressBackend ${r.ingressBackend}${o ? ` (${o})` : ""}`, ...r.sourceServices.map((s) => `endpoints of Service ${s}`)] });
   }
+  out.push(...explainResilience(view, spec, origin));
+  return out;
+}
+
+/** `--explain` lines for UpstreamTrafficSetting and Retry parts; unset fields are left to the renderer's defaults and not listed. */
+function explainResilience(
+  view: ProxyView,
+  spec: SpecIndex,
+  origin: (list: readonly { namespace: string; name: string; origin: string }[], key: string) => string | undefined,
+): { part: string; from: string[] }[] {
+  const out: { part: string; from: string[] }[] = [];
+  const uts = (key: string) => {
+    const o = origin(spec.policies.upstreamTrafficSettings, key);
+    return `UpstreamTrafficSetting ${key}${o ? ` (${o})` : ""}`;
+  };
+  const set = (fields: Record<string, unknown>) => Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? String(v) : JSON.stringify(v)}`).join(" ");
+  for (const o of view.outbound) {
+    const key = `${o.service.namespace}/${o.service.name}`;
+    if (o.limits) {
+      const { upstreamTrafficSetting, circuitBreaking, ...limits } = o.limits;
+      const listed = set(limits);
+      if (listed !== "") out.push({ part: `outbound ${key} limits ${listed}`, from: [uts(upstreamTrafficSetting)] });
+      if (circuitBreaking) out.push({ part: `outbound ${key} circuit breaking ${set({ ...circuitBreaking })}`, from: [uts(upstreamTrafficSetting)] });
+    }
+    if (o.retry) {
+      const r = origin(spec.policies.retries, o.retry.retry);
+      const { retry, ...policy } = o.retry;
+      out.push({ part: `outbound ${key} retry ${set({ ...policy, retryOn: policy.retryOn.join(",") })}`, from: [`Retry ${retry}${r ? ` (${r})` : ""}`] });
+    } else {
+      out.push({ part: `outbound ${key} retry: the default (another endpoint, twice, on connect failure or 502/503/504 of idempotent requests)`, from: ["no Retry from this identity to the service"] });
+    }
+  }
+  const rl = view.inbound.rateLimit;
+  if (rl) {
+    if (rl.tcp) out.push({ part: `inbound connections limited to ${rl.tcp.amount}/${rl.tcp.unit} burst ${rl.tcp.burst}`, from: [uts(rl.upstreamTrafficSetting)] });
+    if (rl.http) out.push({ part: `inbound requests limited to ${rl.http.amount}/${rl.http.unit} burst ${rl.http.burst}`, from: [uts(rl.upstreamTrafficSetting)] });
+    for (const route of rl.routes) out.push({ part: `inbound requests on ${route.path} limited to ${route.rateLimit.amount}/${route.rateLimit.unit} burst ${route.rateLimit.burst}`, from: [uts(rl.upstreamTrafficSetting)] });
+  }
   return out;
 }
