@@ -143,7 +143,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   if (onprem) providers.push(new OnPremProvider({ file: onprem.hostsFile, debounceMs: onprem.debounce, logger, metrics }));
   const specs: MeshSpec[] = [];
   const files = config.spec.files;
-  if (files) specs.push(new FileMeshSpec({ dir: files.directory, debounceMs: files.debounce, logger, metrics }));
+  if (files) specs.push(new FileMeshSpec({ dir: files.directory, debounceMs: files.debounce, logger, metrics, trustDomain: config.trustDomain }));
   // Platform SDKs load only when their provider is configured: each costs
   // one to two seconds of start-up that a controller without it should not pay.
   const azure = config.providers.azure;
@@ -174,7 +174,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     const provider = createKubernetesProvider(kube, { kubeConfig, logger, metrics });
     kubernetes = { provider, ...cluster };
     providers.push(provider);
-    if (kube.smi) specs.push(createKubernetesMeshSpec(kube, { kubeConfig, logger, metrics }));
+    if (kube.smi) specs.push(createKubernetesMeshSpec(kube, { kubeConfig, logger, metrics, trustDomain: config.trustDomain }));
     if (kube.meshConfig.enabled) {
       meshConfig = createKubeMeshConfig(kube, {
         kubeConfig, logger, metrics,

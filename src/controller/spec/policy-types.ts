@@ -40,7 +40,8 @@ export interface LocalObjectRef {
 /**
  * Egress: lets the listed source identities reach destinations outside the
  * mesh, by host (HTTP Host or TLS SNI; a leading `*.` is a suffix match), by IP
- * range (CIDR), on the listed ports. At least one of hosts / ipAddresses.
+ * range (CIDR), on the listed ports. With neither hosts nor ipAddresses the
+ * ports apply to any destination, as in osm-edge.
  */
 export interface Egress extends ObjectMeta {
   readonly sources: readonly ServiceAccountRef[];

@@ -11,9 +11,10 @@ export { KubernetesMeshSpec, SMI_CUSTOM_RESOURCES, POLICY_CUSTOM_RESOURCES, type
 export { KubeMeshConfig, parseMeshConfigData, MESH_CONFIG_KEYS, type MeshSettings, type MeshConfigChange, type KubeMeshConfigOptions } from "./mesh-config.js";
 
 /** The SMI CRD store for `providers.kubernetes` (when `smi` is true). */
-export function createKubernetesMeshSpec(config: KubernetesProviderConfig, deps: KubernetesDeps): KubernetesMeshSpec {
+export function createKubernetesMeshSpec(config: KubernetesProviderConfig, deps: KubernetesDeps & { trustDomain?: string }): KubernetesMeshSpec {
   return new KubernetesMeshSpec({
     kubeConfig: deps.kubeConfig,
+    ...(deps.trustDomain === undefined ? {} : { trustDomain: deps.trustDomain }),
     backoff: { initialMs: config.backoff.initial, maxMs: config.backoff.max },
     logger: deps.logger,
     ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
