@@ -33,12 +33,15 @@ import { z } from "zod";
 import { removeStaleTempFiles, writeFileAtomic } from "../common/atomic-file.js";
 import { MeshfedError } from "../common/errors.js";
 import { parseServiceKey, serviceKey, type ServiceRef } from "../common/service.js";
+import { healthProbesSchema, type HealthProbe } from "../common/health-probe.js";
 import { parseStoredConfig, serializeConfig, type ConfigVersionData } from "./config-version.js";
 
 export interface Enrollment {
   readonly proxyId: string;
   readonly service: ServiceRef;
   readonly enrolledAt: string;
+  /** Health probes the join token declared (docs/agent.md, "Health probes"); absent: none. */
+  readonly probes?: readonly HealthProbe[];
 }
 
 export interface ServiceCertificateData {
@@ -70,6 +73,7 @@ const stateSchema = z.strictObject({
     }
   }),
   enrolledAt: z.string(),
+  probes: healthProbesSchema.optional(),
 });
 
 const serviceMetaSchema = z.strictObject({ serial: z.string(), notAfter: z.string(), renewAt: z.string() });
@@ -183,7 +187,7 @@ export class DataDir {
     await rm(this.file.proxyIdentity(), { force: true });
     await writeFileAtomic(this.file.cert(), certPem, PUBLIC);
     if (caPem !== "") await writeFileAtomic(this.file.ca(), caPem, PUBLIC);
-    await writeFileAtomic(this.file.state(), JSON.stringify({ proxyId: e.proxyId, service: serviceKey(e.service), enrolledAt: e.enrolledAt }, null, 2) + "\n", PUBLIC);
+    await writeFileAtomic(this.file.state(), JSON.stringify({ proxyId: e.proxyId, service: serviceKey(e.service), enrolledAt: e.enrolledAt, ...(e.probes !== undefined && e.probes.length > 0 ? { probes: e.probes } : {}) }, null, 2) + "\n", PUBLIC);
   }
 
   /**
