@@ -199,6 +199,7 @@ export class MeshCatalog {
     m.catalogServices.set(this.#index.serviceCount);
     m.catalogEndpoints.set(this.#index.endpointCount);
     m.catalogConflicts.set(this.#index.conflictCount);
+    m.catalogUnhealthyEndpoints.set(this.#health.unhealthyCount);
   }
 
   service(ref: ServiceRef | ServiceKey): CatalogService | undefined {
@@ -269,8 +270,8 @@ export class MeshCatalog {
     return computeParticipants(this.#index, this.#options.certificates.certificates(), this.#options.connected.connected(), (key, ip, port) => this.#health.of(key, ip, port));
   }
 
-  get counts(): { services: number; endpoints: number; conflicts: number; unhealthy: number } {
-    return { services: this.#index.serviceCount, endpoints: this.#index.endpointCount, conflicts: this.#index.conflictCount, unhealthy: this.#health.unhealthyCount };
+  get counts(): { services: number; endpoints: number; conflicts: number } {
+    return { services: this.#index.serviceCount, endpoints: this.#index.endpointCount, conflicts: this.#index.conflictCount };
   }
 }
 

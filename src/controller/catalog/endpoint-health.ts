@@ -3,8 +3,9 @@
  * (docs/agent.md, "Health probes"). Providers that hear from agents report
  * it (`endpointHealth`); the catalog re-reads a service's health when it
  * re-reads its endpoints, so what proxies are sent and what `meshfed catalog`
- * shows change together, and only a change of the unhealthy set re-renders
- * the service's callers (a new reason alone does not).
+ * shows change together. A change of the unhealthy set alone (the same
+ * endpoints) is reported as a change of the service; a new reason alone
+ * changes no proxy view, so no rendered hash, and nothing is sent.
  */
 import type { ServiceKey } from "../../common/service.js";
 import type { EndpointHealthInfo, EndpointProvider } from "../providers/types.js";
