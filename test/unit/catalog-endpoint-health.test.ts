@@ -10,6 +10,7 @@ import { silentLogger } from "../../src/common/logger.js";
 import { AgentsProvider } from "../../src/controller/providers/agents/provider.js";
 import type { EndpointHealthInfo } from "../../src/controller/providers/types.js";
 import { FakeConnected, FakeProvider, FakeSpec } from "../helpers/fake-sources.js";
+import { healthCell } from "../../src/cli/commands/inspect.js";
 
 const P1 = "11111111-1111-4111-8111-000000000001";
 const P2 = "11111111-1111-4111-8111-000000000002";
@@ -133,4 +134,11 @@ test("the catalog snapshot and participants show each probed endpoint's health a
   withCerts.start(ac.signal);
   const p = withCerts.participants().participants.find((x) => x.proxyId === P1);
   assert.deepEqual(p?.endpoints, [{ ip: "10.0.0.2", port: 14001, health: { state: "unhealthy", reason: "probe failed: connection refused after 3 tries", since: "2026-12-03T19:00:00.000Z", probe: "http GET :14001/healthz every 10s", source: "agent" } }]);
+});
+
+test("meshfed catalog's HEALTH column: '-' when not probed, the state, and why when unhealthy", () => {
+  assert.equal(healthCell(undefined), "-");
+  assert.equal(healthCell({ state: "healthy", reason: "probe succeeded", since: "", probe: "", source: "agent" }), "healthy");
+  assert.equal(healthCell({ state: "unknown", reason: "no probe result yet", since: "", probe: "", source: "hosts" }), "unknown");
+  assert.equal(healthCell({ state: "unhealthy", reason: "probe failed: connection refused after 3 tries", since: "", probe: "", source: "token" }), "unhealthy (probe failed: connection refused after 3 tries)");
 });
