@@ -2,8 +2,8 @@
 // Hello and Health carry no endpoint_health and its endpoints stay ready; a
 // newer agent's report in Hello counts from the first catalog update and one
 // in Health changes it; a report about an endpoint the agent did not announce
-// is ignored; a disconnect drops the report. The hosts file's probes are sent
-// as HealthProbes after Hello only when there are some.
+// is ignored. The hosts file's probes are sent as HealthProbes after every
+// Hello (an empty list when there are none) and again when the file changes them.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { enroll, TestStream } from "../helpers/grpc-agent.js";
@@ -48,7 +48,8 @@ test("endpoint health over the stream: older agents unchanged, Hello and Health 
     const h = await health();
     return h["127.0.0.3"] === "unhealthy" ? h : undefined;
   }, 5000, "newer unhealthy"), { "127.0.0.2": "-", "127.0.0.3": "unhealthy" });
-  assert.equal(older.messages.some((m) => m.message === "healthProbes"), false, "no probes declared for its host: nothing sent");
+  const none = await older.next((m) => m.message === "healthProbes");
+  assert.deepEqual(none.healthProbes?.probes, [], "no probes declared for its host: an empty list (an older agent ignores the message)");
 
   newer.send({ health: { proxyState: "running", runningVersion: 1, detail: "", endpointHealth: [{ ...unhealthy("127.0.0.3"), state: "healthy", reason: "probe succeeded" }] } });
   await eventually(async () => (await health())["127.0.0.3"] === "healthy", 5000, "newer healthy");

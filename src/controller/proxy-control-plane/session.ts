@@ -119,7 +119,7 @@ export class ProxySession {
   dns: DnsInfo | null = null;
   capture: CaptureInfo | null = null;
   endpointHealth: readonly EndpointHealthInfo[] = [];
-  /** The hosts-file probes last sent, as JSON ("" = none sent yet). */
+  /** The hosts-file probes last sent, as JSON ("" = nothing sent yet on this stream). */
   #probesSent = "";
   readonly #stream: ProxyStream;
   /** Set when gRPC's buffer is over its high-water mark, until "drain". */
@@ -164,12 +164,13 @@ export class ProxySession {
 
   /**
    * Sends the hosts file's probes for this proxy when they differ from the
-   * last sent; nothing before the first non-empty set (an agent without
-   * hosts-file probes never hears of them). True when sent.
+   * last sent. The first push after Hello always goes, even empty: the agent
+   * may still run probes an earlier connection declared (the hosts file
+   * changed while it was away). True when sent.
    */
   pushHealthProbes(probes: readonly HealthProbe[]): boolean {
     const json = JSON.stringify(probes);
-    if (this.#ended || json === this.#probesSent || (this.#probesSent === "" && probes.length === 0)) return false;
+    if (this.#ended || json === this.#probesSent) return false;
     this.#probesSent = json;
     this.#send("healthProbes", { healthProbes: { probes: probes.map(toWireProbe) } });
     return true;
