@@ -33,13 +33,14 @@ test("probes from agent config, token and hosts file reach the catalog; an app a
   const port = await freePort("127.0.78.2");
   // The hosts file declares a probe for every host; for a and b it must lose (agent config, token), c uses it.
   const entry = (name: string, ip: string, path: string) =>
-    `  - name: ${name}\n    address: ${ip}\n    services: [{ name: web, namespace: shop, port: ${port}, probe: { type: http, path: ${path}, periodSeconds: 0.2, timeoutSeconds: 0.2, failureThreshold: 2 } }]\n`;
+    `  - name: ${name}\n    address: ${ip}\n    services: [{ name: web, namespace: shop, port: ${port}, probe: { type: http, path: ${path}, periodSeconds: 0.5, timeoutSeconds: 0.5, failureThreshold: 2 } }]\n`;
   const hosts = `hosts:\n${entry("a", IP.a, "/nope")}${entry("b", IP.b, "/nope")}${entry("c", IP.c, "/healthz")}` +
     `  - name: caller\n    address: ${IP.caller}\n    services: [{ name: caller, namespace: shop, port: 8080 }]\n`;
   const ctl = await startTestController(t, { hosts, patch: (c) => ({ ...c, driver: "json", mesh: { ...c.mesh, permissive: true } }) });
   const caPem = await ctl.api<string>("/api/v1/ca");
   const apps = { a: await app(t, IP.a, port), b: await app(t, IP.b, port), c: await app(t, IP.c, port) };
-  const fast = { periodSeconds: 0.2, timeoutSeconds: 0.2, failureThreshold: 2 };
+  // Short periods keep the test quick; a check on loopback is far below the timeout even on a loaded machine.
+  const fast = { periodSeconds: 0.5, timeoutSeconds: 0.5, failureThreshold: 2 };
 
   const start = async (name: string, ip: string, service: string, endpoint: string, extra: { probes?: unknown[]; tokenProbes?: unknown[] } = {}) => {
     const dir = join(ctl.dir, "agents", name);

@@ -18,7 +18,7 @@ const IP = { bookbuyer: "127.0.118.10", a: "127.0.118.21", b: "127.0.118.22" } a
 const PORT = 14001;
 const PERIOD_S = 1;
 const FAILURES = 2;
-const probe = { port: PORT, type: "http", path: "/healthz", periodSeconds: PERIOD_S, timeoutSeconds: 0.5, failureThreshold: FAILURES, successThreshold: 1 } as const;
+const probe = { port: PORT, type: "http", path: "/healthz", periodSeconds: PERIOD_S, timeoutSeconds: 1, failureThreshold: FAILURES, successThreshold: 1 } as const;
 
 const hosts: MeshHost[] = [
   { service: "bookbuyer/bookbuyer", ip: IP.bookbuyer, port: PORT },
