@@ -12,6 +12,9 @@ import { MeshfedError } from "../../src/common/errors.js";
 import { fromWireProbes, healthProbeSchema, mergeProbes, parseProbeFlag, PROBE_DEFAULTS, toWireProbe } from "../../src/common/health-probe.js";
 import { parseHostsFile } from "../../src/controller/providers/onprem/hosts-file.js";
 import { JoinTokens } from "../../src/controller/proxy-control-plane/join-tokens.js";
+import { DataDir } from "../../src/agent/data-dir.js";
+import { tempDir } from "../helpers/agent-testbed.js";
+import { readFile } from "node:fs/promises";
 import { Clock, MemoryStore } from "../helpers/certificates.js";
 
 const code = (c: string) => (err: unknown) => err instanceof MeshfedError && err.code === c;
@@ -111,4 +114,16 @@ test("wire form: zeros and empty strings mean the defaults; a bad probe is dropp
   const { probes, rejected } = fromWireProbes([{ ...zeros, type: "icmp" }, { ...zeros, port: 22 }, { ...zeros, port: 22 }]);
   assert.deepEqual(probes.map((x) => x.port), [22]);
   assert.equal(rejected.length, 2);
+});
+
+test("the token's probes are kept with the enrollment in a file of their own (state.json stays as older agents read it)", async (t) => {
+  const dir = new DataDir(await tempDir(t));
+  await dir.init();
+  const probes = [healthProbeSchema.parse({ port: 14001, type: "http", path: "/healthz" })];
+  const service = { namespace: "shop", name: "web" };
+  await dir.saveEnrollment({ proxyId: "p-1", service, enrolledAt: "2026-12-03T19:00:00.000Z", probes }, "CERT", "");
+  assert.deepEqual((await dir.load()).enrollment?.probes, probes);
+  assert.deepEqual(Object.keys(JSON.parse(await readFile(dir.file.state(), "utf8")) as object).sort(), ["enrolledAt", "proxyId", "service"]);
+  await dir.saveEnrollment({ proxyId: "p-2", service, enrolledAt: "2026-12-03T19:00:00.000Z" }, "CERT", "");
+  assert.equal((await dir.load()).enrollment?.probes, undefined, "a later enrollment without probes leaves none behind");
 });
