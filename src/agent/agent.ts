@@ -20,7 +20,10 @@ import { loadProto } from "../common/proto.js";
 import { parseServiceKey, serviceKey, type ServiceRef } from "../common/service.js";
 import type { Health } from "../generated/proto/meshfed/v1/Health.js";
 import type { CaptureStatus as CaptureStatusMessage } from "../generated/proto/meshfed/v1/CaptureStatus.js";
+import { mergeProbes, type HealthProbe } from "../common/health-probe.js";
 import { Backoff, sleep } from "./backoff.js";
+import { ProbeMetrics } from "./health/metrics.js";
+import { Prober, type ProberOptions } from "./health/prober.js";
 import { CAPTURE_NONE, captureFromConfig, type CaptureSetup, type CaptureStatus } from "./capture/index.js";
 import { ConfigApplier } from "./config-applier.js";
 import type { ConfigFileData } from "./config-version.js";
@@ -83,6 +86,8 @@ export interface AgentTestHooks {
   readonly resolverPaths?: ResolverPaths;
   /** Runs the iptables commands elsewhere (tests: ["ip", "netns", "exec", NAME]). */
   readonly captureCommandPrefix?: readonly string[];
+  /** The prober's checks and timers (tests: a fake clock and fake checks). */
+  readonly prober?: Pick<ProberOptions, "check" | "timers">;
 }
 
 /** The last failed attempt to reach the controller, as GET /status shows it; null once connected. */
@@ -128,7 +133,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: Age
   // the OUTPUT jump waits for a ready Pipy. A host that cannot capture fails
   // the start with a named error rather than running unenforced.
   await capture.manager?.install(false);
-  const agent = new Agent(config, logger, hooks, dataDir, caPem, identity, stored.serviceCertificate, capture);
+  const agent = new Agent(config, logger, hooks, dataDir, caPem, identity, stored.serviceCertificate, capture, stored.enrollment?.probes ?? []);
   try {
     await agent.start(repoAddress, stored.goodConfig);
   } catch (err) {
@@ -170,8 +175,14 @@ class Agent implements RunningAgent {
   #done!: Promise<AgentExit>;
   readonly #capture: CaptureSetup;
   #captureTimer: NodeJS.Timeout | undefined;
+  /** Application health of the local endpoints (docs/agent.md, "Health probes"); closed in #drain. */
+  readonly #prober: Prober;
+  readonly #probeMetrics = new ProbeMetrics();
+  /** Probes from the join token (kept with the enrollment) and from the controller's hosts file (this connection's). */
+  #tokenProbes: readonly HealthProbe[];
+  #hostsProbes: readonly HealthProbe[] = [];
 
-  constructor(config: AgentConfig, root: Logger, hooks: AgentTestHooks, dataDir: DataDir, caPem: string, identity: Identity | undefined, serviceCert: ServiceCertificateData | undefined, capture: CaptureSetup) {
+  constructor(config: AgentConfig, root: Logger, hooks: AgentTestHooks, dataDir: DataDir, caPem: string, identity: Identity | undefined, serviceCert: ServiceCertificateData | undefined, capture: CaptureSetup, tokenProbes: readonly HealthProbe[]) {
     this.#config = config;
     this.#root = root;
     this.#log = root.child({ component: "agent" });
@@ -182,6 +193,8 @@ class Agent implements RunningAgent {
     this.#identity = identity;
     this.#serviceCert = serviceCert;
     this.#capture = capture;
+    this.#tokenProbes = tokenProbes;
+    this.#prober = new Prober({ logger: root, clock: this.#clock, metrics: this.#probeMetrics, ...hooks.prober });
     this.#sm = new AgentStateMachine(identity === undefined ? "ENROLLING" : "CONNECTING", this.#log);
   }
 
@@ -214,7 +227,10 @@ class Agent implements RunningAgent {
     await this.#dataDir.clearTrustFailure();
     // Asked before the repo listens, too: between listen and the applier nothing may await.
     if (this.#config.proxy.enabled) this.#proxyVersion = await proxyVersion(this.#config.proxy.pipy);
-    this.#repo = await LocalRepo.listen({ address: repoAddress, tracker: this.#tracker, logger: this.#root.child({ component: "repo" }), status: () => this.#status() });
+    this.#repo = await LocalRepo.listen({
+      address: repoAddress, tracker: this.#tracker, logger: this.#root.child({ component: "repo" }), status: () => this.#status(),
+      metrics: () => this.#probeMetrics.text(),
+    });
     this.#log.info({ repo: this.#repo.url, dataDir: this.#config.dataDir, proxyId: this.#identity?.proxyId }, "local repo listening");
     this.#tracker.onChange(() => {
       this.#healthChanged.emit();
@@ -244,6 +260,9 @@ class Agent implements RunningAgent {
       ...(this.#config.proxy.enabled ? { attachments: () => this.#certificateFiles() } : {}),
     });
     if (this.#identity !== undefined) this.#identityKnown(this.#identity);
+    this.#prober.onChange(() => this.#healthChanged.emit());
+    // Probes run from the start, also through a controller outage: the first Hello then carries a verdict.
+    this.#applyProbes();
     if (this.#config.dns.enabled) await this.#startDns();
     // Served before any controller answer: the proxy keeps running through an outage.
     if (good !== undefined && this.#identity !== undefined) this.#applier.restore(good);
@@ -309,6 +328,7 @@ class Agent implements RunningAgent {
     this.#stop.abort();
     this.#sm.to("DRAINING", { code: exit.code });
     clearInterval(this.#captureTimer);
+    this.#prober.close();
     // The host's connections stop going to a Pipy that is about to drain.
     await this.#capture.manager?.setOutbound(false);
     // The host's resolver is put back first: nothing may point at a DNS that is about to stop.
@@ -404,7 +424,10 @@ class Agent implements RunningAgent {
       });
       const r = await checkEnrollResponse(res, keys, c.service === undefined ? undefined : parseServiceKey(c.service));
       if (r.caBundlePem !== "") this.#caPem = r.caBundlePem;
-      await this.#dataDir.saveEnrollment({ proxyId: r.proxyId, service: r.service, enrolledAt: this.#clock.now().toISOString() }, r.certificatePem, r.caBundlePem);
+      if (r.rejectedProbes.length > 0) this.#log.warn({ code: "MESHFED_PROBE_INVALID", rejected: r.rejectedProbes }, "the join token's health probes include invalid ones; those are ignored");
+      await this.#dataDir.saveEnrollment({ proxyId: r.proxyId, service: r.service, enrolledAt: this.#clock.now().toISOString(), probes: r.probes }, r.certificatePem, r.caBundlePem);
+      this.#tokenProbes = r.probes;
+      this.#applyProbes();
       const identity = { proxyId: r.proxyId, service: r.service, keyPem, certPem: r.certificatePem };
       this.#identity = identity;
       this.#log.info({ proxyId: r.proxyId, service: serviceKey(r.service), notAfter: r.notAfter, controller: address }, "enrolled");
@@ -435,17 +458,14 @@ class Agent implements RunningAgent {
         hello: {
           proxyId: identity.proxyId,
           hostAddresses: this.#config.hostAddresses ?? defaultHostAddresses(),
-          endpoints: this.#config.endpoints.map((e) => {
-            const { address, protocol } = splitProtocolSuffix(e);
-            const hp = parseHostPort(address);
-            return { ip: hp.host, port: hp.port, protocol: protocol ?? "" };
-          }),
+          endpoints: this.#endpoints(),
           agentVersion: agentVersion(),
           proxyVersion: this.#config.proxy.enabled ? this.#proxyVersion : "",
           configVersion: good?.version ?? 0,
           configHash: good?.hash ?? "",
           dns: this.#dnsStatus(),
           capture: this.#captureMessage(),
+          endpointHealth: this.#prober.health(),
         },
         handlers: {
           caBundle: (pem) => this.#onCaBundle(pem),
@@ -455,6 +475,10 @@ class Agent implements RunningAgent {
           config: (cfg) => this.#applier.apply(cfg),
           meshNames: async (table) => {
             await this.#dns?.setTable(table);
+          },
+          healthProbes: async (probes) => {
+            this.#hostsProbes = probes;
+            this.#applyProbes();
           },
         },
         health: () => this.#health(),
@@ -494,6 +518,23 @@ class Agent implements RunningAgent {
     this.#trust = undefined;
     this.#log.info("the controller and this agent share a CA again");
     await this.#dataDir.clearTrustFailure().catch(() => undefined);
+  }
+
+  // ---- health probes -----------------------------------------------------------
+
+  #endpoints(): Array<{ ip: string; port: number; protocol: string }> {
+    return this.#config.endpoints.map((e) => {
+      const { address, protocol } = splitProtocolSuffix(e);
+      const hp = parseHostPort(address);
+      return { ip: hp.host, port: hp.port, protocol: protocol ?? "" };
+    });
+  }
+
+  /** Precedence per port: agent config > join token > hosts file (common/health-probe.ts). */
+  #applyProbes(): void {
+    if (this.#stop.signal.aborted) return;
+    const probes = mergeProbes({ agent: this.#config.probes, token: this.#tokenProbes, hosts: this.#hostsProbes });
+    this.#prober.set(probes, this.#endpoints());
   }
 
   // ---- mesh DNS ----------------------------------------------------------------
@@ -665,7 +706,10 @@ class Agent implements RunningAgent {
   }
 
   #health(): Health {
-    return { proxyState: this.#proxyState(), runningVersion: this.#runningVersion(), detail: this.#describeProxyFailure() ?? "", capture: this.#captureMessage() };
+    return {
+      proxyState: this.#proxyState(), runningVersion: this.#runningVersion(), detail: this.#describeProxyFailure() ?? "", capture: this.#captureMessage(),
+      endpointHealth: this.#prober.health(),
+    };
   }
 
   /**
@@ -721,6 +765,7 @@ class Agent implements RunningAgent {
       lastFailure: this.#lastFailure ?? null,
       dns: this.#config.dns.enabled ? (this.#dns?.status() ?? this.#dnsStatus()) : { state: "disabled" },
       capture: this.#captureStatus(),
+      health: this.#prober.health(),
     };
   }
 }

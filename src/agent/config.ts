@@ -16,6 +16,7 @@ import { MeshfedError } from "../common/errors.js";
 import { LOG_LEVELS } from "../common/logger.js";
 import { PROTOCOL_CHOICES, splitProtocolSuffix } from "../common/declared-protocol.js";
 import { parseServiceKey } from "../common/service.js";
+import { healthProbesSchema, parseProbeFlag, PROBE_INVALID, probeIssue } from "../common/health-probe.js";
 import { inputError, issuesFromZod, YamlInput } from "../common/yaml-input.js";
 import { HOOK_MODES } from "./dns/resolver-hook.js";
 
@@ -73,6 +74,12 @@ export const agentConfigSchema = z.strictObject({
   service: service.optional(),
   /** Endpoints of the local service announced in Hello. */
   endpoints: z.array(endpoint).default([]),
+  /**
+   * Application health probes for the endpoints above (docs/agent.md,
+   * "Health probes"); per port they win over the join token's and the hosts
+   * file's. Flags: --probe port=14001,type=http,path=/healthz (repeatable).
+   */
+  probes: healthProbesSchema.default([]),
   /** Addresses of this host announced in Hello; default: non-internal interface addresses. */
   hostAddresses: z.array(ip).optional(),
   repoAddress: loopbackHostPort.default("127.0.0.1:15010"),
@@ -183,6 +190,8 @@ export interface AgentOverrides {
   readonly dnsHook?: string;
   readonly capture?: string;
   readonly proxyUser?: string;
+  /** --probe key=value,... (repeatable); replaces the file's probes. */
+  readonly probes?: readonly string[];
 }
 
 /**
@@ -250,6 +259,7 @@ function applyOverrides(config: AgentConfig, o: AgentOverrides): AgentConfig {
     dataDir: path(o.dataDir) ?? config.dataDir,
     service: o.service !== undefined ? parseFlag("--service", shape.service, o.service) : config.service,
     endpoints: o.endpoints !== undefined && o.endpoints.length > 0 ? parseFlag("--endpoint", shape.endpoints, [...o.endpoints]) : config.endpoints,
+    probes: o.probes !== undefined && o.probes.length > 0 ? probesFromFlags(o.probes) : config.probes,
     hostAddresses: o.hostAddresses !== undefined && o.hostAddresses.length > 0 ? parseFlag("--host-address", shape.hostAddresses, [...o.hostAddresses]) : config.hostAddresses,
     repoAddress: o.repoAddress !== undefined ? parseFlag("--repo-address", shape.repoAddress, o.repoAddress) : config.repoAddress,
     logLevel: o.logLevel !== undefined ? parseFlag("--log-level", shape.logLevel, o.logLevel) : config.logLevel,
@@ -268,6 +278,14 @@ function applyOverrides(config: AgentConfig, o: AgentOverrides): AgentConfig {
     },
     capture: { ...config.capture, ...(o.capture !== undefined ? { mode: parseFlag("--capture", captureShape.mode, o.capture) } : {}) },
   };
+}
+
+/** Each --probe through the shared parser (MESHFED_PROBE_INVALID names the bad key), then the list rules (one probe per port). */
+function probesFromFlags(flags: readonly string[]): AgentConfig["probes"] {
+  const list = flags.map((f) => parseProbeFlag(f));
+  const parsed = healthProbesSchema.safeParse(list);
+  if (!parsed.success) throw new MeshfedError(PROBE_INVALID, `command-line flag --probe: ${probeIssue(parsed.error)}`);
+  return parsed.data;
 }
 
 function parseFlag<T extends z.ZodType>(flag: string, schema: T, value: unknown): z.output<T> {

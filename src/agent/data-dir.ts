@@ -5,6 +5,8 @@
  * Layout (documented in agents/README.md):
  *
  *   state.json            proxy id, service, enrolledAt
+ *   token-probes.json     health probes the join token declared (absent: none); a file of
+ *                         its own so that state.json stays readable by older agents
  *   proxy-key.pem         0600  P-256 key of the proxy certificate (never leaves the host)
  *   proxy-cert.pem              proxy certificate from Enroll
  *   proxy-identity.json   0600  key and certificate from a renewal (CA rotation) in ONE
@@ -33,12 +35,15 @@ import { z } from "zod";
 import { removeStaleTempFiles, writeFileAtomic } from "../common/atomic-file.js";
 import { MeshfedError } from "../common/errors.js";
 import { parseServiceKey, serviceKey, type ServiceRef } from "../common/service.js";
+import { healthProbesSchema, type HealthProbe } from "../common/health-probe.js";
 import { parseStoredConfig, serializeConfig, type ConfigVersionData } from "./config-version.js";
 
 export interface Enrollment {
   readonly proxyId: string;
   readonly service: ServiceRef;
   readonly enrolledAt: string;
+  /** Health probes the join token declared (docs/agent.md, "Health probes"); absent: none. */
+  readonly probes?: readonly HealthProbe[];
 }
 
 export interface ServiceCertificateData {
@@ -85,6 +90,7 @@ export class DataDir {
 
   readonly file = {
     state: () => join(this.path, "state.json"),
+    tokenProbes: () => join(this.path, "token-probes.json"),
     key: () => join(this.path, "proxy-key.pem"),
     cert: () => join(this.path, "proxy-cert.pem"),
     proxyIdentity: () => join(this.path, "proxy-identity.json"),
@@ -122,7 +128,10 @@ export class DataDir {
     if (stateText !== undefined) {
       const parsed = stateSchema.safeParse(parseJson(stateText, this.file.state()));
       if (!parsed.success) throw invalid(this.file.state(), parsed.error.issues[0]?.message);
-      enrollment = parsed.data;
+      const probesText = await readOptional(this.file.tokenProbes());
+      const probes = probesText === undefined ? undefined : healthProbesSchema.safeParse(parseJson(probesText, this.file.tokenProbes()));
+      if (probes !== undefined && !probes.success) throw invalid(this.file.tokenProbes(), probes.error.issues[0]?.message);
+      enrollment = { ...parsed.data, ...(probes?.data !== undefined && probes.data.length > 0 ? { probes: probes.data } : {}) };
     }
     const keyPem = renewed?.keyPem ?? keyFile;
     const certPem = renewed?.certificatePem ?? certFile;
@@ -183,6 +192,9 @@ export class DataDir {
     await rm(this.file.proxyIdentity(), { force: true });
     await writeFileAtomic(this.file.cert(), certPem, PUBLIC);
     if (caPem !== "") await writeFileAtomic(this.file.ca(), caPem, PUBLIC);
+    // Before state.json, the commit point; none left from an earlier enrollment when this token declares none.
+    if (e.probes !== undefined && e.probes.length > 0) await writeFileAtomic(this.file.tokenProbes(), JSON.stringify(e.probes, null, 2) + "\n", PUBLIC);
+    else await rm(this.file.tokenProbes(), { force: true });
     await writeFileAtomic(this.file.state(), JSON.stringify({ proxyId: e.proxyId, service: serviceKey(e.service), enrolledAt: e.enrolledAt }, null, 2) + "\n", PUBLIC);
   }
 

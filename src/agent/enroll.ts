@@ -6,6 +6,7 @@
  * whose key and certificate do not match), the service must be a valid name
  * and, when the agent was configured with one, the expected service.
  */
+import { fromWireProbes, type HealthProbe } from "../common/health-probe.js";
 import { errorMessage } from "../common/errors.js";
 import { loadProto, type EnrollResponse__Output } from "../common/proto.js";
 import { isDnsLabel, serviceKey, type ServiceRef } from "../common/service.js";
@@ -34,6 +35,9 @@ export interface EnrollResult {
   readonly certificatePem: string;
   readonly caBundlePem: string;
   readonly notAfter: string;
+  /** The token's health probes; a bad one is dropped (and named in `rejectedProbes`), never fatal. */
+  readonly probes: readonly HealthProbe[];
+  readonly rejectedProbes: readonly string[];
 }
 
 /** Resolves with the response; rejects with PermanentRefusal or a transient error. */
@@ -100,5 +104,6 @@ export async function checkEnrollResponse(res: EnrollResponse__Output, keys: Cry
   }
   const ours = Buffer.from(await crypto.subtle.exportKey("spki", keys.publicKey));
   if (!ours.equals(Buffer.from(cert.publicKey.rawData))) bad("the proxy certificate does not carry this agent's public key");
-  return { proxyId: res.proxyId, service, certificatePem: res.certificatePem, caBundlePem: res.caBundlePem, notAfter: res.notAfter || cert.notAfter.toISOString() };
+  const { probes, rejected } = fromWireProbes(res.probes ?? []);
+  return { proxyId: res.proxyId, service, certificatePem: res.certificatePem, caBundlePem: res.caBundlePem, notAfter: res.notAfter || cert.notAfter.toISOString(), probes, rejectedProbes: rejected };
 }

@@ -19,6 +19,7 @@ import type { ApplyResult } from "./config-applier.js";
 import type { ConfigVersionData } from "./config-version.js";
 import type { ServiceCertificateData } from "./data-dir.js";
 import { classifyRpcError, type RpcFailure } from "./grpc-errors.js";
+import { fromWireProbes, type HealthProbe } from "../common/health-probe.js";
 
 export interface StreamHandlers {
   readonly caBundle: (pem: string) => Promise<void>;
@@ -30,6 +31,8 @@ export interface StreamHandlers {
   readonly config: (config: ConfigVersionData) => Promise<ApplyResult>;
   /** A mesh name table for the agent's DNS (validated there); absent when the agent runs no DNS. */
   readonly meshNames?: (table: { hash: string; zones: string[]; records: Array<{ name: string; ipv4: string[] }> }) => Promise<void>;
+  /** Health probes the controller declares for this proxy (hosts file), validated; absent: ignored. */
+  readonly healthProbes?: (probes: HealthProbe[]) => Promise<void>;
 }
 
 export interface StreamSessionOptions {
@@ -166,6 +169,12 @@ export function runStreamSession(o: StreamSessionOptions): Promise<SessionEnd> {
         case "meshNames": {
           const m = msg.meshNames;
           if (m && o.handlers.meshNames) await o.handlers.meshNames({ hash: m.hash, zones: m.zones, records: m.records.map((r) => ({ name: r.name, ipv4: r.ipv4 })) });
+          break;
+        }
+        case "healthProbes": {
+          const { probes, rejected } = fromWireProbes(msg.healthProbes?.probes ?? []);
+          if (rejected.length > 0) o.logger.warn({ code: "MESHFED_PROBE_INVALID", rejected }, "health probes from the controller include invalid ones; those are ignored");
+          if (o.handlers.healthProbes) await o.handlers.healthProbes(probes);
           break;
         }
         case "shutdown": {

@@ -28,6 +28,7 @@ export class ControllerMetrics {
   readonly catalogServices: Gauge;
   readonly catalogEndpoints: Gauge;
   readonly catalogConflicts: Gauge;
+  readonly catalogUnhealthyEndpoints: Gauge;
   readonly catalogUpdates: Counter;
   readonly catalogUpdateSeconds: Histogram;
   readonly proxiesConnected: Gauge;
@@ -57,6 +58,7 @@ export class ControllerMetrics {
     this.catalogServices = new Gauge({ name: "meshfed_catalog_services", help: "Services in the merged catalog.", registers: r });
     this.catalogEndpoints = new Gauge({ name: "meshfed_catalog_endpoints", help: "Endpoints in the merged catalog, counted per service.", registers: r });
     this.catalogConflicts = new Gauge({ name: "meshfed_catalog_conflicts", help: "IP:port pairs claimed by more than one service.", registers: r });
+    this.catalogUnhealthyEndpoints = new Gauge({ name: "meshfed_catalog_unhealthy_endpoints", help: "Endpoints withheld from callers because their agent's health probe fails.", registers: r });
     this.catalogUpdates = new Counter({ name: "meshfed_catalog_updates_total", help: "Coalesced catalog updates applied.", registers: r });
     this.catalogUpdateSeconds = new Histogram({ name: "meshfed_catalog_update_duration_seconds", help: "Time to apply one coalesced catalog update.", buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1], registers: r });
     this.proxiesConnected = new Gauge({ name: "meshfed_proxies_connected", help: "Proxies with an open control-plane stream.", registers: r });

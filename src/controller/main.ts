@@ -140,7 +140,8 @@ export async function startController(config: ControllerConfig, logger: Logger, 
   });
   const providers: EndpointProvider[] = [agents];
   const onprem = config.providers.onprem;
-  if (onprem) providers.push(new OnPremProvider({ file: onprem.hostsFile, debounceMs: onprem.debounce, logger, metrics }));
+  const onpremProvider = onprem ? new OnPremProvider({ file: onprem.hostsFile, debounceMs: onprem.debounce, logger, metrics }) : undefined;
+  if (onpremProvider) providers.push(onpremProvider);
   const specs: MeshSpec[] = [];
   const files = config.spec.files;
   if (files) specs.push(new FileMeshSpec({ dir: files.directory, debounceMs: files.debounce, logger, metrics, trustDomain: config.trustDomain }));
@@ -322,7 +323,9 @@ export async function startController(config: ControllerConfig, logger: Logger, 
     // on the stream get the same rendering of the same view.
     const driver = parts.driver ?? (config.driver === "pipy" ? new PipyDriver({ trustDomain: config.trustDomain }) : new JsonDriver());
     plane = await ProxyControlPlane.start({ listen: grpcListen, sessions, certificates, tokens, catalog, driver, agents, logger, metrics, limits: config.limits, clock,
-      keepaliveMs: config.grpc.keepalive.time, keepaliveTimeoutMs: config.grpc.keepalive.timeout, trustDomain: config.trustDomain, ...(attestation ? { attestation } : {}) });
+      keepaliveMs: config.grpc.keepalive.time, keepaliveTimeoutMs: config.grpc.keepalive.timeout, trustDomain: config.trustDomain, ...(attestation ? { attestation } : {}),
+      // The hosts file's probes go to the agents on those hosts (docs/agent.md, "Health probes").
+      ...(onpremProvider ? { declaredProbes: { probes: (svc, addresses) => onpremProvider.declaredProbes(svc, addresses), onChange: (fn) => onpremProvider.onProbesChange(fn) } } : {}) });
     grpcAddress = formatHostPort({ host: grpcListen.host, port: plane.port });
     if (config.repo.address !== undefined) {
       const repoListen = parseHostPort(config.repo.address);

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { startAgent, type RunningAgent } from "../../src/agent/index.js";
 import type { PortProtocols } from "../../src/common/app-protocol.js";
+import type { HealthProbeInput } from "../../src/common/health-probe.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { loadControllerConfig } from "../../src/controller/config/load.js";
 import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
@@ -29,6 +30,8 @@ export interface MeshHost {
   readonly port: number;
   /** false: only listed in the hosts file (an endpoint nobody serves); default true. */
   readonly sidecar?: boolean;
+  /** Health probes in this host's agent config (docs/agent.md, "Health probes"). */
+  readonly probes?: readonly HealthProbeInput[];
 }
 
 export interface PipyMesh {
@@ -83,7 +86,7 @@ export async function startPipyMesh(t: TestContext, o: {
     const { token } = JSON.parse(await api("/api/v1/tokens", { service: h.service, ttl: "10m", uses: 1 })) as { token: string };
     pipyAdmin[h.ip] = `127.0.0.1:${await freePort()}`;
     const config = await testConfig(agentDir, caPem, controller.grpcAddress, {
-      hostAddresses: [h.ip], endpoints: [`${h.ip}:${h.port}`], service: h.service,
+      hostAddresses: [h.ip], endpoints: [`${h.ip}:${h.port}`], service: h.service, ...(h.probes ? { probes: [...h.probes] } : {}),
       proxy: { enabled: true, pipy: o.pipy, adminAddress: pipyAdmin[h.ip], convergenceTimeout: "30s", stopGrace: "3s", drainDelay: "2s" },
     });
     await writeFile(config.tokenFile!, `${token}\n`);

@@ -34,6 +34,8 @@ export interface LocalRepoOptions {
   readonly logger: Logger;
   /** Body of GET /status. */
   readonly status: () => unknown;
+  /** Body of GET /metrics (Prometheus text: the agent's probe metrics); absent: 404. */
+  readonly metrics?: () => Promise<string>;
 }
 
 export class LocalRepo {
@@ -126,6 +128,14 @@ export class LocalRepo {
       return;
     }
     const path = (req.url ?? "/").split("?")[0]!;
+    if (path === "/metrics" && this.#options.metrics !== undefined && (req.method === "GET" || req.method === "HEAD")) {
+      const headOnly = req.method === "HEAD";
+      void this.#options.metrics().then(
+        (text) => send(res, 200, text, { "content-type": "text/plain; version=0.0.4" }, headOnly),
+        () => send(res, 500, "metrics unavailable\n"),
+      );
+      return;
+    }
     if (path === "/status") {
       if (req.method !== "GET") return send(res, 405, "method not allowed\n");
       return send(res, 200, JSON.stringify(this.#options.status()) + "\n", { "content-type": "application/json" });

@@ -17,6 +17,7 @@ interface AgentArgs {
   dataDir?: string;
   service?: string;
   endpoint?: string[];
+  probe?: string[];
   pipy?: string;
   proxy?: boolean;
   repoAddress?: string;
@@ -59,6 +60,7 @@ function agentRunCommand<T>(yargs: Argv<T>) {
         .option("data-dir", { type: "string", describe: "state directory: keys, certificates, configs (default ./meshfed-agent-data)" })
         .option("service", { type: "string", describe: "expected service namespace/name (the enrollment must match)" })
         .option("endpoint", { type: "string", array: true, describe: "IP:PORT[/PROTOCOL] of the local service, protocol http (default), http2, grpc or tcp (repeatable)" })
+        .option("probe", { type: "string", array: true, describe: "health probe of a local endpoint port, e.g. port=14001,type=http,path=/healthz,periodSeconds=5 (repeatable; replaces the config file's probes)" })
         .option("pipy", { type: "string", describe: "Pipy binary (default: pipy on PATH)" })
         .option("proxy", { type: "boolean", describe: "run Pipy; --no-proxy: registration and certificates only" })
         .option("repo-address", { type: "string", describe: "loopback host:port of the local Pipy repo and /status (default 127.0.0.1:15010)" })
@@ -82,7 +84,7 @@ function agentRunCommand<T>(yargs: Argv<T>) {
           service: argv.service, endpoints: argv.endpoint, pipy: argv.pipy, proxy: argv.proxy,
           repoAddress: argv.repoAddress, logLevel: argv.logLevel, backoffCap: argv.backoffCap, hostAddresses: argv.hostAddress,
           dns: argv.dns, dnsListen: argv.dnsListen, dnsHook: argv.dnsHook,
-          capture: argv.capture, proxyUser: argv.proxyUser,
+          capture: argv.capture, proxyUser: argv.proxyUser, probes: argv.probe,
         });
         logger = createLogger(config.logLevel);
         agent = await startAgent(config, logger);

@@ -1,6 +1,6 @@
 /** `meshfed catalog`, `meshfed participants`, `meshfed certs list`: read views of a running controller. */
 import type { Argv } from "yargs";
-import type { CatalogSnapshot, IncompleteParticipant, Leg, ParticipantsReport } from "../../controller/catalog/types.js";
+import type { CatalogSnapshot, EndpointHealthView, IncompleteParticipant, Leg, ParticipantsReport } from "../../controller/catalog/types.js";
 import { formatHostPort } from "../../common/address.js";
 import { adminClientOptions, adminGet, adminPost } from "../admin-client.js";
 import { adminOptions, outputOption, printResult, type OutputFormat } from "../output.js";
@@ -19,11 +19,11 @@ export function catalogCommand(yargs: Argv) {
     async (argv) => {
       const body = (await adminGet(adminClientOptions(argv), "api/v1/catalog")) as CatalogSnapshot;
       printResult(argv.output, body, () => ({
-        header: ["SERVICE", "ENDPOINT", "PROTOCOL", "ACCOUNT", "SOURCES"],
+        header: ["SERVICE", "ENDPOINT", "PROTOCOL", "ACCOUNT", "SOURCES", "HEALTH"],
         rows: body.services.flatMap((s) =>
           s.endpoints.length === 0
-            ? [[`${s.namespace}/${s.name}`, "(none)", "", "", ""]]
-            : s.endpoints.map((e) => [`${s.namespace}/${s.name}`, formatHostPort({ host: e.ip, port: e.port }), e.protocol, e.serviceAccount, e.sources.join(",")]),
+            ? [[`${s.namespace}/${s.name}`, "(none)", "", "", "", ""]]
+            : s.endpoints.map((e) => [`${s.namespace}/${s.name}`, formatHostPort({ host: e.ip, port: e.port }), e.protocol, e.serviceAccount, e.sources.join(","), healthCell(e.health)]),
         ),
         footer: [
           body.conflicts.length === 0
@@ -45,6 +45,15 @@ export function catalogCommand(yargs: Argv) {
   );
 }
 
+/**
+ * "-" when no probe guards the endpoint; the state, and for an unhealthy one
+ * why (it is offered to no caller: docs/agent.md, "Health probes").
+ */
+export function healthCell(h: EndpointHealthView | undefined): string {
+  if (h === undefined) return "-";
+  return h.state === "unhealthy" ? `unhealthy (${h.reason})` : h.state;
+}
+
 const EXPLAIN: Record<Leg, string> = {
   issued: "no live proxy certificate for this service: enroll an agent for it with a join token bound to the service",
   connected: "no proxy is connected for it: start the agent on that host, or check its logs for why it cannot reach the controller (in a pod: the meshfed-proxy container's log; sidecars count as connected for 15 s after a repo poll)",
@@ -61,7 +70,7 @@ export function participantsCommand(yargs: Argv) {
       printResult(argv.output, body, () => ({
         header: ["SERVICE", "WHAT", "PROXY", "IDENTITY", "ENDPOINTS", "MISSING"],
         rows: [
-          ...body.participants.map((p) => [p.service, p.pod === undefined ? "participant" : `participant (pod ${p.pod})`, p.proxyId, p.identity ?? "-", p.endpoints.map((e) => formatHostPort({ host: e.ip, port: e.port })).join(","), "-"]),
+          ...body.participants.map((p) => [p.service, p.pod === undefined ? "participant" : `participant (pod ${p.pod})`, p.proxyId, p.identity ?? "-", p.endpoints.map((e) => formatHostPort({ host: e.ip, port: e.port }) + (e.health?.state === "unhealthy" ? " (unhealthy)" : "")).join(","), "-"]),
           ...body.incomplete.map((r) => [r.service, describe(r), r.proxyId ?? "-", "-", r.ip !== undefined ? formatHostPort({ host: r.ip, port: r.port ?? 0 }) : "-", r.missing.join(",")]),
         ],
         footer: argv.explain ? explain(body.incomplete) : undefined,

@@ -1,5 +1,6 @@
 /** `meshfed token create|list|revoke` and `meshfed proxies`: the enrollment side of the admin API. */
 import type { Argv } from "yargs";
+import { parseProbeFlag } from "../../common/health-probe.js";
 import { adminClientOptions, adminGet, adminPost } from "../admin-client.js";
 import { adminOptions, outputOption, printResult, type OutputFormat } from "../output.js";
 
@@ -23,7 +24,7 @@ interface CommonArgs {
 export function tokenCommand(yargs: Argv) {
   return yargs.command("token", "join tokens that let an agent enroll for one service", (y) =>
     y
-      .command<CommonArgs & { service: string; ttl: string; uses: number; serviceAccount?: string }>(
+      .command<CommonArgs & { service: string; ttl: string; uses: number; serviceAccount?: string; probe?: string[] }>(
         "create",
         "create a join token; prints only the token (use -o json for details)",
         (y2) =>
@@ -32,10 +33,15 @@ export function tokenCommand(yargs: Argv) {
             .option("service-account", { type: "string", describe: "ServiceAccount (in the service's namespace) the agent runs as; default: the service's name" })
             .option("ttl", { type: "string", default: "1h", describe: "lifetime, e.g. 30m, 24h" })
             .option("uses", { type: "number", default: 1, describe: "how many enrollments it allows" })
+            .option("probe", { type: "string", array: true, describe: "a health probe agents enrolled with it run, e.g. port=14001,type=http,path=/healthz,periodSeconds=5 (repeatable; docs/agent.md)" })
             .option("output", { ...outputOption, default: "text" as OutputFormat, choices: ["text", "json", "yaml"] as const })
             .options(adminOptions),
         async (argv) => {
-          const body = (await adminPost(adminClientOptions(argv), "api/v1/tokens", { service: argv.service, ...(argv.serviceAccount === undefined ? {} : { serviceAccount: argv.serviceAccount }), ttl: argv.ttl, uses: argv.uses })) as TokenInfo;
+          const body = (await adminPost(adminClientOptions(argv), "api/v1/tokens", {
+            service: argv.service, ...(argv.serviceAccount === undefined ? {} : { serviceAccount: argv.serviceAccount }), ttl: argv.ttl, uses: argv.uses,
+            // Parsed here too, so a typo fails before any request with the key it is about.
+            ...(argv.probe === undefined || argv.probe.length === 0 ? {} : { probes: argv.probe.map((p) => parseProbeFlag(p)) }),
+          })) as TokenInfo;
           if ((argv.output as string) === "text") process.stdout.write(`${body.token}\n`);
           else printResult(argv.output, body, () => ({ header: [], rows: [] }));
         },

@@ -16,6 +16,8 @@ import { json, type AdminRouter } from "./router.js";
 const createTokenSchema = z.strictObject({
   service: z.string(),
   serviceAccount: z.string().optional(),
+  /** Health probes (docs/agent.md, "Health probes"), checked by JoinTokens.create: MESHFED_PROBE_INVALID. */
+  probes: z.array(z.unknown()).max(64).optional(),
   ttl: z.string().default("1h"),
   uses: z.number().int().default(1),
 });
@@ -33,7 +35,7 @@ export function addControlRoutes(router: AdminRouter, sources: ControlRouteSourc
   return router
     .add("POST", "/api/v1/tokens", async (req) => {
       const body = await readJsonBody(req, createTokenSchema);
-      const { token, info } = await sources.tokens.create({ service: parseServiceKey(body.service), ttlMs: parseDuration(body.ttl), uses: body.uses, serviceAccount: body.serviceAccount });
+      const { token, info } = await sources.tokens.create({ service: parseServiceKey(body.service), ttlMs: parseDuration(body.ttl), uses: body.uses, serviceAccount: body.serviceAccount, probes: body.probes });
       return json({ token, ...info }, 201);
     })
     .add("GET", "/api/v1/tokens", () => json(sources.tokens.list()))

@@ -10,6 +10,7 @@ import { emptyPolicies } from "../spec/policy-types.js";
 import { EndpointIndex } from "./endpoint-index.js";
 import { explainProxyView, type ViewExplanation } from "./explain.js";
 import { providersLiveness, type EndpointLiveness } from "./offered-endpoints.js";
+import { EndpointHealthIndex } from "./endpoint-health.js";
 import { computeParticipants } from "./participants.js";
 import { buildProxyView, proxyDependencies, proxyIdentity, type IdentityOrigin, type ProxyViewInput, type ServiceAddresses } from "./proxy-view.js";
 import type { IdentityRef } from "../spec/types.js";
@@ -69,10 +70,14 @@ export class MeshCatalog {
 
   /** Endpoints whose proxy is gone (the agents provider knows), offered to callers only as a last resort. */
   readonly #liveness: EndpointLiveness;
+  /** Probed health of endpoints (agents' probes): unhealthy ones are offered to no caller. */
+  readonly #health: EndpointHealthIndex;
 
   constructor(options: MeshCatalogOptions) {
     this.#options = options;
-    this.#liveness = providersLiveness(options.providers);
+    this.#health = new EndpointHealthIndex(options.providers);
+    const gone = providersLiveness(options.providers);
+    this.#liveness = { gone: (key) => gone.gone(key), unhealthy: (key) => this.#health.unhealthy(key) };
     this.#index = new EndpointIndex(options.providerPriority, options.corroborateOnly);
     this.#spec = new SpecIndex(emptySpec());
     this.#permissive = options.permissive;
@@ -160,6 +165,8 @@ export class MeshCatalog {
     for (const key of this.#dirty) {
       const views = this.#options.providers.map((p) => ({ provider: p.id, endpoints: p.endpoints(key) }));
       for (const k of this.#index.replace(key, views)) changed.add(k);
+      // Health alone changing (same endpoints) must still re-render the service's callers.
+      if (this.#health.update(key)) changed.add(key);
       this.#updateVirtualIPs(key);
     }
     this.#dirty.clear();
@@ -194,12 +201,13 @@ export class MeshCatalog {
     m.catalogServices.set(this.#index.serviceCount);
     m.catalogEndpoints.set(this.#index.endpointCount);
     m.catalogConflicts.set(this.#index.conflictCount);
+    m.catalogUnhealthyEndpoints.set(this.#health.unhealthyCount);
   }
 
   service(ref: ServiceRef | ServiceKey): CatalogService | undefined {
     const key = typeof ref === "string" ? ref : `${ref.namespace}/${ref.name}`;
     const service = this.#index.service(key);
-    return service === undefined ? undefined : this.#withVip(key, service);
+    return service === undefined ? undefined : this.#withVip(key, this.#health.decorate(service));
   }
 
   /**
@@ -231,7 +239,7 @@ export class MeshCatalog {
   }
 
   snapshot(): CatalogSnapshot {
-    const services = this.#index.services().map((s) => this.#withVip(`${s.namespace}/${s.name}`, s));
+    const services = this.#index.services().map((s) => this.#withVip(`${s.namespace}/${s.name}`, this.#health.decorate(s)));
     return { services, conflicts: this.#index.conflicts(), disagreements: this.#index.disagreements() };
   }
 
@@ -261,7 +269,7 @@ export class MeshCatalog {
   }
 
   participants(): ParticipantsReport {
-    return computeParticipants(this.#index, this.#options.certificates.certificates(), this.#options.connected.connected());
+    return computeParticipants(this.#index, this.#options.certificates.certificates(), this.#options.connected.connected(), (key, ip, port) => this.#health.of(key, ip, port));
   }
 
   get counts(): { services: number; endpoints: number; conflicts: number } {

@@ -1,7 +1,7 @@
 import { serviceKey, type ServiceKey } from "../../common/service.js";
 import type { CertificateRecord } from "../certificates/types.js";
 import type { EndpointIndex } from "./endpoint-index.js";
-import type { ConnectedProxy, IncompleteParticipant, Leg, Participant, ParticipantsReport } from "./types.js";
+import type { ConnectedProxy, EndpointHealthView, IncompleteParticipant, Leg, Participant, ParticipantsReport } from "./types.js";
 
 /**
  * Participants = issued proxy certificates ∩ connected proxies ∩ discovered
@@ -17,6 +17,7 @@ export function computeParticipants(
   index: EndpointIndex,
   certificates: Iterable<CertificateRecord>,
   connected: Iterable<ConnectedProxy>,
+  health: (service: ServiceKey, ip: string, port: number) => EndpointHealthView | undefined = () => undefined,
 ): ParticipantsReport {
   const liveCerts = new Map<string, CertificateRecord>();
   const servicesWithCerts = new Set<ServiceKey>();
@@ -37,7 +38,11 @@ export function computeParticipants(
     connectedSerials.add(proxy.serial);
     servicesWithProxies.add(key);
     const hosts = new Set(proxy.addresses);
-    const endpoints = (index.service(key)?.endpoints ?? []).filter((e) => hosts.has(e.ip)).map((e) => ({ ip: e.ip, port: e.port }));
+    const endpoints = (index.service(key)?.endpoints ?? []).filter((e) => hosts.has(e.ip)).map((e) => {
+      // An unhealthy endpoint is still a participant (its proxy serves, its app does not): shown with why.
+      const h = health(key, e.ip, e.port);
+      return { ip: e.ip, port: e.port, ...(h === undefined ? {} : { health: h }) };
+    });
     const missing: Leg[] = [];
     const where = { ...(proxy.pod === undefined ? {} : { pod: proxy.pod }), ...(proxy.replicaId === undefined ? {} : { replicaId: proxy.replicaId }) };
     if (!liveCerts.has(proxy.serial)) missing.push("issued");

@@ -27,6 +27,21 @@ export interface CatalogEndpoint {
   readonly sources: readonly string[];
   /** Every (provider, source object) pair that reports it. */
   readonly provenance: readonly Provenance[];
+  /**
+   * The probed health when an agent's probe guards this endpoint (docs/agent.md,
+   * "Health probes"); absent: not probed, counted ready. "unhealthy" = offered to no caller.
+   */
+  readonly health?: EndpointHealthView;
+}
+
+/** An endpoint's probed health as the admin API shows it (field names are a contract). */
+export interface EndpointHealthView {
+  readonly state: "healthy" | "unhealthy" | "unknown";
+  readonly reason: string;
+  readonly since: string;
+  readonly probe: string;
+  /** Where the probe was declared: "agent" (its config), "token" or "hosts" (the hosts file). */
+  readonly source: string;
 }
 
 export interface CatalogService {
@@ -206,13 +221,18 @@ export interface ProxyView {
 
 export type Leg = "issued" | "connected" | "discovered";
 
+/** A participant's endpoint; `health` as in CatalogEndpoint, present only when probed. */
+export interface ParticipantEndpoint extends EndpointAddress {
+  readonly health?: EndpointHealthView;
+}
+
 export interface Participant {
   readonly service: ServiceKey;
   /** The identity it speaks for: ServiceAccount `namespace/name` (the service's name when none is declared). */
   readonly identity: string;
   readonly proxyId: string;
   readonly serial: string;
-  readonly endpoints: readonly EndpointAddress[];
+  readonly endpoints: readonly ParticipantEndpoint[];
   /** For a pod's sidecar: the pod, `namespace/name`. */
   readonly pod?: string;
   /** With replicas: the replica holding the proxy's stream. */

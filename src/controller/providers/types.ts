@@ -32,6 +32,26 @@ export interface ProviderEndpoint {
   readonly serviceAccount?: string;
 }
 
+/**
+ * The probed health of one endpoint, as the agent fronting it reports it
+ * (docs/agent.md, "Health probes"). "unhealthy" withdraws the endpoint from
+ * every caller, whichever providers list it; "unknown" (no verdict yet) and
+ * "healthy" leave it as it is.
+ */
+export interface EndpointHealthInfo {
+  readonly ip: string;
+  readonly port: number;
+  readonly state: "healthy" | "unhealthy" | "unknown";
+  /** Why, e.g. "probe failed: connection refused after 3 tries". */
+  readonly reason: string;
+  /** RFC 3339: since when it is in this state. */
+  readonly since: string;
+  /** What is probed, e.g. "http GET :14001/healthz every 10s (...)". */
+  readonly probe: string;
+  /** Where the probe was declared: "agent", "token" or "hosts". */
+  readonly source: string;
+}
+
 export interface ServiceEndpoints {
   readonly service: ServiceRef;
   readonly endpoints: readonly ProviderEndpoint[];
@@ -84,6 +104,12 @@ export interface EndpointProvider {
    * "Endpoints whose proxy is gone"). A change is reported through `change`.
    */
   goneEndpoints?(service: ServiceKey): readonly { readonly ip: string; readonly port: number }[] | undefined;
+  /**
+   * The probed health of the service's endpoints, for those a probe guards;
+   * optional: only a provider that hears from agents (agents) implements it.
+   * A change is reported through `change`.
+   */
+  endpointHealth?(service: ServiceKey): readonly EndpointHealthInfo[] | undefined;
   /** Called with the keys of the services whose endpoints changed (added, removed or edited). */
   on(event: "change", fn: (changed: readonly ServiceKey[]) => void): () => void;
   status(): ProviderStatus;

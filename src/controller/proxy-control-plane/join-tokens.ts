@@ -28,6 +28,7 @@
 import { SerialQueue } from "../../common/serial-queue.js";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
+import { healthProbesSchema, PROBE_INVALID, probeIssue, type HealthProbe } from "../../common/health-probe.js";
 import { isServiceAccountName } from "../../common/declared-protocol.js";
 import { MeshfedError } from "../../common/errors.js";
 import { parseServiceKey, serviceKey, type ServiceRef } from "../../common/service.js";
@@ -56,6 +57,8 @@ const recordSchema = z.strictObject({
   id: z.string().regex(/^[0-9a-f]{16}$/),
   service: z.string(),
   serviceAccount: z.string().refine(isServiceAccountName).optional(),
+  /** Health probes agents enrolled with it run (docs/agent.md, "Health probes"). */
+  probes: healthProbesSchema.optional(),
   secretSha256: z.string().regex(/^[0-9a-f]{64}$/),
   createdAt: z.string(),
   expiresAt: z.string(),
@@ -80,6 +83,8 @@ export interface TokenInfo {
   readonly service: string;
   /** The account agents enrolled with it run as; absent = the service's name. */
   readonly serviceAccount?: string;
+  /** Health probes agents enrolled with it run; absent: none. */
+  readonly probes?: readonly HealthProbe[];
   readonly createdAt: string;
   readonly expiresAt: string;
   readonly uses: number;
@@ -97,6 +102,7 @@ export interface ConsumedToken {
   readonly id: string;
   readonly service: ServiceRef;
   readonly serviceAccount?: string;
+  readonly probes?: readonly HealthProbe[];
   /** The attempt's proxy id, or the one the same key got before. */
   readonly proxyId: string | undefined;
   /** True when this is the same key enrolling again: no use was spent (so nothing to refund). */
@@ -138,8 +144,14 @@ export class JoinTokens {
     return tokens;
   }
 
-  async create(request: { service: ServiceRef; ttlMs: number; uses: number; serviceAccount?: string | undefined }): Promise<{ token: string; info: TokenInfo }> {
+  async create(request: { service: ServiceRef; ttlMs: number; uses: number; serviceAccount?: string | undefined; probes?: readonly unknown[] | undefined }): Promise<{ token: string; info: TokenInfo }> {
     const { ttlMs, uses, serviceAccount } = request;
+    let probes: HealthProbe[] | undefined;
+    if (request.probes !== undefined && request.probes.length > 0) {
+      const parsed = healthProbesSchema.safeParse(request.probes);
+      if (!parsed.success) throw new MeshfedError(PROBE_INVALID, `token probes: ${probeIssue(parsed.error)}`);
+      probes = parsed.data;
+    }
     if (serviceAccount !== undefined && !isServiceAccountName(serviceAccount)) {
       throw new MeshfedError(TOKEN_ERRORS.invalidServiceAccount, `serviceAccount "${serviceAccount}" is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')`);
     }
@@ -154,7 +166,7 @@ export class JoinTokens {
     const secret = randomBytes(32).toString("base64url");
     const now = this.#now();
     const record: TokenRecord = {
-      id, service: serviceKey(service), ...(serviceAccount === undefined ? {} : { serviceAccount }), secretSha256: sha256(secret),
+      id, service: serviceKey(service), ...(serviceAccount === undefined ? {} : { serviceAccount }), ...(probes === undefined ? {} : { probes }), secretSha256: sha256(secret),
       createdAt: now.toISOString(), expiresAt: new Date(now.getTime() + ttlMs).toISOString(), uses, used: 0,
     };
     await this.#store.put(`${PREFIX}/${id}`, JSON.stringify(record), { secret: true });
@@ -198,7 +210,7 @@ export class JoinTokens {
       }, UNKNOWN_TOKEN);
       if (closedNow !== undefined) throw retryClosed(record.id, closedNow, this.#now().toISOString());
       const service = parseServiceKey(record.service);
-      const account = record.serviceAccount === undefined ? {} : { serviceAccount: record.serviceAccount };
+      const account = { ...(record.serviceAccount === undefined ? {} : { serviceAccount: record.serviceAccount }), ...(record.probes === undefined ? {} : { probes: record.probes }) };
       return earlierProxyId !== undefined
         ? { id: record.id, service, ...account, proxyId: earlierProxyId, retry: true }
         : { id: record.id, service, ...account, proxyId: attempt?.proxyId, retry: false };
@@ -304,7 +316,7 @@ export class JoinTokens {
   }
 
   #info(r: TokenRecord): TokenInfo {
-    return { id: r.id, service: r.service, ...(r.serviceAccount === undefined ? {} : { serviceAccount: r.serviceAccount }), createdAt: r.createdAt, expiresAt: r.expiresAt, uses: r.uses, used: r.used, state: this.#state(r) };
+    return { id: r.id, service: r.service, ...(r.serviceAccount === undefined ? {} : { serviceAccount: r.serviceAccount }), ...(r.probes === undefined ? {} : { probes: r.probes }), createdAt: r.createdAt, expiresAt: r.expiresAt, uses: r.uses, used: r.used, state: this.#state(r) };
   }
 
   #serialised<T>(fn: () => Promise<T>): Promise<T> {

@@ -12,7 +12,8 @@ import { systemClock, type Clock } from "../../common/clock.js";
 import { errorCode, errorMessage, MeshfedError } from "../../common/errors.js";
 import type { ControllerMetrics } from "../../common/metrics.js";
 import { loadProto, MAX_MESSAGE_BYTES, type AgentMessage__Output, type AttestationNonceRequest__Output, type AttestationNonceResponse, type EnrollRequest__Output, type EnrollResponse } from "../../common/proto.js";
-import { serviceKey } from "../../common/service.js";
+import { serviceKey, type ServiceRef } from "../../common/service.js";
+import { toWireProbe, type HealthProbe } from "../../common/health-probe.js";
 import type { CatalogChange } from "../catalog/types.js";
 import type { MeshCatalog } from "../catalog/catalog.js";
 import type { ProxyViewInput } from "../catalog/proxy-view.js";
@@ -28,6 +29,7 @@ import { acceptingEncodedMessages } from "./config-message.js";
 import { buildMeshNames } from "./mesh-names.js";
 import { authenticateProxyPeer } from "./peer-auth.js";
 import { validateHello, validCaptureStatus } from "./hello.js";
+import { validEndpointHealth } from "./endpoint-health.js";
 import type { ConsumedToken, JoinTokens } from "./join-tokens.js";
 import { PeerRateLimit } from "./peer-rate-limit.js";
 import { ProxyRenewal } from "./proxy-renewal.js";
@@ -60,6 +62,14 @@ export interface ProxyControlPlaneOptions {
   readonly trustDomain?: string;
   /** Enrollment by the Azure IMDS attested document (attested-enroll.ts); absent: refused as MESHFED_ATTEST_DISABLED. */
   readonly attestation?: AzureImdsAttestation;
+  /** Health probes the hosts file declares per service and host (docs/agent.md, "Health probes"); absent: none. */
+  readonly declaredProbes?: DeclaredProbeSource;
+}
+
+/** Where the controller's probe declarations come from (the on-prem provider's hosts file). */
+export interface DeclaredProbeSource {
+  probes(service: ServiceRef, addresses: readonly string[]): readonly HealthProbe[];
+  onChange(fn: (changed: readonly string[]) => void): () => void;
 }
 
 /** What one controller accepts from agents; `limits` in the controller config. */
@@ -162,6 +172,13 @@ export class ProxyControlPlane {
       );
     });
     plane.#unsubscribe.push(options.catalog.on("change", (change) => plane.#onCatalogChange(change)));
+    const declared = options.declaredProbes;
+    if (declared !== undefined) {
+      plane.#unsubscribe.push(declared.onChange((keys) => {
+        const changed = new Set(keys);
+        for (const s of plane.sessions.all()) if (changed.has(serviceKey(s.identity.service))) plane.#pushProbes(s);
+      }));
+    }
     plane.#unsubscribe.push(options.certificates.on("change", (record) => plane.#onCertificateChange(record)));
     plane.#unsubscribe.push(options.certificates.onCaChange((change) => plane.#onCaChange(change)));
     plane.#log.info({ address: formatHostPort({ host: options.listen.host, port: plane.#port }) }, "agent gRPC endpoint listening");
@@ -230,6 +247,7 @@ export class ProxyControlPlane {
         caBundlePem: issued.caBundlePem,
         notAfter: issued.record.notAfter,
         serviceAccount: account ?? consumed.service.name,
+        probes: (consumed.probes ?? []).map(toWireProbe),
       });
     } catch (err) {
       const code = errorCode(err);
@@ -335,6 +353,8 @@ export class ProxyControlPlane {
     // The account of the certificate is what these endpoints run as; without one they declare none.
     const account = session.identity.serviceAccount;
     this.#o.agents.announce(proxyId, service, account === undefined ? valid.endpoints : valid.endpoints.map((e) => ({ ...e, serviceAccount: account })));
+    // In the same tick as the announcement: the catalog's next update sees both, so an unhealthy endpoint is never offered in between.
+    this.#reportHealth(session, validEndpointHealth(hello.hello?.endpointHealth, valid.endpoints));
     this.#log.info({ peer, proxyId, service: serviceKey(service), endpoints: valid.endpoints.length, heldVersion: valid.configVersion }, "proxy connected");
     // After the session replaced any older one: the certificates this one renews are now unused.
     // `record` is the registry entry as it was before the claim.
@@ -351,6 +371,7 @@ export class ProxyControlPlane {
     session.sendCaBundle(this.#o.certificates.caBundle());
     await this.#sendServiceCertificate(session, this.#identityOf(session));
     this.#pushConfig(session);
+    this.#pushProbes(session);
     this.#renewal.requestIfDue(session);
   }
 
@@ -409,11 +430,34 @@ export class ProxyControlPlane {
       // The mode is fixed for a stream (it shapes the rendered config); only the rule state follows Health.
       const capture = validCaptureStatus(msg.health.capture);
       if (capture !== null && session.capture !== null) session.capture = { ...capture, mode: session.capture.mode, at: now };
+      this.#reportHealth(session, validEndpointHealth(msg.health.endpointHealth, session.endpoints));
     } else if (msg.message === "proxyCsr" && msg.proxyCsr) {
       void this.#renewal.onCsr(session, msg.proxyCsr.csrPem);
     } else if (msg.message === "hello") {
       this.#log.warn({ proxyId: session.identity.proxyId }, "second Hello on one stream ignored");
     }
+  }
+
+  #pushProbes(session: ProxySession): void {
+    const declared = this.#o.declaredProbes;
+    if (declared === undefined) return;
+    if (session.pushHealthProbes(declared.probes(session.identity.service, session.addresses))) {
+      this.#log.debug({ proxyId: session.identity.proxyId }, "hosts-file health probes sent");
+    }
+  }
+
+  /** Logs each endpoint's change of state once, here where it is heard, then hands the report to the agents provider. */
+  #reportHealth(session: ProxySession, health: ReturnType<typeof validEndpointHealth>): void {
+    const before = new Map(session.endpointHealth.map((h) => [`${h.ip}|${h.port}`, h.state]));
+    for (const h of health) {
+      const was = before.get(`${h.ip}|${h.port}`) ?? "unknown";
+      if (was === h.state) continue;
+      const fields = { proxyId: session.identity.proxyId, service: serviceKey(session.identity.service), endpoint: `${h.ip}:${h.port}`, from: was, to: h.state, reason: h.reason };
+      if (h.state === "unhealthy") this.#log.warn({ ...fields, code: "MESHFED_ENDPOINT_UNHEALTHY" }, "endpoint unhealthy: withdrawn from its callers");
+      else this.#log.info(fields, "endpoint health changed");
+    }
+    session.endpointHealth = health;
+    this.#o.agents.reportHealth(session.identity.proxyId, health);
   }
 
   #disconnected(session: ProxySession): void {

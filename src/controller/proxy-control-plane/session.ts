@@ -16,17 +16,19 @@ import type { CertificateWithKey } from "../certificates/types.js";
 import type { ProxyConfig } from "../drivers/types.js";
 import { encodeConfigMessage, type OutgoingControllerMessage } from "./config-message.js";
 import { meshNamesMessage, type MeshNameTable } from "./mesh-names.js";
+import type { EndpointHealthInfo } from "../providers/types.js";
+import { toWireProbe, type HealthProbe } from "../../common/health-probe.js";
 
 /** Messages written to gRPC whose flush to the transport has not been confirmed yet. */
 export const MAX_IN_FLIGHT = 2;
 
-type PendingKind = "caBundle" | "proxyCertificate" | "renewProxyCertificate" | "serviceCertificate" | "config" | "meshNames";
+type PendingKind = "caBundle" | "proxyCertificate" | "renewProxyCertificate" | "serviceCertificate" | "config" | "meshNames" | "healthProbes";
 /**
  * The order pending messages are sent in: a config may refer to a certificate
  * the agent must already hold, and a certificate from a new root must follow
  * the bundle that trusts it.
  */
-const PENDING_ORDER: readonly PendingKind[] = ["caBundle", "proxyCertificate", "renewProxyCertificate", "serviceCertificate", "config", "meshNames"];
+const PENDING_ORDER: readonly PendingKind[] = ["caBundle", "proxyCertificate", "renewProxyCertificate", "serviceCertificate", "config", "meshNames", "healthProbes"];
 
 /** Configs are written pre-encoded (config-message.ts); the server's Connect serializer passes them through. */
 export type ProxyStream = grpc.ServerDuplexStream<AgentMessage__Output, OutgoingControllerMessage>;
@@ -63,6 +65,11 @@ export interface ProxyInfo {
   readonly dns?: DnsInfo | null;
   /** The agent's traffic capture (docs/dataplane.md "Capture"); null from an agent that sends none. */
   readonly capture: CaptureInfo | null;
+  /**
+   * Probed health of its endpoints as the agent last reported it (docs/agent.md,
+   * "Health probes"); empty: no probes. Only from the replica holding the stream.
+   */
+  readonly endpointHealth?: readonly EndpointHealthInfo[];
 }
 
 export interface DnsInfo {
@@ -113,6 +120,9 @@ export class ProxySession {
   certificateIdentity = "";
   dns: DnsInfo | null = null;
   capture: CaptureInfo | null = null;
+  endpointHealth: readonly EndpointHealthInfo[] = [];
+  /** The hosts-file probes last sent, as JSON ("" = nothing sent yet on this stream). */
+  #probesSent = "";
   readonly #stream: ProxyStream;
   /** Set when gRPC's buffer is over its high-water mark, until "drain". */
   #blocked = false;
@@ -152,6 +162,20 @@ export class ProxySession {
     if (this.#ended || this.dns === null || table.hash === this.dns.namesHash) return false;
     this.dns = { ...this.dns, namesHash: table.hash, names: table.records.length };
     this.#send("meshNames", { meshNames: meshNamesMessage(table) });
+    return true;
+  }
+
+  /**
+   * Sends the hosts file's probes for this proxy when they differ from the
+   * last sent. The first push after Hello always goes, even empty: the agent
+   * may still run probes an earlier connection declared (the hosts file
+   * changed while it was away). True when sent.
+   */
+  pushHealthProbes(probes: readonly HealthProbe[]): boolean {
+    const json = JSON.stringify(probes);
+    if (this.#ended || json === this.#probesSent) return false;
+    this.#probesSent = json;
+    this.#send("healthProbes", { healthProbes: { probes: probes.map(toWireProbe) } });
     return true;
   }
 
@@ -253,6 +277,7 @@ export class ProxySession {
       ...(this.certificateIdentity === "" ? {} : { identity: this.certificateIdentity }),
       dns: this.dns,
       capture: this.capture,
+      endpointHealth: this.endpointHealth,
     };
   }
 }

@@ -13,9 +13,12 @@ import type { ConfigVersion as _meshfed_v1_ConfigVersion, ConfigVersion__Output 
 import type { ControllerMessage as _meshfed_v1_ControllerMessage, ControllerMessage__Output as _meshfed_v1_ControllerMessage__Output } from './meshfed/v1/ControllerMessage.js';
 import type { DnsStatus as _meshfed_v1_DnsStatus, DnsStatus__Output as _meshfed_v1_DnsStatus__Output } from './meshfed/v1/DnsStatus.js';
 import type { Endpoint as _meshfed_v1_Endpoint, Endpoint__Output as _meshfed_v1_Endpoint__Output } from './meshfed/v1/Endpoint.js';
+import type { EndpointHealth as _meshfed_v1_EndpointHealth, EndpointHealth__Output as _meshfed_v1_EndpointHealth__Output } from './meshfed/v1/EndpointHealth.js';
 import type { EnrollRequest as _meshfed_v1_EnrollRequest, EnrollRequest__Output as _meshfed_v1_EnrollRequest__Output } from './meshfed/v1/EnrollRequest.js';
 import type { EnrollResponse as _meshfed_v1_EnrollResponse, EnrollResponse__Output as _meshfed_v1_EnrollResponse__Output } from './meshfed/v1/EnrollResponse.js';
 import type { Health as _meshfed_v1_Health, Health__Output as _meshfed_v1_Health__Output } from './meshfed/v1/Health.js';
+import type { HealthProbe as _meshfed_v1_HealthProbe, HealthProbe__Output as _meshfed_v1_HealthProbe__Output } from './meshfed/v1/HealthProbe.js';
+import type { HealthProbes as _meshfed_v1_HealthProbes, HealthProbes__Output as _meshfed_v1_HealthProbes__Output } from './meshfed/v1/HealthProbes.js';
 import type { Hello as _meshfed_v1_Hello, Hello__Output as _meshfed_v1_Hello__Output } from './meshfed/v1/Hello.js';
 import type { MeshNameRecord as _meshfed_v1_MeshNameRecord, MeshNameRecord__Output as _meshfed_v1_MeshNameRecord__Output } from './meshfed/v1/MeshNameRecord.js';
 import type { MeshNames as _meshfed_v1_MeshNames, MeshNames__Output as _meshfed_v1_MeshNames__Output } from './meshfed/v1/MeshNames.js';
@@ -45,9 +48,12 @@ export interface ProtoGrpcType {
       ControllerMessage: MessageTypeDefinition<_meshfed_v1_ControllerMessage, _meshfed_v1_ControllerMessage__Output>
       DnsStatus: MessageTypeDefinition<_meshfed_v1_DnsStatus, _meshfed_v1_DnsStatus__Output>
       Endpoint: MessageTypeDefinition<_meshfed_v1_Endpoint, _meshfed_v1_Endpoint__Output>
+      EndpointHealth: MessageTypeDefinition<_meshfed_v1_EndpointHealth, _meshfed_v1_EndpointHealth__Output>
       EnrollRequest: MessageTypeDefinition<_meshfed_v1_EnrollRequest, _meshfed_v1_EnrollRequest__Output>
       EnrollResponse: MessageTypeDefinition<_meshfed_v1_EnrollResponse, _meshfed_v1_EnrollResponse__Output>
       Health: MessageTypeDefinition<_meshfed_v1_Health, _meshfed_v1_Health__Output>
+      HealthProbe: MessageTypeDefinition<_meshfed_v1_HealthProbe, _meshfed_v1_HealthProbe__Output>
+      HealthProbes: MessageTypeDefinition<_meshfed_v1_HealthProbes, _meshfed_v1_HealthProbes__Output>
       Hello: MessageTypeDefinition<_meshfed_v1_Hello, _meshfed_v1_Hello__Output>
       MeshNameRecord: MessageTypeDefinition<_meshfed_v1_MeshNameRecord, _meshfed_v1_MeshNameRecord__Output>
       MeshNames: MessageTypeDefinition<_meshfed_v1_MeshNames, _meshfed_v1_MeshNames__Output>

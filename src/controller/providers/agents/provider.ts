@@ -16,7 +16,7 @@ import { Listeners } from "../../../common/emitter.js";
 import { declared } from "../endpoint-lists.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
 import { parseServiceKey, serviceKey, type ServiceKey, type ServiceRef } from "../../../common/service.js";
-import type { EndpointProvider, ProviderEndpoint, ProviderStatus, ServiceEndpoints } from "../types.js";
+import type { EndpointHealthInfo, EndpointProvider, ProviderEndpoint, ProviderStatus, ServiceEndpoints } from "../types.js";
 
 export const AGENTS_PROVIDER_ID = "agents";
 
@@ -60,6 +60,8 @@ export class AgentsProvider implements EndpointProvider {
   readonly #gone = new Map<string, Announcement>();
   /** service → proxyIds in #gone for it. */
   readonly #goneByService = new Map<ServiceKey, Set<string>>();
+  /** `origin|proxyId` → the probed health of its endpoints (docs/agent.md, "Health probes"); dropped on withdraw. */
+  readonly #health = new Map<string, readonly EndpointHealthInfo[]>();
   readonly #metrics: ControllerMetrics | undefined;
   #lastChange: string | null = null;
 
@@ -91,6 +93,7 @@ export class AgentsProvider implements EndpointProvider {
     const previous = this.#byProxy.get(id);
     if (!previous) return;
     this.#byProxy.delete(id);
+    this.#health.delete(id);
     const left = (this.#origins.get(proxyId) ?? 1) - 1;
     if (left > 0) this.#origins.set(proxyId, left);
     else {
@@ -101,6 +104,36 @@ export class AgentsProvider implements EndpointProvider {
     this.#index(id, previous.service, undefined);
     this.#changed([previous.service]);
     if (origin === LOCAL_ORIGIN) this.#local.emit({ proxyId, service: undefined, endpoints: [] });
+  }
+
+  /**
+   * The probed health of a proxy's endpoints, complete (an empty list: no
+   * probes). Only endpoints it announced count; a change is reported for its
+   * service when anything a caller or `meshfed catalog` sees differs.
+   */
+  reportHealth(proxyId: string, health: readonly EndpointHealthInfo[], origin = LOCAL_ORIGIN): void {
+    const id = `${origin}|${proxyId}`;
+    const announced = this.#byProxy.get(id);
+    if (!announced) return;
+    const own = new Set(announced.endpoints.map((e) => `${e.ip}|${e.port}`));
+    const list = health.filter((h) => own.has(`${h.ip}|${h.port}`));
+    const before = this.#health.get(id) ?? [];
+    if (JSON.stringify(before) === JSON.stringify(list)) return;
+    if (list.length === 0) this.#health.delete(id);
+    else this.#health.set(id, list);
+    this.#changed([announced.service]);
+  }
+
+  /** Health of the service's endpoints as their proxies report it (the same proxy per endpoint as `endpoints`). */
+  endpointHealth(key: ServiceKey): readonly EndpointHealthInfo[] | undefined {
+    const ids = this.#byService.get(key);
+    if (!ids) return undefined;
+    const out = new Map<string, EndpointHealthInfo>();
+    // Local origin first, as in endpoints(): a proxy moving between replicas reports through both briefly.
+    for (const id of [...ids].sort((a, b) => Number(b.startsWith(`${LOCAL_ORIGIN}|`)) - Number(a.startsWith(`${LOCAL_ORIGIN}|`)))) {
+      for (const h of this.#health.get(id) ?? []) if (!out.has(`${h.ip}|${h.port}`)) out.set(`${h.ip}|${h.port}`, h);
+    }
+    return out.size === 0 ? undefined : [...out.values()];
   }
 
   #rememberGone(proxyId: string, announcement: Announcement): void {

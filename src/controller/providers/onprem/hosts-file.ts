@@ -13,6 +13,7 @@ import { z } from "zod";
 import type { AppProtocol } from "../../../common/app-protocol.js";
 import { isServiceAccountName, parseAppProtocol, PROTOCOL_CHOICES } from "../../../common/declared-protocol.js";
 import { isDnsLabel } from "../../../common/service.js";
+import { healthProbeSchema, probeIssue, type HealthProbe } from "../../../common/health-probe.js";
 import { inputError, issuesFromZod, YamlInput, type InputIssue } from "../../../common/yaml-input.js";
 
 export interface HostService {
@@ -23,6 +24,12 @@ export interface HostService {
   readonly protocol?: AppProtocol;
   /** The identity the service runs as on this host; absent = the service's name. */
   readonly serviceAccount?: string;
+  /**
+   * An application health probe the agent on this host runs for this port
+   * (docs/agent.md, "Health probes"); its port is the entry's. The controller
+   * does not probe hosts itself: without an agent it has no effect.
+   */
+  readonly probe?: HealthProbe;
 }
 
 export interface HostSsh {
@@ -58,11 +65,15 @@ export const HOSTS_ERROR_CODES = {
   invalidName: "MESHFED_HOSTS_INVALID_NAME",
   invalidProtocol: "MESHFED_HOSTS_INVALID_PROTOCOL",
   invalidServiceAccount: "MESHFED_HOSTS_INVALID_SERVICE_ACCOUNT",
+  invalidProbe: "MESHFED_HOSTS_INVALID_PROBE",
 } as const;
 
 // Shapes only: ports are plain numbers and addresses plain strings here, so the
 // semantic pass below can give each mistake its own code.
-const serviceSchema = z.strictObject({ name: z.string(), namespace: z.string(), port: z.number(), protocol: z.string().optional(), serviceAccount: z.string().optional() });
+const serviceSchema = z.strictObject({
+  name: z.string(), namespace: z.string(), port: z.number(), protocol: z.string().optional(), serviceAccount: z.string().optional(),
+  probe: z.record(z.string(), z.unknown()).optional(),
+});
 const sshSchema = z.strictObject({ user: z.string().min(1), port: z.number().optional(), key: z.string().min(1).optional() });
 const hostSchema = z.strictObject({
   name: z.string(),
@@ -101,6 +112,7 @@ export function parseHostsFile(text: string, file: string): HostsFile {
         namespace: s.namespace, name: s.name, port: s.port,
         ...(s.protocol === undefined ? {} : { protocol: parseAppProtocol(s.protocol)! }),
         ...(s.serviceAccount === undefined ? {} : { serviceAccount: s.serviceAccount }),
+        ...(s.probe === undefined ? {} : { probe: healthProbeSchema.parse({ ...s.probe, port: s.port }) }),
       })),
       ...(h.ssh === undefined ? {} : { ssh: { user: h.ssh.user, port: h.ssh.port ?? 22, ...(h.ssh.key === undefined ? {} : { key: h.ssh.key }) } }),
     })),
@@ -144,6 +156,15 @@ function checkHosts(hosts: readonly RawHost[]): Issue[] {
       }
       if (svc.serviceAccount !== undefined && !isServiceAccountName(svc.serviceAccount)) {
         issues.push({ code: HOSTS_ERROR_CODES.invalidServiceAccount, message: `serviceAccount "${svc.serviceAccount}" is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')`, path: [...sat, "serviceAccount"] });
+      }
+      if (svc.probe !== undefined) {
+        const probeIssueOf = (message: string, field?: string) =>
+          issues.push({ code: HOSTS_ERROR_CODES.invalidProbe, message: `probe: ${message}`, path: [...sat, "probe", ...(field === undefined ? [] : [field])] });
+        if ("port" in svc.probe) probeIssueOf("has no port of its own: it probes the entry's port", "port");
+        else if (isValidPort(svc.port)) {
+          const parsed = healthProbeSchema.safeParse({ ...svc.probe, port: svc.port });
+          if (!parsed.success) probeIssueOf(probeIssue(parsed.error), parsed.error.issues[0]?.path.map(String)[0]);
+        }
       }
       if (!isValidPort(svc.port)) {
         issues.push({ code: HOSTS_ERROR_CODES.invalidPort, message: `port ${svc.port} is not an integer in 1..65535`, path: [...sat, "port"] });

@@ -24,6 +24,8 @@ import { compareEndpoints, countEndpoints, declared } from "../endpoint-lists.js
 import { ViewBackedProvider } from "../view-backed-provider.js";
 import type { EndpointProvider, ProviderEndpoint, ProviderError, ProviderState, ProviderStatus, ServiceEndpoints } from "../types.js";
 import { HOSTS_ERROR_CODES, parseHostsFile, type HostsFile } from "./hosts-file.js";
+import { Listeners } from "../../../common/emitter.js";
+import type { HealthProbe } from "../../../common/health-probe.js";
 
 export interface OnPremProviderOptions {
   /** The hosts file; kept as given in provenance (`<file>#<host>`). */
@@ -48,6 +50,9 @@ export class OnPremProvider extends ViewBackedProvider implements EndpointProvid
   readonly #reloads = new SerialQueue();
   #lastSync: string | null = null;
   #lastError: ProviderError | null = null;
+  /** service → host address → the probes its entries declare (docs/agent.md, "Health probes"). */
+  #probes = new Map<ServiceKey, Map<string, HealthProbe[]>>();
+  readonly #probeListeners = new Listeners<readonly ServiceKey[]>();
 
   constructor(options: OnPremProviderOptions) {
     super();
@@ -134,8 +139,31 @@ export class OnPremProvider extends ViewBackedProvider implements EndpointProvid
     }
   }
 
+  /**
+   * The probes the hosts file declares for a service on any of these host
+   * addresses, sorted by port. The controller sends them to the agent there;
+   * it never probes a host itself.
+   */
+  declaredProbes(service: ServiceRef, addresses: readonly string[]): HealthProbe[] {
+    const byHost = this.#probes.get(serviceKey(service));
+    if (byHost === undefined) return [];
+    const out = new Map<number, HealthProbe>();
+    for (const a of addresses) for (const p of byHost.get(a.toLowerCase()) ?? []) if (!out.has(p.port)) out.set(p.port, p);
+    return [...out.values()].sort((a, b) => a.port - b.port);
+  }
+
+  /** Called with the services whose declared probes changed on a reload. */
+  onProbesChange(fn: (changed: readonly ServiceKey[]) => void): () => void {
+    return this.#probeListeners.add(fn);
+  }
+
   /** Replaces the view; returns the keys whose endpoint set changed. */
   #apply(parsed: HostsFile): ServiceKey[] {
+    const probes = buildProbes(parsed);
+    const probesChanged = [...new Set([...probes.keys(), ...this.#probes.keys()])]
+      .filter((k) => JSON.stringify([...(probes.get(k) ?? [])]) !== JSON.stringify([...(this.#probes.get(k) ?? [])]));
+    this.#probes = probes;
+    if (probesChanged.length > 0) this.#probeListeners.emit(probesChanged.sort());
     const next = buildView(parsed);
     const changed = this.replaceView(next);
     this.#hosts = parsed.hosts.length;
@@ -177,6 +205,22 @@ export class OnPremProvider extends ViewBackedProvider implements EndpointProvid
   #stop(): void {
     this.#state = "stopped";
   }
+}
+
+function buildProbes(parsed: HostsFile): Map<ServiceKey, Map<string, HealthProbe[]>> {
+  const out = new Map<ServiceKey, Map<string, HealthProbe[]>>();
+  for (const host of parsed.hosts) {
+    for (const svc of host.services) {
+      if (svc.probe === undefined) continue;
+      const key = serviceKey({ namespace: svc.namespace, name: svc.name });
+      let byHost = out.get(key);
+      if (byHost === undefined) out.set(key, (byHost = new Map<string, HealthProbe[]>()));
+      const list = byHost.get(host.address) ?? [];
+      list.push(svc.probe);
+      byHost.set(host.address, list);
+    }
+  }
+  return out;
 }
 
 function buildView(parsed: HostsFile): Map<ServiceKey, ServiceEndpoints> {

@@ -7,6 +7,7 @@ import type { Shutdown as _meshfed_v1_Shutdown, Shutdown__Output as _meshfed_v1_
 import type { RenewProxyCertificate as _meshfed_v1_RenewProxyCertificate, RenewProxyCertificate__Output as _meshfed_v1_RenewProxyCertificate__Output } from '../../meshfed/v1/RenewProxyCertificate.js';
 import type { ProxyCertificate as _meshfed_v1_ProxyCertificate, ProxyCertificate__Output as _meshfed_v1_ProxyCertificate__Output } from '../../meshfed/v1/ProxyCertificate.js';
 import type { MeshNames as _meshfed_v1_MeshNames, MeshNames__Output as _meshfed_v1_MeshNames__Output } from '../../meshfed/v1/MeshNames.js';
+import type { HealthProbes as _meshfed_v1_HealthProbes, HealthProbes__Output as _meshfed_v1_HealthProbes__Output } from '../../meshfed/v1/HealthProbes.js';
 
 export interface ControllerMessage {
   'config'?: (_meshfed_v1_ConfigVersion | null);
@@ -16,7 +17,8 @@ export interface ControllerMessage {
   'renewProxyCertificate'?: (_meshfed_v1_RenewProxyCertificate | null);
   'proxyCertificate'?: (_meshfed_v1_ProxyCertificate | null);
   'meshNames'?: (_meshfed_v1_MeshNames | null);
-  'message'?: "config"|"serviceCertificate"|"caBundle"|"shutdown"|"renewProxyCertificate"|"proxyCertificate"|"meshNames";
+  'healthProbes'?: (_meshfed_v1_HealthProbes | null);
+  'message'?: "config"|"serviceCertificate"|"caBundle"|"shutdown"|"renewProxyCertificate"|"proxyCertificate"|"meshNames"|"healthProbes";
 }
 
 export interface ControllerMessage__Output {
@@ -27,5 +29,6 @@ export interface ControllerMessage__Output {
   'renewProxyCertificate'?: (_meshfed_v1_RenewProxyCertificate__Output | null);
   'proxyCertificate'?: (_meshfed_v1_ProxyCertificate__Output | null);
   'meshNames'?: (_meshfed_v1_MeshNames__Output | null);
-  'message'?: "config"|"serviceCertificate"|"caBundle"|"shutdown"|"renewProxyCertificate"|"proxyCertificate"|"meshNames";
+  'healthProbes'?: (_meshfed_v1_HealthProbes__Output | null);
+  'message'?: "config"|"serviceCertificate"|"caBundle"|"shutdown"|"renewProxyCertificate"|"proxyCertificate"|"meshNames"|"healthProbes";
 }

@@ -1,5 +1,6 @@
 // Original file: proto/meshfed/v1/control_plane.proto
 
+import type { HealthProbe as _meshfed_v1_HealthProbe, HealthProbe__Output as _meshfed_v1_HealthProbe__Output } from '../../meshfed/v1/HealthProbe.js';
 
 export interface EnrollResponse {
   /**
@@ -23,6 +24,12 @@ export interface EnrollResponse {
    * none). Also in the proxy certificate as spiffe://<td>/ns/<ns>/sa/<sa>.
    */
   'serviceAccount'?: (string);
+  /**
+   * Application health probes the join token declares (docs/agent.md,
+   * "Health probes"); the agent keeps them with its enrollment. Absent from
+   * older controllers and from tokens without probes.
+   */
+  'probes'?: (_meshfed_v1_HealthProbe)[];
 }
 
 export interface EnrollResponse__Output {
@@ -47,4 +54,10 @@ export interface EnrollResponse__Output {
    * none). Also in the proxy certificate as spiffe://<td>/ns/<ns>/sa/<sa>.
    */
   'serviceAccount': (string);
+  /**
+   * Application health probes the join token declares (docs/agent.md,
+   * "Health probes"); the agent keeps them with its enrollment. Absent from
+   * older controllers and from tokens without probes.
+   */
+  'probes': (_meshfed_v1_HealthProbe__Output)[];
 }

@@ -1,6 +1,7 @@
 // Original file: proto/meshfed/v1/control_plane.proto
 
 import type { CaptureStatus as _meshfed_v1_CaptureStatus, CaptureStatus__Output as _meshfed_v1_CaptureStatus__Output } from '../../meshfed/v1/CaptureStatus.js';
+import type { EndpointHealth as _meshfed_v1_EndpointHealth, EndpointHealth__Output as _meshfed_v1_EndpointHealth__Output } from '../../meshfed/v1/EndpointHealth.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Health {
@@ -17,6 +18,11 @@ export interface Health {
    * The capture status as of this report (absent from older agents).
    */
   'capture'?: (_meshfed_v1_CaptureStatus | null);
+  /**
+   * The probed health of its endpoints as of this report, complete each time
+   * (an empty list: no probes; absent from older agents, the same meaning).
+   */
+  'endpointHealth'?: (_meshfed_v1_EndpointHealth)[];
 }
 
 export interface Health__Output {
@@ -33,4 +39,9 @@ export interface Health__Output {
    * The capture status as of this report (absent from older agents).
    */
   'capture': (_meshfed_v1_CaptureStatus__Output | null);
+  /**
+   * The probed health of its endpoints as of this report, complete each time
+   * (an empty list: no probes; absent from older agents, the same meaning).
+   */
+  'endpointHealth': (_meshfed_v1_EndpointHealth__Output)[];
 }

@@ -3,6 +3,7 @@
 import type { Endpoint as _meshfed_v1_Endpoint, Endpoint__Output as _meshfed_v1_Endpoint__Output } from '../../meshfed/v1/Endpoint.js';
 import type { CaptureStatus as _meshfed_v1_CaptureStatus, CaptureStatus__Output as _meshfed_v1_CaptureStatus__Output } from '../../meshfed/v1/CaptureStatus.js';
 import type { DnsStatus as _meshfed_v1_DnsStatus, DnsStatus__Output as _meshfed_v1_DnsStatus__Output } from '../../meshfed/v1/DnsStatus.js';
+import type { EndpointHealth as _meshfed_v1_EndpointHealth, EndpointHealth__Output as _meshfed_v1_EndpointHealth__Output } from '../../meshfed/v1/EndpointHealth.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Hello {
@@ -34,6 +35,12 @@ export interface Hello {
    * The agent's mesh DNS (docs/dataplane.md "Mesh names"); absent from older agents.
    */
   'dns'?: (_meshfed_v1_DnsStatus | null);
+  /**
+   * Probed health of its endpoints (docs/agent.md, "Health probes"): every
+   * endpoint a probe guards, none when no probe is declared. Absent from
+   * older agents: their endpoints count as ready, as before.
+   */
+  'endpointHealth'?: (_meshfed_v1_EndpointHealth)[];
 }
 
 export interface Hello__Output {
@@ -65,4 +72,10 @@ export interface Hello__Output {
    * The agent's mesh DNS (docs/dataplane.md "Mesh names"); absent from older agents.
    */
   'dns': (_meshfed_v1_DnsStatus__Output | null);
+  /**
+   * Probed health of its endpoints (docs/agent.md, "Health probes"): every
+   * endpoint a probe guards, none when no probe is declared. Absent from
+   * older agents: their endpoints count as ready, as before.
+   */
+  'endpointHealth': (_meshfed_v1_EndpointHealth__Output)[];
 }
