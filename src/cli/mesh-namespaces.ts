@@ -12,7 +12,7 @@
 import { CoreV1Api, type KubeConfig, type V1Namespace } from "@kubernetes/client-node";
 import { MeshfedError } from "../common/errors.js";
 import { CLUSTER_NAMESPACES } from "../controller/injector/webhook-scope.js";
-import { MONITORED_BY_LABEL } from "../controller/providers/kubernetes/objects.js";
+import { MONITORED_BY_LABEL } from "../controller/kube/objects.js";
 
 export const NAMESPACE_ERRORS = {
   notFound: "MESHFED_NAMESPACE_NOT_FOUND",

@@ -416,7 +416,7 @@ function locatePod(provider: KubernetesProvider, proxyId: string): { addresses: 
 
 /** The API server and the controller's own namespace (MeshConfig, webhook Service, state Secrets). */
 async function clusterAccess(kube: NonNullable<ControllerConfig["providers"]["kubernetes"]>): Promise<{ kubeConfig: KubeConfig; namespace: string }> {
-  const { loadKubeConfig, contextNamespace, DEFAULT_CONTROLLER_NAMESPACE } = await import("./providers/kubernetes/index.js");
+  const { loadKubeConfig, contextNamespace, DEFAULT_CONTROLLER_NAMESPACE } = await import("./kube/index.js");
   const kubeConfig = loadKubeConfig(kube);
   return { kubeConfig, namespace: kube.injector.service.namespace ?? contextNamespace(kubeConfig) ?? DEFAULT_CONTROLLER_NAMESPACE };
 }

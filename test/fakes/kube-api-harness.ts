@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { loadKubeConfig } from "../../src/controller/providers/kubernetes/config.js";
+import { loadKubeConfig } from "../../src/controller/kube/index.js";
 import { FakeKubeApiServer, type ResourceName } from "./kube-api-server.js";
 import type { CrdSchemas } from "./crd-schemas.js";
 

@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { CONFIG_INVALID as CONFIG_VERSION_INVALID, checkConfigVersion, type ConfigVersionData } from "../../src/agent/config-version.js";
 import { HELLO_ERRORS, validateHello } from "../../src/controller/proxy-control-plane/hello.js";
 import { computeEndpoints } from "../../src/controller/providers/kubernetes/endpoints.js";
-import { parseEndpointSlice, parseNamespace, parsePod, parseService } from "../../src/controller/providers/kubernetes/objects.js";
+import { parseEndpointSlice, parseNamespace, parsePod, parseService } from "../../src/controller/kube/objects.js";
 import { parseMeshConfigData } from "../../src/controller/spec/kubernetes/mesh-config.js";
 import { mapInstance, parsePorts } from "../../src/controller/providers/azure/mapping.js";
 import type { Hello__Output } from "../../src/generated/proto/meshfed/v1/Hello.js";

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import { parse } from "yaml";
-import { kubernetesProviderConfigSchema } from "../../src/controller/providers/kubernetes/config.js";
+import { kubernetesProviderConfigSchema } from "../../src/controller/kube/index.js";
 import type { KubeObject } from "../fakes/kube-api-server.js";
 import { kubeHarness, type KubeHarness } from "../fakes/kube-api-harness.js";
 import { meshedNamespace, namespace, service } from "../fakes/kube-api-objects.js";

@@ -9,7 +9,7 @@ import { silentLogger } from "../../src/common/logger.js";
 import { loadControllerConfig } from "../../src/controller/config/load.js";
 import type { ControllerConfig } from "../../src/controller/config/schema.js";
 import { startController } from "../../src/controller/main.js";
-import { kubernetesProviderConfigSchema } from "../../src/controller/providers/kubernetes/config.js";
+import { kubernetesProviderConfigSchema } from "../../src/controller/kube/index.js";
 import { kubeHarness, until } from "../fakes/kube-api-harness.js";
 import { applyJsonPatch, type JsonPatchOperation } from "../fakes/json-patch.js";
 import { slice } from "../fakes/kube-api-objects.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { silentLogger } from "../../src/common/logger.js";
 import { ControllerMetrics } from "../../src/common/metrics.js";
-import { kubernetesProviderConfigSchema } from "../../src/controller/providers/kubernetes/config.js";
+import { kubernetesProviderConfigSchema } from "../../src/controller/kube/index.js";
 import { createKubeMeshConfig } from "../../src/controller/spec/kubernetes/index.js";
 import type { MeshConfigChange, MeshSettings } from "../../src/controller/spec/kubernetes/mesh-config.js";
 import { kubeHarness, recorder, until } from "../fakes/kube-api-harness.js";

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { MeshfedError } from "../../src/common/errors.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { ControllerMetrics } from "../../src/common/metrics.js";
-import { loadKubeConfig } from "../../src/controller/providers/kubernetes/config.js";
+import { loadKubeConfig } from "../../src/controller/kube/index.js";
 import { KubernetesProvider } from "../../src/controller/providers/kubernetes/provider.js";
 import { kubeHarness, recorder, until, type KubeHarness } from "../fakes/kube-api-harness.js";
 import { meshedNamespace, service, slice } from "../fakes/kube-api-objects.js";

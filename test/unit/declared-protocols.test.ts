@@ -10,7 +10,7 @@ import { MeshfedError } from "../../src/common/errors.js";
 import { mapInstance } from "../../src/controller/providers/azure/mapping.js";
 import { kubernetesPortProtocol } from "../../src/controller/providers/kubernetes/app-protocol.js";
 import { computeEndpoints } from "../../src/controller/providers/kubernetes/endpoints.js";
-import { parseEndpointSlice, parsePod, parseService, type PodInfo } from "../../src/controller/providers/kubernetes/objects.js";
+import { parseEndpointSlice, parsePod, parseService, type PodInfo } from "../../src/controller/kube/objects.js";
 import { parseHostsFile } from "../../src/controller/providers/onprem/hosts-file.js";
 import { validateHello } from "../../src/controller/proxy-control-plane/hello.js";
 import { pod, slice } from "../fakes/kube-api-objects.js";

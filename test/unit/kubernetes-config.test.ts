@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MeshfedError } from "../../src/common/errors.js";
-import { contextNamespace, kubernetesProviderConfigSchema, loadKubeConfig } from "../../src/controller/providers/kubernetes/config.js";
+import { contextNamespace, kubernetesProviderConfigSchema, loadKubeConfig } from "../../src/controller/kube/index.js";
 
 const kubeconfig = (server: string, contexts: string[], current = contexts[0]!) => [
   "apiVersion: v1",

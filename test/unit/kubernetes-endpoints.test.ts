@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { backoffDelay } from "../../src/controller/providers/kubernetes/backoff.js";
+import { backoffDelay } from "../../src/controller/kube/backoff.js";
 import { computeEndpoints } from "../../src/controller/providers/kubernetes/endpoints.js";
-import { parseEndpointSlice, parsePod, parseService, type PodInfo, type ServiceInfo, type SliceInfo } from "../../src/controller/providers/kubernetes/objects.js";
+import { parseEndpointSlice, parsePod, parseService, type PodInfo, type ServiceInfo, type SliceInfo } from "../../src/controller/kube/objects.js";
 import { pod, service, slice } from "../fakes/kube-api-objects.js";
 
 const svc = (ports?: Parameters<typeof service>[2]): ServiceInfo => {

@@ -1,6 +1,6 @@
 /** `meshfed namespace add|remove|list`: label Kubernetes namespaces into or out of the mesh (mesh-namespaces.ts). */
 import type { Argv } from "yargs";
-import { DEFAULT_CONTROLLER_NAMESPACE, loadKubeConfig } from "../../controller/providers/kubernetes/index.js";
+import { DEFAULT_CONTROLLER_NAMESPACE, loadKubeConfig } from "../../controller/kube/index.js";
 import { MeshNamespaces } from "../mesh-namespaces.js";
 
 interface NamespaceArgs {

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { MeshfedError } from "../../common/errors.js";
 import { inputError, issuesFromZod, YamlInput } from "../../common/yaml-input.js";
-import { kubernetesProviderConfigSchema } from "../providers/kubernetes/config-schema.js";
+import { kubernetesProviderConfigSchema } from "../kube/config-schema.js";
 import { parseStoreLocation } from "../store/store-location.js";
 import { controllerConfigSchema, type ControllerConfig } from "./schema.js";
 

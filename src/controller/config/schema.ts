@@ -11,7 +11,7 @@ import { certificatesConfigSchema } from "./certificates-schema.js";
 // The provider schemas are imported from modules that do not load the
 // platform SDKs, so parsing a config stays fast for every CLI command.
 import { azureProviderConfigSchema } from "../providers/azure/config.js";
-import { kubernetesProviderConfigSchema } from "../providers/kubernetes/config-schema.js";
+import { kubernetesProviderConfigSchema } from "../kube/config-schema.js";
 import { parseStoreLocation } from "../store/store-location.js";
 import { DEFAULT_VIP_RANGE, VipRange } from "../vips/vip-range.js";
 

@@ -13,7 +13,7 @@
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import { Listeners } from "../../common/emitter.js";
 import type { Logger } from "../../common/logger.js";
-import { httpStatusOf } from "../providers/kubernetes/errors.js";
+import { httpStatusOf } from "../kube/errors.js";
 import type { Leadership } from "./leadership.js";
 
 /** What this election asks of the API server, in the controller's namespace. */

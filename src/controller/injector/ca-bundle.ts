@@ -9,7 +9,7 @@
 import type { Logger } from "pino";
 import { MeshfedError } from "../../common/errors.js";
 import type { JsonPatchOp } from "../drivers/types.js";
-import { httpStatusOf } from "../providers/kubernetes/errors.js";
+import { httpStatusOf } from "../kube/errors.js";
 import { INJECTOR_ERROR } from "./errors.js";
 import type { InjectorKubeApi } from "./kube-api.js";
 

@@ -10,7 +10,7 @@ import { errorCode, MeshfedError } from "../../common/errors.js";
 import type { HostPort } from "../../common/address.js";
 import type { CaCertificateManager } from "../certificates/index.js";
 import type { SidecarDriver } from "../drivers/types.js";
-import type { InjectorConfig } from "../providers/kubernetes/config-schema.js";
+import type { InjectorConfig } from "../kube/config-schema.js";
 import { SERVING_CERT_VALIDITY_MS } from "../proxy-control-plane/serving-identity.js";
 import { patchCaBundle } from "./ca-bundle.js";
 import type { StateStore } from "../store/types.js";

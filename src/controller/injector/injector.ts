@@ -21,7 +21,7 @@ import { allow, deny, type AdmissionRequest, type AdmissionReviewResponse } from
 import type { BootstrapRecords } from "./bootstrap-records.js";
 import { podCaptureLists } from "./capture-annotations.js";
 import type { InjectorKubeApi } from "./kube-api.js";
-import { MONITORED_BY_LABEL } from "../providers/kubernetes/objects.js";
+import { MONITORED_BY_LABEL } from "../kube/objects.js";
 import { podLabel, podSchema, PROXY_ID_ANNOTATION, SERVICE_ANNOTATION, skipReason, type AdmittedPod } from "./pod.js";
 import { generateSidecarKey } from "./proxy-key.js";
 

@@ -6,7 +6,7 @@
  */
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1MutatingWebhookConfiguration } from "@kubernetes/client-node";
 import { errorMessage, MeshfedError } from "../../common/errors.js";
-import { httpStatusOf } from "../providers/kubernetes/errors.js";
+import { httpStatusOf } from "../kube/errors.js";
 import type { JsonPatchOp } from "../drivers/types.js";
 import { INJECTOR_ERROR } from "./errors.js";
 import type { WebhookScopeView } from "./webhook-scope.js";

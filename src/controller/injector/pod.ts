@@ -5,14 +5,14 @@
  */
 import { z } from "zod";
 import type { PodView } from "../drivers/types.js";
-import { PROXY_ID_ANNOTATION } from "../providers/kubernetes/objects.js";
+import { PROXY_ID_ANNOTATION } from "../kube/objects.js";
 
 /** Pod annotation: `disabled` opts a pod of a meshed namespace out of injection. */
 export const INJECTION_ANNOTATION = "meshfed.io/sidecar-injection";
 /** Pod annotation naming the mesh service the proxy serves (else the Service selecting the pod). */
 export const SERVICE_ANNOTATION = "meshfed.io/service";
 /** Set by the injector: the proxy's UUID (also what makes a pod "already injected"); the provider reads it back. */
-export { PROXY_ID_ANNOTATION } from "../providers/kubernetes/objects.js";
+export { PROXY_ID_ANNOTATION } from "../kube/objects.js";
 
 const port = z.union([z.number().int(), z.string()]);
 const probe = z.looseObject({

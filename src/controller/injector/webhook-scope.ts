@@ -21,7 +21,7 @@
  * it warns. The injector itself never injects there either (injector.ts).
  */
 import { MeshfedError } from "../../common/errors.js";
-import { MONITORED_BY_LABEL } from "../providers/kubernetes/objects.js";
+import { MONITORED_BY_LABEL } from "../kube/objects.js";
 import { INJECTOR_ERROR } from "./errors.js";
 
 export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";

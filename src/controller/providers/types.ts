@@ -59,27 +59,8 @@ export interface ServiceEndpoints {
   readonly virtualIPs?: readonly string[];
 }
 
-export type ProviderState = "starting" | "synced" | "degraded" | "stopped";
-
-export interface ProviderError {
-  readonly code: string;
-  readonly message: string;
-  readonly at: string;
-  /** Where the bad input is, when it is a file. */
-  readonly file?: string;
-  readonly line?: number;
-  readonly column?: number;
-}
-
-export interface ProviderStatus {
-  readonly id: string;
-  readonly kind: "endpoints" | "spec";
-  readonly state: ProviderState;
-  /** ISO time of the last successful full sync (or reload). */
-  readonly lastSync: string | null;
-  readonly lastError: ProviderError | null;
-  readonly counts: Readonly<Record<string, number>>;
-}
+export type { ProviderState, ProviderError, ProviderStatus } from "../source-status.js";
+import type { ProviderStatus } from "../source-status.js";
 
 export interface EndpointProvider {
   /** "kubernetes", "azure", "onprem", "agents". */

@@ -1,5 +1,5 @@
 import { Listeners } from "../../common/emitter.js";
-import type { ProviderStatus } from "../providers/types.js";
+import type { ProviderStatus } from "../source-status.js";
 import type { PolicySnapshot } from "./policy-types.js";
 import type { MeshSpec, MeshSpecSnapshot } from "./types.js";
 

@@ -1,4 +1,4 @@
-import type { ProviderStatus } from "../providers/types.js";
+import type { ProviderStatus } from "../source-status.js";
 import { emptyPolicies } from "./policy-types.js";
 import type { MeshSpec } from "./types.js";
 

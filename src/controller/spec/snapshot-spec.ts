@@ -1,5 +1,5 @@
 import { Listeners } from "../../common/emitter.js";
-import type { ProviderError, ProviderStatus } from "../providers/types.js";
+import type { ProviderError, ProviderStatus } from "../source-status.js";
 import { emptyMeshSpec } from "./smi-validate.js";
 import type { PolicySnapshot } from "./policy-types.js";
 import type { HTTPRouteGroup, MeshSpec, MeshSpecSnapshot, TCPRoute, TrafficSplit, TrafficTarget } from "./types.js";

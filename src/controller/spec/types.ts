@@ -4,7 +4,7 @@
  * DESIGN.md §2 (MeshSpec). Objects here are already validated and normalised
  * (one API version per kind), so the catalog trusts their shape.
  */
-import type { ProviderStatus } from "../providers/types.js";
+import type { ProviderStatus } from "../source-status.js";
 import type { PolicySnapshot } from "./policy-types.js";
 
 /** An SMI identity: a service account. For VM and on-prem services it is the service's own name. */

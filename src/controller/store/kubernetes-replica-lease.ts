@@ -21,7 +21,7 @@ import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from "@
 import { MeshfedError } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
 import { SerialQueue } from "../../common/serial-queue.js";
-import { httpStatusOf } from "../providers/kubernetes/errors.js";
+import { httpStatusOf } from "../kube/errors.js";
 import { REPLICA_LEASE_LABEL, replicaLeaseName } from "./kubernetes-replica-leases.js";
 import type { LeaseHolder } from "./kubernetes-state-secret.js";
 import type { LeasedKeys } from "./types.js";

@@ -16,8 +16,8 @@ import { createHash } from "node:crypto";
 import { CoordinationV1Api, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import { errorMessage, MeshfedError } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
-import { httpStatusOf } from "../providers/kubernetes/errors.js";
-import { SupervisedInformer } from "../providers/kubernetes/supervised-informer.js";
+import { httpStatusOf } from "../kube/errors.js";
+import { SupervisedInformer } from "../kube/supervised-informer.js";
 
 /** Labels a replica's Lease with the store it belongs to, so a reader lists exactly those. */
 export const REPLICA_LEASE_LABEL = "meshfed.io/replica-lease";

@@ -19,8 +19,8 @@
 import type { CoreV1Api, KubeConfig, V1Secret } from "@kubernetes/client-node";
 import { Listeners } from "../../common/emitter.js";
 import type { Logger } from "../../common/logger.js";
-import { httpStatusOf } from "../providers/kubernetes/errors.js";
-import { SupervisedInformer } from "../providers/kubernetes/supervised-informer.js";
+import { httpStatusOf } from "../kube/errors.js";
+import { SupervisedInformer } from "../kube/supervised-informer.js";
 import type { ReplicaLeases, ReplicaLeaseState } from "./kubernetes-replica-leases.js";
 import { directlyUnder, parseStateSecret, STATE_LABEL, stateSecretName, type StateEntry } from "./kubernetes-state-secret.js";
 import type { StoreChange } from "./types.js";

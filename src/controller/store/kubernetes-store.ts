@@ -22,7 +22,7 @@
 import { CoreV1Api, type KubeConfig, type V1Secret } from "@kubernetes/client-node";
 import { errorMessage, MeshfedError } from "../../common/errors.js";
 import { silentLogger, type Logger } from "../../common/logger.js";
-import { httpStatusOf } from "../providers/kubernetes/errors.js";
+import { httpStatusOf } from "../kube/errors.js";
 import { ReplicaLease } from "./kubernetes-replica-lease.js";
 import { ReplicaLeases, type ReplicaLeaseState } from "./kubernetes-replica-leases.js";
 import { SecretFeed } from "./kubernetes-secret-feed.js";

@@ -1,134 +1,13 @@
 /**
- * Configuration of the Kubernetes integration (the `providers.kubernetes`
- * block of the controller config) and how it becomes a client-node
- * KubeConfig. docs/kubernetes.md documents every field.
- *
- * Which cluster, in order (the first that applies wins):
- *   1. `kubeconfig` (the `--kubeconfig` flag), with `context` if given;
- *   2. `inCluster: true`: the pod's service account (KUBERNETES_SERVICE_HOST/PORT,
- *      /var/run/secrets/kubernetes.io/serviceaccount);
- *   3. the KUBECONFIG environment variable (a path list, merged as kubectl does);
- *   4. `inCluster: "auto"` and KUBERNETES_SERVICE_HOST set: the service account;
- *   5. ~/.kube/config.
- * Unlike client-node's loadFromDefault we never fall back to an
- * unauthenticated http://localhost:8080: nothing found is an error.
+ * The Kubernetes endpoint provider for `providers.kubernetes`, built from its
+ * config. The shared client layer (KubeConfig loading, informers, errors, the
+ * config schema) is controller/kube/.
  */
-import { existsSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
-import { MeshfedError, errorMessage } from "../../../common/errors.js";
-import type { Logger } from "../../../common/logger.js";
-import type { ControllerMetrics } from "../../../common/metrics.js";
-import { KUBE_ERROR_CODES } from "./errors.js";
+import type { KubeDeps, KubernetesProviderConfig } from "../../kube/index.js";
 import { KubernetesProvider } from "./provider.js";
 
-export {
-  kubernetesProviderConfigSchema,
-  DEFAULT_MESH_NAME,
-  DEFAULT_MESH_CONFIG_NAME,
-  DEFAULT_CONTROLLER_NAMESPACE,
-  type KubernetesProviderConfig,
-  type KubernetesProviderConfigInput,
-} from "./config-schema.js";
-export { MONITORED_BY_LABEL } from "./objects.js";
-import type { KubernetesProviderConfig } from "./config-schema.js";
-
-export interface KubeConfigSource {
-  readonly kubeconfig?: string | undefined;
-  readonly context?: string | undefined;
-  readonly inCluster?: boolean | "auto" | undefined;
-}
-
-export interface LoadKubeConfigOptions {
-  readonly env?: NodeJS.ProcessEnv;
-  /** Prefix of the service-account directory, for tests (client-node's loadFromCluster pathPrefix). */
-  readonly inClusterPathPrefix?: string;
-  readonly home?: string;
-}
-
-/** Builds the KubeConfig named by `source`; throws MESHFED_KUBE_CONFIG with the reason when none is usable. */
-export function loadKubeConfig(source: KubeConfigSource, options: LoadKubeConfigOptions = {}): KubeConfig {
-  const env = options.env ?? process.env;
-  const kc = new KubeConfig();
-  const inCluster = source.inCluster ?? "auto";
-  const fail = (message: string, cause?: unknown): never => {
-    throw new MeshfedError(KUBE_ERROR_CODES.config, message, { cause, details: { kubeconfig: source.kubeconfig, context: source.context } });
-  };
-  const fromFile = (file: string): void => {
-    if (!existsSync(file)) fail(`kubeconfig ${file} not found`);
-    try {
-      kc.loadFromFile(file);
-    } catch (err) {
-      fail(`kubeconfig ${file}: ${errorMessage(err)}`, err);
-    }
-  };
-  const fromCluster = (): void => {
-    if (!env.KUBERNETES_SERVICE_HOST || !env.KUBERNETES_SERVICE_PORT) {
-      fail("inCluster is set but KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not: not running in a pod?");
-    }
-    // client-node reads process.env; a test passing its own env must set both.
-    kc.loadFromCluster(options.inClusterPathPrefix ?? "");
-  };
-
-  let how: string;
-  if (source.kubeconfig !== undefined && inCluster !== true) {
-    fromFile(source.kubeconfig);
-    how = source.kubeconfig;
-  } else if (inCluster === true) {
-    fromCluster();
-    how = "in-cluster";
-  } else if (env.KUBECONFIG) {
-    const files = env.KUBECONFIG.split(process.platform === "win32" ? ";" : ":").filter((f) => f.length > 0);
-    const [first, ...rest] = files;
-    if (first === undefined) fail("KUBECONFIG is set but names no file");
-    fromFile(first!);
-    for (const file of rest) {
-      if (!existsSync(file)) continue; // kubectl skips missing entries of the list too
-      const more = new KubeConfig();
-      try {
-        more.loadFromFile(file);
-        kc.mergeConfig(more, true);
-      } catch (err) {
-        fail(`kubeconfig ${file} (from KUBECONFIG): ${errorMessage(err)}`, err);
-      }
-    }
-    how = `KUBECONFIG=${env.KUBECONFIG}`;
-  } else if (inCluster === "auto" && env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT) {
-    fromCluster();
-    how = "in-cluster";
-  } else {
-    const file = join(options.home ?? homedir(), ".kube", "config");
-    if (!existsSync(file)) fail(`no Kubernetes configuration: give --kubeconfig, set KUBECONFIG, run in a pod, or create ${file}`);
-    fromFile(file);
-    how = file;
-  }
-  if (source.context !== undefined) {
-    if (kc.getContextObject(source.context) === null) {
-      fail(`${how}: context "${source.context}" not found (known: ${kc.getContexts().map((c) => c.name).join(", ") || "none"})`);
-    }
-    kc.setCurrentContext(source.context);
-  }
-  const cluster = kc.getCurrentCluster();
-  if (cluster === null) fail(`${how}: the current context "${kc.getCurrentContext()}" names no cluster`);
-  return kc;
-}
-
-/** The namespace of the current context (in a pod: the pod's namespace), if any. */
-export function contextNamespace(kc: KubeConfig): string | undefined {
-  const ns = kc.getContextObject(kc.getCurrentContext())?.namespace?.trim();
-  return ns === undefined || ns === "" ? undefined : ns;
-}
-
-export interface KubernetesDeps {
-  readonly logger: Logger;
-  readonly metrics?: ControllerMetrics;
-  /** Built once by the caller (loadKubeConfig) and shared by the provider, the SMI store and MeshConfig. */
-  readonly kubeConfig: KubeConfig;
-}
-
 /** The endpoint provider for `providers.kubernetes`. */
-export function createKubernetesProvider(config: KubernetesProviderConfig, deps: KubernetesDeps): KubernetesProvider {
+export function createKubernetesProvider(config: KubernetesProviderConfig, deps: KubeDeps): KubernetesProvider {
   return new KubernetesProvider({
     kubeConfig: deps.kubeConfig,
     meshName: config.meshName,

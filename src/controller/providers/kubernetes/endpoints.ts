@@ -26,7 +26,7 @@ import { compareEndpoints, declared } from "../endpoint-lists.js";
 import { kubernetesPortProtocol } from "./app-protocol.js";
 import { isIP } from "node:net";
 import type { ProviderEndpoint } from "../types.js";
-import type { PodInfo, ServiceInfo, SliceInfo } from "./objects.js";
+import type { PodInfo, ServiceInfo, SliceInfo } from "../../kube/objects.js";
 
 export interface ComputedEndpoints {
   readonly endpoints: readonly ProviderEndpoint[];

@@ -31,12 +31,12 @@ import type { Logger } from "../../../common/logger.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
 import { compareServiceRefs, type ServiceKey } from "../../../common/service.js";
 import type { EndpointProvider, ProviderEndpoint, ProviderError, ProviderStatus, ServiceEndpoints } from "../types.js";
-import type { BackoffOptions } from "./backoff.js";
+import type { BackoffOptions } from "../../kube/backoff.js";
 import { computeEndpoints, sameEndpoints } from "./endpoints.js";
-import { KUBE_ERROR_CODES } from "./errors.js";
-import { InformerGroup } from "./informer-group.js";
-import { MONITORED_BY_LABEL, objectKey, parseEndpointSlice, parseNamespace, parsePod, parseService, type PodInfo, type ServiceInfo, type SliceInfo } from "./objects.js";
-import { SupervisedInformer, type InformerEventType, type InformerState } from "./supervised-informer.js";
+import { KUBE_ERROR_CODES } from "../../kube/errors.js";
+import { InformerGroup } from "../../kube/informer-group.js";
+import { MONITORED_BY_LABEL, objectKey, parseEndpointSlice, parseNamespace, parsePod, parseService, type PodInfo, type ServiceInfo, type SliceInfo } from "../../kube/objects.js";
+import { SupervisedInformer, type InformerEventType, type InformerState } from "../../kube/supervised-informer.js";
 
 export interface KubernetesProviderOptions {
   readonly kubeConfig: KubeConfig;

@@ -28,7 +28,7 @@ import { MeshfedError, errorMessage } from "../../../common/errors.js";
 import type { Logger } from "../../../common/logger.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
 import { watchPath } from "../../../common/watch-file.js";
-import type { ProviderError, ProviderState, ProviderStatus } from "../../providers/types.js";
+import type { ProviderError, ProviderState, ProviderStatus } from "../../source-status.js";
 import { SMI_ERROR_CODES, parseSmiManifests, type SkippedObject, type SmiObject } from "../smi-parse.js";
 import { resolveMeshSpec } from "../smi-validate.js";
 

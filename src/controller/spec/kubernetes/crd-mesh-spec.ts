@@ -42,11 +42,11 @@ import { MeshfedError } from "../../../common/errors.js";
 import type { Logger } from "../../../common/logger.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
 import { formatPath } from "../../../common/yaml-position.js";
-import type { BackoffOptions } from "../../providers/kubernetes/backoff.js";
-import { InformerGroup } from "../../providers/kubernetes/informer-group.js";
-import { SupervisedInformer, type InformerEventType, type InformerState } from "../../providers/kubernetes/supervised-informer.js";
-import type { ProviderStatus } from "../../providers/types.js";
-import { KUBE_ERROR_CODES } from "../../providers/kubernetes/errors.js";
+import type { BackoffOptions } from "../../kube/backoff.js";
+import { InformerGroup } from "../../kube/informer-group.js";
+import { SupervisedInformer, type InformerEventType, type InformerState } from "../../kube/supervised-informer.js";
+import type { ProviderStatus } from "../../source-status.js";
+import { KUBE_ERROR_CODES } from "../../kube/errors.js";
 import { normaliseSmiObject, type PolicyKind, type SmiKind, type SmiNormaliseResult, type SmiValue } from "../smi-parse.js";
 import { resolveMeshSpec } from "../smi-validate.js";
 

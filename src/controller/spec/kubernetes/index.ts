@@ -2,8 +2,7 @@
  * SMI policies from Kubernetes custom resources, and the MeshConfig
  * ConfigMap watcher. DESIGN.md §2 (spec/kubernetes); docs/kubernetes.md.
  */
-import type { KubernetesDeps, KubernetesProviderConfig } from "../../providers/kubernetes/config.js";
-import { contextNamespace, DEFAULT_CONTROLLER_NAMESPACE } from "../../providers/kubernetes/config.js";
+import { contextNamespace, DEFAULT_CONTROLLER_NAMESPACE, type KubeDeps, type KubernetesProviderConfig } from "../../kube/index.js";
 import { KubernetesMeshSpec } from "./crd-mesh-spec.js";
 import { KubeMeshConfig, type MeshSettings } from "./mesh-config.js";
 
@@ -11,7 +10,7 @@ export { KubernetesMeshSpec, SMI_CUSTOM_RESOURCES, POLICY_CUSTOM_RESOURCES, type
 export { KubeMeshConfig, parseMeshConfigData, MESH_CONFIG_KEYS, type MeshSettings, type MeshConfigChange, type KubeMeshConfigOptions } from "./mesh-config.js";
 
 /** The SMI CRD store for `providers.kubernetes` (when `smi` is true). */
-export function createKubernetesMeshSpec(config: KubernetesProviderConfig, deps: KubernetesDeps & { trustDomain?: string }): KubernetesMeshSpec {
+export function createKubernetesMeshSpec(config: KubernetesProviderConfig, deps: KubeDeps & { trustDomain?: string }): KubernetesMeshSpec {
   return new KubernetesMeshSpec({
     kubeConfig: deps.kubeConfig,
     ...(deps.trustDomain === undefined ? {} : { trustDomain: deps.trustDomain }),
@@ -25,7 +24,7 @@ export function createKubernetesMeshSpec(config: KubernetesProviderConfig, deps:
  * The MeshConfig watcher for `providers.kubernetes.meshConfig` (when
  * `enabled`). `defaults` are the controller config file's settings.
  */
-export function createKubeMeshConfig(config: KubernetesProviderConfig, deps: KubernetesDeps & { readonly defaults: MeshSettings }): KubeMeshConfig {
+export function createKubeMeshConfig(config: KubernetesProviderConfig, deps: KubeDeps & { readonly defaults: MeshSettings }): KubeMeshConfig {
   return new KubeMeshConfig({
     kubeConfig: deps.kubeConfig,
     namespace: config.meshConfig.namespace ?? contextNamespace(deps.kubeConfig) ?? DEFAULT_CONTROLLER_NAMESPACE,

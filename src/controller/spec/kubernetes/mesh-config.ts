@@ -32,11 +32,11 @@ import { Listeners } from "../../../common/emitter.js";
 import { MeshfedError, errorMessage } from "../../../common/errors.js";
 import type { Logger } from "../../../common/logger.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
-import type { BackoffOptions } from "../../providers/kubernetes/backoff.js";
-import { KUBE_ERROR_CODES } from "../../providers/kubernetes/errors.js";
-import { InformerGroup } from "../../providers/kubernetes/informer-group.js";
-import { SupervisedInformer, type InformerState } from "../../providers/kubernetes/supervised-informer.js";
-import type { ProviderError, ProviderStatus } from "../../providers/types.js";
+import type { BackoffOptions } from "../../kube/backoff.js";
+import { KUBE_ERROR_CODES } from "../../kube/errors.js";
+import { InformerGroup } from "../../kube/informer-group.js";
+import { SupervisedInformer, type InformerState } from "../../kube/supervised-informer.js";
+import type { ProviderError, ProviderStatus } from "../../source-status.js";
 
 export interface MeshSettings {
   readonly permissive: boolean;

@@ -3,7 +3,7 @@
  * watcher (they share the client plumbing in this folder). Scripts and tests
  * match on the code, never on the message.
  */
-import { MeshfedError, errorMessage } from "../../../common/errors.js";
+import { MeshfedError, errorMessage } from "../../common/errors.js";
 
 export const KUBE_ERROR_CODES = {
   /** No usable kubeconfig / in-cluster config, unknown context, no current cluster. */

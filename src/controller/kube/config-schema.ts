@@ -4,9 +4,9 @@
  * that parses the config) does not pay for importing the Kubernetes client.
  * docs/kubernetes.md documents every field.
  */
-import { ipv4Cidr } from "../../../common/capture-rules.js";
+import { ipv4Cidr } from "../../common/capture-rules.js";
 import { z } from "zod";
-import { durationSchema, hostPortSchema } from "../../../common/config-schema.js";
+import { durationSchema, hostPortSchema } from "../../common/config-schema.js";
 
 const duration = durationSchema;
 

@@ -30,8 +30,8 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from "@kubernetes/client-node";
-import { MeshfedError } from "../../../common/errors.js";
-import type { Logger } from "../../../common/logger.js";
+import { MeshfedError } from "../../common/errors.js";
+import type { Logger } from "../../common/logger.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { classifyKubeError } from "./errors.js";
 

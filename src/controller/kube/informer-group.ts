@@ -4,8 +4,8 @@
  * synced, is any of them restarting, what failed last.
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
-import { MeshfedError } from "../../../common/errors.js";
-import type { ProviderError } from "../types.js";
+import { MeshfedError } from "../../common/errors.js";
+import type { ProviderError } from "../source-status.js";
 import { KUBE_ERROR_CODES } from "./errors.js";
 import type { SupervisedInformer } from "./supervised-informer.js";
 
