@@ -79,42 +79,59 @@ export async function fakeUpstream(address = "192.0.2.7", host = "127.0.0.1", po
     const answers: Answer[] = truncated || question.type !== "A" ? [] : Array.from({ length: question.name.startsWith("big.") ? 40 : 1 }, (_, i) => ({ type: "A" as const, name: question.name, ttl: 60, data: i === 0 ? address : `192.0.2.${100 + i}` }));
     return dnsPacket.encode({ type: "response", id: q.id, flags: dnsPacket.RECURSION_AVAILABLE | (truncated ? dnsPacket.TRUNCATED_RESPONSE : 0), questions: [question], answers });
   };
-  const socket: Socket = createSocket("udp4");
-  socket.on("message", (msg, rinfo) => {
-    const a = answerFor(msg, "udp");
-    if (a) socket.send(a, rinfo.port, rinfo.address);
-  });
-  socket.bind(port, host);
-  await once(socket, "listening");
-  const bound = socket.address().port;
+  // UDP and TCP on one port number: with port 0 the TCP side may be taken by
+  // another test's socket, so both are let go and another port is tried (a
+  // half-bound upstream left open would keep the test file from exiting).
+  let socket: Socket | undefined;
+  let server: Server | undefined;
+  let bound = 0;
   const connections = new Set<import("node:net").Socket>();
-  const server: Server = createServer((c) => {
-    connections.add(c);
-    c.on("close", () => connections.delete(c));
-    let buf = Buffer.alloc(0);
-    c.on("error", () => c.destroy());
-    c.on("data", (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
-        buf = buf.subarray(2 + msg.length);
-        const a = answerFor(msg, "tcp");
-        if (!a) continue;
-        const len = Buffer.alloc(2);
-        len.writeUInt16BE(a.length);
-        c.write(Buffer.concat([len, a]));
-      }
+  for (let attempt = 1; server === undefined; attempt++) {
+    const udp: Socket = createSocket("udp4");
+    udp.on("message", (msg, rinfo) => {
+      const a = answerFor(msg, "udp");
+      if (a) udp.send(a, rinfo.port, rinfo.address);
     });
-  });
-  server.listen(bound, host);
-  await once(server, "listening");
+    udp.bind(port, host);
+    await once(udp, "listening");
+    bound = udp.address().port;
+    const tcp: Server = createServer((c) => {
+      connections.add(c);
+      c.on("close", () => connections.delete(c));
+      let buf = Buffer.alloc(0);
+      c.on("error", () => c.destroy());
+      c.on("data", (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+          buf = buf.subarray(2 + msg.length);
+          const a = answerFor(msg, "tcp");
+          if (!a) continue;
+          const len = Buffer.alloc(2);
+          len.writeUInt16BE(a.length);
+          c.write(Buffer.concat([len, a]));
+        }
+      });
+    });
+    try {
+      tcp.listen(bound, host);
+      await once(tcp, "listening");
+      socket = udp;
+      server = tcp;
+    } catch (err) {
+      udp.close();
+      if (port !== 0 || (err as NodeJS.ErrnoException).code !== "EADDRINUSE" || attempt >= 10) throw err;
+    }
+  }
+  const udpSocket = socket!;
+  const tcpServer = server;
   return {
     port: bound,
     seen,
     close: async () => {
-      socket.close();
+      udpSocket.close();
       for (const c of connections) c.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
+      await new Promise<void>((r) => tcpServer.close(() => r()));
     },
   };
 }

@@ -22,6 +22,8 @@ import type { NameLookup } from "./name-table.js";
 
 const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3 } as const;
 const MAX_TCP_MESSAGE = 65_535;
+/** Tries for a free port for both UDP and TCP when the listen port is 0. */
+const BIND_ATTEMPTS = 10;
 
 export interface DnsServerOptions {
   readonly listen: HostPort;
@@ -65,31 +67,45 @@ export class DnsServer {
     return { ...this.#stats, dropped: { ...this.#stats.dropped } };
   }
 
-  /** Binds UDP first (port 0 picks one), then TCP on the same port. */
+  /**
+   * Binds UDP first (port 0 picks one), then TCP on the same port. With port 0
+   * the TCP port may already be taken by another process (UDP and TCP ports
+   * are separate spaces): then both are let go and another port is tried.
+   */
   async start(): Promise<void> {
     const { host, port } = this.#o.listen;
+    for (let attempt = 1; ; attempt++) {
+      const udp = await this.#bindUdp(host, port);
+      const bound = udp.address().port;
+      const tcp = createServer((socket) => this.#onTcp(socket));
+      try {
+        tcp.listen(bound, host);
+        await Promise.race([once(tcp, "listening"), once(tcp, "error").then(([err]) => Promise.reject(err as Error))]);
+      } catch (err) {
+        udp.close();
+        if (port === 0 && (err as NodeJS.ErrnoException).code === "EADDRINUSE" && attempt < BIND_ATTEMPTS) continue;
+        throw new MeshfedError("MESHFED_DNS_BIND", `cannot listen for DNS on ${host}:${bound} (tcp): ${(err as Error).message}`, { cause: err });
+      }
+      udp.on("error", (err) => this.#log.error({ err, code: "MESHFED_DNS_SOCKET" }, "DNS UDP socket error"));
+      this.#udp = udp;
+      this.#tcp = tcp;
+      this.#port = bound;
+      this.#log.info({ address: `${host}:${this.#port}` }, "DNS listening (udp, tcp)");
+      return;
+    }
+  }
+
+  async #bindUdp(host: string, port: number): Promise<Socket> {
     const udp = createSocket(isIPv6(host) ? "udp6" : "udp4");
     udp.on("message", (msg, rinfo) => void this.#onUdp(udp, msg, rinfo.address, rinfo.port));
     try {
       udp.bind(port, host);
       await Promise.race([once(udp, "listening"), once(udp, "error").then(([err]) => Promise.reject(err as Error))]);
+      return udp;
     } catch (err) {
       udp.close();
       throw new MeshfedError("MESHFED_DNS_BIND", `cannot listen for DNS on ${host}:${port} (udp): ${(err as Error).message}`, { cause: err });
     }
-    udp.on("error", (err) => this.#log.error({ err, code: "MESHFED_DNS_SOCKET" }, "DNS UDP socket error"));
-    this.#udp = udp;
-    this.#port = udp.address().port;
-    const tcp = createServer((socket) => this.#onTcp(socket));
-    try {
-      tcp.listen(this.#port, host);
-      await Promise.race([once(tcp, "listening"), once(tcp, "error").then(([err]) => Promise.reject(err as Error))]);
-    } catch (err) {
-      udp.close();
-      throw new MeshfedError("MESHFED_DNS_BIND", `cannot listen for DNS on ${host}:${this.#port} (tcp): ${(err as Error).message}`, { cause: err });
-    }
-    this.#tcp = tcp;
-    this.#log.info({ address: `${host}:${this.#port}` }, "DNS listening (udp, tcp)");
   }
 
   async close(): Promise<void> {
