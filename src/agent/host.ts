@@ -1,7 +1,6 @@
 /** Facts about this host and build that the agent announces in Hello. */
-import { readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
-import { bundledVersion } from "../common/bundle-info.js";
+import { meshfedVersion } from "../common/version.js";
 
 /**
  * Non-internal interface addresses: IPv4, and IPv6 except link-local
@@ -19,18 +18,7 @@ export function defaultHostAddresses(): string[] {
   return [...new Set(out)];
 }
 
-let version: string | undefined;
-
-/** The meshfed package version (package.json at the repository / package root). */
+/** The meshfed package version this agent runs (common/version.ts). */
 export function agentVersion(): string {
-  version ??= bundledVersion;
-  if (version === undefined) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version?: unknown };
-      version = typeof pkg.version === "string" ? pkg.version : "unknown";
-    } catch {
-      version = "unknown";
-    }
-  }
-  return version;
+  return meshfedVersion();
 }

@@ -12,6 +12,8 @@ import { demoCommand } from "./commands/demo.js";
 import { proxiesCommand, proxyCommand, tokenCommand } from "./commands/tokens.js";
 import { validateCommand } from "./commands/validate.js";
 import { namespaceCommand } from "./commands/namespace.js";
+import { versionCommand } from "./commands/version.js";
+import { meshfedVersion } from "../common/version.js";
 
 const cli = yargs(hideBin(process.argv))
   .scriptName("meshfed")
@@ -21,7 +23,7 @@ const cli = yargs(hideBin(process.argv))
   .recommendCommands()
   .help()
   .alias("h", "help")
-  .version()
+  .version(meshfedVersion())
   .fail((message, err) => {
     if (err) {
       process.stderr.write(`meshfed: ${errorCode(err)}: ${errorMessage(err)}\n`);
@@ -35,6 +37,7 @@ controllerCommand(cli);
 agentCommand(cli, agentInstallSubcommands);
 demoCommand(cli);
 namespaceCommand(cli);
+versionCommand(cli);
 catalogCommand(cli);
 participantsCommand(cli);
 certsCommand(cli);

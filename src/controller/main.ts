@@ -17,6 +17,7 @@ import { AdminRouter } from "./admin/router.js";
 import { addReadRoutes } from "./admin/routes.js";
 import { addUiRoutes } from "./admin/ui-routes.js";
 import { MetricsServer } from "./admin/metrics-server.js";
+import { meshfedVersion } from "../common/version.js";
 import { AdminServer } from "./admin/server.js";
 import { MeshCatalog } from "./catalog/catalog.js";
 import { createCertificateManager, type CaCertificateManager } from "./certificates/index.js";
@@ -233,7 +234,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
       ...(spec instanceof CompositeMeshSpec ? spec.parts : [spec]).map((p) => p.status()),
       ...(meshConfig ? [meshConfig.status()] : []),
     ],
-    replica: () => ({ replicaId, store: store.kind, leader: leader.isLeader(), leaderId: leader.leaderId() ?? null }),
+    replica: () => ({ replicaId, version: meshfedVersion(), store: store.kind, leader: leader.isLeader(), leaderId: leader.leaderId() ?? null }),
     metrics: metrics.registry,
   });
   addControlRoutes(router, {

@@ -17,6 +17,8 @@ export interface Readiness {
 /** Which replica answers, and whether it leads (docs/ha.md). */
 export interface ReplicaStatus {
   readonly replicaId: string;
+  /** meshfed's version on this replica. */
+  readonly version: string;
   readonly store: string;
   readonly leader: boolean;
   readonly leaderId: string | null;
