@@ -43,6 +43,22 @@ const buyerRetry: Retry = {
   retryPolicy: { retryOn: ["5xx", "retriable-4xx", "429"], numRetries: 3, perTryTimeoutMs: 500, retryBackoffBaseIntervalMs: 100 },
 };
 
+/** A permissive catalog over bookbuyer and bookstore on one provider, policies fed through the returned spec. */
+function bookstoreCatalog(t: { after: (fn: () => void) => void }): { spec: FakeSpec; catalog: MeshCatalog } {
+  const onprem = new FakeProvider("onprem");
+  onprem.set("bookbuyer/bookbuyer", ["10.0.0.1:8080"], false);
+  onprem.set("bookstore/bookstore", ["10.0.0.2:14001"], false);
+  const spec = new FakeSpec();
+  const catalog = new MeshCatalog({
+    providers: [onprem], spec, certificates: { certificates: () => [] }, connected: new FakeConnected(),
+    providerPriority: [], permissive: true, logger: silentLogger(),
+  });
+  const ac = new AbortController();
+  catalog.start(ac.signal);
+  t.after(() => ac.abort());
+  return { spec, catalog };
+}
+
 const configJson = (view: Parameters<PipyDriver["render"]>[0]): string => {
   const f = driver.render(view).files.find((x) => x.path === "/config.json");
   assert.ok(f);
@@ -106,17 +122,7 @@ test("defaults: numRetries 1, backoff base 25 ms capped at 10x; retryOn words as
 });
 
 test("the catalog puts a service's setting and the caller's Retry into the views it builds, and follows spec changes", (t) => {
-  const onprem = new FakeProvider("onprem");
-  onprem.set("bookbuyer/bookbuyer", ["10.0.0.1:8080"], false);
-  onprem.set("bookstore/bookstore", ["10.0.0.2:14001"], false);
-  const spec = new FakeSpec();
-  const catalog = new MeshCatalog({
-    providers: [onprem], spec, certificates: { certificates: () => [] }, connected: new FakeConnected(),
-    providerPriority: [], permissive: true, logger: silentLogger(),
-  });
-  const ac = new AbortController();
-  catalog.start(ac.signal);
-  t.after(() => ac.abort());
+  const { spec, catalog } = bookstoreCatalog(t);
   catalog.flush();
   const buyer = () => catalog.proxyView({ proxyId: "p1", service: { namespace: "bookbuyer", name: "bookbuyer" } });
   const store = () => catalog.proxyView({ proxyId: "p2", service: { namespace: "bookstore", name: "bookstore" } });
@@ -132,17 +138,7 @@ test("the catalog puts a service's setting and the caller's Retry into the views
 });
 
 test("--explain names the UpstreamTrafficSetting and Retry (and their files) behind each limit, retry and rate limit; the default retry says so", (t) => {
-  const onprem = new FakeProvider("onprem");
-  onprem.set("bookbuyer/bookbuyer", ["10.0.0.1:8080"], false);
-  onprem.set("bookstore/bookstore", ["10.0.0.2:14001"], false);
-  const spec = new FakeSpec();
-  const catalog = new MeshCatalog({
-    providers: [onprem], spec, certificates: { certificates: () => [] }, connected: new FakeConnected(),
-    providerPriority: [], permissive: true, logger: silentLogger(),
-  });
-  const ac = new AbortController();
-  catalog.start(ac.signal);
-  t.after(() => ac.abort());
+  const { spec, catalog } = bookstoreCatalog(t);
   spec.set({ upstreamTrafficSettings: [{ ...bookstoreSetting, rateLimit: v1Setting.rateLimit!, httpRoutes: v1Setting.httpRoutes }], retries: [buyerRetry] });
   catalog.flush();
   const lines = (id: string, name: string) => catalog.explainProxyView({ proxyId: id, service: { namespace: name, name } }).map((e) => `${e.part} <- ${e.from.join("; ")}`);
