@@ -73,6 +73,7 @@ export const RESOURCES = {
   "ingressbackends.policy.openservicemesh.io": { group: "policy.openservicemesh.io", versions: ["v1alpha1"], plural: "ingressbackends", kind: "IngressBackend", namespaced: true },
   "upstreamtrafficsettings.policy.openservicemesh.io": { group: "policy.openservicemesh.io", versions: ["v1alpha1"], plural: "upstreamtrafficsettings", kind: "UpstreamTrafficSetting", namespaced: true },
   "retries.policy.openservicemesh.io": { group: "policy.openservicemesh.io", versions: ["v1alpha1"], plural: "retries", kind: "Retry", namespaced: true },
+  "meshconfigs.config.openservicemesh.io": { group: "config.openservicemesh.io", versions: ["v1alpha1", "v1alpha2"], plural: "meshconfigs", kind: "MeshConfig", namespaced: true },
 } as const satisfies Readonly<Record<string, ResourceType>>;
 
 export type ResourceName = keyof typeof RESOURCES;

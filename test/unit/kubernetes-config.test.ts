@@ -36,7 +36,7 @@ test("schema defaults: inCluster auto, mesh name meshfed, SMI and MeshConfig on"
     meshName: "meshfed",
     backoff: { initial: 500, max: 30_000 },
     smi: true,
-    meshConfig: { enabled: true, name: "meshfed-config" },
+    meshConfig: { enabled: true, name: "meshfed-config", customResource: { enabled: true, name: "osm-mesh-config" } },
     injector: {
       enabled: false, address: "0.0.0.0:9443", path: "/mutate-pods", service: { name: "meshfed-controller" }, webhookConfiguration: "meshfed-sidecar-injector",
       patchCaBundle: true, sidecarImage: "flomesh/pipy:1.5.18", initImage: "openservicemesh/init:v1.2.0", excludeInboundPorts: [],

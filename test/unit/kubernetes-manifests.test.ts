@@ -16,6 +16,7 @@ import { STORE_API_USE } from "../../src/controller/store/kubernetes-store.js";
 import { LEASE_API_USE } from "../../src/controller/ha/lease-leadership.js";
 import { PROVIDER_API_USE } from "../../src/controller/providers/kubernetes/provider.js";
 import { POLICY_CUSTOM_RESOURCES, SMI_CUSTOM_RESOURCES } from "../../src/controller/spec/kubernetes/crd-mesh-spec.js";
+import { MESH_CONFIG_CUSTOM_RESOURCE } from "../../src/controller/spec/kubernetes/mesh-config-crd.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../config/kubernetes");
 
@@ -201,6 +202,7 @@ test("manifests: RBAC grants exactly what the code uses", () => {
     ...PROVIDER_API_USE,
     ...[...SMI_CUSTOM_RESOURCES, ...POLICY_CUSTOM_RESOURCES].map((r) => ({ group: r.group, resource: r.plural, verbs: ["list", "watch"] })),
     { group: "", resource: "configmaps", verbs: ["list", "watch"], namespace: "meshfed-system", resourceNames: [kube.meshConfig.name] },
+    { group: MESH_CONFIG_CUSTOM_RESOURCE.group, resource: MESH_CONFIG_CUSTOM_RESOURCE.plural, verbs: ["list", "watch"], namespace: "meshfed-system", resourceNames: [kube.meshConfig.customResource.name] },
     ...INJECTOR_API_USE.map((u) => (u.resource === "mutatingwebhookconfigurations" ? { ...u, resourceNames: [kube.injector.webhookConfiguration] } : u)),
     // store: kubernetes brings its Secrets and replica Leases, and leader election on a Lease (several replicas).
     ...(config.store === "kubernetes" ? [...STORE_API_USE, ...LEASE_API_USE].map((u) => ({ ...u, namespace: "meshfed-system" })) : []),
@@ -225,8 +227,8 @@ test("manifests: RBAC grants exactly what the code uses", () => {
   assert.deepEqual([...have].sort(), [...want].sort());
 });
 
-test("manifests: the CRDs serve every SMI and policy version the code watches", () => {
-  for (const r of [...SMI_CUSTOM_RESOURCES, ...POLICY_CUSTOM_RESOURCES]) {
+test("manifests: the CRDs serve every SMI, policy and MeshConfig version the code watches", () => {
+  for (const r of [...SMI_CUSTOM_RESOURCES, ...POLICY_CUSTOM_RESOURCES, MESH_CONFIG_CUSTOM_RESOURCE]) {
     const crd = must(find<Crd>("CustomResourceDefinition", `${r.plural}.${r.group}`), `CRD ${r.plural}.${r.group}`);
     assert.ok(crd.spec.versions.some((v) => v.name === r.version && v.served), `${r.plural} serves ${r.version}`);
   }

@@ -17,6 +17,8 @@ const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-
 
 export const DEFAULT_MESH_NAME = "meshfed";
 export const DEFAULT_MESH_CONFIG_NAME = "meshfed-config";
+/** osm-edge's MeshConfig object name (config.openservicemesh.io). */
+export const DEFAULT_MESH_CONFIG_OBJECT_NAME = "osm-mesh-config";
 /** Where the MeshConfig ConfigMap lives when neither the config nor the context names a namespace. */
 export const DEFAULT_CONTROLLER_NAMESPACE = "meshfed-system";
 export const DEFAULT_INJECTOR_PATH = "/mutate-pods";
@@ -96,12 +98,21 @@ export const kubernetesProviderConfigSchema = z.strictObject({
   }).prefault({}),
   /** Read SMI policies from the CRDs in config/kubernetes/crds (spec id "smi-kubernetes"). */
   smi: z.boolean().default(true),
-  /** Hot-reloaded mesh settings from a ConfigMap (see docs/kubernetes.md, "MeshConfig"). */
+  /**
+   * Hot-reloaded mesh settings from osm-edge's MeshConfig object over a
+   * ConfigMap, both in one namespace (see docs/kubernetes.md, "MeshConfig").
+   */
   meshConfig: z.strictObject({
     enabled: z.boolean().default(true),
     /** Default: the kubeconfig context's namespace (in a pod: its own namespace), else meshfed-system. */
     namespace: z.string().regex(DNS_LABEL, "must be a namespace name (DNS label)").optional(),
+    /** The ConfigMap. */
     name: z.string().regex(DNS_SUBDOMAIN, "must be a ConfigMap name (DNS subdomain)").default(DEFAULT_MESH_CONFIG_NAME),
+    /** The MeshConfig custom resource (config.openservicemesh.io); its fields win over the ConfigMap's keys. */
+    customResource: z.strictObject({
+      enabled: z.boolean().default(true),
+      name: z.string().regex(DNS_SUBDOMAIN, "must be a MeshConfig name (DNS subdomain)").default(DEFAULT_MESH_CONFIG_OBJECT_NAME),
+    }).prefault({}),
   }).prefault({}),
   injector: injectorConfigSchema.prefault({}),
 });

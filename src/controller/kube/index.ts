@@ -12,6 +12,7 @@ export {
   kubernetesProviderConfigSchema,
   DEFAULT_MESH_NAME,
   DEFAULT_MESH_CONFIG_NAME,
+  DEFAULT_MESH_CONFIG_OBJECT_NAME,
   DEFAULT_CONTROLLER_NAMESPACE,
   type KubernetesProviderConfig,
   type KubernetesProviderConfigInput,

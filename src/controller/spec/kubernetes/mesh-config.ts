@@ -1,17 +1,17 @@
 /**
- * MeshConfig: mesh-wide settings that operators change at run time, read from
- * a ConfigMap (default `meshfed-config` in the controller's namespace) and
- * hot-reloaded.
+ * MeshConfig: mesh-wide settings that operators change at run time, from two
+ * objects in the controller's namespace, both watched and hot-reloaded:
  *
- * Why a ConfigMap and not a CRD: four scalar settings do not justify a new
- * API type, cluster-scoped CRD installation rights and a conversion story;
- * a ConfigMap works with `kubectl edit`, kustomize's configMapGenerator and
- * GitOps tools unchanged, and RBAC can be narrowed to this one object
- * (resourceNames + the metadata.name field selector we watch with). The
- * values are validated here with the same rules as the config file.
+ * - the **MeshConfig custom resource** of osm-edge (`kubectl get meshconfigs
+ *   -n <ns>`; default name `osm-mesh-config`; mesh-config-crd.ts);
+ * - the **ConfigMap** (default `meshfed-config`; keys below).
  *
- * Keys (each optional; the value given in the controller config file, or its
- * default, applies to a key that is absent):
+ * Precedence, setting by setting (mesh-settings.ts says why): MeshConfig
+ * object > ConfigMap > controller config file. A setting both objects give is
+ * taken from the MeshConfig object; the ConfigMap key is reported as
+ * overridden (status counts.overridden, a warning in the log).
+ *
+ * ConfigMap keys (each optional):
  *   mesh.permissive               "true" | "false"
  *   mesh.outboundPassthrough      "true" | "false": captured traffic to a
  *                                 destination outside the mesh passes through (osm-edge's enableEgress)
@@ -19,35 +19,39 @@
  *   certificates.serviceValidity  duration, e.g. "24h"
  *   certificates.serviceJitter    duration, less than serviceValidity
  *
- * Bad input policy: an unknown key or a bad value rejects the whole
- * ConfigMap; the last good settings stay (a typo must not, say, turn
- * permissive mode off and cut traffic), status "degraded" with
- * MESHFED_KUBE_MESHCONFIG_INVALID until it is fixed. Deleting the ConfigMap
- * is deliberate and returns to the file's settings.
+ * Bad input policy: an unknown key or a bad value rejects that object (for
+ * the custom resource, with the field path); its last good settings stay (a
+ * typo must not, say, turn permissive mode off and cut traffic), status
+ * "degraded" with MESHFED_KUBE_MESHCONFIG_INVALID until it is fixed. Deleting
+ * an object is deliberate: the MeshConfig object's settings fall back to the
+ * ConfigMap's, the ConfigMap's to the file's.
+ *
+ * The MeshConfig CRD is optional, like the policy CRDs: without it (404) or
+ * without RBAC for it (401/403), start() does not wait for it, status is
+ * "degraded" with MESHFED_KUBE_NOT_FOUND (or _FORBIDDEN) and
+ * counts.customResourceMissing 1, the ConfigMap alone applies, and the
+ * informer keeps retrying, so installing the CRD later is picked up without a
+ * restart. The ConfigMap's informer is required: start() waits for it.
  */
-import { CoreV1Api, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from "@kubernetes/client-node";
 import { z } from "zod";
-import { parseDuration } from "../../../common/duration.js";
 import { Listeners } from "../../../common/emitter.js";
-import { MeshfedError, errorMessage } from "../../../common/errors.js";
+import { MeshfedError } from "../../../common/errors.js";
 import type { Logger } from "../../../common/logger.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
 import type { BackoffOptions } from "../../kube/backoff.js";
+import { DEFAULT_MESH_CONFIG_OBJECT_NAME } from "../../kube/config-schema.js";
 import { KUBE_ERROR_CODES } from "../../kube/errors.js";
 import { InformerGroup } from "../../kube/informer-group.js";
 import { SupervisedInformer, type InformerState } from "../../kube/supervised-informer.js";
 import type { ProviderError, ProviderStatus } from "../../source-status.js";
+import { MESH_CONFIG_CUSTOM_RESOURCE, parseMeshConfigObject, type FieldNote } from "./mesh-config-crd.js";
+import {
+  MESH_SETTING_KEYS, MESH_SETTING_NAMES, combinationProblems, layerMeshSettings, parseMeshConfigMapData,
+  type MeshSettingName, type MeshSettingSource, type MeshSettings, type MeshSettingsLayer,
+} from "./mesh-settings.js";
 
-export interface MeshSettings {
-  readonly permissive: boolean;
-  /** Absent in defaults = true. */
-  readonly outboundPassthrough?: boolean;
-  readonly proxyValidityMs: number;
-  readonly serviceValidityMs: number;
-  readonly serviceJitterMs: number;
-}
-
-export const MESH_CONFIG_KEYS = ["mesh.permissive", "mesh.outboundPassthrough", "certificates.proxyValidity", "certificates.serviceValidity", "certificates.serviceJitter"] as const;
+export { MESH_CONFIG_KEYS, parseMeshConfigData, type MeshSettings, type MeshSettingSource } from "./mesh-settings.js";
 
 export interface MeshConfigChange {
   readonly settings: MeshSettings;
@@ -59,9 +63,11 @@ export interface MeshConfigChange {
 export interface KubeMeshConfigOptions {
   readonly kubeConfig: KubeConfig;
   readonly namespace: string;
-  /** Default "meshfed-config". */
+  /** The ConfigMap. Default "meshfed-config". */
   readonly name?: string;
-  /** The settings of the controller config file: they apply when the ConfigMap is absent or omits a key. */
+  /** The MeshConfig custom resource; `false`: not watched. Default { name: "osm-mesh-config" }. */
+  readonly customResource?: { readonly name: string } | false;
+  /** The settings of the controller config file: they apply where neither object gives a value. */
   readonly defaults: MeshSettings;
   readonly logger: Logger;
   readonly metrics?: ControllerMetrics;
@@ -71,98 +77,131 @@ export interface KubeMeshConfigOptions {
 
 const ID = "meshconfig-kubernetes";
 
+/** Errors that mean "this cluster does not offer the MeshConfig CRD to us" rather than "try again". */
+const ABSENT = new Set<string>([KUBE_ERROR_CODES.notFound, KUBE_ERROR_CODES.forbidden]);
+
 const dataSchema = z.record(z.string(), z.string()).nullish();
 
-/** Validates ConfigMap data over `defaults`; pure. Every problem is listed. */
-export function parseMeshConfigData(data: Readonly<Record<string, string>>, defaults: MeshSettings): { ok: true; settings: MeshSettings } | { ok: false; problems: string[] } {
-  const problems: string[] = [];
-  const known = new Set<string>(MESH_CONFIG_KEYS);
-  for (const key of Object.keys(data).sort()) if (!known.has(key)) problems.push(`unknown key "${key}" (known: ${MESH_CONFIG_KEYS.join(", ")})`);
-  const duration = (key: string, fallback: number, min: number): number => {
-    const text = data[key];
-    if (text === undefined) return fallback;
-    try {
-      const ms = parseDuration(text);
-      if (ms < min) problems.push(`${key}: ${text} is too short`);
-      return ms;
-    } catch (err) {
-      problems.push(`${key}: ${errorMessage(err)}`);
-      return fallback;
-    }
-  };
-  const flag = (key: string, fallback: boolean): boolean => {
-    const v = data[key]?.trim().toLowerCase();
-    if (v === undefined) return fallback;
-    if (v === "true" || v === "false") return v === "true";
-    problems.push(`${key}: "${data[key]}" is not true or false`);
-    return fallback;
-  };
-  const settings: MeshSettings = {
-    permissive: flag("mesh.permissive", defaults.permissive),
-    outboundPassthrough: flag("mesh.outboundPassthrough", defaults.outboundPassthrough ?? true),
-    proxyValidityMs: duration("certificates.proxyValidity", defaults.proxyValidityMs, 60_000),
-    serviceValidityMs: duration("certificates.serviceValidity", defaults.serviceValidityMs, 60_000),
-    serviceJitterMs: duration("certificates.serviceJitter", defaults.serviceJitterMs, 0),
-  };
-  if (settings.serviceJitterMs >= settings.serviceValidityMs) {
-    problems.push(`certificates.serviceJitter (${settings.serviceJitterMs} ms) must be less than certificates.serviceValidity (${settings.serviceValidityMs} ms)`);
-  }
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, settings };
+/** What one of the two objects contributes. */
+interface SourceState {
+  present: boolean;
+  /** Last good settings of the object (kept while it is invalid); undefined when absent. */
+  layer: MeshSettingsLayer | undefined;
+  invalid: ProviderError | null;
 }
 
 export class KubeMeshConfig {
   readonly id = ID;
   readonly #o: KubeMeshConfigOptions;
   readonly #name: string;
+  readonly #crName: string | undefined;
   readonly #log: Logger;
   readonly #listeners = new Listeners<MeshConfigChange>();
   readonly #group: InformerGroup;
+  readonly #crGroup: InformerGroup | undefined;
+  readonly #cm: SourceState = { present: false, layer: undefined, invalid: null };
+  readonly #cr: SourceState = { present: false, layer: undefined, invalid: null };
+  #crState: "pending" | "ok" | "absent" = "pending";
+  #crSettled: (() => void) | undefined;
+  #notes: readonly FieldNote[] = [];
+  #combination: ProviderError | null = null;
   #current: MeshSettings;
-  #present = false;
+  #sources: Readonly<Record<MeshSettingName, MeshSettingSource>>;
+  #overridden: readonly string[] = [];
   #synced = false;
-  #invalid: ProviderError | null = null;
   #lastSync: string | null = null;
 
   constructor(options: KubeMeshConfigOptions) {
     this.#o = options;
     this.#name = options.name ?? "meshfed-config";
-    this.#current = options.defaults;
-    this.#log = options.logger.child({ component: "meshconfig/kubernetes", namespace: options.namespace, configMap: this.#name });
+    this.#crName = options.customResource === false ? undefined : (options.customResource?.name ?? DEFAULT_MESH_CONFIG_OBJECT_NAME);
+    const layered = layerMeshSettings(options.defaults, []);
+    this.#current = layered.settings;
+    this.#sources = layered.sources;
+    this.#log = options.logger.child({ component: "meshconfig/kubernetes", namespace: options.namespace, configMap: this.#name, meshConfig: this.#crName ?? null });
+    const ns = options.namespace;
+    const common = {
+      kubeConfig: options.kubeConfig,
+      logger: this.#log,
+      ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+      ...(options.watchTimeoutSeconds === undefined ? {} : { watchTimeoutSeconds: options.watchTimeoutSeconds }),
+    };
     const core = options.kubeConfig.makeApiClient(CoreV1Api);
-    const fieldSelector = `metadata.name=${this.#name}`;
+    const cmSelector = `metadata.name=${this.#name}`;
     this.#group = new InformerGroup("the MeshConfig watcher", [
       new SupervisedInformer<KubernetesObject>({
-        name: `configmaps/${options.namespace}/${this.#name}`,
-        kubeConfig: options.kubeConfig,
-        path: `/api/v1/namespaces/${options.namespace}/configmaps`,
-        fieldSelector,
-        list: () => core.listNamespacedConfigMap({ namespace: options.namespace, fieldSelector }),
-        logger: this.#log,
-        ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
-        ...(options.watchTimeoutSeconds === undefined ? {} : { watchTimeoutSeconds: options.watchTimeoutSeconds }),
-        onEvent: (type, obj) => this.#apply(type === "delete" ? undefined : obj),
-        onState: (state: InformerState, err?: MeshfedError) => {
-          if (state === "backoff" && err !== undefined) this.#o.metrics?.providerErrors.inc({ provider: ID, code: err.code });
-        },
+        ...common,
+        name: `configmaps/${ns}/${this.#name}`,
+        path: `/api/v1/namespaces/${ns}/configmaps`,
+        fieldSelector: cmSelector,
+        list: () => core.listNamespacedConfigMap({ namespace: ns, fieldSelector: cmSelector }),
+        onEvent: (type, obj) => this.#onConfigMap(type === "delete" ? undefined : obj),
+        onState: (state, err) => this.#countError(state, err),
       }),
     ]);
+    if (this.#crName !== undefined) {
+      const r = MESH_CONFIG_CUSTOM_RESOURCE;
+      const custom = options.kubeConfig.makeApiClient(CustomObjectsApi);
+      const crSelector = `metadata.name=${this.#crName}`;
+      this.#crGroup = new InformerGroup("the MeshConfig watcher (custom resource)", [
+        new SupervisedInformer<KubernetesObject>({
+          ...common,
+          name: `${r.plural}.${r.group}/${r.version} ${ns}/${this.#crName}`,
+          path: `/apis/${r.group}/${r.version}/namespaces/${ns}/${r.plural}`,
+          fieldSelector: crSelector,
+          list: async () => (await custom.listNamespacedCustomObject({ group: r.group, version: r.version, namespace: ns, plural: r.plural, fieldSelector: crSelector })) as KubernetesListObject<KubernetesObject>,
+          onEvent: (type, obj) => this.#onCustomResource(type === "delete" ? undefined : obj),
+          onState: (state, err) => {
+            this.#countError(state, err);
+            this.#onCrState(state, err);
+          },
+        }),
+      ]);
+    }
   }
 
-  /** Resolves once the ConfigMap was listed (present or not). */
+  /** Resolves once the ConfigMap was listed (present or not) and the MeshConfig object was listed or found not served. */
   async start(signal: AbortSignal): Promise<void> {
+    const settled = new Promise<void>((resolve) => (this.#crSettled = resolve));
+    if (this.#crGroup === undefined) this.#crSettled?.();
+    // The ConfigMap group's start() reports an abort before the first sync; this one would say it again.
+    const cr = this.#crGroup?.start(signal).catch(() => undefined);
     await this.#group.start(signal);
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<void>((resolve) => {
+      onAbort = () => resolve();
+      if (signal.aborted) resolve();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      await Promise.race([...(cr ? [cr] : []), settled, aborted]);
+    } finally {
+      if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
+    }
+    if (signal.aborted) throw new MeshfedError(KUBE_ERROR_CODES.stopped, "the MeshConfig watcher: stopped before the first sync of the MeshConfig custom resource");
+    this.#recompute();
     this.#synced = true;
     this.#lastSync = new Date().toISOString();
-    this.#log.info({ present: this.#present, ...this.#current }, "mesh settings loaded");
+    this.#log.info({ configMapPresent: this.#cm.present, meshConfigPresent: this.#cr.present, customResource: this.#crState, sources: this.#sources, ...this.#current }, "mesh settings loaded");
   }
 
   stopped(): Promise<void> {
-    return this.#group.stopped();
+    return Promise.all([this.#group.stopped(), this.#crGroup?.stopped()]).then(() => undefined);
   }
 
   /** The settings in force now. */
   current(): MeshSettings {
     return this.#current;
+  }
+
+  /** Where each setting in force comes from. */
+  sources(): Readonly<Record<MeshSettingName, MeshSettingSource>> {
+    return this.#sources;
+  }
+
+  /** Fields of the MeshConfig object that are accepted and not acted on (MESHFED_MESHCONFIG_NOT_ENFORCED). */
+  notes(): readonly FieldNote[] {
+    return this.#notes;
   }
 
   /** Called after the settings changed (not for edits that change nothing). */
@@ -171,46 +210,126 @@ export class KubeMeshConfig {
   }
 
   status(): ProviderStatus {
-    const group = this.#group.state();
-    const err = this.#group.lastProviderError();
-    const state = group === "synced" && !this.#synced ? "starting" : group === "synced" && this.#invalid !== null ? "degraded" : group;
+    const rank = { stopped: 3, degraded: 2, starting: 1, synced: 0 } as const;
+    const cm = this.#group.state();
+    const crGroup = this.#crGroup?.state() ?? "synced";
+    // Between two retries of an absent CRD the informer is "starting": that is degraded, not starting.
+    const cr = crGroup === "starting" && this.#synced ? "degraded" : crGroup;
+    const group = rank[cr] > rank[cm] ? cr : cm;
+    const invalid = this.#cr.invalid ?? this.#cm.invalid ?? this.#combination;
+    const state = group === "synced" && !this.#synced ? "starting" : group === "synced" && invalid !== null ? "degraded" : group;
     return {
       id: this.id,
       kind: "spec",
       state,
       lastSync: this.#lastSync,
-      lastError: err ?? this.#invalid,
-      counts: { present: this.#present ? 1 : 0, permissive: this.#current.permissive ? 1 : 0, restarts: this.#group.restarts() },
+      lastError: this.#group.lastProviderError() ?? this.#crGroup?.lastProviderError() ?? invalid,
+      counts: {
+        present: this.#cm.present ? 1 : 0,
+        customResourcePresent: this.#cr.present ? 1 : 0,
+        customResourceMissing: this.#crState === "absent" ? 1 : 0,
+        overridden: this.#overridden.length,
+        notEnforced: this.#notes.length,
+        permissive: this.#current.permissive ? 1 : 0,
+        restarts: this.#group.restarts() + (this.#crGroup?.restarts() ?? 0),
+      },
     };
   }
 
-  #apply(obj: KubernetesObject | undefined): void {
-    let next: MeshSettings;
-    if (obj === undefined) {
-      this.#present = false;
-      this.#invalid = null;
-      next = this.#o.defaults;
-      this.#log.info("MeshConfig ConfigMap deleted: back to the controller config's settings");
-    } else {
-      this.#present = true;
-      const data = dataSchema.safeParse((obj as { data?: unknown }).data);
-      const parsed = data.success ? parseMeshConfigData(data.data ?? {}, this.#o.defaults) : { ok: false as const, problems: ["data: not a map of strings"] };
-      if (!parsed.ok) {
-        const message = `ConfigMap ${this.#o.namespace}/${this.#name} rejected, keeping the last good settings: ${parsed.problems.join("; ")}`;
-        this.#invalid = { code: KUBE_ERROR_CODES.meshConfigInvalid, message, at: new Date().toISOString() };
-        this.#o.metrics?.providerErrors.inc({ provider: ID, code: KUBE_ERROR_CODES.meshConfigInvalid });
-        this.#log.error({ code: KUBE_ERROR_CODES.meshConfigInvalid, problems: parsed.problems }, message);
-        return;
-      }
-      this.#invalid = null;
-      next = parsed.settings;
+  #countError(state: InformerState, err?: MeshfedError): void {
+    if (state === "backoff" && err !== undefined) this.#o.metrics?.providerErrors.inc({ provider: ID, code: err.code });
+  }
+
+  #onCrState(state: InformerState, err?: MeshfedError): void {
+    if (state === "watching") {
+      if (this.#crState === "absent") this.#log.info("the MeshConfig custom resource is served now");
+      this.#crState = "ok";
+    } else if (state === "backoff" && err !== undefined && ABSENT.has(err.code)) {
+      if (this.#crState !== "absent") this.#log.warn({ code: err.code }, `MeshConfig objects are not read: ${err.message}; the ConfigMap and the controller config apply`);
+      this.#crState = "absent";
     }
+    if (this.#crState !== "pending") this.#crSettled?.();
+  }
+
+  #onConfigMap(obj: KubernetesObject | undefined): void {
+    const what = `ConfigMap ${this.#o.namespace}/${this.#name}`;
+    if (obj === undefined) {
+      this.#forget(this.#cm, `${what} deleted`);
+    } else {
+      const data = dataSchema.safeParse((obj as { data?: unknown }).data);
+      const parsed = data.success ? parseMeshConfigMapData(data.data ?? {}) : { ok: false as const, problems: ["data: not a map of strings"] };
+      this.#accept(this.#cm, what, parsed.ok ? parsed.layer : undefined, parsed.ok ? [] : parsed.problems);
+    }
+    this.#recompute();
+  }
+
+  #onCustomResource(obj: KubernetesObject | undefined): void {
+    const what = `MeshConfig ${this.#o.namespace}/${this.#crName ?? ""}`;
+    if (obj === undefined) {
+      this.#forget(this.#cr, `${what} deleted`);
+      this.#setNotes([]);
+    } else {
+      const parsed = parseMeshConfigObject(obj);
+      this.#accept(this.#cr, what, parsed.ok ? parsed.layer : undefined, parsed.ok ? [] : parsed.problems);
+      if (parsed.ok) this.#setNotes(parsed.notes);
+    }
+    this.#recompute();
+  }
+
+  #forget(source: SourceState, message: string): void {
+    source.present = false;
+    source.layer = undefined;
+    source.invalid = null;
+    this.#log.info(`${message}: its settings no longer apply`);
+  }
+
+  #accept(source: SourceState, what: string, layer: MeshSettingsLayer | undefined, problems: readonly string[]): void {
+    source.present = true;
+    if (layer !== undefined) {
+      source.layer = layer;
+      source.invalid = null;
+      return;
+    }
+    const message = `${what} rejected, keeping its last good settings: ${problems.join("; ")}`;
+    source.invalid = { code: KUBE_ERROR_CODES.meshConfigInvalid, message, at: new Date().toISOString() };
+    this.#o.metrics?.providerErrors.inc({ provider: ID, code: KUBE_ERROR_CODES.meshConfigInvalid });
+    this.#log.error({ code: KUBE_ERROR_CODES.meshConfigInvalid, problems }, message);
+  }
+
+  #setNotes(notes: readonly FieldNote[]): void {
+    const key = (n: readonly FieldNote[]) => n.map((x) => x.path).join("\n");
+    if (key(notes) !== key(this.#notes) && notes.length > 0) {
+      this.#log.info({ code: notes[0]!.code, fields: notes.map((n) => n.path) }, `MeshConfig ${this.#o.namespace}/${this.#crName ?? ""}: ${notes.length} field(s) accepted for osm-edge compatibility and not enforced`);
+    }
+    this.#notes = notes;
+  }
+
+  #recompute(): void {
+    const layered = layerMeshSettings(this.#o.defaults, [{ source: "meshconfig", layer: this.#cr.layer }, { source: "configmap", layer: this.#cm.layer }]);
+    const problems = combinationProblems(layered);
+    if (problems.length > 0) {
+      const message = `MeshConfig settings refused together, keeping the last good settings: ${problems.join("; ")}`;
+      if (this.#combination?.message !== message) {
+        this.#o.metrics?.providerErrors.inc({ provider: ID, code: KUBE_ERROR_CODES.meshConfigInvalid });
+        this.#log.error({ code: KUBE_ERROR_CODES.meshConfigInvalid, problems }, message);
+      }
+      this.#combination = { code: KUBE_ERROR_CODES.meshConfigInvalid, message, at: new Date().toISOString() };
+      return;
+    }
+    this.#combination = null;
+    const overridden = MESH_SETTING_NAMES.filter((n) => this.#cr.layer?.[n] !== undefined && this.#cm.layer?.[n] !== undefined).map((n) => MESH_SETTING_KEYS[n]);
+    if (overridden.join() !== this.#overridden.join() && overridden.length > 0) {
+      this.#log.warn({ keys: overridden }, `ConfigMap ${this.#o.namespace}/${this.#name}: key(s) overridden by MeshConfig ${this.#o.namespace}/${this.#crName ?? ""}`);
+    }
+    this.#overridden = overridden;
+    const next = layered.settings;
     const previous = this.#current;
     const changed = (Object.keys(next) as (keyof MeshSettings)[]).filter((k) => next[k] !== previous[k]);
     this.#current = next;
+    this.#sources = layered.sources;
     if (this.#synced) this.#lastSync = new Date().toISOString();
-    if (changed.length === 0) return;
-    this.#log.info({ changed, ...next }, "mesh settings changed");
-    if (this.#synced) this.#listeners.emit({ settings: next, previous, changed });
+    if (changed.length === 0 || !this.#synced) return;
+    this.#log.info({ changed, sources: layered.sources, ...next }, "mesh settings changed");
+    this.#listeners.emit({ settings: next, previous, changed });
   }
 }
