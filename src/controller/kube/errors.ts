@@ -20,7 +20,7 @@ export const KUBE_ERROR_CODES = {
   unreachable: "MESHFED_KUBE_UNREACHABLE",
   /** An object failed our schema and was skipped. */
   invalidObject: "MESHFED_KUBE_INVALID_OBJECT",
-  /** The MeshConfig ConfigMap holds an unknown key or a bad value; the last good settings stay. */
+  /** The MeshConfig object or ConfigMap holds an unknown key or a bad value (or the two together are wrong); the last good settings stay. */
   meshConfigInvalid: "MESHFED_KUBE_MESHCONFIG_INVALID",
   /** The stop signal aborted before the first full sync. */
   stopped: "MESHFED_KUBE_STOPPED",
