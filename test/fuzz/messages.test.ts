@@ -1,6 +1,6 @@
 // Property tests for what arrives from the network and from platform APIs:
 // an agent's Hello, a config version as the agent receives it, Kubernetes
-// objects and MeshConfig data with missing or odd fields, Azure tags. Each
+// objects, MeshConfig data and objects with missing or odd fields, Azure tags. Each
 // parser returns a value or a named refusal; none throws anything else, and
 // whatever it accepts obeys the rules it exists to enforce.
 import { test } from "node:test";
@@ -12,6 +12,7 @@ import { HELLO_ERRORS, validateHello } from "../../src/controller/proxy-control-
 import { computeEndpoints } from "../../src/controller/providers/kubernetes/endpoints.js";
 import { parseEndpointSlice, parseNamespace, parsePod, parseService } from "../../src/controller/kube/objects.js";
 import { parseMeshConfigData } from "../../src/controller/spec/kubernetes/mesh-config.js";
+import { parseMeshConfigObject } from "../../src/controller/spec/kubernetes/mesh-config-crd.js";
 import { mapInstance, parsePorts } from "../../src/controller/providers/azure/mapping.js";
 import type { Hello__Output } from "../../src/generated/proto/meshfed/v1/Hello.js";
 import { corruptedValuesOf, parsesOrNamedError, RUNS } from "../helpers/hostile-input.js";
@@ -125,6 +126,26 @@ test("MeshConfig data: any keys and values give settings within bounds or a list
       assert.ok(Number.isFinite(s.proxyValidityMs) && s.proxyValidityMs >= 60_000);
       assert.ok(Number.isFinite(s.serviceValidityMs) && s.serviceValidityMs >= 60_000);
       assert.ok(s.serviceJitterMs >= 0 && s.serviceJitterMs < s.serviceValidityMs);
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+test("MeshConfig objects: any spec gives a layer within bounds with notes, or problems that name a spec path", () => {
+  const scalar = fc.oneof(fc.boolean(), fc.constantFrom("24h", "1h30m", "30s", "0s", "soon", "", "-1h"), fc.integer(), fc.constant(null));
+  const section = fc.dictionary(fc.oneof(fc.constantFrom("enablePermissiveTrafficPolicyMode", "enableEgress", "serviceCertValidityDuration", "certKeyBitSize", "__proto__"), fc.string({ maxLength: 8 })), fc.oneof(scalar, fc.array(scalar, { maxLength: 2 })), { maxKeys: 4 });
+  const spec = fc.oneof(fc.dictionary(fc.constantFrom("traffic", "certificate", "sidecar", "featureFlags"), fc.oneof(section, scalar), { maxKeys: 4 }), scalar);
+  fc.assert(
+    fc.property(fc.option(spec, { nil: undefined }), (s) => {
+      const r = parseMeshConfigObject({ apiVersion: "config.openservicemesh.io/v1alpha2", kind: "MeshConfig", metadata: { name: "m" }, ...(s === undefined ? {} : { spec: s }) });
+      if (!r.ok) {
+        assert.ok(r.problems.length > 0 && r.problems.every((p) => p.startsWith("spec")), r.problems.join("; "));
+        return;
+      }
+      for (const k of ["permissive", "outboundPassthrough"] as const) assert.ok(r.layer[k] === undefined || typeof r.layer[k] === "boolean");
+      assert.ok(r.layer.serviceValidityMs === undefined || (Number.isFinite(r.layer.serviceValidityMs) && r.layer.serviceValidityMs >= 60_000));
+      assert.deepEqual(Object.keys(r.layer).filter((k) => !["permissive", "outboundPassthrough", "serviceValidityMs"].includes(k)), []);
+      assert.ok(r.notes.every((n) => n.code === "MESHFED_MESHCONFIG_NOT_ENFORCED" && n.path.startsWith("spec.")));
     }),
     { numRuns: RUNS },
   );
