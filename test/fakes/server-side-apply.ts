@@ -99,7 +99,7 @@ function merge(into: JsonObject, applied: JsonObject, top: boolean): void {
   for (const [k, v] of Object.entries(applied)) {
     if (top && k === "status") continue;
     const cur = into[k];
-    if (isObject(v) && isObject(cur) && Object.keys(v).length > 0) merge(cur, v, false);
+    if (isObject(v) && isObject(cur)) merge(cur, v, false);
     else into[k] = structuredClone(v);
   }
 }
@@ -141,7 +141,10 @@ export function serverSideApply(
   if (existing !== undefined) {
     for (const f of fields) {
       const path = JSON.parse(f) as string[];
-      if (jsonEqual(at(existing, path), at(applied, path))) continue;
+      const current = at(existing, path);
+      const wanted = at(applied, path);
+      // An empty map merges into a map: it changes nothing, so it takes nothing from anyone.
+      if (jsonEqual(current, wanted) || (isObject(wanted) && Object.keys(wanted).length === 0 && isObject(current))) continue;
       for (const m of managers) {
         if (m.name === manager) continue;
         for (const owned of m.fields) {
