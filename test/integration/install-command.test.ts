@@ -12,7 +12,8 @@ import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
 import { install, type InstallStep } from "../../src/cli/install/install.js";
 import { uninstall } from "../../src/cli/install/uninstall.js";
-import { buildManifests, loadCrds } from "../../src/cli/install/manifests.js";
+import { INSTALL_OBJECTS, buildManifests, loadCrds } from "../../src/cli/install/manifests.js";
+import type { Manifest } from "../../src/cli/install/manifest.js";
 import { INSTALL_ERRORS, resolveValues } from "../../src/cli/install/values.js";
 import { kubeHarness, until, type KubeHarness } from "../fakes/kube-api-harness.js";
 import { RESOURCES, type KubeObject, type ResourceName } from "../fakes/kube-api-server.js";
@@ -184,6 +185,24 @@ test("two meshes side by side: their own namespaces and cluster-wide names; unin
   assert.equal(stored(h, "ClusterRole", undefined, "blue-controller"), undefined);
   const now = snapshot(h);
   for (const [k, v] of meshfed) assert.equal(now.get(k), v, `${k} of mesh meshfed untouched`);
+});
+
+test("a custom resource applied right after its CRD waits until the kind is served, then applies; a kind never served is a named error", async (t) => {
+  const h = await kubeHarness(t, { uninstalled: ["retries.policy.openservicemesh.io"] });
+  const retry = (): Manifest => ({ apiVersion: "policy.openservicemesh.io/v1alpha1", kind: "Retry", metadata: { name: "r", namespace: "meshfed-system", labels: {} }, spec: { source: { kind: "ServiceAccount", name: "a", namespace: "meshfed-system" }, destinations: [{ kind: "Service", name: "b", namespace: "meshfed-system" }], retryPolicy: { retryOn: "5xx", numRetries: 1, perTryTimeout: "1s", retryBackoffBaseInterval: "1s" } } });
+  const builders = [...INSTALL_OBJECTS.slice(0, 2), retry];
+  const running = install({ kubeConfig: h.kubeConfig, values: resolveValues(), builders });
+  // Discovery is asked once by the read before applying, then once per apply attempt:
+  // the CRD is "established" after two failed attempts.
+  await until(() => h.api.requests.filter((r) => r.path === "/apis/policy.openservicemesh.io/v1alpha1").length >= 3, 30_000, "two apply attempts");
+  h.api.install("retries.policy.openservicemesh.io");
+  const steps = await running;
+  assert.deepEqual(steps.at(-1), { object: "Retry meshfed-system/r", action: "created" });
+  assert.equal(h.api.get("retries.policy.openservicemesh.io", "meshfed-system", "r")?.metadata.labels?.["meshfed.io/mesh-name"], "meshfed");
+
+  const h2 = await kubeHarness(t, { uninstalled: ["retries.policy.openservicemesh.io"] });
+  const err = await rejectsWith(install({ kubeConfig: h2.kubeConfig, values: resolveValues(), builders, servedTimeoutMs: 300 }), INSTALL_ERRORS.api);
+  assert.match(err.message, /Retry meshfed-system\/r/);
 });
 
 test("CLI: --dry-run prints the manifests and contacts nothing; a bad --set is a named error before any request; install and uninstall run", async (t) => {

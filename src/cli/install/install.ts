@@ -37,6 +37,10 @@ export interface InstallOptions {
   readonly wait?: { readonly timeoutMs: number; readonly pollMs?: number } | undefined;
   readonly signal?: AbortSignal;
   readonly onStep?: (step: InstallStep) => void;
+  /** What to build (default INSTALL_OBJECTS); tests pass their own list. */
+  readonly builders?: Parameters<typeof buildManifests>[1];
+  /** How long an object whose kind is not served yet is retried (a custom resource after its CRD). Default 30 s. */
+  readonly servedTimeoutMs?: number;
 }
 
 function key(o: { apiVersion?: string | undefined; kind?: string | undefined; metadata?: { name?: string | undefined; namespace?: string | undefined } | undefined }): string {
@@ -46,7 +50,7 @@ function key(o: { apiVersion?: string | undefined; kind?: string | undefined; me
 export async function install(options: InstallOptions): Promise<InstallStep[]> {
   const { values } = options;
   const client = new InstallClient(options.kubeConfig);
-  const objects = buildManifests(values);
+  const objects = buildManifests(values, options.builders);
   const steps: InstallStep[] = [];
   const step = (object: string, action: StepAction): void => {
     const s = { object, action };
@@ -68,7 +72,7 @@ export async function install(options: InstallOptions): Promise<InstallStep[]> {
   for (const o of objects) {
     options.signal?.throwIfAborted();
     const before = live.get(key(o));
-    const after = await client.apply(o, options.force === true);
+    const after = await applyWhenServed(client, o, options);
     step(describe(o), before === undefined ? "created" : before.metadata?.resourceVersion === after.metadata?.resourceVersion ? "unchanged" : "configured");
   }
 
@@ -76,6 +80,24 @@ export async function install(options: InstallOptions): Promise<InstallStep[]> {
 
   if (options.wait !== undefined) await waitForController(client, objects, options.wait, options.signal);
   return steps;
+}
+
+/**
+ * A custom resource right after its CRD: the API server serves the new kind
+ * only once the CRD is established (usually within a second), so "not
+ * served" is retried for a while before it counts.
+ */
+async function applyWhenServed(client: InstallClient, o: Manifest, options: InstallOptions): Promise<LiveObject> {
+  const deadline = Date.now() + (options.servedTimeoutMs ?? 30_000);
+  for (;;) {
+    try {
+      return await client.apply(o, options.force === true);
+    } catch (err) {
+      const notServed = err instanceof MeshfedError && err.details.notServed === true;
+      if (!notServed || Date.now() >= deadline) throw err;
+      await sleep(250, undefined, options.signal === undefined ? {} : { signal: options.signal });
+    }
+  }
 }
 
 /** Deletes what an earlier install of this mesh made and these values do not (never CRDs nor the namespace). */

@@ -22,6 +22,11 @@ export function apiMessage(err: unknown): string {
   return `${typeof e.code === "number" ? `HTTP ${e.code}: ` : ""}${reason ?? (typeof e.message === "string" ? e.message : String(err))}`;
 }
 
+/** client-node's own errors for a kind API discovery does not list (no HTTP status on them). */
+function notServedMessage(err: unknown): boolean {
+  return /Unrecognized API version and kind|Failed to fetch resource metadata/.test(err instanceof Error ? err.message : String(err));
+}
+
 export class InstallClient {
   readonly #api: KubernetesObjectApi;
 
@@ -34,7 +39,8 @@ export class InstallClient {
     try {
       return await this.#api.read<LiveObject>({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, ...(o.metadata.namespace === undefined ? {} : { namespace: o.metadata.namespace }) } });
     } catch (err) {
-      if (httpStatusOf(err) === 404) return undefined;
+      // Not found, or its kind not served yet (a custom resource whose CRD this install brings).
+      if (httpStatusOf(err) === 404 || notServedMessage(err)) return undefined;
       throw new MeshfedError(INSTALL_ERRORS.api, `reading ${describe(o)} failed: ${apiMessage(err)}`, { cause: err });
     }
   }
@@ -52,7 +58,9 @@ export class InstallClient {
       if (httpStatusOf(err) === 409) {
         throw new MeshfedError(INSTALL_ERRORS.conflict, `${describe(o)}: ${apiMessage(err)}; someone else changed fields the install sets: run again with --force to take them back, or carry the change in --set / -f`, { cause: err });
       }
-      throw new MeshfedError(INSTALL_ERRORS.api, `applying ${describe(o)} failed: ${apiMessage(err)}`, { cause: err });
+      // The kind is not served (yet): a custom resource applied right after its CRD.
+      const notServed = httpStatusOf(err) === 404 || notServedMessage(err);
+      throw new MeshfedError(INSTALL_ERRORS.api, `applying ${describe(o)} failed: ${apiMessage(err)}`, { cause: err, details: { notServed } });
     }
   }
 
@@ -64,7 +72,7 @@ export class InstallClient {
     } catch (err) {
       const status = httpStatusOf(err);
       // A kind the cluster does not serve (its CRD deleted) has nothing of ours.
-      if (status === 404 || /Unrecognized API version and kind/.test(String((err as Error).message))) return [];
+      if (status === 404 || notServedMessage(err)) return [];
       throw new MeshfedError(INSTALL_ERRORS.api, `listing ${kind} (${selector}) failed: ${apiMessage(err)}`, { cause: err });
     }
   }
