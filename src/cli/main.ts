@@ -12,6 +12,7 @@ import { demoCommand } from "./commands/demo.js";
 import { proxiesCommand, proxyCommand, tokenCommand } from "./commands/tokens.js";
 import { validateCommand } from "./commands/validate.js";
 import { namespaceCommand } from "./commands/namespace.js";
+import { installCommand } from "./commands/install.js";
 import { versionCommand } from "./commands/version.js";
 import { meshfedVersion } from "../common/version.js";
 
@@ -36,6 +37,7 @@ const cli = yargs(hideBin(process.argv))
 controllerCommand(cli);
 agentCommand(cli, agentInstallSubcommands);
 demoCommand(cli);
+installCommand(cli);
 namespaceCommand(cli);
 versionCommand(cli);
 catalogCommand(cli);

@@ -21,10 +21,19 @@
  *   list), expireWatches() (ERROR 410 on open streams);
  * - single objects: GET (404 NotFound), POST create (409 AlreadyExists,
  *   generateName honoured), PUT replace (409 Conflict on a stale
- *   metadata.resourceVersion), PATCH with application/json-patch+json only
- *   (415 otherwise; a failed `test` op is a 422), DELETE (409 Conflict when
- *   DeleteOptions.preconditions name another uid or resourceVersion); every
- *   write bumps the resourceVersion and is seen by watches;
+ *   metadata.resourceVersion), PATCH with application/json-patch+json (a
+ *   failed `test` op is a 422) or server-side apply,
+ *   application/apply-patch+yaml with a fieldManager, creating or merging
+ *   (server-side-apply.ts: ownership, conflicts, force, no-op applies, and
+ *   where it differs from a real server); other patch types are a 415;
+ *   DELETE (409 Conflict when DeleteOptions.preconditions name another uid
+ *   or resourceVersion; a namespace takes its objects with it, at once rather
+ *   than after a Terminating phase); every write bumps the resourceVersion
+ *   and is seen by watches, except an apply that changes nothing;
+ * - discovery: GET /api/v1 and /apis/<group>/<version> list the served
+ *   resources (KubernetesObjectApi maps a kind to its path with it);
+ * - Deployments get metadata.generation (bumped when the spec changes);
+ *   `markDeploymentAvailable()` plays the Deployment controller;
  * - CRD schemas, when started with `crdSchemas` (crd-schemas.ts): a custom
  *   resource written over HTTP is validated against its CRD's openAPIV3Schema
  *   for the request's version (422 Invalid naming each field error) and
@@ -45,6 +54,8 @@ import { applyJsonPatch, type JsonPatchOperation } from "./json-patch.js";
 import type { CrdSchemas } from "./crd-schemas.js";
 import { pruneCustomResource, validateCustomResource } from "./openapi-schema.js";
 import { readBody } from "./read-body.js";
+import { parse as parseYaml } from "yaml";
+import { jsonEqual, recordUpdate, serverSideApply, type FieldManager } from "./server-side-apply.js";
 
 export interface ResourceType {
   /** "" for the core group. */
@@ -74,6 +85,15 @@ export const RESOURCES = {
   "upstreamtrafficsettings.policy.openservicemesh.io": { group: "policy.openservicemesh.io", versions: ["v1alpha1"], plural: "upstreamtrafficsettings", kind: "UpstreamTrafficSetting", namespaced: true },
   "retries.policy.openservicemesh.io": { group: "policy.openservicemesh.io", versions: ["v1alpha1"], plural: "retries", kind: "Retry", namespaced: true },
   "meshconfigs.config.openservicemesh.io": { group: "config.openservicemesh.io", versions: ["v1alpha1", "v1alpha2"], plural: "meshconfigs", kind: "MeshConfig", namespaced: true },
+  // What `meshfed install` applies besides the above.
+  serviceaccounts: { group: "", versions: ["v1"], plural: "serviceaccounts", kind: "ServiceAccount", namespaced: true },
+  "deployments.apps": { group: "apps", versions: ["v1"], plural: "deployments", kind: "Deployment", namespaced: true },
+  "poddisruptionbudgets.policy": { group: "policy", versions: ["v1"], plural: "poddisruptionbudgets", kind: "PodDisruptionBudget", namespaced: true },
+  "clusterroles.rbac.authorization.k8s.io": { group: "rbac.authorization.k8s.io", versions: ["v1"], plural: "clusterroles", kind: "ClusterRole", namespaced: false },
+  "clusterrolebindings.rbac.authorization.k8s.io": { group: "rbac.authorization.k8s.io", versions: ["v1"], plural: "clusterrolebindings", kind: "ClusterRoleBinding", namespaced: false },
+  "roles.rbac.authorization.k8s.io": { group: "rbac.authorization.k8s.io", versions: ["v1"], plural: "roles", kind: "Role", namespaced: true },
+  "rolebindings.rbac.authorization.k8s.io": { group: "rbac.authorization.k8s.io", versions: ["v1"], plural: "rolebindings", kind: "RoleBinding", namespaced: true },
+  "customresourcedefinitions.apiextensions.k8s.io": { group: "apiextensions.k8s.io", versions: ["v1"], plural: "customresourcedefinitions", kind: "CustomResourceDefinition", namespaced: false },
 } as const satisfies Readonly<Record<string, ResourceType>>;
 
 export type ResourceName = keyof typeof RESOURCES;
@@ -118,7 +138,7 @@ export interface InjectedFailure {
 }
 
 export interface RequestRecord {
-  readonly verb: "list" | "watch" | "get" | "create" | "update" | "patch" | "delete" | "other";
+  readonly verb: "list" | "watch" | "get" | "create" | "update" | "patch" | "delete" | "discovery" | "other";
   readonly resource: string | undefined;
   readonly path: string;
   readonly query: Readonly<Record<string, string>>;
@@ -143,6 +163,8 @@ export class FakeKubeApiServer {
   readonly #schemas: CrdSchemas;
   /** Resources whose CRD is "not installed": every request for them is a 404, as the real server answers. */
   readonly #uninstalled = new Set<string>();
+  /** Field owners per object (`resource|namespace/name`), written by HTTP writes and applies (server-side-apply.ts). */
+  readonly #managers = new Map<string, FieldManager[]>();
 
   private constructor(server: Server, schemas: CrdSchemas) {
     this.#server = server;
@@ -207,6 +229,7 @@ export class FakeKubeApiServer {
       metadata: {
         ...object.metadata,
         ...(ns === undefined ? {} : { namespace: ns }),
+        ...(GENERATIONS.has(resource) ? { generation: nextGeneration(old, object) } : {}),
         uid: old?.metadata.uid ?? randomUUID(),
         creationTimestamp: old?.metadata.creationTimestamp ?? new Date(Date.now() + rv).toISOString(),
         resourceVersion: String(rv),
@@ -224,6 +247,7 @@ export class FakeKubeApiServer {
     const old = objects.get(key);
     if (old === undefined) return false;
     objects.delete(key);
+    this.#managers.delete(`${resource}|${key}`);
     const rv = ++this.#rv;
     this.#record(resource, "DELETED", { ...structuredClone(old), metadata: { ...old.metadata, resourceVersion: String(rv) } }, rv);
     return true;
@@ -231,6 +255,38 @@ export class FakeKubeApiServer {
 
   get(resource: ResourceName, namespace: string | undefined, name: string): KubeObject | undefined {
     return this.#objects(resource).get(`${namespace ?? ""}/${name}`);
+  }
+
+  /** Every stored object of `resource`, sorted by namespace/name. */
+  list(resource: ResourceName): KubeObject[] {
+    return [...this.#objects(resource).entries()].sort(([a], [b]) => cmp(a, b)).map(([, o]) => o);
+  }
+
+  /** Who owns which fields of an object (dotted paths per manager), as managedFields would show. */
+  managers(resource: ResourceName, namespace: string | undefined, name: string): Record<string, { operation: string; fields: string[] }> {
+    const out: Record<string, { operation: string; fields: string[] }> = {};
+    for (const m of this.#managers.get(`${resource}|${namespace ?? ""}/${name}`) ?? []) {
+      out[m.name] = { operation: m.operation, fields: [...m.fields].map((f) => `.${(JSON.parse(f) as string[]).join(".")}`).sort() };
+    }
+    return out;
+  }
+
+  /**
+   * Plays the Deployment controller: every replica of the current generation
+   * is updated, ready and available (a status write, as the controller's).
+   */
+  markDeploymentAvailable(namespace: string, name: string): KubeObject {
+    const d = this.get("deployments.apps", namespace, name);
+    if (d === undefined) throw new Error(`no deployment ${namespace}/${name}`);
+    const replicas = (d.spec as { replicas?: number } | undefined)?.replicas ?? 1;
+    return this.apply("deployments.apps", {
+      ...d,
+      status: {
+        observedGeneration: d.metadata.generation,
+        replicas, updatedReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas,
+        conditions: [{ type: "Available", status: "True", reason: "MinimumReplicasAvailable" }],
+      },
+    });
   }
 
   /** Forgets the event log: any watch from a resourceVersion before now gets 410 Gone. */
@@ -309,8 +365,14 @@ export class FakeKubeApiServer {
     const query = Object.fromEntries(url.searchParams);
     const route = parsePath(url.pathname);
     const watch = query.watch === "true" || query.watch === "1";
-    this.requests.push({ verb: verbOf(req.method, route, watch), resource: route?.resource, path: url.pathname, query });
+    const discovery = req.method === "GET" ? this.#discovery(url.pathname) : undefined;
+    this.requests.push({ verb: discovery !== undefined ? "discovery" : verbOf(req.method, route, watch), resource: route?.resource, path: url.pathname, query });
     if (req.headers.authorization !== `Bearer ${FAKE_TOKEN}`) return status(res, 401, "Unauthorized", "Unauthorized");
+    if (discovery !== undefined) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(discovery));
+      return;
+    }
     if (route === undefined) return status(res, 404, "NotFound", `the server could not find the requested resource (${url.pathname})`);
     const type = this.#uninstalled.has(route.resource) ? undefined : TYPES[route.resource];
     if (type === undefined || !type.versions.includes(route.version) || type.group !== route.group || (route.namespace !== undefined && !type.namespaced)) {
@@ -362,13 +424,31 @@ export class FakeKubeApiServer {
         return status(res, 409, "Conflict", `Operation cannot be fulfilled on ${type.plural} "${existing.metadata.name}": the precondition does not hold (uid ${String(pre.uid)}, resourceVersion ${String(pre.resourceVersion)})`);
       }
       this.remove(resource as ResourceName, nsKey, existing.metadata.name);
+      if (resource === "namespaces") this.#removeNamespaced(existing.metadata.name);
       return send(200, existing);
     }
+    const contentType = req.headers["content-type"];
+    const applying = method === "PATCH" && contentType === "application/apply-patch+yaml";
     let body: unknown;
     try {
-      body = JSON.parse(await readBody(req));
+      const text = await readBody(req);
+      // An apply body is YAML; clients send JSON (a subset), which JSON.parse reads much faster.
+      body = applying && !/^\s*[{[]/.test(text) ? parseYaml(text) : JSON.parse(text);
     } catch {
-      return status(res, 400, "BadRequest", "the request body is not JSON");
+      return status(res, 400, "BadRequest", `the request body is not ${applying ? "YAML" : "JSON"}`);
+    }
+    const params = new URL(req.url ?? "/", "http://fake").searchParams;
+    const manager = params.get("fieldManager") ?? "unknown";
+    const ownerKey = (n: string): string => `${resource}|${nsKey ?? ""}/${n}`;
+    /** A non-apply write: its manager now owns what it changed. */
+    const updated = (before: KubeObject | undefined, stored: KubeObject): KubeObject => {
+      const key = ownerKey(stored.metadata.name);
+      this.#managers.set(key, recordUpdate(before, stored, this.#managers.get(key) ?? [], manager));
+      return stored;
+    };
+    if (applying) {
+      if (name === undefined) return status(res, 405, "MethodNotAllowed", "apply needs an object name in the path");
+      return this.#serverSideApply(res, resource, version, nsKey, name, body, params, send);
     }
     if (method === "POST" && name === undefined) {
       const object = body as KubeObject;
@@ -383,7 +463,7 @@ export class FakeKubeApiServer {
       const { resourceVersion: _ignored, ...metadata } = object.metadata;
       const admitted = this.#admit(resource, version, objectName, object);
       if (typeof admitted === "string") return status(res, 422, "Invalid", admitted);
-      return send(201, this.apply(resource as ResourceName, { ...stringDataToData(resource, admitted), metadata: { ...metadata, name: objectName, ...(nsKey === undefined ? {} : { namespace: nsKey }) } }));
+      return send(201, updated(undefined, this.apply(resource as ResourceName, { ...stringDataToData(resource, admitted), metadata: { ...metadata, name: objectName, ...(nsKey === undefined ? {} : { namespace: nsKey }) } })));
     }
     if (existing === undefined || name === undefined) return notFound();
     if (method === "PUT") {
@@ -394,11 +474,11 @@ export class FakeKubeApiServer {
       }
       const admitted = this.#admit(resource, version, name, object);
       if (typeof admitted === "string") return status(res, 422, "Invalid", admitted);
-      return send(200, this.apply(resource as ResourceName, { ...stringDataToData(resource, admitted), metadata: { ...object.metadata, name, ...(nsKey === undefined ? {} : { namespace: nsKey }) } }));
+      return send(200, updated(existing, this.apply(resource as ResourceName, { ...stringDataToData(resource, admitted), metadata: { ...object.metadata, name, ...(nsKey === undefined ? {} : { namespace: nsKey }) } })));
     }
     if (method === "PATCH") {
-      if (req.headers["content-type"] !== "application/json-patch+json") {
-        return status(res, 415, "UnsupportedMediaType", `this fake supports only application/json-patch+json patches, not ${String(req.headers["content-type"])}`);
+      if (contentType !== "application/json-patch+json") {
+        return status(res, 415, "UnsupportedMediaType", `this fake supports only application/json-patch+json and application/apply-patch+yaml patches, not ${String(contentType)}`);
       }
       if (!Array.isArray(body)) return status(res, 400, "BadRequest", "a JSON patch is an array of operations");
       let patched: KubeObject;
@@ -409,9 +489,66 @@ export class FakeKubeApiServer {
       }
       const admitted = this.#admit(resource, version, name, patched);
       if (typeof admitted === "string") return status(res, 422, "Invalid", admitted);
-      return send(200, this.apply(resource as ResourceName, { ...admitted, metadata: { ...patched.metadata, name, ...(nsKey === undefined ? {} : { namespace: nsKey }) } }));
+      return send(200, updated(existing, this.apply(resource as ResourceName, { ...admitted, metadata: { ...patched.metadata, name, ...(nsKey === undefined ? {} : { namespace: nsKey }) } })));
     }
     return status(res, 405, "MethodNotAllowed", `${method} is not supported by this fake`);
+  }
+
+  /** PATCH application/apply-patch+yaml: creates or merges (server-side-apply.ts). */
+  #serverSideApply(res: ServerResponse, resource: string, version: string, nsKey: string | undefined, name: string, body: unknown, params: URLSearchParams, send: (code: number, o: KubeObject) => void): void {
+    const type = this.#type(resource);
+    const manager = params.get("fieldManager");
+    // As the real server: apply requires a manager, and force is only "true" or "false".
+    if (manager === null || manager === "") return status(res, 422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
+    const object = body as KubeObject | null;
+    if (object === null || typeof object !== "object" || typeof object.metadata !== "object" || object.metadata === null) return status(res, 400, "BadRequest", "an apply body is an object with metadata");
+    if (object.apiVersion !== apiVersion(type, version) || object.kind !== type.kind) {
+      return status(res, 400, "BadRequest", `apply: apiVersion/kind ${String(object.apiVersion)}/${String(object.kind)} do not match the path (${apiVersion(type, version)}, ${type.kind})`);
+    }
+    if (object.metadata.name !== name) return status(res, 400, "BadRequest", `the name of the object (${String(object.metadata.name)}) does not match the name on the URL (${name})`);
+    if (object.metadata.namespace !== undefined && object.metadata.namespace !== nsKey) {
+      return status(res, 400, "BadRequest", `the namespace of the object (${object.metadata.namespace}) does not match the namespace on the request (${nsKey ?? ""})`);
+    }
+    const key = `${resource}|${nsKey ?? ""}/${name}`;
+    const existing = this.#objects(resource).get(`${nsKey ?? ""}/${name}`);
+    const result = serverSideApply(existing, object, this.#managers.get(key) ?? [], manager, params.get("force") === "true");
+    if (!result.ok) {
+      const fields = result.conflicts.map((c) => `conflict with "${c.manager}": ${c.field}`);
+      res.writeHead(409, { "content-type": "application/json" });
+      res.end(JSON.stringify({
+        kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", reason: "Conflict", code: 409,
+        message: `Apply failed with ${result.conflicts.length} conflict${result.conflicts.length === 1 ? "" : "s"}: ${fields.join("; ")}`,
+        details: { name, kind: type.plural, causes: result.conflicts.map((c) => ({ reason: "FieldManagerConflict", message: `conflict with "${c.manager}"`, field: c.field })) },
+      }));
+      return;
+    }
+    if (!result.changed && existing !== undefined) return send(200, existing);
+    const admitted = this.#admit(resource, version, name, result.object as KubeObject);
+    if (typeof admitted === "string") return status(res, 422, "Invalid", admitted);
+    const stored = this.apply(resource as ResourceName, { ...stringDataToData(resource, admitted), metadata: { ...(result.object as KubeObject).metadata, name, ...(nsKey === undefined ? {} : { namespace: nsKey }) } });
+    this.#managers.set(key, result.managers);
+    return send(existing === undefined ? 201 : 200, stored);
+  }
+
+  /** What the namespace controller does after a namespace is deleted (here at once). */
+  #removeNamespaced(namespace: string): void {
+    for (const [name, type] of Object.entries(TYPES)) {
+      if (type?.namespaced !== true) continue;
+      for (const o of [...this.#objects(name).values()]) if (o.metadata.namespace === namespace) this.remove(name as ResourceName, namespace, o.metadata.name);
+    }
+  }
+
+  /** The APIResourceList of a group version (`/api/v1`, `/apis/<group>/<version>`), if the path is one. */
+  #discovery(path: string): Record<string, unknown> | undefined {
+    const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))\/?$/.exec(path);
+    if (m === null) return undefined;
+    const group = m[2] ?? "";
+    const version = m[1] ?? m[3]!;
+    const resources = Object.entries(TYPES)
+      .filter(([name, t]) => t !== undefined && t.group === group && t.versions.includes(version) && !this.#uninstalled.has(name))
+      .map(([, t]) => ({ name: t!.plural, singularName: t!.kind.toLowerCase(), namespaced: t!.namespaced, kind: t!.kind, verbs: ["create", "delete", "get", "list", "patch", "update", "watch"] }));
+    if (resources.length === 0) return undefined;
+    return { kind: "APIResourceList", apiVersion: "v1", groupVersion: group === "" ? version : `${group}/${version}`, resources };
   }
 
   /**
@@ -548,6 +685,16 @@ function verbOf(method: string | undefined, route: Route | undefined, watch: boo
     default:
       return "other";
   }
+}
+
+/** Resources whose metadata.generation the fake keeps (what `meshfed install --wait` reads). */
+const GENERATIONS: ReadonlySet<string> = new Set(["deployments.apps"]);
+
+/** 1 on create; +1 when the spec changed, as the API server does for Deployments. */
+function nextGeneration(old: KubeObject | undefined, object: KubeObject): number {
+  const before = typeof old?.metadata.generation === "number" ? old.metadata.generation : 0;
+  if (old === undefined) return 1;
+  return jsonEqual(old.spec, object.spec) ? before : before + 1;
 }
 
 /** As the API server does: a Secret's write-only stringData is merged into data (base64) and never stored. */
