@@ -6,6 +6,7 @@
  * controller's (config/kubernetes/webhook.yaml).
  */
 import { CLUSTER_NAMESPACES } from "../../controller/injector/webhook-scope.js";
+import { DEFAULT_MESH_CONFIG_OBJECT_NAME } from "../../controller/kube/config-schema.js";
 import { MONITORED_BY_LABEL } from "../../controller/kube/objects.js";
 import { CONTROLLER_NAME, CONTROLLER_PORTS, webhookConfigurationName } from "./controller-objects.js";
 import type { Manifest } from "./manifest.js";
@@ -66,9 +67,12 @@ function roleBinding(v: InstallValues, name: string): Manifest {
   };
 }
 
-/** The MeshConfig ConfigMap, by name only. */
+/** The MeshConfig ConfigMap and osm-edge's MeshConfig object, each by name only. */
 export function meshConfigRole(v: InstallValues): Manifest {
-  return role(v, "meshfed-meshconfig", [{ apiGroups: [""], resources: ["configmaps"], resourceNames: ["meshfed-config"], verbs: ["list", "watch"] }]);
+  return role(v, "meshfed-meshconfig", [
+    { apiGroups: [""], resources: ["configmaps"], resourceNames: ["meshfed-config"], verbs: ["list", "watch"] },
+    { apiGroups: ["config.openservicemesh.io"], resources: ["meshconfigs"], resourceNames: [DEFAULT_MESH_CONFIG_OBJECT_NAME], verbs: ["list", "watch"] },
+  ]);
 }
 
 export function meshConfigRoleBinding(v: InstallValues): Manifest {
