@@ -32,19 +32,25 @@ var cumulative = function (text) {
   var histograms = {}
   var series = ''
   var sum = 0
-  for (var i = 0; i < lines.length; i++) {
-    var line = lines[i]
+  // (PipyJS 1.5 has no continue: one function per line instead.)
+  var rewrite = function (line) {
     var t = TYPE.exec(line)
-    if (t) { histograms[t[1]] = true; continue }
+    if (t) {
+      histograms[t[1]] = true
+      return line
+    }
     var b = BUCKET.exec(line)
-    if (!b || histograms[b[1]] !== true) continue
+    if (!b || histograms[b[1]] !== true) return line
     var key = b[1] + '{' + b[2]
-    if (key !== series) { series = key; sum = 0 }
+    if (key !== series) {
+      series = key
+      sum = 0
+    }
     sum += Number.parseFloat(b[4])
     var le = b[3] === 'Inf' || b[3] === 'inf' ? '+Inf' : b[3]
-    lines[i] = b[1] + '_bucket{' + b[2] + 'le="' + le + '"} ' + sum
+    return b[1] + '_bucket{' + b[2] + 'le="' + le + '"} ' + sum
   }
-  return lines.join('\n')
+  return lines.map(rewrite).join('\n')
 }
 
 var $wanted = ''
