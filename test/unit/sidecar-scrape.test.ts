@@ -6,6 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { checkMetricsAddress, scrapeFiles } from "../../src/agent/scrape-file.js";
+import { scrapeTargets } from "../../src/cli/scrape-targets.js";
 import { agentConfig } from "../../src/agent/config.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { createCertificateManager } from "../../src/controller/certificates/index.js";
@@ -149,4 +150,16 @@ test("agent: proxy.metricsAddress defaults to every address, port 15090; \"off\"
     if (c.ok) assert.doesNotThrow(run, c.metrics);
     else assert.throws(run, { code: "MESHFED_AGENT_CONFIG_INVALID" }, c.metrics);
   }
+});
+
+test("meshfed proxies --scrape-targets: one file_sd group per agent, on its first address, sorted; proxies without an address left out", () => {
+  const rows = [
+    { proxyId: "b", service: "shop/web", addresses: ["10.0.0.6", "192.168.1.6"] },
+    { proxyId: "a", service: "shop/db", addresses: ["fd00::5"] },
+    { proxyId: "c", service: "shop/batch", addresses: [] },
+  ];
+  assert.deepEqual(scrapeTargets(rows, 15090), [
+    { targets: ["[fd00::5]:15090"], labels: { meshfed_proxy: "a", meshfed_service: "shop/db" } },
+    { targets: ["10.0.0.6:15090"], labels: { meshfed_proxy: "b", meshfed_service: "shop/web" } },
+  ]);
 });
