@@ -23,6 +23,7 @@ import type { CaptureStatus as CaptureStatusMessage } from "../generated/proto/m
 import { mergeProbes, type HealthProbe } from "../common/health-probe.js";
 import { Backoff, sleep } from "./backoff.js";
 import { ProbeMetrics } from "./health/metrics.js";
+import { checkMetricsAddress, scrapeFiles } from "./scrape-file.js";
 import { Prober, type ProberOptions } from "./health/prober.js";
 import { CAPTURE_NONE, captureFromConfig, type CaptureSetup, type CaptureStatus } from "./capture/index.js";
 import { ConfigApplier } from "./config-applier.js";
@@ -108,6 +109,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: Age
   if (config.proxy.enabled && formatHostPort(parseHostPort(config.proxy.adminAddress)) === formatHostPort(repoAddress) && repoAddress.port !== 0) {
     throw new MeshfedError("MESHFED_AGENT_CONFIG_INVALID", `the repo address and Pipy's admin address are both ${config.repoAddress}`);
   }
+  if (config.proxy.enabled) checkMetricsAddress(config.proxy, config.repoAddress);
 
   const dataDir = new DataDir(config.dataDir);
   await dataDir.init();
@@ -256,8 +258,8 @@ class Agent implements RunningAgent {
       proxy: this.#config.proxy.enabled
         ? { served: () => this.#proxyServed(), describeFailure: () => this.#describeProxyFailure() }
         : undefined,
-      // The service certificate reaches Pipy as codebase files over the loopback repo only.
-      ...(this.#config.proxy.enabled ? { attachments: () => this.#certificateFiles() } : {}),
+      // The service certificate reaches Pipy as codebase files over the loopback repo only; so does where to serve scrapes.
+      ...(this.#config.proxy.enabled ? { attachments: () => [...scrapeFiles(this.#config.proxy), ...this.#certificateFiles()] } : {}),
     });
     if (this.#identity !== undefined) this.#identityKnown(this.#identity);
     this.#prober.onChange(() => this.#healthChanged.emit());

@@ -19,6 +19,7 @@ import { parseServiceKey } from "../common/service.js";
 import { healthProbesSchema, parseProbeFlag, PROBE_INVALID, probeIssue } from "../common/health-probe.js";
 import { inputError, issuesFromZod, YamlInput } from "../common/yaml-input.js";
 import { HOOK_MODES } from "./dns/resolver-hook.js";
+import { METRICS_OFF } from "./scrape-file.js";
 
 export const AGENT_CONFIG_INVALID = "MESHFED_AGENT_CONFIG_INVALID";
 
@@ -46,6 +47,11 @@ const endpoint = z.string()
   .refine((text) => splitProtocolSuffix(text).bad === undefined, { message: `the protocol after "/" must be one of ${PROTOCOL_CHOICES}` })
   .refine((text) => ipPort.safeParse(splitProtocolSuffix(text).address).success, { message: "expected IP:PORT[/PROTOCOL], e.g. 10.0.0.5:8080 or 10.0.0.5:14001/grpc" });
 const ip = z.string().refine((text) => isIP(text) !== 0, { message: "expected an IP address" });
+/** The sidecar's scrape port on a VM (docs/operations.md "Scraping VMs"); 15010 is taken by the loopback repo here. */
+export const DEFAULT_METRICS_ADDRESS = "0.0.0.0:15090";
+const metricsHostPort = z.string().refine((text) => check(parseHostPort)(text) && isIP(parseHostPort(text).host) !== 0, {
+  message: `expected IP:PORT (e.g. ${DEFAULT_METRICS_ADDRESS}) or "off"`,
+});
 const tcpPort = z.number().int().min(1).max(65535);
 const cidr = z.string().refine(check(ipv4Cidr), { message: "expected an IPv4 address or CIDR range, e.g. 10.0.0.0/8 (IPv6 is not captured yet)" });
 const service = z.string().refine(check(parseServiceKey), { message: "expected namespace/name, each a DNS label" });
@@ -123,6 +129,11 @@ export const agentConfigSchema = z.strictObject({
     pipy: z.string().min(1).default("pipy"),
     /** Pipy's own admin port (metrics, status); loopback, distinct from repoAddress. */
     adminAddress: loopbackHostPort.default("127.0.0.1:6060"),
+    /**
+     * Where Prometheus scrapes this host's sidecar (GET /stats/prometheus,
+     * metrics only; scrape-file.ts): any address of the host, or "off".
+     */
+    metricsAddress: z.union([z.literal(METRICS_OFF), metricsHostPort]).default(DEFAULT_METRICS_ADDRESS),
     /** Extra arguments appended to Pipy's command line (e.g. --threads=2). */
     args: z.array(z.string()).default([]),
     /** How long Pipy may take to report a new version running before it is NACKed. */

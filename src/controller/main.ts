@@ -344,7 +344,7 @@ export async function startController(config: ControllerConfig, logger: Logger, 
       injector = await startInjector({
         config: kube.injector, listen: parseHostPort(kube.injector.address), namespace: kubernetes.namespace, repoPort: repo.port,
         driver, certificates, api: new ClientNodeInjectorApi(kubernetes.kubeConfig), logger, meshName: kube.meshName,
-        namespaces: { isMeshed: (ns) => provider.isMeshed(ns), servicesSelecting: (ns, labels) => provider.servicesSelecting(ns, labels) },
+        namespaces: { isMeshed: (ns) => provider.isMeshed(ns), wantsMetrics: (ns) => provider.wantsMetrics(ns), servicesSelecting: (ns, labels) => provider.servicesSelecting(ns, labels) },
         store, now: () => clock.now(),
         // Only a healthy cache may say a pod is gone: a degraded informer may have missed its creation.
         pods: { synced: () => provider.status().state === "synced", isMeshed: (ns) => provider.isMeshed(ns), hasProxy: (id) => provider.podOfProxy(id) !== undefined },

@@ -28,6 +28,8 @@ test("modules stay inside the PipyJS subset we rely on", () => {
   for (const m of CODEBASE) {
     // No classes, generators, async, let/const: we only use what Pipy 1.5's parser and samples show.
     assert.doesNotMatch(m.source, /\b(class|async|await|yield|let|const)\s/, `${m.path}`);
+    // Pipy 1.5.18 refuses `continue` ("Syntax error: unexpected token"), which Node accepts.
+    assert.doesNotMatch(m.source.replace(/\/\/.*$/gm, ""), /\bcontinue\b/, `${m.path}: no continue`);
     assert.doesNotMatch(m.source, /`|\$\{/, `${m.path}: no template literals (String.raw embedding)`);
     for (const imp of m.source.matchAll(/^import \w+ from '([^']+)'$/gm)) {
       assert.ok(CODEBASE.some((x) => x.path === imp[1]), `${m.path} imports ${imp[1]}, which is not in the codebase`);
@@ -119,4 +121,34 @@ test("no PipyJS module declares a top-level name twice", () => {
     const twice = names.filter((n, i) => names.indexOf(n) !== i);
     assert.deepEqual(twice, [], `${m.path} declares ${twice.join(", ")} more than once`);
   }
+});
+
+// Pipy 1.5.18's admin /metrics writes each histogram bucket on its own count
+// and the last as le="Inf" (seen with the real binary); scrape.js makes them
+// what Prometheus reads: cumulative per series, ending in +Inf.
+test("scrape.js turns Pipy's per-bucket histogram lines into cumulative ones, per series, and leaves the rest alone", () => {
+  const scrape = load("/scrape.js", { "/replies.js": {} }, { pipy: { load: () => null } });
+  const pipyText = [
+    "# TYPE t_seconds histogram",
+    't_seconds_bucket{a="x",le="0.005"} 0', 't_seconds_bucket{a="x",le="0.01"} 2', 't_seconds_bucket{a="x",le="1"} 1', 't_seconds_bucket{a="x",le="Inf"} 1',
+    't_seconds_count{a="x"} 4', 't_seconds_sum{a="x"} 1.5',
+    't_seconds_bucket{a="y",le="0.005"} 3', 't_seconds_bucket{a="y",le="0.01"} 0', 't_seconds_bucket{a="y",le="1"} 0', 't_seconds_bucket{a="y",le="Inf"} 0',
+    "# TYPE pipy_x counter", 'not_a_histogram_bucket{le="1"} 5', "pipy_x 7", "",
+  ].join("\n");
+  assert.deepEqual(scrape.cumulative!(pipyText), [
+    "# TYPE t_seconds histogram",
+    't_seconds_bucket{a="x",le="0.005"} 0', 't_seconds_bucket{a="x",le="0.01"} 2', 't_seconds_bucket{a="x",le="1"} 3', 't_seconds_bucket{a="x",le="+Inf"} 4',
+    't_seconds_count{a="x"} 4', 't_seconds_sum{a="x"} 1.5',
+    't_seconds_bucket{a="y",le="0.005"} 3', 't_seconds_bucket{a="y",le="0.01"} 3', 't_seconds_bucket{a="y",le="1"} 3', 't_seconds_bucket{a="y",le="+Inf"} 3',
+    "# TYPE pipy_x counter", 'not_a_histogram_bucket{le="1"} 5', "pipy_x 7", "",
+  ].join("\n"));
+});
+
+test("metrics.js labels a party of a call by namespace, service name and identity (namespace/account); unknown parts say so", () => {
+  const stub = function () { return { withLabels: () => ({}) }; };
+  const metrics = load("/metrics.js", { "/config.js": null }, { stats: { Counter: stub, Histogram: stub } }) as unknown as { peer: (s: string, i: string) => unknown; self: unknown };
+  assert.deepEqual(metrics.peer("shop/bookstore", "bookstore-sa.shop.svc.cluster.local"), { namespace: "shop", service: "bookstore", identity: "shop/bookstore-sa" });
+  assert.deepEqual(metrics.peer("", "bookbuyer.shop.svc.cluster.local"), { namespace: "shop", service: "unknown", identity: "shop/bookbuyer" });
+  assert.deepEqual(metrics.peer("", ""), { namespace: "unknown", service: "unknown", identity: "unknown" });
+  assert.deepEqual(metrics.self, { namespace: "unknown", service: "unknown", identity: "unknown" }, "no config yet");
 });

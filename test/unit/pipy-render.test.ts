@@ -30,7 +30,7 @@ test("the manifest starts with /main.js and ends with /config.json; every module
   const { files, driver: name } = driver.render(splitView);
   assert.equal(name, "pipy");
   assert.deepEqual(files.map((f) => f.path), [
-    "/main.js", "/config.js", "/tls.js", "/routing.js", "/balancing.js", "/replies.js", "/retry.js", "/circuit-breaker.js", "/rate-limit.js", "/inbound.js", "/outbound.js", "/tcp.js", "/transparent.js", "/cidr.js", "/egress.js", "/ingress.js", "/metrics.js", "/health.js", "/config.json",
+    "/main.js", "/config.js", "/tls.js", "/routing.js", "/balancing.js", "/replies.js", "/retry.js", "/circuit-breaker.js", "/rate-limit.js", "/inbound.js", "/outbound.js", "/tcp.js", "/transparent.js", "/cidr.js", "/egress.js", "/ingress.js", "/metrics.js", "/scrape.js", "/health.js", "/config.json",
   ]);
 });
 

@@ -1,7 +1,10 @@
 /** `meshfed token create|list|revoke` and `meshfed proxies`: the enrollment side of the admin API. */
 import type { Argv } from "yargs";
 import { parseProbeFlag } from "../../common/health-probe.js";
+import { DEFAULT_METRICS_ADDRESS } from "../../agent/config.js";
+import { MeshfedError } from "../../common/errors.js";
 import { adminClientOptions, adminGet, adminPost } from "../admin-client.js";
+import { scrapeTargets } from "../scrape-targets.js";
 import { adminOptions, outputOption, printResult, type OutputFormat } from "../output.js";
 
 interface TokenInfo {
@@ -100,9 +103,17 @@ export function proxiesCommand(yargs: Argv) {
   return yargs.command<CommonArgs>(
     "proxies",
     "connected proxies (of every replica) with their config version and last ACK/NACK",
-    (y) => y.option("output", outputOption).options(adminOptions),
+    (y) => y.option("output", outputOption).options(adminOptions)
+      .option("scrape-targets", { type: "boolean", default: false, describe: "print the sidecars' scrape ports as a Prometheus file_sd document (JSON)" })
+      .option("scrape-port", { type: "number", default: Number(DEFAULT_METRICS_ADDRESS.split(":")[1]), describe: "the agents' proxy.metricsAddress port, for --scrape-targets" }),
     async (argv) => {
       const body = (await adminGet(adminClientOptions(argv), "api/v1/proxies")) as ProxyRow[];
+      if (argv["scrape-targets"] === true) {
+        const port = Number(argv["scrape-port"]);
+        if (!Number.isInteger(port) || port < 1 || port > 65535) throw new MeshfedError("MESHFED_CLI_USAGE", `--scrape-port ${String(argv["scrape-port"])} is not a TCP port`);
+        process.stdout.write(`${JSON.stringify(scrapeTargets(body, port), null, 2)}\n`);
+        return;
+      }
       printResult(argv.output, body, () => ({
         header: ["PROXY", "SERVICE", "IDENTITY", "ADDRESSES", "CONFIG", "LAST ACK", "CAPTURE", "CONNECTED", "REPLICA"],
         rows: body.map((p) => [

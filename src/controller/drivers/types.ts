@@ -38,6 +38,18 @@ export interface SidecarDriver {
   render(view: ProxyView): ProxyConfig;
   /** The JSON patch that adds this driver's sidecar to a pod; absent when the driver has no sidecar. */
   patchPod?(pod: PodView, bootstrap: PodBootstrap): JsonPatchOp[];
+  /**
+   * Files a pod's sidecar gets besides render(): facts of the pod that
+   * patchPod made (Pipy: where its admin and scrape ports are). The repo
+   * that serves pods adds them to every version; an agent adds its own.
+   */
+  podFiles?(): readonly ConfigFile[];
+  /**
+   * The pod annotations that point Prometheus at the sidecar's metrics
+   * (`prometheus.io/scrape`, `port`, `path`); the injector decides whether a
+   * pod gets them. Absent: the driver's sidecar serves no scrape port.
+   */
+  scrapeAnnotations?(): Readonly<Record<string, string>>;
 }
 
 /** The sidecar container's name, whatever the driver: the injector's "already injected" check relies on it. */

@@ -24,17 +24,20 @@ import type { InjectorKubeApi } from "./kube-api.js";
 import { MONITORED_BY_LABEL } from "../kube/objects.js";
 import { podLabel, podSchema, PROXY_ID_ANNOTATION, SERVICE_ANNOTATION, skipReason, type AdmittedPod } from "./pod.js";
 import { generateSidecarKey } from "./proxy-key.js";
+import { metricsDecision, namespaceWantsMetrics, podMetricsChoice, type MetricsDecision } from "./metrics-annotations.js";
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** What the injector needs to know about namespaces and Services (the Kubernetes provider's caches). */
 export interface MeshNamespaces {
   isMeshed(namespace: string): boolean;
+  /** Whether the meshed namespace asks for metrics (`meshfed.io/metrics=enabled`); absent = never. */
+  wantsMetrics?(namespace: string): boolean;
   servicesSelecting(namespace: string, labels: Readonly<Record<string, string>>): readonly string[];
 }
 
 export interface SidecarInjectorOptions {
-  readonly driver: Required<Pick<SidecarDriver, "patchPod">>;
+  readonly driver: Required<Pick<SidecarDriver, "patchPod">> & Pick<SidecarDriver, "scrapeAnnotations">;
   readonly certificates: Pick<CertificateManager, "issueProxyCertificate">;
   readonly api: Pick<InjectorKubeApi, "createSecret" | "getNamespaceLabels">;
   /** Written before the Secret, so that whatever an admission leaves behind can be reaped. */
@@ -84,8 +87,10 @@ export class SidecarInjector {
       return allow(uid, [], [`meshfed never injects into namespace ${namespace}`]);
     }
     let meshed: boolean;
+    // The namespace's labels when the cache missed and the API was read; undefined when the cache answered.
+    let labels: Readonly<Record<string, string>> | undefined;
     try {
-      meshed = await this.#meshed(namespace);
+      ({ meshed, labels } = await this.#meshed(namespace));
     } catch (err) {
       this.#log.error({ err, code: errorCode(err), pod: label }, "cannot tell whether the namespace is meshed");
       return deny(uid, `meshfed could not read namespace ${namespace}: ${errorMessage(err)}`, 500);
@@ -102,6 +107,12 @@ export class SidecarInjector {
       this.#log.warn({ pod: label }, service.none);
       return allow(uid, [], [service.none]);
     }
+    let metrics: MetricsDecision;
+    try {
+      metrics = this.#metrics(pod, namespace, labels);
+    } catch (err) {
+      return deny(uid, errorMessage(err));
+    }
     let capture;
     try {
       capture = podCaptureLists({ ...(this.#o.bootstrap.outbound ?? NO_OUTBOUND_LISTS), excludeInboundPorts: this.#o.bootstrap.excludeInboundPorts }, pod.metadata.annotations);
@@ -111,7 +122,7 @@ export class SidecarInjector {
     const proxyId = (this.#o.newProxyId ?? randomUUID)();
     const { excludeInboundPorts, ...outbound } = capture;
     const bootstrap: PodBootstrap = { ...this.#o.bootstrap, proxyId, secretName: bootstrapSecretName(proxyId), excludeInboundPorts, outbound };
-    const warnings = [...service.warnings];
+    const warnings = [...service.warnings, ...(!metrics.annotate && metrics.warning !== undefined ? [metrics.warning] : [])];
     if (request.dryRun === true) {
       // sideEffects: NoneOnDryRun: the patch is shown, nothing is issued or created.
       warnings.push("dry run: no proxy certificate was issued and no bootstrap Secret was created");
@@ -123,7 +134,8 @@ export class SidecarInjector {
         return deny(uid, `meshfed could not bootstrap the sidecar of ${label}: ${errorMessage(err)}`, 500);
       }
     }
-    const patch = [...annotationPatch(pod, { [PROXY_ID_ANNOTATION]: proxyId, [SERVICE_ANNOTATION]: service.name }), ...this.#o.driver.patchPod(pod, bootstrap)];
+    const scrape = metrics.annotate ? this.#o.driver.scrapeAnnotations?.() ?? {} : {};
+    const patch = [...annotationPatch(pod, { [PROXY_ID_ANNOTATION]: proxyId, [SERVICE_ANNOTATION]: service.name, ...scrape }), ...this.#o.driver.patchPod(pod, bootstrap)];
     this.#log.info({ pod: label, proxyId, service: `${namespace}/${service.name}`, dryRun: request.dryRun === true }, "sidecar injected");
     return allow(uid, patch, warnings);
   }
@@ -134,10 +146,21 @@ export class SidecarInjector {
    * label the informer has not delivered yet (label the namespace, create a
    * Deployment at once): skipping the sidecar then would be silent and wrong.
    */
-  async #meshed(namespace: string): Promise<boolean> {
-    if (this.#o.namespaces.isMeshed(namespace)) return true;
+  async #meshed(namespace: string): Promise<{ meshed: boolean; labels?: Readonly<Record<string, string>> }> {
+    if (this.#o.namespaces.isMeshed(namespace)) return { meshed: true };
     const labels = await this.#o.api.getNamespaceLabels(namespace);
-    return labels?.[MONITORED_BY_LABEL] === this.#o.meshName;
+    return { meshed: labels?.[MONITORED_BY_LABEL] === this.#o.meshName, ...(labels !== undefined ? { labels } : {}) };
+  }
+
+  /**
+   * The pod's meshfed.io/metrics annotation, else its namespace's label: from
+   * the labels just read when the cache missed, else from the cache (no extra
+   * API call per pod).
+   */
+  #metrics(pod: AdmittedPod, namespace: string, labels: Readonly<Record<string, string>> | undefined): MetricsDecision {
+    if (this.#o.driver.scrapeAnnotations === undefined) return { annotate: false };
+    const wanted = podMetricsChoice(pod.metadata.annotations) ?? (labels !== undefined ? namespaceWantsMetrics(labels) : this.#o.namespaces.wantsMetrics?.(namespace) === true);
+    return metricsDecision(pod.metadata.annotations, wanted);
   }
 
   /** The annotation, else the one Service selecting the pod (the first by name if several), else its service account. */

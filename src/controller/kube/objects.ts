@@ -132,6 +132,12 @@ export interface PodInfo {
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 /** The label that marks a namespace as meshed: `meshfed.io/monitored-by=<meshName>`. */
 export const MONITORED_BY_LABEL = "meshfed.io/monitored-by";
+/**
+ * `meshfed.io/metrics=enabled` on a meshed namespace (or the same key as a pod
+ * annotation, enabled|disabled): its pods are announced to Prometheus
+ * (osm-edge: the `openservicemesh.io/metrics` annotation).
+ */
+export const METRICS_LABEL = "meshfed.io/metrics";
 /** The pod annotation naming the injected proxy (set by the sidecar injector). */
 export const PROXY_ID_ANNOTATION = "meshfed.io/proxy-id";
 

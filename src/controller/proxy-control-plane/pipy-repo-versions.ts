@@ -94,7 +94,9 @@ export class RepoVersions {
       { path: CERT_FILES.ca, content: Buffer.from(cert.caBundlePem !== "" ? cert.caBundlePem : this.#o.certificates.caBundle(), "utf8") },
     ];
     // The driver's files keep their order (entry first); ours replace any of the same path.
-    const files = [...config.files.filter((f) => !CERT_PATH_SET.has(f.path)), ...certFiles];
+    const podFiles = this.#o.driver.podFiles?.() ?? [];
+    const extra = new Set([...CERT_PATH_SET, ...podFiles.map((f) => f.path)]);
+    const files = [...config.files.filter((f) => !extra.has(f.path)), ...podFiles.filter((f) => !CERT_PATH_SET.has(f.path)), ...certFiles];
     const version: RepoVersion = Object.freeze({
       proxyId,
       etag: `"${hashConfigFiles(files)}"`,

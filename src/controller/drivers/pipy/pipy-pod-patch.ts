@@ -29,6 +29,19 @@ export const BOOTSTRAP_MOUNT = "/etc/meshfed";
 export const SIDECAR_UID = 1500;
 /** Pipy's own admin port inside the pod (metrics); its default 6060 would collide with many apps. */
 export const SIDECAR_ADMIN_PORT = 15000;
+/**
+ * Where Prometheus scrapes the sidecar (osm-edge's port and path): on every
+ * pod address, metrics only (codebase/scrape.js), never redirected to the
+ * inbound listeners.
+ */
+export const SIDECAR_METRICS_PORT = 15010;
+export const SIDECAR_METRICS_PATH = "/stats/prometheus";
+export const METRICS_PORT_NAME = "meshfed-metrics";
+
+/** /scrape.json for a pod's sidecar: the scrape address and the admin port it reads from (codebase/scrape.js). */
+export function podScrapeSettings(): { readonly listen: string; readonly admin: string } {
+  return { listen: `0.0.0.0:${SIDECAR_METRICS_PORT}`, admin: `127.0.0.1:${SIDECAR_ADMIN_PORT}` };
+}
 
 export interface PodPatchOptions {
   readonly inboundPortOffset: number;
@@ -36,7 +49,8 @@ export interface PodPatchOptions {
 
 /** Inbound ports to redirect: declared TCP container ports, minus probe ports, excluded ones and those past 65535. */
 export function interceptedPorts(pod: PodView, bootstrap: PodBootstrap, options: PodPatchOptions): number[] {
-  const excluded = new Set<number>([...bootstrap.excludeInboundPorts, ...probePorts(pod.spec.containers)]);
+  // The scrape port is the sidecar's own: an app port of that number could not be served anyway.
+  const excluded = new Set<number>([...bootstrap.excludeInboundPorts, ...probePorts(pod.spec.containers), SIDECAR_METRICS_PORT]);
   const ports = new Set<number>();
   for (const c of pod.spec.containers) {
     for (const p of c.ports ?? []) {
@@ -124,8 +138,10 @@ export function pipyPodPatch(pod: PodView, bootstrap: PodBootstrap, options: Pod
       `--tls-key=${BOOTSTRAP_MOUNT}/proxy.key`,
       // Without --tls-trusted Pipy verifies nothing about the repo's certificate.
       `--tls-trusted=${BOOTSTRAP_MOUNT}/ca.pem`,
-      `--admin-port=127.0.0.1:${SIDECAR_ADMIN_PORT}`,
+      `--admin-port=${podScrapeSettings().admin}`,
     ],
+    // Named, so that a PodMonitor or a scrape config can pick it by name.
+    ports: [{ name: METRICS_PORT_NAME, containerPort: SIDECAR_METRICS_PORT, protocol: "TCP" }],
     volumeMounts: [{ name: BOOTSTRAP_VOLUME, mountPath: BOOTSTRAP_MOUNT, readOnly: true }],
     securityContext: {
       runAsUser: SIDECAR_UID, runAsGroup: SIDECAR_UID, runAsNonRoot: true, allowPrivilegeEscalation: false,

@@ -35,7 +35,7 @@ import type { BackoffOptions } from "../../kube/backoff.js";
 import { computeEndpoints, sameEndpoints } from "./endpoints.js";
 import { KUBE_ERROR_CODES } from "../../kube/errors.js";
 import { InformerGroup } from "../../kube/informer-group.js";
-import { MONITORED_BY_LABEL, objectKey, parseEndpointSlice, parseNamespace, parsePod, parseService, type PodInfo, type ServiceInfo, type SliceInfo } from "../../kube/objects.js";
+import { METRICS_LABEL, MONITORED_BY_LABEL, objectKey, parseEndpointSlice, parseNamespace, parsePod, parseService, type PodInfo, type ServiceInfo, type SliceInfo } from "../../kube/objects.js";
 import { SupervisedInformer, type InformerEventType, type InformerState } from "../../kube/supervised-informer.js";
 
 export interface KubernetesProviderOptions {
@@ -76,6 +76,7 @@ export class KubernetesProvider implements EndpointProvider {
   readonly #group: InformerGroup;
   // Caches of parsed objects, cluster-wide; the view filters by namespace.
   readonly #meshed = new Set<string>();
+  readonly #metrics = new Set<string>();
   readonly #services = new Map<string, ServiceInfo>();
   readonly #slices = new Map<string, SliceInfo>();
   readonly #slicesByService = new Map<ServiceKey, Set<string>>();
@@ -167,6 +168,11 @@ export class KubernetesProvider implements EndpointProvider {
     return this.#meshed.has(namespace);
   }
 
+  /** Whether meshed `namespace` carries `meshfed.io/metrics=enabled` (its pods are announced to Prometheus). */
+  wantsMetrics(namespace: string): boolean {
+    return this.#metrics.has(namespace);
+  }
+
   /** Services of `namespace` whose selector matches `labels`, sorted by name (the injector picks a pod's service). */
   servicesSelecting(namespace: string, labels: Readonly<Record<string, string>>): readonly string[] {
     const out: string[] = [];
@@ -233,6 +239,9 @@ export class KubernetesProvider implements EndpointProvider {
         const r = parseNamespace(obj);
         if (!r.ok) return this.#rejected(kind, obj, r.message);
         const meshed = !deleted && r.value.labels[MONITORED_BY_LABEL] === this.#meshName;
+        // The injector's question, answered from the same events (injector/metrics-annotations.ts).
+        if (meshed && r.value.labels[METRICS_LABEL] === "enabled") this.#metrics.add(r.value.name);
+        else this.#metrics.delete(r.value.name);
         if (meshed === this.#meshed.has(r.value.name)) return;
         if (meshed) this.#meshed.add(r.value.name);
         else this.#meshed.delete(r.value.name);

@@ -38,6 +38,22 @@ var $remote = ''
 var $inProto = ''
 var $ingress = null
 var $limited = null
+// The caller as a party of the exchange (/metrics.js peer()), and a TCP connection's byte counters.
+var $source = null
+var $flow = null
+
+// The caller's sidecar names its service in this header (outbound.js); only
+// the identity is proven by the certificate, so the header is taken from a
+// mesh peer only, in the shape of a service key, and never passed on.
+var SOURCE_HEADER = 'x-meshfed-source-service'
+var SERVICE_KEY = new RegExp('^[a-z0-9][-a-z0-9.]{0,252}/[a-z0-9][-a-z0-9.]{0,252}$')
+var sourceOf = function (head) {
+  var claimed = head.headers ? head.headers[SOURCE_HEADER] : undefined
+  if (head.headers) delete head.headers[SOURCE_HEADER]
+  if ($ingress !== null) return metrics.peer('', '')
+  var service = claimed !== undefined && SERVICE_KEY.test('' + claimed) ? '' + claimed : ''
+  return metrics.peer(service, $peer)
+}
 
 // OpenSSL calls this once per certificate of the chain, always with the leaf.
 var admit = function (listener, ok, cert) {
@@ -72,6 +88,7 @@ var http = function (listener) {
     .demuxHTTP().to($=>$
       .handleMessageStart(function (msg) {
         $start = Date.now()
+        $source = sourceOf(msg.head)
         if ($ingress !== null) {
           $rule = ingress.requestAllowed($ingress, msg.head)
           // Not a mesh identity: nothing the caller sent may pose as one.
@@ -94,7 +111,9 @@ var http = function (listener) {
         'limited': limited,
       })
       .handleMessageStart(function (msg) {
-        metrics.request('inbound', $peer, msg.head.status, Date.now() - $start)
+        var millis = Date.now() - $start
+        metrics.request('inbound', $peer, msg.head.status, millis)
+        metrics.exchange('inbound', $source, metrics.self, msg.head.status, millis)
       })
     )
 }
@@ -109,8 +128,13 @@ var limited = $=>$
 
 var tcp = function (listener) {
   return $=>$
-    .onStart(function () { metrics.tcp('inbound', $peer) })
+    .onStart(function () {
+      metrics.tcp('inbound', $peer)
+      $flow = metrics.connection('inbound', metrics.peer('', $peer), metrics.self)
+    })
+    .handleData(function (data) { $flow.received.increase(data.size) })
     .connect(listener.target, { connectTimeout: config.outbound.connectTimeout })
+    .handleData(function (data) { $flow.sent.increase(data.size) })
 }
 
 // A port declared tcp carries no HTTP: a peer no TCPRoute admits there is

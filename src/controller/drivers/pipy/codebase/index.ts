@@ -22,6 +22,7 @@ import { OUTBOUND_JS } from "./outbound-js.js";
 import { RATE_LIMIT_JS } from "./rate-limit-js.js";
 import { REPLIES_JS } from "./replies-js.js";
 import { RETRY_JS } from "./retry-js.js";
+import { SCRAPE_JS } from "./scrape-js.js";
 import { ROUTING_JS } from "./routing-js.js";
 import { TCP_JS } from "./tcp-js.js";
 import { TLS_JS } from "./tls-js.js";
@@ -45,5 +46,6 @@ export const CODEBASE: readonly { readonly path: string; readonly source: string
   { path: "/egress.js", source: EGRESS_JS },
   { path: "/ingress.js", source: INGRESS_JS },
   { path: "/metrics.js", source: METRICS_JS },
+  { path: "/scrape.js", source: SCRAPE_JS },
   { path: "/health.js", source: HEALTH_JS },
 ];

@@ -2,13 +2,17 @@
 export const MAIN_JS = String.raw`// meshfed sidecar: /main.js (entry)
 // Readiness always; mesh listeners only once config.json and the service
 // certificate are both present (a sidecar without its certificate must not
-// accept or originate mesh traffic in plain text).
+// accept or originate mesh traffic in plain text). The scrape port whenever
+// its host asked for one (/scrape.json), even before a config arrives.
 import config from '/config.js'
 import tls from '/tls.js'
 import health from '/health.js'
 import inbound from '/inbound.js'
 import outbound from '/outbound.js'
 import transparent from '/transparent.js'
+import scrape from '/scrape.js'
+
+scrape.listen()
 
 if (config) {
   health.listen(config.health.listen)

@@ -274,6 +274,8 @@ var forwardKnown = $=>$
     $replayable = !$h2 || replayable(msg.head)
     $failed = {}
     $attempt = 0
+    // Who calls, for the callee's metrics (inbound.js); whatever the application sent is replaced.
+    if (msg.head.headers) msg.head.headers['x-meshfed-source-service'] = config.proxy.service
   })
   .pipe(function () { return $h2 ? ($replayable ? 'h2' : 'h2-once') : 'h1' }, {
     'h1': retrying(sendH1),
@@ -330,6 +332,7 @@ var forward = function (upstreamOf, portOf) {
     .handleMessageStart(function (msg) {
       $start = Date.now()
       $hold = null
+      $target = null
       $upstream = upstreamOf(msg)
       $port = $upstream >= 0 ? portOf(msg) : 0
       $service = $upstream >= 0 ? config.outbound.services[$upstream].service : ''
@@ -345,8 +348,11 @@ var forward = function (upstreamOf, portOf) {
       'overflow': overflow,
     })
     .handleMessageStart(function (msg) {
+      var millis = Date.now() - $start
       counted(msg.head.status)
-      metrics.request('outbound', $service === '' ? 'unknown' : $service, msg.head.status, Date.now() - $start)
+      metrics.request('outbound', $service === '' ? 'unknown' : $service, msg.head.status, millis)
+      // The backend the last attempt chose (a TrafficSplit's), else the service asked for.
+      if ($upstream >= 0) metrics.exchange('outbound', metrics.self, $target !== null ? metrics.peer($target.service, $target.identity) : metrics.peer($service, ''), msg.head.status, millis)
     })
 }
 

@@ -32,6 +32,7 @@ var $endpoint = ''
 var $answered = false
 var $hold = null
 var $upstream = -1
+var $flow = null
 
 // connect()'s options are fixed when the pipeline is built: one per connect timeout in use.
 var connectTimeoutOf = function (index) {
@@ -77,9 +78,11 @@ var forward = function (upstreamOf, portOf) {
       if ($hold === null) { $endpoint = ''; return }
       choose(upstream, portOf())
       metrics.tcp('outbound', $service)
+      $flow = metrics.connection('outbound', metrics.self, $target !== null ? metrics.peer($target.service, $target.identity) : metrics.peer($service, ''))
     })
     .pipe(function () { return $endpoint !== '' ? 'send' : 'none' }, {
       'send': ($=>$
+        .handleData(function (data) { $flow.received.increase(data.size) })
         .connectTLS({
           certificate: tls.certificate,
           trusted: tls.trusted,
@@ -89,7 +92,10 @@ var forward = function (upstreamOf, portOf) {
         }).to($=>$
           .pipe(function () { return '' + connectTimeoutOf($upstream) }, dialers)
         )
-        .handleData(function () { $answered = true })
+        .handleData(function (data) {
+          $answered = true
+          $flow.sent.increase(data.size)
+        })
         .handleStreamEnd(function (end) {
           if (!$answered && end.error) {
             ejected[$endpoint] = Date.now() + EJECT_MS
