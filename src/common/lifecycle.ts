@@ -26,8 +26,8 @@ export interface LongLived {
   destroy(err?: Error): void | Promise<void>;
 }
 
-/** A started part as the closer knows it. */
-export interface ClosablePart {
+/** A started part as the closer knows it; `S` is what parts report about themselves (the controller: a source's status). */
+export interface ClosablePart<S = never> {
   /** Stable, short (`admin`, `grpc`, `store`): logs, reports and failAt name parts by it. */
   readonly name: string;
   close(): void | Promise<void>;
@@ -38,6 +38,8 @@ export interface ClosablePart {
   /** For parts that wait for a first sync (sources): readiness lists those not ready yet by `readinessId`. */
   readonly ready?: () => boolean;
   readonly readinessId?: string;
+  /** What the part reports about itself (the admin API's providers list), in start order. */
+  readonly status?: () => S | readonly S[];
 }
 
 export interface CloseFailure {
@@ -61,12 +63,12 @@ export interface CloserOptions {
  * Last-in-first-out list of started parts. `add` right after a part started,
  * so a start that fails halfway closes exactly what had started.
  */
-export class Closer {
+export class Closer<S = never> {
   readonly #options: CloserOptions;
-  readonly #parts: ClosablePart[] = [];
+  readonly #parts: Array<ClosablePart<S>> = [];
   /** Every part ever added, in start order (close() empties #parts). */
-  readonly #all: ClosablePart[] = [];
-  #current: ClosablePart | undefined;
+  readonly #all: Array<ClosablePart<S>> = [];
+  #current: ClosablePart<S> | undefined;
   #closing: Promise<CloseReport> | undefined;
   #destroying: Promise<void> | undefined;
   #destroyError: Error | undefined;
@@ -76,7 +78,7 @@ export class Closer {
   }
 
   /** Registers a started part. Added once closing began (a start racing a stop), it is closed at once. */
-  add(part: ClosablePart): void {
+  add(part: ClosablePart<S>): void {
     this.#all.push(part);
     if (this.#destroying !== undefined) {
       void settle(() => (part.destroy ?? part.close).call(part, this.#destroyError));
@@ -100,6 +102,15 @@ export class Closer {
   /** Parts that wait for a first sync and have not had it, by their readiness id. */
   waiting(): readonly string[] {
     return this.#all.filter((p) => p.ready !== undefined && !p.ready()).map((p) => p.readinessId ?? p.name);
+  }
+
+  /** What the parts that report a status say, in start order. */
+  statuses(): S[] {
+    return this.#all.flatMap((p): S[] => {
+      if (p.status === undefined) return [];
+      const s = p.status();
+      return Array.isArray(s) ? [...(s as readonly S[])] : [s as S];
+    });
   }
 
   /** Graceful, last in first out, each part bounded; resolves with the parts that failed (never rejects). */
