@@ -136,7 +136,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: Age
     throw new PermanentRefusal("MESHFED_AGENT_SERVICE_MISMATCH", `${config.dataDir} holds an enrollment for ${serviceKey(identity.service)}, but the agent is configured for ${config.service}`);
   }
   // Every part the agent starts from here on is registered on this closer; its
-  // list, last in first out, is the drain order (docs/agent.md "Stopping").
+  // list, last in first out, is the drain order (docs/architecture.md "Lifecycle").
   const closer = new Closer({ closeTimeoutMs: config.proxy.stopGrace + config.proxy.drainDelay + 2_000, logger: logger.child({ component: "agent" }) });
   try {
     const capture = await steps.step("capture", async () => {
