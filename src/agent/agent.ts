@@ -15,6 +15,7 @@ import { splitProtocolSuffix } from "../common/declared-protocol.js";
 import { systemClock, type Clock } from "../common/clock.js";
 import { Listeners } from "../common/emitter.js";
 import { errorCode, errorMessage, MeshfedError } from "../common/errors.js";
+import { Closer, StartSequence } from "../common/lifecycle.js";
 import type { Logger } from "../common/logger.js";
 import { loadProto } from "../common/proto.js";
 import { parseServiceKey, serviceKey, type ServiceRef } from "../common/service.js";
@@ -73,6 +74,8 @@ export interface RunningAgent {
   onState(fn: (change: StateChange) => void): () => void;
   /** Graceful (DRAINING → STOPPED), idempotent. */
   close(): Promise<AgentExit>;
+  /** Abrupt: Pipy is killed, listeners and timers go now, capture rules are removed; idempotent, also during close(). */
+  destroy(err?: Error): Promise<AgentExit>;
 }
 
 export interface AgentTestHooks {
@@ -89,6 +92,10 @@ export interface AgentTestHooks {
   readonly captureCommandPrefix?: readonly string[];
   /** The prober's checks and timers (tests: a fake clock and fake checks). */
   readonly prober?: Pick<ProberOptions, "check" | "timers">;
+  /** The start step of this name fails (the failure-at-start test walks every step). */
+  readonly failAt?: string;
+  /** Told the name of every start step as it begins. */
+  readonly observeStep?: (step: string) => void;
 }
 
 /** The last failed attempt to reach the controller, as GET /status shows it; null once connected. */
@@ -111,38 +118,51 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: Age
   }
   if (config.proxy.enabled) checkMetricsAddress(config.proxy, config.repoAddress);
 
+  const steps = new StartSequence({ ...(hooks.failAt !== undefined ? { failAt: hooks.failAt } : {}), ...(hooks.observeStep ? { observe: hooks.observeStep } : {}) });
   const dataDir = new DataDir(config.dataDir);
-  await dataDir.init();
-  const stored = await dataDir.load();
-  let caPem = stored.caPem;
-  if (caPem === undefined) {
+  const stored = await steps.step("data-dir", async () => {
+    await dataDir.init();
+    return dataDir.load();
+  });
+  const caPem = stored.caPem ?? await steps.step("ca-bundle", async () => {
     try {
-      caPem = await readFile(config.caFile, "utf8");
+      return await readFile(config.caFile, "utf8");
     } catch (err) {
       throw new MeshfedError("MESHFED_AGENT_CA_UNREADABLE", `cannot read the CA bundle ${config.caFile}: ${errorMessage(err)}`, { cause: err });
     }
-  }
+  });
   const identity = stored.enrollment && stored.keyPem && stored.certPem
     ? { proxyId: stored.enrollment.proxyId, service: stored.enrollment.service, keyPem: stored.keyPem, certPem: stored.certPem }
     : undefined;
   if (identity && config.service !== undefined && config.service !== serviceKey(identity.service)) {
     throw new PermanentRefusal("MESHFED_AGENT_SERVICE_MISMATCH", `${config.dataDir} holds an enrollment for ${serviceKey(identity.service)}, but the agent is configured for ${config.service}`);
   }
-  const capture = await captureFromConfig(config, logger, hooks.captureCommandPrefix);
-  // Inbound closed, outbound open (docs/dataplane.md "Failure behaviour"): the
-  // inbound redirect is in place before anything else starts, so the app's
-  // mesh ports never answer plaintext from other hosts while the agent runs;
-  // the OUTPUT jump waits for a ready Pipy. A host that cannot capture fails
-  // the start with a named error rather than running unenforced.
-  await capture.manager?.install(false);
-  const agent = new Agent(config, logger, hooks, dataDir, caPem, identity, stored.serviceCertificate, capture, stored.enrollment?.probes ?? []);
+  // Every part the agent starts from here on is registered on this closer; its
+  // list, last in first out, is the drain order (docs/architecture.md "Lifecycle").
+  const closer = new Closer({ closeTimeoutMs: config.proxy.stopGrace + config.proxy.drainDelay + 2_000, logger: logger.child({ component: "agent" }) });
   try {
+    const capture = await steps.step("capture", async () => {
+      const made = await captureFromConfig(config, logger, hooks.captureCommandPrefix);
+      // Inbound closed, outbound open (docs/dataplane.md "Failure behaviour"): the
+      // inbound redirect is in place before anything else starts, so the app's
+      // mesh ports never answer plaintext from other hosts while the agent runs;
+      // the OUTPUT jump waits for a ready Pipy. A host that cannot capture fails
+      // the start with a named error rather than running unenforced.
+      // Registered first, so removed last: a graceful stop leaves the nat table
+      // as it found it; a kill -9 leaves the rules for the next start to reconcile.
+      const manager = made.manager;
+      if (manager !== undefined) closer.add({ name: "capture", close: () => manager.remove().catch(() => undefined) });
+      await manager?.install(false);
+      return made;
+    });
+    const agent = new Agent(config, logger, hooks, dataDir, caPem, identity, stored.serviceCertificate, capture, stored.enrollment?.probes ?? [], closer, steps);
     await agent.start(repoAddress, stored.goodConfig);
+    return agent;
   } catch (err) {
-    await capture.manager?.remove().catch(() => undefined);
+    // Whatever had started closes, last first: a failed start leaves nothing running.
+    await closer.close();
     throw err;
   }
-  return agent;
 }
 
 class Agent implements RunningAgent {
@@ -180,12 +200,17 @@ class Agent implements RunningAgent {
   /** Application health of the local endpoints (docs/agent.md, "Health probes"); closed in #drain. */
   readonly #prober: Prober;
   readonly #probeMetrics = new ProbeMetrics();
+  /** Every started part, last in first out: #drain closes it, destroy() destroys it. */
+  readonly #closer: Closer;
+  readonly #steps: StartSequence;
   /** Probes from the join token (kept with the enrollment) and from the controller's hosts file (this connection's). */
   #tokenProbes: readonly HealthProbe[];
   #hostsProbes: readonly HealthProbe[] = [];
 
-  constructor(config: AgentConfig, root: Logger, hooks: AgentTestHooks, dataDir: DataDir, caPem: string, identity: Identity | undefined, serviceCert: ServiceCertificateData | undefined, capture: CaptureSetup, tokenProbes: readonly HealthProbe[]) {
+  constructor(config: AgentConfig, root: Logger, hooks: AgentTestHooks, dataDir: DataDir, caPem: string, identity: Identity | undefined, serviceCert: ServiceCertificateData | undefined, capture: CaptureSetup, tokenProbes: readonly HealthProbe[], closer: Closer, steps: StartSequence) {
     this.#config = config;
+    this.#closer = closer;
+    this.#steps = steps;
     this.#root = root;
     this.#log = root.child({ component: "agent" });
     this.#hooks = hooks;
@@ -222,32 +247,34 @@ class Agent implements RunningAgent {
     this.#stop.abort();
     return this.#done;
   }
+  destroy(err?: Error): Promise<AgentExit> {
+    this.#stop.abort();
+    void this.#closer.destroy(err);
+    return this.#done;
+  }
 
   async start(repoAddress: ReturnType<typeof parseHostPort>, good: Parameters<ConfigApplier["restore"]>[0] | undefined): Promise<void> {
     // A verdict left by an earlier run says nothing about this one. Before the repo listens:
     // /status must not be answered before the applier exists.
-    await this.#dataDir.clearTrustFailure();
+    const steps = this.#steps;
+    const closer = this.#closer;
+    await steps.step("trust-reset", () => this.#dataDir.clearTrustFailure());
     // Asked before the repo listens, too: between listen and the applier nothing may await.
-    if (this.#config.proxy.enabled) this.#proxyVersion = await proxyVersion(this.#config.proxy.pipy);
-    this.#repo = await LocalRepo.listen({
+    if (this.#config.proxy.enabled) this.#proxyVersion = await steps.step("pipy-version", () => proxyVersion(this.#config.proxy.pipy));
+    const repo = await steps.step("repo", () => LocalRepo.listen({
       address: repoAddress, tracker: this.#tracker, logger: this.#root.child({ component: "repo" }), status: () => this.#status(),
       metrics: () => this.#probeMetrics.text(),
-    });
+    }));
+    closer.add({ name: "repo", close: () => repo.close() });
+    this.#repo = repo;
     this.#log.info({ repo: this.#repo.url, dataDir: this.#config.dataDir, proxyId: this.#identity?.proxyId }, "local repo listening");
     this.#tracker.onChange(() => {
       this.#healthChanged.emit();
       this.#syncOutbound();
     });
-    const manager = this.#capture.manager;
-    if (manager !== undefined) {
-      this.#captureTimer = setInterval(() => {
-        const before = manager.status();
-        void manager.check().then(() => {
-          if (manager.status() !== before) this.#healthChanged.emit();
-        });
-      }, this.#config.capture.checkInterval);
-      this.#captureTimer.unref();
-    }
+    // Pipy is started later, on the first served version; its slot is here so
+    // that it stops after the DNS (nothing points at a stopped DNS) and before the repo.
+    closer.add({ name: "pipy", close: () => this.#stopProxy(), destroy: () => this.#supervisor?.destroy() });
     this.#applier = new ConfigApplier({
       dataDir: this.#dataDir,
       repo: this.#repo,
@@ -261,14 +288,50 @@ class Agent implements RunningAgent {
       // The service certificate reaches Pipy as codebase files over the loopback repo only; so does where to serve scrapes.
       ...(this.#config.proxy.enabled ? { attachments: () => [...scrapeFiles(this.#config.proxy), ...this.#certificateFiles()] } : {}),
     });
+    // The applier's convergence waits and the enroll/connect loop stop on this signal;
+    // the loop's end (a stop or a permanent refusal) drains the closer.
+    closer.defer("stream", () => this.#stop.abort());
     if (this.#identity !== undefined) this.#identityKnown(this.#identity);
+    if (this.#config.dns.enabled) {
+      await steps.step("dns", () => this.#startDns());
+      // The host's resolver is put back first: nothing may point at a DNS that is about to stop.
+      closer.add({ name: "dns", close: () => this.#dns?.close() });
+    }
+    // The host's connections stop going to a Pipy that is about to drain.
+    const manager = this.#capture.manager;
+    if (manager !== undefined) {
+      closer.add({ name: "capture:outbound", close: () => manager.setOutbound(false) });
+      this.#captureTimer = setInterval(() => {
+        const before = manager.status();
+        void manager.check().then(() => {
+          if (manager.status() !== before) this.#healthChanged.emit();
+        });
+      }, this.#config.capture.checkInterval);
+      this.#captureTimer.unref();
+      closer.defer("capture:check", () => clearInterval(this.#captureTimer));
+    }
     this.#prober.onChange(() => this.#healthChanged.emit());
     // Probes run from the start, also through a controller outage: the first Hello then carries a verdict.
-    this.#applyProbes();
-    if (this.#config.dns.enabled) await this.#startDns();
+    await steps.step("health-probes", () => this.#applyProbes());
+    closer.defer("health-probes", () => this.#prober.close());
     // Served before any controller answer: the proxy keeps running through an outage.
-    if (good !== undefined && this.#identity !== undefined) this.#applier.restore(good);
+    if (good !== undefined && this.#identity !== undefined) await steps.step("restore", () => this.#applier.restore(good));
     this.#done = this.#run();
+  }
+
+  /**
+   * The stream has ended: the controller withdraws this host's endpoints and
+   * pushes its callers configs without them. A Pipy told to drain at once
+   * closed their pooled connections under requests still on the way (issue
+   * 23: "socket hang up" at the callers), so it keeps serving a moment longer.
+   */
+  async #stopProxy(): Promise<void> {
+    const supervisor = this.#supervisor;
+    if (supervisor === undefined) return;
+    if (this.#identity !== undefined && this.#config.proxy.drainDelay > 0) {
+      await new Promise((resolve) => setTimeout(resolve, this.#config.proxy.drainDelay));
+    }
+    await supervisor.close();
   }
 
   // ---- the loop ------------------------------------------------------------
@@ -326,26 +389,18 @@ class Agent implements RunningAgent {
     return this.#drain(exit);
   }
 
+  /**
+   * Closes every started part, last in first out: the stream, the probes, the
+   * capture check, the OUTPUT jump, the DNS (resolver first), Pipy (after the
+   * drain delay), the repo, the capture rules. The order is the start order
+   * reversed (start()); a part that fails or hangs is named in the log and
+   * does not hold up the rest.
+   */
   async #drain(exit: AgentExit): Promise<AgentExit> {
     this.#stop.abort();
     this.#sm.to("DRAINING", { code: exit.code });
-    clearInterval(this.#captureTimer);
-    this.#prober.close();
-    // The host's connections stop going to a Pipy that is about to drain.
-    await this.#capture.manager?.setOutbound(false);
-    // The host's resolver is put back first: nothing may point at a DNS that is about to stop.
-    await this.#dns?.close();
-    // The stream has ended: the controller withdraws this host's endpoints and
-    // pushes its callers configs without them. A Pipy told to drain at once
-    // closed their pooled connections under requests still on the way (issue
-    // 23: "socket hang up" at the callers), so it keeps serving a moment longer.
-    if (this.#supervisor !== undefined && this.#identity !== undefined && this.#config.proxy.drainDelay > 0) {
-      await new Promise((resolve) => setTimeout(resolve, this.#config.proxy.drainDelay));
-    }
-    await this.#supervisor?.close();
-    await this.#repo.close();
-    // A graceful stop leaves the nat table as it found it; a kill -9 leaves the rules for the next start to reconcile.
-    await this.#capture.manager?.remove().catch(() => undefined);
+    const report = await this.#closer.close();
+    if (report.failed.length > 0) this.#log.warn({ failed: report.failed.map((f) => f.part) }, "some parts did not close cleanly");
     this.#sm.to("STOPPED", { exitCode: exit.exitCode, code: exit.code });
     return exit;
   }
