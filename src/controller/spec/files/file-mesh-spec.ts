@@ -163,19 +163,8 @@ export class FileMeshSpec extends SnapshotMeshSpec {
     this.#options.metrics?.providerSyncs.inc({ provider: SPEC_ID });
     const changed = this.replaceSpec(snapshot);
     this.#log.info(
-      {
-        trafficSplits: snapshot.trafficSplits.length,
-        trafficTargets: snapshot.trafficTargets.length,
-        httpRouteGroups: snapshot.httpRouteGroups.length,
-        tcpRoutes: snapshot.tcpRoutes.length,
-        egresses: snapshot.egresses.length,
-        ingressBackends: snapshot.ingressBackends.length,
-        upstreamTrafficSettings: snapshot.upstreamTrafficSettings.length,
-        retries: snapshot.retries.length,
-        skipped: errors.length,
-        nonMesh: skipped.length,
-        changed,
-      },
+      // The same per-kind counts as status(); `errors` is what was skipped as invalid.
+      { ...this.specCounts(), nonMesh: skipped.length, changed },
       "SMI manifests loaded",
     );
     return { changed, errors: errors.length };

@@ -243,18 +243,8 @@ export class KubernetesMeshSpec extends SnapshotMeshSpec {
     this.#o.metrics?.providerSyncs.inc({ provider: SPEC_ID });
     const changed = this.replaceSpec(snapshot);
     if (changed || !emit) {
-      this.#log.info({
-        trafficSplits: snapshot.trafficSplits.length,
-        trafficTargets: snapshot.trafficTargets.length,
-        httpRouteGroups: snapshot.httpRouteGroups.length,
-        tcpRoutes: snapshot.tcpRoutes.length,
-        egresses: snapshot.egresses.length,
-        ingressBackends: snapshot.ingressBackends.length,
-        upstreamTrafficSettings: snapshot.upstreamTrafficSettings.length,
-        retries: snapshot.retries.length,
-        skipped: this.skipped.length,
-        changed,
-      }, "SMI custom resources loaded");
+      // The same per-kind counts as status(); `errors` is what was skipped as invalid.
+      this.#log.info({ ...this.specCounts(), changed }, "SMI custom resources loaded");
     }
     if (emit && changed) this.emitChange();
   }
