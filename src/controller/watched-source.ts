@@ -42,10 +42,8 @@ export interface WatchedSourceOptions<T> {
   readonly what: string;
   /** The owner's component logger. */
   readonly logger: Logger;
-  /** Quiet time after a change before reloading. Default 100 ms. */
-  readonly debounceMs?: number;
-  /** Safety-net stat poll interval (see common/watch-file.ts). Default 2000 ms. */
-  readonly pollMs?: number;
+  /** The owner's options: quiet time after a change before reloading (default 100 ms), safety-net stat poll interval (default 2000 ms, see common/watch-file.ts). */
+  readonly timing: { readonly debounceMs?: number; readonly pollMs?: number };
   readonly read: () => Promise<WatchedRead<T>>;
   /**
    * Applies a good read: the state it leaves (a read may apply with per-object
@@ -99,8 +97,8 @@ export class WatchedSource<T> {
       kind: o.kind,
       ...(o.filter === undefined ? {} : { filter: o.filter }),
       signal,
-      debounceMs: o.debounceMs ?? 100,
-      pollMs: o.pollMs ?? 2000,
+      debounceMs: o.timing.debounceMs ?? 100,
+      pollMs: o.timing.pollMs ?? 2000,
       onChange: () => this.reload(),
       onError: (err) => o.logger.debug({ err }, `${o.kind} watcher error; falling back to polling`),
     });

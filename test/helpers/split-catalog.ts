@@ -8,6 +8,13 @@ import { silentLogger } from "../../src/common/logger.js";
 import { AgentsProvider } from "../../src/controller/providers/agents/provider.js";
 import { FakeConnected, FakeProvider, FakeSpec } from "./fake-sources.js";
 
+/** Proxy ids the tests announce endpoints under, and the split's two backends. */
+export const P1 = "11111111-1111-4111-8111-000000000001";
+export const P2 = "11111111-1111-4111-8111-000000000002";
+export const P3 = "11111111-1111-4111-8111-000000000003";
+export const v1 = { namespace: "shop", name: "bookstore-v1" };
+export const v2 = { namespace: "shop", name: "bookstore-v2" };
+
 /** Hosts-file entries, `namespace/name` → `ip:port` list. bookbuyer's 10.0.0.1:8080 is always there. */
 export function splitCatalog(hosts: Readonly<Record<string, readonly string[]>>) {
   const onprem = new FakeProvider("onprem");

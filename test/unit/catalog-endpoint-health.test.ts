@@ -7,15 +7,9 @@ import assert from "node:assert/strict";
 import { MeshCatalog } from "../../src/controller/catalog/catalog.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeSpec } from "../helpers/fake-sources.js";
-import { offered, splitCatalog } from "../helpers/split-catalog.js";
+import { P1, P2, P3, offered, splitCatalog, v1, v2 } from "../helpers/split-catalog.js";
 import type { EndpointHealthInfo } from "../../src/controller/providers/types.js";
 import { healthCell } from "../../src/cli/commands/inspect.js";
-
-const P1 = "11111111-1111-4111-8111-000000000001";
-const P2 = "11111111-1111-4111-8111-000000000002";
-const P3 = "11111111-1111-4111-8111-000000000003";
-const v1 = { namespace: "shop", name: "bookstore-v1" };
-const v2 = { namespace: "shop", name: "bookstore-v2" };
 
 function setup() {
   const s = splitCatalog({ "shop/bookstore-v1": ["10.0.0.2:14001", "10.0.0.4:14001"], "shop/bookstore-v2": ["10.0.0.3:14001"] });

@@ -5,13 +5,7 @@
 // dropped. Rule: docs/pipy.md, "Endpoints whose proxy is gone".
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { offered, splitCatalog } from "../helpers/split-catalog.js";
-
-const P1 = "11111111-1111-4111-8111-000000000001";
-const P2 = "11111111-1111-4111-8111-000000000002";
-const P3 = "11111111-1111-4111-8111-000000000003";
-const v1 = { namespace: "shop", name: "bookstore-v1" };
-const v2 = { namespace: "shop", name: "bookstore-v2" };
+import { P1, P2, P3, offered, splitCatalog, v1, v2 } from "../helpers/split-catalog.js";
 
 function setup() {
   return splitCatalog({

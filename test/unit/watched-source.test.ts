@@ -31,8 +31,7 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }, reads: (()
     what: "the test source",
     logger: silentLogger(),
     // No poll and a long debounce: only the test's reload() calls read.
-    pollMs: 0,
-    debounceMs: 60_000,
+    timing: { pollMs: 0, debounceMs: 60_000 },
     read: () => {
       const next = reads.shift();
       assert.ok(next, "more reads than scripted");

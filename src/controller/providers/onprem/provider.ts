@@ -59,8 +59,7 @@ export class OnPremProvider extends ViewBackedProvider implements EndpointProvid
       kind: "file",
       what: "the onprem provider",
       logger: this.#log,
-      ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
-      ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+      timing: options,
       read: () => this.#read(),
       apply: (parsed) => {
         const changed = this.#apply(parsed);

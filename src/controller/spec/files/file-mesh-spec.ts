@@ -72,8 +72,7 @@ export class FileMeshSpec extends SnapshotMeshSpec {
       filter: (name) => MANIFEST.test(name),
       what: "the smi-files spec",
       logger: this.#log,
-      ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
-      ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+      timing: options,
       read: () => this.#read(),
       apply: (read) => {
         const { changed, errors } = this.#apply(read);
