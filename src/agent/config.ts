@@ -5,7 +5,6 @@
  * resolved against the directory of the config file (flags: the working
  * directory).
  */
-import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
@@ -17,7 +16,8 @@ import { LOG_LEVELS } from "../common/logger.js";
 import { PROTOCOL_CHOICES, splitProtocolSuffix } from "../common/declared-protocol.js";
 import { parseServiceKey } from "../common/service.js";
 import { healthProbesSchema, parseProbeFlag, PROBE_INVALID, probeIssue } from "../common/health-probe.js";
-import { inputError, issuesFromZod, YamlInput } from "../common/yaml-input.js";
+import { readConfigFile } from "../common/config-file.js";
+import { validateYaml } from "../common/yaml-input.js";
 import { HOOK_MODES } from "./dns/resolver-hook.js";
 import { METRICS_OFF } from "./scrape-file.js";
 
@@ -211,25 +211,20 @@ export interface AgentOverrides {
  * a file without `controller` or `caFile` is complete when the flags name them.
  */
 export function parseAgentConfig(text: string, file: string, baseDir = dirname(file), fill: Partial<Pick<AgentConfigInput, "controller" | "caFile">> = {}): AgentConfig {
-  const input = new YamlInput(text, file);
-  const syntax = input.syntaxIssues(AGENT_CONFIG_INVALID);
-  if (syntax.length > 0) throw inputError(syntax.map((i) => input.position(i)));
-  const raw = input.toJS(AGENT_CONFIG_INVALID) ?? {};
-  // Anything but a mapping is the schema's to refuse, with the file's position.
-  const merged = typeof raw === "object" && !Array.isArray(raw) ? { ...raw, ...fill } : raw;
-  const parsed = agentConfigSchema.safeParse(merged);
-  if (!parsed.success) throw inputError(issuesFromZod(parsed.error, AGENT_CONFIG_INVALID).map((i) => input.position(i)));
-  return resolvePaths(parsed.data, baseDir);
+  const { value } = validateYaml(text, file, agentConfigSchema, {
+    syntaxCode: AGENT_CONFIG_INVALID,
+    prepare: (found) => {
+      const raw = found ?? {};
+      // Anything but a mapping is the schema's to refuse, with the file's position.
+      return typeof raw === "object" && !Array.isArray(raw) ? { ...raw, ...fill } : raw;
+    },
+  });
+  return resolvePaths(value, baseDir);
 }
 
 export async function loadAgentConfig(file: string | undefined, overrides: AgentOverrides = {}): Promise<AgentConfig> {
   if (file === undefined) return fromFlagsOnly(overrides);
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (err) {
-    throw new MeshfedError("MESHFED_CONFIG_NOT_FOUND", `cannot read config file ${file}: ${(err as Error).message}`, { cause: err, details: { file } });
-  }
+  const text = await readConfigFile(file);
   // Flags for required fields are checked as flags first (their errors name the
   // flag), then merged into the file's values before validation (issue 23).
   const fill = {

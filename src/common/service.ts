@@ -1,4 +1,5 @@
 import { MeshfedError } from "./errors.js";
+import { compareStrings } from "./compare.js";
 
 /** A service is named `namespace/name` everywhere: providers, SMI, certificates, APIs. */
 export interface ServiceRef {
@@ -30,9 +31,5 @@ export function parseServiceKey(key: string): ServiceRef {
 }
 
 export function compareServiceRefs(a: ServiceRef, b: ServiceRef): number {
-  return a.namespace === b.namespace ? cmp(a.name, b.name) : cmp(a.namespace, b.namespace);
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  return a.namespace === b.namespace ? compareStrings(a.name, b.name) : compareStrings(a.namespace, b.namespace);
 }

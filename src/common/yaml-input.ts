@@ -4,7 +4,7 @@
  * column, and raise them as one MeshfedError naming `file:line:column`.
  */
 import { LineCounter, parseAllDocuments, parseDocument, type Document, type YAMLError } from "yaml";
-import type { ZodError } from "zod";
+import type { ZodError, ZodType, output } from "zod";
 import { MeshfedError } from "./errors.js";
 import { formatPath, nodeAtPath, positionAtOffset, positionOf, type Position } from "./yaml-position.js";
 
@@ -71,6 +71,31 @@ export class YamlInput {
     if (!result.ok) throw inputError([this.position(result.issue, document)]);
     return result.value;
   }
+}
+
+export interface ValidateYamlOptions {
+  /** Code of syntax errors (and of documents that cannot be expanded). */
+  readonly syntaxCode: string;
+  /** Code of schema issues; default: `syntaxCode`. */
+  readonly schemaCode?: string;
+  /** What the schema sees instead of the document's plain JS (defaults, values merged in). */
+  readonly prepare?: (raw: unknown) => unknown;
+}
+
+/**
+ * One-document YAML text through a schema: syntax errors, then schema issues,
+ * each raised as one positioned MeshfedError (`file:line:column: ...`). The
+ * parsed input comes back too, so a caller with rules the schema cannot say
+ * (duplicates across entries) positions its own issues the same way.
+ */
+export function validateYaml<S extends ZodType>(text: string, file: string, schema: S, options: ValidateYamlOptions): { value: output<S>; input: YamlInput } {
+  const input = new YamlInput(text, file);
+  const syntax = input.syntaxIssues(options.syntaxCode);
+  if (syntax.length > 0) throw inputError(syntax.map((i) => input.position(i)));
+  const raw = input.toJS(options.syntaxCode);
+  const parsed = schema.safeParse(options.prepare === undefined ? raw : options.prepare(raw));
+  if (!parsed.success) throw inputError(issuesFromZod(parsed.error, options.schemaCode ?? options.syntaxCode).map((i) => input.position(i)));
+  return { value: parsed.data, input };
 }
 
 /**

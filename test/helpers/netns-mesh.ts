@@ -16,11 +16,40 @@ import type { ChildProcess } from "node:child_process";
 import { silentLogger } from "../../src/common/logger.js";
 import type { ProxyView } from "../../src/controller/catalog/types.js";
 import { createCertificateManager } from "../../src/controller/certificates/index.js";
+import type { CertificateWithKey } from "../../src/controller/certificates/types.js";
 import { PipyDriver, CERT_PATHS } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import { MemoryStore } from "./certificates.js";
 import { lines, twoHosts, type Cleanup, type NetnsHost } from "./netns.js";
 
 export const PIPY_UID = 65534;
+
+/**
+ * Writes a rendered codebase and its service certificate under `root`, all
+ * readable by PIPY_UID (Pipy runs as nobody, so that capture can tell its own
+ * connections apart), starts Pipy on `host` and waits until it says it is
+ * ready. Its output is kept in `logs` under `name`, for a failing test to show.
+ */
+export async function startNetnsPipy(host: NetnsHost, o: {
+  readonly pipy: string;
+  readonly root: string;
+  readonly files: ReturnType<PipyDriver["render"]>["files"];
+  readonly cert: CertificateWithKey;
+  readonly admin: number;
+  readonly name: string;
+  readonly logs: { name: string; all: string[] }[];
+}): Promise<ChildProcess> {
+  await mkdir(join(o.root, dirname(CERT_PATHS.cert)), { recursive: true, mode: 0o755 });
+  await chmod(o.root, 0o755);
+  for (const f of o.files) await writeFile(join(o.root, f.path), f.content, { mode: 0o644 });
+  await writeFile(join(o.root, CERT_PATHS.cert), o.cert.certificatePem, { mode: 0o644 });
+  await writeFile(join(o.root, CERT_PATHS.key), o.cert.privateKeyPem, { mode: 0o644 });
+  await writeFile(join(o.root, CERT_PATHS.ca), o.cert.caBundlePem, { mode: 0o644 });
+  const child = host.spawn([o.pipy, join(o.root, "main.js"), `--admin-port=127.0.0.1:${o.admin}`], { uid: PIPY_UID });
+  const out = lines(child);
+  o.logs.push({ name: o.name, all: out.all });
+  await out.line((l) => l.includes("meshfed: proxy") && l.includes("ready"), 30_000);
+  return child;
+}
 export const VIP = { bookstore: "240.240.0.10", db: "240.240.0.11" } as const;
 export const PORTS = { http: 14001, framed: 3306, outside: 7070, transparent: 15002 } as const;
 const PEER = fileURLToPath(new URL("./netns-peer.js", import.meta.url));
@@ -110,18 +139,8 @@ export async function startMesh(t: Cleanup, pipy: string, prefix = "mfdp"): Prom
     const ports = { outboundPort: 15100 + n, healthPort: 15200 + n, transparentPort: PORTS.transparent };
     const driver = new PipyDriver({ trustDomain: "cluster.local", ...ports });
     const cert = await ca.serviceCertificate(view.proxy.service);
-    const root = join(dir, `proxy-${n}`);
-    await mkdir(join(root, dirname(CERT_PATHS.cert)), { recursive: true, mode: 0o755 });
-    await chmod(root, 0o755);
-    for (const f of driver.render(view).files) await writeFile(join(root, f.path), f.content, { mode: 0o644 });
-    await writeFile(join(root, CERT_PATHS.cert), cert.certificatePem, { mode: 0o644 });
-    await writeFile(join(root, CERT_PATHS.key), cert.privateKeyPem, { mode: 0o644 });
-    await writeFile(join(root, CERT_PATHS.ca), cert.caBundlePem, { mode: 0o644 });
     const admin = 15300 + n;
-    const child = host.spawn([pipy, join(root, "main.js"), `--admin-port=127.0.0.1:${admin}`], { uid: PIPY_UID });
-    const out = lines(child);
-    logs.push({ name: `${view.proxy.service.name}#${n}`, all: out.all });
-    await out.line((l) => l.includes("meshfed: proxy") && l.includes("ready"), 30_000);
+    const child = await startNetnsPipy(host, { pipy, root: join(dir, `proxy-${n}`), files: driver.render(view).files, cert, admin, name: `${view.proxy.service.name}#${n}`, logs });
     return { child, admin, explicit: `127.0.0.1:${ports.outboundPort}` };
   };
 

@@ -3,22 +3,23 @@
 // normalised objects the spec layer produces, built in the test), rendered by
 // the Pipy driver and run by a real Pipy as uid 65534 inside a namespace,
 // with service certificates from the real CA.
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestContext } from "node:test";
 import { silentLogger } from "../../src/common/logger.js";
 import { MeshCatalog } from "../../src/controller/catalog/catalog.js";
 import type { ProxyView } from "../../src/controller/catalog/types.js";
 import { createCertificateManager } from "../../src/controller/certificates/index.js";
-import { PipyDriver, CERT_PATHS } from "../../src/controller/drivers/pipy/pipy-driver.js";
+import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import type { MeshSpecSnapshot } from "../../src/controller/spec/types.js";
 import { MemoryStore } from "../helpers/certificates.js";
 import { FakeConnected, FakeProvider, FakeSpec } from "../helpers/fake-sources.js";
 import { lines, type NetnsHost } from "../helpers/netns.js";
+import { PIPY_UID, startNetnsPipy } from "../helpers/netns-mesh.js";
 
-export const PIPY_UID = 65534;
+export { PIPY_UID };
 export const PEER = fileURLToPath(new URL("./egress-peer.js", import.meta.url));
 
 export const sa = (namespace: string, name: string) => ({ kind: "ServiceAccount" as const, namespace, name });
@@ -60,17 +61,7 @@ export async function proxyRunner(t: TestContext, pipy: string, prefix: string):
       n++;
       const driver = new PipyDriver({ trustDomain: "cluster.local", outboundPort: ports.outboundPort, healthPort: ports.healthPort, transparentPort: ports.transparentPort });
       const cert = await ca.serviceCertificate(view.proxy.identity);
-      const root = join(dir, `proxy-${n}`);
-      await mkdir(join(root, dirname(CERT_PATHS.cert)), { recursive: true, mode: 0o755 });
-      await chmod(root, 0o755);
-      for (const f of driver.render(view).files) await writeFile(join(root, f.path), f.content, { mode: 0o644 });
-      await writeFile(join(root, CERT_PATHS.cert), cert.certificatePem, { mode: 0o644 });
-      await writeFile(join(root, CERT_PATHS.key), cert.privateKeyPem, { mode: 0o644 });
-      await writeFile(join(root, CERT_PATHS.ca), cert.caBundlePem, { mode: 0o644 });
-      const child = host.spawn([pipy, join(root, "main.js"), `--admin-port=127.0.0.1:${ports.admin}`], { uid: PIPY_UID });
-      const out = lines(child);
-      logs.push({ name: `${view.proxy.identity.name}#${n}`, all: out.all });
-      await out.line((l) => l.includes("meshfed: proxy") && l.includes("ready"), 30_000);
+      await startNetnsPipy(host, { pipy, root: join(dir, `proxy-${n}`), files: driver.render(view).files, cert, admin: ports.admin, name: `${view.proxy.identity.name}#${n}`, logs });
     },
     certificate: async (namespace, name) => {
       const cert = await ca.serviceCertificate({ namespace, name });

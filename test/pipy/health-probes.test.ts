@@ -9,8 +9,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { Agent as HttpAgent, createServer, request } from "node:http";
-import { OUTBOUND_PORT, startPipyMesh, type MeshHost } from "../helpers/pipy-mesh.js";
+import { Agent as HttpAgent, createServer } from "node:http";
+import { meshCall, answeredBy } from "../helpers/mesh-call.js";
+import { startPipyMesh, type MeshHost } from "../helpers/pipy-mesh.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
 // A /24 of loopback of our own, so that other real-Pipy tests running at the same time do not collide.
@@ -59,18 +60,7 @@ async function backend(t: import("node:test").TestContext, name: string, ip: str
 
 /** GET /books through bookbuyer's sidecar: the answering backend's name, or the failure. */
 function buy(agent: HttpAgent): Promise<string> {
-  return new Promise((resolve) => {
-    const req = request({ host: IP.bookbuyer, port: OUTBOUND_PORT, path: "/books", headers: { host: "bookstore.bookstore" }, agent, timeout: 10_000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (d: string) => (body += d)).on("end", () => {
-        if (res.statusCode !== 200) return resolve(`${res.statusCode} ${body.trim()}`);
-        resolve((JSON.parse(body) as { backend: string }).backend);
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (err) => resolve(`error ${err.message}`));
-    req.end();
-  });
+  return answeredBy(meshCall({ from: IP.bookbuyer, host: "bookstore.bookstore", path: "/books", agent }), "backend");
 }
 
 test("a backend whose /healthz answers 500 gets no traffic within period × failureThreshold + push; it returns when healthy", async (t) => {

@@ -8,11 +8,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { Agent as HttpAgent, createServer, request } from "node:http";
+import { Agent as HttpAgent, createServer } from "node:http";
 import { ResilienceIndex, withResilience } from "../../src/controller/catalog/resilience-view.js";
 import type { Retry, UpstreamTrafficSetting } from "../../src/controller/spec/policy-types.js";
 import { eventually } from "../helpers/agent-testbed.js";
-import { OUTBOUND_PORT, startPipyMesh, type MeshHost } from "../helpers/pipy-mesh.js";
+import { meshCall, type MeshAnswer } from "../helpers/mesh-call.js";
+import { startPipyMesh, type MeshHost } from "../helpers/pipy-mesh.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
 // A /24 of loopback of our own, so that other real-Pipy tests running at the same time do not collide.
@@ -106,21 +107,8 @@ async function app(t: { after(fn: () => unknown): void }, name: string, host: st
   t.after(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
 }
 
-interface Answer { status: number; body: string; headers: Record<string, string | string[] | undefined>; ms: number }
-
-function call(agent: HttpAgent, service: string, path: string, method = "GET"): Promise<Answer> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const req = request({ host: IP.bookbuyer, port: OUTBOUND_PORT, path, method, headers: { host: `${service}.bookstore` }, agent, timeout: 15_000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (d: string) => (body += d)).on("end", () => {
-        resolve({ status: res.statusCode ?? 0, body: body.trim(), headers: res.headers, ms: Date.now() - started });
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (err) => resolve({ status: 0, body: `error ${err.message}`, headers: {}, ms: Date.now() - started }));
-    req.end(method === "POST" ? "a body" : undefined);
-  });
+function call(agent: HttpAgent, service: string, path: string, method = "GET"): Promise<MeshAnswer> {
+  return meshCall({ from: IP.bookbuyer, host: `${service}.bookstore`, path, method, agent, timeoutMs: 15_000, ...(method === "POST" ? { body: "a body" } : {}) });
 }
 
 test("UpstreamTrafficSetting and Retry on real traffic: retry, per-try timeout, circuit breaker, rate limit", async (t) => {
@@ -195,7 +183,7 @@ test("UpstreamTrafficSetting and Retry on real traffic: retry, per-try timeout, 
     const openedAt = Date.now();
     assert.equal(open.status, 409, open.body);
     assert.equal(open.body, "degraded");
-    let closed: Answer | undefined;
+    let closed: MeshAnswer | undefined;
     await eventually(async () => (closed = await call(pool, "warehouse", "/ok")).status === 200, 10_000, "the breaker closes");
     const after = Date.now() - openedAt;
     t.diagnostic(`breaker closed ${after} ms after the first degraded answer (degradedTimeWindow 2000 ms)`);

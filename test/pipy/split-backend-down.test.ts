@@ -7,9 +7,10 @@
 // Runs only with PIPY_BIN set.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Agent as HttpAgent, request } from "node:http";
+import { Agent as HttpAgent } from "node:http";
 import { identityEchoApp } from "../helpers/echo-app.js";
-import { OUTBOUND_PORT, startPipyMesh, type MeshHost } from "../helpers/pipy-mesh.js";
+import { meshCall, answeredBy } from "../helpers/mesh-call.js";
+import { startPipyMesh, type MeshHost } from "../helpers/pipy-mesh.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
 // A /24 of loopback of our own, so that other real-Pipy tests running at the same time do not collide.
@@ -45,18 +46,7 @@ spec:
 
 /** GET /books through bookbuyer's sidecar: the answering backend's name, or the failure. */
 function buy(agent: HttpAgent): Promise<string> {
-  return new Promise((resolve) => {
-    const req = request({ host: IP.bookbuyer, port: OUTBOUND_PORT, path: "/books", headers: { host: "bookstore.bookstore" }, agent, timeout: 10_000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (d: string) => (body += d)).on("end", () => {
-        if (res.statusCode !== 200) return resolve(`${res.statusCode} ${body.trim()}`);
-        resolve((JSON.parse(body) as { service: string }).service);
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (err) => resolve(`error ${err.message}`));
-    req.end();
-  });
+  return answeredBy(meshCall({ from: IP.bookbuyer, host: "bookstore.bookstore", path: "/books", agent }), "service");
 }
 
 test("a split backend's agent stops under load: 0 failed requests, v1 takes all of it", async (t) => {

@@ -5,62 +5,24 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MeshCatalog } from "../../src/controller/catalog/catalog.js";
-import type { ProxyView } from "../../src/controller/catalog/types.js";
 import { silentLogger } from "../../src/common/logger.js";
-import { AgentsProvider } from "../../src/controller/providers/agents/provider.js";
+import { FakeSpec } from "../helpers/fake-sources.js";
+import { P1, P2, P3, offered, splitCatalog, v1, v2 } from "../helpers/split-catalog.js";
 import type { EndpointHealthInfo } from "../../src/controller/providers/types.js";
-import { FakeConnected, FakeProvider, FakeSpec } from "../helpers/fake-sources.js";
 import { healthCell } from "../../src/cli/commands/inspect.js";
 
-const P1 = "11111111-1111-4111-8111-000000000001";
-const P2 = "11111111-1111-4111-8111-000000000002";
-const P3 = "11111111-1111-4111-8111-000000000003";
-const v1 = { namespace: "shop", name: "bookstore-v1" };
-const v2 = { namespace: "shop", name: "bookstore-v2" };
-
 function setup() {
-  const onprem = new FakeProvider("onprem");
-  onprem.set("shop/bookbuyer", ["10.0.0.1:8080"], false);
-  onprem.set("shop/bookstore-v1", ["10.0.0.2:14001", "10.0.0.4:14001"], false);
-  onprem.set("shop/bookstore-v2", ["10.0.0.3:14001"], false);
-  const agents = new AgentsProvider();
-  const spec = new FakeSpec();
-  spec.set({
-    trafficSplits: [{ namespace: "shop", name: "split", origin: "t#1", service: "bookstore", matches: [],
-      backends: [{ service: "bookstore-v1", weight: 50 }, { service: "bookstore-v2", weight: 50 }] }],
-  });
-  const connected = new FakeConnected();
-  const catalog = new MeshCatalog({
-    providers: [agents, onprem], spec, certificates: { certificates: () => [] }, connected,
-    providerPriority: ["agents", "onprem"], permissive: true, logger: silentLogger(),
-  });
-  const ac = new AbortController();
-  catalog.start(ac.signal);
-  const changes: string[][] = [];
-  catalog.on("change", (c) => changes.push([...c.services]));
-  const view = () => {
-    catalog.flush();
-    return catalog.proxyView({ proxyId: "buyer", service: { namespace: "shop", name: "bookbuyer" }, addresses: ["10.0.0.1"] });
-  };
-  agents.announce(P1, v1, [{ ip: "10.0.0.2", port: 14001 }]);
-  agents.announce(P3, v1, [{ ip: "10.0.0.4", port: 14001 }]);
-  agents.announce(P2, v2, [{ ip: "10.0.0.3", port: 14001 }]);
-  return { catalog, onprem, agents, connected, view, changes, stop: () => ac.abort() };
-}
-
-function offered(view: ProxyView): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const o of view.outbound) {
-    const key = `${o.service.namespace}/${o.service.name}`;
-    out[key] = o.endpoints.map((e) => `${e.ip}:${e.port}`);
-    for (const b of o.split?.backends ?? []) out[`${key}>${b.service.name}`] = b.endpoints.map((e) => `${e.ip}:${e.port}`);
-  }
-  return out;
+  const s = splitCatalog({ "shop/bookstore-v1": ["10.0.0.2:14001", "10.0.0.4:14001"], "shop/bookstore-v2": ["10.0.0.3:14001"] });
+  s.agents.announce(P1, v1, [{ ip: "10.0.0.2", port: 14001 }]);
+  s.agents.announce(P3, v1, [{ ip: "10.0.0.4", port: 14001 }]);
+  s.agents.announce(P2, v2, [{ ip: "10.0.0.3", port: 14001 }]);
+  return s;
 }
 
 function health(ip: string, state: EndpointHealthInfo["state"], reason = state === "unhealthy" ? "probe failed: connection refused after 3 tries" : "probe succeeded"): EndpointHealthInfo {
   return { ip, port: 14001, state, reason, since: "2026-12-03T19:00:00.000Z", probe: "http GET :14001/healthz every 10s", source: "agent" };
 }
+
 
 test("an unhealthy endpoint leaves every caller's view (also as a split backend) and returns when healthy", (t) => {
   const { agents, view, changes, stop } = setup();

@@ -5,56 +5,17 @@
 // dropped. Rule: docs/pipy.md, "Endpoints whose proxy is gone".
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { MeshCatalog } from "../../src/controller/catalog/catalog.js";
-import type { ProxyView } from "../../src/controller/catalog/types.js";
-import { silentLogger } from "../../src/common/logger.js";
-import { AgentsProvider } from "../../src/controller/providers/agents/provider.js";
-import { FakeConnected, FakeProvider, FakeSpec } from "../helpers/fake-sources.js";
-
-const P1 = "11111111-1111-4111-8111-000000000001";
-const P2 = "11111111-1111-4111-8111-000000000002";
-const P3 = "11111111-1111-4111-8111-000000000003";
-const v1 = { namespace: "shop", name: "bookstore-v1" };
-const v2 = { namespace: "shop", name: "bookstore-v2" };
+import { P1, P2, P3, offered, splitCatalog, v1, v2 } from "../helpers/split-catalog.js";
 
 function setup() {
-  const onprem = new FakeProvider("onprem");
-  onprem.set("shop/bookbuyer", ["10.0.0.1:8080"], false);
-  onprem.set("shop/bookstore-v1", ["10.0.0.2:14001"], false);
-  onprem.set("shop/bookstore-v2", ["10.0.0.3:14001"], false);
-  // A host in the hosts file that no agent runs on.
-  onprem.set("shop/legacy", ["10.0.0.9:5432"], false);
-  const agents = new AgentsProvider();
-  const spec = new FakeSpec();
-  spec.set({
-    trafficSplits: [{ namespace: "shop", name: "split", origin: "t#1", service: "bookstore", matches: [],
-      backends: [{ service: "bookstore-v1", weight: 50 }, { service: "bookstore-v2", weight: 50 }] }],
+  return splitCatalog({
+    "shop/bookstore-v1": ["10.0.0.2:14001"],
+    "shop/bookstore-v2": ["10.0.0.3:14001"],
+    // A host in the hosts file that no agent runs on.
+    "shop/legacy": ["10.0.0.9:5432"],
   });
-  const catalog = new MeshCatalog({
-    providers: [agents, onprem], spec, certificates: { certificates: () => [] }, connected: new FakeConnected(),
-    providerPriority: ["agents", "onprem"], permissive: true, logger: silentLogger(),
-  });
-  const ac = new AbortController();
-  catalog.start(ac.signal);
-  const changes: string[][] = [];
-  catalog.on("change", (c) => changes.push([...c.services]));
-  const view = () => {
-    catalog.flush();
-    return catalog.proxyView({ proxyId: "buyer", service: { namespace: "shop", name: "bookbuyer" }, addresses: ["10.0.0.1"] });
-  };
-  return { catalog, onprem, agents, view, changes, stop: () => ac.abort() };
 }
 
-/** service → offered endpoints; the split root's backends as `root>backend`. */
-function offered(view: ProxyView): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const o of view.outbound) {
-    const key = `${o.service.namespace}/${o.service.name}`;
-    out[key] = o.endpoints.map((e) => `${e.ip}:${e.port}`);
-    for (const b of o.split?.backends ?? []) out[`${key}>${b.service.name}`] = b.endpoints.map((e) => `${e.ip}:${e.port}`);
-  }
-  return out;
-}
 
 test("a disconnected agent's endpoint leaves the split while the other backend is live; it returns with its agent", (t) => {
   const { agents, view, changes, stop } = setup();

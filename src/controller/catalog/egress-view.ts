@@ -26,6 +26,7 @@
  */
 import type { HttpMatch, IdentityRef } from "../spec/types.js";
 import type { Egress, LocalObjectRef } from "../spec/policy-types.js";
+import { compareStrings } from "../../common/compare.js";
 
 export type EgressProtocol = "http" | "http2" | "https" | "tcp";
 
@@ -63,7 +64,7 @@ const ROUTE_GROUP_KIND = "HTTPRouteGroup";
 export function egressView(identity: IdentityRef, inputs: EgressInputs): EgressView | undefined {
   const mine = inputs.egresses
     .filter((e) => e.sources.some((s) => s.namespace === identity.namespace && s.name === identity.name))
-    .sort((a, b) => cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
+    .sort((a, b) => compareStrings(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
   if (mine.length === 0) return undefined;
   const rules: EgressRule[] = [];
   const meshHosts = new Set<string>();
@@ -87,7 +88,7 @@ export function egressView(identity: IdentityRef, inputs: EgressInputs): EgressV
       });
     }
   }
-  rules.sort((a, b) => a.port - b.port || cmp(a.egress, b.egress) || cmp(a.protocol, b.protocol));
+  rules.sort((a, b) => a.port - b.port || compareStrings(a.egress, b.egress) || compareStrings(a.protocol, b.protocol));
   return { rules, meshHosts: [...meshHosts].sort() };
 }
 
@@ -116,10 +117,6 @@ function isMeshHost(host: string, inputs: EgressInputs): boolean {
   const labels = host.split(".");
   if (labels.length < 2 || (labels.length > 2 && labels[2] !== "svc")) return false;
   return inputs.isMeshService(`${labels[1]}/${labels[0]}`);
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Service keys the hosts of this identity's Egresses would name if they were mesh services. */

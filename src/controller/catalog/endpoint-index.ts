@@ -3,6 +3,7 @@ import { compareServiceRefs, parseServiceKey, type ServiceKey, type ServiceRef }
 import type { Provenance, ProviderEndpoint } from "../providers/types.js";
 import { resolveDeclarations, type Declaration } from "./declarations.js";
 import type { CatalogEndpoint, CatalogService, Conflict, Disagreement } from "./types.js";
+import { compareStrings } from "../../common/compare.js";
 
 /** What one provider currently says about one service. */
 export interface ProviderView {
@@ -147,7 +148,7 @@ export class EndpointIndex {
         if (r?.disagreement) found.push({ service: key, ip: row.ip, port: row.port, field, ...r.disagreement });
       }
     }
-    found.sort((a, b) => cmp(a.ip, b.ip) || a.port - b.port || cmp(a.field, b.field));
+    found.sort((a, b) => compareStrings(a.ip, b.ip) || a.port - b.port || compareStrings(a.field, b.field));
     if (found.length > 0) this.#disagreements.set(key, found);
     else this.#disagreements.delete(key);
   }
@@ -200,7 +201,7 @@ export class EndpointIndex {
   }
 
   disagreements(): Disagreement[] {
-    return [...this.#disagreements.values()].flat().sort((a, b) => cmp(a.service, b.service) || cmp(a.ip, b.ip) || a.port - b.port || cmp(a.field, b.field));
+    return [...this.#disagreements.values()].flat().sort((a, b) => compareStrings(a.service, b.service) || compareStrings(a.ip, b.ip) || a.port - b.port || compareStrings(a.field, b.field));
   }
 
   /** Re-evaluates the conflict on one address; returns the services involved before or after. */
@@ -252,10 +253,10 @@ export class EndpointIndex {
     for (const [address, row] of merged.endpoints) {
       const conflict = this.#conflicts.get(address);
       if (conflict && conflict.winner !== key) continue;
-      const provenance = [...row.provenance].sort((a, b) => cmp(a.provider, b.provider) || cmp(a.source, b.source));
+      const provenance = [...row.provenance].sort((a, b) => compareStrings(a.provider, b.provider) || compareStrings(a.source, b.source));
       endpoints.push({ ip: row.ip, port: row.port, protocol: row.protocol, serviceAccount: row.serviceAccount, sources: [...new Set(provenance.map((p) => p.provider))], provenance });
     }
-    endpoints.sort((a, b) => cmp(a.ip, b.ip) || a.port - b.port);
+    endpoints.sort((a, b) => compareStrings(a.ip, b.ip) || a.port - b.port);
     return { namespace: merged.ref.namespace, name: merged.ref.name, endpoints };
   }
 
@@ -270,7 +271,7 @@ export class EndpointIndex {
   }
 
   conflicts(): Conflict[] {
-    return [...this.#conflicts.values()].sort((a, b) => cmp(a.ip, b.ip) || a.port - b.port);
+    return [...this.#conflicts.values()].sort((a, b) => compareStrings(a.ip, b.ip) || a.port - b.port);
   }
 
   get serviceCount(): number {
@@ -284,8 +285,4 @@ export class EndpointIndex {
   get conflictCount(): number {
     return this.#conflicts.size;
   }
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -24,6 +24,7 @@ import { isIP } from "node:net";
 import type { HttpMatch } from "../spec/types.js";
 import type { IngressBackend, LocalObjectRef } from "../spec/policy-types.js";
 import type { EndpointAddress } from "./types.js";
+import { compareStrings } from "../../common/compare.js";
 
 export interface IngressRule {
   /** The IngressBackend this rule comes from, `namespace/name`. */
@@ -53,7 +54,7 @@ export interface IngressInputs {
 export function ingressBackendsFor(service: { namespace: string; name: string }, all: readonly IngressBackend[]): IngressBackend[] {
   return all
     .filter((ib) => ib.namespace === service.namespace && ib.backends.some((b) => b.name === service.name))
-    .sort((a, b) => cmp(a.name, b.name));
+    .sort((a, b) => compareStrings(a.name, b.name));
 }
 
 /** The services whose endpoints an IngressBackend of this proxy's service admits: the proxy re-renders when they move. */
@@ -92,7 +93,7 @@ export function ingressRules(service: { namespace: string; name: string }, ports
       });
     }
   }
-  rules.sort((a, b) => a.port - b.port || cmp(a.ingressBackend, b.ingressBackend));
+  rules.sort((a, b) => a.port - b.port || compareStrings(a.ingressBackend, b.ingressBackend));
   return rules.length > 0 ? rules : undefined;
 }
 
@@ -102,8 +103,4 @@ function matchesOf(namespace: string, refs: readonly LocalObjectRef[], inputs: I
   const out: HttpMatch[] = [];
   for (const g of groups) out.push(...(inputs.routeGroup(namespace, g.name) ?? []));
   return out;
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -7,6 +7,7 @@ import { ALL_LIVE, offeredEndpoints, type EndpointLiveness } from "./offered-end
 import { withResilience } from "./resilience-view.js";
 import { identityKey, serviceIdentity, type SpecIndex } from "./spec-index.js";
 import type { CatalogEndpoint, EndpointAddress, OutboundService, ProxyView, SplitBackend } from "./types.js";
+import { compareStrings } from "../../common/compare.js";
 
 /** Per-service addresses beyond the endpoints: the mesh VIP and the platform's virtual IPs. */
 export interface ServiceAddresses {
@@ -74,7 +75,7 @@ export function buildProxyView(
   const local = inboundEndpoints(index, input);
   const inboundEndpointsList = local.map((e) => ({ ip: e.ip, port: e.port }));
   const rules = permissive ? [] : spec.targetsTo(identity).map((tt) => spec.inboundRule(tt));
-  rules.sort((a, b) => cmp(a.trafficTarget, b.trafficTarget));
+  rules.sort((a, b) => compareStrings(a.trafficTarget, b.trafficTarget));
 
   const allowed = permissive ? undefined : allowedDestinations(index, spec, identity);
   const candidates = candidateServices(index, spec, allowed);
@@ -244,8 +245,4 @@ export function portProtocols(endpoints: readonly CatalogEndpoint[]): PortProtoc
 
 function toAddresses(endpoints: readonly CatalogEndpoint[]): EndpointAddress[] {
   return endpoints.map((e) => ({ ip: e.ip, port: e.port }));
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -3,6 +3,7 @@ import type { HTTPRouteGroup, HttpMatch, IdentityRef, MeshSpecSnapshot, RuleRef,
 import type { PolicySnapshot } from "../spec/policy-types.js";
 import { ResilienceIndex } from "./resilience-view.js";
 import type { InboundRule } from "./types.js";
+import { compareStrings } from "../../common/compare.js";
 
 export const identityKey = (id: { namespace: string; name: string }): string => `${id.namespace}/${id.name}`;
 
@@ -53,7 +54,7 @@ export class SpecIndex {
     for (const r of spec.tcpRoutes) this.#tcpRoutes.set(identityKey(r), r);
     // Several splits on one root are a user error the spec store reports; the
     // first by name wins here so the outcome is at least deterministic.
-    const splits = [...spec.trafficSplits].sort((a, b) => cmp(identityKey(a), identityKey(b)));
+    const splits = [...spec.trafficSplits].sort((a, b) => compareStrings(identityKey(a), identityKey(b)));
     this.splits = splits;
     for (const split of splits) {
       const root = `${split.namespace}/${split.service}`;
@@ -105,7 +106,7 @@ export class SpecIndex {
     }
     return {
       trafficTarget: identityKey(tt),
-      sources: [...tt.sources].sort((a, b) => cmp(identityKey(a), identityKey(b))),
+      sources: [...tt.sources].sort((a, b) => compareStrings(identityKey(a), identityKey(b))),
       httpMatches,
       tcpPorts: [...tcpPorts].sort((a, b) => a - b),
       anyTcpPort,
@@ -120,8 +121,4 @@ export class SpecIndex {
     const wanted = new Set(rule.matches);
     return group.matches.filter((m) => wanted.has(m.name));
   }
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

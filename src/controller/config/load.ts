@@ -1,7 +1,7 @@
-import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { MeshfedError } from "../../common/errors.js";
-import { inputError, issuesFromZod, YamlInput } from "../../common/yaml-input.js";
+import { readConfigFile } from "../../common/config-file.js";
+import { validateYaml } from "../../common/yaml-input.js";
 import { kubernetesProviderConfigSchema } from "../kube/config-schema.js";
 import { parseStoreLocation } from "../store/store-location.js";
 import { controllerConfigSchema, type ControllerConfig } from "./schema.js";
@@ -23,12 +23,9 @@ export interface ConfigOverrides {
 
 /** Parses and validates config text; relative paths are resolved against `baseDir`. */
 export function parseControllerConfig(text: string, file: string, baseDir = dirname(file)): ControllerConfig {
-  const input = new YamlInput(text, file);
-  const syntax = input.syntaxIssues(CONFIG_INVALID);
-  if (syntax.length > 0) throw inputError(syntax.map((i) => input.position(i)));
-  const parsed = controllerConfigSchema.safeParse(input.toJS(CONFIG_INVALID) ?? {});
-  if (!parsed.success) throw inputError(issuesFromZod(parsed.error, CONFIG_INVALID).map((i) => input.position(i)));
-  return resolvePaths(parsed.data, baseDir);
+  // An empty file is a config of defaults.
+  const { value } = validateYaml(text, file, controllerConfigSchema, { syntaxCode: CONFIG_INVALID, prepare: (raw) => raw ?? {} });
+  return resolvePaths(value, baseDir);
 }
 
 export async function loadControllerConfig(file: string | undefined, overrides: ConfigOverrides = {}): Promise<ControllerConfig> {
@@ -37,13 +34,7 @@ export async function loadControllerConfig(file: string | undefined, overrides: 
     config = controllerConfigSchema.parse({});
     config = resolvePaths(config, process.cwd());
   } else {
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (err) {
-      throw new MeshfedError("MESHFED_CONFIG_NOT_FOUND", `cannot read config file ${file}: ${(err as Error).message}`, { cause: err, details: { file } });
-    }
-    config = parseControllerConfig(text, file);
+    config = parseControllerConfig(await readConfigFile(file), file);
   }
   return applyOverrides(config, overrides);
 }

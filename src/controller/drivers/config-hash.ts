@@ -1,5 +1,6 @@
 import { createHash, type Hash } from "node:crypto";
 import type { ConfigFile, ProxyConfig } from "./types.js";
+import { compareStrings } from "../../common/compare.js";
 
 /** Hash over paths and contents, length-prefixed so that no two file lists collide by concatenation. */
 export function hashConfigFiles(files: readonly ConfigFile[]): string {
@@ -39,6 +40,6 @@ export function proxyConfig(driver: string, files: readonly ConfigFile[]): Proxy
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
     if (v === null || typeof v !== "object" || Array.isArray(v)) return v;
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => compareStrings(a, b)));
   }, 2);
 }

@@ -6,12 +6,11 @@
 import type { AppProtocol } from "../../common/app-protocol.js";
 import type { ServiceKey } from "../../common/service.js";
 import type { ProviderEndpoint, ServiceEndpoints } from "./types.js";
+import { compareStrings } from "../../common/compare.js";
 
 /** Canonical order: ip, then port, then source. */
 export function compareEndpoints(a: ProviderEndpoint, b: ProviderEndpoint): number {
-  if (a.ip !== b.ip) return a.ip < b.ip ? -1 : 1;
-  if (a.port !== b.port) return a.port - b.port;
-  return a.source < b.source ? -1 : a.source > b.source ? 1 : 0;
+  return compareStrings(a.ip, b.ip) || a.port - b.port || compareStrings(a.source, b.source);
 }
 
 /** Equality of two endpoint lists already in canonical order. */

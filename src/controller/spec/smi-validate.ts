@@ -14,6 +14,7 @@ import { emptyPolicies } from "./policy-types.js";
 import { validatePolicies } from "./policy-validate.js";
 import type { HTTPRouteGroup, MeshSpecSnapshot, ObjectMeta } from "./types.js";
 import type { Position } from "../../common/yaml-position.js";
+import { compareStrings } from "../../common/compare.js";
 
 export function emptyMeshSpec(): MeshSpecSnapshot {
   return { trafficSplits: [], trafficTargets: [], httpRouteGroups: [], tcpRoutes: [], ...emptyPolicies() };
@@ -138,7 +139,5 @@ export function resolveMeshSpec(objects: readonly (SmiValue & { readonly positio
 }
 
 function compareMeta(a: ObjectMeta, b: ObjectMeta): number {
-  const x = `${a.namespace}/${a.name}`;
-  const y = `${b.namespace}/${b.name}`;
-  return x < y ? -1 : x > y ? 1 : 0;
+  return compareStrings(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`);
 }

@@ -12,6 +12,7 @@ import { once } from "node:events";
 import type { Logger } from "../../common/logger.js";
 import { errorMessage, MeshfedError } from "../../common/errors.js";
 import type { LeasedKeys, PutOptions, StateStore, StoreChange } from "./types.js";
+import { compareStrings } from "../../common/compare.js";
 
 export const STORE_UNREACHABLE = "MESHFED_STORE_UNREACHABLE";
 
@@ -100,7 +101,7 @@ export class EtcdStore implements StateStore {
     const all = await this.#kv.getAll().prefix(base).buffers();
     return Object.entries(all)
       .filter(([key]) => !key.slice(base.length).includes("/"))
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .sort(([a], [b]) => compareStrings(a, b))
       .map(([key, value]) => ({ key, value }));
   }
 

@@ -16,6 +16,7 @@ import type { EndpointAddress, InboundRule, OutboundService, ProxyView } from ".
 import type { HttpMatch, IdentityRef } from "../../spec/types.js";
 import { egressConfig, ingressConfig, type PipyEgressRuleV1, type PipyIngressRuleV1 } from "./egress-config.js";
 import { pipyInboundRateLimit, pipyLimits, pipyRetry, type PipyInboundRateLimitV1, type PipyLimitsV1, type PipyRetryV1 } from "./resilience-config.js";
+import { compareStrings } from "../../../common/compare.js";
 
 export const PIPY_CONFIG_SCHEMA = "meshfed.io/pipy-config/v1";
 
@@ -293,5 +294,5 @@ function protocolOf(rules: readonly PipyInboundRuleV1[], port: number, declared:
 function uniqueSorted(endpoints: readonly EndpointAddress[]): EndpointAddress[] {
   const seen = new Map<string, EndpointAddress>();
   for (const e of endpoints) seen.set(formatHostPort({ host: e.ip, port: e.port }), e);
-  return [...seen.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, e]) => e);
+  return [...seen.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, e]) => e);
 }

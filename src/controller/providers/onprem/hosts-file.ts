@@ -14,7 +14,7 @@ import type { AppProtocol } from "../../../common/app-protocol.js";
 import { isServiceAccountName, parseAppProtocol, PROTOCOL_CHOICES } from "../../../common/declared-protocol.js";
 import { isDnsLabel } from "../../../common/service.js";
 import { healthProbeSchema, probeIssue, type HealthProbe } from "../../../common/health-probe.js";
-import { inputError, issuesFromZod, YamlInput, type InputIssue } from "../../../common/yaml-input.js";
+import { inputError, validateYaml, type InputIssue } from "../../../common/yaml-input.js";
 
 export interface HostService {
   readonly namespace: string;
@@ -95,12 +95,8 @@ export function isValidPort(value: number): boolean {
 }
 
 export function parseHostsFile(text: string, file: string): HostsFile {
-  const input = new YamlInput(text, file);
-  const syntax = input.syntaxIssues(HOSTS_ERROR_CODES.yaml);
-  if (syntax.length > 0) throw inputError(syntax.map((i) => input.position(i)));
-  const shaped = fileSchema.safeParse(input.toJS(HOSTS_ERROR_CODES.yaml));
-  if (!shaped.success) throw inputError(issuesFromZod(shaped.error, HOSTS_ERROR_CODES.invalid).map((i) => input.position(i)));
-  const rawHosts = shaped.data?.hosts ?? [];
+  const { value: shaped, input } = validateYaml(text, file, fileSchema, { syntaxCode: HOSTS_ERROR_CODES.yaml, schemaCode: HOSTS_ERROR_CODES.invalid });
+  const rawHosts = shaped?.hosts ?? [];
   const issues = checkHosts(rawHosts);
   if (issues.length > 0) throw inputError(issues.map((i) => input.position(i)));
   return {

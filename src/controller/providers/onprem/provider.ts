@@ -2,9 +2,9 @@
  * The on-prem endpoint provider: endpoints come from a hosts file an operator
  * edits by hand. DESIGN.md §2 (providers/onprem), §3 flow 1.
  *
- * States: "starting" -> "synced" after the first good read (start() resolves);
- * "synced" <-> "degraded" as reloads fail or succeed; any -> "stopped" when the
- * stop signal aborts. Misuse (start twice) throws.
+ * The watch → debounce → reload → keep-last-good lifecycle and its states are
+ * controller/watched-source.ts's (shared with the SMI directory); this file
+ * says what a read of the hosts file is and how it applies.
  *
  * Bad input policy: a reload that fails (YAML error, invalid host, file
  * deleted) NEVER empties the view. Emptying it would withdraw every on-prem
@@ -13,16 +13,15 @@
  * At start there is no last good view, so a missing or invalid file makes
  * start() reject: the operator named that file and should hear about it now.
  */
-import { SerialQueue } from "../../../common/serial-queue.js";
 import { readFile } from "node:fs/promises";
 import type { Logger } from "../../../common/logger.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
 import { MeshfedError, errorCode, errorMessage } from "../../../common/errors.js";
 import { compareServiceRefs, serviceKey, type ServiceKey, type ServiceRef } from "../../../common/service.js";
-import { watchPath } from "../../../common/watch-file.js";
+import { WatchedSource, type WatchedRead } from "../../watched-source.js";
 import { compareEndpoints, countEndpoints, declared } from "../endpoint-lists.js";
 import { ViewBackedProvider } from "../view-backed-provider.js";
-import type { EndpointProvider, ProviderEndpoint, ProviderError, ProviderState, ProviderStatus, ServiceEndpoints } from "../types.js";
+import type { EndpointProvider, ProviderEndpoint, ProviderError, ProviderStatus, ServiceEndpoints } from "../types.js";
 import { HOSTS_ERROR_CODES, parseHostsFile, type HostsFile } from "./hosts-file.js";
 import { Listeners } from "../../../common/emitter.js";
 import type { HealthProbe } from "../../../common/health-probe.js";
@@ -44,11 +43,8 @@ export class OnPremProvider extends ViewBackedProvider implements EndpointProvid
   readonly id = PROVIDER_ID;
   readonly #options: OnPremProviderOptions;
   readonly #log: Logger;
+  readonly #source: WatchedSource<HostsFile>;
   #hosts = 0;
-  #state: ProviderState = "starting";
-  #started = false;
-  readonly #reloads = new SerialQueue();
-  #lastSync: string | null = null;
   #lastError: ProviderError | null = null;
   /** service → host address → the probes its entries declare (docs/agent.md, "Health probes"). */
   #probes = new Map<ServiceKey, Map<string, HealthProbe[]>>();
@@ -58,52 +54,28 @@ export class OnPremProvider extends ViewBackedProvider implements EndpointProvid
     super();
     this.#options = options;
     this.#log = options.logger.child({ component: "provider/onprem", file: options.file });
+    this.#source = new WatchedSource<HostsFile>({
+      path: options.file,
+      kind: "file",
+      what: "the onprem provider",
+      logger: this.#log,
+      timing: options,
+      read: () => this.#read(),
+      apply: (parsed) => {
+        const changed = this.#apply(parsed);
+        return { state: "synced", announce: () => this.announce(changed) };
+      },
+      reject: ([err]) => this.#recordError(err),
+    });
   }
 
-  async start(signal: AbortSignal): Promise<void> {
-    if (this.#started) throw new MeshfedError("MESHFED_PROVIDER_STARTED", "the onprem provider was already started");
-    this.#started = true;
-    const parsed = await this.#read();
-    if (parsed instanceof MeshfedError) {
-      this.#recordError(parsed);
-      this.#state = "stopped";
-      throw parsed;
-    }
-    this.#apply(parsed);
-    if (signal.aborted) {
-      this.#stop();
-      return;
-    }
-    signal.addEventListener("abort", () => this.#stop(), { once: true });
-    await watchPath(this.#options.file, {
-      kind: "file",
-      signal,
-      debounceMs: this.#options.debounceMs ?? 100,
-      pollMs: this.#options.pollMs ?? 2000,
-      onChange: () => this.reload(),
-      onError: (err) => this.#log.debug({ err }, "file watcher error; falling back to polling"),
-    });
+  start(signal: AbortSignal): Promise<void> {
+    return this.#source.start(signal);
   }
 
   /** Re-reads the file now (the watcher calls this; tests and a SIGHUP handler may too). */
   reload(): Promise<void> {
-    // Serialised: a manual reload racing the watcher's must not apply an older
-    // read after a newer one.
-    return this.#reloads.run(() => this.#reloadNow());
-  }
-
-  async #reloadNow(): Promise<void> {
-    if (this.#state === "stopped") return;
-    const parsed = await this.#read();
-    // The stop signal may have fired while the file was being read.
-    if (this.#stopped()) return;
-    if (parsed instanceof MeshfedError) {
-      this.#recordError(parsed);
-      this.#state = "degraded";
-      return;
-    }
-    const changed = this.#apply(parsed);
-    this.announce(changed);
+    return this.#source.reload();
   }
 
   status(): ProviderStatus {
@@ -111,31 +83,32 @@ export class OnPremProvider extends ViewBackedProvider implements EndpointProvid
     return {
       id: this.id,
       kind: "endpoints",
-      state: this.#state,
-      lastSync: this.#lastSync,
+      state: this.#source.state,
+      lastSync: this.#source.lastSync,
       lastError: this.#lastError,
       counts: { hosts: this.#hosts, services: this.view.size, endpoints },
     };
   }
 
-  async #read(): Promise<HostsFile | MeshfedError> {
+  async #read(): Promise<WatchedRead<HostsFile>> {
     const file = this.#options.file;
     let text: string;
     try {
       text = await readFile(file, "utf8");
     } catch (err) {
       const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
-      return new MeshfedError(
+      const error = new MeshfedError(
         missing ? HOSTS_ERROR_CODES.notFound : HOSTS_ERROR_CODES.read,
         missing ? `${file}: hosts file not found` : `${file}: cannot read hosts file: ${errorMessage(err)}`,
         { cause: err, details: { file } },
       );
+      return { ok: false, errors: [error] };
     }
     try {
-      return parseHostsFile(text, file);
+      return { ok: true, value: parseHostsFile(text, file) };
     } catch (err) {
-      if (err instanceof MeshfedError) return err;
-      return new MeshfedError(HOSTS_ERROR_CODES.invalid, `${file}: ${errorMessage(err)}`, { cause: err, details: { file } });
+      const error = err instanceof MeshfedError ? err : new MeshfedError(HOSTS_ERROR_CODES.invalid, `${file}: ${errorMessage(err)}`, { cause: err, details: { file } });
+      return { ok: false, errors: [error] };
     }
   }
 
@@ -169,8 +142,6 @@ export class OnPremProvider extends ViewBackedProvider implements EndpointProvid
     this.#hosts = parsed.hosts.length;
     const wasDegraded = this.#lastError !== null;
     this.#lastError = null;
-    this.#state = "synced";
-    this.#lastSync = new Date().toISOString();
     const m = this.#options.metrics;
     if (m !== undefined) {
       m.providerSyncs.inc({ provider: PROVIDER_ID });
@@ -198,13 +169,6 @@ export class OnPremProvider extends ViewBackedProvider implements EndpointProvid
     );
   }
 
-  #stopped(): boolean {
-    return this.#state === "stopped";
-  }
-
-  #stop(): void {
-    this.#state = "stopped";
-  }
 }
 
 function buildProbes(parsed: HostsFile): Map<ServiceKey, Map<string, HealthProbe[]>> {

@@ -18,17 +18,17 @@
  *   next to their policies. Only malformed mesh objects are errors.
  * - The directory missing at start makes start() reject (the operator named
  *   it); missing later keeps the last good spec, degraded.
- * States: "starting" -> "synced" | "degraded" -> ... -> "stopped" on abort.
+ * The watch → debounce → reload → keep-last-good lifecycle and its states are
+ * controller/watched-source.ts's (shared with the hosts file).
  */
 import { SnapshotMeshSpec } from "../snapshot-spec.js";
-import { SerialQueue } from "../../../common/serial-queue.js";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { MeshfedError, errorMessage } from "../../../common/errors.js";
 import type { Logger } from "../../../common/logger.js";
 import type { ControllerMetrics } from "../../../common/metrics.js";
-import { watchPath } from "../../../common/watch-file.js";
-import type { ProviderError, ProviderState, ProviderStatus } from "../../source-status.js";
+import { WatchedSource, type WatchedRead } from "../../watched-source.js";
+import type { ProviderError, ProviderStatus } from "../../source-status.js";
 import { SMI_ERROR_CODES, parseSmiManifests, type SkippedObject, type SmiObject } from "../smi-parse.js";
 import { resolveMeshSpec } from "../smi-validate.js";
 
@@ -48,77 +48,58 @@ export interface FileMeshSpecOptions {
 const SPEC_ID = "smi-files";
 const MANIFEST = /\.ya?ml$/i;
 
-type ReadResult = { ok: true; objects: SmiObject[]; errors: MeshfedError[]; skipped: SkippedObject[]; notes: MeshfedError[] } | { ok: false; errors: MeshfedError[] };
+/** A directory read that can apply: the objects, and the per-object errors that do not stop the rest. */
+interface ManifestRead {
+  readonly objects: SmiObject[];
+  readonly errors: MeshfedError[];
+  readonly skipped: SkippedObject[];
+  readonly notes: MeshfedError[];
+}
 
 export class FileMeshSpec extends SnapshotMeshSpec {
   readonly id = SPEC_ID;
   readonly #options: FileMeshSpecOptions;
   readonly #log: Logger;
-  #state: ProviderState = "starting";
-  #started = false;
-  readonly #reloads = new SerialQueue();
-  #lastSync: string | null = null;
+  readonly #source: WatchedSource<ManifestRead>;
 
   constructor(options: FileMeshSpecOptions) {
     super();
     this.#options = options;
     this.#log = options.logger.child({ component: "spec/files", dir: options.dir });
-  }
-
-  async start(signal: AbortSignal): Promise<void> {
-    if (this.#started) throw new MeshfedError("MESHFED_PROVIDER_STARTED", "the smi-files spec was already started");
-    this.#started = true;
-    const result = await this.#read();
-    if (!result.ok) {
-      this.#recordErrors(result.errors);
-      this.#state = "stopped";
-      // Several YAML errors: the first names the problem, details list the rest.
-      const [first] = result.errors;
-      throw first ?? new MeshfedError(SMI_ERROR_CODES.read, `${this.#options.dir}: cannot read the SMI manifests`);
-    }
-    this.#apply(result);
-    if (signal.aborted) {
-      this.#state = "stopped";
-      return;
-    }
-    signal.addEventListener("abort", () => (this.#state = "stopped"), { once: true });
-    await watchPath(this.#options.dir, {
+    this.#source = new WatchedSource<ManifestRead>({
+      path: options.dir,
       kind: "directory",
       filter: (name) => MANIFEST.test(name),
-      signal,
-      debounceMs: this.#options.debounceMs ?? 100,
-      pollMs: this.#options.pollMs ?? 2000,
-      onChange: () => this.reload(),
-      onError: (err) => this.#log.debug({ err }, "directory watcher error; falling back to polling"),
+      what: "the smi-files spec",
+      logger: this.#log,
+      timing: options,
+      read: () => this.#read(),
+      apply: (read) => {
+        const { changed, errors } = this.#apply(read);
+        return { state: errors > 0 ? "degraded" : "synced", ...(changed ? { announce: () => this.emitChange() } : {}) };
+      },
+      reject: (errors, phase) => {
+        this.#recordErrors(errors);
+        if (phase === "reload") this.#log.error({ errors: errors.length }, "SMI manifests rejected, keeping the last good spec");
+      },
     });
+  }
+
+  start(signal: AbortSignal): Promise<void> {
+    return this.#source.start(signal);
   }
 
   /** Re-reads the directory now (the watcher calls this; tests and a SIGHUP handler may too). */
   reload(): Promise<void> {
-    // Serialised: a manual reload racing the watcher's must not apply an older
-    // read after a newer one.
-    return this.#reloads.run(() => this.#reloadNow());
-  }
-
-  async #reloadNow(): Promise<void> {
-    if (this.#state === "stopped") return;
-    const result = await this.#read();
-    if (this.#stopped()) return;
-    if (!result.ok) {
-      this.#recordErrors(result.errors);
-      this.#state = "degraded";
-      this.#log.error({ errors: result.errors.length }, "SMI manifests rejected, keeping the last good spec");
-      return;
-    }
-    if (this.#apply(result)) this.emitChange();
+    return this.#source.reload();
   }
 
   status(): ProviderStatus {
     return {
       id: this.id,
       kind: "spec",
-      state: this.#state,
-      lastSync: this.#lastSync,
+      state: this.#source.state,
+      lastSync: this.#source.lastSync,
       lastError: this.skipped[0] ?? null,
       counts: {
         ...this.specCounts(),
@@ -126,7 +107,7 @@ export class FileMeshSpec extends SnapshotMeshSpec {
     };
   }
 
-  async #read(): Promise<ReadResult> {
+  async #read(): Promise<WatchedRead<ManifestRead>> {
     const dir = this.#options.dir;
     let names: string[];
     try {
@@ -161,11 +142,12 @@ export class FileMeshSpec extends SnapshotMeshSpec {
       notes.push(...parsed.notes);
       for (const e of parsed.errors) (e.code === SMI_ERROR_CODES.yaml ? fatal : objectErrors).push(e);
     }
-    return fatal.length > 0 ? { ok: false, errors: fatal } : { ok: true, objects, errors: objectErrors, skipped, notes };
+    const [first, ...rest] = fatal;
+    return first !== undefined ? { ok: false, errors: [first, ...rest] } : { ok: true, value: { objects, errors: objectErrors, skipped, notes } };
   }
 
-  /** Applies a read; returns whether the spec's content changed. */
-  #apply({ objects, errors: parseErrors, skipped, notes }: Extract<ReadResult, { ok: true }>): boolean {
+  /** Applies a read; returns whether the spec's content changed and how many objects were skipped as errors. */
+  #apply({ objects, errors: parseErrors, skipped, notes }: ManifestRead): { changed: boolean; errors: number } {
     const { snapshot, errors: crossErrors } = resolveMeshSpec(objects);
     if (skipped.length > 0) {
       // Info, not a warning: Services and Deployments next to the policies
@@ -177,27 +159,14 @@ export class FileMeshSpec extends SnapshotMeshSpec {
     for (const n of notes) this.#log.info({ code: n.code, file: n.details.file, line: n.details.line }, n.message);
     const errors = [...parseErrors, ...crossErrors];
     this.#recordErrors(errors);
-    this.#state = errors.length > 0 ? "degraded" : "synced";
-    this.#lastSync = new Date().toISOString();
     this.#options.metrics?.providerSyncs.inc({ provider: SPEC_ID });
     const changed = this.replaceSpec(snapshot);
     this.#log.info(
-      {
-        trafficSplits: snapshot.trafficSplits.length,
-        trafficTargets: snapshot.trafficTargets.length,
-        httpRouteGroups: snapshot.httpRouteGroups.length,
-        tcpRoutes: snapshot.tcpRoutes.length,
-        egresses: snapshot.egresses.length,
-        ingressBackends: snapshot.ingressBackends.length,
-        upstreamTrafficSettings: snapshot.upstreamTrafficSettings.length,
-        retries: snapshot.retries.length,
-        skipped: errors.length,
-        nonMesh: skipped.length,
-        changed,
-      },
+      // The same per-kind counts as status(); `errors` is what was skipped as invalid.
+      { ...this.specCounts(), nonMesh: skipped.length, changed },
       "SMI manifests loaded",
     );
-    return changed;
+    return { changed, errors: errors.length };
   }
 
   #recordErrors(errors: readonly MeshfedError[]): void {
@@ -207,10 +176,6 @@ export class FileMeshSpec extends SnapshotMeshSpec {
       this.#options.metrics?.providerErrors.inc({ provider: SPEC_ID, code: e.code });
       this.#log.warn({ code: e.code, file: e.details.file, line: e.details.line, column: e.details.column, kind: e.details.kind }, e.message);
     }
-  }
-
-  #stopped(): boolean {
-    return this.#state === "stopped";
   }
 }
 

@@ -49,6 +49,7 @@ import type { ProviderStatus } from "../../source-status.js";
 import { KUBE_ERROR_CODES } from "../../kube/errors.js";
 import { normaliseSmiObject, type PolicyKind, type SmiKind, type SmiNormaliseResult, type SmiValue } from "../smi-parse.js";
 import { resolveMeshSpec } from "../smi-validate.js";
+import { compareStrings } from "../../../common/compare.js";
 
 export interface SmiCustomResource {
   readonly kind: SmiKind | PolicyKind;
@@ -235,25 +236,15 @@ export class KubernetesMeshSpec extends SnapshotMeshSpec {
       }
     }
     // Oldest first, so "first wins" keeps the object that was there first.
-    valid.sort((a, b) => cmp(a.created, b.created) || cmp(`${a.object.namespace}/${a.object.name}`, `${b.object.namespace}/${b.object.name}`));
+    valid.sort((a, b) => compareStrings(a.created, b.created) || compareStrings(`${a.object.namespace}/${a.object.name}`, `${b.object.namespace}/${b.object.name}`));
     const { snapshot, errors: crossErrors } = resolveMeshSpec(valid.map(({ kind, object }) => ({ kind, object }) as SmiValue));
     this.#recordErrors([...errors, ...crossErrors]);
     this.#lastSync = new Date().toISOString();
     this.#o.metrics?.providerSyncs.inc({ provider: SPEC_ID });
     const changed = this.replaceSpec(snapshot);
     if (changed || !emit) {
-      this.#log.info({
-        trafficSplits: snapshot.trafficSplits.length,
-        trafficTargets: snapshot.trafficTargets.length,
-        httpRouteGroups: snapshot.httpRouteGroups.length,
-        tcpRoutes: snapshot.tcpRoutes.length,
-        egresses: snapshot.egresses.length,
-        ingressBackends: snapshot.ingressBackends.length,
-        upstreamTrafficSettings: snapshot.upstreamTrafficSettings.length,
-        retries: snapshot.retries.length,
-        skipped: this.skipped.length,
-        changed,
-      }, "SMI custom resources loaded");
+      // The same per-kind counts as status(); `errors` is what was skipped as invalid.
+      this.#log.info({ ...this.specCounts(), changed }, "SMI custom resources loaded");
     }
     if (emit && changed) this.emitChange();
   }
@@ -295,8 +286,4 @@ function creationOf(obj: KubernetesObject): string {
   const t: unknown = obj.metadata?.creationTimestamp;
   if (t instanceof Date) return t.toISOString();
   return typeof t === "string" ? t : "";
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
