@@ -144,8 +144,11 @@ export class FileStore implements StateStore {
     const writers: PendingWrite[] = [];
     const outcome: boolean[] = [];
     try {
+      // The files' current bytes, read in parallel (the decisions below are in order).
+      const paths = new Map(batch.map((w) => [w.key, w.path]));
+      const stored = new Map(await Promise.all([...paths].map(async ([key, path]) => [key, await this.#read(path)] as const)));
       for (const w of batch) {
-        const current = seen.has(w.key) ? seen.get(w.key) : await this.#read(w.path);
+        const current = seen.has(w.key) ? seen.get(w.key) : stored.get(w.key);
         const write = w.kind === "put" || (w.kind === "create" && current === undefined) ||
           (w.kind === "cas" && current !== undefined && w.expected !== undefined && sameBytes(current, w.expected)) ||
           (w.kind === "delete" && current !== undefined);
@@ -167,7 +170,9 @@ export class FileStore implements StateStore {
       return;
     }
     try {
-      for (const e of entries) await this.#apply(e, false);
+      // Only each key's last value reaches its file; different keys in parallel.
+      const last = new Map(entries.map((e) => [e.key, e]));
+      await Promise.all([...last.values()].map((e) => this.#apply(e, false)));
     } catch (err) {
       // Durable in the journal but not in its file: reads would lie until a restart replays it.
       this.#broken = err;
