@@ -17,7 +17,8 @@ async function tempDir(t: import("node:test").TestContext): Promise<string> {
 }
 
 test("concurrent writes share group commits, decided in call order", async (t) => {
-  const store = await FileStore.open(await tempDir(t));
+  const dir = await tempDir(t);
+  const store = await FileStore.open(dir);
   const results = await Promise.all([
     ...Array.from({ length: 200 }, (_, i) => store.create(`certificates/c${i}`, `{"n":${i}}`)),
     store.create("tokens/one", "first"),
@@ -34,6 +35,7 @@ test("concurrent writes share group commits, decided in call order", async (t) =
     store.compareAndPut("tokens/one", Buffer.from("first"), "b"),
   ]);
   assert.deepEqual(cas, [true, false], "one compare-and-put of two on the same bytes wins");
+  assert.equal((await stat(join(dir, JOURNAL_FILE))).mode & 0o777, 0o600, "the journal holds secrets: 0600");
   await store.close();
 });
 
