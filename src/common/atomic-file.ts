@@ -2,13 +2,23 @@ import { open, rename, mkdir, unlink, readdir, stat } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
+export interface AtomicWriteOptions {
+  /**
+   * false: no fsync of the file or the directory. Still never torn for a
+   * reader, but not durable on its own: for a caller that made the write
+   * durable elsewhere first (the file store's journal).
+   */
+  readonly sync?: boolean;
+}
+
 /**
  * Writes a file so that a reader (or a restart after SIGKILL) sees either the
  * old content or the new one, never a torn mix: write a temp file in the same
  * directory, fsync it, rename it over the target, then fsync the directory so
  * the rename itself survives a power loss.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644, options: AtomicWriteOptions = {}): Promise<void> {
+  const sync = options.sync ?? true;
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`); // matches TEMP_FILE
@@ -16,7 +26,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   try {
     await handle.writeFile(data);
     await handle.chmod(mode); // the umask may have narrowed or widened the open() mode
-    await handle.sync();
+    if (sync) await handle.sync();
   } catch (err) {
     await handle.close();
     await unlink(tmp).catch(() => undefined);
@@ -29,6 +39,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
+  if (!sync) return;
   const dirHandle = await open(dir, "r");
   try {
     await dirHandle.sync();

@@ -81,7 +81,7 @@ test("a service certificate issued per service before accounts keeps being hande
     serial, kind: "service", identity: "spiffe://cluster.local/ns/shop/svc/cart", service: "shop/cart",
     notBefore: old.notBefore.toISOString(), notAfter: old.notAfter.toISOString(), state: "claimed", claimedAt: old.notBefore.toISOString(), ca: ca.certificate.serialNumber.toLowerCase(),
   }));
-  await store.put("service-certificates/shop.cart", JSON.stringify({ certificatePem: old.toString("pem"), privateKeyPem: await exportPrivateKeyPem(keys.privateKey) }), { secret: true });
+  await store.put("service-certificates/shop.cart", JSON.stringify({ certificatePem: old.pem, privateKeyPem: await exportPrivateKeyPem(keys.privateKey) }), { secret: true });
 
   const manager = await createCertificateManager({ store, logger: silentLogger(), now: clock.now });
   const served = await manager.serviceCertificate({ namespace: "shop", name: "cart" });

@@ -15,6 +15,7 @@
 import type { Logger } from "../../common/logger.js";
 import type { StateStore } from "../store/types.js";
 import { CERT_ERROR, certError } from "./errors.js";
+import { LeafTemplate, type IssuedLeaf, type LeafParams } from "./leaf-template.js";
 import {
   crypto, exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, keyIdentifier, randomSerial, signingAlgorithm, toSecond, x509, type CryptoKey, type CryptoKeyPair, type Curve,
 } from "./x509.js";
@@ -48,20 +49,7 @@ export interface CaOptions {
   readonly logger: Logger;
 }
 
-export interface LeafParams {
-  readonly serial: string;
-  readonly commonName: string;
-  readonly uri: string;
-  readonly dns: string;
-  /** More DNS SANs (the webhook's Service names, which the API server checks). */
-  readonly extraDns?: readonly string[];
-  /** More URI SANs, after `uri` (a proxy's account). */
-  readonly extraUris?: readonly string[];
-  /** DER SubjectPublicKeyInfo of the certified key. */
-  readonly spki: Uint8Array;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-}
+export type { IssuedLeaf, LeafParams } from "./leaf-template.js";
 
 export class CertificateAuthority {
   readonly certificate: x509.X509Certificate;
@@ -70,6 +58,8 @@ export class CertificateAuthority {
   readonly #curve: Curve;
   /** Extensions every end-entity certificate shares; built once (the library makes them slowly). */
   readonly #leafExtensions: readonly x509.Extension[];
+  /** The same leaves without the library's encoder (leaf-template.ts). */
+  readonly #template: LeafTemplate;
 
   /** The store directory the root was loaded from. */
   readonly dir: string;
@@ -86,6 +76,7 @@ export class CertificateAuthority {
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
       new x509.AuthorityKeyIdentifierExtension(keyId),
     ];
+    this.#template = new LeafTemplate(new Uint8Array(certificate.rawData), curve, key, this.#leafExtensions.map((e) => new Uint8Array(e.rawData)));
   }
 
   /**
@@ -213,10 +204,36 @@ export class CertificateAuthority {
     return this.certificate.notAfter;
   }
 
-  /** Signs an end-entity certificate usable for mTLS client and server sides. */
-  async issue(params: LeafParams): Promise<x509.X509Certificate> {
-    // A certificate must not outlive the CA that vouches for it.
-    const notAfter = params.notAfter > this.notAfter ? this.notAfter : params.notAfter;
+  /**
+   * Signs an end-entity certificate usable for mTLS client and server sides:
+   * through the template when the inputs fit its shape (always, for the
+   * names this controller makes), else through the library.
+   */
+  async issue(params: LeafParams): Promise<IssuedLeaf> {
+    const capped = this.#capped(params);
+    const tbs = this.#template.tbs(capped);
+    if (tbs !== undefined) return this.#template.sign(tbs, capped);
+    const certificate = await this.issueWithLibrary(params);
+    return { der: Buffer.from(certificate.rawData), pem: certificate.toString("pem"), notBefore: certificate.notBefore, notAfter: certificate.notAfter };
+  }
+
+  /** A certificate must not outlive the CA that vouches for it. */
+  #capped(params: LeafParams): LeafParams {
+    return params.notAfter > this.notAfter ? { ...params, notAfter: this.notAfter } : params;
+  }
+
+  /** The TBSCertificate the template would sign for `params`, or undefined when it would defer to the library (the property test compares the two). */
+  templateTbs(params: LeafParams): Buffer | undefined {
+    return this.#template.tbs(this.#capped(params));
+  }
+
+  /**
+   * The same certificate through @peculiar/x509's generic encoder: the
+   * reference the template is tested against, and the path for inputs
+   * outside the template's shape.
+   */
+  async issueWithLibrary(params: LeafParams): Promise<x509.X509Certificate> {
+    const notAfter = this.#capped(params).notAfter;
     return x509.X509CertificateGenerator.create({
       serialNumber: params.serial,
       subject: [{ CN: [params.commonName] }],

@@ -191,7 +191,7 @@ export class CaCertificateManager implements CertificateManager {
     stop?.();
     metrics?.certificatesIssued.inc({ kind: "proxy" });
     logger.info({ serial, proxyId: identity.proxyId, service: record.service, state: record.state }, "proxy certificate issued");
-    return { record, certificatePem: certificate.toString("pem"), caBundlePem: roots.bundlePem };
+    return { record, certificatePem: certificate.pem, caBundlePem: roots.bundlePem };
   }
 
   /**
@@ -347,7 +347,7 @@ export class CaCertificateManager implements CertificateManager {
     });
     metrics?.certificatesIssued.inc({ kind: "controller" });
     logger.info({ serial, notAfter: certificate.notAfter.toISOString(), dnsNames: extraDns }, "controller serving certificate issued");
-    const certificatePem = certificate.toString("pem");
+    const certificatePem = certificate.pem;
     const privateKeyPem = await exportPrivateKeyPem(keys.privateKey);
     // Replicas starting (or renewing) together race for the key: the first
     // write stays; a loser serves with its own certificate, valid and on
@@ -359,7 +359,7 @@ export class CaCertificateManager implements CertificateManager {
     return this.#controllerCertificate(serial, certificate, certificatePem, privateKeyPem);
   }
 
-  #controllerCertificate(serial: string, certificate: x509.X509Certificate, certificatePem: string, privateKeyPem: string): CertificateWithKey {
+  #controllerCertificate(serial: string, certificate: { readonly notBefore: Date; readonly notAfter: Date }, certificatePem: string, privateKeyPem: string): CertificateWithKey {
     const lifetime = certificate.notAfter.getTime() - certificate.notBefore.getTime();
     return {
       serial, service: parseServiceKey(CONTROLLER_SERVICE), certificatePem, privateKeyPem, caBundlePem: this.#p.roots.bundlePem,

@@ -26,7 +26,7 @@ import { serviceNames } from "./identity.js";
 import type { CertificateRegistry } from "./registry.js";
 import { jitteredLifetime, renewAt, validateLifetimeConfig, type ServiceLifetimeConfig } from "./renewal.js";
 import type { CertificateWithKey } from "./types.js";
-import { crypto, exportPrivateKeyPem, generateKeyPair, randomSerial, toSecond, x509 } from "./x509.js";
+import { generateLeafKey, randomSerial, toSecond, x509 } from "./x509.js";
 
 export const SERVICE_CERT_PREFIX = "service-certificates";
 
@@ -123,7 +123,7 @@ export class ServiceCertificates {
       const stored = StoredSchema.parse(JSON.parse(Buffer.from(bytes).toString("utf8")));
       const certificate = new x509.X509Certificate(stored.certificatePem);
       const serial = certificate.serialNumber.toLowerCase();
-      const cert = this.#withKey(service, serial, certificate, stored.privateKeyPem);
+      const cert = this.#withKey(service, serial, { pem: stored.certificatePem, notBefore: certificate.notBefore, notAfter: certificate.notAfter }, stored.privateKeyPem);
       const record = this.#o.registry.get(serial);
       // Issued by a previous CA, revoked, or due: replace (not an error).
       if (!(await this.#o.roots.signer.signed(certificate)) || record === undefined || record.state === "revoked" || this.#o.now() >= cert.renewAt) {
@@ -144,14 +144,12 @@ export class ServiceCertificates {
     const { roots, registry, store, metrics, lifetime } = this.#o;
     const ca = roots.signer;
     const stop = metrics?.certificateIssueSeconds.startTimer({ kind: "service" });
-    const keys = await generateKeyPair("P-256");
+    const { spki, privateKeyPem } = generateLeafKey();
     const notBefore = toSecond(this.#o.now());
     const notAfter = toSecond(new Date(notBefore.getTime() + jitteredLifetime(lifetime, this.#o.random)));
     const serial = randomSerial();
-    const spki = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
     const certificate = await ca.issue({ serial, commonName: names.dns, uri: names.uri, dns: names.dns, spki, notBefore, notAfter });
-    const privateKeyPem = await exportPrivateKeyPem(keys.privateKey);
-    const cert = this.#withKey(service, serial, certificate, privateKeyPem);
+    const cert = this.#withKey(service, serial, { pem: certificate.pem, notBefore: certificate.notBefore, notAfter: certificate.notAfter }, privateKeyPem);
     // Registry first: every certificate that leaves this process is on record.
     // Service certificates have no claim step: the controller generated the
     // key and hands it only to proxies of the service, so they start "claimed".
@@ -176,10 +174,10 @@ export class ServiceCertificates {
     return cert;
   }
 
-  #withKey(service: ServiceRef, serial: string, certificate: x509.X509Certificate, privateKeyPem: string): CertificateWithKey {
+  #withKey(service: ServiceRef, serial: string, certificate: { pem: string; notBefore: Date; notAfter: Date }, privateKeyPem: string): CertificateWithKey {
     const { notBefore, notAfter } = certificate;
     return {
-      serial, service, certificatePem: certificate.toString("pem"), privateKeyPem, caBundlePem: this.#o.roots.bundlePem,
+      serial, service, certificatePem: certificate.pem, privateKeyPem, caBundlePem: this.#o.roots.bundlePem,
       notBefore, notAfter, renewAt: renewAt(notBefore, notAfter, this.#o.lifetime.renewBefore),
     };
   }

@@ -9,7 +9,7 @@
  */
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { createHash, webcrypto } from "node:crypto";
+import { createECDH, createHash, webcrypto } from "node:crypto";
 import { readChildren, readTlv } from "./der.js";
 
 export { x509 };
@@ -30,6 +30,38 @@ export function signingAlgorithm(curve: Curve): webcrypto.EcdsaParams {
 
 export async function generateKeyPair(curve: Curve = "P-256"): Promise<CryptoKeyPair> {
   return crypto.subtle.generateKey({ name: "ECDSA", namedCurve: curve }, true, ["sign", "verify"]);
+}
+
+// DER around a P-256 key, as OpenSSL 3 writes it (SubjectPublicKeyInfo, and
+// PKCS#8 PrivateKeyInfo holding an RFC 5915 ECPrivateKey with the public key
+// and no inner parameters); test/unit/certificates-leaf-key.test.ts holds
+// them equal to node:crypto's own export.
+const P256_SPKI_PREFIX = Buffer.from("3059301306072a8648ce3d020106082a8648ce3d030107034200", "hex");
+const P256_PKCS8_PREFIX = Buffer.from("308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420", "hex");
+const P256_PKCS8_PUBLIC = Buffer.from("a144034200", "hex");
+
+/**
+ * A P-256 key for a certificate the controller issues with its own key
+ * (service certificates). OpenSSL 3's key objects make generation and every
+ * DER or PEM export cost several times the key generation itself (measured:
+ * issue 17, docs/benchmarks.md); ECDH generation gives the raw scalar and
+ * point, and the two fixed-shape encodings are written here. The PEM has the
+ * layout exportPrivateKeyPem gives (64-character lines, no trailing newline).
+ */
+export function generateLeafKey(): { spki: Uint8Array; privateKeyPem: string } {
+  const ecdh = createECDH("prime256v1");
+  const point = ecdh.generateKeys(); // uncompressed: 04 || x || y
+  const scalar = ecdh.getPrivateKey();
+  // getPrivateKey drops leading zero octets; the ECPrivateKey field is fixed at 32.
+  const d = scalar.length === 32 ? scalar : Buffer.concat([Buffer.alloc(32 - scalar.length), scalar]);
+  const pkcs8 = Buffer.concat([P256_PKCS8_PREFIX, d, P256_PKCS8_PUBLIC, point]);
+  const base64 = pkcs8.toString("base64");
+  const lines: string[] = [];
+  for (let i = 0; i < base64.length; i += 64) lines.push(base64.slice(i, i + 64));
+  return {
+    spki: new Uint8Array(Buffer.concat([P256_SPKI_PREFIX, point])),
+    privateKeyPem: `-----BEGIN PRIVATE KEY-----\n${lines.join("\n")}\n-----END PRIVATE KEY-----`,
+  };
 }
 
 export async function exportPrivateKeyPem(key: CryptoKey): Promise<string> {

@@ -118,8 +118,13 @@ export class JoinTokens {
   readonly #store: StateStore;
   readonly #now: () => Date;
   readonly #records = new Map<string, TokenRecord>();
-  /** Consumption is a read-modify-write: one at a time, so a single-use token is used once. */
-  readonly #writes = new SerialQueue();
+  /**
+   * Consumption is a read-modify-write: one at a time per token, so a
+   * single-use token is used once. Different tokens go in parallel, so that
+   * their store writes share a group commit (issue 17); the compare-and-put
+   * in #modify would keep them correct even without this queue.
+   */
+  readonly #writes = new Map<string, { queue: SerialQueue; waiting: number }>();
 
   private constructor(options: JoinTokensOptions) {
     this.#store = options.store;
@@ -182,7 +187,7 @@ export class JoinTokens {
    */
   consume(token: string, attempt?: EnrollmentAttempt, retryOpen?: (proxyId: string) => boolean): Promise<ConsumedToken> {
     const m = TOKEN.exec(token.trim());
-    return this.#serialised(async () => {
+    return this.#serialised(m?.[1] ?? "", async () => {
       let earlierProxyId: string | undefined;
       let closedNow: string | undefined;
       const record = await this.#modify(m?.[1], (current) => {
@@ -222,7 +227,7 @@ export class JoinTokens {
    * token's (a malformed CSR), with the attempt's record when given.
    */
   refund(id: string, proxyId?: string): Promise<void> {
-    return this.#serialised(async () => {
+    return this.#serialised(id, async () => {
       await this.#modify(id, (current) => {
         if (current.used === 0) return current;
         const enrollments = current.enrollments?.filter((e) => e.proxyId !== proxyId);
@@ -237,9 +242,10 @@ export class JoinTokens {
    * that proxy (a sidecar, or a token already deleted).
    */
   closeRetry(proxyId: string): Promise<boolean> {
-    return this.#serialised(async () => {
-      const record = [...this.#records.values()].find((r) => r.enrollments?.some((e) => e.proxyId === proxyId));
-      if (!record) return false;
+    // A proxy id stays with its token (a refund removes it only from an enrollment that failed).
+    const record = [...this.#records.values()].find((r) => r.enrollments?.some((e) => e.proxyId === proxyId));
+    if (!record) return Promise.resolve(false);
+    return this.#serialised(record.id, async () => {
       const at = this.#now().toISOString();
       await this.#modify(record.id, (current) => withRetryClosed(current, proxyId, at));
       return true;
@@ -247,7 +253,7 @@ export class JoinTokens {
   }
 
   revoke(id: string): Promise<TokenInfo> {
-    return this.#serialised(async () => this.#info(await this.#modify(id, (current) => (current.revokedAt ? current : { ...current, revokedAt: this.#now().toISOString() }))));
+    return this.#serialised(id, async () => this.#info(await this.#modify(id, (current) => (current.revokedAt ? current : { ...current, revokedAt: this.#now().toISOString() }))));
   }
 
   /**
@@ -319,8 +325,17 @@ export class JoinTokens {
     return { id: r.id, service: r.service, ...(r.serviceAccount === undefined ? {} : { serviceAccount: r.serviceAccount }), ...(r.probes === undefined ? {} : { probes: r.probes }), createdAt: r.createdAt, expiresAt: r.expiresAt, uses: r.uses, used: r.used, state: this.#state(r) };
   }
 
-  #serialised<T>(fn: () => Promise<T>): Promise<T> {
-    return this.#writes.run(fn);
+  #serialised<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    let entry = this.#writes.get(id);
+    if (entry === undefined) {
+      entry = { queue: new SerialQueue(), waiting: 0 };
+      this.#writes.set(id, entry);
+    }
+    const mine = entry;
+    mine.waiting++;
+    return mine.queue.run(fn).finally(() => {
+      if (--mine.waiting === 0 && this.#writes.get(id) === mine) this.#writes.delete(id);
+    });
   }
 }
 
