@@ -41,7 +41,8 @@ export interface MemoryReply {
 }
 
 export type WorkerRequest =
-  | { readonly type: "enroll"; readonly addresses: readonly string[]; readonly caPem: string; readonly agents: readonly AgentSpec[]; readonly concurrency: number }
+  /** `fileCache`: the agents say in Hello that they keep shared files by hash (the current agent does); false: agents of the previous version. */
+  | { readonly type: "enroll"; readonly addresses: readonly string[]; readonly caPem: string; readonly agents: readonly AgentSpec[]; readonly concurrency: number; readonly fileCache: boolean }
   | { readonly type: "connect"; readonly concurrency: number }
   /** Every agent drops its stream and channel at once, then connects again (answered at once). */
   | { readonly type: "reconnect"; readonly concurrency: number }

@@ -5,7 +5,10 @@
  * stream on its own channel (one socket), Hello with its announced host
  * address and one endpoint, and an ACK (version + hash, ok) for every config
  * as soon as it arrives. Key, CSR, Enroll and TLS settings are the agent's
- * own code (src/agent); only the session loop is this small one.
+ * own code (src/agent); only the session loop is this small one. Like the
+ * agent, it keeps shared files by hash (only the hashes: nothing is served
+ * here) and lists them in Hello, unless told to act as an agent of the
+ * previous version (`fileCache: false`, full files every time).
  */
 import * as grpc from "@grpc/grpc-js";
 import { callEnroll } from "../src/agent/enroll.js";
@@ -24,11 +27,16 @@ interface SimAgent {
   configs: number;
   hitAt?: number;
   sinceMark: number;
+  /** sha256 of the shared files it holds (strings interned per worker). */
+  readonly held: Set<string>;
 }
 
 /** The controller replicas' gRPC addresses; each agent uses the one its spec names. */
 let addresses: readonly string[] = [];
 let caPem = "";
+let fileCache = true;
+/** One string per distinct hash, shared by every agent's set. */
+const interned = new Map<string, string>();
 let agents: SimAgent[] = [];
 let lastConfigAt = 0;
 let marker: string | undefined;
@@ -108,6 +116,14 @@ function connectAttempt(agent: SimAgent): Promise<grpc.ServiceError | undefined>
       if (m.message === "shutdown") fail(agent, "Shutdown", new Error(`${m.shutdown?.code ?? ""} ${m.shutdown?.reason ?? ""}`));
       if (m.message !== "config" || !m.config) return;
       const { version, hash } = m.config;
+      for (const f of m.config.files) {
+        if (f.byReference && !agent.held.has(f.sha256)) fail(agent, "config", new Error(`${f.path} sent by reference (${f.sha256}) but this agent never received it`));
+        if (!f.byReference && f.sha256 !== "") {
+          const sha = interned.get(f.sha256) ?? f.sha256;
+          interned.set(sha, sha);
+          agent.held.add(sha);
+        }
+      }
       call.write({ ack: { version, hash, ok: true, error: "" } });
       const now = Date.now();
       lastConfigAt = now;
@@ -130,6 +146,7 @@ function connectAttempt(agent: SimAgent): Promise<grpc.ServiceError | undefined>
       hello: {
         proxyId: agent.proxyId, hostAddresses: [agent.spec.host], endpoints: [{ ip: agent.spec.host, port: agent.spec.port }],
         agentVersion: "bench", proxyVersion: "", configVersion: 0, configHash: "",
+        ...(fileCache ? { fileCache: { supported: true, sha256: [...agent.held] } } : {}),
       },
     });
   });
@@ -152,7 +169,8 @@ serve<WorkerRequest>(async (r) => {
     case "enroll":
       addresses = r.addresses;
       caPem = r.caPem;
-      agents = r.agents.map((spec) => ({ spec, configs: 0, sinceMark: 0 }));
+      fileCache = r.fileCache;
+      agents = r.agents.map((spec) => ({ spec, configs: 0, sinceMark: 0, held: new Set<string>() }));
       await bounded(agents, r.concurrency, enrollOne);
       return status();
     case "connect":
