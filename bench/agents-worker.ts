@@ -10,7 +10,9 @@
  * here) and lists them in Hello, unless told to act as an agent of the
  * previous version (`fileCache: false`, full files every time).
  */
+import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
+import { CODEBASE } from "../src/controller/drivers/pipy/codebase/index.js";
 import { callEnroll } from "../src/agent/enroll.js";
 import { buildCsr, generateProxyKey } from "../src/agent/proxy-key.js";
 import { channelOptions, mutualCredentials } from "../src/agent/tls.js";
@@ -35,6 +37,8 @@ interface SimAgent {
 let addresses: readonly string[] = [];
 let caPem = "";
 let fileCache = true;
+/** Hashes every agent holds before its first connect ("seeded"): the Pipy codebase's. */
+let seeded: string[] = [];
 /** One string per distinct hash, shared by every agent's set. */
 const interned = new Map<string, string>();
 let agents: SimAgent[] = [];
@@ -169,8 +173,9 @@ serve<WorkerRequest>(async (r) => {
     case "enroll":
       addresses = r.addresses;
       caPem = r.caPem;
-      fileCache = r.fileCache;
-      agents = r.agents.map((spec) => ({ spec, configs: 0, sinceMark: 0, held: new Set<string>() }));
+      fileCache = r.fileCache !== "off";
+      seeded = r.fileCache === "seeded" ? CODEBASE.map((m) => createHash("sha256").update(m.source, "utf8").digest("hex")) : [];
+      agents = r.agents.map((spec) => ({ spec, configs: 0, sinceMark: 0, held: new Set<string>(seeded) }));
       await bounded(agents, r.concurrency, enrollOne);
       return status();
     case "connect":

@@ -12,7 +12,7 @@ import { setMaxListeners } from "node:events";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { percentile, request, type AgentSpec, type Collected, type MemoryReply, type WorkerStatus } from "./agents-ipc.js";
+import { percentile, request, type AgentSpec, type FileCacheMode, type Collected, type MemoryReply, type WorkerStatus } from "./agents-ipc.js";
 import { measureAgentRss } from "./agent-rss.js";
 import { admin, Replicas } from "./agents-replicas.js";
 import { AGENT_PORT, NAMESPACE, SHARED_ADDRESS, hostAddress, hostsYaml, replaceFile, ringPolicyYaml, roundService, serviceName, sharedPolicyYaml, extAddress } from "./agents-mesh.js";
@@ -42,8 +42,11 @@ export interface AgentsBenchOptions {
    * controller with the file store.
    */
   readonly replicas?: { readonly count: number; readonly store: string };
-  /** Simulated agents keep shared files by hash, as the current agent does (default); false: agents of the previous version. */
-  readonly fileCache?: boolean;
+  /**
+   * "on" (default): simulated agents keep shared files by hash, as the current agent does; "seeded": and hold
+   * the Pipy codebase already at their first connect (a controller restart); "off": agents of the previous version.
+   */
+  readonly fileCache?: FileCacheMode;
   /** Also measure one real agent process's RSS (no Pipy) next to Node's floor; single controller only. Default true. */
   readonly agentRss?: boolean;
   readonly report: Report;
@@ -139,7 +142,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     // Enrollment: bounded parallelism across workers (each Enroll issues a certificate, ~5 ms of controller CPU plus fsyncs).
     let started = performance.now();
     const enrolled = await all((w, k) =>
-      request<WorkerStatus>(w, { type: "enroll", addresses: controllers.all.map((r) => r.grpcAddress), caPem, agents: specs.filter((a) => a.index % workerCount === k), concurrency: Math.max(1, Math.ceil(32 / workerCount)), fileCache: o.fileCache !== false }, 120_000 + n * MS_PER_AGENT),
+      request<WorkerStatus>(w, { type: "enroll", addresses: controllers.all.map((r) => r.grpcAddress), caPem, agents: specs.filter((a) => a.index % workerCount === k), concurrency: Math.max(1, Math.ceil(32 / workerCount)), fileCache: o.fileCache ?? "on" }, 120_000 + n * MS_PER_AGENT),
     );
     const enrollSeconds = (performance.now() - started) / 1000;
     assertNoFailures(enrolled, "enrollment");
@@ -162,7 +165,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     const connectRetries = (await statuses()).reduce((x, w) => x + w.retries, 0);
     const connected = await memory();
 
-    const scenario = `agents N=${n}${o.driver ? ` driver=${o.driver}` : ""}${o.replicas ? ` replicas=${replicaCount} (etcd)` : ""}${o.fileCache === false ? " file-cache=off" : ""}`;
+    const scenario = `agents N=${n}${o.driver ? ` driver=${o.driver}` : ""}${o.replicas ? ` replicas=${replicaCount} (etcd)` : ""}${o.fileCache !== undefined && o.fileCache !== "on" ? ` file-cache=${o.fileCache}` : ""}`;
     const mib = (b: number) => b / 2 ** 20;
     // With replicas: what all of them together hold per agent (each agent is on one); per replica below.
     const sum = (ms: readonly MemoryReply[], f: (m: MemoryReply) => number) => ms.reduce((x, m) => x + f(m), 0);
@@ -275,7 +278,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     o.report(scenario, "reconnect storm: ratio peak RSS / steady RSS before it", peak.ratio, "x");
     // After the storm every agent came back listing the shared files it holds: its streams carried only config.json.
     const afterStorm = await memory();
-    o.report(scenario, `RSS per connected agent after the storm${o.fileCache === false ? "" : " (agents held the shared files: config.json only)"}`, (sum(afterStorm, (m) => m.rss) - sum(fresh, (m) => m.rss)) / n / 1024, "KB", { max: 100 }, OSM_ANCHOR);
+    o.report(scenario, `RSS per connected agent after the storm${o.fileCache === "off" ? "" : " (agents held the shared files: config.json only)"}`, (sum(afterStorm, (m) => m.rss) - sum(fresh, (m) => m.rss)) / n / 1024, "KB", { max: 100 }, OSM_ANCHOR);
 
     // Cross-check from the controller's side: every proxy's last ACK is for its current version (ACKs of the storm may still be in flight).
     await until(30_000 + n * MS_PER_CONFIG, "the controller to record every proxy's ACK of its current version", async () => {

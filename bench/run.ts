@@ -15,7 +15,9 @@
  * with `--replicas R`, default 2, controller replicas sharing one real etcd)
  * run when an etcd binary is found (`ETCD_BIN`, else `etcd` on the PATH).
  * `--file-cache off` makes the simulated agents act as agents of the
- * previous version (no FileCache in Hello: every file in full), for A/B.
+ * previous version (no FileCache in Hello: every file in full), for A/B;
+ * `--file-cache seeded` has them hold the Pipy codebase from their first
+ * connect, as agents reconnecting to a restarted controller do.
  * Figures with a goal of issue 17 carry `goal`, `ratioToGoal` and `met`.
  * `--quick` shrinks every part (200 agents, 100 with replicas, fewer
  * certificates and renders) to finish in under two minutes, for smoke runs.
@@ -226,10 +228,9 @@ async function main(): Promise<void> {
   const driver = values.driver;
   if (driver !== undefined && driver !== "pipy" && driver !== "json") throw new Error(`--driver must be pipy or json, got "${driver}"`);
   const workers = positiveInt("workers", values.workers, undefined);
-  const fileCacheFlag = values["file-cache"] ?? "on";
-  if (fileCacheFlag !== "on" && fileCacheFlag !== "off") throw new Error(`--file-cache must be on or off, got "${fileCacheFlag}"`);
-  // off: the simulated agents act as agents of the previous version (every file in full), for A/B runs.
-  const fileCache = fileCacheFlag === "on";
+  const fileCache = values["file-cache"] ?? "on";
+  // off: the simulated agents act as agents of the previous version (every file in full); seeded: they hold the codebase from the start.
+  if (fileCache !== "on" && fileCache !== "off" && fileCache !== "seeded") throw new Error(`--file-cache must be on, seeded or off, got "${fileCache}"`);
   const replicaCount = positiveInt("replicas", values.replicas, 2)!;
   if (replicaCount < 2) throw new Error("--replicas must be at least 2 (the agents scenario is the single controller)");
   const concurrency = positiveInt("concurrency", values.concurrency, 16)!;
