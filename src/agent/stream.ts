@@ -74,6 +74,8 @@ export type SessionEnd =
 
 export function runStreamSession(o: StreamSessionOptions): Promise<SessionEnd> {
   return new Promise((resolve) => {
+    // Already stopping (the agent closed while the Hello was prepared): no call at all, so none is cancelled before its listeners exist.
+    if (o.signal.aborted) return resolve({ kind: "aborted", connectedMs: 0 });
     const call = o.client.Connect();
     let connectedAt: number | undefined;
     let shutdown: Extract<SessionEnd, { kind: "shutdown" }> | undefined;
