@@ -7,6 +7,8 @@
  */
 import type { ChildProcess } from "node:child_process";
 
+export type FileCacheMode = "on" | "seeded" | "off";
+
 /** One simulated agent, as the parent assigns it to a worker. */
 export interface AgentSpec {
   readonly index: number;
@@ -41,7 +43,12 @@ export interface MemoryReply {
 }
 
 export type WorkerRequest =
-  | { readonly type: "enroll"; readonly addresses: readonly string[]; readonly caPem: string; readonly agents: readonly AgentSpec[]; readonly concurrency: number }
+  /**
+   * `fileCache`: "on", the agents say in Hello that they keep shared files by hash (the current agent does);
+   * "seeded", and they already hold the Pipy codebase at their first connect (as after a controller restart);
+   * "off", agents of the previous version.
+   */
+  | { readonly type: "enroll"; readonly addresses: readonly string[]; readonly caPem: string; readonly agents: readonly AgentSpec[]; readonly concurrency: number; readonly fileCache: FileCacheMode }
   | { readonly type: "connect"; readonly concurrency: number }
   /** Every agent drops its stream and channel at once, then connects again (answered at once). */
   | { readonly type: "reconnect"; readonly concurrency: number }

@@ -5,9 +5,14 @@
  * stream on its own channel (one socket), Hello with its announced host
  * address and one endpoint, and an ACK (version + hash, ok) for every config
  * as soon as it arrives. Key, CSR, Enroll and TLS settings are the agent's
- * own code (src/agent); only the session loop is this small one.
+ * own code (src/agent); only the session loop is this small one. Like the
+ * agent, it keeps shared files by hash (only the hashes: nothing is served
+ * here) and lists them in Hello, unless told to act as an agent of the
+ * previous version (`fileCache: false`, full files every time).
  */
+import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
+import { CODEBASE } from "../src/controller/drivers/pipy/codebase/index.js";
 import { callEnroll } from "../src/agent/enroll.js";
 import { buildCsr, generateProxyKey } from "../src/agent/proxy-key.js";
 import { channelOptions, mutualCredentials } from "../src/agent/tls.js";
@@ -24,11 +29,18 @@ interface SimAgent {
   configs: number;
   hitAt?: number;
   sinceMark: number;
+  /** sha256 of the shared files it holds (strings interned per worker). */
+  readonly held: Set<string>;
 }
 
 /** The controller replicas' gRPC addresses; each agent uses the one its spec names. */
 let addresses: readonly string[] = [];
 let caPem = "";
+let fileCache = true;
+/** Hashes every agent holds before its first connect ("seeded"): the Pipy codebase's. */
+let seeded: string[] = [];
+/** One string per distinct hash, shared by every agent's set. */
+const interned = new Map<string, string>();
 let agents: SimAgent[] = [];
 let lastConfigAt = 0;
 let marker: string | undefined;
@@ -108,6 +120,14 @@ function connectAttempt(agent: SimAgent): Promise<grpc.ServiceError | undefined>
       if (m.message === "shutdown") fail(agent, "Shutdown", new Error(`${m.shutdown?.code ?? ""} ${m.shutdown?.reason ?? ""}`));
       if (m.message !== "config" || !m.config) return;
       const { version, hash } = m.config;
+      for (const f of m.config.files) {
+        if (f.byReference && !agent.held.has(f.sha256)) fail(agent, "config", new Error(`${f.path} sent by reference (${f.sha256}) but this agent never received it`));
+        if (!f.byReference && f.sha256 !== "") {
+          const sha = interned.get(f.sha256) ?? f.sha256;
+          interned.set(sha, sha);
+          agent.held.add(sha);
+        }
+      }
       call.write({ ack: { version, hash, ok: true, error: "" } });
       const now = Date.now();
       lastConfigAt = now;
@@ -130,6 +150,7 @@ function connectAttempt(agent: SimAgent): Promise<grpc.ServiceError | undefined>
       hello: {
         proxyId: agent.proxyId, hostAddresses: [agent.spec.host], endpoints: [{ ip: agent.spec.host, port: agent.spec.port }],
         agentVersion: "bench", proxyVersion: "", configVersion: 0, configHash: "",
+        ...(fileCache ? { fileCache: { supported: true, sha256: [...agent.held] } } : {}),
       },
     });
   });
@@ -152,7 +173,9 @@ serve<WorkerRequest>(async (r) => {
     case "enroll":
       addresses = r.addresses;
       caPem = r.caPem;
-      agents = r.agents.map((spec) => ({ spec, configs: 0, sinceMark: 0 }));
+      fileCache = r.fileCache !== "off";
+      seeded = r.fileCache === "seeded" ? CODEBASE.map((m) => createHash("sha256").update(m.source, "utf8").digest("hex")) : [];
+      agents = r.agents.map((spec) => ({ spec, configs: 0, sinceMark: 0, held: new Set<string>(seeded) }));
       await bounded(agents, r.concurrency, enrollOne);
       return status();
     case "connect":

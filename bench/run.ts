@@ -14,6 +14,11 @@
  * the mesh-wide change) and the replicas scenario (the agents scenario again
  * with `--replicas R`, default 2, controller replicas sharing one real etcd)
  * run when an etcd binary is found (`ETCD_BIN`, else `etcd` on the PATH).
+ * `--file-cache off` makes the simulated agents act as agents of the
+ * previous version (no FileCache in Hello: every file in full), for A/B;
+ * `--file-cache seeded` has them hold the Pipy codebase from their first
+ * connect, as agents reconnecting to a restarted controller do.
+ * Figures with a goal of issue 17 carry `goal`, `ratioToGoal` and `met`.
  * `--quick` shrinks every part (200 agents, 100 with replicas, fewer
  * certificates and renders) to finish in under two minutes, for smoke runs.
  */
@@ -29,7 +34,7 @@ import { EmptyMeshSpec } from "../src/controller/spec/empty-spec.js";
 import { FileStore } from "../src/controller/store/file-store.js";
 import { silentLogger } from "../src/common/logger.js";
 import type { StateStore } from "../src/controller/store/types.js";
-import { runAgentsBenchmark, type AgentsBenchOptions } from "./agents.js";
+import { runAgentsBenchmark, type AgentsBenchOptions, type Goal } from "./agents.js";
 import { runEtcdWatchBenchmark, startEtcd, stopEtcd } from "./etcd-watch.js";
 import { runRenderBenchmark } from "./render.js";
 import { runSidecarsBenchmark } from "./sidecars.js";
@@ -41,10 +46,30 @@ interface Figure {
   readonly figure: string;
   readonly value: number;
   readonly unit: string;
+  /** "<= 100" or ">= 1000", in `unit`. */
+  readonly goal?: string;
+  /** value / goal: at most 1 meets a maximum, at least 1 a minimum. */
+  readonly ratioToGoal?: number;
+  readonly met?: boolean;
+  /** value / anchor, by anchor name. */
+  readonly anchors?: Readonly<Record<string, number>>;
 }
 const figures: Figure[] = [];
-function report(scenario: string, figure: string, value: number, unit: string): void {
-  const f = { scenario, figure, value: Number(value.toPrecision(4)), unit };
+const round4 = (v: number) => Number(v.toPrecision(4));
+/**
+ * One JSON line per figure. `goal` and `anchors` are optional (the first four
+ * arguments are what every scenario passes); with a goal the line carries
+ * the ratio to it and whether it is met, with anchors value / anchor each.
+ */
+function report(scenario: string, figure: string, value: number, unit: string, goal?: Goal, anchors?: Readonly<Record<string, number>>): void {
+  const target = goal?.max ?? goal?.min;
+  const f: Figure = {
+    scenario, figure, value: round4(value), unit,
+    ...(goal !== undefined && target !== undefined
+      ? { goal: `${goal.max !== undefined ? "<=" : ">="} ${target}`, ratioToGoal: round4(value / target), met: goal.max !== undefined ? value <= goal.max : value >= target }
+      : {}),
+    ...(anchors !== undefined ? { anchors: Object.fromEntries(Object.entries(anchors).map(([name, a]) => [name, round4(value / a)])) } : {}),
+  };
   figures.push(f);
   console.log(JSON.stringify(f));
 }
@@ -193,7 +218,7 @@ async function replicasOnEtcd(binary: string, o: Omit<AgentsBenchOptions, "repli
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     agents: { type: "string" }, workers: { type: "string" }, only: { type: "string" }, tmpdir: { type: "string" },
-    concurrency: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" }, quick: { type: "boolean" }, driver: { type: "string" }, replicas: { type: "string" },
+    concurrency: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" }, quick: { type: "boolean" }, driver: { type: "string" }, replicas: { type: "string" }, "file-cache": { type: "string" },
   } });
   const quick = values.quick === true;
   const only = values.only?.split(",");
@@ -203,6 +228,9 @@ async function main(): Promise<void> {
   const driver = values.driver;
   if (driver !== undefined && driver !== "pipy" && driver !== "json") throw new Error(`--driver must be pipy or json, got "${driver}"`);
   const workers = positiveInt("workers", values.workers, undefined);
+  const fileCache = values["file-cache"] ?? "on";
+  // off: the simulated agents act as agents of the previous version (every file in full); seeded: they hold the codebase from the start.
+  if (fileCache !== "on" && fileCache !== "off" && fileCache !== "seeded") throw new Error(`--file-cache must be on, seeded or off, got "${fileCache}"`);
   const replicaCount = positiveInt("replicas", values.replicas, 2)!;
   if (replicaCount < 2) throw new Error("--replicas must be at least 2 (the agents scenario is the single controller)");
   const concurrency = positiveInt("concurrency", values.concurrency, 16)!;
@@ -221,12 +249,12 @@ async function main(): Promise<void> {
     }
   }
   let meshWideP99: number | undefined;
-  if (runs("agents") && agents > 0) ({ meshWideP99 } = await runAgentsBenchmark({ agents, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report }));
+  if (runs("agents") && agents > 0) ({ meshWideP99 } = await runAgentsBenchmark({ agents, fileCache, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report }));
   const etcd = etcdBinary();
   if (runs("replicas") && agents > 0) {
     if (etcd === undefined) console.log(JSON.stringify({ scenario: "replicas", skipped: "no etcd binary (ETCD_BIN or etcd on the PATH): replicas share their state in etcd" }));
     // Quick runs keep the CI smoke under two minutes: enrolment through etcd is the slow part.
-    else await replicasOnEtcd(etcd, { agents: quick ? Math.min(agents, 100) : agents, replicas: replicaCount, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
+    else await replicasOnEtcd(etcd, { agents: quick ? Math.min(agents, 100) : agents, replicas: replicaCount, fileCache, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
   }
   if (runs("etcd") && agents > 0) {
     if (etcd === undefined) console.log(JSON.stringify({ scenario: "etcd", skipped: "no etcd binary (ETCD_BIN or etcd on the PATH): the etcd watch baseline needs Debian's etcd-server" }));
@@ -238,7 +266,7 @@ async function main(): Promise<void> {
 
   const width = Math.max(...figures.map((f) => f.figure.length));
   console.log(`\n${"figure".padEnd(width)}  value`);
-  for (const f of figures) console.log(`${f.figure.padEnd(width)}  ${f.value} ${f.unit}`);
+  for (const f of figures) console.log(`${f.figure.padEnd(width)}  ${f.value} ${f.unit}${f.goal === undefined ? "" : `  (goal ${f.goal}: ${f.met === true ? "met" : "not met"}, ${f.ratioToGoal} x)`}`);
 }
 
 try {

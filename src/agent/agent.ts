@@ -47,6 +47,7 @@ import { certificateValidity, type CertificateValidity } from "./certificate-sta
 import { classifyConnectFailure, type ConnectFailure } from "./connect-failure.js";
 import { probeTls } from "./tls-probe.js";
 import { AgentStateMachine, type AgentState, type StateChange } from "./state-machine.js";
+import { FileCache } from "./file-cache.js";
 import { runStreamSession, type ProxyCertificateAnswer, type SessionEnd } from "./stream.js";
 import { ProxyPidFile } from "./stale-proxy.js";
 import { PipySupervisor, proxyVersion } from "./supervisor.js";
@@ -206,6 +207,8 @@ class Agent implements RunningAgent {
   /** Probes from the join token (kept with the enrollment) and from the controller's hosts file (this connection's). */
   #tokenProbes: readonly HealthProbe[];
   #hostsProbes: readonly HealthProbe[] = [];
+  /** Shared files kept by hash (file-cache.ts); listed in every Hello. */
+  readonly #files: FileCache;
 
   constructor(config: AgentConfig, root: Logger, hooks: AgentTestHooks, dataDir: DataDir, caPem: string, identity: Identity | undefined, serviceCert: ServiceCertificateData | undefined, capture: CaptureSetup, tokenProbes: readonly HealthProbe[], closer: Closer, steps: StartSequence) {
     this.#config = config;
@@ -223,6 +226,7 @@ class Agent implements RunningAgent {
     this.#tokenProbes = tokenProbes;
     this.#prober = new Prober({ logger: root, clock: this.#clock, metrics: this.#probeMetrics, ...hooks.prober });
     this.#sm = new AgentStateMachine(identity === undefined ? "ENROLLING" : "CONNECTING", this.#log);
+    this.#files = new FileCache(dataDir.file.sharedFiles(), this.#log);
   }
 
   get state(): AgentState {
@@ -510,8 +514,14 @@ class Agent implements RunningAgent {
     const client = new proto.meshfed.v1.ProxyControlPlane(address, mutualCredentials(this.#caPem, identity.keyPem, identity.certPem), channelOptions(address, this.#config.keepalive));
     const good = this.#applier.good;
     try {
+      // Names only; each is checked against its hash when a config refers to it.
+      const cached = await this.#files.list().catch((err: unknown) => {
+        this.#log.warn({ err: errorMessage(err) }, "the shared-file cache could not be listed; the controller sends every file in full");
+        return [];
+      });
       const end = await runStreamSession({
         client,
+        files: this.#files,
         hello: {
           proxyId: identity.proxyId,
           hostAddresses: this.#config.hostAddresses ?? defaultHostAddresses(),
@@ -523,6 +533,7 @@ class Agent implements RunningAgent {
           dns: this.#dnsStatus(),
           capture: this.#captureMessage(),
           endpointHealth: this.#prober.health(),
+          fileCache: { supported: true, sha256: cached },
         },
         handlers: {
           caBundle: (pem) => this.#onCaBundle(pem),

@@ -27,6 +27,8 @@
  *                               (ca-mismatch.ts); read by the installer, removed once connected
  *   dns/names.json              last mesh name table received (the DNS answers from it
  *                               through controller outages and agent restarts)
+ *   files/<sha256>        0600  shared files (the Pipy codebase) by content hash
+ *                               (file-cache.ts), checked against the name on every use
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { chmod, mkdir, readFile, rm } from "node:fs/promises";
@@ -104,6 +106,8 @@ export class DataDir {
     goodConfig: () => join(this.path, "config", "good.json"),
     trustFailure: () => join(this.path, "trust-failure.json"),
     meshNames: () => join(this.path, "dns", "names.json"),
+    /** Shared files by sha256 (file-cache.ts): the Pipy codebase, sent once per agent. */
+    sharedFiles: () => join(this.path, "files"),
     /** The running Pipy (pid, start time), for the start after a kill -9 (stale-proxy.ts). */
     pipyPid: () => join(this.path, "pipy.pid"),
   };

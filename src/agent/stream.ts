@@ -10,7 +10,7 @@
  * Health goes out every `healthIntervalMs` and whenever `healthChanged` fires.
  */
 import * as grpc from "@grpc/grpc-js";
-import { errorMessage } from "../common/errors.js";
+import { errorCode, errorMessage, MeshfedError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import type { AgentMessage, ControllerMessage__Output, ProxyControlPlaneClient } from "../common/proto.js";
 import type { Hello } from "../generated/proto/meshfed/v1/Hello.js";
@@ -20,6 +20,8 @@ import type { ConfigVersionData } from "./config-version.js";
 import type { ServiceCertificateData } from "./data-dir.js";
 import { classifyRpcError, type RpcFailure } from "./grpc-errors.js";
 import { fromWireProbes, type HealthProbe } from "../common/health-probe.js";
+import type { ConfigFile__Output } from "../generated/proto/meshfed/v1/ConfigFile.js";
+import { FILE_CACHE_ERRORS, type FileCache } from "./file-cache.js";
 
 export interface StreamHandlers {
   readonly caBundle: (pem: string) => Promise<void>;
@@ -47,6 +49,11 @@ export interface StreamSessionOptions {
   readonly signal: AbortSignal;
   /** Called once when the controller first answers (headers or a message). */
   readonly connected: () => void;
+  /**
+   * Shared files kept by hash (file-cache.ts); the Hello's file_cache must
+   * say so. Absent: an agent that takes every file in full.
+   */
+  readonly files?: Pick<FileCache, "get" | "put">;
 }
 
 export interface ProxyCertificateAnswer {
@@ -67,6 +74,8 @@ export type SessionEnd =
 
 export function runStreamSession(o: StreamSessionOptions): Promise<SessionEnd> {
   return new Promise((resolve) => {
+    // Already stopping (the agent closed while the Hello was prepared): no call at all, so none is cancelled before its listeners exist.
+    if (o.signal.aborted) return resolve({ kind: "aborted", connectedMs: 0 });
     const call = o.client.Connect();
     let connectedAt: number | undefined;
     let shutdown: Extract<SessionEnd, { kind: "shutdown" }> | undefined;
@@ -143,7 +152,24 @@ export function runStreamSession(o: StreamSessionOptions): Promise<SessionEnd> {
         case "config": {
           const c = msg.config;
           if (!c) break;
-          const config: ConfigVersionData = { version: c.version, driver: c.driver, hash: c.hash, files: c.files.map((f) => ({ path: f.path, content: f.content })) };
+          let files: ConfigVersionData["files"];
+          try {
+            files = await resolveFiles(c.files, o.files, o.logger);
+          } catch (err) {
+            const nack: AgentMessage = { ack: { version: c.version, hash: c.hash, ok: false, error: errorMessage(err) } };
+            if (errorCode(err) !== FILE_CACHE_ERRORS.missing) {
+              write(nack);
+              break;
+            }
+            // A file it should hold is gone or corrupted: a new Hello lists what the cache really holds, and the
+            // controller sends the rest in full. The stream ends once the NACK is on the wire, so the controller sees why.
+            const end = () => finish({ kind: "ended", failure: { permanent: false, code: FILE_CACHE_ERRORS.missing, details: errorMessage(err), grpcCode: undefined }, connectedMs: connectedMs() });
+            if (ended) break;
+            call.write(nack, end);
+            setTimeout(end, 1000).unref();
+            break;
+          }
+          const config: ConfigVersionData = { version: c.version, driver: c.driver, hash: c.hash, files };
           // Not awaited: convergence may take seconds; later messages must not wait for it.
           void o.handlers.config(config).then(
             (r) => write({ ack: { version: r.version, hash: r.hash, ok: r.ok, error: r.error } }),
@@ -191,4 +217,33 @@ export function runStreamSession(o: StreamSessionOptions): Promise<SessionEnd> {
 
     write({ hello: o.hello });
   });
+}
+
+/**
+ * The files of a config with references replaced by the cached bytes, and
+ * shared files sent in full checked against their hash and cached. Done in
+ * message order, so a later config's reference finds the file an earlier one
+ * carried. A file that cannot be cached is still used; the next reference to
+ * it then fails and the stream reconnects without it in the Hello.
+ */
+async function resolveFiles(files: readonly ConfigFile__Output[], cache: StreamSessionOptions["files"], log: Logger): Promise<ConfigVersionData["files"]> {
+  const out: Array<ConfigVersionData["files"][number]> = [];
+  for (const f of files) {
+    if (f.byReference) {
+      const content = await cache?.get(f.sha256);
+      if (content === undefined) throw new MeshfedError(FILE_CACHE_ERRORS.missing, `${f.path}: the shared file ${f.sha256.slice(0, 80)} is not in the agent's cache`);
+      out.push({ path: f.path, content });
+      continue;
+    }
+    if (f.sha256 !== "" && cache !== undefined) {
+      try {
+        await cache.put(f.sha256, f.content);
+      } catch (err) {
+        if (errorCode(err) === FILE_CACHE_ERRORS.mismatch) throw err;
+        log.warn({ path: f.path, err: errorMessage(err) }, "a shared file could not be kept on disk; it is used now and fetched in full again later");
+      }
+    }
+    out.push({ path: f.path, content: f.content });
+  }
+  return out;
 }

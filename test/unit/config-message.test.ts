@@ -7,7 +7,8 @@ import { loadProto, type ControllerMessage, type ControllerMessage__Output } fro
 import { JsonDriver } from "../../src/controller/drivers/json/json-driver.js";
 import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import type { ProxyConfig } from "../../src/controller/drivers/types.js";
-import { acceptingEncodedMessages, encodeConfigMessage } from "../../src/controller/proxy-control-plane/config-message.js";
+import { createHash } from "node:crypto";
+import { acceptingEncodedMessages, encodeConfigMessage, sharedFileSha256 } from "../../src/controller/proxy-control-plane/config-message.js";
 import { splitView, VIEWS } from "./pipy-fixtures.js";
 
 const connect = loadProto().meshfed.v1.ProxyControlPlane.service.Connect;
@@ -69,4 +70,57 @@ test("the Connect serializer passes encoded bytes through and still encodes plai
 
 test("a version that is not a non-negative safe integer is refused", () => {
   for (const bad of [-1, 1.5, 2 ** 53]) assert.throws(() => encodeConfigMessage(bad, odd), RangeError);
+});
+
+test("FileCache: shared files go in full with their sha256 while the agent lacks them, then as references; per-proxy files always in full", () => {
+  const config = pipy.render(splitView);
+  const sharedFiles = config.files.filter((f) => Object.isFrozen(f));
+  assert.ok(sharedFiles.length > 5);
+  const held = new Set<string>();
+  const first = encodeConfigMessage(4, config, held);
+  const decoded1: ControllerMessage__Output = connect.responseDeserialize(first.bytes);
+  assert.deepEqual(first.sharedInFull, sharedFiles.map((f) => sharedFileSha256(f)));
+  for (const [i, f] of config.files.entries()) {
+    const got = decoded1.config!.files[i]!;
+    assert.equal(got.path, f.path);
+    assert.deepEqual(Buffer.from(got.content), Buffer.from(f.content));
+    assert.equal(got.byReference, false);
+    assert.equal(got.sha256, Object.isFrozen(f) ? createHash("sha256").update(f.content).digest("hex") : "");
+  }
+  for (const sha of first.sharedInFull) held.add(sha);
+  const second = encodeConfigMessage(5, config, held);
+  const decoded2: ControllerMessage__Output = connect.responseDeserialize(second.bytes);
+  assert.deepEqual(second.sharedInFull, []);
+  assert.equal(decoded2.config!.hash, config.hash);
+  assert.equal(decoded2.config!.version, 5);
+  for (const [i, f] of config.files.entries()) {
+    const got = decoded2.config!.files[i]!;
+    assert.equal(got.byReference, Object.isFrozen(f), f.path);
+    if (Object.isFrozen(f)) {
+      assert.equal(got.content.length, 0);
+      assert.equal(got.sha256, sharedFileSha256(f));
+    } else assert.deepEqual(Buffer.from(got.content), Buffer.from(f.content));
+  }
+  // What the lever is for: the message is the per-proxy file plus ~80 bytes per shared file.
+  const perProxy = config.files.filter((f) => !Object.isFrozen(f)).reduce((n, f) => n + f.content.length, 0);
+  assert.ok(second.bytes.length < perProxy + 100 * sharedFiles.length, `${second.bytes.length} bytes`);
+  assert.ok(first.bytes.length > second.bytes.length + 15_000);
+});
+
+test("FileCache: the hand-encoded reference and full-with-hash entries are what protobufjs writes for the same fields", () => {
+  const config = json.render(splitView);
+  const frozen = Object.freeze({ path: "/lib.js", content: Buffer.from("export default 1\n") });
+  const mixed: ProxyConfig = { ...config, files: [frozen, ...config.files] };
+  const sha = sharedFileSha256(frozen);
+  const asProtobufjs = (byReference: boolean) => connect.responseSerialize({
+    config: {
+      version: 9, driver: mixed.driver, hash: mixed.hash,
+      files: [
+        byReference ? { path: frozen.path, sha256: sha, byReference: true } : { path: frozen.path, content: frozen.content, sha256: sha },
+        ...config.files.map((f) => ({ path: f.path, content: Buffer.from(f.content) })),
+      ],
+    },
+  } satisfies ControllerMessage);
+  assert.deepEqual(encodeConfigMessage(9, mixed, new Set()).bytes, asProtobufjs(false));
+  assert.deepEqual(encodeConfigMessage(9, mixed, new Set([sha])).bytes, asProtobufjs(true));
 });

@@ -150,7 +150,7 @@ test("Hello: a declared protocol passes the edge, an unknown one is MESHFED_HELL
   const PROXY = "0b6f0e58-6a0c-4f47-9b8f-3c1c2f1e9a01";
   const hello = (protocol: string) => ({
     proxyId: PROXY, hostAddresses: ["10.0.0.5"], endpoints: [{ ip: "10.0.0.5", port: 14001, protocol }, { ip: "10.0.0.5", port: 8080, protocol: "" }],
-    agentVersion: "1", proxyVersion: "", configVersion: 0, configHash: "", dns: null, capture: null, endpointHealth: [],
+    agentVersion: "1", proxyVersion: "", configVersion: 0, configHash: "", dns: null, capture: null, endpointHealth: [], fileCache: null,
   });
   const ctx = { proxyId: PROXY, service: "shop/web", ownersOf: () => [] };
   assert.deepEqual(validateHello(hello("grpc"), ctx).endpoints, [{ ip: "10.0.0.5", port: 14001, protocol: "grpc" }, { ip: "10.0.0.5", port: 8080 }]);

@@ -14,15 +14,29 @@
  * The bytes are the ones protobufjs writes for the same message (fields in
  * number order, every field present written, lengths as varints), so agents
  * decode exactly what they decoded before; a unit test compares both
- * encodings. The proto is unchanged.
+ * encodings.
+ *
+ * Content-addressed files (issue 17): to an agent whose Hello says it keeps
+ * shared files by hash (FileCache), a shared file goes in full once, with its
+ * sha256, and afterwards as a reference (path + sha256, no content) while the
+ * agent holds it. A push then carries only the per-proxy config.json (~2 KB
+ * instead of ~20 KB with Pipy). Agents without FileCache get the bytes above,
+ * unchanged.
  */
+import { createHash } from "node:crypto";
 import type { ServiceDefinition } from "@grpc/grpc-js";
 import type { ControllerMessage } from "../../common/proto.js";
 import type { ConfigFile, ProxyConfig } from "../drivers/types.js";
 
 /** A ControllerMessage already encoded; the Connect serializer passes its bytes through unchanged. */
 export class EncodedControllerMessage {
-  constructor(readonly bytes: Buffer) {}
+  /** sha256 of the shared files this message carries in full (the agent caches them once it has it). */
+  constructor(readonly bytes: Buffer, readonly sharedInFull: readonly string[] = []) {}
+}
+
+/** What the agent on the stream holds by hash; absent: an agent without FileCache (full files, the old bytes). */
+export interface AgentFileCache {
+  has(sha256: string): boolean;
 }
 
 export type OutgoingControllerMessage = ControllerMessage | EncodedControllerMessage;
@@ -35,16 +49,53 @@ const CONFIG_VERSION_HASH = (3 << 3) | 2;
 const CONFIG_VERSION_FILES = (4 << 3) | 2;
 const CONFIG_FILE_PATH = (1 << 3) | 2;
 const CONFIG_FILE_CONTENT = (2 << 3) | 2;
+const CONFIG_FILE_SHA256 = (3 << 3) | 2;
+const CONFIG_FILE_BY_REFERENCE = (4 << 3) | 0;
 
-/** The encoded `files` entries of shared (frozen) files, by identity: they live as long as the driver holds the file. */
-const sharedEntries = new WeakMap<ConfigFile, Buffer>();
+/** The encodings of one shared (frozen) file, made once each and kept as long as the driver holds the file. */
+interface SharedEncodings {
+  readonly sha256: string;
+  /** As protobufjs writes it: path and content (agents without FileCache). */
+  full?: Buffer;
+  /** Path, content and sha256: the agent caches it. */
+  fullWithHash?: Buffer;
+  /** Path, sha256 and by_reference: the agent takes it from its cache. */
+  reference?: Buffer;
+}
+const shared = new WeakMap<ConfigFile, SharedEncodings>();
 
-/** The complete message for `config` sent as `version`. */
-export function encodeConfigMessage(version: number, config: ProxyConfig): EncodedControllerMessage {
+function encodingsOf(file: ConfigFile): SharedEncodings {
+  let e = shared.get(file);
+  if (e === undefined) {
+    e = { sha256: createHash("sha256").update(file.content).digest("hex") };
+    shared.set(file, e);
+  }
+  return e;
+}
+
+/** The sha256 (hex) of a shared file's content, computed once per file object. */
+export function sharedFileSha256(file: ConfigFile): string {
+  return encodingsOf(file).sha256;
+}
+
+/**
+ * The complete message for `config` sent as `version`. With `cache` (the
+ * agent keeps shared files by hash) shared files it holds go by reference and
+ * the others in full with their hash, listed in `sharedInFull`.
+ */
+export function encodeConfigMessage(version: number, config: ProxyConfig, cache?: AgentFileCache): EncodedControllerMessage {
   if (!Number.isSafeInteger(version) || version < 0) throw new RangeError(`config version must be a non-negative safe integer, got ${version}`);
   const driver = Buffer.from(config.driver, "utf8");
   const hash = Buffer.from(config.hash, "utf8");
-  const entries = config.files.map((file) => (Object.isFrozen(file) ? sharedEntry(file) : pendingEntry(file)));
+  const sharedInFull: string[] = [];
+  const entries = config.files.map((file) => {
+    if (!Object.isFrozen(file)) return pendingEntry(file);
+    if (cache === undefined) return sharedEntry(file);
+    const e = encodingsOf(file);
+    if (cache.has(e.sha256)) return referenceEntry(file, e);
+    sharedInFull.push(e.sha256);
+    return fullWithHashEntry(file, e);
+  });
   const inner =
     1 + varintSize(version) +
     fieldSize(driver.length) + fieldSize(hash.length) +
@@ -58,7 +109,7 @@ export function encodeConfigMessage(version: number, config: ProxyConfig): Encod
   at = writeBytes(out, at, CONFIG_VERSION_HASH, hash);
   for (const e of entries) at = Buffer.isBuffer(e) ? at + e.copy(out, at) : writeEntry(out, at, e);
   if (at !== out.length) throw new Error(`config message encoding wrote ${at} of ${out.length} bytes`);
-  return new EncodedControllerMessage(out);
+  return new EncodedControllerMessage(out, sharedInFull);
 }
 
 /** A per-proxy file, written straight into the message buffer. */
@@ -78,14 +129,46 @@ function pendingEntry(file: ConfigFile): PendingEntry {
 }
 
 function sharedEntry(file: ConfigFile): Buffer {
-  let entry = sharedEntries.get(file);
-  if (entry === undefined) {
+  const e = encodingsOf(file);
+  if (e.full === undefined) {
     const pending = pendingEntry(file);
-    entry = Buffer.allocUnsafe(pending.size);
-    writeEntry(entry, 0, pending);
-    sharedEntries.set(file, entry);
+    e.full = Buffer.allocUnsafe(pending.size);
+    writeEntry(e.full, 0, pending);
   }
-  return entry;
+  return e.full;
+}
+
+function fullWithHashEntry(file: ConfigFile, e: SharedEncodings): Buffer {
+  if (e.fullWithHash === undefined) {
+    const path = Buffer.from(file.path, "utf8");
+    const sha = Buffer.from(e.sha256, "ascii");
+    const body = fieldSize(path.length) + fieldSize(file.content.length) + fieldSize(sha.length);
+    const out = Buffer.allocUnsafe(fieldSize(body));
+    let at = writeVarint(out, 0, CONFIG_VERSION_FILES);
+    at = writeVarint(out, at, body);
+    at = writeBytes(out, at, CONFIG_FILE_PATH, path);
+    at = writeBytes(out, at, CONFIG_FILE_CONTENT, file.content);
+    writeBytes(out, at, CONFIG_FILE_SHA256, sha);
+    e.fullWithHash = out;
+  }
+  return e.fullWithHash;
+}
+
+function referenceEntry(file: ConfigFile, e: SharedEncodings): Buffer {
+  if (e.reference === undefined) {
+    const path = Buffer.from(file.path, "utf8");
+    const sha = Buffer.from(e.sha256, "ascii");
+    const body = fieldSize(path.length) + fieldSize(sha.length) + 2;
+    const out = Buffer.allocUnsafe(fieldSize(body));
+    let at = writeVarint(out, 0, CONFIG_VERSION_FILES);
+    at = writeVarint(out, at, body);
+    at = writeBytes(out, at, CONFIG_FILE_PATH, path);
+    at = writeBytes(out, at, CONFIG_FILE_SHA256, sha);
+    at = writeVarint(out, at, CONFIG_FILE_BY_REFERENCE);
+    writeVarint(out, at, 1);
+    e.reference = out;
+  }
+  return e.reference;
 }
 
 function writeEntry(out: Buffer, at: number, e: PendingEntry): number {

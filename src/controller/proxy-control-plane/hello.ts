@@ -18,6 +18,9 @@ export const HELLO_ERRORS = {
   endpointOtherService: "MESHFED_ENDPOINT_OTHER_SERVICE",
 } as const;
 
+/** The most shared-file hashes a Hello may list (a few are expected: one codebase per controller version). */
+export const MAX_CACHED_FILES = 256;
+
 const ip = z.string().refine((v) => isIP(v) !== 0, { message: "not an IPv4 or IPv6 address" });
 /** An agent's capture status (Hello and Health field 20); absent or empty = mode "none". */
 const captureSchema = z.object({
@@ -55,6 +58,11 @@ const helloSchema = z.object({
     names: z.number().int().nonnegative(),
     detail: z.string().max(1024),
   }).nullish().transform((d) => d ?? null),
+  /** Absent from agents older than content-addressed files (issue 17): they get every file in full. */
+  fileCache: z.object({
+    supported: z.boolean(),
+    sha256: z.array(z.string().regex(/^[0-9a-f]{64}$/)).max(MAX_CACHED_FILES),
+  }).nullish().transform((c) => (c?.supported === true ? c.sha256 : null)),
 });
 
 export type ValidHello = Omit<z.infer<typeof helloSchema>, "endpoints"> & {

@@ -345,6 +345,7 @@ export class ProxyControlPlane {
     session.configVersion = valid.configVersion;
     session.configHash = valid.configHash;
     session.dns = valid.dns;
+    if (valid.fileCache !== null) session.fileCache = new Set(valid.fileCache);
     if (valid.capture !== null) session.capture = { ...valid.capture, at: new Date().toISOString() };
 
     const replaced = this.sessions.add(session);

@@ -14,7 +14,7 @@ import type { ServiceRef } from "../../common/service.js";
 import type { AgentMessage__Output, ControllerMessage } from "../../common/proto.js";
 import type { CertificateWithKey } from "../certificates/types.js";
 import type { ProxyConfig } from "../drivers/types.js";
-import { encodeConfigMessage, type OutgoingControllerMessage } from "./config-message.js";
+import { EncodedControllerMessage, encodeConfigMessage, type OutgoingControllerMessage } from "./config-message.js";
 import { meshNamesMessage, type MeshNameTable } from "./mesh-names.js";
 import type { EndpointHealthInfo } from "../providers/types.js";
 import { toWireProbe, type HealthProbe } from "../../common/health-probe.js";
@@ -121,6 +121,12 @@ export class ProxySession {
   dns: DnsInfo | null = null;
   capture: CaptureInfo | null = null;
   endpointHealth: readonly EndpointHealthInfo[] = [];
+  /**
+   * sha256 of the shared files the agent holds (its Hello's FileCache, plus
+   * those written to it in full on this stream); undefined: an agent without
+   * FileCache, which gets every file in full.
+   */
+  fileCache: Set<string> | undefined = undefined;
   /** The hosts-file probes last sent, as JSON ("" = nothing sent yet on this stream). */
   #probesSent = "";
   readonly #stream: ProxyStream;
@@ -148,7 +154,7 @@ export class ProxySession {
     this.configDriver = config.driver;
     this.configSentAt = performance.now();
     // Only the encoded bytes are kept (until written): never the rendered files as well.
-    this.#send("config", encodeConfigMessage(this.configVersion, config));
+    this.#send("config", encodeConfigMessage(this.configVersion, config, this.fileCache));
     return this.configVersion;
   }
 
@@ -237,6 +243,9 @@ export class ProxySession {
     // A transport that went away: the session is ended by the stream's own events.
     if (this.#stream.destroyed || this.#stream.writableEnded) return;
     this.#inFlight += 1;
+    // Counted as held once written: a later config on this stream arrives after it, so it may refer to these files.
+    // (A pending config replaced before it was written never got here: its successor was encoded with the files in full.)
+    if (this.fileCache !== undefined && message instanceof EncodedControllerMessage) for (const sha of message.sharedInFull) this.fileCache.add(sha);
     const accepted = this.#stream.write(message, () => {
       this.#inFlight -= 1;
       this.#flush();

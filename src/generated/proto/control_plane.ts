@@ -16,6 +16,7 @@ import type { Endpoint as _meshfed_v1_Endpoint, Endpoint__Output as _meshfed_v1_
 import type { EndpointHealth as _meshfed_v1_EndpointHealth, EndpointHealth__Output as _meshfed_v1_EndpointHealth__Output } from './meshfed/v1/EndpointHealth.js';
 import type { EnrollRequest as _meshfed_v1_EnrollRequest, EnrollRequest__Output as _meshfed_v1_EnrollRequest__Output } from './meshfed/v1/EnrollRequest.js';
 import type { EnrollResponse as _meshfed_v1_EnrollResponse, EnrollResponse__Output as _meshfed_v1_EnrollResponse__Output } from './meshfed/v1/EnrollResponse.js';
+import type { FileCache as _meshfed_v1_FileCache, FileCache__Output as _meshfed_v1_FileCache__Output } from './meshfed/v1/FileCache.js';
 import type { Health as _meshfed_v1_Health, Health__Output as _meshfed_v1_Health__Output } from './meshfed/v1/Health.js';
 import type { HealthProbe as _meshfed_v1_HealthProbe, HealthProbe__Output as _meshfed_v1_HealthProbe__Output } from './meshfed/v1/HealthProbe.js';
 import type { HealthProbes as _meshfed_v1_HealthProbes, HealthProbes__Output as _meshfed_v1_HealthProbes__Output } from './meshfed/v1/HealthProbes.js';
@@ -51,6 +52,7 @@ export interface ProtoGrpcType {
       EndpointHealth: MessageTypeDefinition<_meshfed_v1_EndpointHealth, _meshfed_v1_EndpointHealth__Output>
       EnrollRequest: MessageTypeDefinition<_meshfed_v1_EnrollRequest, _meshfed_v1_EnrollRequest__Output>
       EnrollResponse: MessageTypeDefinition<_meshfed_v1_EnrollResponse, _meshfed_v1_EnrollResponse__Output>
+      FileCache: MessageTypeDefinition<_meshfed_v1_FileCache, _meshfed_v1_FileCache__Output>
       Health: MessageTypeDefinition<_meshfed_v1_Health, _meshfed_v1_Health__Output>
       HealthProbe: MessageTypeDefinition<_meshfed_v1_HealthProbe, _meshfed_v1_HealthProbe__Output>
       HealthProbes: MessageTypeDefinition<_meshfed_v1_HealthProbes, _meshfed_v1_HealthProbes__Output>

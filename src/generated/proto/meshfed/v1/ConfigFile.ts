@@ -7,6 +7,14 @@ export interface ConfigFile {
    */
   'path'?: (string);
   'content'?: (Buffer | Uint8Array | string);
+  /**
+   * Only to agents whose Hello set file_cache.supported, only for files shared
+   * by many proxies: the sha256 of the content (hex). With by_reference the
+   * content is absent and the agent takes the file from its cache (checked
+   * against this hash); otherwise the content is here and the agent caches it.
+   */
+  'sha256'?: (string);
+  'byReference'?: (boolean);
 }
 
 export interface ConfigFile__Output {
@@ -15,4 +23,12 @@ export interface ConfigFile__Output {
    */
   'path': (string);
   'content': (Buffer);
+  /**
+   * Only to agents whose Hello set file_cache.supported, only for files shared
+   * by many proxies: the sha256 of the content (hex). With by_reference the
+   * content is absent and the agent takes the file from its cache (checked
+   * against this hash); otherwise the content is here and the agent caches it.
+   */
+  'sha256': (string);
+  'byReference': (boolean);
 }

@@ -4,6 +4,7 @@ import type { Endpoint as _meshfed_v1_Endpoint, Endpoint__Output as _meshfed_v1_
 import type { CaptureStatus as _meshfed_v1_CaptureStatus, CaptureStatus__Output as _meshfed_v1_CaptureStatus__Output } from '../../meshfed/v1/CaptureStatus.js';
 import type { DnsStatus as _meshfed_v1_DnsStatus, DnsStatus__Output as _meshfed_v1_DnsStatus__Output } from '../../meshfed/v1/DnsStatus.js';
 import type { EndpointHealth as _meshfed_v1_EndpointHealth, EndpointHealth__Output as _meshfed_v1_EndpointHealth__Output } from '../../meshfed/v1/EndpointHealth.js';
+import type { FileCache as _meshfed_v1_FileCache, FileCache__Output as _meshfed_v1_FileCache__Output } from '../../meshfed/v1/FileCache.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Hello {
@@ -41,6 +42,12 @@ export interface Hello {
    * older agents: their endpoints count as ready, as before.
    */
   'endpointHealth'?: (_meshfed_v1_EndpointHealth)[];
+  /**
+   * Content-addressed files (docs/agent.md, "Shared files"): set by agents
+   * that keep shared files on disk by hash. Absent from older agents: they
+   * get every file in full, as before.
+   */
+  'fileCache'?: (_meshfed_v1_FileCache | null);
 }
 
 export interface Hello__Output {
@@ -78,4 +85,10 @@ export interface Hello__Output {
    * older agents: their endpoints count as ready, as before.
    */
   'endpointHealth': (_meshfed_v1_EndpointHealth__Output)[];
+  /**
+   * Content-addressed files (docs/agent.md, "Shared files"): set by agents
+   * that keep shared files on disk by hash. Absent from older agents: they
+   * get every file in full, as before.
+   */
+  'fileCache': (_meshfed_v1_FileCache__Output | null);
 }

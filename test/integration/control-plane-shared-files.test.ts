@@ -1,0 +1,128 @@
+// Content-addressed files (issue 17) against the real controller with the
+// Pipy driver: an agent of the previous version (no FileCache in its Hello)
+// keeps getting every file in full, exactly as before; an agent with
+// FileCache gets the shared codebase once with its hashes, then by reference,
+// and a reconnect that lists the hashes gets references only.
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { enroll, TestStream } from "../helpers/grpc-agent.js";
+import { startTestController, type TestController } from "../helpers/in-process-controller.js";
+import { CODEBASE } from "../../src/controller/drivers/pipy/codebase/index.js";
+import type { ControllerMessage__Output } from "../../src/common/proto.js";
+
+const HOSTS = (dbAddress: string) => `hosts:
+  - name: web-1
+    address: 127.0.0.2
+    services: [{ name: web, namespace: shop, port: 8080 }]
+  - name: db-1
+    address: ${dbAddress}
+    services: [{ name: db, namespace: shop, port: 5432 }]
+`;
+
+const WEB_TO_DB = `apiVersion: access.smi-spec.io/v1alpha3
+kind: TrafficTarget
+metadata: { name: web-to-db, namespace: shop }
+spec:
+  destination: { kind: ServiceAccount, name: db }
+  sources: [{ kind: ServiceAccount, name: web }]
+  rules: [{ kind: TCPRoute, name: any }]
+---
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: TCPRoute
+metadata: { name: any, namespace: shop }
+spec: {}
+`;
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+const CODEBASE_HASHES = CODEBASE.map((m) => sha256(Buffer.from(m.source, "utf8")));
+
+async function start(t: TestContext) {
+  const ctl = await startTestController(t, { hosts: HOSTS("127.0.0.3"), smi: { "access.yaml": WEB_TO_DB } });
+  const ca = await ctl.api<string>("/api/v1/ca");
+  const { token } = await ctl.api<{ token: string }>("/api/v1/tokens", { service: "shop/web", ttl: "10m", uses: 1 });
+  const { keyPem, response } = await enroll(ctl.grpcAddress, ca, token);
+  const open = (fileCache?: { supported: boolean; sha256: string[] }, held = { version: 0, hash: "" }) => {
+    const stream = new TestStream(ctl.grpcAddress, ca, keyPem, response.certificatePem);
+    t.after(() => stream.close());
+    stream.send({ hello: {
+      proxyId: response.proxyId, hostAddresses: ["127.0.0.2"], endpoints: [{ ip: "127.0.0.2", port: 8080 }],
+      agentVersion: "test", proxyVersion: "", configVersion: held.version, configHash: held.hash, ...(fileCache ? { fileCache } : {}),
+    } });
+    return stream;
+  };
+  return { ctl, open, proxyId: response.proxyId };
+}
+
+const configs = (s: TestStream) => s.messages.filter((m) => m.message === "config").map((m) => m.config!);
+const ack = (s: TestStream, c: NonNullable<ControllerMessage__Output["config"]>) => s.send({ ack: { version: c.version, hash: c.hash, ok: true, error: "" } });
+
+async function moveDb(ctl: TestController, address: string): Promise<void> {
+  await writeFile(ctl.hostsFile, HOSTS(address));
+}
+
+test("an agent of the previous version (no FileCache) gets every file in full, without hashes, at every push", async (t) => {
+  const { ctl, open } = await start(t);
+  const stream = open();
+  const first = (await stream.next((m) => m.message === "config", 10_000)).config!;
+  ack(stream, first);
+  await moveDb(ctl, "127.0.0.4");
+  const second = (await stream.next((m) => m.message === "config" && m.config!.version > first.version, 10_000)).config!;
+  for (const c of [first, second]) {
+    assert.deepEqual(c.files.slice(0, CODEBASE.length).map((f) => f.path), CODEBASE.map((m) => `/${m.path.replace(/^\//, "")}`));
+    for (const [i, m] of CODEBASE.entries()) assert.equal(Buffer.from(c.files[i]!.content).toString("utf8"), m.source, `${m.path} in version ${c.version}`);
+    for (const f of c.files) {
+      assert.equal(f.byReference, false);
+      assert.equal(f.sha256, "");
+      assert.ok(f.content.length > 0);
+    }
+  }
+  assert.ok(Buffer.from(second.files.at(-1)!.content).includes("127.0.0.4"));
+});
+
+test("an agent with FileCache gets the codebase once with its hashes, then by reference; a reconnect listing them gets references only", async (t) => {
+  const { ctl, open } = await start(t);
+  const stream = open({ supported: true, sha256: [] });
+  const first = (await stream.next((m) => m.message === "config", 10_000)).config!;
+  ack(stream, first);
+  const shared = first.files.slice(0, CODEBASE.length);
+  assert.deepEqual(shared.map((f) => f.sha256), CODEBASE_HASHES, "shared files carry their sha256");
+  for (const f of shared) {
+    assert.equal(f.byReference, false);
+    assert.equal(sha256(f.content), f.sha256);
+  }
+  const own = first.files.at(-1)!;
+  assert.equal(own.path, "/config.json");
+  assert.equal(own.sha256, "", "the per-proxy file is not content-addressed");
+
+  await moveDb(ctl, "127.0.0.4");
+  const second = (await stream.next((m) => m.message === "config" && m.config!.version > first.version, 10_000)).config!;
+  ack(stream, second);
+  assert.deepEqual(second.files.slice(0, CODEBASE.length).map((f) => [f.byReference, f.sha256, f.content.length]), CODEBASE_HASHES.map((h) => [true, h, 0]));
+  assert.ok(Buffer.from(second.files.at(-1)!.content).includes("127.0.0.4"));
+  // The config's hash is over the files' contents: the same whether they travel in full or by reference.
+  stream.close();
+
+  // A restarted agent: it holds the files (and not this config): references only, and the same hash as a full render.
+  const again = open({ supported: true, sha256: CODEBASE_HASHES });
+  const third = (await again.next((m) => m.message === "config", 10_000)).config!;
+  assert.equal(third.hash, second.hash);
+  assert.ok(third.files.slice(0, CODEBASE.length).every((f) => f.byReference && f.content.length === 0));
+  assert.equal(configs(again).length, 1);
+
+  // One that lists only some of them (one was corrupted and deleted) gets exactly that one in full.
+  const missing = CODEBASE_HASHES[2]!;
+  const partial = open({ supported: true, sha256: CODEBASE_HASHES.filter((h) => h !== missing) });
+  const fourth = (await partial.next((m) => m.message === "config", 10_000)).config!;
+  const full = fourth.files.filter((f) => !f.byReference);
+  assert.deepEqual(full.map((f) => f.sha256), [missing, ""]);
+  assert.equal(sha256(full[0]!.content), missing);
+});
+
+test("a Hello listing malformed hashes is refused at the edge (MESHFED_HELLO_INVALID)", async (t) => {
+  const { open } = await start(t);
+  const stream = open({ supported: true, sha256: ["not-a-hash"] });
+  const end = await stream.ended;
+  assert.equal(end.code, "MESHFED_HELLO_INVALID");
+});
