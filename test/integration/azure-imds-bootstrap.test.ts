@@ -18,7 +18,7 @@ import { classifyRpcError, PermanentRefusal } from "../../src/agent/grpc-errors.
 import { buildCsr, generateProxyKey } from "../../src/agent/proxy-key.js";
 import { freePort, startAgentProcess } from "../helpers/agent-process.js";
 import { getJson, startControllerProcess } from "../helpers/controller-process.js";
-import { eventually } from "../helpers/agent-testbed.js";
+import { waitFor } from "../helpers/wait.js";
 
 const TAGS = { "meshfed-service": "web", "meshfed-namespace": "shop", "meshfed-ports": "8080" };
 
@@ -66,20 +66,20 @@ test("scale-set instances join by attestation with nothing copied to them, also 
   const vm0 = await startVm("vm0", vmIdOf(inv.instanceId(first)), "127.0.0.31");
   await vm0.agent.waitFor((s) => s.state === "CONNECTED", 20_000);
   assert.ok(vm0.imds.requests.length >= 1 && vm0.imds.requests.every((r) => r.metadata === "true" && /^\d{10}$/.test(r.nonce ?? "")), "IMDS was asked with Metadata: true and a controller nonce");
-  await eventually(async () => {
+  await waitFor(async () => {
     const p = (await getJson(`${ctl.url}/api/v1/participants`)) as Participants;
     return p.participants.some((x) => x.service === "shop/web" && x.proxyId === vmIdOf(inv.instanceId(first)));
-  }, 15_000, "instance 0 as a participant of shop/web");
+  }, { what: "instance 0 as a participant of shop/web", timeoutMs: 15_000 });
   assert.match(ctl.stderr(), /proxy enrolled by Azure attestation/);
 
   // 2. Scale-out: a new instance appears in ARM; its agent joins with nothing copied to it (no poll wait: one prompt re-read).
   const second = inv.addScaleSetInstance({ resourceGroup: "shop-rg", scaleSet: "web", instanceId: "1", power: "running", ip: "127.0.0.32" });
   const vm1 = await startVm("vm1", vmIdOf(inv.instanceId(second)), "127.0.0.32");
   await vm1.agent.waitFor((s) => s.state === "CONNECTED", 20_000);
-  await eventually(async () => {
+  await waitFor(async () => {
     const p = (await getJson(`${ctl.url}/api/v1/participants`)) as Participants;
     return p.participants.filter((x) => x.service === "shop/web").length === 2;
-  }, 15_000, "both instances as participants");
+  }, { what: "both instances as participants", timeoutMs: 15_000 });
 
   // 3. A VM without a service tag: refused by name, at the controller and at the agent (which stops).
   const vm2 = await startVm("vm2", vmIdOf(inv.vmId(plain)), "127.0.0.33");
@@ -124,7 +124,7 @@ test("scale-set instances join by attestation with nothing copied to them, also 
     const seen = err instanceof PermanentRefusal ? err.code : attestationFailure(err)?.code ?? classifyRpcError(err).code;
     assert.equal(seen, c.code);
     assert.equal(err instanceof PermanentRefusal, c.stops, `${c.code}: the agent ${c.stops ? "stops" : "retries"}`);
-    await eventually(() => ctl.stderr().includes(`"code":"${c.code}"`), 5_000, `${c.code} in the controller log`);
+    await waitFor(() => ctl.stderr().includes(`"code":"${c.code}"`), { what: `${c.code} in the controller log`, timeoutMs: 5_000 });
   }
   // A replayed document: the nonce was spent by the first Enroll.
   const replayImds = await FakeImds.start(chain, { vmId: vmIdOf(inv.instanceId(second)), subscriptionId: arm.subscriptionId });

@@ -6,8 +6,9 @@ import { ControllerMetrics } from "../../src/common/metrics.js";
 import { kubernetesProviderConfigSchema } from "../../src/controller/kube/index.js";
 import { createKubeMeshConfig } from "../../src/controller/spec/kubernetes/index.js";
 import type { MeshConfigChange, MeshSettings } from "../../src/controller/spec/kubernetes/mesh-config.js";
-import { kubeHarness, recorder, until } from "../fakes/kube-api-harness.js";
+import { kubeHarness, recorder } from "../fakes/kube-api-harness.js";
 import { configMap } from "../fakes/kube-api-objects.js";
+import { waitFor } from "../helpers/wait.js";
 
 const DEFAULTS: MeshSettings = { permissive: false, outboundPassthrough: true, proxyValidityMs: 365 * 24 * 3_600_000, serviceValidityMs: 24 * 3_600_000, serviceJitterMs: 3_600_000 };
 
@@ -40,13 +41,13 @@ test("hot reload: edits apply and emit what changed; a bad edit keeps the last g
   assert.deepEqual(mc.current(), { ...DEFAULTS, serviceValidityMs: 12 * 3_600_000 });
 
   api.apply("configmaps", configMap("meshfed-system", "meshfed-config", { "certificates.serviceValidity": "12h", "mesh.permissive": "true" }));
-  await until(() => changes.values.length === 1);
+  await waitFor(() => changes.values.length === 1, { what: "changes.values.length === 1", timeoutMs: 5000 });
   assert.deepEqual(changes.values[0]!.changed, ["permissive"]);
   assert.equal(mc.current().permissive, true);
 
   // Unknown key and a bad duration: rejected whole, nothing changes, reported.
   api.apply("configmaps", configMap("meshfed-system", "meshfed-config", { "mesh.permisive": "false", "certificates.serviceValidity": "soon" }));
-  await until(() => mc.status().lastError !== null);
+  await waitFor(() => mc.status().lastError !== null, { what: "mc.status().lastError !== null", timeoutMs: 5000 });
   assert.equal(mc.status().state, "degraded");
   assert.equal(mc.status().lastError?.code, "MESHFED_KUBE_MESHCONFIG_INVALID");
   assert.match(mc.status().lastError!.message, /unknown key "mesh\.permisive".*certificates\.serviceValidity/);
@@ -56,12 +57,12 @@ test("hot reload: edits apply and emit what changed; a bad edit keeps the last g
 
   // An edit that changes nothing emits nothing but clears the error.
   api.apply("configmaps", configMap("meshfed-system", "meshfed-config", { "certificates.serviceValidity": "12h", "mesh.permissive": "true" }));
-  await until(() => mc.status().lastError === null);
+  await waitFor(() => mc.status().lastError === null, { what: "mc.status().lastError === null", timeoutMs: 5000 });
   await sleep(30);
   assert.equal(changes.values.length, 1);
 
   api.remove("configmaps", "meshfed-system", "meshfed-config");
-  await until(() => changes.values.length === 2);
+  await waitFor(() => changes.values.length === 2, { what: "changes.values.length === 2", timeoutMs: 5000 });
   assert.deepEqual(changes.values[1]!.changed, ["permissive", "serviceValidityMs"]);
   assert.deepEqual(mc.current(), DEFAULTS);
   assert.equal(mc.status().state, "synced");
@@ -71,6 +72,6 @@ test("survives a dropped watch: an edit made meanwhile still arrives", async (t)
   const { api, mc, changes } = await started(t, {});
   api.dropWatches("configmaps");
   api.apply("configmaps", configMap("meshfed-system", "meshfed-config", { "certificates.serviceJitter": "30m" }));
-  await until(() => changes.values.length === 1);
+  await waitFor(() => changes.values.length === 1, { what: "changes.values.length === 1", timeoutMs: 5000 });
   assert.equal(mc.current().serviceJitterMs, 30 * 60_000);
 });

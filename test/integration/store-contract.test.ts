@@ -18,6 +18,7 @@ import { tempFileStore } from "../helpers/certificates.js";
 import { etcdAvailable, startEtcd } from "../helpers/etcd-process.js";
 import { kubeHarness } from "../fakes/kube-api-harness.js";
 import { failOnLeaks } from "../helpers/leak-guard.js";
+import { scaled } from "../helpers/wait.js";
 
 // A timer, socket or process left behind fails this file by name instead of hanging it.
 failOnLeaks();
@@ -94,7 +95,7 @@ test("the Kubernetes Secret store keeps the StateStore contract, its watch follo
   assert.equal(await other.get("things/leased"), undefined, "graceful close deletes leased keys at once");
 });
 
-test("the etcd store keeps the StateStore contract, and its leased keys vanish when it closes", { timeout: 60_000 }, async (t) => {
+test("the etcd store keeps the StateStore contract, and its leased keys vanish when it closes", { timeout: scaled(120_000) }, async (t) => {
   if (!etcdAvailable(t)) return;
   const etcd = await startEtcd(t);
   const open = () => EtcdStore.open({ endpoints: [etcd.endpoint], leaseTtlSeconds: 2, connectTimeoutMs: 5_000, logger: silentLogger() });
