@@ -10,7 +10,7 @@ import { silentLogger } from "../../src/common/logger.js";
 import { captureLogger } from "../helpers/certificates.js";
 import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
 import { tempDir } from "../helpers/agent-testbed.js";
-import { waitFor } from "../helpers/wait.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 async function setup(t: TestContext, env: Record<string, string>, stopGraceMs = 5000) {
   const dir = await tempDir(t);
@@ -46,13 +46,16 @@ test("supervisor restarts Pipy with backoff when it crashes, and forwards its ou
 });
 
 test("stop sends SIGINT and Pipy drains and exits by itself", async (t) => {
-  const { sup, tracker, readEvents } = await setup(t, { FAKE_PIPY_DRAIN_MS: "100" });
+  // A grace far above the 100 ms drain: "exits by itself" is shown by the exit
+  // (no SIGKILL), not by how fast close() returned on this machine.
+  const { sup, tracker, readEvents } = await setup(t, { FAKE_PIPY_DRAIN_MS: "100" }, scaled(30_000));
+  const exits: Array<NodeJS.Signals | null> = [];
+  sup.onExit((e) => exits.push(e.signal));
   sup.start();
   await waitFor(() => tracker.runningEtag !== undefined, { what: "fake pipy running (status POSTed)", timeoutMs: 10_000 });
   assert.equal(sup.state, "running");
-  const started = Date.now();
   await sup.close();
-  assert.ok(Date.now() - started < 3000);
+  assert.deepEqual(exits, [null], "exited by itself, not SIGKILLed");
   const events = await readEvents();
   assert.ok(events.includes("sigint"));
   assert.equal(sup.pid, undefined);
@@ -67,7 +70,9 @@ test("a Pipy that ignores SIGINT is SIGKILLed after the grace period", async (t)
   const started = Date.now();
   await sup.close();
   const took = Date.now() - started;
-  assert.ok(took >= 280 && took < 3000, `took ${took} ms; events ${JSON.stringify(await readEvents())} exits ${JSON.stringify(exits)}`);
+  // The lower bound is the grace honoured; no upper bound (that would be a
+  // statement about this machine's speed): the SIGKILL below shows it ended.
+  assert.ok(took >= 280, `took ${took} ms; events ${JSON.stringify(await readEvents())} exits ${JSON.stringify(exits)}`);
   assert.ok((await readEvents()).includes("sigint"), "SIGINT came first");
   assert.deepEqual(exits, ["SIGKILL"]);
 });

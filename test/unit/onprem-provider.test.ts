@@ -10,7 +10,7 @@ import { MeshfedError } from "../../src/common/errors.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { ControllerMetrics } from "../../src/common/metrics.js";
 import { OnPremProvider } from "../../src/controller/providers/onprem/provider.js";
-import { waitFor } from "../helpers/wait.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 const HOSTS = (bookstorePort = 14001, extra = "") => `hosts:
   - name: db-1
@@ -201,7 +201,9 @@ test("after abort the process exits by itself (no leaked handles)", async (t) =>
   `;
   const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "inherit", cwd: fileURLToPath(new URL(".", import.meta.url)) });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const timeout = sleep(5000, "timeout" as const, { ref: false });
+  // With a leaked handle the child never exits, so any bound shows it; a loaded
+  // machine has taken over 5 s just to start node and import the provider.
+  const timeout = sleep(scaled(60_000), "timeout" as const, { ref: false });
   const result = await Promise.race([exited, timeout]);
   if (result === "timeout") child.kill();
   assert.equal(result, 0);
