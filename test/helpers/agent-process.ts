@@ -56,7 +56,7 @@ export async function startAgentProcess(args: readonly string[], repoPort?: numb
     stderr: () => stderr,
     status,
     exited,
-    waitFor: (predicate, timeoutMs = 30_000) =>
+    waitFor: (predicate, timeoutMs = 60_000) =>
       waitFor(
         async () => {
           if (child.exitCode !== null) throw new StopWaiting(`agent exited with ${child.exitCode}\n${stderr.slice(-3000)}`);

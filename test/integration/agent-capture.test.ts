@@ -90,10 +90,10 @@ test("transparent capture: inbound closed from the start, outbound follows Pipy,
   const from = s.messages.length;
   const healthSince = () => s.messages.slice(from).flatMap((m) => (m.health?.capture ? [m.health.capture.outboundActive] : []));
   process.kill(proc.pid, "SIGKILL");
-  await waitFor(async () => count(await ns.natTable(), OUTPUT_JUMP) === 0, { what: "OUTPUT jump removed while Pipy is down", timeoutMs: 10_000 });
+  await waitFor(async () => count(await ns.natTable(), OUTPUT_JUMP) === 0, { what: "OUTPUT jump removed while Pipy is down", timeoutMs: 60_000 });
   assert.equal(count(await ns.natTable(), INBOUND_JUMP), 1, "inbound stays closed while Pipy is down");
-  await waitFor(async () => count(await ns.natTable(), OUTPUT_JUMP) === 1, { what: "OUTPUT jump back once the restarted Pipy reported", timeoutMs: 20_000 });
-  await waitFor(() => healthSince().join(",").includes("false,true"), { what: "Health reported outbound off, then on", timeoutMs: 10_000 });
+  await waitFor(async () => count(await ns.natTable(), OUTPUT_JUMP) === 1, { what: "OUTPUT jump back once the restarted Pipy reported", timeoutMs: 60_000 });
+  await waitFor(() => healthSince().join(",").includes("false,true"), { what: "Health reported outbound off, then on", timeoutMs: 60_000 });
   const restarted = await pipyProcess(pipy);
   assert.ok(restarted !== undefined && restarted.pid !== proc.pid, "a new Pipy process");
 

@@ -65,13 +65,13 @@ test("agents enroll, connect and become participants; they survive a controller 
   const full = await waitFor(async () => {
     const p = (await getJson(`${ctl.url}/api/v1/participants`)) as Participants;
     return p.participants.length === 2 && p;
-  }, { what: "two participants", timeoutMs: 15_000 });
+  }, { what: "two participants", timeoutMs: 60_000 });
   assert.deepEqual(full.participants.map((p) => p.service).sort(), ["shop/db", "shop/web"]);
   assert.deepEqual(full.incomplete, []);
   const proxies = await waitFor(async () => {
     const p = (await getJson(`${ctl.url}/api/v1/proxies`)) as Array<{ lastAck: { ok: boolean } | null }>;
     return p.length === 2 && p.every((x) => x.lastAck?.ok === true) && p;
-  }, { what: "two proxies that acknowledged their config", timeoutMs: 15_000 });
+  }, { what: "two proxies that acknowledged their config", timeoutMs: 60_000 });
   assert.equal(proxies.length, 2);
   const certsBefore = (await getJson(`${ctl.url}/api/v1/certificates`)) as Array<{ serial: string; kind: string }>;
 
@@ -94,12 +94,12 @@ test("agents enroll, connect and become participants; they survive a controller 
   // The controller comes back on the same data dir and port: agents reconnect without enrolling again.
   ctl = await startControllerProcess(controllerArgs);
   processes.push(ctl);
-  await webAgain.waitFor((s) => s.state === "CONNECTED", 20_000);
-  await agents[1]!.waitFor((s) => s.state === "CONNECTED", 20_000);
+  await webAgain.waitFor((s) => s.state === "CONNECTED", 60_000);
+  await agents[1]!.waitFor((s) => s.state === "CONNECTED", 60_000);
   const again = await waitFor(async () => {
     const p = (await getJson(`${ctl.url}/api/v1/participants`)) as Participants;
     return p.participants.length === 2 && p;
-  }, { what: "two participants after the controller restart", timeoutMs: 20_000 });
+  }, { what: "two participants after the controller restart", timeoutMs: 60_000 });
   assert.deepEqual(again.participants.map((p) => p.proxyId).sort(), full.participants.map((p) => p.proxyId).sort(), "same proxies, no re-enrollment");
   const certsAfter = (await getJson(`${ctl.url}/api/v1/certificates`)) as Array<{ serial: string; kind: string }>;
   assert.deepEqual(certsAfter.map((c) => c.serial).sort(), certsBefore.map((c) => c.serial).sort(), "nothing re-issued");

@@ -66,7 +66,7 @@ test("probes from agent config, token and hosts file reach the catalog; an app a
   await waitFor(async () => {
     const s = await states();
     return s[IP.a] === "healthy/agent" && s[IP.b] === "healthy/token" && s[IP.c] === "healthy/hosts" ? s : undefined;
-  }, { what: "every endpoint healthy, each probe from its own source", timeoutMs: 20_000 });
+  }, { what: "every endpoint healthy, each probe from its own source", timeoutMs: 60_000 });
 
   /** The web endpoints in the caller's rendered config (json driver: the ProxyView). */
   const offered = async () => {
@@ -77,12 +77,12 @@ test("probes from agent config, token and hosts file reach the catalog; an app a
   assert.deepEqual(await offered(), [IP.a, IP.b, IP.c].sort());
 
   apps.a.setStatus(500);
-  const bad = await waitFor(async () => (await web()).find((e) => e.ip === IP.a && e.health?.state === "unhealthy"), { what: "a unhealthy", timeoutMs: 20_000 });
+  const bad = await waitFor(async () => (await web()).find((e) => e.ip === IP.a && e.health?.state === "unhealthy"), { what: "a unhealthy", timeoutMs: 60_000 });
   assert.equal(bad.health!.reason, "probe failed: HTTP 500 after 2 tries");
   assert.deepEqual(await waitFor(async () => {
     const ips = await offered();
     return ips.includes(IP.a) ? undefined : ips;
-  }, { what: "a out of the caller's config", timeoutMs: 10_000 }), [IP.b, IP.c].sort());
+  }, { what: "a out of the caller's config", timeoutMs: 60_000 }), [IP.b, IP.c].sort());
   const participants = await ctl.api<ParticipantsReport>("/api/v1/participants");
   const pa = participants.participants.find((p) => p.endpoints.some((e) => e.ip === IP.a));
   assert.equal(pa?.endpoints[0]?.health?.state, "unhealthy", "still a participant (its proxy serves), with why");
@@ -90,6 +90,6 @@ test("probes from agent config, token and hosts file reach the catalog; an app a
   assert.ok(proxies.some((p) => p.endpointHealth?.some((h) => h.ip === IP.a && h.state === "unhealthy")), "GET /api/v1/proxies shows the agent's report");
 
   apps.a.setStatus(200);
-  await waitFor(async () => ((await offered()).includes(IP.a) ? true : undefined), { what: "a back in the caller's config", timeoutMs: 20_000 });
+  await waitFor(async () => ((await offered()).includes(IP.a) ? true : undefined), { what: "a back in the caller's config", timeoutMs: 60_000 });
   assert.equal((await web()).find((e) => e.ip === IP.a)?.health?.state, "healthy");
 });

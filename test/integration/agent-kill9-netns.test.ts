@@ -74,7 +74,7 @@ test("a killed agent's capture rules and resolver hook: kept while it is dead, o
     if (agent.child.exitCode !== null) throw new Error(`agent exited ${agent.child.exitCode}:\n${agent.out.all.slice(-20).join("\n")}`);
     const table = await natTable();
     return JUMPS.every((j) => count(table, j) === 1) && (await resolvConf()).includes("nameserver 127.0.0.153") ? table : undefined;
-  }, { what: `capture and resolver hook in place\n${agent.out.all.slice(-10).join("\n")}`, timeoutMs: 30_000 });
+  }, { what: `capture and resolver hook in place\n${agent.out.all.slice(-10).join("\n")}`, timeoutMs: 60_000 });
 
   const first = startAgent();
   await inPlace(first);
@@ -82,8 +82,8 @@ test("a killed agent's capture rules and resolver hook: kept while it is dead, o
   const vip = await waitFor(async () => {
     const catalog = await ctl.api<{ services: Array<{ name: string; vip?: string }> }>("/api/v1/catalog");
     return catalog.services.find((s) => s.name === "bookstore")?.vip;
-  }, { what: "bookstore's VIP", timeoutMs: 10_000 });
-  const resolved = await waitFor(async () => ((await lookup("bookstore.shop.svc.cluster.local")) === vip ? vip : undefined), { what: "the mesh name resolves through the host's resolver", timeoutMs: 15_000 });
+  }, { what: "bookstore's VIP", timeoutMs: 60_000 });
+  const resolved = await waitFor(async () => ((await lookup("bookstore.shop.svc.cluster.local")) === vip ? vip : undefined), { what: "the mesh name resolves through the host's resolver", timeoutMs: 60_000 });
   assert.equal(resolved, vip);
   assert.equal(await lookup("www.example.test"), "192.0.2.7", "other names are forwarded to the host's own resolver");
 

@@ -49,8 +49,8 @@ test("an agent restarted after kill -9 stops the Pipy the killed one left, then 
   const env = { FAKE_PIPY_EVENTS: events, FAKE_PIPY_POLL_MS: "100" };
   const first = await startAgentProcess(args, undefined, env);
   t.after(() => first.stop("SIGKILL"));
-  await first.waitFor((s) => s.state === "CONNECTED" && s.configVersion >= 1, 30_000);
-  const orphan = await waitFor(() => recordedPid(pidFile), { what: "the first Pipy recorded", timeoutMs: 15_000 });
+  await first.waitFor((s) => s.state === "CONNECTED" && s.configVersion >= 1, 60_000);
+  const orphan = await waitFor(() => recordedPid(pidFile), { what: "the first Pipy recorded", timeoutMs: 60_000 });
   started.add(orphan);
 
   assert.equal(await first.stop("SIGKILL"), "SIGKILL");
@@ -61,15 +61,15 @@ test("an agent restarted after kill -9 stops the Pipy the killed one left, then 
   const replacement = await waitFor(async () => {
     const pid = await recordedPid(pidFile);
     return pid !== undefined && pid !== orphan ? pid : undefined;
-  }, { what: "a new Pipy recorded", timeoutMs: 30_000 });
+  }, { what: "a new Pipy recorded", timeoutMs: 60_000 });
   started.add(replacement);
   assert.equal(await processStart(orphan), undefined, "the orphan was stopped");
   assert.notEqual(await processStart(replacement), undefined);
-  await second.waitFor((s) => s.state === "CONNECTED", 15_000);
+  await second.waitFor((s) => s.state === "CONNECTED", 60_000);
   assert.match(second.stderr(), /a Pipy left by a killed agent is still running/);
   // Two starts in all: the orphan's and its one replacement (no restart loop).
   const starts = async () => (await readFile(events, "utf8")).split("\n").filter((l) => l.startsWith("start "));
-  await waitFor(async () => (await starts()).length === 2, { what: "the replacement announced itself", timeoutMs: 10_000 });
+  await waitFor(async () => (await starts()).length === 2, { what: "the replacement announced itself", timeoutMs: 60_000 });
   assert.deepEqual(await starts(), [`start ${orphan}`, `start ${replacement}`]);
 
   // A graceful stop clears the record: nothing for a later start to kill.

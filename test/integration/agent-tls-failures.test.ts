@@ -38,7 +38,7 @@ async function enrolledAgent(t: TestContext): Promise<{ ctl: TestController; con
   await writeFile(config.tokenFile!, token);
   const agent = await startAgent(config, captureLogger().logger);
   t.after(() => agent.close());
-  await waitFor(() => agent.state === "CONNECTED", { what: "first connection", timeoutMs: 15_000 });
+  await waitFor(() => agent.state === "CONNECTED", { what: "first connection", timeoutMs: 60_000 });
   await agent.close();
   const data = new DataDir(config.dataDir);
   const stored = await data.load();
@@ -63,7 +63,7 @@ async function failureShown(agent: RunningAgent, code: string): Promise<Status> 
   return waitFor(async () => {
     const s = await status(agent);
     return s.lastFailure?.code === code ? s : undefined;
-  }, { what: `GET /status showing ${code}`, timeoutMs: 15_000 });
+  }, { what: `GET /status showing ${code}`, timeoutMs: 60_000 });
 }
 
 async function leaf(issuer: { caKeys: webcrypto.CryptoKeyPair; caCert: x509.X509Certificate } | { signingKey: webcrypto.CryptoKey; issuerName: string }, certPem: string, publicKey: webcrypto.CryptoKey, validity?: { notBefore: Date; notAfter: Date }): Promise<string> {

@@ -91,7 +91,7 @@ test("a full rotation with a connected agent: no re-enrollment, renewal over the
   await waitFor(async () => {
     const s = await status();
     return s.state === "CONNECTED" && s.certificates.service.notAfter !== null;
-  }, { what: "agent connected with a service certificate", timeoutMs: 15_000 });
+  }, { what: "agent connected with a service certificate", timeoutMs: 60_000 });
   const oldKey = await readFile(data("proxy-key.pem"), "utf8");
   const oldCert = await readFile(data("proxy-cert.pem"), "utf8");
   const proxyId = proxyIdOf(oldCert);
@@ -106,7 +106,7 @@ test("a full rotation with a connected agent: no re-enrollment, renewal over the
   rotation = await step(api, "introduce");
   const r2 = rotation.roots.find((r) => r.role === "next")!.serial;
   assert.deepEqual(roots(await api.get<string>("/api/v1/ca")), [r1, r2]);
-  await waitFor(async () => roots(await readFile(data("ca.pem"), "utf8")).length === 2, { what: "agent pinned both roots", timeoutMs: 10_000 });
+  await waitFor(async () => roots(await readFile(data("ca.pem"), "utf8")).length === 2, { what: "agent pinned both roots", timeoutMs: 60_000 });
   const refused = await api.post("/api/v1/ca/rotation", { action: "retire" });
   assert.equal(refused.status, 409);
   assert.equal((refused.body as { error: { code: string } }).error.code, "MESHFED_CA_ROTATION_PHASE");
@@ -118,7 +118,7 @@ test("a full rotation with a connected agent: no re-enrollment, renewal over the
     if (!existsSync(data("proxy-identity.json"))) return undefined;
     const pair = JSON.parse(await readFile(data("proxy-identity.json"), "utf8")) as { keyPem: string; certificatePem: string };
     return pair;
-  }, { what: "renewed proxy identity on disk", timeoutMs: 15_000 });
+  }, { what: "renewed proxy identity on disk", timeoutMs: 60_000 });
   assert.notEqual(renewed.keyPem, oldKey, "a new key, made on the agent");
   assert.equal(signedBy(renewed.certificatePem, await api.get<string>("/api/v1/ca")), r2);
   assert.equal(proxyIdOf(renewed.certificatePem), proxyId, "same proxy identity");
@@ -130,25 +130,25 @@ test("a full rotation with a connected agent: no re-enrollment, renewal over the
   await waitFor(async () => {
     const all = await certs();
     return all.find((c) => c.serial === newSerial)?.state === "claimed" && all.find((c) => c.serial === oldSerial)?.state === "revoked";
-  }, { what: "renewed certificate claimed by a reconnect; the old one revoked", timeoutMs: 15_000 });
+  }, { what: "renewed certificate claimed by a reconnect; the old one revoked", timeoutMs: 60_000 });
   // The service certificate moved to the new root too.
-  await waitFor(async () => signedBy(await readFile(data("service/cert.pem"), "utf8"), await api.get<string>("/api/v1/ca")) === r2, { what: "service certificate from the new root", timeoutMs: 10_000 });
+  await waitFor(async () => signedBy(await readFile(data("service/cert.pem"), "utf8"), await api.get<string>("/api/v1/ca")) === r2, { what: "service certificate from the new root", timeoutMs: 60_000 });
   rotation = await waitFor(async () => {
     const s = await api.get<CaRotationStatus>("/api/v1/ca/rotation");
     return s.stragglerCount === 0 ? s : undefined;
-  }, { what: "no stragglers", timeoutMs: 10_000 });
+  }, { what: "no stragglers", timeoutMs: 60_000 });
   assert.equal(rotation.roots.find((r) => r.serial === r2)!.liveCertificates.proxy, 1);
 
   // 3. retire: bundles carry the new root only; the agent pins it.
   rotation = await step(api, "retire");
   assert.equal(rotation.phase, "retired");
   assert.deepEqual(roots(await api.get<string>("/api/v1/ca")), [r2]);
-  await waitFor(async () => roots(await readFile(data("ca.pem"), "utf8")).join() === r2, { what: "agent pinned the new root only", timeoutMs: 10_000 });
+  await waitFor(async () => roots(await readFile(data("ca.pem"), "utf8")).join() === r2, { what: "agent pinned the new root only", timeoutMs: 60_000 });
 
   // A restarted agent connects with the renewed certificate, trusting the new root only.
   await agent.close();
   agent = await startAgent(agentConfig, silentLogger());
-  await waitFor(async () => (await status()).state === "CONNECTED", { what: "restarted agent connected after retirement", timeoutMs: 15_000 });
+  await waitFor(async () => (await status()).state === "CONNECTED", { what: "restarted agent connected after retirement", timeoutMs: 60_000 });
   assert.equal(connects.includes("ENROLLING"), false, "never enrolled again");
   const proxies = await api.get<Array<{ proxyId: string; serial: string }>>("/api/v1/proxies");
   assert.deepEqual(proxies.map((p) => [p.proxyId, p.serial]), [[proxyId, newSerial]]);

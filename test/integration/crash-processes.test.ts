@@ -68,7 +68,7 @@ test(`controller and agent SIGKILLed at random points ${ITERATIONS} times: the a
     if (victim !== "agent") ctl = await startCtl();
     if (victim !== "controller") agent = await startAgent();
 
-    const status = await agent.waitFor((s) => s.state === "CONNECTED" && s.configVersion >= 1 && s.certificates.service !== null, 30_000);
+    const status = await agent.waitFor((s) => s.state === "CONNECTED" && s.configVersion >= 1 && s.certificates.service !== null, 60_000);
     assert.ok(status, where);
     const serial = new X509Certificate(await readFile(join(dir, "agent", "proxy-cert.pem"), "utf8")).serialNumber.toLowerCase();
     enrolledSerial ??= serial;

@@ -82,7 +82,7 @@ test("only the leader polls ARM; the follower serves its view and, when the lead
   assert.equal((await sharedView(b)).role, "following");
   // A new VM reaches B through A's poll and the store.
   for (const arm of [armA, armB]) arm.inventory.addVm({ resourceGroup: "shop-rg", name: "web-2", power: "running", ip: "10.1.0.5", tags: WEB_TAGS });
-  await waitFor(async () => ((await webEndpoints(b)).length === 2 ? true : undefined), { what: "web-2 on B", timeoutMs: 10_000 });
+  await waitFor(async () => ((await webEndpoints(b)).length === 2 ? true : undefined), { what: "web-2 on B", timeoutMs: 60_000 });
   const polledByA = armA.armRequests().length;
   assert.ok(polledByA > 0, "A polls ARM");
   assert.equal(armB.armRequests().length, 0, "B never called ARM");
@@ -103,11 +103,11 @@ test("only the leader polls ARM; the follower serves its view and, when the lead
   });
   assert.equal(await a.stop("SIGKILL"), "SIGKILL");
   await waitFor(async () => ((await sharedView(b)).role === "leading" ? true : undefined), { what: "B leads", timeoutMs: LEASE_WAIT_MS });
-  await waitFor(() => (armB.armRequests().length > 0 ? true : undefined), { what: "B polls ARM", timeoutMs: 10_000 });
+  await waitFor(() => (armB.armRequests().length > 0 ? true : undefined), { what: "B polls ARM", timeoutMs: 60_000 });
   // B's own poll sees a VM gone: its removal grace (90 s) keeps it, as it would for A.
   armB.inventory.removeVm("shop-rg", "web-1");
   armB.inventory.addVm({ resourceGroup: "shop-rg", name: "web-3", power: "running", ip: "10.1.0.6", tags: WEB_TAGS });
-  await waitFor(async () => ((await webEndpoints(b)).includes("10.1.0.6:8080") ? true : undefined), { what: "B's own poll in its catalog", timeoutMs: 10_000 });
+  await waitFor(async () => ((await webEndpoints(b)).includes("10.1.0.6:8080") ? true : undefined), { what: "B's own poll in its catalog", timeoutMs: 60_000 });
   sampling = false;
   await sampler;
   assert.ok(samples.length >= 10, `sampled B's catalog ${samples.length} times`);
@@ -126,13 +126,13 @@ test("a corrupt published view is refused: the follower keeps its last good view
   t.after(() => client.close());
   await client.put("meshfed/provider-views/azure").value(JSON.stringify({ replicaId: "replica-a", generation: before + 1, publishedAt: new Date().toISOString(), services: [{ namespace: "shop", name: "web", endpoints: [{ ip: "10.9.9.9", port: "not-a-port", source: "x" }] }] }));
 
-  await waitFor(async () => ((await sharedView(b)).refused >= 1 ? true : undefined), { what: "B refuses the record", timeoutMs: 10_000 });
+  await waitFor(async () => ((await sharedView(b)).refused >= 1 ? true : undefined), { what: "B refuses the record", timeoutMs: 60_000 });
   assert.deepEqual(await webEndpoints(b), ["10.1.0.4:8080"], "B keeps the last good view");
   // The leader repairs the record; B serves it again.
   const repaired = await waitFor(async () => {
     const view = await sharedView(b);
     return view.served !== null && view.served.generation !== before ? view : undefined;
-  }, { what: "A's repaired record on B", timeoutMs: 10_000 });
+  }, { what: "A's repaired record on B", timeoutMs: 60_000 });
   assert.equal(repaired.served!.replicaId, "replica-a");
   assert.deepEqual(await webEndpoints(b), ["10.1.0.4:8080"]);
   assert.equal(armB.armRequests().length, 0, "B never called ARM");

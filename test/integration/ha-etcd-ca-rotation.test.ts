@@ -36,7 +36,7 @@ test("the leader rotates; the follower refuses steps naming the leader, reloads 
   const leaderId = await waitFor(async () => {
     const ids = await Promise.all([a, b].map(async (r) => (await r.api<{ leaderId: string | null }>("/api/v1/replica")).leaderId));
     return ids[0] !== null && ids[0] === ids[1] ? ids[0] : undefined;
-  }, { what: "one leader both replicas know", timeoutMs: 10_000 });
+  }, { what: "one leader both replicas know", timeoutMs: 60_000 });
   const [leader, follower] = leaderId === "replica-a" ? [a, b] : [b, a];
 
   // An agent connected to the follower.
@@ -59,7 +59,7 @@ test("the leader rotates; the follower refuses steps naming the leader, reloads 
   assert.equal(introduced.status, 200, JSON.stringify(introduced.body));
   const next = (introduced.body as CaRotationStatus).roots.find((r) => r.role === "next")!.serial;
   // The follower reloads from the watch: its API and its agent's stream carry both roots.
-  await waitFor(async () => roots(await follower.api<string>("/api/v1/ca")).includes(next), { what: "follower bundle with the new root", timeoutMs: 10_000 });
+  await waitFor(async () => roots(await follower.api<string>("/api/v1/ca")).includes(next), { what: "follower bundle with the new root", timeoutMs: 60_000 });
   const pushed = await stream.next((m) => m.message === "caBundle" && roots(m.caBundle!.pem).includes(next), 10_000, from);
   assert.equal(roots(pushed.caBundle!.pem).length, 2);
 

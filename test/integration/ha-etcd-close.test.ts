@@ -25,12 +25,12 @@ interface ReplicaStatus {
 /** A leader, then a follower that has seen it lead (so its campaign is waiting behind the leader's key). */
 async function leaderAndFollower(etcd: EtcdProcess): Promise<{ leader: ReplicaProcess; follower: ReplicaProcess }> {
   const leader = await startReplicaProcess(etcd, "leader");
-  await waitFor(async () => (await leader.api<ReplicaStatus>("/api/v1/replica")).leader, { what: "the first replica leads", timeoutMs: 15_000 });
+  await waitFor(async () => (await leader.api<ReplicaStatus>("/api/v1/replica")).leader, { what: "the first replica leads", timeoutMs: 60_000 });
   const follower = await startReplicaProcess(etcd, "follower");
   await waitFor(async () => {
     const s = await follower.api<ReplicaStatus>("/api/v1/replica");
     return !s.leader && s.leaderId === "leader";
-  }, { what: "the second replica follows", timeoutMs: 15_000 });
+  }, { what: "the second replica follows", timeoutMs: 60_000 });
   return { leader, follower };
 }
 
@@ -46,7 +46,7 @@ test("a follower stopped while the leader still holds its election key exits by 
   const { leader, follower } = await leaderAndFollower(etcd);
   await stopped(follower, "the follower");
   const next = await startReplicaProcess(etcd, "next");
-  await waitFor(async () => (await next.api<ReplicaStatus>("/api/v1/replica")).leaderId === "leader", { what: "the third replica follows", timeoutMs: 15_000 });
+  await waitFor(async () => (await next.api<ReplicaStatus>("/api/v1/replica")).leaderId === "leader", { what: "the third replica follows", timeoutMs: 60_000 });
   await stopped(leader, "the leader");
   // The leader revoked its lease: the next read of who leads (every second) finds "next" oldest, no TTL to wait out.
   const handedOver = Date.now();

@@ -69,7 +69,7 @@ test("a SIGKILLed replica's agent registrations expire, and its agent reconnects
   t.after(() => onA.close());
   onA.hello(response.proxyId, ["127.0.0.9"], [{ ip: "127.0.0.9", port: 8080 }]);
   await onA.next((m) => m.message === "config", 10_000);
-  await waitFor(async () => ((await endpointsOf(b, "shop/web")).join() === "127.0.0.9:8080" ? true : undefined), { what: "A's agent endpoint in B's catalog", timeoutMs: 10_000 });
+  await waitFor(async () => ((await endpointsOf(b, "shop/web")).join() === "127.0.0.9:8080" ? true : undefined), { what: "A's agent endpoint in B's catalog", timeoutMs: 60_000 });
   const certificatesBefore = await b.api<Array<{ serial: string }>>("/api/v1/certificates");
 
   await a.stop("SIGKILL");
@@ -104,18 +104,18 @@ test("an etcd restart loses nothing: leases, watches and token consumption carry
   t.after(() => onA.close());
   onA.hello(first.response.proxyId, ["127.0.0.10"], [{ ip: "127.0.0.10", port: 8080 }]);
   await onA.next((m) => m.message === "config", 10_000);
-  await waitFor(async () => ((await endpointsOf(b, "shop/web")).join() === "127.0.0.10:8080" ? true : undefined), { what: "A's endpoint on B", timeoutMs: 10_000 });
+  await waitFor(async () => ((await endpointsOf(b, "shop/web")).join() === "127.0.0.10:8080" ? true : undefined), { what: "A's endpoint on B", timeoutMs: 60_000 });
 
   await etcd.restart(500);
 
   // A token made on A after the restart is consumed once, on B.
-  const again = await waitFor(async () => token(a, "shop/api").catch(() => undefined), { what: "A writes again", timeoutMs: 10_000 });
-  const second = await waitFor(async () => enroll(b.grpcAddress, ca, again).catch(() => undefined), { what: "B enrolls again", timeoutMs: 10_000 });
+  const again = await waitFor(async () => token(a, "shop/api").catch(() => undefined), { what: "A writes again", timeoutMs: 60_000 });
+  const second = await waitFor(async () => enroll(b.grpcAddress, ca, again).catch(() => undefined), { what: "B enrolls again", timeoutMs: 60_000 });
   await assert.rejects(enroll(a.grpcAddress, ca, again), { code: "MESHFED_TOKEN_USED_UP" });
   // B's announcement reaches A through the resumed watch; A's lease survived.
   const onB = new TestStream(b.grpcAddress, ca, second.keyPem, second.response.certificatePem);
   t.after(() => onB.close());
   onB.hello(second.response.proxyId, ["127.0.0.11"], [{ ip: "127.0.0.11", port: 8080 }]);
-  await waitFor(async () => ((await endpointsOf(a, "shop/api")).join() === "127.0.0.11:8080" ? true : undefined), { what: "B's endpoint on A", timeoutMs: 10_000 });
+  await waitFor(async () => ((await endpointsOf(a, "shop/api")).join() === "127.0.0.11:8080" ? true : undefined), { what: "B's endpoint on A", timeoutMs: 60_000 });
   assert.deepEqual(await endpointsOf(b, "shop/web"), ["127.0.0.10:8080"]);
 });

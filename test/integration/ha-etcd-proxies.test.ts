@@ -56,7 +56,7 @@ test("a proxy connected to A is listed by B with A named, counted connected in B
   assert.equal(onA?.replicaId, "replica-a");
   assert.equal(onA?.local, true);
   assert.ok(onA?.config, "the replica holding the stream shows the config it sent");
-  const onB = await waitFor(() => proxyRow(b, response.proxyId), { what: "A's proxy listed by B", timeoutMs: 10_000 });
+  const onB = await waitFor(() => proxyRow(b, response.proxyId), { what: "A's proxy listed by B", timeoutMs: 60_000 });
   assert.deepEqual(
     { replicaId: onB.replicaId, local: onB.local, service: onB.service, serial: onB.serial, addresses: onB.addresses, endpoints: onB.endpoints, agentVersion: onB.agentVersion, connectedAt: onB.connectedAt },
     { replicaId: "replica-a", local: false, service: "shop/web", serial, addresses: ["127.0.0.9"], endpoints: [{ ip: "127.0.0.9", port: 8080 }], agentVersion: "test", connectedAt: onA.connectedAt },
@@ -66,13 +66,13 @@ test("a proxy connected to A is listed by B with A named, counted connected in B
   const participants = await waitFor(async () => {
     const p = await b.api<Participants>("/api/v1/participants");
     return p.participants.some((x) => x.proxyId === response.proxyId) ? p : undefined;
-  }, { what: "A's proxy a participant on B", timeoutMs: 10_000 });
+  }, { what: "A's proxy a participant on B", timeoutMs: 60_000 });
   assert.deepEqual(participants.participants.find((x) => x.proxyId === response.proxyId), { service: "shop/web", identity: "shop/web", proxyId: response.proxyId, serial, endpoints: [{ ip: "127.0.0.9", port: 8080 }], replicaId: "replica-a" });
   assert.equal((await a.api<Participants>("/api/v1/participants")).participants.find((x) => x.proxyId === response.proxyId)?.replicaId, "replica-a", "A names itself");
   assert.deepEqual(participants.incomplete.filter((x) => x.serial === serial || x.proxyId === response.proxyId), [], "not also reported as unconnected");
 
   await a.close();
-  await waitFor(async () => ((await proxyRow(b, response.proxyId)) === undefined ? true : undefined), { what: "gone from B's proxies", timeoutMs: 10_000 });
+  await waitFor(async () => ((await proxyRow(b, response.proxyId)) === undefined ? true : undefined), { what: "gone from B's proxies", timeoutMs: 60_000 });
   const after = await b.api<Participants>("/api/v1/participants");
   assert.deepEqual(after.participants, []);
   assert.deepEqual(after.incomplete.find((x) => x.serial === serial)?.missing, ["connected", "discovered"]);

@@ -48,7 +48,7 @@ test("two replicas started together share one CA and elect exactly one leader", 
     const s = await Promise.all([a.api<ReplicaStatus>("/api/v1/replica"), b.api<ReplicaStatus>("/api/v1/replica")]);
     const leaders = s.filter((r) => r.leader);
     return leaders.length === 1 && s.every((r) => r.leaderId === leaders[0]!.replicaId) ? s : undefined;
-  }, { what: "one leader", timeoutMs: 10_000 });
+  }, { what: "one leader", timeoutMs: 60_000 });
   assert.deepEqual(status.map((s) => s.replicaId), ["replica-a", "replica-b"]);
   assert.deepEqual(status.map((s) => s.store), ["etcd", "etcd"]);
   const leader = status.find((s) => s.leader)!.replicaId;

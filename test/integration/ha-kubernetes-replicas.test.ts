@@ -76,7 +76,7 @@ test("store: kubernetes, two replicas: one CA, one leader; an agent enrolled on 
     const s = await statuses([a, b]);
     const leaders = s.filter((r) => r.leader);
     return leaders.length === 1 && s.every((r) => r.leaderId === leaders[0]!.replicaId) ? s : undefined;
-  }, { what: "one leader both agree on", timeoutMs: 10_000 });
+  }, { what: "one leader both agree on", timeoutMs: 60_000 });
   assert.deepEqual(status.map((s) => s.store), ["kubernetes", "kubernetes"]);
   assert.equal((h.api.get("leases.coordination.k8s.io", NS, "meshfed-leader")?.spec as { holderIdentity?: string } | undefined)?.holderIdentity, status.find((s) => s.leader)!.replicaId);
 
@@ -87,7 +87,7 @@ test("store: kubernetes, two replicas: one CA, one leader; an agent enrolled on 
   t.after(() => atA.close());
   atA.hello(response.proxyId, ["127.0.0.7"], [{ ip: "127.0.0.7", port: 8080 }]);
   await atA.next((m) => m.message === "config", 10_000);
-  assert.deepEqual(await waitFor(async () => ((await endpointsOf(b, "shop/web")).length > 0 ? endpointsOf(b, "shop/web") : undefined), { what: "A's endpoint in B's catalog", timeoutMs: 10_000 }), ["127.0.0.7:8080"]);
+  assert.deepEqual(await waitFor(async () => ((await endpointsOf(b, "shop/web")).length > 0 ? endpointsOf(b, "shop/web") : undefined), { what: "A's endpoint in B's catalog", timeoutMs: 60_000 }), ["127.0.0.7:8080"]);
 
   // The agent moves to B with the certificate A issued: no new enrollment.
   atA.close();
@@ -95,7 +95,7 @@ test("store: kubernetes, two replicas: one CA, one leader; an agent enrolled on 
   t.after(() => atB.close());
   atB.hello(response.proxyId, ["127.0.0.7"], [{ ip: "127.0.0.7", port: 9090 }]);
   await atB.next((m) => m.message === "config", 10_000);
-  assert.deepEqual(await waitFor(async () => ((await endpointsOf(a, "shop/web")).join() === "127.0.0.7:9090" ? endpointsOf(a, "shop/web") : undefined), { what: "B's announcement in A's catalog", timeoutMs: 10_000 }), ["127.0.0.7:9090"]);
+  assert.deepEqual(await waitFor(async () => ((await endpointsOf(a, "shop/web")).join() === "127.0.0.7:9090" ? endpointsOf(a, "shop/web") : undefined), { what: "B's announcement in A's catalog", timeoutMs: 60_000 }), ["127.0.0.7:9090"]);
 
   // B stops gracefully: its registration leaves A's catalog at once, and A leads.
   const stoppedAt = Date.now();
@@ -105,7 +105,7 @@ test("store: kubernetes, two replicas: one CA, one leader; an agent enrolled on 
   const onA = await waitFor(async () => {
     const s = await a.api<ReplicaStatus>("/api/v1/replica");
     return s.leader ? s : undefined;
-  }, { what: "A leads after B stopped", timeoutMs: 10_000 });
+  }, { what: "A leads after B stopped", timeoutMs: 60_000 });
   assert.equal(onA.leaderId, "replica-a");
   assert.ok(Date.now() - stoppedAt < 10_000);
 });

@@ -141,7 +141,7 @@ test("a half-open path: the controller marks the proxy disconnected within its k
     "",
   ].join("\n"));
   const ctl = spawnIn(topo.ctl, ["controller", "--config", join(dir, "controller.yaml")], defer);
-  await waitFor(() => (/admin API\s+http/.test(ctl.stdout()) ? true : undefined), { what: "the controller's admin API", timeoutMs: 30_000, context: ctl.output });
+  await waitFor(() => (/admin API\s+http/.test(ctl.stdout()) ? true : undefined), { what: "the controller's admin API", timeoutMs: 60_000, context: ctl.output });
 
   await writeFile(join(dir, "ca.pem"), await adminApi(topo.ctl, "/api/v1/ca"));
   const { token } = JSON.parse(await adminApi(topo.ctl, "/api/v1/tokens", { service: "shop/web", ttl: "10m", uses: 1 })) as { token: string };
@@ -161,7 +161,7 @@ test("a half-open path: the controller marks the proxy disconnected within its k
   ].join("\n"));
   const agent = spawnIn(topo.agent, ["agent", "--config", join(dir, "agent.yaml")], defer);
   const connected = (l: LogLine) => l.msg === "proxy connected";
-  const first = await waitFor(() => ctl.lines.find(connected), { what: "the first connection", timeoutMs: 30_000, context: () => agent.output() });
+  const first = await waitFor(() => ctl.lines.find(connected), { what: "the first connection", timeoutMs: 60_000, context: () => agent.output() });
   const proxyId = first.proxyId as string;
   const certBefore = await readFile(join(dir, "agent-data", "proxy-cert.pem"), "utf8");
 

@@ -77,6 +77,6 @@ test("re-install against a rebuilt controller (new CA): the agent re-enrolls wit
   assert.match(row.at(-1)!, /^MESHFED_AGENT_CA_MISMATCH: /);
   assert.match(await readFile(layout.logFile, "utf8"), /"code":"MESHFED_AGENT_CA_MISMATCH"/);
   assert.equal(JSON.parse(await readFile(layout.stateFile, "utf8")).proxyId, second!.proxyId, "B's enrollment is back in place");
-  await waitFor(() => connected(b, second!.proxyId!), { what: "the restored agent reconnects to B", timeoutMs: 20_000 });
+  await waitFor(() => connected(b, second!.proxyId!), { what: "the restored agent reconnects to B", timeoutMs: 60_000 });
   assert.equal(existsSync(join(layout.dir, "token")), false, "no token is left behind");
 });

@@ -147,9 +147,9 @@ test("webhook: a deleted pod's bootstrap Secret is deleted and its proxy certifi
   const neverCreated = patched(appPod(), await admit(f, "bookstore", appPod())).metadata.annotations?.["meshfed.io/proxy-id"] ?? "";
 
   api.remove("pods", "bookstore", "bookstore-7d9f-gone1");
-  await waitFor(async () => api.get("secrets", "bookstore", `meshfed-proxy-${deleted}`) === undefined && (await certificate(deleted))?.state === "revoked", { what: "the deleted pod's Secret and certificate cleaned up", timeoutMs: 10_000 });
+  await waitFor(async () => api.get("secrets", "bookstore", `meshfed-proxy-${deleted}`) === undefined && (await certificate(deleted))?.state === "revoked", { what: "the deleted pod's Secret and certificate cleaned up", timeoutMs: 60_000 });
   // The Secret goes first, the certificate right after it.
-  await waitFor(async () => api.get("secrets", "bookstore", `meshfed-proxy-${neverCreated}`) === undefined && (await certificate(neverCreated))?.state === "revoked", { what: "the never-created pod's Secret and certificate cleaned up", timeoutMs: 10_000 });
+  await waitFor(async () => api.get("secrets", "bookstore", `meshfed-proxy-${neverCreated}`) === undefined && (await certificate(neverCreated))?.state === "revoked", { what: "the never-created pod's Secret and certificate cleaned up", timeoutMs: 60_000 });
   // Many sweeps later the live pod still has its Secret and its certificate.
   await new Promise((resolve) => setTimeout(resolve, 500));
   assert.ok(api.get("secrets", "bookstore", `meshfed-proxy-${kept}`), "the live pod keeps its Secret");

@@ -41,7 +41,7 @@ test("metrics.address serves /metrics without the admin token: standard process 
   const text = await waitFor(async () => {
     const body = await (await fetch(ctl.metricsUrl!)).text();
     return (sample(body, 'meshfed_config_ack_duration_seconds_count{result="ack"}') ?? 0) >= 1 ? body : undefined;
-  }, { what: "the agent's first ACK in the metrics", timeoutMs: 20_000 });
+  }, { what: "the agent's first ACK in the metrics", timeoutMs: 60_000 });
   assert.ok(sample(text, "process_cpu_user_seconds_total") !== undefined, "process_* under its standard name");
   assert.ok(!text.includes("meshfed_process_"), "no prefixed copies");
   assert.equal(sample(text, 'meshfed_proxies_by_version{agent_version="0.1.0",proxy_version="none"}'), 1);

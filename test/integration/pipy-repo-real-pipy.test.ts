@@ -91,10 +91,10 @@ test("real Pipy: polls the controller repo over mTLS, loads every file, reports 
 
   const base = `/repo/${p.proxyId}/`;
   const manifest = ["/main.js", "/config.js", "/tls.js", "/config.json", "/certs/service.crt", "/certs/service.key", "/certs/ca.pem"];
-  await waitFor(() => f.events.some((e) => e.method === "POST" && e.path === base && e.status === 201), { what: "a status POST from Pipy", timeoutMs: 30_000 });
+  await waitFor(() => f.events.some((e) => e.method === "POST" && e.path === base && e.status === 201), { what: "a status POST from Pipy", timeoutMs: 60_000 });
   for (const file of manifest) assert.ok(f.events.some((e) => e.method === "GET" && e.path === `/repo/${p.proxyId}${file}` && e.status === 200), `Pipy fetched ${file}`);
   assert.equal(f.events.filter((e) => e.status >= 400).length, 0, JSON.stringify(f.events.filter((e) => e.status >= 400)));
-  await waitFor(async () => (await httpGet(`http://${ip}:${healthPort}/ready`)) === 200, { what: `readiness at ${ip}:${healthPort} (pipy output: ${pipy.output().slice(-2000)})`, timeoutMs: 20_000 });
+  await waitFor(async () => (await httpGet(`http://${ip}:${healthPort}/ready`)) === 200, { what: `readiness at ${ip}:${healthPort} (pipy output: ${pipy.output().slice(-2000)})`, timeoutMs: 60_000 });
   assert.equal(f.certificates.certificate(p.serial)?.state, "claimed");
 
   // A catalog change: the ETag moves, Pipy's next HEAD poll sees it and downloads again.
@@ -102,8 +102,8 @@ test("real Pipy: polls the controller repo over mTLS, loads every file, reports 
   const before = manifests();
   f.provider.set("shop/bookstore", [`${ip}:${appPort}`, `${ip}:${appPort + 1}`]);
   f.catalog.flush();
-  await waitFor(() => manifests() > before, { what: "a re-download after the change", timeoutMs: 20_000 });
-  await waitFor(() => f.events.some((e) => e.method === "HEAD" && e.path === base), { what: "HEAD polling", timeoutMs: 12_000 });
+  await waitFor(() => manifests() > before, { what: "a re-download after the change", timeoutMs: 60_000 });
+  await waitFor(() => f.events.some((e) => e.method === "HEAD" && e.path === base), { what: "HEAD polling", timeoutMs: 60_000 });
   await stopPipy(pipy.child);
 });
 
@@ -116,6 +116,6 @@ test("real Pipy: a sidecar asking for another proxy's repo is refused and never 
   const a = await f.enroll(BOOKSTORE);
   const b = await f.enroll(BOOKSTORE);
   await runPipy(t, f, a, b.proxyId);
-  await waitFor(() => f.events.some((e) => e.code === "MESHFED_REPO_PROXY_MISMATCH"), { what: "the mismatch refusal", timeoutMs: 20_000 });
+  await waitFor(() => f.events.some((e) => e.code === "MESHFED_REPO_PROXY_MISMATCH"), { what: "the mismatch refusal", timeoutMs: 60_000 });
   assert.equal(f.events.filter((e) => e.status === 200).length, 0, "nothing served");
 });

@@ -83,7 +83,7 @@ test("sidecars through a CA rotation: reissue renews each sidecar's certificate 
   await rotate("reissue");
   const bundle = await f.controller.api<string>("/api/v1/ca");
   // The leader renews both Secrets: new key, certificate from the new root, both roots as ca.pem.
-  await waitFor(() => [running, notStarted].every((s) => signedBy(s.file("proxy.crt"), newRoot, bundle)), { what: "both bootstrap Secrets renewed under the new root", timeoutMs: 10_000 });
+  await waitFor(() => [running, notStarted].every((s) => signedBy(s.file("proxy.crt"), newRoot, bundle)), { what: "both bootstrap Secrets renewed under the new root", timeoutMs: 60_000 });
   assert.equal(running.file("ca.pem"), bundle);
   assert.notEqual(new X509Certificate(running.file("proxy.crt")).serialNumber.toLowerCase(), oldSerial);
   assert.ok(new X509Certificate(running.file("proxy.crt")).checkPrivateKey((await import("node:crypto")).createPrivateKey(running.file("proxy.key"))), "the Secret's key belongs to its certificate");

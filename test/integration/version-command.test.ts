@@ -34,7 +34,7 @@ test("meshfed version: the CLI's, the controller's and the connected agents' ver
   await writeFile(join(dir, "token"), `${token}\n`);
   const agent = await startAgent(config, silentLogger());
   t.after(() => agent.close());
-  await waitFor(async () => (await ctl.api<unknown[]>("/api/v1/proxies")).length === 1, { what: "the agent's stream", timeoutMs: 20_000 });
+  await waitFor(async () => (await ctl.api<unknown[]>("/api/v1/proxies")).length === 1, { what: "the agent's stream", timeoutMs: 60_000 });
 
   const report = JSON.parse((await run(process.execPath, [CLI, "version", "-o", "json", "--admin", ctl.adminUrl])).stdout) as VersionReport;
   assert.equal(report.cli, PACKAGE_VERSION);

@@ -40,14 +40,14 @@ test("GET /api/v1/catalog shows one VIP per service, the same after kill -9 and 
   const args = ["--data-dir", join(dir, "data"), "--hosts", join(dir, "hosts.yaml")];
   const first = await startControllerProcess(args);
   defer(() => first.stop("SIGKILL"));
-  const vips = await waitFor(() => vipsOf(first.url), { what: "a VIP for every service", timeoutMs: 15_000 });
+  const vips = await waitFor(() => vipsOf(first.url), { what: "a VIP for every service", timeoutMs: 60_000 });
   assert.equal(new Set(Object.values(vips)).size, 3, "distinct addresses");
   for (const ip of Object.values(vips)) assert.match(ip, /^24\d\.|^25[0-5]\./, "from the default range 240.0.0.0/4");
   assert.equal(await first.stop("SIGKILL"), "SIGKILL");
 
   const second = await startControllerProcess(args);
   defer(() => second.stop("SIGKILL"));
-  assert.deepEqual(await waitFor(() => vipsOf(second.url), { what: "VIPs after the restart", timeoutMs: 15_000 }), vips);
+  assert.deepEqual(await waitFor(() => vipsOf(second.url), { what: "VIPs after the restart", timeoutMs: 60_000 }), vips);
 });
 
 test("two replicas on one etcd answer the same VIPs, and a new replica after both died keeps them", { timeout: scaled(180_000) }, async (t) => {
@@ -60,10 +60,10 @@ test("two replicas on one etcd answer the same VIPs, and a new replica after bot
     },
   };
   const [a, b] = await Promise.all([startReplicaProcess(etcd, "replica-a", withHosts), startReplicaProcess(etcd, "replica-b", withHosts)]);
-  const fromA = await waitFor(() => vipsOf(a.url), { what: "VIPs on replica a", timeoutMs: 30_000 });
-  assert.deepEqual(await waitFor(() => vipsOf(b.url), { what: "VIPs on replica b", timeoutMs: 30_000 }), fromA);
+  const fromA = await waitFor(() => vipsOf(a.url), { what: "VIPs on replica a", timeoutMs: 60_000 });
+  assert.deepEqual(await waitFor(() => vipsOf(b.url), { what: "VIPs on replica b", timeoutMs: 60_000 }), fromA);
   await a.stop("SIGKILL");
   await b.stop("SIGKILL");
   const c = await startReplicaProcess(etcd, "replica-c", withHosts);
-  assert.deepEqual(await waitFor(() => vipsOf(c.url), { what: "VIPs on replica c", timeoutMs: 30_000 }), fromA);
+  assert.deepEqual(await waitFor(() => vipsOf(c.url), { what: "VIPs on replica c", timeoutMs: 60_000 }), fromA);
 });

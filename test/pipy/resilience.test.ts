@@ -133,7 +133,7 @@ test("UpstreamTrafficSetting and Retry on real traffic: retry, per-try timeout, 
   const pool = new HttpAgent({ keepAlive: true, maxSockets: 8 });
   t.after(() => pool.destroy());
   for (const s of ["bookstore", "inventory", "warehouse"]) {
-    await waitFor(async () => (await call(pool, s, "/ok")).status === 200, { what: `${s} reachable through bookbuyer's sidecar`, timeoutMs: 30_000 });
+    await waitFor(async () => (await call(pool, s, "/ok")).status === 200, { what: `${s} reachable through bookbuyer's sidecar`, timeoutMs: 60_000 });
   }
 
   await t.test("Retry: an injected 503 becomes a 200 on the second attempt", async () => {
@@ -196,7 +196,7 @@ test("UpstreamTrafficSetting and Retry on real traffic: retry, per-try timeout, 
     assert.equal(open.status, 409, open.body);
     assert.equal(open.body, "degraded");
     let closed: Answer | undefined;
-    await waitFor(async () => (closed = await call(pool, "warehouse", "/ok")).status === 200, { what: "the breaker closes", timeoutMs: 10_000 });
+    await waitFor(async () => (closed = await call(pool, "warehouse", "/ok")).status === 200, { what: "the breaker closes", timeoutMs: 60_000 });
     const after = Date.now() - openedAt;
     t.diagnostic(`breaker closed ${after} ms after the first degraded answer (degradedTimeWindow 2000 ms)`);
     assert.equal(closed!.body.startsWith("warehouse 200"), true);

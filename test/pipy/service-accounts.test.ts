@@ -115,7 +115,7 @@ test("ServiceAccount identities with a real Pipy: one account behind two service
   // bookbuyer (account buyer) reaches both services run by account bookstore; the callee's sidecar verified that account.
   for (const service of ["bookstore-v1", "bookstore-v2"]) {
     let reply = { status: 0, body: "" };
-    await waitFor(async () => (reply = await get(HOSTS.bookbuyer!, `${service}.bookstore`, "/books/1")).status === 200, { what: `bookbuyer -> ${service}`, timeoutMs: 20_000 });
+    await waitFor(async () => (reply = await get(HOSTS.bookbuyer!, `${service}.bookstore`, "/books/1")).status === 200, { what: `bookbuyer -> ${service}`, timeoutMs: 60_000 });
     assert.deepEqual(JSON.parse(reply.body), { service, peer: "buyer.bookbuyer.svc.cluster.local" });
     // A path the route group leaves out is refused by the callee.
     assert.equal((await get(HOSTS.bookbuyer!, `${service}.bookstore`, "/admin")).status, 403);

@@ -116,7 +116,7 @@ test("an unchanged app calls a mesh name with plain http.get and is served throu
   const byName = await waitFor(async () => {
     const r = await app<HttpRun>(a, { mode: "http", url: URL_BY_NAME, count: 1 });
     return r.statuses["200"] === 1 ? r : undefined;
-  }, { what: `the first request by name succeeds\n${logs()}`, timeoutMs: 30_000 });
+  }, { what: `the first request by name succeeds\n${logs()}`, timeoutMs: 60_000 });
   assert.deepEqual(byName.bodies, { [served]: 1 });
   const many = await app<HttpRun>(a, { mode: "http", url: URL_BY_NAME, count: 50 });
   assert.deepEqual(many.statuses, { 200: 50 }, `${JSON.stringify(many)}\n${logs()}`);
@@ -155,7 +155,7 @@ test("an unchanged app calls a mesh name with plain http.get and is served throu
   const again = await waitFor(async () => {
     const r = await app<HttpRun>(a, { mode: "http", url: URL_BY_NAME, count: 20 });
     return r.statuses["200"] === 20 ? r : undefined;
-  }, { what: `requests by name succeed after the restart\n${logs()}`, timeoutMs: 30_000 });
+  }, { what: `requests by name succeed after the restart\n${logs()}`, timeoutMs: 60_000 });
   assert.deepEqual(again.bodies, { [served]: 20 });
 
   // A graceful stop is the uninstall's first step: host a is exactly as before.
