@@ -45,7 +45,7 @@ test("scale-set instances join by attestation with nothing copied to them, also 
   const azure = await controllerAzureConfig(arm, dir);
   await writeFile(join(dir, "controller.yaml"), [...azure.lines, "bootstrap:", "  azureImds:", "    rootsFile: roots.pem", "    refreshInterval: 1s", ""].join("\n"));
   const grpcPort = await freePort();
-  const ctl = await startControllerProcess(["--config", join(dir, "controller.yaml"), "--data-dir", join(dir, "data"), "--grpc-address", `127.0.0.1:${grpcPort}`], 30_000, { NODE_EXTRA_CA_CERTS: azure.caFile });
+  const ctl = await startControllerProcess(["--config", join(dir, "controller.yaml"), "--data-dir", join(dir, "data"), "--grpc-address", `127.0.0.1:${grpcPort}`], 60_000, { NODE_EXTRA_CA_CERTS: azure.caFile });
   t.after(() => ctl.stop("SIGKILL"));
   const caFile = join(dir, "ca.pem");
   await writeFile(caFile, await (await fetch(`${ctl.url}/api/v1/ca`)).text());

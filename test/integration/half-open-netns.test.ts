@@ -189,5 +189,9 @@ test("a half-open path: the controller marks the proxy disconnected within its k
   assert.equal(ctl.lines.filter((l) => l.msg === "proxy enrolled" || l.msg === "proxy enrolled again by the same key").length, 1, "enrolled once, never again");
   const certAfter = await readFile(join(dir, "agent-data", "proxy-cert.pem"), "utf8");
   assert.equal(new X509Certificate(certAfter).serialNumber, new X509Certificate(certBefore).serialNumber, "the same certificate serial");
-  assert.ok(agent.lines.some((l) => l.msg === "agent state BACKOFF -> CONNECTING") && agent.lines.filter((l) => l.state === "CONNECTED").length >= 2, "the agent went CONNECTED again");
+  // Waited for, not read at once: the controller's line can arrive before the
+  // agent's. Whether the agent passed through BACKOFF depends on whether its
+  // connect attempt was still retrying SYNs when the path healed — timing, not
+  // behaviour — so only the return to CONNECTED is asserted.
+  await waitFor(() => agent.lines.filter((l) => l.state === "CONNECTED").length >= 2, { what: "the agent went CONNECTED again", context: agent.output });
 });
