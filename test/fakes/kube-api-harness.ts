@@ -3,7 +3,6 @@ import { setMaxListeners } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { loadKubeConfig } from "../../src/controller/kube/index.js";
 import { FakeKubeApiServer, type ResourceName } from "./kube-api-server.js";
@@ -38,13 +37,6 @@ export async function kubeHarness(t: { after: (fn: () => unknown) => void }, opt
   return { api, kubeconfig, kubeConfig, dir, ac };
 }
 
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 3000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-}
 
 /** Collects every value a source emits, so tests can assert on the whole sequence. */
 export function recorder<T>(on: (fn: (value: T) => void) => () => void): { readonly values: T[]; off: () => void } {

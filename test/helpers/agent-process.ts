@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
 import { CLI } from "./controller-process.js";
+import { StopWaiting, waitFor } from "./wait.js";
 
 export async function freePort(host = "127.0.0.1"): Promise<number> {
   const server = createServer();
@@ -55,17 +56,15 @@ export async function startAgentProcess(args: readonly string[], repoPort?: numb
     stderr: () => stderr,
     status,
     exited,
-    waitFor: async (predicate, timeoutMs = 15_000) => {
-      const started = Date.now();
-      let last: AgentStatus | undefined;
-      while (Date.now() - started < timeoutMs) {
-        if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}\n${stderr.slice(-3000)}`);
-        last = await status();
-        if (last && predicate(last)) return last;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`agent status did not match within ${timeoutMs} ms; last ${JSON.stringify(last)}\n${stderr.slice(-3000)}`);
-    },
+    waitFor: (predicate, timeoutMs = 60_000) =>
+      waitFor(
+        async () => {
+          if (child.exitCode !== null) throw new StopWaiting(`agent exited with ${child.exitCode}\n${stderr.slice(-3000)}`);
+          const s = await status();
+          return s !== undefined && predicate(s) && s;
+        },
+        { what: "the agent's status to match", timeoutMs, intervalMs: 50, context: () => stderr.slice(-3000) },
+      ),
     stop: async (signal: NodeJS.Signals = "SIGTERM") => {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode ?? child.signalCode!;
       child.kill(signal);

@@ -52,16 +52,6 @@ export function http(url: string, method = "GET", body?: string, agent?: import(
   });
 }
 
-/** Polls `fn` until it returns a value other than undefined/false. */
-export async function eventually<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, what = "condition"): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 export function configMessage(version: number, files: Record<string, string>, driver = "json") {
   return { config: { version, driver, hash: `hash-${version}`, files: Object.entries(files).map(([path, content]) => ({ path, content: Buffer.from(content) })) } };

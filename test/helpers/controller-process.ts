@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { scaled } from "./wait.js";
 
 export const CLI = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 
@@ -13,7 +14,9 @@ export interface ControllerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export async function startControllerProcess(args: readonly string[], timeoutMs = 30_000, env: NodeJS.ProcessEnv = {}): Promise<ControllerProcess> {
+export async function startControllerProcess(args: readonly string[], timeoutMs = 60_000, env: NodeJS.ProcessEnv = {}): Promise<ControllerProcess> {
+  // An upper bound, not a speed: a loaded 2-core machine has taken over 30 s to start a controller process.
+  timeoutMs = scaled(timeoutMs);
   const defaults: string[] = [["--admin-address", "127.0.0.1:0"], ["--grpc-address", "127.0.0.1:0"], ["--log-level", "info"]]
     .filter(([flag]) => !args.includes(flag!))
     .flat();

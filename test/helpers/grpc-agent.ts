@@ -4,6 +4,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { X509Certificate } from "node:crypto";
 import { crypto, makeCsr, p256 } from "./certificates.js";
+import { scaled } from "./wait.js";
 import { CODE_METADATA_KEY, loadProto, type ControllerMessage__Output, type EnrollResponse__Output } from "../../src/common/proto.js";
 
 export function serverIdentityCheck(_host: string, cert: { subjectaltname?: string }): Error | undefined {
@@ -99,9 +100,13 @@ export class TestStream {
     this.send({ hello: { proxyId, hostAddresses: addresses, endpoints, agentVersion: "test", proxyVersion: "", configVersion: held.version, configHash: held.hash } });
   }
 
-  /** Waits until `predicate` matches a message (checking ones already received), or fails after `timeoutMs`. */
-  async next(predicate: (m: ControllerMessage__Output) => boolean, timeoutMs = 5000, from = 0): Promise<ControllerMessage__Output> {
+  /**
+   * Waits until `predicate` matches a message (checking ones already received), or fails after
+   * `timeoutMs` × MESHFED_TEST_TIME_SCALE. Woken by each message rather than polling (waitFor polls).
+   */
+  async next(predicate: (m: ControllerMessage__Output) => boolean, timeoutMs = 10_000, from = 0): Promise<ControllerMessage__Output> {
     const started = Date.now();
+    timeoutMs = scaled(timeoutMs);
     for (;;) {
       const found = this.messages.slice(from).find(predicate);
       if (found) return found;

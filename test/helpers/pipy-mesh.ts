@@ -16,7 +16,8 @@ import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import type { SidecarDriver } from "../../src/controller/drivers/types.js";
 import { startController } from "../../src/controller/main.js";
 import { freePort } from "./agent-process.js";
-import { eventually, testConfig } from "./agent-testbed.js";
+import { testConfig } from "./agent-testbed.js";
+import { waitFor } from "./wait.js";
 import { declaringProtocols } from "./declared-protocols.js";
 
 export const INBOUND_OFFSET = 10000;
@@ -95,7 +96,7 @@ export async function startPipyMesh(t: TestContext, o: {
     agents[h.ip] = agent;
   }
   for (const h of withSidecar) {
-    await eventually(async () => (await fetch(`http://${h.ip}:${HEALTH_PORT}/ready`).then((r) => r.status, () => 0)) === 200, 60_000, `${h.service} sidecar on ${h.ip} ready`);
+    await waitFor(async () => (await fetch(`http://${h.ip}:${HEALTH_PORT}/ready`).then((r) => r.status, () => 0)) === 200, { what: `${h.service} sidecar on ${h.ip} ready`, timeoutMs: 60_000 });
   }
   return { dir, agents, pipyAdmin, writePolicy };
 }

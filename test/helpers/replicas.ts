@@ -46,7 +46,7 @@ export async function startReplicaProcess(etcd: EtcdProcess, replicaId: string, 
   const extra = options.config ? await options.config(dir) : "";
   await writeFile(configFile, `driver: json\nstore: ${etcd.storeUrl}\nha:\n  replicaId: ${replicaId}\n  leaseTtl: ${TEST_LEASE_TTL}\ncatalog:\n  coalesce: 10ms\n${extra}`);
   const grpcAddress = `127.0.0.1:${await freePort()}`;
-  const proc = await startControllerProcess(["--config", configFile, "--data-dir", join(dir, "data"), "--grpc-address", grpcAddress], 30_000, options.env?.(dir) ?? {});
+  const proc = await startControllerProcess(["--config", configFile, "--data-dir", join(dir, "data"), "--grpc-address", grpcAddress], 60_000, options.env?.(dir) ?? {});
   etcd.beforeStop(async () => {
     await proc.stop("SIGTERM");
     await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });

@@ -11,8 +11,9 @@ import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
 import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
-import { configMessage, eventually, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { configMessage, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
 import { Netns, netnsAvailable } from "../helpers/capture-netns.js";
+import { waitFor } from "../helpers/wait.js";
 
 const PROXY_UID = 1500;
 const INBOUND_JUMP = "-A PREROUTING -p tcp -j MESHFED_INBOUND";
@@ -89,10 +90,10 @@ test("transparent capture: inbound closed from the start, outbound follows Pipy,
   const from = s.messages.length;
   const healthSince = () => s.messages.slice(from).flatMap((m) => (m.health?.capture ? [m.health.capture.outboundActive] : []));
   process.kill(proc.pid, "SIGKILL");
-  await eventually(async () => count(await ns.natTable(), OUTPUT_JUMP) === 0, 10_000, "OUTPUT jump removed while Pipy is down");
+  await waitFor(async () => count(await ns.natTable(), OUTPUT_JUMP) === 0, { what: "OUTPUT jump removed while Pipy is down", timeoutMs: 60_000 });
   assert.equal(count(await ns.natTable(), INBOUND_JUMP), 1, "inbound stays closed while Pipy is down");
-  await eventually(async () => count(await ns.natTable(), OUTPUT_JUMP) === 1, 20_000, "OUTPUT jump back once the restarted Pipy reported");
-  await eventually(() => healthSince().join(",").includes("false,true"), 10_000, "Health reported outbound off, then on");
+  await waitFor(async () => count(await ns.natTable(), OUTPUT_JUMP) === 1, { what: "OUTPUT jump back once the restarted Pipy reported", timeoutMs: 60_000 });
+  await waitFor(() => healthSince().join(",").includes("false,true"), { what: "Health reported outbound off, then on", timeoutMs: 60_000 });
   const restarted = await pipyProcess(pipy);
   assert.ok(restarted !== undefined && restarted.pid !== proc.pid, "a new Pipy process");
 

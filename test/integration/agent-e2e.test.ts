@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { getJson, startControllerProcess, type ControllerProcess } from "../helpers/controller-process.js";
 import { freePort, startAgentProcess, type AgentProcess } from "../helpers/agent-process.js";
+import { waitFor } from "../helpers/wait.js";
 
 const HOSTS = `hosts:
   - name: web-1
@@ -27,17 +28,6 @@ async function post(url: string, body: unknown): Promise<unknown> {
   const res = await fetch(url, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
   assert.ok(res.ok, `${url} -> ${res.status}`);
   return res.json();
-}
-
-async function waitFor<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const started = Date.now();
-  let last = await fn();
-  while (!ok(last)) {
-    if (Date.now() - started > timeoutMs) throw new Error(`condition not met in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 100));
-    last = await fn();
-  }
-  return last;
 }
 
 test("agents enroll, connect and become participants; they survive a controller kill -9 and an agent restart during the outage", async (t) => {
@@ -72,16 +62,16 @@ test("agents enroll, connect and become participants; they survive a controller 
   }
   for (const a of agents) await a.waitFor((s) => s.state === "CONNECTED" && s.configVersion >= 1 && s.certificates.service !== null);
 
-  const full = await waitFor(
-    () => getJson(`${ctl.url}/api/v1/participants`) as Promise<Participants>,
-    (p) => p.participants.length === 2,
-  );
+  const full = await waitFor(async () => {
+    const p = (await getJson(`${ctl.url}/api/v1/participants`)) as Participants;
+    return p.participants.length === 2 && p;
+  }, { what: "two participants", timeoutMs: 60_000 });
   assert.deepEqual(full.participants.map((p) => p.service).sort(), ["shop/db", "shop/web"]);
   assert.deepEqual(full.incomplete, []);
-  const proxies = await waitFor(
-    () => getJson(`${ctl.url}/api/v1/proxies`) as Promise<Array<{ lastAck: { ok: boolean } | null }>>,
-    (p) => p.length === 2 && p.every((x) => x.lastAck?.ok === true),
-  );
+  const proxies = await waitFor(async () => {
+    const p = (await getJson(`${ctl.url}/api/v1/proxies`)) as Array<{ lastAck: { ok: boolean } | null }>;
+    return p.length === 2 && p.every((x) => x.lastAck?.ok === true) && p;
+  }, { what: "two proxies that acknowledged their config", timeoutMs: 60_000 });
   assert.equal(proxies.length, 2);
   const certsBefore = (await getJson(`${ctl.url}/api/v1/certificates`)) as Array<{ serial: string; kind: string }>;
 
@@ -104,13 +94,12 @@ test("agents enroll, connect and become participants; they survive a controller 
   // The controller comes back on the same data dir and port: agents reconnect without enrolling again.
   ctl = await startControllerProcess(controllerArgs);
   processes.push(ctl);
-  await webAgain.waitFor((s) => s.state === "CONNECTED", 20_000);
-  await agents[1]!.waitFor((s) => s.state === "CONNECTED", 20_000);
-  const again = await waitFor(
-    () => getJson(`${ctl.url}/api/v1/participants`) as Promise<Participants>,
-    (p) => p.participants.length === 2,
-    20_000,
-  );
+  await webAgain.waitFor((s) => s.state === "CONNECTED", 60_000);
+  await agents[1]!.waitFor((s) => s.state === "CONNECTED", 60_000);
+  const again = await waitFor(async () => {
+    const p = (await getJson(`${ctl.url}/api/v1/participants`)) as Participants;
+    return p.participants.length === 2 && p;
+  }, { what: "two participants after the controller restart", timeoutMs: 60_000 });
   assert.deepEqual(again.participants.map((p) => p.proxyId).sort(), full.participants.map((p) => p.proxyId).sort(), "same proxies, no re-enrollment");
   const certsAfter = (await getJson(`${ctl.url}/api/v1/certificates`)) as Array<{ serial: string; kind: string }>;
   assert.deepEqual(certsAfter.map((c) => c.serial).sort(), certsBefore.map((c) => c.serial).sort(), "nothing re-issued");

@@ -13,8 +13,9 @@ import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import type { CatalogSnapshot, ParticipantsReport } from "../../src/controller/catalog/types.js";
 import { freePort } from "../helpers/agent-process.js";
-import { eventually, testConfig } from "../helpers/agent-testbed.js";
+import { testConfig } from "../helpers/agent-testbed.js";
 import { startTestController } from "../helpers/in-process-controller.js";
+import { waitFor } from "../helpers/wait.js";
 
 const IP = { a: "127.0.78.2", b: "127.0.78.3", c: "127.0.78.4", caller: "127.0.78.10" } as const;
 
@@ -62,10 +63,10 @@ test("probes from agent config, token and hosts file reach the catalog; an app a
 
   const web = async () => (await ctl.api<CatalogSnapshot>("/api/v1/catalog")).services.find((s) => s.name === "web")!.endpoints;
   const states = async () => Object.fromEntries((await web()).map((e) => [e.ip, `${e.health?.state ?? "-"}/${e.health?.source ?? "-"}`]));
-  await eventually(async () => {
+  await waitFor(async () => {
     const s = await states();
     return s[IP.a] === "healthy/agent" && s[IP.b] === "healthy/token" && s[IP.c] === "healthy/hosts" ? s : undefined;
-  }, 20_000, "every endpoint healthy, each probe from its own source");
+  }, { what: "every endpoint healthy, each probe from its own source", timeoutMs: 60_000 });
 
   /** The web endpoints in the caller's rendered config (json driver: the ProxyView). */
   const offered = async () => {
@@ -76,12 +77,12 @@ test("probes from agent config, token and hosts file reach the catalog; an app a
   assert.deepEqual(await offered(), [IP.a, IP.b, IP.c].sort());
 
   apps.a.setStatus(500);
-  const bad = await eventually(async () => (await web()).find((e) => e.ip === IP.a && e.health?.state === "unhealthy"), 20_000, "a unhealthy");
+  const bad = await waitFor(async () => (await web()).find((e) => e.ip === IP.a && e.health?.state === "unhealthy"), { what: "a unhealthy", timeoutMs: 60_000 });
   assert.equal(bad.health!.reason, "probe failed: HTTP 500 after 2 tries");
-  assert.deepEqual(await eventually(async () => {
+  assert.deepEqual(await waitFor(async () => {
     const ips = await offered();
     return ips.includes(IP.a) ? undefined : ips;
-  }, 10_000, "a out of the caller's config"), [IP.b, IP.c].sort());
+  }, { what: "a out of the caller's config", timeoutMs: 60_000 }), [IP.b, IP.c].sort());
   const participants = await ctl.api<ParticipantsReport>("/api/v1/participants");
   const pa = participants.participants.find((p) => p.endpoints.some((e) => e.ip === IP.a));
   assert.equal(pa?.endpoints[0]?.health?.state, "unhealthy", "still a participant (its proxy serves), with why");
@@ -89,6 +90,6 @@ test("probes from agent config, token and hosts file reach the catalog; an app a
   assert.ok(proxies.some((p) => p.endpointHealth?.some((h) => h.ip === IP.a && h.state === "unhealthy")), "GET /api/v1/proxies shows the agent's report");
 
   apps.a.setStatus(200);
-  await eventually(async () => ((await offered()).includes(IP.a) ? true : undefined), 20_000, "a back in the caller's config");
+  await waitFor(async () => ((await offered()).includes(IP.a) ? true : undefined), { what: "a back in the caller's config", timeoutMs: 60_000 });
   assert.equal((await web()).find((e) => e.ip === IP.a)?.health?.state, "healthy");
 });

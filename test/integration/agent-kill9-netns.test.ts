@@ -14,11 +14,12 @@ import { chmod, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
-import { eventually, tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/agent-testbed.js";
 import { netnsAvailable, stripComments } from "../helpers/capture-netns.js";
 import { CLI } from "../helpers/controller-process.js";
 import { startTestController } from "../helpers/in-process-controller.js";
 import { bridgePort, lines, twoHosts, withPrivateEtc, type NetnsHost } from "../helpers/netns.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 const PROXY_UID = 65534;
 // The host's own resolver: a fake upstream on 127.0.0.2 inside the namespace (test/helpers/dns.ts).
@@ -28,7 +29,7 @@ const JUMPS = ["-A PREROUTING -p tcp -j MESHFED_INBOUND", "-A OUTPUT -p tcp -j M
 
 const count = (table: string, line: string) => table.split("\n").filter((l) => l === line).length;
 
-test("a killed agent's capture rules and resolver hook: kept while it is dead, one set after a restart, gone byte for byte after cleanup", { timeout: 180_000 }, async (t) => {
+test("a killed agent's capture rules and resolver hook: kept while it is dead, one set after a restart, gone byte for byte after cleanup", { timeout: scaled(360_000) }, async (t) => {
   if (!(await netnsAvailable(t))) return;
   const { a: bare, net } = await twoHosts(t, "mfk9");
   const a = await withPrivateEtc(t, bare, ORIGINAL_RESOLV);
@@ -69,20 +70,20 @@ test("a killed agent's capture rules and resolver hook: kept while it is dead, o
     if (agent.child.exitCode === null && agent.child.signalCode === null) await new Promise((r) => agent.child.once("exit", r));
   };
   // The agent is fully in place: both jumps (the OUTPUT one follows Pipy's first report) and its resolv.conf.
-  const inPlace = async (agent: ReturnType<typeof startAgent>) => eventually(async () => {
+  const inPlace = async (agent: ReturnType<typeof startAgent>) => waitFor(async () => {
     if (agent.child.exitCode !== null) throw new Error(`agent exited ${agent.child.exitCode}:\n${agent.out.all.slice(-20).join("\n")}`);
     const table = await natTable();
     return JUMPS.every((j) => count(table, j) === 1) && (await resolvConf()).includes("nameserver 127.0.0.153") ? table : undefined;
-  }, 30_000, `capture and resolver hook in place\n${agent.out.all.slice(-10).join("\n")}`);
+  }, { what: `capture and resolver hook in place\n${agent.out.all.slice(-10).join("\n")}`, timeoutMs: 60_000 });
 
   const first = startAgent();
   await inPlace(first);
   // Mesh names resolve through the host's own resolver (getaddrinfo reads the hooked resolv.conf).
-  const vip = await eventually(async () => {
+  const vip = await waitFor(async () => {
     const catalog = await ctl.api<{ services: Array<{ name: string; vip?: string }> }>("/api/v1/catalog");
     return catalog.services.find((s) => s.name === "bookstore")?.vip;
-  }, 10_000, "bookstore's VIP");
-  const resolved = await eventually(async () => ((await lookup("bookstore.shop.svc.cluster.local")) === vip ? vip : undefined), 15_000, "the mesh name resolves through the host's resolver");
+  }, { what: "bookstore's VIP", timeoutMs: 60_000 });
+  const resolved = await waitFor(async () => ((await lookup("bookstore.shop.svc.cluster.local")) === vip ? vip : undefined), { what: "the mesh name resolves through the host's resolver", timeoutMs: 60_000 });
   assert.equal(resolved, vip);
   assert.equal(await lookup("www.example.test"), "192.0.2.7", "other names are forwarded to the host's own resolver");
 

@@ -11,8 +11,9 @@ import { processStart, ProxyPidFile } from "../../src/agent/stale-proxy.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
 import { startAgentProcess } from "../helpers/agent-process.js";
-import { eventually, tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/agent-testbed.js";
 import { startTestController } from "../helpers/in-process-controller.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 async function recordedPid(file: string): Promise<number | undefined> {
   try {
@@ -22,7 +23,7 @@ async function recordedPid(file: string): Promise<number | undefined> {
   }
 }
 
-test("an agent restarted after kill -9 stops the Pipy the killed one left, then runs exactly one of its own", { timeout: 120_000 }, async (t) => {
+test("an agent restarted after kill -9 stops the Pipy the killed one left, then runs exactly one of its own", { timeout: scaled(240_000) }, async (t) => {
   const ctl = await startTestController(t, { hosts: "hosts:\n  - { name: web-1, address: 127.0.0.2, services: [{ name: web, namespace: shop, port: 8080 }] }\n" });
   const dir = await tempDir(t, "mfstale-");
   await writeFile(join(dir, "ca.pem"), await ctl.api<string>("/api/v1/ca"));
@@ -48,8 +49,8 @@ test("an agent restarted after kill -9 stops the Pipy the killed one left, then 
   const env = { FAKE_PIPY_EVENTS: events, FAKE_PIPY_POLL_MS: "100" };
   const first = await startAgentProcess(args, undefined, env);
   t.after(() => first.stop("SIGKILL"));
-  await first.waitFor((s) => s.state === "CONNECTED" && s.configVersion >= 1, 30_000);
-  const orphan = await eventually(() => recordedPid(pidFile), 15_000, "the first Pipy recorded");
+  await first.waitFor((s) => s.state === "CONNECTED" && s.configVersion >= 1, 60_000);
+  const orphan = await waitFor(() => recordedPid(pidFile), { what: "the first Pipy recorded", timeoutMs: 60_000 });
   started.add(orphan);
 
   assert.equal(await first.stop("SIGKILL"), "SIGKILL");
@@ -57,18 +58,18 @@ test("an agent restarted after kill -9 stops the Pipy the killed one left, then 
 
   const second = await startAgentProcess(args, undefined, env);
   t.after(() => second.stop());
-  const replacement = await eventually(async () => {
+  const replacement = await waitFor(async () => {
     const pid = await recordedPid(pidFile);
     return pid !== undefined && pid !== orphan ? pid : undefined;
-  }, 30_000, "a new Pipy recorded");
+  }, { what: "a new Pipy recorded", timeoutMs: 60_000 });
   started.add(replacement);
   assert.equal(await processStart(orphan), undefined, "the orphan was stopped");
   assert.notEqual(await processStart(replacement), undefined);
-  await second.waitFor((s) => s.state === "CONNECTED", 15_000);
+  await second.waitFor((s) => s.state === "CONNECTED", 60_000);
   assert.match(second.stderr(), /a Pipy left by a killed agent is still running/);
   // Two starts in all: the orphan's and its one replacement (no restart loop).
   const starts = async () => (await readFile(events, "utf8")).split("\n").filter((l) => l.startsWith("start "));
-  await eventually(async () => (await starts()).length === 2, 10_000, "the replacement announced itself");
+  await waitFor(async () => (await starts()).length === 2, { what: "the replacement announced itself", timeoutMs: 60_000 });
   assert.deepEqual(await starts(), [`start ${orphan}`, `start ${replacement}`]);
 
   // A graceful stop clears the record: nothing for a later start to kill.

@@ -18,9 +18,10 @@ import { probeTls } from "../../src/agent/tls-probe.js";
 import type { AgentConfig } from "../../src/agent/config.js";
 import { makeCa, makePki, issueLeaf, x509 } from "../helpers/agent-fake-controller.js";
 import { captureLogger } from "../helpers/certificates.js";
-import { eventually, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { http, tempDir, testConfig } from "../helpers/agent-testbed.js";
 import { generateKeyPem } from "../helpers/grpc-agent.js";
 import { startTestController, type TestController } from "../helpers/in-process-controller.js";
+import { waitFor } from "../helpers/wait.js";
 
 const ALG = { name: "ECDSA", hash: "SHA-256" } as const;
 const TLS_RETRY_MS = 600_000;
@@ -37,7 +38,7 @@ async function enrolledAgent(t: TestContext): Promise<{ ctl: TestController; con
   await writeFile(config.tokenFile!, token);
   const agent = await startAgent(config, captureLogger().logger);
   t.after(() => agent.close());
-  await eventually(() => agent.state === "CONNECTED", 15_000, "first connection");
+  await waitFor(() => agent.state === "CONNECTED", { what: "first connection", timeoutMs: 60_000 });
   await agent.close();
   const data = new DataDir(config.dataDir);
   const stored = await data.load();
@@ -59,10 +60,10 @@ async function status(agent: RunningAgent): Promise<Status> {
 
 /** Waits for the agent to report a failure with `code` in GET /status. */
 async function failureShown(agent: RunningAgent, code: string): Promise<Status> {
-  return eventually(async () => {
+  return waitFor(async () => {
     const s = await status(agent);
     return s.lastFailure?.code === code ? s : undefined;
-  }, 15_000, `GET /status showing ${code}`);
+  }, { what: `GET /status showing ${code}`, timeoutMs: 60_000 });
 }
 
 async function leaf(issuer: { caKeys: webcrypto.CryptoKeyPair; caCert: x509.X509Certificate } | { signingKey: webcrypto.CryptoKey; issuerName: string }, certPem: string, publicKey: webcrypto.CryptoKey, validity?: { notBefore: Date; notAfter: Date }): Promise<string> {
@@ -105,7 +106,7 @@ test("a client certificate from another CA (same identity): class tls, MESHFED_A
   assert.equal(s.lastFailure!.class, "tls");
   assert.equal(s.lastFailure!.action, "slow");
   assert.match(s.lastFailure!.detail, /another CA/);
-  await eventually(() => agent.state === "BACKOFF", 5_000, "BACKOFF");
+  await waitFor(() => agent.state === "BACKOFF", { what: "BACKOFF", timeoutMs: 5_000 });
   assertSlowBackoff(delays);
   assert.ok(lines.some((l) => l.level === 50 && l.code === "MESHFED_AGENT_TLS_CERT_UNTRUSTED" && l.class === "tls"), "logged as an error with its class");
 });
@@ -122,7 +123,7 @@ test("a client certificate signed by another key under the same CA name: MESHFED
   const { agent, delays } = await restart(t, config);
   const s = await failureShown(agent, "MESHFED_AGENT_TLS_CERT_BAD_SIGNATURE");
   assert.equal(s.lastFailure!.class, "tls");
-  await eventually(() => agent.state === "BACKOFF", 5_000, "BACKOFF");
+  await waitFor(() => agent.state === "BACKOFF", { what: "BACKOFF", timeoutMs: 5_000 });
   assertSlowBackoff(delays);
 });
 
@@ -156,7 +157,7 @@ test("a pinned CA bundle that does not trust the controller: MESHFED_AGENT_CA_MI
   const s = await failureShown(agent, "MESHFED_AGENT_CA_MISMATCH");
   assert.equal(s.lastFailure!.class, "tls");
   assert.match(s.lastFailure!.detail, /SELF_SIGNED_CERT_IN_CHAIN/);
-  await eventually(() => agent.state === "BACKOFF", 5_000, "BACKOFF");
+  await waitFor(() => agent.state === "BACKOFF", { what: "BACKOFF", timeoutMs: 5_000 });
   assertSlowBackoff(delays);
 });
 
@@ -172,6 +173,6 @@ test("a controller address nobody listens on: class network, MESHFED_AGENT_NET_R
   const s = await failureShown(agent, "MESHFED_AGENT_NET_REFUSED");
   assert.equal(s.lastFailure!.class, "network");
   assert.equal(s.lastFailure!.action, "retry");
-  await eventually(() => delays.length >= 2, 5_000, "two backoffs");
+  await waitFor(() => delays.length >= 2, { what: "two backoffs", timeoutMs: 5_000 });
   assert.ok(delays.every((d) => d.ceiling <= 200), "network pace");
 });

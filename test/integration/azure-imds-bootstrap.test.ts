@@ -18,7 +18,7 @@ import { classifyRpcError, PermanentRefusal } from "../../src/agent/grpc-errors.
 import { buildCsr, generateProxyKey } from "../../src/agent/proxy-key.js";
 import { freePort, startAgentProcess } from "../helpers/agent-process.js";
 import { getJson, startControllerProcess } from "../helpers/controller-process.js";
-import { eventually } from "../helpers/agent-testbed.js";
+import { waitFor } from "../helpers/wait.js";
 
 const TAGS = { "meshfed-service": "web", "meshfed-namespace": "shop", "meshfed-ports": "8080" };
 
@@ -45,7 +45,7 @@ test("scale-set instances join by attestation with nothing copied to them, also 
   const azure = await controllerAzureConfig(arm, dir);
   await writeFile(join(dir, "controller.yaml"), [...azure.lines, "bootstrap:", "  azureImds:", "    rootsFile: roots.pem", "    refreshInterval: 1s", ""].join("\n"));
   const grpcPort = await freePort();
-  const ctl = await startControllerProcess(["--config", join(dir, "controller.yaml"), "--data-dir", join(dir, "data"), "--grpc-address", `127.0.0.1:${grpcPort}`], 30_000, { NODE_EXTRA_CA_CERTS: azure.caFile });
+  const ctl = await startControllerProcess(["--config", join(dir, "controller.yaml"), "--data-dir", join(dir, "data"), "--grpc-address", `127.0.0.1:${grpcPort}`], 60_000, { NODE_EXTRA_CA_CERTS: azure.caFile });
   t.after(() => ctl.stop("SIGKILL"));
   const caFile = join(dir, "ca.pem");
   await writeFile(caFile, await (await fetch(`${ctl.url}/api/v1/ca`)).text());
@@ -64,22 +64,22 @@ test("scale-set instances join by attestation with nothing copied to them, also 
 
   // 1. The scale set's first instance: no token, becomes a participant of its tagged service.
   const vm0 = await startVm("vm0", vmIdOf(inv.instanceId(first)), "127.0.0.31");
-  await vm0.agent.waitFor((s) => s.state === "CONNECTED", 20_000);
+  await vm0.agent.waitFor((s) => s.state === "CONNECTED", 60_000);
   assert.ok(vm0.imds.requests.length >= 1 && vm0.imds.requests.every((r) => r.metadata === "true" && /^\d{10}$/.test(r.nonce ?? "")), "IMDS was asked with Metadata: true and a controller nonce");
-  await eventually(async () => {
+  await waitFor(async () => {
     const p = (await getJson(`${ctl.url}/api/v1/participants`)) as Participants;
     return p.participants.some((x) => x.service === "shop/web" && x.proxyId === vmIdOf(inv.instanceId(first)));
-  }, 15_000, "instance 0 as a participant of shop/web");
+  }, { what: "instance 0 as a participant of shop/web", timeoutMs: 60_000 });
   assert.match(ctl.stderr(), /proxy enrolled by Azure attestation/);
 
   // 2. Scale-out: a new instance appears in ARM; its agent joins with nothing copied to it (no poll wait: one prompt re-read).
   const second = inv.addScaleSetInstance({ resourceGroup: "shop-rg", scaleSet: "web", instanceId: "1", power: "running", ip: "127.0.0.32" });
   const vm1 = await startVm("vm1", vmIdOf(inv.instanceId(second)), "127.0.0.32");
-  await vm1.agent.waitFor((s) => s.state === "CONNECTED", 20_000);
-  await eventually(async () => {
+  await vm1.agent.waitFor((s) => s.state === "CONNECTED", 60_000);
+  await waitFor(async () => {
     const p = (await getJson(`${ctl.url}/api/v1/participants`)) as Participants;
     return p.participants.filter((x) => x.service === "shop/web").length === 2;
-  }, 15_000, "both instances as participants");
+  }, { what: "both instances as participants", timeoutMs: 60_000 });
 
   // 3. A VM without a service tag: refused by name, at the controller and at the agent (which stops).
   const vm2 = await startVm("vm2", vmIdOf(inv.vmId(plain)), "127.0.0.33");
@@ -96,7 +96,7 @@ test("scale-set instances join by attestation with nothing copied to them, also 
     "--bootstrap", "azure-imds", "--imds-url", vm0.imds.url, "--host-address", "127.0.0.31", "--endpoint", "127.0.0.31:8080",
   ]);
   t.after(() => again.stop("SIGKILL"));
-  await again.waitFor((s) => s.state === "CONNECTED", 20_000);
+  await again.waitFor((s) => s.state === "CONNECTED", 60_000);
   const certs = (await getJson(`${ctl.url}/api/v1/certificates`)) as Array<{ kind: string; proxyId?: string; state: string; revocationReason?: string }>;
   const mine = certs.filter((c) => c.kind === "proxy" && c.proxyId === vmIdOf(inv.instanceId(first)));
   assert.equal(mine.filter((c) => c.state !== "revoked").length, 1, "one live certificate for the VM");
@@ -105,7 +105,7 @@ test("scale-set instances join by attestation with nothing copied to them, also 
   // 5. Each refusal over real gRPC, as the agent's enrollment code sees it, and in the controller's log.
   const stranger = await signingChain();
   const csrPem = await buildCsr((await generateProxyKey()).keys);
-  const rpc = { address: `127.0.0.1:${grpcPort}`, caPem: await (await fetch(`${ctl.url}/api/v1/ca`)).text(), timeoutMs: 10_000, signal: new AbortController().signal };
+  const rpc = { address: `127.0.0.1:${grpcPort}`, caPem: await (await fetch(`${ctl.url}/api/v1/ca`)).text(), timeoutMs: 60_000, signal: new AbortController().signal };
   const vm0Id = vmIdOf(inv.instanceId(first));
   const cases: Array<{ code: string; vm: ImdsVm; stops: boolean }> = [
     { code: "MESHFED_ATTEST_BAD_SIGNATURE", vm: { vmId: vm0Id, subscriptionId: arm.subscriptionId, tamper: { badSignature: true } }, stops: true },
@@ -124,7 +124,7 @@ test("scale-set instances join by attestation with nothing copied to them, also 
     const seen = err instanceof PermanentRefusal ? err.code : attestationFailure(err)?.code ?? classifyRpcError(err).code;
     assert.equal(seen, c.code);
     assert.equal(err instanceof PermanentRefusal, c.stops, `${c.code}: the agent ${c.stops ? "stops" : "retries"}`);
-    await eventually(() => ctl.stderr().includes(`"code":"${c.code}"`), 5_000, `${c.code} in the controller log`);
+    await waitFor(() => ctl.stderr().includes(`"code":"${c.code}"`), { what: `${c.code} in the controller log`, timeoutMs: 5_000 });
   }
   // A replayed document: the nonce was spent by the first Enroll.
   const replayImds = await FakeImds.start(chain, { vmId: vmIdOf(inv.instanceId(second)), subscriptionId: arm.subscriptionId });

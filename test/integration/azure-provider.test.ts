@@ -8,7 +8,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { armHarness, TAGS, until } from "../fakes/arm/harness.js";
+import { armHarness, TAGS } from "../fakes/arm/harness.js";
+import { waitFor } from "../helpers/wait.js";
 
 function timers(): number {
   return process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
@@ -24,7 +25,7 @@ test("the periodic sync picks up inventory changes; aborting stops polling and l
   p.on("change", (k) => changes.push([...k]));
 
   h.arm.inventory.addVm({ resourceGroup: "rg", name: "b-1", power: "running", ip: "10.0.0.2", tags: TAGS("b", "80") });
-  await until(() => changes.length > 0);
+  await waitFor(() => changes.length > 0, { what: "changes.length > 0", timeoutMs: 5000 });
   assert.deepEqual(changes[0], ["default/b"]);
   const polls = h.arm.armRequests().filter((r) => r.path.endsWith("/virtualMachines")).length;
   assert.ok(polls >= 2, `${polls} polls`);
@@ -48,7 +49,7 @@ test("aborting while a request waits out a Retry-After ends start() at once", as
   const p = h.provider({ resourceGroups: ["rg"] });
   const started = Date.now();
   const done = p.start(h.ac.signal);
-  await until(() => h.arm.armRequests().some((r) => r.status === 429));
+  await waitFor(() => h.arm.armRequests().some((r) => r.status === 429), { what: "h.arm.armRequests().some((r) => r.status === 429)", timeoutMs: 5000 });
   h.ac.abort();
   await done;
   assert.ok(Date.now() - started < 2000, "did not wait 30 s");

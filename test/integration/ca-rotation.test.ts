@@ -17,10 +17,11 @@ import { loadControllerConfig } from "../../src/controller/config/load.js";
 import type { ControllerConfig } from "../../src/controller/config/schema.js";
 import { startController, type RunningController } from "../../src/controller/main.js";
 import { freePort } from "../helpers/agent-process.js";
-import { eventually, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { http, tempDir, testConfig } from "../helpers/agent-testbed.js";
 import { runCli } from "../helpers/controller-process.js";
 import { enroll, generateKeyPem, proxyIdOf, TestStream } from "../helpers/grpc-agent.js";
 import { makeCsr, x509 } from "../helpers/certificates.js";
+import { waitFor } from "../helpers/wait.js";
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 
@@ -87,10 +88,10 @@ test("a full rotation with a connected agent: no re-enrollment, renewal over the
     if (c.to === "CONNECTED" || c.to === "ENROLLING") connects.push(c.to);
   });
   const status = async () => JSON.parse((await http(agent.statusUrl)).body) as { state: string; certificates: { service: { notAfter: string | null } } };
-  await eventually(async () => {
+  await waitFor(async () => {
     const s = await status();
     return s.state === "CONNECTED" && s.certificates.service.notAfter !== null;
-  }, 15_000, "agent connected with a service certificate");
+  }, { what: "agent connected with a service certificate", timeoutMs: 60_000 });
   const oldKey = await readFile(data("proxy-key.pem"), "utf8");
   const oldCert = await readFile(data("proxy-cert.pem"), "utf8");
   const proxyId = proxyIdOf(oldCert);
@@ -105,7 +106,7 @@ test("a full rotation with a connected agent: no re-enrollment, renewal over the
   rotation = await step(api, "introduce");
   const r2 = rotation.roots.find((r) => r.role === "next")!.serial;
   assert.deepEqual(roots(await api.get<string>("/api/v1/ca")), [r1, r2]);
-  await eventually(async () => roots(await readFile(data("ca.pem"), "utf8")).length === 2, 10_000, "agent pinned both roots");
+  await waitFor(async () => roots(await readFile(data("ca.pem"), "utf8")).length === 2, { what: "agent pinned both roots", timeoutMs: 60_000 });
   const refused = await api.post("/api/v1/ca/rotation", { action: "retire" });
   assert.equal(refused.status, 409);
   assert.equal((refused.body as { error: { code: string } }).error.code, "MESHFED_CA_ROTATION_PHASE");
@@ -113,41 +114,41 @@ test("a full rotation with a connected agent: no re-enrollment, renewal over the
   // 2. reissue: the agent is asked for a CSR, stores the new pair and reconnects with it.
   rotation = await step(api, "reissue");
   assert.deepEqual(rotation.roots.map((r) => [r.serial, r.role, r.signing]), [[r2, "current", true], [r1, "retiring", false]]);
-  const renewed = await eventually(async () => {
+  const renewed = await waitFor(async () => {
     if (!existsSync(data("proxy-identity.json"))) return undefined;
     const pair = JSON.parse(await readFile(data("proxy-identity.json"), "utf8")) as { keyPem: string; certificatePem: string };
     return pair;
-  }, 15_000, "renewed proxy identity on disk");
+  }, { what: "renewed proxy identity on disk", timeoutMs: 60_000 });
   assert.notEqual(renewed.keyPem, oldKey, "a new key, made on the agent");
   assert.equal(signedBy(renewed.certificatePem, await api.get<string>("/api/v1/ca")), r2);
   assert.equal(proxyIdOf(renewed.certificatePem), proxyId, "same proxy identity");
   // Written right after the commit point.
-  await eventually(async () => (await readFile(data("proxy-cert.pem"), "utf8")) === renewed.certificatePem, 5_000, "the PEM copy follows the commit point");
+  await waitFor(async () => (await readFile(data("proxy-cert.pem"), "utf8")) === renewed.certificatePem, { what: "the PEM copy follows the commit point", timeoutMs: 5_000 });
   const newSerial = new X509Certificate(renewed.certificatePem).serialNumber.toLowerCase();
   const oldSerial = new X509Certificate(oldCert).serialNumber.toLowerCase();
   const certs = async () => api.get<CertificateRecord[]>("/api/v1/certificates");
-  await eventually(async () => {
+  await waitFor(async () => {
     const all = await certs();
     return all.find((c) => c.serial === newSerial)?.state === "claimed" && all.find((c) => c.serial === oldSerial)?.state === "revoked";
-  }, 15_000, "renewed certificate claimed by a reconnect; the old one revoked");
+  }, { what: "renewed certificate claimed by a reconnect; the old one revoked", timeoutMs: 60_000 });
   // The service certificate moved to the new root too.
-  await eventually(async () => signedBy(await readFile(data("service/cert.pem"), "utf8"), await api.get<string>("/api/v1/ca")) === r2, 10_000, "service certificate from the new root");
-  rotation = await eventually(async () => {
+  await waitFor(async () => signedBy(await readFile(data("service/cert.pem"), "utf8"), await api.get<string>("/api/v1/ca")) === r2, { what: "service certificate from the new root", timeoutMs: 60_000 });
+  rotation = await waitFor(async () => {
     const s = await api.get<CaRotationStatus>("/api/v1/ca/rotation");
     return s.stragglerCount === 0 ? s : undefined;
-  }, 10_000, "no stragglers");
+  }, { what: "no stragglers", timeoutMs: 60_000 });
   assert.equal(rotation.roots.find((r) => r.serial === r2)!.liveCertificates.proxy, 1);
 
   // 3. retire: bundles carry the new root only; the agent pins it.
   rotation = await step(api, "retire");
   assert.equal(rotation.phase, "retired");
   assert.deepEqual(roots(await api.get<string>("/api/v1/ca")), [r2]);
-  await eventually(async () => roots(await readFile(data("ca.pem"), "utf8")).join() === r2, 10_000, "agent pinned the new root only");
+  await waitFor(async () => roots(await readFile(data("ca.pem"), "utf8")).join() === r2, { what: "agent pinned the new root only", timeoutMs: 60_000 });
 
   // A restarted agent connects with the renewed certificate, trusting the new root only.
   await agent.close();
   agent = await startAgent(agentConfig, silentLogger());
-  await eventually(async () => (await status()).state === "CONNECTED", 15_000, "restarted agent connected after retirement");
+  await waitFor(async () => (await status()).state === "CONNECTED", { what: "restarted agent connected after retirement", timeoutMs: 60_000 });
   assert.equal(connects.includes("ENROLLING"), false, "never enrolled again");
   const proxies = await api.get<Array<{ proxyId: string; serial: string }>>("/api/v1/proxies");
   assert.deepEqual(proxies.map((p) => [p.proxyId, p.serial]), [[proxyId, newSerial]]);

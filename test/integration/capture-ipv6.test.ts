@@ -10,6 +10,7 @@ import { CaptureManager, Iptables, removeCapture } from "../../src/agent/capture
 import { silentLogger } from "../../src/common/logger.js";
 import { netnsAvailable, stripComments } from "../helpers/capture-netns.js";
 import { lines, twoHosts, type NetnsHost } from "../helpers/netns.js";
+import { scaled } from "../helpers/wait.js";
 
 const RULES = {
   proxyUid: 65534, outboundPort: 15002, inboundOffset: 10000, inboundPorts: [8080], excludeInboundPorts: [],
@@ -22,7 +23,7 @@ async function dial(host: NetnsHost, address: string, port: number): Promise<str
   return (await host.exec([process.execPath, "-e", script])).trim();
 }
 
-test("IPv6: the mesh port of an app on :: is open in plaintext with the IPv4 set alone, refused with the guard, as before after removal", { timeout: 60_000 }, async (t) => {
+test("IPv6: the mesh port of an app on :: is open in plaintext with the IPv4 set alone, refused with the guard, as before after removal", { timeout: scaled(120_000) }, async (t) => {
   if (!(await netnsAvailable(t))) return;
   const { a, b } = await twoHosts(t, "mfv6");
   const [va, vb] = [await vethOf(a), await vethOf(b)];
@@ -64,7 +65,7 @@ test("IPv6: the mesh port of an app on :: is open in plaintext with the IPv4 set
   assert.equal(await dial(a, "fd00:77::2", 8080), "app8080");
 });
 
-test("IPv6: a host with IPv6 addresses where ip6tables cannot run is a named error, one without IPv6 needs no guard", { timeout: 60_000 }, async (t) => {
+test("IPv6: a host with IPv6 addresses where ip6tables cannot run is a named error, one without IPv6 needs no guard", { timeout: scaled(120_000) }, async (t) => {
   if (!(await netnsAvailable(t))) return;
   const { a } = await twoHosts(t, "mfv6");
   const prefix = ["ip", "netns", "exec", a.name];

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { enroll, TestStream } from "../helpers/grpc-agent.js";
 import { startTestController } from "../helpers/in-process-controller.js";
+import { waitFor } from "../helpers/wait.js";
 
 test("token --service-account: the proxy runs as that account, gets its certificate, and the API shows identity and protocol", async (t) => {
   const ctl = await startTestController(t);
@@ -32,11 +33,10 @@ test("token --service-account: the proxy runs as that account, gets its certific
   assert.deepEqual(proxies[0]?.endpoints, [{ ip: "127.0.0.2", port: 14001, protocol: "grpc" }]);
 
   // The catalog follows after its coalescing delay.
-  let endpoint: { protocol?: string; serviceAccount?: string } | undefined;
-  for (const deadline = Date.now() + 5000; Date.now() < deadline && endpoint === undefined; await new Promise((r) => setTimeout(r, 20))) {
+  const endpoint = await waitFor(async () => {
     const catalog = await ctl.api<{ services: Array<{ name: string; endpoints: Array<{ protocol?: string; serviceAccount?: string }> }> }>("/api/v1/catalog");
-    endpoint = catalog.services.find((s) => s.name === "cart")?.endpoints[0];
-  }
+    return catalog.services.find((s) => s.name === "cart")?.endpoints[0];
+  }, { what: "cart's endpoint in the catalog" });
   assert.deepEqual(endpoint && { protocol: endpoint.protocol, serviceAccount: endpoint.serviceAccount }, { protocol: "grpc", serviceAccount: "checkout" });
   const participants = await ctl.api<{ participants: Array<{ identity: string }> }>("/api/v1/participants");
   assert.deepEqual(participants.participants.map((p) => p.identity), ["shop/checkout"]);

@@ -6,8 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { enroll, TestStream } from "../helpers/grpc-agent.js";
 import { startTestController } from "../helpers/in-process-controller.js";
-import { eventually } from "../helpers/agent-testbed.js";
 import type { ControllerConfig } from "../../src/controller/config/schema.js";
+import { waitFor } from "../helpers/wait.js";
 
 const HOSTS = `hosts:
   - name: web-1
@@ -39,7 +39,7 @@ test("capture: Hello's mode reaches the proxy view, Hello and Health's rule stat
 
   // Health carries the rule state as it changes; the mode stays what Hello said.
   transparent.stream.send({ health: { proxyState: "running", runningVersion: 1, detail: "", capture: { mode: "none", installed: true, outboundActive: true, errorCode: "", error: "" } } });
-  await eventually(async () => (await row(transparent.proxyId))?.capture?.outboundActive === true, 5000, "outbound active in the proxies list");
+  await waitFor(async () => (await row(transparent.proxyId))?.capture?.outboundActive === true, { what: "outbound active in the proxies list", timeoutMs: 5000 });
   assert.equal((await row(transparent.proxyId))!.capture!.mode, "transparent");
 
   const older = await connect(undefined);

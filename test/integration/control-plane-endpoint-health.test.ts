@@ -8,9 +8,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { enroll, TestStream } from "../helpers/grpc-agent.js";
 import { startTestController } from "../helpers/in-process-controller.js";
-import { eventually } from "../helpers/agent-testbed.js";
 import type { CatalogSnapshot } from "../../src/controller/catalog/types.js";
 import type { ControllerConfig } from "../../src/controller/config/schema.js";
+import { waitFor } from "../helpers/wait.js";
 
 const HOSTS = `hosts:
   - name: web-1
@@ -44,17 +44,17 @@ test("endpoint health over the stream: older agents unchanged, Hello and Health 
   const newer = await connect("127.0.0.3", { endpointHealth: [unhealthy("127.0.0.3"), unhealthy("127.0.0.2")] });
   const probes = await newer.next((m) => m.message === "healthProbes");
   assert.deepEqual(probes.healthProbes?.probes.map((p) => [p.port, p.type, p.periodSeconds, p.failureThreshold]), [[8080, "tcp", 5, 3]]);
-  assert.deepEqual(await eventually(async () => {
+  assert.deepEqual(await waitFor(async () => {
     const h = await health();
     return h["127.0.0.3"] === "unhealthy" ? h : undefined;
-  }, 5000, "newer unhealthy"), { "127.0.0.2": "-", "127.0.0.3": "unhealthy" });
+  }, { what: "newer unhealthy", timeoutMs: 5000 }), { "127.0.0.2": "-", "127.0.0.3": "unhealthy" });
   const none = await older.next((m) => m.message === "healthProbes");
   assert.deepEqual(none.healthProbes?.probes, [], "no probes declared for its host: an empty list (an older agent ignores the message)");
 
   newer.send({ health: { proxyState: "running", runningVersion: 1, detail: "", endpointHealth: [{ ...unhealthy("127.0.0.3"), state: "healthy", reason: "probe succeeded" }] } });
-  await eventually(async () => (await health())["127.0.0.3"] === "healthy", 5000, "newer healthy");
+  await waitFor(async () => (await health())["127.0.0.3"] === "healthy", { what: "newer healthy", timeoutMs: 5000 });
   newer.send({ health: { proxyState: "running", runningVersion: 1, detail: "", endpointHealth: [{ ...unhealthy("127.0.0.3"), state: "bogus" }] } });
-  await eventually(async () => (await health())["127.0.0.3"] === "-", 5000, "a malformed entry is dropped: the complete report now has none");
+  await waitFor(async () => (await health())["127.0.0.3"] === "-", { what: "a malformed entry is dropped: the complete report now has none", timeoutMs: 5000 });
 
   // A hosts-file edit that changes the probe reaches the connected agent.
   const { writeFile } = await import("node:fs/promises");

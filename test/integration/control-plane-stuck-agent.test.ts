@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { enroll, TestStream } from "../helpers/grpc-agent.js";
+import { quietPeriod } from "../helpers/wait.js";
 import { startTestController, type TestController } from "../helpers/in-process-controller.js";
 import type { ControllerConfig } from "../../src/controller/config/schema.js";
 
@@ -53,8 +54,10 @@ test("a stuck proxy does not hold up the others and, once it reads again, skips 
   const firstVersion = await versionOf("127.0.0.6");
   for (let round = 1; round <= ROUNDS; round++) {
     await writeFile(ctl.hostsFile, hosts(5000 + round));
-    // Longer than the hosts debounce and the catalog's coalescing: most rounds become a version of their own.
-    await new Promise((r) => setTimeout(r, 60));
+    // Each round becomes a version of its own because the next write waits for
+    // the healthy proxy to receive this one — not for a pause that a loaded
+    // machine can outlast the debounce and coalescing with (it used to sleep 60 ms).
+    await healthy.next(hasPort(5000 + round), 15_000);
   }
   // The healthy proxy gets the newest while the stuck one still holds its stream full.
   await healthy.next(hasPort(5000 + ROUNDS), 15_000);
@@ -65,7 +68,8 @@ test("a stuck proxy does not hold up the others and, once it reads again, skips 
 
   stuck.resume();
   await stuck.next(hasPort(5000 + ROUNDS), 15_000, before);
-  await new Promise((r) => setTimeout(r, 300));
+  // Negative check: time for versions that should NOT still arrive (more only makes it stricter).
+  await quietPeriod(300, "no older versions after the newest");
   const received = stuck.messages.slice(before).filter((m) => m.message === "config");
   assert.ok(received.length < produced, `the backlog was skipped: ${received.length} of ${produced} versions delivered`);
   assert.equal(received.at(-1)!.config!.version, stuckVersion, "the last one delivered is the newest");

@@ -21,7 +21,7 @@ test("the controller's catalog shows Azure VM and scale-set endpoints with azure
   const azureConfig = await controllerAzureConfig(arm, dir);
   await writeFile(join(dir, "controller.yaml"), azureConfig.lines.join("\n"));
 
-  const ctl = await startControllerProcess(["--config", join(dir, "controller.yaml"), "--data-dir", join(dir, "data")], 30_000, {
+  const ctl = await startControllerProcess(["--config", join(dir, "controller.yaml"), "--data-dir", join(dir, "data")], 60_000, {
     NODE_EXTRA_CA_CERTS: azureConfig.caFile,
   });
   t.after(() => ctl.stop("SIGKILL"));

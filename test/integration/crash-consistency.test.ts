@@ -15,6 +15,7 @@ import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { CrashLedger } from "../helpers/crash-ledger.js";
 import { seededRandom, testSeed } from "../helpers/seeded-random.js";
+import { scaled } from "../helpers/wait.js";
 
 const WORKER = fileURLToPath(new URL("../helpers/crash-worker.js", import.meta.url));
 const ITERATIONS = Number(process.env.MESHFED_CRASH_ITERATIONS ?? 100);
@@ -69,7 +70,7 @@ async function runWorker(
   return { lines, ready };
 }
 
-test(`SIGKILL at random points ${ITERATIONS} times loses no certificate, no token use, no file`, { timeout: 300_000 }, async (t) => {
+test(`SIGKILL at random points ${ITERATIONS} times loses no certificate, no token use, no file`, { timeout: scaled(540_000) }, async (t) => {
   const seed = testSeed();
   t.diagnostic(`seed ${seed} (replay with MESHFED_TEST_SEED=${seed})`);
   const random = seededRandom(seed);

@@ -14,11 +14,12 @@ import { freePort, startAgentProcess, type AgentProcess } from "../helpers/agent
 import { tempDir } from "../helpers/agent-testbed.js";
 import { assertNoTornFile } from "../helpers/crash-ledger.js";
 import { seededRandom, testSeed } from "../helpers/seeded-random.js";
+import { scaled } from "../helpers/wait.js";
 
 const ITERATIONS = Number(process.env.MESHFED_CRASH_PROCESS_ITERATIONS ?? 6);
 type Victim = "controller" | "agent" | "both";
 
-test(`controller and agent SIGKILLed at random points ${ITERATIONS} times: the agent comes back without re-enrolling`, { timeout: 300_000 }, async (t) => {
+test(`controller and agent SIGKILLed at random points ${ITERATIONS} times: the agent comes back without re-enrolling`, { timeout: scaled(540_000) }, async (t) => {
   const seed = testSeed();
   t.diagnostic(`seed ${seed} (replay with MESHFED_TEST_SEED=${seed})`);
   const random = seededRandom(seed);
@@ -67,7 +68,7 @@ test(`controller and agent SIGKILLed at random points ${ITERATIONS} times: the a
     if (victim !== "agent") ctl = await startCtl();
     if (victim !== "controller") agent = await startAgent();
 
-    const status = await agent.waitFor((s) => s.state === "CONNECTED" && s.configVersion >= 1 && s.certificates.service !== null, 30_000);
+    const status = await agent.waitFor((s) => s.state === "CONNECTED" && s.configVersion >= 1 && s.certificates.service !== null, 60_000);
     assert.ok(status, where);
     const serial = new X509Certificate(await readFile(join(dir, "agent", "proxy-cert.pem"), "utf8")).serialNumber.toLowerCase();
     enrolledSerial ??= serial;

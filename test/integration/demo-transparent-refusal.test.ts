@@ -10,6 +10,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLI } from "../helpers/controller-process.js";
+import { scaled } from "../helpers/wait.js";
 
 async function demo(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const child = spawn(process.execPath, [CLI, "demo", "--transparent", ...args], { stdio: ["ignore", "pipe", "pipe"], env });
@@ -23,7 +24,7 @@ async function demo(args: readonly string[], env: NodeJS.ProcessEnv = process.en
 
 const root = process.getuid?.() === 0;
 
-test("demo --transparent refuses with a named error and creates nothing when a prerequisite is missing", { timeout: 60_000 }, async (t) => {
+test("demo --transparent refuses with a named error and creates nothing when a prerequisite is missing", { timeout: scaled(120_000) }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-demo-refusal-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const data = ["--data-dir", join(dir, "controller"), "--admin-address", "127.0.0.1:0", "--grpc-address", "127.0.0.1:0"];

@@ -13,10 +13,10 @@ import { test, type TestContext } from "node:test";
 import { Etcd3 } from "etcd3";
 import { controllerAzureConfig } from "../fakes/arm/harness.js";
 import { FakeArm } from "../fakes/arm/server.js";
-import { eventually } from "../helpers/agent-testbed.js";
 import { etcdAvailable, startEtcd, type EtcdProcess } from "../helpers/etcd-process.js";
 import { startReplicaProcess, type ReplicaProcess } from "../helpers/replicas.js";
 import { failOnLeaks } from "../helpers/leak-guard.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 // A timer, socket or process left behind fails this file by name instead of hanging it.
 failOnLeaks();
@@ -68,12 +68,12 @@ async function leaderAndFollower(t: TestContext) {
   const etcd = await startEtcd(t);
   const [armA, armB] = [await startArm(t), await startArm(t)];
   const a = await azureReplica(etcd, "replica-a", armA);
-  await eventually(async () => ((await leaderOf(a)) === "replica-a" ? true : undefined), LEASE_WAIT_MS, "A leads");
+  await waitFor(async () => ((await leaderOf(a)) === "replica-a" ? true : undefined), { what: "A leads", timeoutMs: LEASE_WAIT_MS });
   const b = await azureReplica(etcd, "replica-b", armB);
   return { etcd, armA, armB, a, b };
 }
 
-test("only the leader polls ARM; the follower serves its view and, when the leader is killed, polls in its place without losing the endpoints", { timeout: 120_000 }, async (t) => {
+test("only the leader polls ARM; the follower serves its view and, when the leader is killed, polls in its place without losing the endpoints", { timeout: scaled(240_000) }, async (t) => {
   const replicas = await leaderAndFollower(t);
   if (replicas === undefined) return;
   const { armA, armB, a, b } = replicas;
@@ -82,7 +82,7 @@ test("only the leader polls ARM; the follower serves its view and, when the lead
   assert.equal((await sharedView(b)).role, "following");
   // A new VM reaches B through A's poll and the store.
   for (const arm of [armA, armB]) arm.inventory.addVm({ resourceGroup: "shop-rg", name: "web-2", power: "running", ip: "10.1.0.5", tags: WEB_TAGS });
-  await eventually(async () => ((await webEndpoints(b)).length === 2 ? true : undefined), 10_000, "web-2 on B");
+  await waitFor(async () => ((await webEndpoints(b)).length === 2 ? true : undefined), { what: "web-2 on B", timeoutMs: 60_000 });
   const polledByA = armA.armRequests().length;
   assert.ok(polledByA > 0, "A polls ARM");
   assert.equal(armB.armRequests().length, 0, "B never called ARM");
@@ -102,12 +102,12 @@ test("only the leader polls ARM; the follower serves its view and, when the lead
     await sampler;
   });
   assert.equal(await a.stop("SIGKILL"), "SIGKILL");
-  await eventually(async () => ((await sharedView(b)).role === "leading" ? true : undefined), LEASE_WAIT_MS, "B leads");
-  await eventually(() => (armB.armRequests().length > 0 ? true : undefined), 10_000, "B polls ARM");
+  await waitFor(async () => ((await sharedView(b)).role === "leading" ? true : undefined), { what: "B leads", timeoutMs: LEASE_WAIT_MS });
+  await waitFor(() => (armB.armRequests().length > 0 ? true : undefined), { what: "B polls ARM", timeoutMs: 60_000 });
   // B's own poll sees a VM gone: its removal grace (90 s) keeps it, as it would for A.
   armB.inventory.removeVm("shop-rg", "web-1");
   armB.inventory.addVm({ resourceGroup: "shop-rg", name: "web-3", power: "running", ip: "10.1.0.6", tags: WEB_TAGS });
-  await eventually(async () => ((await webEndpoints(b)).includes("10.1.0.6:8080") ? true : undefined), 10_000, "B's own poll in its catalog");
+  await waitFor(async () => ((await webEndpoints(b)).includes("10.1.0.6:8080") ? true : undefined), { what: "B's own poll in its catalog", timeoutMs: 60_000 });
   sampling = false;
   await sampler;
   assert.ok(samples.length >= 10, `sampled B's catalog ${samples.length} times`);
@@ -115,7 +115,7 @@ test("only the leader polls ARM; the follower serves its view and, when the lead
   assert.equal(armA.armRequests().length >= polledByA, true);
 });
 
-test("a corrupt published view is refused: the follower keeps its last good view and the leader writes a good one over it", { timeout: 120_000 }, async (t) => {
+test("a corrupt published view is refused: the follower keeps its last good view and the leader writes a good one over it", { timeout: scaled(240_000) }, async (t) => {
   const replicas = await leaderAndFollower(t);
   if (replicas === undefined) return;
   const { etcd, armB, b } = replicas;
@@ -126,13 +126,13 @@ test("a corrupt published view is refused: the follower keeps its last good view
   t.after(() => client.close());
   await client.put("meshfed/provider-views/azure").value(JSON.stringify({ replicaId: "replica-a", generation: before + 1, publishedAt: new Date().toISOString(), services: [{ namespace: "shop", name: "web", endpoints: [{ ip: "10.9.9.9", port: "not-a-port", source: "x" }] }] }));
 
-  await eventually(async () => ((await sharedView(b)).refused >= 1 ? true : undefined), 10_000, "B refuses the record");
+  await waitFor(async () => ((await sharedView(b)).refused >= 1 ? true : undefined), { what: "B refuses the record", timeoutMs: 60_000 });
   assert.deepEqual(await webEndpoints(b), ["10.1.0.4:8080"], "B keeps the last good view");
   // The leader repairs the record; B serves it again.
-  const repaired = await eventually(async () => {
+  const repaired = await waitFor(async () => {
     const view = await sharedView(b);
     return view.served !== null && view.served.generation !== before ? view : undefined;
-  }, 10_000, "A's repaired record on B");
+  }, { what: "A's repaired record on B", timeoutMs: 60_000 });
   assert.equal(repaired.served!.replicaId, "replica-a");
   assert.deepEqual(await webEndpoints(b), ["10.1.0.4:8080"]);
   assert.equal(armB.armRequests().length, 0, "B never called ARM");

@@ -9,11 +9,11 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { test } from "node:test";
 import type { CaRotationStatus } from "../../src/controller/certificates/index.js";
-import { eventually } from "../helpers/agent-testbed.js";
 import { etcdAvailable, startEtcd } from "../helpers/etcd-process.js";
 import { enroll, TestStream } from "../helpers/grpc-agent.js";
 import { startReplica, type Replica } from "../helpers/replicas.js";
 import { failOnLeaks } from "../helpers/leak-guard.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 // A timer, socket or process left behind fails this file by name instead of hanging it.
 failOnLeaks();
@@ -29,14 +29,14 @@ async function post(replica: Replica, body: unknown): Promise<{ status: number; 
   return { status: res.status, body: await res.json() };
 }
 
-test("the leader rotates; the follower refuses steps naming the leader, reloads the roots and moves its own agents along", { timeout: 90_000 }, async (t) => {
+test("the leader rotates; the follower refuses steps naming the leader, reloads the roots and moves its own agents along", { timeout: scaled(180_000) }, async (t) => {
   if (!etcdAvailable(t)) return;
   const etcd = await startEtcd(t);
   const [a, b] = await Promise.all([startReplica(etcd, "replica-a"), startReplica(etcd, "replica-b")]);
-  const leaderId = await eventually(async () => {
+  const leaderId = await waitFor(async () => {
     const ids = await Promise.all([a, b].map(async (r) => (await r.api<{ leaderId: string | null }>("/api/v1/replica")).leaderId));
     return ids[0] !== null && ids[0] === ids[1] ? ids[0] : undefined;
-  }, 10_000, "one leader both replicas know");
+  }, { what: "one leader both replicas know", timeoutMs: 60_000 });
   const [leader, follower] = leaderId === "replica-a" ? [a, b] : [b, a];
 
   // An agent connected to the follower.
@@ -59,7 +59,7 @@ test("the leader rotates; the follower refuses steps naming the leader, reloads 
   assert.equal(introduced.status, 200, JSON.stringify(introduced.body));
   const next = (introduced.body as CaRotationStatus).roots.find((r) => r.role === "next")!.serial;
   // The follower reloads from the watch: its API and its agent's stream carry both roots.
-  await eventually(async () => roots(await follower.api<string>("/api/v1/ca")).includes(next), 10_000, "follower bundle with the new root");
+  await waitFor(async () => roots(await follower.api<string>("/api/v1/ca")).includes(next), { what: "follower bundle with the new root", timeoutMs: 60_000 });
   const pushed = await stream.next((m) => m.message === "caBundle" && roots(m.caBundle!.pem).includes(next), 10_000, from);
   assert.equal(roots(pushed.caBundle!.pem).length, 2);
 

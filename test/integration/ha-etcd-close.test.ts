@@ -10,10 +10,10 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { eventually } from "../helpers/agent-testbed.js";
 import { etcdAvailable, startEtcd, type EtcdProcess } from "../helpers/etcd-process.js";
 import { failOnLeaks } from "../helpers/leak-guard.js";
 import { startReplicaProcess, type ReplicaProcess } from "../helpers/replicas.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 failOnLeaks();
 
@@ -25,12 +25,12 @@ interface ReplicaStatus {
 /** A leader, then a follower that has seen it lead (so its campaign is waiting behind the leader's key). */
 async function leaderAndFollower(etcd: EtcdProcess): Promise<{ leader: ReplicaProcess; follower: ReplicaProcess }> {
   const leader = await startReplicaProcess(etcd, "leader");
-  await eventually(async () => (await leader.api<ReplicaStatus>("/api/v1/replica")).leader, 15_000, "the first replica leads");
+  await waitFor(async () => (await leader.api<ReplicaStatus>("/api/v1/replica")).leader, { what: "the first replica leads", timeoutMs: 60_000 });
   const follower = await startReplicaProcess(etcd, "follower");
-  await eventually(async () => {
+  await waitFor(async () => {
     const s = await follower.api<ReplicaStatus>("/api/v1/replica");
     return !s.leader && s.leaderId === "leader";
-  }, 15_000, "the second replica follows");
+  }, { what: "the second replica follows", timeoutMs: 60_000 });
   return { leader, follower };
 }
 
@@ -40,22 +40,22 @@ async function stopped(replica: ReplicaProcess, name: string): Promise<void> {
   assert.equal(code, 0, `${name} did not exit by itself after close (code ${String(code)}):\n${replica.stderr().slice(-3_000)}`);
 }
 
-test("a follower stopped while the leader still holds its election key exits by itself; a stopped leader hands over at once", { timeout: 90_000 }, async (t) => {
+test("a follower stopped while the leader still holds its election key exits by itself; a stopped leader hands over at once", { timeout: scaled(180_000) }, async (t) => {
   if (!etcdAvailable(t)) return;
   const etcd = await startEtcd(t);
   const { leader, follower } = await leaderAndFollower(etcd);
   await stopped(follower, "the follower");
   const next = await startReplicaProcess(etcd, "next");
-  await eventually(async () => (await next.api<ReplicaStatus>("/api/v1/replica")).leaderId === "leader", 15_000, "the third replica follows");
+  await waitFor(async () => (await next.api<ReplicaStatus>("/api/v1/replica")).leaderId === "leader", { what: "the third replica follows", timeoutMs: 60_000 });
   await stopped(leader, "the leader");
   // The leader revoked its lease: the next read of who leads (every second) finds "next" oldest, no TTL to wait out.
   const handedOver = Date.now();
-  await eventually(async () => (await next.api<ReplicaStatus>("/api/v1/replica")).leader, 5_000, "the third replica leads after the leader's stop");
+  await waitFor(async () => (await next.api<ReplicaStatus>("/api/v1/replica")).leader, { what: "the third replica leads after the leader's stop", timeoutMs: 5_000 });
   t.diagnostic(`leadership handed over ${Date.now() - handedOver} ms after the leader exited`);
   await stopped(next, "the third replica");
 });
 
-test("replicas stopped while etcd is down exit by themselves", { timeout: 90_000 }, async (t) => {
+test("replicas stopped while etcd is down exit by themselves", { timeout: scaled(180_000) }, async (t) => {
   if (!etcdAvailable(t)) return;
   const etcd = await startEtcd(t);
   const { leader, follower } = await leaderAndFollower(etcd);
@@ -64,7 +64,7 @@ test("replicas stopped while etcd is down exit by themselves", { timeout: 90_000
   await stopped(leader, "the leader");
 });
 
-test("replicas stopped just after an etcd restart, their clients still reconnecting, exit by themselves", { timeout: 90_000 }, async (t) => {
+test("replicas stopped just after an etcd restart, their clients still reconnecting, exit by themselves", { timeout: scaled(180_000) }, async (t) => {
   if (!etcdAvailable(t)) return;
   const etcd = await startEtcd(t);
   const { leader, follower } = await leaderAndFollower(etcd);

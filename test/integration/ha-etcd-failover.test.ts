@@ -8,11 +8,11 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { test } from "node:test";
-import { eventually } from "../helpers/agent-testbed.js";
 import { etcdAvailable, startEtcd } from "../helpers/etcd-process.js";
 import { enroll, TestStream } from "../helpers/grpc-agent.js";
 import { failOnLeaks } from "../helpers/leak-guard.js";
 import { startReplica, startReplicaProcess } from "../helpers/replicas.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 // A timer, socket or process left behind fails this file by name instead of hanging CI for ten minutes.
 failOnLeaks();
@@ -38,28 +38,28 @@ async function token(ctl: Api, service: string): Promise<string> {
 
 const LEASE_WAIT_MS = 15_000; // the 2 s test lease, keep-alive slack and slow CI machines
 
-test("three replicas: a SIGKILLed leader is replaced by one of the others", { timeout: 120_000 }, async (t) => {
+test("three replicas: a SIGKILLed leader is replaced by one of the others", { timeout: scaled(240_000) }, async (t) => {
   if (!etcdAvailable(t)) return;
   const etcd = await startEtcd(t);
   const replicas = await Promise.all(["r1", "r2", "r3"].map((id) => startReplicaProcess(etcd, id)));
-  const first = await eventually(async () => {
+  const first = await waitFor(async () => {
     const s = await Promise.all(replicas.map((r) => r.api<ReplicaStatus>("/api/v1/replica")));
     const leaders = s.filter((x) => x.leader);
     return leaders.length === 1 && s.every((x) => x.leaderId === leaders[0]!.replicaId) ? leaders[0]!.replicaId : undefined;
-  }, LEASE_WAIT_MS, "one leader among three");
+  }, { what: "one leader among three", timeoutMs: LEASE_WAIT_MS });
   const killed = replicas.find((r, i) => ["r1", "r2", "r3"][i] === first)!;
   assert.equal(await killed.stop("SIGKILL"), "SIGKILL");
 
   const rest = replicas.filter((r) => r !== killed);
-  const second = await eventually(async () => {
+  const second = await waitFor(async () => {
     const s = await Promise.all(rest.map((r) => r.api<ReplicaStatus>("/api/v1/replica")));
     const leaders = s.filter((x) => x.leader);
     return leaders.length === 1 && s.every((x) => x.leaderId === leaders[0]!.replicaId) ? leaders[0]!.replicaId : undefined;
-  }, LEASE_WAIT_MS, "a new leader after the kill");
+  }, { what: "a new leader after the kill", timeoutMs: LEASE_WAIT_MS });
   assert.notEqual(second, first);
 });
 
-test("a SIGKILLed replica's agent registrations expire, and its agent reconnects to another replica with the certificate it has", { timeout: 120_000 }, async (t) => {
+test("a SIGKILLed replica's agent registrations expire, and its agent reconnects to another replica with the certificate it has", { timeout: scaled(240_000) }, async (t) => {
   if (!etcdAvailable(t)) return;
   const etcd = await startEtcd(t);
   const [a, b] = await Promise.all([startReplicaProcess(etcd, "replica-a"), startReplicaProcess(etcd, "replica-b")]);
@@ -69,13 +69,13 @@ test("a SIGKILLed replica's agent registrations expire, and its agent reconnects
   t.after(() => onA.close());
   onA.hello(response.proxyId, ["127.0.0.9"], [{ ip: "127.0.0.9", port: 8080 }]);
   await onA.next((m) => m.message === "config", 10_000);
-  await eventually(async () => ((await endpointsOf(b, "shop/web")).join() === "127.0.0.9:8080" ? true : undefined), 10_000, "A's agent endpoint in B's catalog");
+  await waitFor(async () => ((await endpointsOf(b, "shop/web")).join() === "127.0.0.9:8080" ? true : undefined), { what: "A's agent endpoint in B's catalog", timeoutMs: 60_000 });
   const certificatesBefore = await b.api<Array<{ serial: string }>>("/api/v1/certificates");
 
   await a.stop("SIGKILL");
   await onA.ended;
   // Nobody withdrew it: it goes when A's lease expires.
-  await eventually(async () => ((await endpointsOf(b, "shop/web")).length === 0 ? true : undefined), LEASE_WAIT_MS, "A's registration expired on B");
+  await waitFor(async () => ((await endpointsOf(b, "shop/web")).length === 0 ? true : undefined), { what: "A's registration expired on B", timeoutMs: LEASE_WAIT_MS });
 
   // The agent's next controller address: same key, same certificate, no enrollment.
   const onB = new TestStream(b.grpcAddress, ca, keyPem, response.certificatePem);
@@ -94,7 +94,7 @@ test("a SIGKILLed replica's agent registrations expire, and its agent reconnects
   );
 });
 
-test("an etcd restart loses nothing: leases, watches and token consumption carry on", { timeout: 120_000 }, async (t) => {
+test("an etcd restart loses nothing: leases, watches and token consumption carry on", { timeout: scaled(240_000) }, async (t) => {
   if (!etcdAvailable(t)) return;
   const etcd = await startEtcd(t);
   const [a, b] = await Promise.all([startReplica(etcd, "replica-a"), startReplica(etcd, "replica-b")]);
@@ -104,18 +104,18 @@ test("an etcd restart loses nothing: leases, watches and token consumption carry
   t.after(() => onA.close());
   onA.hello(first.response.proxyId, ["127.0.0.10"], [{ ip: "127.0.0.10", port: 8080 }]);
   await onA.next((m) => m.message === "config", 10_000);
-  await eventually(async () => ((await endpointsOf(b, "shop/web")).join() === "127.0.0.10:8080" ? true : undefined), 10_000, "A's endpoint on B");
+  await waitFor(async () => ((await endpointsOf(b, "shop/web")).join() === "127.0.0.10:8080" ? true : undefined), { what: "A's endpoint on B", timeoutMs: 60_000 });
 
   await etcd.restart(500);
 
   // A token made on A after the restart is consumed once, on B.
-  const again = await eventually(async () => token(a, "shop/api").catch(() => undefined), 10_000, "A writes again");
-  const second = await eventually(async () => enroll(b.grpcAddress, ca, again).catch(() => undefined), 10_000, "B enrolls again");
+  const again = await waitFor(async () => token(a, "shop/api").catch(() => undefined), { what: "A writes again", timeoutMs: 60_000 });
+  const second = await waitFor(async () => enroll(b.grpcAddress, ca, again).catch(() => undefined), { what: "B enrolls again", timeoutMs: 60_000 });
   await assert.rejects(enroll(a.grpcAddress, ca, again), { code: "MESHFED_TOKEN_USED_UP" });
   // B's announcement reaches A through the resumed watch; A's lease survived.
   const onB = new TestStream(b.grpcAddress, ca, second.keyPem, second.response.certificatePem);
   t.after(() => onB.close());
   onB.hello(second.response.proxyId, ["127.0.0.11"], [{ ip: "127.0.0.11", port: 8080 }]);
-  await eventually(async () => ((await endpointsOf(a, "shop/api")).join() === "127.0.0.11:8080" ? true : undefined), 10_000, "B's endpoint on A");
+  await waitFor(async () => ((await endpointsOf(a, "shop/api")).join() === "127.0.0.11:8080" ? true : undefined), { what: "B's endpoint on A", timeoutMs: 60_000 });
   assert.deepEqual(await endpointsOf(b, "shop/web"), ["127.0.0.10:8080"]);
 });

@@ -8,11 +8,11 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { test } from "node:test";
-import { eventually } from "../helpers/agent-testbed.js";
 import { etcdAvailable, startEtcd } from "../helpers/etcd-process.js";
 import { enroll, TestStream } from "../helpers/grpc-agent.js";
 import { startReplica, type Replica } from "../helpers/replicas.js";
 import { failOnLeaks } from "../helpers/leak-guard.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 // A timer, socket or process left behind fails this file by name instead of hanging it.
 failOnLeaks();
@@ -39,7 +39,7 @@ async function proxyRow(r: Replica, proxyId: string): Promise<ProxyRow | undefin
   return (await r.api<ProxyRow[]>("/api/v1/proxies")).find((p) => p.proxyId === proxyId);
 }
 
-test("a proxy connected to A is listed by B with A named, counted connected in B's participants, and gone from B when A stops", { timeout: 60_000 }, async (t) => {
+test("a proxy connected to A is listed by B with A named, counted connected in B's participants, and gone from B when A stops", { timeout: scaled(120_000) }, async (t) => {
   if (!etcdAvailable(t)) return;
   const etcd = await startEtcd(t);
   const [a, b] = await Promise.all([startReplica(etcd, "replica-a"), startReplica(etcd, "replica-b")]);
@@ -56,23 +56,23 @@ test("a proxy connected to A is listed by B with A named, counted connected in B
   assert.equal(onA?.replicaId, "replica-a");
   assert.equal(onA?.local, true);
   assert.ok(onA?.config, "the replica holding the stream shows the config it sent");
-  const onB = await eventually(() => proxyRow(b, response.proxyId), 10_000, "A's proxy listed by B");
+  const onB = await waitFor(() => proxyRow(b, response.proxyId), { what: "A's proxy listed by B", timeoutMs: 60_000 });
   assert.deepEqual(
     { replicaId: onB.replicaId, local: onB.local, service: onB.service, serial: onB.serial, addresses: onB.addresses, endpoints: onB.endpoints, agentVersion: onB.agentVersion, connectedAt: onB.connectedAt },
     { replicaId: "replica-a", local: false, service: "shop/web", serial, addresses: ["127.0.0.9"], endpoints: [{ ip: "127.0.0.9", port: 8080 }], agentVersion: "test", connectedAt: onA.connectedAt },
   );
   assert.equal(onB.config, null, "config versions stay with the replica holding the stream");
 
-  const participants = await eventually(async () => {
+  const participants = await waitFor(async () => {
     const p = await b.api<Participants>("/api/v1/participants");
     return p.participants.some((x) => x.proxyId === response.proxyId) ? p : undefined;
-  }, 10_000, "A's proxy a participant on B");
+  }, { what: "A's proxy a participant on B", timeoutMs: 60_000 });
   assert.deepEqual(participants.participants.find((x) => x.proxyId === response.proxyId), { service: "shop/web", identity: "shop/web", proxyId: response.proxyId, serial, endpoints: [{ ip: "127.0.0.9", port: 8080 }], replicaId: "replica-a" });
   assert.equal((await a.api<Participants>("/api/v1/participants")).participants.find((x) => x.proxyId === response.proxyId)?.replicaId, "replica-a", "A names itself");
   assert.deepEqual(participants.incomplete.filter((x) => x.serial === serial || x.proxyId === response.proxyId), [], "not also reported as unconnected");
 
   await a.close();
-  await eventually(async () => ((await proxyRow(b, response.proxyId)) === undefined ? true : undefined), 10_000, "gone from B's proxies");
+  await waitFor(async () => ((await proxyRow(b, response.proxyId)) === undefined ? true : undefined), { what: "gone from B's proxies", timeoutMs: 60_000 });
   const after = await b.api<Participants>("/api/v1/participants");
   assert.deepEqual(after.participants, []);
   assert.deepEqual(after.incomplete.find((x) => x.serial === serial)?.missing, ["connected", "discovered"]);

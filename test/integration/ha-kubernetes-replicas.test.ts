@@ -14,10 +14,10 @@ import { silentLogger } from "../../src/common/logger.js";
 import { loadControllerConfig } from "../../src/controller/config/load.js";
 import { startController, type RunningController } from "../../src/controller/main.js";
 import { kubeHarness, type KubeHarness } from "../fakes/kube-api-harness.js";
-import { eventually } from "../helpers/agent-testbed.js";
 import { cleanupStack } from "../helpers/cleanup.js";
 import { enroll, TestStream } from "../helpers/grpc-agent.js";
 import { failOnLeaks } from "../helpers/leak-guard.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 // A timer, socket or process left behind fails this file by name instead of hanging it.
 failOnLeaks();
@@ -66,17 +66,17 @@ async function statuses(replicas: KubeReplica[]): Promise<ReplicaStatus[]> {
   return Promise.all(replicas.map((r) => r.api<ReplicaStatus>("/api/v1/replica")));
 }
 
-test("store: kubernetes, two replicas: one CA, one leader; an agent enrolled on A connects to B; endpoints cross over", { timeout: 60_000 }, async (t) => {
+test("store: kubernetes, two replicas: one CA, one leader; an agent enrolled on A connects to B; endpoints cross over", { timeout: scaled(120_000) }, async (t) => {
   const h = await kubeHarness(t, { namespace: NS });
   const [a, b] = await startKubeReplicas(t, h, ["replica-a", "replica-b"]) as [KubeReplica, KubeReplica];
   const ca = await a.api<string>("/api/v1/ca");
   assert.equal(await b.api<string>("/api/v1/ca"), ca, "one CA");
 
-  const status = await eventually(async () => {
+  const status = await waitFor(async () => {
     const s = await statuses([a, b]);
     const leaders = s.filter((r) => r.leader);
     return leaders.length === 1 && s.every((r) => r.leaderId === leaders[0]!.replicaId) ? s : undefined;
-  }, 10_000, "one leader both agree on");
+  }, { what: "one leader both agree on", timeoutMs: 60_000 });
   assert.deepEqual(status.map((s) => s.store), ["kubernetes", "kubernetes"]);
   assert.equal((h.api.get("leases.coordination.k8s.io", NS, "meshfed-leader")?.spec as { holderIdentity?: string } | undefined)?.holderIdentity, status.find((s) => s.leader)!.replicaId);
 
@@ -87,7 +87,7 @@ test("store: kubernetes, two replicas: one CA, one leader; an agent enrolled on 
   t.after(() => atA.close());
   atA.hello(response.proxyId, ["127.0.0.7"], [{ ip: "127.0.0.7", port: 8080 }]);
   await atA.next((m) => m.message === "config", 10_000);
-  assert.deepEqual(await eventually(async () => ((await endpointsOf(b, "shop/web")).length > 0 ? endpointsOf(b, "shop/web") : undefined), 10_000, "A's endpoint in B's catalog"), ["127.0.0.7:8080"]);
+  assert.deepEqual(await waitFor(async () => ((await endpointsOf(b, "shop/web")).length > 0 ? endpointsOf(b, "shop/web") : undefined), { what: "A's endpoint in B's catalog", timeoutMs: 60_000 }), ["127.0.0.7:8080"]);
 
   // The agent moves to B with the certificate A issued: no new enrollment.
   atA.close();
@@ -95,17 +95,17 @@ test("store: kubernetes, two replicas: one CA, one leader; an agent enrolled on 
   t.after(() => atB.close());
   atB.hello(response.proxyId, ["127.0.0.7"], [{ ip: "127.0.0.7", port: 9090 }]);
   await atB.next((m) => m.message === "config", 10_000);
-  assert.deepEqual(await eventually(async () => ((await endpointsOf(a, "shop/web")).join() === "127.0.0.7:9090" ? endpointsOf(a, "shop/web") : undefined), 10_000, "B's announcement in A's catalog"), ["127.0.0.7:9090"]);
+  assert.deepEqual(await waitFor(async () => ((await endpointsOf(a, "shop/web")).join() === "127.0.0.7:9090" ? endpointsOf(a, "shop/web") : undefined), { what: "B's announcement in A's catalog", timeoutMs: 60_000 }), ["127.0.0.7:9090"]);
 
   // B stops gracefully: its registration leaves A's catalog at once, and A leads.
   const stoppedAt = Date.now();
   atB.close();
   await b.close();
-  await eventually(async () => ((await endpointsOf(a, "shop/web")).length === 0 ? true : undefined), 5_000, "B's endpoint gone from A");
-  const onA = await eventually(async () => {
+  await waitFor(async () => ((await endpointsOf(a, "shop/web")).length === 0 ? true : undefined), { what: "B's endpoint gone from A", timeoutMs: 5_000 });
+  const onA = await waitFor(async () => {
     const s = await a.api<ReplicaStatus>("/api/v1/replica");
     return s.leader ? s : undefined;
-  }, 10_000, "A leads after B stopped");
+  }, { what: "A leads after B stopped", timeoutMs: 60_000 });
   assert.equal(onA.leaderId, "replica-a");
   assert.ok(Date.now() - stoppedAt < 10_000);
 });

@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { CLI } from "../helpers/controller-process.js";
 import { cleanupStack } from "../helpers/cleanup.js";
+import { waitFor } from "../helpers/wait.js";
 
 const run = promisify(execFile);
 const KEEPALIVE_TIME_MS = 1_000;
@@ -112,15 +113,6 @@ function spawnIn(ns: string, args: string[], defer: (fn: () => unknown) => void)
   return { child, lines, stdout: () => stdout, output: () => raw.slice(-4000) };
 }
 
-async function until<T>(what: string, timeoutMs: number, fn: () => T | undefined | Promise<T | undefined>, context: () => string = () => ""): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${context()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** The admin API, reached from inside the controller's namespace (it listens on that namespace's loopback). */
 async function adminApi(ns: string, path: string, body?: unknown): Promise<string> {
@@ -149,7 +141,7 @@ test("a half-open path: the controller marks the proxy disconnected within its k
     "",
   ].join("\n"));
   const ctl = spawnIn(topo.ctl, ["controller", "--config", join(dir, "controller.yaml")], defer);
-  await until("the controller's admin API", 30_000, () => (/admin API\s+http/.test(ctl.stdout()) ? true : undefined), ctl.output);
+  await waitFor(() => (/admin API\s+http/.test(ctl.stdout()) ? true : undefined), { what: "the controller's admin API", timeoutMs: 60_000, context: ctl.output });
 
   await writeFile(join(dir, "ca.pem"), await adminApi(topo.ctl, "/api/v1/ca"));
   const { token } = JSON.parse(await adminApi(topo.ctl, "/api/v1/tokens", { service: "shop/web", ttl: "10m", uses: 1 })) as { token: string };
@@ -169,7 +161,7 @@ test("a half-open path: the controller marks the proxy disconnected within its k
   ].join("\n"));
   const agent = spawnIn(topo.agent, ["agent", "--config", join(dir, "agent.yaml")], defer);
   const connected = (l: LogLine) => l.msg === "proxy connected";
-  const first = await until("the first connection", 30_000, () => ctl.lines.find(connected), () => agent.output());
+  const first = await waitFor(() => ctl.lines.find(connected), { what: "the first connection", timeoutMs: 60_000, context: () => agent.output() });
   const proxyId = first.proxyId as string;
   const certBefore = await readFile(join(dir, "agent-data", "proxy-cert.pem"), "utf8");
 
@@ -180,11 +172,9 @@ test("a half-open path: the controller marks the proxy disconnected within its k
   // Break the path in the middle, both directions.
   await sh("ip", ["netns", "exec", topo.router, "iptables", "-I", "FORWARD", "-j", "DROP"]);
   const droppedAt = Date.now();
-  const down = await until("the controller to mark the proxy disconnected", KEEPALIVE_TIME_MS + KEEPALIVE_TIMEOUT_MS + SLACK_MS + 10_000,
-    () => ctl.lines.find((l) => l.msg === "proxy disconnected" && l.proxyId === proxyId), ctl.output);
+  const down = await waitFor(() => ctl.lines.find((l) => l.msg === "proxy disconnected" && l.proxyId === proxyId), { what: "the controller to mark the proxy disconnected", timeoutMs: KEEPALIVE_TIME_MS + KEEPALIVE_TIMEOUT_MS + SLACK_MS + 10_000, context: ctl.output });
   const controllerNoticedMs = down.time - droppedAt;
-  const agentEnd = await until("the agent to notice", KEEPALIVE_TIME_MS + KEEPALIVE_TIMEOUT_MS + SLACK_MS + 10_000,
-    () => agent.lines.find((l) => l.msg === "stream ended" && l.time >= droppedAt), agent.output);
+  const agentEnd = await waitFor(() => agent.lines.find((l) => l.msg === "stream ended" && l.time >= droppedAt), { what: "the agent to notice", timeoutMs: KEEPALIVE_TIME_MS + KEEPALIVE_TIMEOUT_MS + SLACK_MS + 10_000, context: agent.output });
   const agentNoticedMs = agentEnd.time - droppedAt;
   t.diagnostic(`controller noticed after ${controllerNoticedMs} ms, agent after ${agentNoticedMs} ms (keepalive ${KEEPALIVE_TIME_MS} + ${KEEPALIVE_TIMEOUT_MS} ms)`);
   assert.ok(controllerNoticedMs <= KEEPALIVE_TIME_MS + KEEPALIVE_TIMEOUT_MS + SLACK_MS, `controller: ${controllerNoticedMs} ms`);
@@ -193,11 +183,15 @@ test("a half-open path: the controller marks the proxy disconnected within its k
   // Heal the path: the agent reconnects on its own, as the same proxy with the same certificate.
   await sh("ip", ["netns", "exec", topo.router, "iptables", "-D", "FORWARD", "-j", "DROP"]);
   const healedAt = Date.now();
-  const again = await until("the agent to reconnect", 90_000, () => ctl.lines.filter(connected).at(1), () => `${ctl.output()}\n${agent.output()}`);
+  const again = await waitFor(() => ctl.lines.filter(connected).at(1), { what: "the agent to reconnect", timeoutMs: 90_000, context: () => `${ctl.output()}\n${agent.output()}` });
   t.diagnostic(`reconnected ${again.time - healedAt} ms after the path healed`);
   assert.equal(again.proxyId, proxyId, "the same proxy id");
   assert.equal(ctl.lines.filter((l) => l.msg === "proxy enrolled" || l.msg === "proxy enrolled again by the same key").length, 1, "enrolled once, never again");
   const certAfter = await readFile(join(dir, "agent-data", "proxy-cert.pem"), "utf8");
   assert.equal(new X509Certificate(certAfter).serialNumber, new X509Certificate(certBefore).serialNumber, "the same certificate serial");
-  assert.ok(agent.lines.some((l) => l.msg === "agent state BACKOFF -> CONNECTING") && agent.lines.filter((l) => l.state === "CONNECTED").length >= 2, "the agent went CONNECTED again");
+  // Waited for, not read at once: the controller's line can arrive before the
+  // agent's. Whether the agent passed through BACKOFF depends on whether its
+  // connect attempt was still retrying SYNs when the path healed — timing, not
+  // behaviour — so only the return to CONNECTED is asserted.
+  await waitFor(() => agent.lines.filter((l) => l.state === "CONNECTED").length >= 2, { what: "the agent went CONNECTED again", context: agent.output });
 });

@@ -15,7 +15,8 @@ import { uninstall } from "../../src/cli/install/uninstall.js";
 import { INSTALL_OBJECTS, buildManifests, loadCrds } from "../../src/cli/install/manifests.js";
 import type { Manifest } from "../../src/cli/install/manifest.js";
 import { INSTALL_ERRORS, resolveValues } from "../../src/cli/install/values.js";
-import { kubeHarness, until, type KubeHarness } from "../fakes/kube-api-harness.js";
+import { kubeHarness, type KubeHarness } from "../fakes/kube-api-harness.js";
+import { waitFor } from "../helpers/wait.js";
 import { RESOURCES, type KubeObject, type ResourceName } from "../fakes/kube-api-server.js";
 
 const run = promisify(execFile);
@@ -54,10 +55,10 @@ test("install creates every object with the install's labels, CRDs byte-for-byte
   const values = resolveValues();
   let done = false;
   const running = install({ kubeConfig: h.kubeConfig, values, wait: { timeoutMs: 60_000, pollMs: 20 } }).finally(() => (done = true));
-  await until(() => stored(h, "Deployment", "meshfed-system", "meshfed-controller") !== undefined && stored(h, "MutatingWebhookConfiguration", undefined, "meshfed-sidecar-injector") !== undefined, 30_000, "all applied");
+  await waitFor(() => stored(h, "Deployment", "meshfed-system", "meshfed-controller") !== undefined && stored(h, "MutatingWebhookConfiguration", undefined, "meshfed-sidecar-injector") !== undefined, { what: "all applied", timeoutMs: 30_000 });
   // Applied but not available: the install still waits (two polls at least).
   const polls = h.api.count("get", "deployments.apps");
-  await until(() => h.api.count("get", "deployments.apps") >= polls + 2, 30_000, "two more polls");
+  await waitFor(() => h.api.count("get", "deployments.apps") >= polls + 2, { what: "two more polls", timeoutMs: 30_000 });
   assert.equal(done, false, "install waits for the Deployment");
   h.api.markDeploymentAvailable("meshfed-system", "meshfed-controller");
   const steps = await running;
@@ -194,7 +195,7 @@ test("a custom resource applied right after its CRD waits until the kind is serv
   const running = install({ kubeConfig: h.kubeConfig, values: resolveValues(), builders });
   // Discovery is asked once by the read before applying, then once per apply attempt:
   // the CRD is "established" after two failed attempts.
-  await until(() => h.api.requests.filter((r) => r.path === "/apis/policy.openservicemesh.io/v1alpha1").length >= 3, 30_000, "two apply attempts");
+  await waitFor(() => h.api.requests.filter((r) => r.path === "/apis/policy.openservicemesh.io/v1alpha1").length >= 3, { what: "two apply attempts", timeoutMs: 30_000 });
   h.api.install("retries.policy.openservicemesh.io");
   const steps = await running;
   assert.deepEqual(steps.at(-1), { object: "Retry meshfed-system/r", action: "created" });

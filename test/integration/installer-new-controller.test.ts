@@ -18,11 +18,11 @@ import { agentLayout } from "../../src/installer/layout.js";
 import { installFleet, type FleetOptions } from "../../src/installer/run.js";
 import { summaryRows } from "../../src/installer/summary.js";
 import { jobFromFlags } from "../../src/installer/targets.js";
-import { eventually } from "../helpers/agent-testbed.js";
 import { freePort } from "../helpers/agent-process.js";
 import { startTestController, type TestController } from "../helpers/in-process-controller.js";
 import { recordingProgress, testBundle, workspace } from "../helpers/installer-testbed.js";
 import { requireSshd, startSshd } from "../helpers/sshd.js";
+import { waitFor } from "../helpers/wait.js";
 
 const SERVICE = { namespace: "shop", name: "bookstore" };
 const HOST = "127.0.0.36";
@@ -77,6 +77,6 @@ test("re-install against a rebuilt controller (new CA): the agent re-enrolls wit
   assert.match(row.at(-1)!, /^MESHFED_AGENT_CA_MISMATCH: /);
   assert.match(await readFile(layout.logFile, "utf8"), /"code":"MESHFED_AGENT_CA_MISMATCH"/);
   assert.equal(JSON.parse(await readFile(layout.stateFile, "utf8")).proxyId, second!.proxyId, "B's enrollment is back in place");
-  await eventually(() => connected(b, second!.proxyId!), 20_000, "the restored agent reconnects to B");
+  await waitFor(() => connected(b, second!.proxyId!), { what: "the restored agent reconnects to B", timeoutMs: 60_000 });
   assert.equal(existsSync(join(layout.dir, "token")), false, "no token is left behind");
 });

@@ -2,8 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { silentLogger } from "../../src/common/logger.js";
 import { KubernetesProvider } from "../../src/controller/providers/kubernetes/provider.js";
-import { kubeHarness, recorder, until } from "../fakes/kube-api-harness.js";
+import { kubeHarness, recorder } from "../fakes/kube-api-harness.js";
 import { meshedNamespace, service, slice } from "../fakes/kube-api-objects.js";
+import { waitFor } from "../helpers/wait.js";
 
 test("the Kubernetes provider reports Service ClusterIPs as virtual IPs; headless Services have none; a change is a change event", async (t) => {
   const h = await kubeHarness(t);
@@ -20,6 +21,6 @@ test("the Kubernetes provider reports Service ClusterIPs as virtual IPs; headles
 
   const changes = recorder<readonly string[]>((fn) => provider.on("change", fn));
   h.api.apply("services", service("shop", "bookstore", undefined, "10.96.0.30"));
-  await until(() => provider.virtualIPs("shop/bookstore")?.[0] === "10.96.0.30", 5000, "the new ClusterIP");
+  await waitFor(() => provider.virtualIPs("shop/bookstore")?.[0] === "10.96.0.30", { what: "the new ClusterIP", timeoutMs: 5000 });
   assert.ok(changes.values.some((keys) => keys.includes("shop/bookstore")), "same endpoints, new ClusterIP: still a change");
 });

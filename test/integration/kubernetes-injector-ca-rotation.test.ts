@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { request } from "node:https";
 import type { CaRotationStatus } from "../../src/controller/certificates/index.js";
-import { eventually } from "../helpers/agent-testbed.js";
 import { startInjectorFixture, WEBHOOK_CONFIGURATION, WEBHOOK_DNS_NAME } from "./kubernetes-injector-fixture.js";
+import { waitFor } from "../helpers/wait.js";
 
 const MWC = "mutatingwebhookconfigurations.admissionregistration.k8s.io";
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
@@ -42,14 +42,14 @@ test("injector through a rotation: caBundle gains the new root first, the webhoo
 
   const introduced = await f.controller.api<CaRotationStatus>("/api/v1/ca/rotation", { action: "introduce" });
   const r2 = introduced.roots.find((r) => r.role === "next")!.serial;
-  await eventually(() => roots(caBundle()).length === 2, 5_000, "caBundle with both roots");
+  await waitFor(() => roots(caBundle()).length === 2, { what: "caBundle with both roots", timeoutMs: 5_000 });
   assert.deepEqual(roots(caBundle()).sort(), [r1, r2].sort());
 
   await f.controller.api("/api/v1/ca/rotation", { action: "reissue" });
   assert.equal(await servingRoot(port, f.ca), r1, "the webhook keeps the old root's certificate until retire");
 
   await f.controller.api("/api/v1/ca/rotation", { action: "retire", force: true });
-  await eventually(() => roots(caBundle()).join() === r2, 5_000, "caBundle with the new root only");
+  await waitFor(() => roots(caBundle()).join() === r2, { what: "caBundle with the new root only", timeoutMs: 5_000 });
   const bundle = await f.controller.api<string>("/api/v1/ca");
   assert.equal(await servingRoot(port, bundle), r2, "the webhook serves a certificate from the new root");
 });

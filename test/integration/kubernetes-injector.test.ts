@@ -10,10 +10,11 @@ import { loadControllerConfig } from "../../src/controller/config/load.js";
 import type { ControllerConfig } from "../../src/controller/config/schema.js";
 import { startController } from "../../src/controller/main.js";
 import { kubernetesProviderConfigSchema } from "../../src/controller/kube/index.js";
-import { kubeHarness, until } from "../fakes/kube-api-harness.js";
+import { kubeHarness } from "../fakes/kube-api-harness.js";
 import { applyJsonPatch, type JsonPatchOperation } from "../fakes/json-patch.js";
 import { slice } from "../fakes/kube-api-objects.js";
 import { appPod, podReview, startInjectorFixture, webhookConfiguration, WEBHOOK_CONFIGURATION, type InjectorFixture } from "./kubernetes-injector-fixture.js";
+import { waitFor } from "../helpers/wait.js";
 
 interface Review {
   apiVersion: string;
@@ -105,7 +106,7 @@ test("webhook: caBundle patched at start, plain pod injected with a bootstrap Se
   api.apply("endpointslices.discovery.k8s.io", slice("bookstore", "bookstore-abc12", "bookstore", [{ addresses: [podIp], pod: "bookstore-7d9f-x2x8q" }, { addresses: ["10.244.2.9"], pod: "bookstore-7d9f-other" }]));
 
   // Before the sidecar polls: issued and discovered, not connected.
-  await until(() => f.controller.catalog.participants().incomplete.some((r) => r.kind === "certificate" && r.proxyId === proxyId && r.missing.join() === "connected"), 3000, "certificate row missing only the connection");
+  await waitFor(() => f.controller.catalog.participants().incomplete.some((r) => r.kind === "certificate" && r.proxyId === proxyId && r.missing.join() === "connected"), { what: "certificate row missing only the connection", timeoutMs: 3000 });
 
   // The sidecar's first poll with the Secret's certificate claims it (from 127.0.0.1; the pod's address comes from the pod cache).
   const repo = `https://127.0.0.1:${f.controller.repoAddress?.split(":").pop()}/repo/${proxyId}/`;
@@ -146,9 +147,9 @@ test("webhook: a deleted pod's bootstrap Secret is deleted and its proxy certifi
   const neverCreated = patched(appPod(), await admit(f, "bookstore", appPod())).metadata.annotations?.["meshfed.io/proxy-id"] ?? "";
 
   api.remove("pods", "bookstore", "bookstore-7d9f-gone1");
-  await until(async () => api.get("secrets", "bookstore", `meshfed-proxy-${deleted}`) === undefined && (await certificate(deleted))?.state === "revoked", 10_000, "the deleted pod's Secret and certificate cleaned up");
+  await waitFor(async () => api.get("secrets", "bookstore", `meshfed-proxy-${deleted}`) === undefined && (await certificate(deleted))?.state === "revoked", { what: "the deleted pod's Secret and certificate cleaned up", timeoutMs: 60_000 });
   // The Secret goes first, the certificate right after it.
-  await until(async () => api.get("secrets", "bookstore", `meshfed-proxy-${neverCreated}`) === undefined && (await certificate(neverCreated))?.state === "revoked", 10_000, "the never-created pod's Secret and certificate cleaned up");
+  await waitFor(async () => api.get("secrets", "bookstore", `meshfed-proxy-${neverCreated}`) === undefined && (await certificate(neverCreated))?.state === "revoked", { what: "the never-created pod's Secret and certificate cleaned up", timeoutMs: 60_000 });
   // Many sweeps later the live pod still has its Secret and its certificate.
   await new Promise((resolve) => setTimeout(resolve, 500));
   assert.ok(api.get("secrets", "bookstore", `meshfed-proxy-${kept}`), "the live pod keeps its Secret");

@@ -6,7 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { silentLogger } from "../../src/common/logger.js";
 import { LeaseLeadership } from "../../src/controller/ha/lease-leadership.js";
-import { kubeHarness, until, type KubeHarness } from "../fakes/kube-api-harness.js";
+import { kubeHarness, type KubeHarness } from "../fakes/kube-api-harness.js";
+import { waitFor } from "../helpers/wait.js";
 
 const NS = "meshfed-system";
 
@@ -33,7 +34,7 @@ test("lease: one of three replicas leads; a graceful close hands over at once, a
   // Graceful: the lease is released, the next round of another replica takes it.
   const handedAt = Date.now();
   await first.close();
-  await until(() => leaders().length === 1 && !first.isLeader(), 3_000, "a successor after a graceful close");
+  await waitFor(() => leaders().length === 1 && !first.isLeader(), { what: "a successor after a graceful close", timeoutMs: 3_000 });
   assert.ok(Date.now() - handedAt < 1_500, "no waiting for the lease to run out");
   const second = leaders()[0]!;
   assert.notEqual(second.replicaId, first.replicaId);
@@ -42,7 +43,7 @@ test("lease: one of three replicas leads; a graceful close hands over at once, a
   const crashedAt = Date.now();
   await second.close({ release: false });
   const last = replicas.find((r) => r !== first && r !== second)!;
-  await until(() => last.isLeader(), 5_000, "the last replica leads after the crashed leader's lease ran out");
+  await waitFor(() => last.isLeader(), { what: "the last replica leads after the crashed leader's lease ran out", timeoutMs: 5_000 });
   assert.ok(Date.now() - crashedAt >= 1_000, "not before the lease ran out");
   assert.equal(leaseOf(api).spec.holderIdentity, last.replicaId);
 });
@@ -71,6 +72,6 @@ test("lease: expiry is measured on the newcomer's clock: a renewTime that looks 
   assert.equal(b.isLeader(), false, "first seen now: it counts as renewed now");
   assert.equal(b.leaderId(), "skewed");
   // Not renewed any more: taken once a whole duration passed on b's clock.
-  await until(() => b.isLeader(), 3_000, "b leads after the lease ran out");
+  await waitFor(() => b.isLeader(), { what: "b leads after the lease ran out", timeoutMs: 3_000 });
   assert.ok(Date.now() - startedAt >= 1_000, "not before a whole duration");
 });

@@ -10,9 +10,10 @@ import { kubernetesProviderConfigSchema } from "../../src/controller/kube/index.
 import { createKubeMeshConfig } from "../../src/controller/spec/kubernetes/index.js";
 import type { MeshConfigChange, MeshSettings } from "../../src/controller/spec/kubernetes/mesh-config.js";
 import { loadCrdSchemas } from "../fakes/crd-schemas.js";
-import { kubeHarness, recorder, until, type KubeHarness } from "../fakes/kube-api-harness.js";
+import { kubeHarness, recorder, type KubeHarness } from "../fakes/kube-api-harness.js";
 import { configMap } from "../fakes/kube-api-objects.js";
 import { FAKE_TOKEN, type ResourceName } from "../fakes/kube-api-server.js";
+import { waitFor } from "../helpers/wait.js";
 
 const DEFAULTS: MeshSettings = { permissive: false, outboundPassthrough: true, proxyValidityMs: 365 * 24 * 3_600_000, serviceValidityMs: 24 * 3_600_000, serviceJitterMs: 3_600_000 };
 
@@ -48,13 +49,13 @@ test("hot reload: edits apply and emit what changed; a bad edit keeps the last g
   assert.deepEqual(mc.current(), { ...DEFAULTS, serviceValidityMs: 12 * 3_600_000 });
 
   api.apply("configmaps", configMap("meshfed-system", "meshfed-config", { "certificates.serviceValidity": "12h", "mesh.permissive": "true" }));
-  await until(() => changes.values.length === 1);
+  await waitFor(() => changes.values.length === 1, { what: "changes.values.length === 1", timeoutMs: 5000 });
   assert.deepEqual(changes.values[0]!.changed, ["permissive"]);
   assert.equal(mc.current().permissive, true);
 
   // Unknown key and a bad duration: rejected whole, nothing changes, reported.
   api.apply("configmaps", configMap("meshfed-system", "meshfed-config", { "mesh.permisive": "false", "certificates.serviceValidity": "soon" }));
-  await until(() => mc.status().lastError !== null);
+  await waitFor(() => mc.status().lastError !== null, { what: "mc.status().lastError !== null", timeoutMs: 5000 });
   assert.equal(mc.status().state, "degraded");
   assert.equal(mc.status().lastError?.code, "MESHFED_KUBE_MESHCONFIG_INVALID");
   assert.match(mc.status().lastError!.message, /unknown key "mesh\.permisive".*certificates\.serviceValidity/);
@@ -64,12 +65,12 @@ test("hot reload: edits apply and emit what changed; a bad edit keeps the last g
 
   // An edit that changes nothing emits nothing but clears the error.
   api.apply("configmaps", configMap("meshfed-system", "meshfed-config", { "certificates.serviceValidity": "12h", "mesh.permissive": "true" }));
-  await until(() => mc.status().lastError === null);
+  await waitFor(() => mc.status().lastError === null, { what: "mc.status().lastError === null", timeoutMs: 5000 });
   await sleep(30);
   assert.equal(changes.values.length, 1);
 
   api.remove("configmaps", "meshfed-system", "meshfed-config");
-  await until(() => changes.values.length === 2);
+  await waitFor(() => changes.values.length === 2, { what: "changes.values.length === 2", timeoutMs: 5000 });
   assert.deepEqual(changes.values[1]!.changed, ["permissive", "serviceValidityMs"]);
   assert.deepEqual(mc.current(), DEFAULTS);
   assert.equal(mc.status().state, "synced");
@@ -79,7 +80,7 @@ test("survives a dropped watch: an edit made meanwhile still arrives", async (t)
   const { api, mc, changes } = await started(t, {});
   api.dropWatches("configmaps");
   api.apply("configmaps", configMap("meshfed-system", "meshfed-config", { "certificates.serviceJitter": "30m" }));
-  await until(() => changes.values.length === 1);
+  await waitFor(() => changes.values.length === 1, { what: "changes.values.length === 1", timeoutMs: 5000 });
   assert.equal(mc.current().serviceJitterMs, 30 * 60_000);
 });
 
@@ -128,13 +129,13 @@ test("a MeshConfig object wins over the ConfigMap setting by setting; deleting i
   assert.equal((await write(h, meshConfig({ traffic: { enablePermissiveTrafficPolicyMode: true } }, "other"))).status, 201);
   // An edit of the object applies; written at the deprecated v1alpha1, read at v1alpha2.
   assert.equal((await write(h, meshConfig({ traffic: { enablePermissiveTrafficPolicyMode: false, enableEgress: true } }, "osm-mesh-config", "v1alpha1"))).status, 200);
-  await until(() => changes.values.length === 1, 5000, "a change after the edit");
+  await waitFor(() => changes.values.length === 1, { what: "a change after the edit", timeoutMs: 5000 });
   assert.deepEqual(changes.values[0]!.changed, ["outboundPassthrough", "serviceValidityMs"]);
   assert.equal(mc.current().permissive, false);
   assert.deepEqual(mc.notes(), []);
 
   api.remove(MESH_CONFIGS, "meshfed-system", "osm-mesh-config");
-  await until(() => changes.values.length === 2, 5000, "a change after the delete");
+  await waitFor(() => changes.values.length === 2, { what: "a change after the delete", timeoutMs: 5000 });
   assert.deepEqual(changes.values[1]!.changed, ["permissive"]);
   assert.deepEqual(mc.current(), { ...DEFAULTS, permissive: true, proxyValidityMs: 720 * 3_600_000 });
   assert.deepEqual([mc.status().counts.customResourcePresent, mc.status().counts.overridden], [0, 0]);
@@ -144,7 +145,7 @@ test("a MeshConfig object wins over the ConfigMap setting by setting; deleting i
 test("a bad MeshConfig value is refused with its field path and the last good settings stay; the API server refuses a wrong type", async (t) => {
   const { mc, changes, metrics, h: harness } = await started(t, {});
   assert.equal((await write(harness, meshConfig({ traffic: { enablePermissiveTrafficPolicyMode: true } }))).status, 201);
-  await until(() => changes.values.length === 1, 5000, "the object applies");
+  await waitFor(() => changes.values.length === 1, { what: "the object applies", timeoutMs: 5000 });
   assert.equal(mc.current().permissive, true);
 
   // A wrong type never reaches the controller: the CRD's schema refuses it (422 naming the field).
@@ -154,7 +155,7 @@ test("a bad MeshConfig value is refused with its field path and the last good se
 
   // A string that is not a duration passes the schema; meshfed names the field and keeps everything it had.
   assert.equal((await write(harness, meshConfig({ traffic: { enablePermissiveTrafficPolicyMode: false }, certificate: { serviceCertValidityDuration: "one day" } }))).status, 200);
-  await until(() => mc.status().lastError !== null, 5000, "the refusal");
+  await waitFor(() => mc.status().lastError !== null, { what: "the refusal", timeoutMs: 5000 });
   const st = mc.status();
   assert.equal(st.state, "degraded");
   assert.equal(st.lastError?.code, "MESHFED_KUBE_MESHCONFIG_INVALID");
@@ -165,13 +166,13 @@ test("a bad MeshConfig value is refused with its field path and the last good se
 
   // Valid alone, wrong together with the config file's jitter (1h): refused as a combination, named by source.
   assert.equal((await write(harness, meshConfig({ traffic: { enablePermissiveTrafficPolicyMode: false }, certificate: { serviceCertValidityDuration: "30m" } }))).status, 200);
-  await until(() => /refused together/.test(mc.status().lastError?.message ?? ""), 5000, "the combination refused");
+  await waitFor(() => /refused together/.test(mc.status().lastError?.message ?? ""), { what: "the combination refused", timeoutMs: 5000 });
   assert.match(mc.status().lastError!.message, /certificates\.serviceJitter \(3600000 ms, from the config-file\) must be less than certificates\.serviceValidity \(1800000 ms, from the meshconfig\)/);
   assert.equal(mc.current().permissive, true);
 
   // Fixed: applies, the error clears.
   assert.equal((await write(harness, meshConfig({ traffic: { enablePermissiveTrafficPolicyMode: false }, certificate: { serviceCertValidityDuration: "2h" } }))).status, 200);
-  await until(() => mc.status().lastError === null, 5000, "the error cleared");
+  await waitFor(() => mc.status().lastError === null, { what: "the error cleared", timeoutMs: 5000 });
   assert.equal(mc.status().state, "synced");
   assert.deepEqual(mc.current(), { ...DEFAULTS, permissive: false, serviceValidityMs: 2 * 3_600_000 });
   assert.deepEqual(changes.values.at(-1)!.changed, ["permissive", "serviceValidityMs"]);
@@ -189,10 +190,10 @@ test("no MeshConfig CRD: the ConfigMap applies, status is degraded and names it;
 
   api.install(MESH_CONFIGS);
   assert.equal((await write(harness, meshConfig({ traffic: { enablePermissiveTrafficPolicyMode: false } }))).status, 201);
-  await until(() => changes.values.length === 1, 10_000, "the object read once the CRD is served");
+  await waitFor(() => changes.values.length === 1, { what: "the object read once the CRD is served", timeoutMs: 10_000 });
   assert.deepEqual(changes.values[0]!.changed, ["permissive"]);
   assert.equal(mc.current().permissive, false);
-  await until(() => mc.status().state === "synced", 5000, "synced");
+  await waitFor(() => mc.status().state === "synced", { what: "synced", timeoutMs: 5000 });
   assert.deepEqual([mc.status().counts.customResourceMissing, mc.status().lastError], [0, null]);
 });
 

@@ -8,8 +8,9 @@ import assert from "node:assert/strict";
 import { silentLogger } from "../../src/common/logger.js";
 import { KubernetesMeshSpec } from "../../src/controller/spec/kubernetes/crd-mesh-spec.js";
 import type { MeshSpecSnapshot } from "../../src/controller/spec/types.js";
-import { kubeHarness, recorder, until, type KubeHarness } from "../fakes/kube-api-harness.js";
+import { kubeHarness, recorder, type KubeHarness } from "../fakes/kube-api-harness.js";
 import type { KubeObject, ResourceName } from "../fakes/kube-api-server.js";
+import { waitFor } from "../helpers/wait.js";
 
 const API = "policy.openservicemesh.io/v1alpha1";
 const POLICY_RESOURCES: ResourceName[] = [
@@ -51,13 +52,13 @@ test("policy custom resources fill policies(); an edit fires change; an invalid 
   assert.deepEqual(p.upstreamTrafficSettings.map((u) => [u.service, u.rateLimit?.http?.amount]), [[{ namespace: "bookstore", name: "bookstore" }, 100]]);
 
   h.api.apply("retries.policy.openservicemesh.io", retry("buyer", 7));
-  await until(() => changes.values.length === 1, 5000, "a change after the edit");
+  await waitFor(() => changes.values.length === 1, { what: "a change after the edit", timeoutMs: 5000 });
   assert.equal(changes.values[0]!.retries[0]!.retryPolicy.numRetries, 7);
 
   // A second setting for the same host: the older one stays, the new one is reported.
   h.api.apply("upstreamtrafficsettings.policy.openservicemesh.io", { ...setting("newer", "bookstore.bookstore.svc.cluster.local"), metadata: { name: "newer", namespace: "bookstore", creationTimestamp: "2999-01-01T00:00:00Z" } });
   h.api.apply("egresses.policy.openservicemesh.io", { apiVersion: API, kind: "Egress", metadata: { name: "bad", namespace: "bookbuyer" }, spec: { sources: [{ kind: "ServiceAccount", name: "bookbuyer", namespace: "bookbuyer" }], ipAddresses: ["10.0.0.300/8"], ports: [{ number: 80, protocol: "tcp" }] } });
-  await until(() => spec.errors().length === 2, 5000, "both problems reported");
+  await waitFor(() => spec.errors().length === 2, { what: "both problems reported", timeoutMs: 5000 });
   assert.deepEqual(spec.errors().map((e) => e.code).sort(), ["MESHFED_POLICY_CONFLICT", "MESHFED_POLICY_INVALID_CIDR"]);
   assert.match(spec.errors().find((e) => e.code === "MESHFED_POLICY_INVALID_CIDR")!.message, /^Egress bookbuyer\/bad: .* at spec\.ipAddresses\[0\]$/);
   assert.deepEqual(spec.policies().upstreamTrafficSettings.map((u) => u.name), ["limits"]);
@@ -79,13 +80,13 @@ test("an API server without the policy CRDs: the SMI kinds load, status names wh
 
   h.api.apply("retries.policy.openservicemesh.io", retry("buyer", 2));
   h.api.install("retries.policy.openservicemesh.io");
-  await until(() => changes.values.length === 1, 5000, "a change once the Retry CRD is served");
+  await waitFor(() => changes.values.length === 1, { what: "a change once the Retry CRD is served", timeoutMs: 5000 });
   assert.deepEqual(changes.values[0]!.retries.map((r) => r.name), ["buyer"]);
   assert.deepEqual(changes.values[0]!.trafficSplits.map((s) => s.name), ["s"]);
-  await until(() => spec.status().counts.policyResourcesMissing === 3, 5000, "three still missing");
+  await waitFor(() => spec.status().counts.policyResourcesMissing === 3, { what: "three still missing", timeoutMs: 5000 });
 
   for (const r of POLICY_RESOURCES) h.api.install(r);
-  await until(() => spec.status().state === "synced", 5000, "synced once every CRD is served");
+  await waitFor(() => spec.status().state === "synced", { what: "synced once every CRD is served", timeoutMs: 5000 });
   assert.equal(spec.status().counts.policyResourcesMissing, 0);
   assert.equal(spec.status().lastError, null);
 });

@@ -6,8 +6,9 @@ import { silentLogger } from "../../src/common/logger.js";
 import { ControllerMetrics } from "../../src/common/metrics.js";
 import { loadKubeConfig } from "../../src/controller/kube/index.js";
 import { KubernetesProvider } from "../../src/controller/providers/kubernetes/provider.js";
-import { kubeHarness, recorder, until, type KubeHarness } from "../fakes/kube-api-harness.js";
+import { kubeHarness, recorder, type KubeHarness } from "../fakes/kube-api-harness.js";
 import { meshedNamespace, service, slice } from "../fakes/kube-api-objects.js";
+import { waitFor } from "../helpers/wait.js";
 
 const SLICES = "endpointslices.discovery.k8s.io" as const;
 
@@ -39,8 +40,8 @@ test("a watch that dies mid-stream resumes from its resourceVersion: updates mad
   // Made while the watch is down (the informer is in backoff or reconnecting).
   api.apply(SLICES, slice("shop", "a-1", "a", [{ addresses: ["10.0.0.11"] }]));
   api.remove(SLICES, "shop", "b-1");
-  await until(() => ips(provider, "shop/a")?.[0] === "10.0.0.11" && ips(provider, "shop/b")?.length === 0);
-  await until(() => api.openWatches(SLICES) === 1);
+  await waitFor(() => ips(provider, "shop/a")?.[0] === "10.0.0.11" && ips(provider, "shop/b")?.length === 0, { what: "ips(provider, \"shop/a\")?.[0] === \"10.0.0.11\" && ips(provider, \"shop/b\")?.length === 0", timeoutMs: 5000 });
+  await waitFor(() => api.openWatches(SLICES) === 1, { what: "api.openWatches(SLICES) === 1", timeoutMs: 5000 });
   await sleep(50);
   // Each change reported exactly once, only for what changed.
   assert.deepEqual(changes.values.flat().sort(), ["shop/a", "shop/b"]);
@@ -62,9 +63,9 @@ for (const expiredAs of ["event", "http"] as const) {
     api.remove(SLICES, "shop", "b-1");
     api.apply(SLICES, slice("shop", "d-1", "d", [{ addresses: ["10.0.0.4"] }]));
     api.compact();
-    await until(() => api.count("list", SLICES) > listsBefore, 3000, "relist");
-    await until(() => ips(provider, "shop/a")?.[0] === "10.0.0.21" && ips(provider, "shop/b")?.length === 0);
-    await until(() => api.openWatches(SLICES) === 1);
+    await waitFor(() => api.count("list", SLICES) > listsBefore, { what: "relist", timeoutMs: 3000 });
+    await waitFor(() => ips(provider, "shop/a")?.[0] === "10.0.0.21" && ips(provider, "shop/b")?.length === 0, { what: "ips(provider, \"shop/a\")?.[0] === \"10.0.0.21\" && ips(provider, \"shop/b\")?.length === 0", timeoutMs: 5000 });
+    await waitFor(() => api.openWatches(SLICES) === 1, { what: "api.openWatches(SLICES) === 1", timeoutMs: 5000 });
     await sleep(50);
     // c did not change and is not reported; d has no Service, so no entry.
     assert.deepEqual([...new Set(changes.values.flat())].sort(), ["shop/a", "shop/b"]);
@@ -76,12 +77,12 @@ for (const expiredAs of ["event", "http"] as const) {
 test("an in-stream 410 on an open watch relists without losing or repeating changes", async (t) => {
   const { api, changes } = await started(t);
   api.apply(SLICES, slice("shop", "c-1", "c", [{ addresses: ["10.0.0.33"] }]));
-  await until(() => changes.values.length === 1);
+  await waitFor(() => changes.values.length === 1, { what: "changes.values.length === 1", timeoutMs: 5000 });
   api.compact();
   assert.equal(api.expireWatches(SLICES), 1);
-  await until(() => api.openWatches(SLICES) === 1);
+  await waitFor(() => api.openWatches(SLICES) === 1, { what: "api.openWatches(SLICES) === 1", timeoutMs: 5000 });
   api.apply(SLICES, slice("shop", "a-1", "a", [{ addresses: ["10.0.0.31"] }]));
-  await until(() => changes.values.length === 2);
+  await waitFor(() => changes.values.length === 2, { what: "changes.values.length === 2", timeoutMs: 5000 });
   await sleep(50);
   assert.deepEqual(changes.values, [["shop/c"], ["shop/a"]]);
 });
@@ -95,10 +96,10 @@ test("a BOOKMARK advances the resourceVersion: after compaction the watch resume
   api.compact();
   const lists = api.count("list", SLICES);
   api.closeWatches(SLICES); // a normal server-side close, as at timeoutSeconds
-  await until(() => api.openWatches(SLICES) === 1);
+  await waitFor(() => api.openWatches(SLICES) === 1, { what: "api.openWatches(SLICES) === 1", timeoutMs: 5000 });
   assert.equal(api.count("list", SLICES), lists, "resumed from the bookmark, no 410, no relist");
   api.apply(SLICES, slice("shop", "a-1", "a", [{ addresses: ["10.0.0.41"] }]));
-  await until(() => ips(provider, "shop/a")?.[0] === "10.0.0.41");
+  await waitFor(() => ips(provider, "shop/a")?.[0] === "10.0.0.41", { what: "ips(provider, \"shop/a\")?.[0] === \"10.0.0.41\"", timeoutMs: 5000 });
 });
 
 test("a non-410 error stops client-node's informer; ours restarts it with backoff and reports it", async (t) => {
@@ -106,9 +107,9 @@ test("a non-410 error stops client-node's informer; ours restarts it with backof
   // The reconnect after the drop gets a 500, then the next one a 500 too.
   api.failNext({ verb: "watch", resource: "services", status: 500, times: 2 });
   api.dropWatches("services");
-  await until(() => provider.status().counts.restarts! >= 1);
+  await waitFor(() => provider.status().counts.restarts! >= 1, { what: "provider.status().counts.restarts! >= 1", timeoutMs: 5000 });
   api.apply("services", service("shop", "e"));
-  await until(() => provider.endpoints("shop/e") !== undefined, 3000, "service added after the restart");
+  await waitFor(() => provider.endpoints("shop/e") !== undefined, { what: "service added after the restart", timeoutMs: 3000 });
   assert.deepEqual(changes.values, [["shop/e"]]);
   const st = provider.status();
   assert.equal(st.state, "synced");
@@ -154,7 +155,7 @@ test("401 is reported as MESHFED_KUBE_FORBIDDEN; aborting before the first sync 
   const provider = new KubernetesProvider({ kubeConfig: loadKubeConfig({ kubeconfig: file }), logger: silentLogger(), backoff: { initialMs: 10, maxMs: 20 } });
   const ac = new AbortController();
   const starting = provider.start(ac.signal);
-  await until(() => provider.status().lastError !== null);
+  await waitFor(() => provider.status().lastError !== null, { what: "provider.status().lastError !== null", timeoutMs: 5000 });
   assert.equal(provider.status().lastError?.code, "MESHFED_KUBE_FORBIDDEN");
   assert.equal(provider.status().state, "degraded");
   ac.abort();
@@ -170,7 +171,7 @@ test("an unreachable API server: MESHFED_KUBE_UNREACHABLE, retried until stopped
   const provider = new KubernetesProvider({ kubeConfig: loadKubeConfig({ kubeconfig: file }), logger: silentLogger(), backoff: { initialMs: 10, maxMs: 20 } });
   const ac = new AbortController();
   const starting = provider.start(ac.signal);
-  await until(() => provider.status().counts.restarts! >= 4);
+  await waitFor(() => provider.status().counts.restarts! >= 4, { what: "provider.status().counts.restarts! >= 4", timeoutMs: 5000 });
   assert.equal(provider.status().lastError?.code, "MESHFED_KUBE_UNREACHABLE");
   ac.abort();
   await assert.rejects(starting, { code: "MESHFED_KUBE_STOPPED" });

@@ -5,8 +5,9 @@ import { ControllerMetrics } from "../../src/common/metrics.js";
 import { createKubernetesProvider } from "../../src/controller/providers/kubernetes/config.js";
 import { kubernetesProviderConfigSchema } from "../../src/controller/kube/index.js";
 import { KubernetesProvider } from "../../src/controller/providers/kubernetes/provider.js";
-import { kubeHarness, recorder, until, type KubeHarness } from "../fakes/kube-api-harness.js";
+import { kubeHarness, recorder, type KubeHarness } from "../fakes/kube-api-harness.js";
 import { meshedNamespace, namespace, pod, service, slice } from "../fakes/kube-api-objects.js";
+import { waitFor } from "../helpers/wait.js";
 
 function seed(api: KubeHarness["api"]): void {
   api.apply("namespaces", meshedNamespace("bookstore"));
@@ -76,13 +77,13 @@ test("add, update and delete of services and slices reach the view; events name 
   const changes = recorder<readonly string[]>((fn) => provider.on("change", fn));
 
   api.apply("endpointslices.discovery.k8s.io", slice("bookstore", "bookbuyer-1", "bookbuyer", [{ addresses: ["10.1.1.1"] }]));
-  await until(() => changes.values.length === 1);
+  await waitFor(() => changes.values.length === 1, { what: "changes.values.length === 1", timeoutMs: 5000 });
   assert.deepEqual(changes.values[0], ["bookstore/bookbuyer"]);
   assert.deepEqual(provider.endpoints("bookstore/bookbuyer"), [{ ip: "10.1.1.1", port: 8080, source: "bookstore/bookbuyer-1", protocol: "http" }]);
 
   // Readiness flips: the endpoint leaves the view.
   api.apply("endpointslices.discovery.k8s.io", slice("bookstore", "bookbuyer-1", "bookbuyer", [{ addresses: ["10.1.1.1"], ready: false }]));
-  await until(() => changes.values.length === 2);
+  await waitFor(() => changes.values.length === 2, { what: "changes.values.length === 2", timeoutMs: 5000 });
   assert.deepEqual(changes.values[1], ["bookstore/bookbuyer"]);
   assert.deepEqual(provider.endpoints("bookstore/bookbuyer"), []);
 
@@ -90,23 +91,23 @@ test("add, update and delete of services and slices reach the view; events name 
   api.apply("services", { ...service("bookstore", "bookstore"), metadata: { name: "bookstore", namespace: "bookstore", labels: { team: "books" } } });
   // New service, then its deletion.
   api.apply("services", service("bookstore", "bookthief"));
-  await until(() => changes.values.length === 3);
+  await waitFor(() => changes.values.length === 3, { what: "changes.values.length === 3", timeoutMs: 5000 });
   assert.deepEqual(changes.values[2], ["bookstore/bookthief"]);
   api.remove("services", "bookstore", "bookthief");
-  await until(() => changes.values.length === 4);
+  await waitFor(() => changes.values.length === 4, { what: "changes.values.length === 4", timeoutMs: 5000 });
   assert.deepEqual(changes.values[3], ["bookstore/bookthief"]);
   assert.equal(provider.endpoints("bookstore/bookthief"), undefined);
 
   // Deleting a slice.
   api.remove("endpointslices.discovery.k8s.io", "bookstore", "bookstore-v6");
-  await until(() => changes.values.length === 5);
+  await waitFor(() => changes.values.length === 5, { what: "changes.values.length === 5", timeoutMs: 5000 });
   assert.deepEqual(changes.values[4], ["bookstore/bookstore"]);
   assert.deepEqual(provider.endpoints("bookstore/bookstore")?.map((e) => e.ip), ["10.1.0.2", "10.1.0.4"]);
 
   // Changes outside the mesh emit nothing.
   api.apply("endpointslices.discovery.k8s.io", slice("kube-system", "dns-2", "dns", [{ addresses: ["10.9.0.2"] }], [{ name: "dns", port: 53 }]));
   api.apply("services", service("bookstore", "last"));
-  await until(() => changes.values.length === 6);
+  await waitFor(() => changes.values.length === 6, { what: "changes.values.length === 6", timeoutMs: 5000 });
   assert.deepEqual(changes.values[5], ["bookstore/last"]);
 });
 
@@ -114,18 +115,18 @@ test("labelling a namespace adds its services; unlabelling removes them", async 
   const { api, provider } = await started(t);
   const changes = recorder<readonly string[]>((fn) => provider.on("change", fn));
   api.apply("namespaces", meshedNamespace("kube-system"));
-  await until(() => changes.values.length === 1);
+  await waitFor(() => changes.values.length === 1, { what: "changes.values.length === 1", timeoutMs: 5000 });
   assert.deepEqual(changes.values[0], ["kube-system/dns"]);
   assert.deepEqual(provider.endpoints("kube-system/dns"), [{ ip: "10.9.0.1", port: 53, source: "kube-system/dns-1" }], "a port named dns declares no protocol");
   assert.deepEqual(provider.namespaces(), ["bookstore", "kube-system"]);
 
   api.apply("namespaces", namespace("bookstore", { "meshfed.io/monitored-by": "another-mesh" }));
-  await until(() => changes.values.length === 2);
+  await waitFor(() => changes.values.length === 2, { what: "changes.values.length === 2", timeoutMs: 5000 });
   assert.deepEqual(changes.values[1], ["bookstore/bookbuyer", "bookstore/bookstore"]);
   assert.deepEqual([...provider.services()].map((s) => `${s.service.namespace}/${s.service.name}`), ["kube-system/dns"]);
 
   api.remove("namespaces", undefined, "kube-system");
-  await until(() => changes.values.length === 3);
+  await waitFor(() => changes.values.length === 3, { what: "changes.values.length === 3", timeoutMs: 5000 });
   assert.deepEqual([...provider.services()], []);
 });
 
@@ -135,7 +136,7 @@ test("slice ports without a number resolve through the Service's targetPort, nam
   api.apply("services", service("bookstore", "named", [{ name: "web", port: 80, targetPort: "web-port" }, { name: "admin", port: 9000, targetPort: 9001 }]));
   api.apply("pods", pod("bookstore", "named-1", "10.1.2.1", [{ name: "web-port", containerPort: 8081 }]));
   api.apply("endpointslices.discovery.k8s.io", slice("bookstore", "named-1", "named", [{ addresses: ["10.1.2.1"], pod: "named-1" }, { addresses: ["10.1.2.2"], pod: "named-2" }], [{ name: "web", port: null }, { name: "admin", port: null }]));
-  await until(() => provider.endpoints("bookstore/named")?.length === 3);
+  await waitFor(() => provider.endpoints("bookstore/named")?.length === 3, { what: "provider.endpoints(\"bookstore/named\")?.length === 3", timeoutMs: 5000 });
   assert.deepEqual(provider.endpoints("bookstore/named"), [
     // Ports named web and admin declare no protocol; named-2 is not in the cache yet: no account.
     { ip: "10.1.2.1", port: 8081, source: "bookstore/named-1", serviceAccount: "default" },
@@ -146,7 +147,7 @@ test("slice ports without a number resolve through the Service's targetPort, nam
   // The missing pod appears: its named port now resolves.
   const before = changes.values.length;
   api.apply("pods", pod("bookstore", "named-2", "10.1.2.2", [{ name: "web-port", containerPort: 8082 }]));
-  await until(() => provider.endpoints("bookstore/named")?.length === 4);
+  await waitFor(() => provider.endpoints("bookstore/named")?.length === 4, { what: "provider.endpoints(\"bookstore/named\")?.length === 4", timeoutMs: 5000 });
   assert.deepEqual(changes.values.at(-1), ["bookstore/named"]);
   assert.ok(changes.values.length > before);
   assert.equal(provider.status().counts.unresolvedPorts, 0);

@@ -9,8 +9,9 @@ import { ControllerMetrics } from "../../src/common/metrics.js";
 import { FileMeshSpec } from "../../src/controller/spec/files/file-mesh-spec.js";
 import { KubernetesMeshSpec } from "../../src/controller/spec/kubernetes/crd-mesh-spec.js";
 import type { MeshSpecSnapshot } from "../../src/controller/spec/types.js";
-import { kubeHarness, recorder, until, type KubeHarness } from "../fakes/kube-api-harness.js";
+import { kubeHarness, recorder, type KubeHarness } from "../fakes/kube-api-harness.js";
 import type { KubeObject, ResourceName } from "../fakes/kube-api-server.js";
+import { waitFor } from "../helpers/wait.js";
 
 const EXAMPLES = join(process.cwd(), "config", "smi");
 
@@ -96,11 +97,11 @@ test("an invalid object is skipped and reported; valid ones still apply; fixing 
   assert.equal(errs.values.find((v) => v.labels.code === "MESHFED_SMI_INVALID_WEIGHT")?.value, 1);
 
   put(api, split("bad", "bookwarehouse", [["bookwarehouse-v1", 5]]));
-  await until(() => changes.values.length === 1);
+  await waitFor(() => changes.values.length === 1, { what: "changes.values.length === 1", timeoutMs: 5000 });
   assert.deepEqual(changes.values[0]!.trafficSplits.map((s) => s.name), ["bad", "good"]);
   assert.deepEqual(spec.errors().map((e) => e.code), ["MESHFED_SMI_INVALID_REGEX"]);
   api.remove("httproutegroups.specs.smi-spec.io", "bookstore", "regex");
-  await until(() => spec.errors().length === 0);
+  await waitFor(() => spec.errors().length === 0, { what: "spec.errors().length === 0", timeoutMs: 5000 });
   await sleep(30);
   assert.equal(changes.values.length, 1, "removing an object that was skipped changes nothing");
   assert.equal(spec.status().state, "synced");
@@ -126,7 +127,7 @@ test("references across objects: a TrafficTarget waits for its HTTPRouteGroup", 
   assert.deepEqual(spec.trafficTargets(), []);
   assert.deepEqual(spec.errors().map((e) => e.code), ["MESHFED_SMI_MISSING_ROUTE"]);
   put(api, { apiVersion: "specs.smi-spec.io/v1alpha4", kind: "HTTPRouteGroup", metadata: { name: "routes", namespace: "bookstore" }, spec: { matches: [{ name: "all", pathRegex: "/.*", methods: ["get"] }] } });
-  await until(() => changes.values.length === 1);
+  await waitFor(() => changes.values.length === 1, { what: "changes.values.length === 1", timeoutMs: 5000 });
   const snap = changes.values[0]!;
   assert.deepEqual(snap.trafficTargets.map((x) => x.name), ["buyer-to-store"]);
   assert.deepEqual(snap.httpRouteGroups[0]!.matches, [{ name: "all", pathRegex: "/.*", methods: ["GET"], headers: {} }]);
@@ -144,14 +145,14 @@ test("change fires only when the normalised content changes; older TrafficSplit 
   put(api, { ...split("first", "bookstore", [["bookstore-v1", 1]]), metadata: { name: "first", namespace: "bookstore", labels: { a: "b" } }, status: { observed: true } });
   // A version-2 object is read through the watched v1alpha4 (conversion None).
   put(api, { ...split("old-api", "bookwarehouse", [["bookwarehouse-v1", 1]]), apiVersion: "split.smi-spec.io/v1alpha2" });
-  await until(() => changes.values.length === 1);
+  await waitFor(() => changes.values.length === 1, { what: "changes.values.length === 1", timeoutMs: 5000 });
   await sleep(30);
   assert.equal(changes.values.length, 1);
   assert.deepEqual(changes.values[0]!.trafficSplits.map((s) => s.name), ["first", "old-api"]);
   // A relist after 410 replays everything: no change event.
   api.compact();
   api.expireWatches();
-  await until(() => api.openWatches() === 8);
+  await waitFor(() => api.openWatches() === 8, { what: "api.openWatches() === 8", timeoutMs: 5000 });
   await sleep(50);
   assert.equal(changes.values.length, 1);
 });
@@ -161,7 +162,7 @@ test("a missing CRD (404 on list) is reported as MESHFED_KUBE_NOT_FOUND and retr
   h.api.failNext({ verb: "list", resource: "tcproutes.specs.smi-spec.io", status: 404, times: 2 });
   const spec = new KubernetesMeshSpec({ kubeConfig: h.kubeConfig, logger: silentLogger(), backoff: { initialMs: 30, maxMs: 60 } });
   const starting = spec.start(h.ac.signal);
-  await until(() => spec.status().lastError !== null);
+  await waitFor(() => spec.status().lastError !== null, { what: "spec.status().lastError !== null", timeoutMs: 5000 });
   assert.equal(spec.status().lastError?.code, "MESHFED_KUBE_NOT_FOUND");
   assert.match(spec.status().lastError!.message, /tcproutes\.specs\.smi-spec\.io\/v1alpha4.*CRD/);
   await starting;

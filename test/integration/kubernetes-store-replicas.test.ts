@@ -12,7 +12,8 @@ import { KubernetesStore } from "../../src/controller/store/kubernetes-store.js"
 import { EXPIRY_CHECK_MS, REPLICA_LEASE_LABEL, ReplicaLeases, replicaLeaseName } from "../../src/controller/store/kubernetes-replica-leases.js";
 import { silentLogger } from "../../src/common/logger.js";
 import type { StoreChange } from "../../src/controller/store/types.js";
-import { kubeHarness, until, type KubeHarness } from "../fakes/kube-api-harness.js";
+import { kubeHarness, type KubeHarness } from "../fakes/kube-api-harness.js";
+import { waitFor } from "../helpers/wait.js";
 
 const NS = "meshfed-system";
 const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : Buffer.from(v).toString("utf8"));
@@ -38,7 +39,7 @@ test("kubernetes replicas: a write seen on the watch keeps the next write's reso
   await b.put("k/x", "from b");
   await a.get("k/x");
   await a.put("k/x", "from a");
-  await until(() => seenByB.length === 2, 5_000, "b sees a's write");
+  await waitFor(() => seenByB.length === 2, { what: "b sees a's write", timeoutMs: 5_000 });
   // b never read the key again: only its watch told it the new resourceVersion.
   await b.put("k/x", "b again");
   assert.equal(text(await a.get("k/x")), "b again");
@@ -62,15 +63,15 @@ test("kubernetes replicas: a watch broken by the server resumes from its resourc
   const [a, b] = [replica(t, h, "a"), replica(t, h, "b")];
   const seen = await watched(t, b, "k");
   await a.put("k/1", "one");
-  await until(() => seen.length === 1, 5_000, "first change");
+  await waitFor(() => seen.length === 1, { what: "first change", timeoutMs: 5_000 });
   const lists = h.api.count("list", "secrets");
   assert.equal(h.api.dropWatches("secrets"), 1, "b's watch cut mid-stream");
   await a.put("k/2", "two");
   await a.delete("k/1");
-  await until(() => seen.length === 3, 5_000, "changes made while the watch was down");
+  await waitFor(() => seen.length === 3, { what: "changes made while the watch was down", timeoutMs: 5_000 });
   h.api.closeWatches("secrets"); // a normal server-side end: re-watched at once
   await a.put("k/3", "three");
-  await until(() => seen.length === 4, 5_000, "change after the clean end");
+  await waitFor(() => seen.length === 4, { what: "change after the clean end", timeoutMs: 5_000 });
   await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual(seen, [["k/1", "one"], ["k/2", "two"], ["k/1", undefined], ["k/3", "three"]]);
   assert.equal(h.api.count("list", "secrets"), lists, "resumed by watching from the last resourceVersion, no relist");
@@ -85,7 +86,7 @@ for (const expiredAs of ["event", "http"] as const) {
     await a.put("k/same", "unchanged");
     await a.put("k/changed", "old");
     await a.put("k/gone", "bye");
-    await until(() => seen.length === 3, 5_000, "initial changes");
+    await waitFor(() => seen.length === 3, { what: "initial changes", timeoutMs: 5_000 });
     seen.length = 0;
     const lists = h.api.count("list", "secrets");
     h.api.dropWatches("secrets");
@@ -96,7 +97,7 @@ for (const expiredAs of ["event", "http"] as const) {
     await a.put("k/flash", "x");
     await a.delete("k/flash"); // created and deleted unseen: nothing to report
     h.api.compact();
-    await until(() => seen.length >= 3, 5_000, "the relist's differences");
+    await waitFor(() => seen.length >= 3, { what: "the relist's differences", timeoutMs: 5_000 });
     await new Promise((r) => setTimeout(r, 300));
     assert.ok(h.api.count("list", "secrets") > lists, "b relisted");
     assert.deepEqual([...seen].sort(), [["k/added", "hello"], ["k/changed", "new"], ["k/gone", undefined]]);
@@ -105,7 +106,7 @@ for (const expiredAs of ["event", "http"] as const) {
     await b.put("k/gone", "back");
     // And the watch goes on from the relist.
     await a.put("k/after", "1");
-    await until(() => seen.length === 6, 5_000, "changes after the relist");
+    await waitFor(() => seen.length === 6, { what: "changes after the relist", timeoutMs: 5_000 });
     assert.deepEqual(seen.slice(3), [["k/changed", "by b"], ["k/gone", "back"], ["k/after", "1"]]);
   });
 }
@@ -117,7 +118,7 @@ test("kubernetes replicas: leased keys of a replica that stops renewing vanish f
   const seen = await watched(t, b, "reg");
   await a.leased!.put("reg/p1.a", "one");
   await a.put("reg/plain", "not leased");
-  await until(() => seen.length === 2, 5_000, "b sees a's keys");
+  await waitFor(() => seen.length === 2, { what: "b sees a's keys", timeoutMs: 5_000 });
   assert.deepEqual((await b.list("reg")).map((e) => e.key), ["reg/p1.a", "reg/plain"]);
   // Renewed every third of the TTL: still there after more than a TTL.
   await new Promise((r) => setTimeout(r, 3_000));
@@ -126,7 +127,7 @@ test("kubernetes replicas: leased keys of a replica that stops renewing vanish f
 
   const crashedAt = Date.now();
   a.destroy(); // stops renewing, deletes nothing
-  await until(() => seen.length === 3, 8_000, "the expired key's deletion");
+  await waitFor(() => seen.length === 3, { what: "the expired key's deletion", timeoutMs: 8_000 });
   const after = Date.now() - crashedAt;
   assert.deepEqual(seen[2], ["reg/p1.a", undefined]);
   // The bound of docs/ha.md: between 2T/3 and T (+ watch delay + 0.25 s) after the crash; slack for a loaded machine above.
@@ -135,8 +136,8 @@ test("kubernetes replicas: leased keys of a replica that stops renewing vanish f
   assert.deepEqual((await b.list("reg")).map((e) => e.key), ["reg/plain"], "list hides it too");
   assert.equal(await b.get("reg/p1.a"), undefined);
   // b deleted what a left: its Lease and its leased Secret, not the plain key.
-  await until(() => h.api.get("leases.coordination.k8s.io", NS, replicaLeaseName("meshfed", "a")) === undefined, 5_000, "a's Lease deleted");
-  await until(() => h.api.get("secrets", NS, b.secretName("reg/p1.a")) === undefined, 5_000, "a's leased Secret deleted");
+  await waitFor(() => h.api.get("leases.coordination.k8s.io", NS, replicaLeaseName("meshfed", "a")) === undefined, { what: "a's Lease deleted", timeoutMs: 5_000 });
+  await waitFor(() => h.api.get("secrets", NS, b.secretName("reg/p1.a")) === undefined, { what: "a's leased Secret deleted", timeoutMs: 5_000 });
   assert.ok(h.api.get("secrets", NS, b.secretName("reg/plain")));
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(seen.length, 3, "the deletion reported once");
@@ -148,10 +149,10 @@ test("kubernetes replicas: a graceful close removes leased keys and the Lease at
   const seen = await watched(t, b, "reg");
   await a.leased!.put("reg/p1.a", "one");
   await a.leased!.put("reg/p2.a", "two");
-  await until(() => seen.length === 2, 5_000, "b sees a's keys");
+  await waitFor(() => seen.length === 2, { what: "b sees a's keys", timeoutMs: 5_000 });
   const closedAt = Date.now();
   await a.close();
-  await until(() => seen.length === 4, 5_000, "both deletions");
+  await waitFor(() => seen.length === 4, { what: "both deletions", timeoutMs: 5_000 });
   assert.ok(Date.now() - closedAt < 10_000, "long before the 30 s TTL");
   assert.deepEqual(seen.slice(2).sort(), [["reg/p1.a", undefined], ["reg/p2.a", undefined]]);
   assert.equal(h.api.get("leases.coordination.k8s.io", NS, replicaLeaseName("meshfed", "a")), undefined);
@@ -162,12 +163,12 @@ test("kubernetes replicas: a replica whose Lease was deleted under it writes its
   const [a, b] = [replica(t, h, "a", 2), replica(t, h, "b", 2)];
   const seen = await watched(t, b, "reg");
   await a.leased!.put("reg/p1.a", "one");
-  await until(() => seen.length === 1, 5_000, "b sees a's key");
+  await waitFor(() => seen.length === 1, { what: "b sees a's key", timeoutMs: 5_000 });
   const leaseName = replicaLeaseName("meshfed", "a");
   const uid = (h.api.get("leases.coordination.k8s.io", NS, leaseName)!.metadata as unknown as { uid: string }).uid;
   h.api.remove("leases.coordination.k8s.io", NS, leaseName); // as if a cleaner took it while a was cut off
-  await until(() => seen.length === 2, 5_000, "the key hidden with its Lease");
-  await until(() => seen.length === 3, 5_000, "the key back under the new Lease");
+  await waitFor(() => seen.length === 2, { what: "the key hidden with its Lease", timeoutMs: 5_000 });
+  await waitFor(() => seen.length === 3, { what: "the key back under the new Lease", timeoutMs: 5_000 });
   assert.deepEqual(seen, [["reg/p1.a", "one"], ["reg/p1.a", undefined], ["reg/p1.a", "one"]]);
   const renewed = h.api.get("leases.coordination.k8s.io", NS, leaseName)!.metadata as unknown as { uid: string };
   assert.notEqual(renewed.uid, uid, "a new Lease");
@@ -180,13 +181,13 @@ test("kubernetes replicas: a restarted replica with the same id makes its predec
   const seen = await watched(t, b, "reg");
   const first = replica(t, h, "a", 30);
   await first.leased!.put("reg/old.a", "old");
-  await until(() => seen.length === 1, 5_000, "b sees the first incarnation's key");
+  await waitFor(() => seen.length === 1, { what: "b sees the first incarnation's key", timeoutMs: 5_000 });
   first.destroy(); // crashed; its Lease would live 30 s more
   const second = replica(t, h, "a", 30);
   await second.leased!.put("reg/new.a", "new");
-  await until(() => seen.length === 3, 5_000, "old key gone, new key in");
+  await waitFor(() => seen.length === 3, { what: "old key gone, new key in", timeoutMs: 5_000 });
   assert.deepEqual([...seen.slice(1)].sort(), [["reg/new.a", "new"], ["reg/old.a", undefined]]);
-  await until(() => h.api.get("secrets", NS, b.secretName("reg/old.a")) === undefined, 5_000, "the stale Secret deleted");
+  await waitFor(() => h.api.get("secrets", NS, b.secretName("reg/old.a")) === undefined, { what: "the stale Secret deleted", timeoutMs: 5_000 });
 });
 
 test("kubernetes replicas: liveness is judged on the reader's clock from when a renewal was seen, whatever the holder's clock says", async (t) => {
@@ -206,10 +207,10 @@ test("kubernetes replicas: liveness is judged on the reader's clock from when a 
   await new Promise((r) => setTimeout(r, 2 * EXPIRY_CHECK_MS));
   assert.equal(leases.state("x")?.alive, true, "not yet");
   now += 200;
-  await until(() => leases.state("x")?.alive === false, 2_000, "expired a duration after the last renewal seen");
+  await waitFor(() => leases.state("x")?.alive === false, { what: "expired a duration after the last renewal seen", timeoutMs: 2_000 });
   assert.deepEqual(changes, [["x", false], ["x", true]]);
   h.api.apply("leases.coordination.k8s.io", skewed("2020-01-01T00:00:01.000000Z")); // renewed: later than before, still "old"
-  await until(() => leases.state("x")?.alive === true, 2_000, "alive again after a renewal");
+  await waitFor(() => leases.state("x")?.alive === true, { what: "alive again after a renewal", timeoutMs: 2_000 });
   assert.equal(await leases.deleteExpired("x"), false, "an alive Lease is never deleted");
 });
 
@@ -218,11 +219,11 @@ test("kubernetes replicas: a Secret relabelled out of the store is reported dele
   const [a, b] = [replica(t, h, "a"), replica(t, h, "b")];
   const seen = await watched(t, b, "k");
   await a.put("k/x", "one");
-  await until(() => seen.length === 1, 5_000, "the put");
+  await waitFor(() => seen.length === 1, { what: "the put", timeoutMs: 5_000 });
   const secret = h.api.get("secrets", NS, a.secretName("k/x"))!;
   h.api.apply("secrets", { ...secret, metadata: { ...secret.metadata, labels: { other: "yes" } } });
-  await until(() => seen.length === 2, 5_000, "the Secret leaving the selection");
+  await waitFor(() => seen.length === 2, { what: "the Secret leaving the selection", timeoutMs: 5_000 });
   h.api.apply("secrets", secret);
-  await until(() => seen.length === 3, 5_000, "the Secret back in the selection");
+  await waitFor(() => seen.length === 3, { what: "the Secret back in the selection", timeoutMs: 5_000 });
   assert.deepEqual(seen, [["k/x", "one"], ["k/x", undefined], ["k/x", "one"]]);
 });

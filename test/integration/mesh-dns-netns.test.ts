@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cleanupStack } from "../helpers/cleanup.js";
+import { scaled } from "../helpers/wait.js";
 
 const WORKER = fileURLToPath(new URL("../helpers/mesh-dns-worker.js", import.meta.url));
 const ORIGINAL = "# the namespace's own resolver\nnameserver 127.0.0.2\nsearch example.test\noptions timeout:1 attempts:2\n";
@@ -41,7 +42,7 @@ function run(args: string[]): { status: number | null; stdout: string; stderr: s
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-test("getent and dns.lookup in a network namespace resolve mesh names through the agent's DNS; the resolver comes back byte for byte, after kill -9 too", { timeout: 120_000 }, async (t) => {
+test("getent and dns.lookup in a network namespace resolve mesh names through the agent's DNS; the resolver comes back byte for byte, after kill -9 too", { timeout: scaled(240_000) }, async (t) => {
   if (!available(t)) return;
   const ns = `mfdns-${randomBytes(4).toString("hex")}`;
   const etc = join("/etc/netns", ns);

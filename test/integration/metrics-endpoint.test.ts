@@ -6,8 +6,9 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
-import { eventually, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir, testConfig } from "../helpers/agent-testbed.js";
 import { startTestController } from "../helpers/in-process-controller.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 /** The value of one sample line (`name{labels} value`), or undefined. */
 function sample(text: string, series: string): number | undefined {
@@ -15,7 +16,7 @@ function sample(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-test("metrics.address serves /metrics without the admin token: standard process metrics, proxies by version, ACK latency, certificates", { timeout: 60_000 }, async (t) => {
+test("metrics.address serves /metrics without the admin token: standard process metrics, proxies by version, ACK latency, certificates", { timeout: scaled(120_000) }, async (t) => {
   const ctl = await startTestController(t, {
     hosts: "hosts:\n  - { name: b1, address: 127.0.0.10, services: [{ name: bookbuyer, namespace: shop, port: 8080 }] }\n",
     // The admin API off loopback needs its token; the metrics port does not.
@@ -37,10 +38,10 @@ test("metrics.address serves /metrics without the admin token: standard process 
   const agent = await startAgent(config, silentLogger());
   t.after(() => agent.close());
 
-  const text = await eventually(async () => {
+  const text = await waitFor(async () => {
     const body = await (await fetch(ctl.metricsUrl!)).text();
     return (sample(body, 'meshfed_config_ack_duration_seconds_count{result="ack"}') ?? 0) >= 1 ? body : undefined;
-  }, 20_000, "the agent's first ACK in the metrics");
+  }, { what: "the agent's first ACK in the metrics", timeoutMs: 60_000 });
   assert.ok(sample(text, "process_cpu_user_seconds_total") !== undefined, "process_* under its standard name");
   assert.ok(!text.includes("meshfed_process_"), "no prefixed copies");
   assert.equal(sample(text, 'meshfed_proxies_by_version{agent_version="0.1.0",proxy_version="none"}'), 1);

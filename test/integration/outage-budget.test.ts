@@ -13,8 +13,9 @@ import { loadControllerConfig, parseControllerConfig } from "../../src/controlle
 import { startController, type RunningController } from "../../src/controller/main.js";
 import { x509 } from "../../src/controller/certificates/x509.js";
 import { freePort } from "../helpers/agent-process.js";
-import { eventually, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { http, tempDir, testConfig } from "../helpers/agent-testbed.js";
 import { WarpClock } from "../helpers/warp-clock.js";
+import { waitFor } from "../helpers/wait.js";
 
 const HOUR = 3_600_000;
 const BUDGET = 24 * HOUR;
@@ -67,10 +68,10 @@ test("an agent serves its last good config with valid certificates through a 24 
   };
 
   let agent = await startOurAgent();
-  const before = await eventually(async () => {
+  const before = await waitFor(async () => {
     const s = await status(agent);
     return s.state === "CONNECTED" && s.configVersion !== null && s.certificates.service.notAfter !== null ? s : undefined;
-  }, 15_000, "connected with a config and a service certificate");
+  }, { what: "connected with a config and a service certificate", timeoutMs: 60_000 });
   const manifest = (await http(agent.repoUrl)).body;
   const config1 = (await http(`${agent.repoUrl}config.json`)).body;
   const proxySerial = new x509.X509Certificate(await readFile(join(agentConfig.dataDir, "proxy-cert.pem"), "utf8")).serialNumber;
@@ -82,7 +83,7 @@ test("an agent serves its last good config with valid certificates through a 24 
   clock.advance(Date.parse(before.certificates.service.renewAt!) - clock.now().getTime() - 60_000);
   assert.ok(Date.parse(before.certificates.service.notAfter!) - clock.now().getTime() >= BUDGET, "the budget holds when the controller vanishes");
   await controllers.shift()!.close();
-  await eventually(() => agent.state === "BACKOFF", 5000, "BACKOFF");
+  await waitFor(() => agent.state === "BACKOFF", { what: "BACKOFF", timeoutMs: 60_000 });
 
   for (let hour = 1; hour <= 24; hour++) {
     clock.advance(HOUR);
@@ -106,10 +107,10 @@ test("an agent serves its last good config with valid certificates through a 24 
 
   // The controller returns on the same address and data directory.
   await start();
-  const after = await eventually(async () => {
+  const after = await waitFor(async () => {
     const s = await status(agent);
     return s.state === "CONNECTED" && s.certificates.service.validity === "valid" ? s : undefined;
-  }, 15_000, "reconnected with a valid service certificate");
+  }, { what: "reconnected with a valid service certificate", timeoutMs: 60_000 });
   const renewed = new x509.X509Certificate(await readFile(join(agentConfig.dataDir, "service", "cert.pem"), "utf8"));
   assert.notEqual(renewed.serialNumber, serviceSerial, "the service certificate due during the outage was renewed on reconnect");
   assert.ok(renewed.notAfter.getTime() - clock.now().getTime() >= BUDGET, "and the budget holds again");
@@ -119,14 +120,14 @@ test("an agent serves its last good config with valid certificates through a 24 
   // the version it held (its Hello) is already the current one. Which of the
   // two happens depends on whether the agent's announced endpoint reached the
   // catalog before the first render of each run: timing, not behaviour.
-  const proxies = await eventually(async () => {
+  const proxies = await waitFor(async () => {
     const list = (await fetch(`${controllers[0]!.adminUrl}/api/v1/proxies`).then((r) => r.json())) as Array<{ proxyId: string; serial: string; config: { hash: string } | null; lastAck: { ok: boolean; hash: string } | null }>;
     const p = list[0];
     const held = (await status(agent)).configHash;
     const acked = p?.lastAck?.ok === true && p.lastAck.hash === p.config?.hash;
     const current = p?.lastAck === null && p.config?.hash === held;
     return list.length === 1 && (acked || current) ? list : undefined;
-  }, 30_000, "the renewed config acknowledged, or already held");
+  }, { what: "the renewed config acknowledged, or already held", timeoutMs: 60_000 });
   assert.equal(proxies[0]!.serial, proxySerial.toLowerCase(), "connected with the enrolled certificate");
   assert.equal((await status(agent)).configHash, proxies[0]!.config!.hash, "the agent serves what the controller sent");
   assert.ok(after.configVersion !== null);

@@ -6,8 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { Agent } from "node:https";
-import { eventually } from "../helpers/agent-testbed.js";
 import { clientTls, repoRequest, startRepoFixture } from "./pipy-repo-fixture.js";
+import { waitFor } from "../helpers/wait.js";
 
 const BOOKSTORE = { namespace: "shop", name: "bookstore" };
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
@@ -38,7 +38,7 @@ test("sidecars through a rotation: the served bundle follows each phase, new-roo
   const newSidecar = await f.enroll(BOOKSTORE);
   assert.deepEqual(roots(newSidecar.caPem), [r2, r1]);
   // The repo reloads its TLS trust and serving certificate on the step.
-  await eventually(async () => repoRequest(f.repo.port, "GET", `/repo/${newSidecar.proxyId}/`, { ...clientTls(newSidecar), agent: new Agent({ keepAlive: false }) }).then((r) => r.status === 200, () => false), 5_000, "new-root sidecar accepted");
+  await waitFor(async () => repoRequest(f.repo.port, "GET", `/repo/${newSidecar.proxyId}/`, { ...clientTls(newSidecar), agent: new Agent({ keepAlive: false }) }).then((r) => r.status === 200, () => false), { what: "new-root sidecar accepted", timeoutMs: 5_000 });
   const serviceCert = new X509Certificate(await file(newSidecar, "/certs/service.crt"));
   const bundle = (await file(newSidecar, "/certs/ca.pem")).match(PEM_BLOCK)!.map((b) => new X509Certificate(b));
   assert.equal(bundle.find((r) => serviceCert.verify(r.publicKey))?.serialNumber.toLowerCase(), r2, "service certificate from the new root");
@@ -48,7 +48,7 @@ test("sidecars through a rotation: the served bundle follows each phase, new-roo
   const retired = await f.certificates.rotateCa("retire", { force: true });
   assert.ok(retired.stragglers.some((s) => s.serial === oldSidecar.serial), "the old sidecar's certificate is a listed straggler");
   const fresh = (p: typeof oldSidecar) => ({ ...clientTls(p), agent: new Agent({ keepAlive: false }) });
-  await eventually(async () => repoRequest(f.repo.port, "GET", `/repo/${oldSidecar.proxyId}/`, fresh(oldSidecar)).then(() => false, () => true), 5_000, "old-root sidecar refused at the handshake");
+  await waitFor(async () => repoRequest(f.repo.port, "GET", `/repo/${oldSidecar.proxyId}/`, fresh(oldSidecar)).then(() => false, () => true), { what: "old-root sidecar refused at the handshake", timeoutMs: 5_000 });
   // Even one that trusts the new root: the repo no longer accepts the old root's client certificate.
   await assert.rejects(repoRequest(f.repo.port, "GET", `/repo/${oldSidecar.proxyId}/`, { ...fresh(oldSidecar), ca: newSidecar.caPem }));
   assert.deepEqual(roots(await file(newSidecar, "/certs/ca.pem")), [r2]);

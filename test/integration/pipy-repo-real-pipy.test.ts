@@ -13,6 +13,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import { startRepoFixture, type EnrolledProxy, type RepoFixture } from "./pipy-repo-fixture.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
 const BOOKSTORE = { namespace: "shop", name: "bookstore" };
@@ -39,14 +40,6 @@ function httpGet(url: string): Promise<number> {
   });
 }
 
-async function eventually(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-}
 
 /** Pipy 1.5.18 sometimes ignores its first SIGINT: SIGINT, then SIGKILL after 2 s. */
 function stopPipy(child: ChildProcess): Promise<void> {
@@ -80,7 +73,7 @@ async function runPipy(t: TestContext, f: RepoFixture, p: EnrolledProxy, urlProx
   return { child, output: () => out };
 }
 
-test("real Pipy: polls the controller repo over mTLS, loads every file, reports status, is ready, and reloads on a change", { timeout: 90_000 }, async (t) => {
+test("real Pipy: polls the controller repo over mTLS, loads every file, reports status, is ready, and reloads on a change", { timeout: scaled(180_000) }, async (t) => {
   if (PIPY_BIN === undefined) {
     t.skip("PIPY_BIN not set: real Pipy tests skipped");
     return;
@@ -98,10 +91,10 @@ test("real Pipy: polls the controller repo over mTLS, loads every file, reports 
 
   const base = `/repo/${p.proxyId}/`;
   const manifest = ["/main.js", "/config.js", "/tls.js", "/config.json", "/certs/service.crt", "/certs/service.key", "/certs/ca.pem"];
-  await eventually(() => f.events.some((e) => e.method === "POST" && e.path === base && e.status === 201), 30_000, "a status POST from Pipy");
+  await waitFor(() => f.events.some((e) => e.method === "POST" && e.path === base && e.status === 201), { what: "a status POST from Pipy", timeoutMs: 60_000 });
   for (const file of manifest) assert.ok(f.events.some((e) => e.method === "GET" && e.path === `/repo/${p.proxyId}${file}` && e.status === 200), `Pipy fetched ${file}`);
   assert.equal(f.events.filter((e) => e.status >= 400).length, 0, JSON.stringify(f.events.filter((e) => e.status >= 400)));
-  await eventually(async () => (await httpGet(`http://${ip}:${healthPort}/ready`)) === 200, 20_000, `readiness at ${ip}:${healthPort} (pipy output: ${pipy.output().slice(-2000)})`);
+  await waitFor(async () => (await httpGet(`http://${ip}:${healthPort}/ready`)) === 200, { what: `readiness at ${ip}:${healthPort} (pipy output: ${pipy.output().slice(-2000)})`, timeoutMs: 60_000 });
   assert.equal(f.certificates.certificate(p.serial)?.state, "claimed");
 
   // A catalog change: the ETag moves, Pipy's next HEAD poll sees it and downloads again.
@@ -109,12 +102,12 @@ test("real Pipy: polls the controller repo over mTLS, loads every file, reports 
   const before = manifests();
   f.provider.set("shop/bookstore", [`${ip}:${appPort}`, `${ip}:${appPort + 1}`]);
   f.catalog.flush();
-  await eventually(() => manifests() > before, 20_000, "a re-download after the change");
-  await eventually(() => f.events.some((e) => e.method === "HEAD" && e.path === base), 12_000, "HEAD polling");
+  await waitFor(() => manifests() > before, { what: "a re-download after the change", timeoutMs: 60_000 });
+  await waitFor(() => f.events.some((e) => e.method === "HEAD" && e.path === base), { what: "HEAD polling", timeoutMs: 60_000 });
   await stopPipy(pipy.child);
 });
 
-test("real Pipy: a sidecar asking for another proxy's repo is refused and never loads", { timeout: 60_000 }, async (t) => {
+test("real Pipy: a sidecar asking for another proxy's repo is refused and never loads", { timeout: scaled(120_000) }, async (t) => {
   if (PIPY_BIN === undefined) {
     t.skip("PIPY_BIN not set: real Pipy tests skipped");
     return;
@@ -123,6 +116,6 @@ test("real Pipy: a sidecar asking for another proxy's repo is refused and never 
   const a = await f.enroll(BOOKSTORE);
   const b = await f.enroll(BOOKSTORE);
   await runPipy(t, f, a, b.proxyId);
-  await eventually(() => f.events.some((e) => e.code === "MESHFED_REPO_PROXY_MISMATCH"), 20_000, "the mismatch refusal");
+  await waitFor(() => f.events.some((e) => e.code === "MESHFED_REPO_PROXY_MISMATCH"), { what: "the mismatch refusal", timeoutMs: 60_000 });
   assert.equal(f.events.filter((e) => e.status === 200).length, 0, "nothing served");
 });

@@ -13,8 +13,8 @@ import { X509Certificate } from "node:crypto";
 import { request } from "node:https";
 import type { CaRotationStatus } from "../../src/controller/certificates/index.js";
 import type { FakeKubeApiServer } from "../fakes/kube-api-server.js";
-import { eventually } from "../helpers/agent-testbed.js";
 import { appPod, podReview, startInjectorFixture } from "./kubernetes-injector-fixture.js";
+import { waitFor } from "../helpers/wait.js";
 
 interface CertificateRow { serial: string; state: string; proxyId?: string; revocationReason?: string }
 
@@ -83,7 +83,7 @@ test("sidecars through a CA rotation: reissue renews each sidecar's certificate 
   await rotate("reissue");
   const bundle = await f.controller.api<string>("/api/v1/ca");
   // The leader renews both Secrets: new key, certificate from the new root, both roots as ca.pem.
-  await eventually(() => [running, notStarted].every((s) => signedBy(s.file("proxy.crt"), newRoot, bundle)), 10_000, "both bootstrap Secrets renewed under the new root");
+  await waitFor(() => [running, notStarted].every((s) => signedBy(s.file("proxy.crt"), newRoot, bundle)), { what: "both bootstrap Secrets renewed under the new root", timeoutMs: 60_000 });
   assert.equal(running.file("ca.pem"), bundle);
   assert.notEqual(new X509Certificate(running.file("proxy.crt")).serialNumber.toLowerCase(), oldSerial);
   assert.ok(new X509Certificate(running.file("proxy.crt")).checkPrivateKey((await import("node:crypto")).createPrivateKey(running.file("proxy.key"))), "the Secret's key belongs to its certificate");
@@ -111,5 +111,5 @@ test("sidecars through a CA rotation: reissue renews each sidecar's certificate 
   assert.equal(retired.phase, "retired");
   assert.equal(retired.stragglerCount, 0, "no force needed");
   // Both sidecars keep polling across the repo's move to the new root (their ca.pem holds both roots).
-  await eventually(async () => (await running.poll()) === 200 && (await notStarted.poll()) === 200, 5_000, "sidecars served after retire");
+  await waitFor(async () => (await running.poll()) === 200 && (await notStarted.poll()) === 200, { what: "sidecars served after retire", timeoutMs: 5_000 });
 });

@@ -9,9 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
-import { eventually, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir, testConfig } from "../helpers/agent-testbed.js";
 import { launchChromium, type BrowserPage } from "../helpers/chromium.js";
 import { startTestController } from "../helpers/in-process-controller.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 const HOSTS = `hosts:
   - { name: s1, address: 127.0.0.21, services: [{ name: bookstore, namespace: shop, port: 14001 }] }
@@ -24,12 +25,12 @@ const HOSTS = `hosts:
  */
 async function pageUntil<T>(page: BrowserPage, expression: string, what: string, timeoutMs = 20_000): Promise<T> {
   const guarded = `(() => { try { return (${expression}); } catch { return null; } })()`;
-  return eventually(async () => (await page.evaluate<T | null | false>(guarded)) ?? undefined, timeoutMs, what);
+  return waitFor(async () => (await page.evaluate<T | null | false>(guarded)) ?? undefined, { what: what, timeoutMs: timeoutMs });
 }
 
 const rowKeys = (table: string) => `Array.from(document.querySelectorAll("#${table} tbody tr[data-key]")).map((r) => r.getAttribute("data-key"))`;
 
-test("the status page shows services, participants, proxies and certificates, honours the admin token and follows the hosts file", { timeout: 120_000 }, async (t) => {
+test("the status page shows services, participants, proxies and certificates, honours the admin token and follows the hosts file", { timeout: scaled(240_000) }, async (t) => {
   const browser = await launchChromium(t);
   if (browser === undefined) return;
   // A non-loopback admin address makes the controller require its admin token.

@@ -18,16 +18,16 @@ import { tempFileStore } from "../helpers/certificates.js";
 import { etcdAvailable, startEtcd } from "../helpers/etcd-process.js";
 import { kubeHarness } from "../fakes/kube-api-harness.js";
 import { failOnLeaks } from "../helpers/leak-guard.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 // A timer, socket or process left behind fails this file by name instead of hanging it.
 failOnLeaks();
 
 const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : Buffer.from(v).toString("utf8"));
 
-/** Waits until `seen` holds `count` changes (or 5 s passed), then returns them as [key, text]. */
+/** Waits until `seen` holds `count` changes (or the scaled 5 s passed: the caller's assertion then names what is missing), then returns them as [key, text]. */
 async function changes(seen: StoreChange[], count: number, from = 0): Promise<Array<[string, string | undefined]>> {
-  const deadline = Date.now() + 5_000;
-  while (seen.length < from + count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => seen.length >= from + count, { what: `${count} store changes`, timeoutMs: 5_000, intervalMs: 20 }).catch(() => undefined);
   return seen.slice(from).map((c) => [c.key, text(c.value)]);
 }
 
@@ -94,7 +94,7 @@ test("the Kubernetes Secret store keeps the StateStore contract, its watch follo
   assert.equal(await other.get("things/leased"), undefined, "graceful close deletes leased keys at once");
 });
 
-test("the etcd store keeps the StateStore contract, and its leased keys vanish when it closes", { timeout: 60_000 }, async (t) => {
+test("the etcd store keeps the StateStore contract, and its leased keys vanish when it closes", { timeout: scaled(120_000) }, async (t) => {
   if (!etcdAvailable(t)) return;
   const etcd = await startEtcd(t);
   const open = () => EtcdStore.open({ endpoints: [etcd.endpoint], leaseTtlSeconds: 2, connectTimeoutMs: 5_000, logger: silentLogger() });

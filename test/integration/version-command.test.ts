@@ -10,8 +10,9 @@ import { promisify } from "node:util";
 import { startAgent } from "../../src/agent/index.js";
 import { countVersions, type VersionReport } from "../../src/cli/commands/version.js";
 import { silentLogger } from "../../src/common/logger.js";
-import { eventually, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir, testConfig } from "../helpers/agent-testbed.js";
 import { startTestController } from "../helpers/in-process-controller.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, "..", "..", "src", "cli", "main.js");
@@ -25,7 +26,7 @@ test("agent versions are counted per agent and Pipy version, most common first; 
   ]);
 });
 
-test("meshfed version: the CLI's, the controller's and the connected agents' versions; without a controller, the CLI's and why not", { timeout: 60_000 }, async (t) => {
+test("meshfed version: the CLI's, the controller's and the connected agents' versions; without a controller, the CLI's and why not", { timeout: scaled(120_000) }, async (t) => {
   const ctl = await startTestController(t, { hosts: "hosts:\n  - { name: b1, address: 127.0.0.10, services: [{ name: bookbuyer, namespace: shop, port: 8080 }] }\n" });
   const { token } = await ctl.api<{ token: string }>("/api/v1/tokens", { service: "shop/bookbuyer", ttl: "10m", uses: 1 });
   const dir = await tempDir(t, "mfversion-");
@@ -33,7 +34,7 @@ test("meshfed version: the CLI's, the controller's and the connected agents' ver
   await writeFile(join(dir, "token"), `${token}\n`);
   const agent = await startAgent(config, silentLogger());
   t.after(() => agent.close());
-  await eventually(async () => (await ctl.api<unknown[]>("/api/v1/proxies")).length === 1, 20_000, "the agent's stream");
+  await waitFor(async () => (await ctl.api<unknown[]>("/api/v1/proxies")).length === 1, { what: "the agent's stream", timeoutMs: 60_000 });
 
   const report = JSON.parse((await run(process.execPath, [CLI, "version", "-o", "json", "--admin", ctl.adminUrl])).stdout) as VersionReport;
   assert.equal(report.cli, PACKAGE_VERSION);

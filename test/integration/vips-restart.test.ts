@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { eventually } from "../helpers/agent-testbed.js";
 import { cleanupStack } from "../helpers/cleanup.js";
 import { getJson, startControllerProcess } from "../helpers/controller-process.js";
 import { etcdAvailable, startEtcd } from "../helpers/etcd-process.js";
 import { startReplicaProcess } from "../helpers/replicas.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 const HOSTS = [
   "hosts:",
@@ -32,7 +32,7 @@ async function vipsOf(url: string): Promise<Record<string, string> | undefined> 
   return Object.keys(out).length === 3 ? out : undefined;
 }
 
-test("GET /api/v1/catalog shows one VIP per service, the same after kill -9 and restart (file store)", { timeout: 60_000 }, async (t) => {
+test("GET /api/v1/catalog shows one VIP per service, the same after kill -9 and restart (file store)", { timeout: scaled(120_000) }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "mfdns-restart-"));
   const defer = cleanupStack(t);
   defer(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
@@ -40,17 +40,17 @@ test("GET /api/v1/catalog shows one VIP per service, the same after kill -9 and 
   const args = ["--data-dir", join(dir, "data"), "--hosts", join(dir, "hosts.yaml")];
   const first = await startControllerProcess(args);
   defer(() => first.stop("SIGKILL"));
-  const vips = await eventually(() => vipsOf(first.url), 15_000, "a VIP for every service");
+  const vips = await waitFor(() => vipsOf(first.url), { what: "a VIP for every service", timeoutMs: 60_000 });
   assert.equal(new Set(Object.values(vips)).size, 3, "distinct addresses");
   for (const ip of Object.values(vips)) assert.match(ip, /^24\d\.|^25[0-5]\./, "from the default range 240.0.0.0/4");
   assert.equal(await first.stop("SIGKILL"), "SIGKILL");
 
   const second = await startControllerProcess(args);
   defer(() => second.stop("SIGKILL"));
-  assert.deepEqual(await eventually(() => vipsOf(second.url), 15_000, "VIPs after the restart"), vips);
+  assert.deepEqual(await waitFor(() => vipsOf(second.url), { what: "VIPs after the restart", timeoutMs: 60_000 }), vips);
 });
 
-test("two replicas on one etcd answer the same VIPs, and a new replica after both died keeps them", { timeout: 90_000 }, async (t) => {
+test("two replicas on one etcd answer the same VIPs, and a new replica after both died keeps them", { timeout: scaled(180_000) }, async (t) => {
   if (!etcdAvailable(t)) return;
   const etcd = await startEtcd(t);
   const withHosts = {
@@ -60,10 +60,10 @@ test("two replicas on one etcd answer the same VIPs, and a new replica after bot
     },
   };
   const [a, b] = await Promise.all([startReplicaProcess(etcd, "replica-a", withHosts), startReplicaProcess(etcd, "replica-b", withHosts)]);
-  const fromA = await eventually(() => vipsOf(a.url), 30_000, "VIPs on replica a");
-  assert.deepEqual(await eventually(() => vipsOf(b.url), 30_000, "VIPs on replica b"), fromA);
+  const fromA = await waitFor(() => vipsOf(a.url), { what: "VIPs on replica a", timeoutMs: 60_000 });
+  assert.deepEqual(await waitFor(() => vipsOf(b.url), { what: "VIPs on replica b", timeoutMs: 60_000 }), fromA);
   await a.stop("SIGKILL");
   await b.stop("SIGKILL");
   const c = await startReplicaProcess(etcd, "replica-c", withHosts);
-  assert.deepEqual(await eventually(() => vipsOf(c.url), 30_000, "VIPs on replica c"), fromA);
+  assert.deepEqual(await waitFor(() => vipsOf(c.url), { what: "VIPs on replica c", timeoutMs: 60_000 }), fromA);
 });

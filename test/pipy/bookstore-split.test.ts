@@ -11,12 +11,13 @@ import { startAgent, type RunningAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import { identityEchoApp } from "../helpers/echo-app.js";
-import { eventually, testConfig } from "../helpers/agent-testbed.js";
+import { testConfig } from "../helpers/agent-testbed.js";
 import { freePort } from "../helpers/agent-process.js";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { loadControllerConfig } from "../../src/controller/config/load.js";
 import { startController } from "../../src/controller/main.js";
+import { waitFor } from "../helpers/wait.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
 const PORT = 14001;
@@ -115,7 +116,7 @@ test("bookbuyer -> bookstore through two real Pipy sidecars: 80/20 split, mTLS i
     agents[name] = agent;
   }
   for (const name of Object.keys(HOSTS)) {
-    await eventually(async () => (await fetch(`http://${HOSTS[name]}:15021/ready`).then((r) => r.status, () => 0)) === 200, 60_000, `${name} sidecar ready`);
+    await waitFor(async () => (await fetch(`http://${HOSTS[name]}:15021/ready`).then((r) => r.status, () => 0)) === 200, { what: `${name} sidecar ready`, timeoutMs: 60_000 });
   }
 
   const keepAlive = new HttpAgent({ keepAlive: true, maxSockets: 4 });
@@ -153,10 +154,10 @@ test("bookbuyer -> bookstore through two real Pipy sidecars: 80/20 split, mTLS i
   // 50/50 within 2 s of the policy change.
   await writeFile(join(ctl.dir, "smi", "split.yaml"), split(50, 50));
   const changed = Date.now();
-  await eventually(async () => {
+  await waitFor(async () => {
     const { seen } = await count(100);
     return Math.abs((seen["bookstore-v1"] ?? 0) - 50) <= 5;
-  }, 10_000, "50/50 split");
+  }, { what: "50/50 split", timeoutMs: 60_000 });
   assert.ok(Date.now() - changed <= 2000 + 1000, `50/50 took ${Date.now() - changed} ms (2 s + one 100-request window)`);
 
   // Certificate rotation during a request loop: zero failed requests.
@@ -179,7 +180,7 @@ test("bookbuyer -> bookstore through two real Pipy sidecars: 80/20 split, mTLS i
   const pids = await pidsOf(HOSTS.bookbuyer!);
   assert.ok(pids.length > 0, "found the Pipy process serving bookbuyer's outbound port");
   for (const pid of pids) process.kill(pid, "SIGKILL");
-  await eventually(async () => (await buy().catch(() => ({ status: 0, body: "" }))).status === 200, 30_000, "traffic after Pipy restart");
+  await waitFor(async () => (await buy().catch(() => ({ status: 0, body: "" }))).status === 200, { what: "traffic after Pipy restart", timeoutMs: 60_000 });
   const restarted = await pidsOf(HOSTS.bookbuyer!);
   assert.ok(restarted.length > 0 && restarted.every((pid) => !pids.includes(pid)), "a new Pipy process serves the port");
 });

@@ -14,9 +14,9 @@ import { once } from "node:events";
 import { rm, mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { eventually } from "../helpers/agent-testbed.js";
 import { CLI } from "../helpers/controller-process.js";
 import { netnsUnavailable, sh } from "../helpers/netns.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
 const SERVED = /^bookbuyer: GET http:\/\/bookstore\.bookstore\.svc\.cluster\.local:14001\/buy-a-book\/new -> 200 from bookstore-v1, which saw caller bookbuyer\.bookbuyer\.svc\.cluster\.local$/m;
@@ -33,7 +33,7 @@ const alive = (pid: number) => {
 };
 const meshfedRootNat = async () => (await sh(["iptables-save", "-t", "nat"])).split("\n").filter((l) => l.includes("MESHFED")).join("\n");
 
-test("meshfed demo --transparent: an unchanged app served over mTLS by its mesh name, policies applied, and Ctrl-C leaves nothing behind", { timeout: 240_000 }, async (t) => {
+test("meshfed demo --transparent: an unchanged app served over mTLS by its mesh name, policies applied, and Ctrl-C leaves nothing behind", { timeout: scaled(480_000) }, async (t) => {
   if (PIPY_BIN === undefined) return t.skip("PIPY_BIN not set: real Pipy tests skipped");
   const why = await netnsUnavailable();
   if (why !== undefined) return t.skip(why);
@@ -63,7 +63,7 @@ test("meshfed demo --transparent: an unchanged app served over mTLS by its mesh 
   const tail = () => `--- stdout\n${stdout.split("\n").slice(-20).join("\n")}\n--- stderr\n${stderr.split("\n").slice(-20).join("\n")}`;
 
   const startedAt = Date.now();
-  await eventually(() => (child.exitCode !== null ? assert.fail(`the demo exited ${child.exitCode}`) : SERVED.test(stdout) && REFUSED.test(stdout)), 150_000, "served and refused lines from the bookbuyer loop")
+  await waitFor(() => (child.exitCode !== null ? assert.fail(`the demo exited ${child.exitCode}`) : SERVED.test(stdout) && REFUSED.test(stdout)), { what: "served and refused lines from the bookbuyer loop", timeoutMs: 150_000 })
     .catch((err: Error) => assert.fail(`${err.message}\n${tail()}`));
   t.diagnostic(`first served line ${Date.now() - startedAt} ms after the start`);
   assert.match(stdout, /^transparent demo ready: /m);

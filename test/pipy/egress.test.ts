@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { netnsUnavailable, twoHosts } from "../helpers/netns.js";
 import type { Egress } from "../../src/controller/spec/policy-types.js";
 import { catalogOf, metricsOf, peer, proxyRunner, sa, servers } from "./egress-harness.js";
+import { scaled } from "../helpers/wait.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
 const UID = { bookbuyer: 1001, bookthief: 1002 } as const;
@@ -26,7 +27,7 @@ const egress = (name: string, o: Partial<Egress>): Egress => ({
   namespace: "shop", name, origin: `test#${name}`, sources: [sa("shop", "bookbuyer")], hosts: [], ipAddresses: [], ports: [], matches: [], ...o,
 });
 
-test("Egress with a real Pipy: HTTP by Host and route, TLS by SNI, TCP by IP range for one identity; refused for another", { timeout: 300_000 }, async (t) => {
+test("Egress with a real Pipy: HTTP by Host and route, TLS by SNI, TCP by IP range for one identity; refused for another", { timeout: scaled(540_000) }, async (t) => {
   if (PIPY_BIN === undefined) return t.skip("PIPY_BIN not set: real Pipy tests skipped");
   const why = await netnsUnavailable();
   if (why !== undefined) return t.skip(why);

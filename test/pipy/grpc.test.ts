@@ -11,9 +11,9 @@ import { once } from "node:events";
 import { createServer as createHttpServer, request } from "node:http";
 import { connect as connectH2, createServer as createH2Server, type ClientHttp2Session, type IncomingHttpHeaders } from "node:http2";
 import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
-import { eventually } from "../helpers/agent-testbed.js";
 import { booksClient, startBooksServer, type BooksServer } from "../helpers/grpc-books.js";
 import { OUTBOUND_PORT, startPipyMesh, type MeshHost } from "../helpers/pipy-mesh.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
 // A /24 of loopback of our own, so that other real-Pipy tests running at the same time do not collide.
@@ -125,7 +125,7 @@ const grpcCode = async (p: Promise<unknown>): Promise<{ code: GrpcStatus; detail
   }
 };
 
-test("gRPC and HTTP/2 through two real Pipy sidecars: streaming both ways, trailers, method-level deny, split, h2c prior knowledge, retries", { timeout: 240_000 }, async (t) => {
+test("gRPC and HTTP/2 through two real Pipy sidecars: streaming both ways, trailers, method-level deny, split, h2c prior knowledge, retries", { timeout: scaled(480_000) }, async (t) => {
   if (PIPY_BIN === undefined) return t.skip("PIPY_BIN not set: real Pipy tests skipped");
 
   const servers: Record<string, BooksServer> = {};
@@ -152,7 +152,7 @@ test("gRPC and HTTP/2 through two real Pipy sidecars: streaming both ways, trail
   t.after(() => client.close());
   t.diagnostic(`mesh of 5 sidecars ready in ${Date.now() - t0} ms`);
   const t1 = Date.now();
-  await eventually(async () => (await grpcCode(client.getBook(1, 3_000))).code === GrpcStatus.OK, 60_000, "a unary call through both sidecars");
+  await waitFor(async () => (await grpcCode(client.getBook(1, 3_000))).code === GrpcStatus.OK, { what: "a unary call through both sidecars", timeoutMs: 60_000 });
   t.diagnostic(`first unary call through the sidecars answered after ${Date.now() - t1} ms`);
 
   // Unary: the callee's sidecar verified bookbuyer; the server's trailers arrive.

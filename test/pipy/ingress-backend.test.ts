@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import { netnsUnavailable, twoHosts } from "../helpers/netns.js";
 import type { IngressBackend } from "../../src/controller/spec/policy-types.js";
 import { catalogOf, metricsOf, peer, proxyRunner, sa, servers } from "./egress-harness.js";
+import { scaled } from "../helpers/wait.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
 const PORT = { http: 14001, https: 14443, tlsNoCert: 14444 } as const;
@@ -22,7 +23,7 @@ const OFFSET = 10000;
 
 interface HttpResult { status: number; body: string }
 
-test("IngressBackend with a real Pipy: plain HTTP from an allowed range and from the ingress Service's endpoints, refused from elsewhere; mTLS by principal", { timeout: 300_000 }, async (t) => {
+test("IngressBackend with a real Pipy: plain HTTP from an allowed range and from the ingress Service's endpoints, refused from elsewhere; mTLS by principal", { timeout: scaled(540_000) }, async (t) => {
   if (PIPY_BIN === undefined) return t.skip("PIPY_BIN not set: real Pipy tests skipped");
   const why = await netnsUnavailable();
   if (why !== undefined) return t.skip(why);

@@ -11,9 +11,9 @@ import { once } from "node:events";
 import { Agent as HttpAgent, createServer } from "node:http";
 import { ResilienceIndex, withResilience } from "../../src/controller/catalog/resilience-view.js";
 import type { Retry, UpstreamTrafficSetting } from "../../src/controller/spec/policy-types.js";
-import { eventually } from "../helpers/agent-testbed.js";
 import { meshCall, type MeshAnswer } from "../helpers/mesh-call.js";
 import { startPipyMesh, type MeshHost } from "../helpers/pipy-mesh.js";
+import { waitFor } from "../helpers/wait.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
 // A /24 of loopback of our own, so that other real-Pipy tests running at the same time do not collide.
@@ -121,7 +121,7 @@ test("UpstreamTrafficSetting and Retry on real traffic: retry, per-try timeout, 
   const pool = new HttpAgent({ keepAlive: true, maxSockets: 8 });
   t.after(() => pool.destroy());
   for (const s of ["bookstore", "inventory", "warehouse"]) {
-    await eventually(async () => (await call(pool, s, "/ok")).status === 200, 30_000, `${s} reachable through bookbuyer's sidecar`);
+    await waitFor(async () => (await call(pool, s, "/ok")).status === 200, { what: `${s} reachable through bookbuyer's sidecar`, timeoutMs: 60_000 });
   }
 
   await t.test("Retry: an injected 503 becomes a 200 on the second attempt", async () => {
@@ -184,7 +184,7 @@ test("UpstreamTrafficSetting and Retry on real traffic: retry, per-try timeout, 
     assert.equal(open.status, 409, open.body);
     assert.equal(open.body, "degraded");
     let closed: MeshAnswer | undefined;
-    await eventually(async () => (closed = await call(pool, "warehouse", "/ok")).status === 200, 10_000, "the breaker closes");
+    await waitFor(async () => (closed = await call(pool, "warehouse", "/ok")).status === 200, { what: "the breaker closes", timeoutMs: 60_000 });
     const after = Date.now() - openedAt;
     t.diagnostic(`breaker closed ${after} ms after the first degraded answer (degradedTimeWindow 2000 ms)`);
     assert.equal(closed!.body.startsWith("warehouse 200"), true);

@@ -18,7 +18,8 @@ import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import { startController } from "../../src/controller/main.js";
 import { freePort } from "../helpers/agent-process.js";
 import { identityEchoApp } from "../helpers/echo-app.js";
-import { eventually, testConfig } from "../helpers/agent-testbed.js";
+import { testConfig } from "../helpers/agent-testbed.js";
+import { waitFor } from "../helpers/wait.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
 const PORT = 14001;
@@ -100,7 +101,7 @@ test("ServiceAccount identities with a real Pipy: one account behind two service
     t.after(async () => void (await agent.close()));
   }
   for (const name of Object.keys(HOSTS)) {
-    await eventually(async () => (await fetch(`http://${HOSTS[name]}:15021/ready`).then((r) => r.status, () => 0)) === 200, 60_000, `${name} sidecar ready`);
+    await waitFor(async () => (await fetch(`http://${HOSTS[name]}:15021/ready`).then((r) => r.status, () => 0)) === 200, { what: `${name} sidecar ready`, timeoutMs: 60_000 });
   }
 
   // The participants name the identities the policy matches.
@@ -114,7 +115,7 @@ test("ServiceAccount identities with a real Pipy: one account behind two service
   // bookbuyer (account buyer) reaches both services run by account bookstore; the callee's sidecar verified that account.
   for (const service of ["bookstore-v1", "bookstore-v2"]) {
     let reply = { status: 0, body: "" };
-    await eventually(async () => (reply = await get(HOSTS.bookbuyer!, `${service}.bookstore`, "/books/1")).status === 200, 20_000, `bookbuyer -> ${service}`);
+    await waitFor(async () => (reply = await get(HOSTS.bookbuyer!, `${service}.bookstore`, "/books/1")).status === 200, { what: `bookbuyer -> ${service}`, timeoutMs: 60_000 });
     assert.deepEqual(JSON.parse(reply.body), { service, peer: "buyer.bookbuyer.svc.cluster.local" });
     // A path the route group leaves out is refused by the callee.
     assert.equal((await get(HOSTS.bookbuyer!, `${service}.bookstore`, "/admin")).status, 403);

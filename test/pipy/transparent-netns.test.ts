@@ -8,6 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { netnsUnavailable } from "../helpers/netns.js";
 import { PORTS, VIP, startMesh } from "../helpers/netns-mesh.js";
+import { scaled } from "../helpers/wait.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
 
@@ -15,7 +16,7 @@ interface HttpRun { statuses: Record<string, number>; bodies: Record<string, num
 interface FramedRun { name?: string; roundTrips?: number; perSecond?: number; p99?: number; error?: string }
 interface SplitRun { counts: Record<string, number>; failed: number; errors: string[]; error?: string }
 
-test("transparent capture with a real Pipy: HTTP to a peer's address and to a VIP over mTLS, 1,000 TCP round trips, a 70/30 TCP split, passthrough and deny", { timeout: 300_000 }, async (t) => {
+test("transparent capture with a real Pipy: HTTP to a peer's address and to a VIP over mTLS, 1,000 TCP round trips, a 70/30 TCP split, passthrough and deny", { timeout: scaled(540_000) }, async (t) => {
   if (PIPY_BIN === undefined) return t.skip("PIPY_BIN not set: real Pipy tests skipped");
   const why = await netnsUnavailable();
   if (why !== undefined) return t.skip(why);

@@ -17,11 +17,12 @@ import assert from "node:assert/strict";
 import { chmod, mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { eventually, tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/agent-testbed.js";
 import { stripComments } from "../helpers/capture-netns.js";
 import { CLI } from "../helpers/controller-process.js";
 import { startTestController } from "../helpers/in-process-controller.js";
 import { bridgePort, lines, netnsUnavailable, outsideHost, twoHosts, withPrivateEtc, type NetnsHost } from "../helpers/netns.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
 const PEER = fileURLToPath(new URL("../helpers/netns-peer.js", import.meta.url));
@@ -63,7 +64,7 @@ async function agentStatus(host: NetnsHost): Promise<Status | undefined> {
   return JSON.parse(out) as Status | undefined;
 }
 
-test("an unchanged app calls a mesh name with plain http.get and is served through mTLS; outsiders are refused; kill -9 and restart; uninstall restores the host", { timeout: 300_000 }, async (t) => {
+test("an unchanged app calls a mesh name with plain http.get and is served through mTLS; outsiders are refused; kill -9 and restart; uninstall restores the host", { timeout: scaled(540_000) }, async (t) => {
   if (PIPY_BIN === undefined) return t.skip("PIPY_BIN not set: real Pipy tests skipped");
   const why = await netnsUnavailable();
   if (why !== undefined) return t.skip(why);
@@ -97,11 +98,11 @@ test("an unchanged app calls a mesh name with plain http.get and is served throu
       "--service", service, "--endpoint", endpoint, "--host-address", endpoint.split(":")[0]!,
       "--pipy", PIPY_BIN, "--proxy-user", String(PROXY_UID), "--capture", "transparent", "--backoff-cap", "1s", "--log-level", "info", ...extra]);
     const out = lines(child);
-    const ready = await eventually(async () => {
+    const ready = await waitFor(async () => {
       if (child.exitCode !== null) throw new Error(`${service}'s agent exited ${child.exitCode}:\n${out.all.slice(-20).join("\n")}`);
       const s = await agentStatus(host);
       return s?.state === "CONNECTED" && s.proxy.state === "running" && s.capture?.installed === true && s.capture.outboundActive ? s : undefined;
-    }, 60_000, `${service}'s agent connected, Pipy running, capture in place`);
+    }, { what: `${service}'s agent connected, Pipy running, capture in place`, timeoutMs: 60_000 });
     return { child, out, ready };
   };
 
@@ -112,10 +113,10 @@ test("an unchanged app calls a mesh name with plain http.get and is served throu
 
   // The user story: plain http.get to the mesh name. The server saw bookbuyer's verified identity.
   const served = JSON.stringify({ service: "bookstore", peer: "bookbuyer.shop.svc.cluster.local" });
-  const byName = await eventually(async () => {
+  const byName = await waitFor(async () => {
     const r = await app<HttpRun>(a, { mode: "http", url: URL_BY_NAME, count: 1 });
     return r.statuses["200"] === 1 ? r : undefined;
-  }, 30_000, `the first request by name succeeds\n${logs()}`);
+  }, { what: `the first request by name succeeds\n${logs()}`, timeoutMs: 60_000 });
   assert.deepEqual(byName.bodies, { [served]: 1 });
   const many = await app<HttpRun>(a, { mode: "http", url: URL_BY_NAME, count: 50 });
   assert.deepEqual(many.statuses, { 200: 50 }, `${JSON.stringify(many)}\n${logs()}`);
@@ -151,10 +152,10 @@ test("an unchanged app calls a mesh name with plain http.get and is served throu
   assert.ok(bookbuyer.out.all.some((l) => l.includes("a Pipy left by a killed agent")), "the new agent stopped the Pipy the killed one left");
   const table = await natTable(a);
   for (const j of JUMPS) assert.equal(count(table, j), 1, `${j} once after the restart\n${table}`);
-  const again = await eventually(async () => {
+  const again = await waitFor(async () => {
     const r = await app<HttpRun>(a, { mode: "http", url: URL_BY_NAME, count: 20 });
     return r.statuses["200"] === 20 ? r : undefined;
-  }, 30_000, `requests by name succeed after the restart\n${logs()}`);
+  }, { what: `requests by name succeed after the restart\n${logs()}`, timeoutMs: 60_000 });
   assert.deepEqual(again.bodies, { [served]: 20 });
 
   // A graceful stop is the uninstall's first step: host a is exactly as before.

@@ -9,7 +9,8 @@ import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
 import { writeFakePipyWithEvents } from "../helpers/agent-fake-pipy.js";
-import { configMessage, eventually, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { configMessage, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { waitFor } from "../helpers/wait.js";
 
 test("graceful stop: the stream ends first, Pipy gets SIGINT only proxy.drainDelay later", async (t) => {
   const dir = await tempDir(t);
@@ -29,7 +30,7 @@ test("graceful stop: the stream ends first, Pipy gets SIGINT only proxy.drainDel
   const sigint = async () => (await readFile(events, "utf8").catch(() => "")).split("\n").includes("sigint");
   const closing = Date.now();
   const done = agent.close();
-  const sigintAt = await eventually(async () => ((await sigint()) ? Date.now() : undefined), 20_000, "Pipy got SIGINT");
+  const sigintAt = await waitFor(async () => ((await sigint()) ? Date.now() : undefined), { what: "Pipy got SIGINT", timeoutMs: 20_000 });
   await done;
   assert.ok(streamEndedAt !== undefined && streamEndedAt < sigintAt, "the controller saw the stream end before Pipy was told to drain");
   // A lower bound only: a loaded machine makes it later, never earlier.

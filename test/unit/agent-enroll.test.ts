@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { startAgent, EXIT_PERMANENT } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, grpc, makePki, x509 } from "../helpers/agent-fake-controller.js";
-import { eventually, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { waitFor } from "../helpers/wait.js";
 
 test("first start enrolls: key 0600, certificate and state.json persisted; the second start does not enroll again", async (t) => {
   const dir = await tempDir(t);
@@ -17,7 +18,7 @@ test("first start enrolls: key 0600, certificate and state.json persisted; the s
   const first = await startAgent(config, silentLogger());
   t.after(() => first.close());
   const s1 = await ctl.waitForSession(1);
-  await eventually(() => first.state === "CONNECTED", 5000, "CONNECTED");
+  await waitFor(() => first.state === "CONNECTED", { what: "CONNECTED", timeoutMs: 5000 });
   assert.equal(ctl.enrollCalls, 1);
   const keyStat = await stat(join(config.dataDir, "proxy-key.pem"));
   assert.equal(keyStat.mode & 0o777, 0o600);
@@ -83,10 +84,10 @@ test("a server without the controller's SPIFFE ID is not trusted for enrollment"
   const agent = await startAgent(await testConfig(dir, ctl.pki.caPem, ctl.address), silentLogger());
   t.after(() => agent.close());
   // Named as a certificate problem (issue 16, item 3), retried at the slow TLS pace, never enrolled.
-  const status = await eventually(async () => {
+  const status = await waitFor(async () => {
     const s = JSON.parse((await http(agent.statusUrl)).body) as { state: string; lastFailure: { class: string; code: string } | null };
     return s.state === "BACKOFF" && s.lastFailure !== null ? s : undefined;
-  }, 10_000, "BACKOFF with the failure shown");
+  }, { what: "BACKOFF with the failure shown", timeoutMs: 10_000 });
   assert.deepEqual(status.lastFailure && { class: status.lastFailure.class, code: status.lastFailure.code }, { class: "tls", code: "MESHFED_AGENT_TLS_NOT_CONTROLLER" });
   assert.equal(ctl.enrollCalls, 0, "the TLS handshake failed before any RPC");
 });

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
-import { eventually, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { waitFor } from "../helpers/wait.js";
 
 // Two replicas of one mesh share the CA and the certificate registry; the
 // fakes share the PKI and B is told what A issued, as a shared store would.
@@ -33,7 +34,7 @@ test("several controller addresses: a dead first address is skipped, and the age
   for (const [serial, entry] of a.issued) b.issued.set(serial, entry);
   a.stop();
   const atB = await b.waitForSession(1);
-  await eventually(() => agent.state === "CONNECTED", 5000, "CONNECTED at the second replica");
+  await waitFor(() => agent.state === "CONNECTED", { what: "CONNECTED at the second replica", timeoutMs: 5000 });
   assert.equal(atB.peerProxyId, proxyId, "the same proxy identity reached the other replica");
   assert.equal(a.enrollCalls + b.enrollCalls + dead.enrollCalls, 1, "enrolled exactly once across all replicas");
 });
@@ -51,5 +52,5 @@ test("a controller given by DNS name: resolved by the channel, trusted by its SP
   const agent = await startAgent(config, silentLogger());
   t.after(() => agent.close());
   await ctl.waitForSession(1);
-  await eventually(() => agent.state === "CONNECTED", 5000, "CONNECTED through the DNS name");
+  await waitFor(() => agent.state === "CONNECTED", { what: "CONNECTED through the DNS name", timeoutMs: 5000 });
 });

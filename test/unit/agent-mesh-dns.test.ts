@@ -4,8 +4,9 @@ import { createHash } from "node:crypto";
 import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
-import { eventually, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { http, tempDir, testConfig } from "../helpers/agent-testbed.js";
 import { query } from "../helpers/dns.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 const records = [
   { name: "bookstore.shop.svc", ipv4: ["240.7.7.7"] },
@@ -16,7 +17,7 @@ const hash = createHash("sha256").update(JSON.stringify({ zones, records })).dig
 
 interface DnsStatusBody { dns: { state: string; listen: string; namesHash: string; names: number; hook: string } }
 
-test("the agent's DNS answers the names the controller sends, reports them in Hello and /status, and keeps answering from disk after a restart without the controller", { timeout: 60_000 }, async (t) => {
+test("the agent's DNS answers the names the controller sends, reports them in Hello and /status, and keeps answering from disk after a restart without the controller", { timeout: scaled(120_000) }, async (t) => {
   const dir = await tempDir(t, "mfdns-agent-");
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookbuyer" } });
   await ctl.start();
@@ -29,10 +30,10 @@ test("the agent's DNS answers the names the controller sends, reports them in He
   assert.equal(hello.dns?.namesHash, "", "nothing held yet");
 
   session.send({ meshNames: { hash, zones, records } });
-  const status = await eventually(async () => {
+  const status = await waitFor(async () => {
     const s = JSON.parse((await http(agent.statusUrl)).body) as DnsStatusBody;
     return s.dns.names === 2 ? s : undefined;
-  }, 10_000, "the table in /status");
+  }, { what: "the table in /status", timeoutMs: 10_000 });
   assert.equal(status.dns.namesHash, hash);
   assert.equal(status.dns.hook, "none");
   const port = Number(status.dns.listen.split(":").pop());

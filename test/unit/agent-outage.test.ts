@@ -4,7 +4,8 @@ import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { Backoff } from "../../src/agent/backoff.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
-import { configMessage, eventually, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { configMessage, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { waitFor } from "../helpers/wait.js";
 
 test("restart while the controller is down: the last config is served from disk at once", async (t) => {
   const dir = await tempDir(t);
@@ -28,7 +29,7 @@ test("restart while the controller is down: the last config is served from disk 
   const status = JSON.parse((await http(second.statusUrl)).body) as { state: string; configVersion: number };
   assert.equal(status.configVersion, 4);
   assert.ok(["CONNECTING", "BACKOFF"].includes(status.state), status.state);
-  await eventually(() => second.state === "BACKOFF", 5000, "BACKOFF");
+  await waitFor(() => second.state === "BACKOFF", { what: "BACKOFF", timeoutMs: 5000 });
 });
 
 test("transport failures back off with full jitter, capped; the controller's return is picked up", async (t) => {
@@ -42,7 +43,7 @@ test("transport failures back off with full jitter, capped; the controller's ret
   await ctl.waitForSession(1);
   const port = Number(ctl.address.split(":")[1]);
   ctl.stop();
-  await eventually(() => delays.length >= 6, 10_000, "six backoffs");
+  await waitFor(() => delays.length >= 6, { what: "six backoffs", timeoutMs: 10_000 });
   for (const [d, c] of delays) {
     assert.ok(d >= 0 && d < c, `delay ${d} within [0, ${c})`);
     assert.ok(c <= 80, `ceiling ${c} capped`);
@@ -51,7 +52,7 @@ test("transport failures back off with full jitter, capped; the controller's ret
   await ctl.start(port);
   t.after(() => ctl.stop());
   await ctl.waitForSession(2);
-  await eventually(() => agent.state === "CONNECTED", 5000, "CONNECTED again");
+  await waitFor(() => agent.state === "CONNECTED", { what: "CONNECTED again", timeoutMs: 5000 });
   assert.equal(ctl.enrollCalls, 1, "reconnected without re-enrolling");
 });
 

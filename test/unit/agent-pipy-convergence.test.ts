@@ -6,7 +6,8 @@ import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
 import { writeFakePipyWithEvents } from "../helpers/agent-fake-pipy.js";
-import { configMessage, eventually, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { configMessage, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { waitFor } from "../helpers/wait.js";
 
 test("with a (fake) Pipy: ACK only once Pipy reports the version running; a version it cannot load is NACKed and the last good one served again", async (t) => {
   const dir = await tempDir(t);
@@ -48,10 +49,10 @@ test("with a (fake) Pipy: ACK only once Pipy reports the version running; a vers
   const received = JSON.parse(await readFile(join(config.dataDir, "config", "received.json"), "utf8")) as { version: number };
   assert.equal(received.version, 3, "stored before the NACK as well");
   type Status = { configVersion: number; proxy: { state: string; runningVersion: number } };
-  const status = await eventually(async () => {
+  const status = await waitFor(async () => {
     const st = JSON.parse((await http(agent.statusUrl)).body) as Status;
     return st.proxy.runningVersion === 2 ? st : undefined;
-  }, 5000, "Pipy back on v2");
+  }, { what: "Pipy back on v2", timeoutMs: 5000 });
   assert.equal(status.configVersion, 2);
   assert.equal(status.proxy.state, "running");
   // Health goes out on every change of what runs.
@@ -79,7 +80,7 @@ test("restart with the controller down: Pipy is started on the last good config 
 
   const second = await startAgent(config, silentLogger());
   t.after(() => second.close());
-  await eventually(async () => (await readFile(events, "utf8")).split("\n").filter((l) => l.startsWith("start ")).length >= 2, 10_000, "Pipy restarted");
-  await eventually(async () => ((JSON.parse((await http(second.statusUrl)).body) as { proxy: { runningVersion: number } }).proxy.runningVersion === 5), 10_000, "Pipy runs v5 from disk");
+  await waitFor(async () => (await readFile(events, "utf8")).split("\n").filter((l) => l.startsWith("start ")).length >= 2, { what: "Pipy restarted", timeoutMs: 10_000 });
+  await waitFor(async () => ((JSON.parse((await http(second.statusUrl)).body) as { proxy: { runningVersion: number } }).proxy.runningVersion === 5), { what: "Pipy runs v5 from disk", timeoutMs: 10_000 });
   assert.notEqual(second.state, "CONNECTED");
 });

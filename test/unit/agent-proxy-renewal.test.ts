@@ -11,7 +11,7 @@ import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { connectedAgent } from "../helpers/agent-connected.js";
 import { issueLeaf } from "../helpers/agent-fake-controller.js";
-import { eventually } from "../helpers/agent-testbed.js";
+import { waitFor } from "../helpers/wait.js";
 
 test("renewal: a refusal or a certificate for another key keeps the current pair; a good answer is stored and the agent reconnects with it", async (t) => {
   const { ctl, config, session } = await connectedAgent(t);
@@ -26,14 +26,14 @@ test("renewal: a refusal or a certificate for another key keeps the current pair
   session.send({ proxyCertificate: { serial: "", certificatePem: "", caBundlePem: "", notAfter: "", errorCode: "MESHFED_CSR_EXTRA_SAN", error: "refused" } });
   // A certificate for a key the agent never asked for: refused by the agent.
   session.send({ renewProxyCertificate: { reason: "test" } });
-  await eventually(() => csrs().length === 2, 5_000, "second CSR");
+  await waitFor(() => csrs().length === 2, { what: "second CSR", timeoutMs: 5_000 });
   const stranger = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
   const wrong = await issueLeaf(ctl.pki, stranger.publicKey, uri, "a1");
   session.send({ proxyCertificate: { serial: "a1", certificatePem: wrong.toString("pem"), caBundlePem: ctl.pki.caPem, notAfter: wrong.notAfter.toISOString(), errorCode: "", error: "" } });
 
   // The good one, for the key of the last CSR.
   session.send({ renewProxyCertificate: { reason: "test" } });
-  await eventually(() => csrs().length === 3, 5_000, "third CSR");
+  await waitFor(() => csrs().length === 3, { what: "third CSR", timeoutMs: 5_000 });
   const [first, second, third] = csrs();
   const keys = [first!, second!, third!].map((c) => Buffer.from(c.publicKey.rawData).toString("hex"));
   assert.equal(new Set(keys).size, 3, "a new key for every request");

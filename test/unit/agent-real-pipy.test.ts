@@ -8,7 +8,8 @@ import { createServer } from "node:net";
 import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
-import { configMessage, eventually, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { configMessage, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
 
@@ -23,7 +24,7 @@ function freePort(): Promise<number> {
 
 const script = (port: number, text: string) => `pipy().listen('127.0.0.1:${port}').serveHTTP(new Message('${text}'))\n`;
 
-test("real Pipy: runs the served config, hot-reloads a new version, ACKs it from Pipy's status reports", { timeout: 120_000 }, async (t) => {
+test("real Pipy: runs the served config, hot-reloads a new version, ACKs it from Pipy's status reports", { timeout: scaled(240_000) }, async (t) => {
   if (PIPY_BIN === undefined) {
     t.skip("PIPY_BIN not set: real Pipy tests skipped");
     return;
@@ -44,6 +45,6 @@ test("real Pipy: runs the served config, hot-reloads a new version, ACKs it from
   s.send(configMessage(2, { "/main.js": script(port, "two"), "/config.json": "{}" }));
   const ack2 = await s.next((m) => (m.ack?.version === 2 ? m.ack : undefined), 40_000);
   assert.equal(ack2.ok, true, ack2.error);
-  await eventually(async () => (await http(`http://127.0.0.1:${port}/`)).body === "two", 10_000, "new version answering");
+  await waitFor(async () => (await http(`http://127.0.0.1:${port}/`)).body === "two", { what: "new version answering", timeoutMs: 10_000 });
   assert.equal((await agent.close()).exitCode, 0);
 });

@@ -7,8 +7,8 @@ import { silentLogger } from "../../src/common/logger.js";
 import { AgentRegistrations, type StreamDetails } from "../../src/controller/ha/agent-registrations.js";
 import { AgentsProvider } from "../../src/controller/providers/agents/provider.js";
 import type { LeasedKeys } from "../../src/controller/store/types.js";
-import { eventually } from "../helpers/agent-testbed.js";
 import { tempFileStore } from "../helpers/certificates.js";
+import { waitFor } from "../helpers/wait.js";
 
 const P1 = "11111111-1111-4111-8111-111111111111";
 const P2 = "22222222-2222-4222-8222-222222222222";
@@ -42,7 +42,7 @@ test("an older replica's record reads; ours is written once per content, with th
   agents.announce(P1, { namespace: "shop", name: "web" }, [{ ip: "10.0.0.1", port: 81 }]);
   agents.withdraw(P1);
   const key = `agent-registrations/${P1}.r-a`;
-  await eventually(() => (writes.length === 3 ? true : undefined), 2_000, "three writes");
+  await waitFor(() => (writes.length === 3 ? true : undefined), { what: "three writes", timeoutMs: 2_000 });
   assert.deepEqual(writes, [`put ${key}`, `put ${key}`, `delete ${key}`], "the repeated announcement wrote nothing");
   assert.deepEqual([...registrations.remote()].map((r) => r.replicaId), ["r-old"], "our own records are not remote");
 });
@@ -58,6 +58,6 @@ test("the record carries the stream's details for the other replicas", async (t)
   const other = new AgentRegistrations({ store, leased, replicaId: "r-b", agents: new AgentsProvider(), logger: silentLogger(), streamOf: () => undefined });
   await other.start(ac.signal);
   agents.announce(P1, { namespace: "shop", name: "web" }, [{ ip: "10.0.0.1", port: 80 }]);
-  const seen = await eventually(() => [...other.remote()][0], 2_000, "A's record on B");
+  const seen = await waitFor(() => [...other.remote()][0], { what: "A's record on B", timeoutMs: 2_000 });
   assert.deepEqual(seen, { proxyId: P1, replicaId: "r-a", service: "shop/web", endpoints: [{ ip: "10.0.0.1", port: 80 }], ...stream });
 });

@@ -7,7 +7,8 @@ import { toServed } from "../../src/agent/config-version.js";
 import { PipyRunTracker } from "../../src/agent/repo/pipy-run.js";
 import { LocalRepo } from "../../src/agent/repo/server.js";
 import { silentLogger } from "../../src/common/logger.js";
-import { eventually, http } from "../helpers/agent-testbed.js";
+import { http } from "../helpers/agent-testbed.js";
+import { waitFor } from "../helpers/wait.js";
 
 function version(v: number, files: Record<string, string>) {
   return toServed({ version: v, driver: "json", hash: `h${v}`, files: Object.entries(files).map(([path, c]) => ({ path, content: Buffer.from(c) })) });
@@ -94,7 +95,7 @@ test("WebSocket admin link: upgrade, reload pushed as an unmasked text frame, cl
   socket.write(`GET /repo/pipy-1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
   let data = Buffer.alloc(0);
   socket.on("data", (d: Buffer) => (data = Buffer.concat([data, d])));
-  await eventually(() => data.includes("\r\n\r\n"), 5000, "101");
+  await waitFor(() => data.includes("\r\n\r\n"), { what: "101", timeoutMs: 5000 });
   const headEnd = data.indexOf("\r\n\r\n") + 4;
   const head = data.subarray(0, headEnd).toString();
   assert.match(head, /^HTTP\/1\.1 101/);
@@ -104,20 +105,20 @@ test("WebSocket admin link: upgrade, reload pushed as an unmasked text frame, cl
   // Pipy's hello: an empty masked text frame; and a masked ping.
   socket.write(Buffer.from([0x81, 0x80, 9, 9, 9, 9]));
   socket.write(Buffer.from([0x89, 0x81, 1, 2, 3, 4, 0x61 ^ 1]));
-  await eventually(() => data.length >= 3, 5000, "pong");
+  await waitFor(() => data.length >= 3, { what: "pong", timeoutMs: 5000 });
   assert.deepEqual([...data.subarray(0, 3)], [0x8a, 0x01, 0x61], "pong echoes the ping payload");
   data = data.subarray(3);
-  await eventually(() => r.adminLinks === 1, 5000, "link registered");
+  await waitFor(() => r.adminLinks === 1, { what: "link registered", timeoutMs: 5000 });
   assert.equal(r.pushReload(), 1);
-  await eventually(() => data.length >= 8, 5000, "reload frame");
+  await waitFor(() => data.length >= 8, { what: "reload frame", timeoutMs: 5000 });
   assert.deepEqual([...data.subarray(0, 2)], [0x81, 6]);
   assert.equal(data.subarray(2, 8).toString(), "reload");
   data = data.subarray(8);
   // Masked close from the client -> the server echoes close.
   socket.write(Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]));
-  await eventually(() => data.length >= 4, 5000, "close frame");
+  await waitFor(() => data.length >= 4, { what: "close frame", timeoutMs: 5000 });
   assert.deepEqual([...data.subarray(0, 4)], [0x88, 2, 0x03, 0xe8]);
-  await eventually(() => r.adminLinks === 0, 5000, "link gone");
+  await waitFor(() => r.adminLinks === 0, { what: "link gone", timeoutMs: 5000 });
 });
 
 test("unmasked client frames are a protocol error; a bad path gets no upgrade", async (t) => {
@@ -128,7 +129,7 @@ test("unmasked client frames are a protocol error; a bad path gets no upgrade", 
   let reply = "";
   bad.on("data", (d: Buffer) => (reply += d.toString("latin1")));
   bad.write("GET /elsewhere/x HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n\r\n");
-  await eventually(() => reply.includes("\r\n\r\n"), 5000, "answer");
+  await waitFor(() => reply.includes("\r\n\r\n"), { what: "answer", timeoutMs: 5000 });
   assert.match(reply, /^HTTP\/1\.1 404/);
 
   const s = connect(port, "127.0.0.1");
@@ -136,9 +137,9 @@ test("unmasked client frames are a protocol error; a bad path gets no upgrade", 
   let data = Buffer.alloc(0);
   s.on("data", (d: Buffer) => (data = Buffer.concat([data, d])));
   s.write("GET /repo/abc HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n\r\n");
-  await eventually(() => data.includes("\r\n\r\n"), 5000, "101");
+  await waitFor(() => data.includes("\r\n\r\n"), { what: "101", timeoutMs: 5000 });
   data = data.subarray(data.indexOf("\r\n\r\n") + 4);
   s.write(Buffer.from([0x81, 0x01, 0x61]));
-  await eventually(() => data.length >= 4, 5000, "close 1002");
+  await waitFor(() => data.length >= 4, { what: "close 1002", timeoutMs: 5000 });
   assert.deepEqual([...data.subarray(0, 4)], [0x88, 2, 0x03, 0xea]);
 });

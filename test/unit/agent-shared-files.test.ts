@@ -9,7 +9,8 @@ import { createHash } from "node:crypto";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connectedAgent } from "../helpers/agent-connected.js";
-import { eventually, http } from "../helpers/agent-testbed.js";
+import { http } from "../helpers/agent-testbed.js";
+import { waitFor } from "../helpers/wait.js";
 
 const LIB = Buffer.from("export default function lib() { return 42 }\n");
 const LIB_SHA = createHash("sha256").update(LIB).digest("hex");
@@ -65,7 +66,7 @@ test("a cached file corrupted on disk is never served: NACK MESHFED_AGENT_FILE_M
   assert.equal(hello.configVersion, 1);
   second.send(config(3, "full"));
   assert.equal((await second.next(ackOf(3))).ok, true);
-  await eventually(async () => (await readFile(cached).catch(() => Buffer.alloc(0))).equals(LIB), 5000, "fetched again and kept");
+  await waitFor(async () => (await readFile(cached).catch(() => Buffer.alloc(0))).equals(LIB), { what: "fetched again and kept", timeoutMs: 5000 });
 });
 
 test("a shared file whose bytes do not hash to the sha256 sent with it is NACKed and not kept", async (t) => {

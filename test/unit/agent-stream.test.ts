@@ -6,7 +6,8 @@ import { startAgent, EXIT_PERMANENT } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, grpc, makeCa, makePki, makeServiceCertificate } from "../helpers/agent-fake-controller.js";
 import { connectedAgent } from "../helpers/agent-connected.js";
-import { configMessage, eventually, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { configMessage, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { waitFor } from "../helpers/wait.js";
 
 test("a config version is written to disk before it is ACKed (no proxy: stored = good)", async (t) => {
   // The ACK handler reads the disk the moment the ACK arrives.
@@ -26,7 +27,7 @@ test("a config version is written to disk before it is ACKed (no proxy: stored =
   session.send(configMessage(7, { "/config.json": '{"a":1}' }));
   const ack = await session.next((m) => m.ack ?? undefined);
   assert.deepEqual({ version: ack.version, hash: ack.hash, ok: ack.ok }, { version: 7, hash: "hash-7", ok: true });
-  await eventually(() => seenOnDisk.length > 0);
+  await waitFor(() => seenOnDisk.length > 0, { what: "seenOnDisk.length > 0" });
   assert.equal(seenOnDisk[0], 7);
   const received = JSON.parse(await readFile(join(config.dataDir, "config", "received.json"), "utf8")) as { version: number; files: Array<{ path: string; content: string }> };
   assert.equal(received.version, 7);
@@ -56,16 +57,16 @@ test("ca_bundle and service_certificate are persisted (key 0600) and shown in /s
   session.send({ serviceCertificate: { serial: "5e", ...svc, caBundlePem: bundle, renewAt: new Date(Date.now() + 3_600_000).toISOString() } });
   const keyFile = join(config.dataDir, "service", "key.pem");
   // meta.json is written last (key, cert, ca, meta).
-  await eventually(() => stat(join(config.dataDir, "service", "meta.json")).then(() => true, () => false), 5000, "service certificate on disk");
+  await waitFor(() => stat(join(config.dataDir, "service", "meta.json")).then(() => true, () => false), { what: "service certificate on disk", timeoutMs: 5000 });
   assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
   assert.equal(await readFile(keyFile, "utf8"), svc.privateKeyPem);
   assert.equal(await readFile(join(config.dataDir, "service", "cert.pem"), "utf8"), svc.certificatePem);
   assert.equal(await readFile(join(config.dataDir, "ca.pem"), "utf8"), bundle);
   type Status = { certificates: { proxy: { notAfter: string }; service: { notAfter: string | null } } };
-  const status = await eventually(async () => {
+  const status = await waitFor(async () => {
     const st = JSON.parse((await http(agent.statusUrl)).body) as Status;
     return st.certificates.service.notAfter !== null ? st : undefined;
-  }, 5000, "status shows the service certificate");
+  }, { what: "status shows the service certificate", timeoutMs: 5000 });
   assert.equal(status.certificates.service.notAfter, svc.notAfter);
   assert.ok(Date.parse(status.certificates.proxy.notAfter) > Date.now());
 });

@@ -9,7 +9,8 @@ import { PipySupervisor, proxyVersion } from "../../src/agent/supervisor.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { captureLogger } from "../helpers/certificates.js";
 import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
-import { eventually, tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/agent-testbed.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 async function setup(t: TestContext, env: Record<string, string>, stopGraceMs = 5000) {
   const dir = await tempDir(t);
@@ -33,7 +34,7 @@ async function setup(t: TestContext, env: Record<string, string>, stopGraceMs = 
 test("supervisor restarts Pipy with backoff when it crashes, and forwards its output", async (t) => {
   const { sup, lines, readEvents } = await setup(t, { FAKE_PIPY_CRASH_MS: "150" });
   sup.start();
-  await eventually(async () => (await readEvents()).filter((e) => e.startsWith("start ")).length >= 3, 10_000, "three starts");
+  await waitFor(async () => (await readEvents()).filter((e) => e.startsWith("start ")).length >= 3, { what: "three starts", timeoutMs: 30_000 });
   assert.ok(sup.starts >= 3);
   const pipyLines = lines.filter((l) => l.component === "pipy");
   assert.ok(pipyLines.some((l) => /crashing on purpose/.test(String(l.msg)) && l.stream === "stderr"), "stderr forwarded");
@@ -45,13 +46,16 @@ test("supervisor restarts Pipy with backoff when it crashes, and forwards its ou
 });
 
 test("stop sends SIGINT and Pipy drains and exits by itself", async (t) => {
-  const { sup, tracker, readEvents } = await setup(t, { FAKE_PIPY_DRAIN_MS: "100" });
+  // A grace far above the 100 ms drain: "exits by itself" is shown by the exit
+  // (no SIGKILL), not by how fast close() returned on this machine.
+  const { sup, tracker, readEvents } = await setup(t, { FAKE_PIPY_DRAIN_MS: "100" }, scaled(30_000));
+  const exits: Array<NodeJS.Signals | null> = [];
+  sup.onExit((e) => exits.push(e.signal));
   sup.start();
-  await eventually(() => tracker.runningEtag !== undefined, 10_000, "fake pipy running (status POSTed)");
+  await waitFor(() => tracker.runningEtag !== undefined, { what: "fake pipy running (status POSTed)", timeoutMs: 10_000 });
   assert.equal(sup.state, "running");
-  const started = Date.now();
   await sup.close();
-  assert.ok(Date.now() - started < 3000);
+  assert.deepEqual(exits, [null], "exited by itself, not SIGKILLed");
   const events = await readEvents();
   assert.ok(events.includes("sigint"));
   assert.equal(sup.pid, undefined);
@@ -62,11 +66,13 @@ test("a Pipy that ignores SIGINT is SIGKILLed after the grace period", async (t)
   const exits: Array<NodeJS.Signals | null> = [];
   sup.onExit((e) => exits.push(e.signal));
   sup.start();
-  await eventually(async () => (await readEvents()).some((e) => e.startsWith("start ")), 10_000, "started");
+  await waitFor(async () => (await readEvents()).some((e) => e.startsWith("start ")), { what: "started", timeoutMs: 10_000 });
   const started = Date.now();
   await sup.close();
   const took = Date.now() - started;
-  assert.ok(took >= 280 && took < 3000, `took ${took} ms; events ${JSON.stringify(await readEvents())} exits ${JSON.stringify(exits)}`);
+  // The lower bound is the grace honoured; no upper bound (that would be a
+  // statement about this machine's speed): the SIGKILL below shows it ended.
+  assert.ok(took >= 280, `took ${took} ms; events ${JSON.stringify(await readEvents())} exits ${JSON.stringify(exits)}`);
   assert.ok((await readEvents()).includes("sigint"), "SIGINT came first");
   assert.deepEqual(exits, ["SIGKILL"]);
 });
@@ -76,7 +82,7 @@ test("a missing binary is retried with backoff, not a crash of the agent", async
   const sup = new PipySupervisor({ pipy: "/nonexistent/pipy", args: [], logger, stopGraceMs: 100, restartBaseMs: 10, restartCapMs: 20 });
   t.after(() => sup.close());
   sup.start();
-  await eventually(() => sup.starts >= 3, 5000, "retries");
+  await waitFor(() => sup.starts >= 3, { what: "retries", timeoutMs: 5000 });
   assert.ok(lines.some((l) => l.msg === "pipy could not be started"));
   await sup.close();
   assert.equal(await proxyVersion("/nonexistent/pipy"), "");

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { MeshCatalog } from "../../src/controller/catalog/catalog.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeConnected, FakeProvider, FakeSpec } from "../helpers/fake-sources.js";
+import { quietPeriod, scaled, waitFor } from "../helpers/wait.js";
 
 function setup(priority = ["kubernetes", "azure", "agents", "onprem"]) {
   const onprem = new FakeProvider("onprem");
@@ -108,7 +109,9 @@ test("a burst of changes is coalesced into one update naming every changed servi
   const updates: string[][] = [];
   catalog.on("change", (c) => updates.push([...c.services]));
   for (let i = 0; i < 200; i++) onprem.set(`ns/svc-${i % 20}`, [`10.2.0.${i % 250}:80`]);
-  await new Promise((r) => setTimeout(r, 60));
+  await waitFor(() => updates.length >= 1, { what: "the coalesced update" });
+  // Negative check: a second update for the same burst would follow within a coalescing period.
+  await quietPeriod(60, "no second update for one burst");
   assert.equal(updates.length, 1);
   assert.equal(updates[0]!.length, 20);
 });
@@ -124,13 +127,16 @@ test("a steady stream of changes cannot hold updates back beyond maxDelay", asyn
   t.after(() => ac.abort());
   let updates = 0;
   catalog.on("change", () => updates++);
-  const until = Date.now() + 300;
+  // Changes every 10 ms (faster than the 30 ms coalescing) until two updates got
+  // through: without maxDelay none would. Bounded by a scaled deadline, not by
+  // a 300 ms window a loaded machine may spend descheduled.
   let i = 0;
-  while (Date.now() < until) {
+  const started = Date.now();
+  while (updates < 2 && Date.now() - started < scaled(10_000)) {
     onprem.set("ns/busy", [`10.3.0.${i++ % 250}:80`]);
     await new Promise((r) => setTimeout(r, 10));
   }
-  assert.ok(updates >= 2, `expected updates during a 300 ms stream with maxDelay 60 ms, got ${updates}`);
+  assert.ok(updates >= 2, `expected updates during a steady stream of ${i} changes with maxDelay 60 ms, got ${updates}`);
 });
 
 test("endpoints of a corroborate-only provider count only when another provider lists them too", (t) => {

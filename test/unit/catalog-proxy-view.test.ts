@@ -4,8 +4,8 @@ import { MeshCatalog } from "../../src/controller/catalog/catalog.js";
 import { silentLogger } from "../../src/common/logger.js";
 import type { MeshSpecSnapshot } from "../../src/controller/spec/types.js";
 import { FakeConnected, FakeProvider, FakeSpec } from "../helpers/fake-sources.js";
-import { eventually } from "../helpers/agent-testbed.js";
 import { emptyPolicies } from "../../src/controller/spec/policy-types.js";
+import { waitFor } from "../helpers/wait.js";
 
 const sa = (namespace: string, name: string) => ({ kind: "ServiceAccount" as const, namespace, name });
 
@@ -117,7 +117,7 @@ test("outbound passthrough: absent from views by default; switched off, every vi
   catalog.on("change", (c) => changes.push(c.spec));
   catalog.setOutboundPassthrough(false);
   assert.equal(catalog.proxyView(input).proxy.outboundPassthrough, false);
-  await eventually(() => changes.length > 0, 10_000, "a catalog change");
+  await waitFor(() => changes.length > 0, { what: "a catalog change", timeoutMs: 10_000 });
   assert.deepEqual(changes, [true], "a spec change: every proxy re-renders");
   catalog.setOutboundPassthrough(true);
   assert.equal(catalog.proxyView(input).proxy.outboundPassthrough, undefined);

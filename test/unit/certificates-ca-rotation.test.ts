@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { silentLogger } from "../../src/common/logger.js";
 import { CA_CERT_KEY, CA_KEY_KEY, CA_ROTATION_KEY, createCertificateManager, type CaCertificateManager } from "../../src/controller/certificates/index.js";
-import { eventually } from "../helpers/agent-testbed.js";
 import { identity, makeCsr, MemoryStore } from "../helpers/certificates.js";
+import { waitFor } from "../helpers/wait.js";
 
 const service = { namespace: "shop", name: "bookstore" };
 
@@ -105,9 +105,9 @@ test("a replica sharing the store follows a step: same roots, same signer, and i
   const changes: string[] = [];
   follower.onCaChange((c) => changes.push(`${c.phase}:${c.signerChanged}`));
   await leader.rotateCa("introduce");
-  await eventually(() => follower.caBundle() === leader.caBundle(), 5_000, "follower bundle with both roots");
+  await waitFor(() => follower.caBundle() === leader.caBundle(), { what: "follower bundle with both roots", timeoutMs: 5_000 });
   await leader.rotateCa("reissue");
-  await eventually(() => follower.caRotation().phase === "reissuing", 5_000, "follower in reissuing");
+  await waitFor(() => follower.caRotation().phase === "reissuing", { what: "follower in reissuing", timeoutMs: 5_000 });
   const issued = await follower.issueProxyCertificate(await makeCsr(), identity);
   assert.equal(issuerSerial(issued.certificatePem, follower.caBundle()), leader.caRotation().roots.find((r) => r.signing)!.serial, "the follower signs with the new root too");
   assert.deepEqual(changes, ["introduced:false", "reissuing:true"]);

@@ -11,7 +11,7 @@ import { test } from "node:test";
 import type { Namespace } from "etcd3";
 import { silentLogger } from "../../src/common/logger.js";
 import { EtcdLeadership } from "../../src/controller/ha/etcd-leadership.js";
-import { eventually } from "../helpers/agent-testbed.js";
+import { waitFor } from "../helpers/wait.js";
 
 interface Kv {
   readonly key: Buffer;
@@ -82,18 +82,18 @@ test("the oldest key leads; a closed leader's revoke lets the next candidate lea
   const fake = new FakeElection();
   const a = await start(fake, "a");
   t.after(() => a.close());
-  await eventually(() => a.isLeader(), 5_000, "a leads");
+  await waitFor(() => a.isLeader(), { what: "a leads", timeoutMs: 5_000 });
   const b = await start(fake, "b");
   t.after(() => b.close());
-  await eventually(() => fake.keys.size === 2, 5_000, "b's key written");
-  await eventually(() => b.leaderId() === "a", 5_000, "b sees a lead");
+  await waitFor(() => fake.keys.size === 2, { what: "b's key written", timeoutMs: 5_000 });
+  await waitFor(() => b.leaderId() === "a", { what: "b sees a lead", timeoutMs: 5_000 });
   assert.equal(b.isLeader(), false);
   const changes: boolean[] = [];
   b.on("change", (leader) => changes.push(leader));
   await a.close();
   assert.equal(a.isLeader(), false);
   assert.equal(fake.keys.size, 1, "a's close revoked its lease and so deleted its key");
-  await eventually(() => b.isLeader(), 5_000, "b leads after a's close");
+  await waitFor(() => b.isLeader(), { what: "b leads after a's close", timeoutMs: 5_000 });
   assert.deepEqual(changes, [true]);
 });
 
@@ -107,11 +107,11 @@ test("a read under way while our key was written does not count as 'our key is g
   const read = gate();
   fake.readGate = read.promise;
   const before = fake.reads;
-  await eventually(() => fake.reads > before, 5_000, "a read under way");
+  await waitFor(() => fake.reads > before, { what: "a read under way", timeoutMs: 5_000 });
   grant.open();
-  await eventually(() => fake.keys.size === 1, 5_000, "a's key written");
+  await waitFor(() => fake.keys.size === 1, { what: "a's key written", timeoutMs: 5_000 });
   fake.readGate = undefined;
   read.open();
-  await eventually(() => a.isLeader(), 5_000, "a leads");
+  await waitFor(() => a.isLeader(), { what: "a leads", timeoutMs: 5_000 });
   assert.equal(fake.leasesGranted, 1, "no second campaign: the stale read did not step a down");
 });

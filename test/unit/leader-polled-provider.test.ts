@@ -10,8 +10,8 @@ import type { Leadership } from "../../src/controller/ha/leadership.js";
 import { PublishedView } from "../../src/controller/ha/published-view.js";
 import type { ProviderEndpoint, ProviderStatus, ServiceEndpoints, SharedViewProvider } from "../../src/controller/providers/types.js";
 import type { StateStore } from "../../src/controller/store/types.js";
-import { eventually } from "../helpers/agent-testbed.js";
 import { tempFileStore } from "../helpers/certificates.js";
+import { waitFor } from "../helpers/wait.js";
 
 const web = (ip: string): ServiceEndpoints[] => [{ service: { namespace: "shop", name: "web" }, endpoints: [{ ip, port: 80, source: `vm-${ip}` }] }];
 
@@ -109,15 +109,15 @@ test("the leader polls and publishes; a follower never polls, serves each public
 
   a.inner.platform = web("10.0.0.2");
   a.inner.pollNow();
-  await eventually(() => (ips(b.provider).join() === "10.0.0.2" ? true : undefined), 2_000, "the new poll on B");
+  await waitFor(() => (ips(b.provider).join() === "10.0.0.2" ? true : undefined), { what: "the new poll on B", timeoutMs: 2_000 });
   a.leadership.set(false);
-  await eventually(() => (a.provider.status().sharedView.role === "following" ? true : undefined), 2_000, "A steps down");
+  await waitFor(() => (a.provider.status().sharedView.role === "following" ? true : undefined), { what: "A steps down", timeoutMs: 2_000 });
   assert.equal(a.inner.polling, false);
   assert.deepEqual(ips(b.provider), ["10.0.0.2"], "no leader: the last view stays");
 
   b.inner.platform = web("10.0.0.3");
   b.leadership.set(true);
-  await eventually(() => (ips(a.provider).join() === "10.0.0.3" ? true : undefined), 2_000, "B's poll on A");
+  await waitFor(() => (ips(a.provider).join() === "10.0.0.3" ? true : undefined), { what: "B's poll on A", timeoutMs: 2_000 });
   assert.deepEqual([b.inner.polls, a.provider.status().sharedView.served?.replicaId], [1, "b"]);
 });
 
@@ -129,7 +129,7 @@ test("with nothing published in time a replica polls for itself, and goes back t
   const a = wrap(t, store, "a", true);
   a.inner.platform = web("10.0.0.9");
   await a.start();
-  await eventually(() => (b.provider.status().sharedView.role === "following" ? true : undefined), 2_000, "B follows A");
+  await waitFor(() => (b.provider.status().sharedView.role === "following" ? true : undefined), { what: "B follows A", timeoutMs: 2_000 });
   assert.equal(b.inner.polling, false);
   assert.deepEqual(ips(b.provider), ["10.0.0.9"]);
 });
@@ -142,7 +142,7 @@ test("a view too large to publish leaves the leader serving its own and the foll
   await b.start();
   a.inner.platform = [{ service: { namespace: "shop", name: "web" }, endpoints: Array.from({ length: 20 }, (_, i) => ({ ip: `10.0.1.${i}`, port: 80, source: `vm-${i}` })) }];
   a.inner.pollNow();
-  await eventually(() => (a.provider.status().sharedView.lastError?.code === "MESHFED_VIEW_TOO_LARGE" ? true : undefined), 2_000, "the refusal in A's status");
+  await waitFor(() => (a.provider.status().sharedView.lastError?.code === "MESHFED_VIEW_TOO_LARGE" ? true : undefined), { what: "the refusal in A's status", timeoutMs: 2_000 });
   assert.equal(ips(a.provider).length, 20, "the leader serves what it polled");
   assert.deepEqual(ips(b.provider), ["10.0.0.1"], "followers keep the last view published");
 });

@@ -5,6 +5,7 @@ import { Listeners } from "../../src/common/emitter.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { runWhileLeader } from "../../src/controller/ha/leader-tasks.js";
 import type { Leadership } from "../../src/controller/ha/leadership.js";
+import { quietPeriod, waitFor } from "../helpers/wait.js";
 
 class SettableLeadership implements Leadership {
   readonly replicaId = "r1";
@@ -32,19 +33,18 @@ test("a leader task runs on election and on its interval, never while following,
   t.after(() => stop.abort());
   let runs = 0;
   runWhileLeader(leadership, { name: "count", intervalMs: 20, run: async () => void runs++ }, silentLogger(), stop.signal);
-  await new Promise((r) => setTimeout(r, 80));
+  await quietPeriod(80, "a follower does not run the task");
   assert.equal(runs, 0, "a follower does nothing");
   leadership.set(true);
   assert.equal(runs, 1, "runs at once on election");
-  for (let waited = 0; runs < 2 && waited < 5_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(runs >= 2, "runs on its interval");
+  await waitFor(() => runs >= 2, { what: "a second run on its interval" });
   leadership.set(false);
   const asFollower = runs;
-  await new Promise((r) => setTimeout(r, 80));
+  await quietPeriod(80, "no run after leadership was lost");
   assert.equal(runs, asFollower, "stops when leadership is lost");
   leadership.set(true);
   stop.abort();
   const atStop = runs;
-  await new Promise((r) => setTimeout(r, 80));
+  await quietPeriod(80, "no run after stop");
   assert.equal(runs, atStop, "nothing after stop");
 });

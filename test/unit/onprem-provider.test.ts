@@ -10,6 +10,7 @@ import { MeshfedError } from "../../src/common/errors.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { ControllerMetrics } from "../../src/common/metrics.js";
 import { OnPremProvider } from "../../src/controller/providers/onprem/provider.js";
+import { scaled, waitFor } from "../helpers/wait.js";
 
 const HOSTS = (bookstorePort = 14001, extra = "") => `hosts:
   - name: db-1
@@ -51,13 +52,6 @@ function nextChange(provider: OnPremProvider, timeoutMs = 1000): Promise<readonl
   });
 }
 
-async function until(cond: () => boolean, timeoutMs = 1000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await sleep(10);
-  }
-}
 
 async function counterValue(metrics: ControllerMetrics, name: "providerErrors" | "providerSyncs", labels: Record<string, string>): Promise<number> {
   const m = await metrics[name].get();
@@ -120,7 +114,7 @@ test("rewriting the same content emits nothing", async (t) => {
   const syncedAt = provider.status().lastSync;
   await sleep(5);
   await writeFile(file, `# a comment only\n${HOSTS()}`);
-  await until(() => provider.status().lastSync !== syncedAt);
+  await waitFor(() => provider.status().lastSync !== syncedAt, { what: "provider.status().lastSync !== syncedAt", timeoutMs: 5000 });
   await sleep(50);
   assert.equal(events, 0);
 });
@@ -133,7 +127,7 @@ test("a malformed write keeps the last good view; a fix recovers", async (t) => 
   const before = [...provider.services()];
 
   await writeFile(file, "hosts:\n  - name: db-1\n    address: 10.0.0.300\n");
-  await until(() => provider.status().state === "degraded");
+  await waitFor(() => provider.status().state === "degraded", { what: "provider.status().state === \"degraded\"", timeoutMs: 5000 });
   const st = provider.status();
   assert.equal(st.lastError?.code, "MESHFED_HOSTS_INVALID_ADDRESS");
   assert.equal(st.lastError?.file, file);
@@ -145,7 +139,7 @@ test("a malformed write keeps the last good view; a fix recovers", async (t) => 
   assert.equal(await counterValue(metrics, "providerErrors", { provider: "onprem", code: "MESHFED_HOSTS_INVALID_ADDRESS" }), 1);
 
   await writeFile(file, "hosts: [ {name: x\n");
-  await until(() => provider.status().lastError?.code === "MESHFED_HOSTS_YAML");
+  await waitFor(() => provider.status().lastError?.code === "MESHFED_HOSTS_YAML", { what: "provider.status().lastError?.code === \"MESHFED_HOSTS_YAML\"", timeoutMs: 5000 });
   assert.deepEqual([...provider.services()], before);
 
   const change = nextChange(provider);
@@ -160,11 +154,11 @@ test("a deleted file keeps the last good view (degraded) until it returns", asyn
   const { file, ac, provider } = await setup(t);
   await provider.start(ac.signal);
   await unlink(file);
-  await until(() => provider.status().state === "degraded");
+  await waitFor(() => provider.status().state === "degraded", { what: "provider.status().state === \"degraded\"", timeoutMs: 5000 });
   assert.equal(provider.status().lastError?.code, "MESHFED_HOSTS_NOT_FOUND");
   assert.equal([...provider.services()].length, 2);
   await writeFile(file, HOSTS());
-  await until(() => provider.status().state === "synced");
+  await waitFor(() => provider.status().state === "synced", { what: "provider.status().state === \"synced\"", timeoutMs: 5000 });
 });
 
 test("an empty file is a valid, empty view and removes every service", async (t) => {
@@ -207,7 +201,9 @@ test("after abort the process exits by itself (no leaked handles)", async (t) =>
   `;
   const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "inherit", cwd: fileURLToPath(new URL(".", import.meta.url)) });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const timeout = sleep(5000, "timeout" as const, { ref: false });
+  // With a leaked handle the child never exits, so any bound shows it; a loaded
+  // machine has taken over 5 s just to start node and import the provider.
+  const timeout = sleep(scaled(60_000), "timeout" as const, { ref: false });
   const result = await Promise.race([exited, timeout]);
   if (result === "timeout") child.kill();
   assert.equal(result, 0);

@@ -4,6 +4,7 @@ import { PublishedView } from "../../src/controller/ha/published-view.js";
 import type { MeshfedError } from "../../src/common/errors.js";
 import type { ServiceEndpoints } from "../../src/controller/providers/types.js";
 import { tempFileStore } from "../helpers/certificates.js";
+import { waitFor } from "../helpers/wait.js";
 
 const web = (ips: string[]): ServiceEndpoints[] => [{ service: { namespace: "shop", name: "web" }, endpoints: ips.map((ip) => ({ ip, port: 8080, source: `/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/${ip}` })) }];
 
@@ -51,7 +52,7 @@ test("a follower is told of every valid record and refuses a corrupt one; a corr
   await store.put("provider-views/azure", "{not json");
   const repaired = await leader.publish(web(["10.0.0.1"]));
   assert.equal(repaired.generation, 2, "the leader's own count carries on past the corrupt record");
-  for (let i = 0; i < 50 && seen.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  await waitFor(() => seen.length > 0, { what: "the repaired view followed" });
   assert.deepEqual(refused, ["MESHFED_VIEW_CORRUPT", "MESHFED_VIEW_CORRUPT"]);
   assert.deepEqual(seen, [2]);
 });

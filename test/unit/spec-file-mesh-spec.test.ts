@@ -9,6 +9,7 @@ import { silentLogger } from "../../src/common/logger.js";
 import { ControllerMetrics } from "../../src/common/metrics.js";
 import { FileMeshSpec } from "../../src/controller/spec/files/file-mesh-spec.js";
 import type { MeshSpecSnapshot } from "../../src/controller/spec/types.js";
+import { waitFor } from "../helpers/wait.js";
 
 const EXAMPLES = fileURLToPath(new URL("../../../config/smi/", import.meta.url));
 
@@ -40,13 +41,6 @@ function nextChange(spec: FileMeshSpec, timeoutMs = 1000): Promise<MeshSpecSnaps
   });
 }
 
-async function until(cond: () => boolean, timeoutMs = 1000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await sleep(10);
-  }
-}
 
 test("start() reads the example directory", async (t) => {
   const { dir, ac, metrics, spec } = await setup(t);
@@ -83,7 +77,7 @@ test("an edit emits the whole new spec; the same content again emits nothing", a
   const syncedAt = spec.status().lastSync;
   await sleep(5);
   await writeFile(file, `# reformatted\n${await readFile(file, "utf8")}`);
-  await until(() => spec.status().lastSync !== syncedAt);
+  await waitFor(() => spec.status().lastSync !== syncedAt, { what: "spec.status().lastSync !== syncedAt", timeoutMs: 5000 });
   await sleep(50);
   assert.equal(events, 0);
   off();
@@ -106,7 +100,7 @@ test("a YAML syntax error anywhere keeps the last good spec; a fix recovers", as
   const good = await readFile(file, "utf8");
   // Half-saved: the file ends inside a flow sequence.
   await writeFile(file, good.slice(0, good.indexOf("[buy-a-book") + 5));
-  await until(() => spec.status().state === "degraded");
+  await waitFor(() => spec.status().state === "degraded", { what: "spec.status().state === \"degraded\"", timeoutMs: 5000 });
   const st = spec.status();
   assert.equal(st.lastError?.code, "MESHFED_SMI_YAML");
   assert.equal(st.lastError?.file, file);
@@ -117,7 +111,7 @@ test("a YAML syntax error anywhere keeps the last good spec; a fix recovers", as
   assert.ok((errs?.value ?? 0) >= 1);
 
   await writeFile(file, good);
-  await until(() => spec.status().state === "synced");
+  await waitFor(() => spec.status().state === "synced", { what: "spec.status().state === \"synced\"", timeoutMs: 5000 });
   assert.equal(spec.status().lastError, null);
   assert.equal(events, 0, "content equal to the last good spec: no event");
 });

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { silentLogger } from "../../src/common/logger.js";
 import { FileMeshSpec } from "../../src/controller/spec/files/file-mesh-spec.js";
 import type { MeshSpecSnapshot } from "../../src/controller/spec/types.js";
-import { until } from "../fakes/kube-api-harness.js";
+import { waitFor } from "../helpers/wait.js";
 
 const API = "policy.openservicemesh.io/v1alpha1";
 const retry = (numRetries: number) =>
@@ -42,13 +42,13 @@ test("policies load from files, and a hot reload changes them with one change ev
   assert.deepEqual(p.egresses[0]!.hosts, ["httpbin.org"]);
 
   await writeFile(join(dir, "policies.yaml"), `${retry(5)}---\n${egress}`);
-  await until(() => changes.length >= 1, 5000, "a change event after the edit");
+  await waitFor(() => changes.length >= 1, { what: "a change event after the edit", timeoutMs: 5000 });
   assert.equal(changes[0]!.retries[0]!.retryPolicy.numRetries, 5);
   assert.deepEqual(spec.policies().retries[0]!.retryPolicy.numRetries, 5);
 
   // A new file with an IngressBackend: another change, the other policies stay.
   await writeFile(join(dir, "ingress.yaml"), `apiVersion: ${API}\nkind: IngressBackend\nmetadata: { name: store, namespace: bookstore }\nspec:\n  backends: [{ name: bookstore, port: { number: 14001, protocol: http } }]\n  sources: [{ kind: IPRange, name: 10.0.0.0/8 }]\n`);
-  await until(() => changes.length >= 2, 5000, "a change event after the new file");
+  await waitFor(() => changes.length >= 2, { what: "a change event after the new file", timeoutMs: 5000 });
   assert.deepEqual(changes[1]!.ingressBackends.map((b) => b.name), ["store"]);
   assert.equal(changes[1]!.retries.length, 1);
   assert.equal(changes[1]!.egresses.length, 1);
@@ -65,7 +65,7 @@ test("an invalid policy is skipped with its named error, the valid ones apply; f
   assert.equal(spec.status().lastError?.code, "MESHFED_POLICY_INVALID_PROTOCOL");
 
   await writeFile(join(dir, "p.yaml"), `${retry(3)}---\n${egress}`);
-  await until(() => changes.length >= 1, 5000, "a change event after the fix");
+  await waitFor(() => changes.length >= 1, { what: "a change event after the fix", timeoutMs: 5000 });
   assert.deepEqual(changes[0]!.egresses.map((e) => e.name), ["httpbin"]);
   assert.deepEqual(spec.errors(), []);
   assert.equal(spec.status().state, "synced");

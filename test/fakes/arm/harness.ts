@@ -7,7 +7,6 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import type { Logger } from "../../../src/common/logger.js";
 import { ControllerMetrics } from "../../../src/common/metrics.js";
@@ -78,13 +77,6 @@ export const TAGS = (service: string, ports: string, namespace?: string): Record
   ...(namespace === undefined ? {} : { "meshfed-namespace": namespace }),
 });
 
-export async function until(cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await sleep(10);
-  }
-}
 
 export async function counterValue(metrics: ControllerMetrics, labels: Record<string, string>): Promise<number> {
   const m = await metrics.providerErrors.get();
