@@ -4,7 +4,7 @@
  * directory must satisfy after every SIGKILL.
  */
 import assert from "node:assert/strict";
-import { X509Certificate, createPrivateKey } from "node:crypto";
+import { X509Certificate, createHash, createPrivateKey } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { DataDir } from "../../src/agent/data-dir.js";
@@ -120,8 +120,9 @@ export class CrashLedger {
 
 /**
  * Every file under `dir` that is not an atomic write's temp file (a dot
- * file) parses as what its name says: whole PEM, whole JSON. Returns the
- * number of temp files seen.
+ * file) parses as what its name says: whole PEM, whole JSON, or, for the
+ * agent's content-addressed files (`files/<sha256>`), bytes that hash to
+ * their name. Returns the number of temp files seen.
  */
 export async function assertNoTornFile(dir: string, where: string): Promise<number> {
   let tempFiles = 0;
@@ -131,6 +132,11 @@ export async function assertNoTornFile(dir: string, where: string): Promise<numb
     const name = relative(dir, path);
     if (entry.name.startsWith(".")) {
       tempFiles++;
+      continue;
+    }
+    if (/^[0-9a-f]{64}$/.test(entry.name) && relative(dir, entry.parentPath).split("/").at(-1) === "files") {
+      const bytes = await readFile(path);
+      assert.equal(createHash("sha256").update(bytes).digest("hex"), entry.name, `${where}: ${name} is whole (its sha256 is its name)`);
       continue;
     }
     const text = await readFile(path, "utf8");
