@@ -53,18 +53,35 @@ export async function killAgents(installRoot: string): Promise<void> {
       try {
         process.kill(pid, "SIGKILL");
       } catch {
-        // already gone
+        continue; // already gone
       }
+      // Gone before the install root is removed, or it would write its data dir back.
+      const deadline = Date.now() + 5_000;
+      while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     }
   }
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function workspace(t: AfterHook): Promise<Workspace> {
-  const dir = await tempDir(t);
+  const dir = await mkdtemp(join(tmpdir(), "meshfed-inst-"));
   const installRoot = join(dir, "root");
   const knownHosts = join(dir, "known_hosts");
-  // Registered after tempDir's hook, so it runs first (t.after hooks run in reverse).
-  t.after(() => killAgents(installRoot));
+  // One hook, agents first: node:test runs t.after hooks in the order they were added, so a
+  // separate rm hook added earlier removed the pid files before the kill could read them and
+  // left the agents running (seen: an installed agent still renewing its certificate after the suite).
+  t.after(async () => {
+    await killAgents(installRoot);
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+  });
   return {
     dir,
     installRoot,
