@@ -16,8 +16,10 @@ import { freePort } from "../helpers/agent-process.js";
 import { testConfig } from "../helpers/agent-testbed.js";
 import { startTestController } from "../helpers/in-process-controller.js";
 import { waitFor } from "../helpers/wait.js";
+import { loopbackNet } from "../helpers/loopback-net.js";
 
-const IP = { a: "127.0.78.2", b: "127.0.78.3", c: "127.0.78.4", caller: "127.0.78.10" } as const;
+const host = loopbackNet();
+const IP = { a: host(2), b: host(3), c: host(4), caller: host(10) } as const;
 
 async function app(t: import("node:test").TestContext, ip: string, port: number): Promise<{ setStatus(s: number): void }> {
   let status = 200;
@@ -31,7 +33,7 @@ async function app(t: import("node:test").TestContext, ip: string, port: number)
 }
 
 test("probes from agent config, token and hosts file reach the catalog; an app answering 500 is withdrawn with why, and returns", async (t) => {
-  const port = await freePort("127.0.78.2");
+  const port = await freePort(IP.a);
   // The hosts file declares a probe for every host; for a and b it must lose (agent config, token), c uses it.
   const entry = (name: string, ip: string, path: string) =>
     `  - name: ${name}\n    address: ${ip}\n    services: [{ name: web, namespace: shop, port: ${port}, probe: { type: http, path: ${path}, periodSeconds: 0.5, timeoutSeconds: 0.5, failureThreshold: 2 } }]\n`;

@@ -14,10 +14,12 @@ import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
 import { booksClient, startBooksServer, type BooksServer } from "../helpers/grpc-books.js";
 import { OUTBOUND_PORT, startPipyMesh, type MeshHost } from "../helpers/pipy-mesh.js";
 import { scaled, waitFor } from "../helpers/wait.js";
+import { loopbackNet } from "../helpers/loopback-net.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
-// A /24 of loopback of our own, so that other real-Pipy tests running at the same time do not collide.
-const IP = { bookbuyer: "127.0.42.10", v1: "127.0.42.21", v2: "127.0.42.31", ledger: "127.0.42.41", ledgerDead: "127.0.42.42", pricing: "127.0.42.51", pricingDead: "127.0.42.52" } as const;
+// A /24 of loopback of our own, chosen per run, so that neither other real-Pipy tests nor another copy of the suite on this machine collide.
+const host = loopbackNet();
+const IP = { bookbuyer: host(10), v1: host(21), v2: host(31), ledger: host(41), ledgerDead: host(42), pricing: host(51), pricingDead: host(52) } as const;
 const GRPC_PORT = 14001;
 const LEDGER_PORT = 14002;
 const PRICING_PORT = 14003;

@@ -12,10 +12,12 @@ import { once } from "node:events";
 import { Agent as HttpAgent, createServer } from "node:http";
 import { meshCall, answeredBy } from "../helpers/mesh-call.js";
 import { startPipyMesh, type MeshHost } from "../helpers/pipy-mesh.js";
+import { loopbackNet } from "../helpers/loopback-net.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
-// A /24 of loopback of our own, so that other real-Pipy tests running at the same time do not collide.
-const IP = { bookbuyer: "127.0.118.10", a: "127.0.118.21", b: "127.0.118.22" } as const;
+// A /24 of loopback of our own, chosen per run, so that neither other real-Pipy tests nor another copy of the suite on this machine collide.
+const host = loopbackNet();
+const IP = { bookbuyer: host(10), a: host(21), b: host(22) } as const;
 const PORT = 14001;
 const PERIOD_S = 1;
 const FAILURES = 2;

@@ -14,10 +14,12 @@ import type { Retry, UpstreamTrafficSetting } from "../../src/controller/spec/po
 import { meshCall, type MeshAnswer } from "../helpers/mesh-call.js";
 import { startPipyMesh, type MeshHost } from "../helpers/pipy-mesh.js";
 import { waitFor } from "../helpers/wait.js";
+import { loopbackNet } from "../helpers/loopback-net.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
-// A /24 of loopback of our own, so that other real-Pipy tests running at the same time do not collide.
-const IP = { bookbuyer: "127.0.18.10", bookstore: "127.0.18.21", inventory: "127.0.18.31", warehouse: "127.0.18.41" } as const;
+// A /24 of loopback of our own, chosen per run, so that neither other real-Pipy tests nor another copy of the suite on this machine collide.
+const host = loopbackNet();
+const IP = { bookbuyer: host(10), bookstore: host(21), inventory: host(31), warehouse: host(41) } as const;
 const PORT = 14001;
 const RATE = 20;
 

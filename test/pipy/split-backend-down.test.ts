@@ -11,10 +11,12 @@ import { Agent as HttpAgent } from "node:http";
 import { identityEchoApp } from "../helpers/echo-app.js";
 import { meshCall, answeredBy } from "../helpers/mesh-call.js";
 import { startPipyMesh, type MeshHost } from "../helpers/pipy-mesh.js";
+import { loopbackNet } from "../helpers/loopback-net.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
-// A /24 of loopback of our own, so that other real-Pipy tests running at the same time do not collide.
-const IP = { bookbuyer: "127.0.23.10", v1: "127.0.23.21", v2: "127.0.23.31" } as const;
+// A /24 of loopback of our own, chosen per run, so that neither other real-Pipy tests nor another copy of the suite on this machine collide.
+const host = loopbackNet();
+const IP = { bookbuyer: host(10), v1: host(21), v2: host(31) } as const;
 const PORT = 14001;
 
 const hosts: MeshHost[] = [
