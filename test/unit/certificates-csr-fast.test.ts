@@ -75,6 +75,29 @@ function ecdh(compressed: boolean): Buffer {
   return sequence(sequence(oid("1.2.840.10045.2.1"), oid("1.2.840.10045.3.1.7")), bitString(point));
 }
 
+const P = 2n ** 256n - 2n ** 224n + 2n ** 192n + 2n ** 96n - 1n;
+const B = 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn;
+function power(base: bigint, exponent: bigint): bigint {
+  let result = 1n;
+  for (let b = base % P, e = exponent; e > 0n; e >>= 1n, b = (b * b) % P) if (e & 1n) result = (result * b) % P;
+  return result;
+}
+const hex32 = (n: bigint) => Buffer.from(n.toString(16).padStart(64, "0"), "hex");
+/**
+ * A point on P-256 with a small x (no known private key), written with x as
+ * is or as x + p (still 32 octets, on the curve modulo p, but not a
+ * canonical encoding: OpenSSL's DER decoder refuses it).
+ */
+function smallXPoint(unreduced: boolean): Buffer {
+  for (let x = 1n; ; x++) {
+    const rhs = (((x * x * x - 3n * x + B) % P) + P) % P;
+    const y = power(rhs, (P + 1n) / 4n);
+    if ((y * y) % P !== rhs) continue;
+    const point = Buffer.concat([Buffer.from([4]), hex32(unreduced ? x + P : x), hex32(y)]);
+    return Buffer.concat([spkiOf("a").subarray(0, 26), point]);
+  }
+}
+
 /** SPKI choices; `signer` is the key whose private half signs "own" CSRs. */
 const spkis: Record<string, { der: () => Buffer; signer: KeyName }> = {
   own: { der: () => spkiOf("a"), signer: "a" },
@@ -86,6 +109,8 @@ const spkis: Record<string, { der: () => Buffer; signer: KeyName }> = {
   offCurve: { der: () => { const d = Buffer.from(spkiOf("a")); d[d.length - 1]! ^= 0x01; return d; }, signer: "a" },
   ecWithNullCurve: { der: () => sequence(sequence(oid("1.2.840.10045.2.1"), tlv(0x05)), bitString(spkiOf("a").subarray(26))), signer: "a" },
   longLength: { der: () => longForm(spkiOf("a")), signer: "a" },
+  smallX: { der: () => smallXPoint(false), signer: "a" },
+  unreducedX: { der: () => smallXPoint(true), signer: "a" },
 };
 
 const san = (...names: Buffer[]) => sequence(oid("2.5.29.17"), octetString(sequence(...names)));
@@ -230,6 +255,8 @@ const named: Array<{ name: string; shape: Partial<Shape>; code: string }> = [
   { name: "an RSA key", shape: { spki: "rsa", algorithm: "rsaSha256" }, code: "MESHFED_CSR_KEY_TYPE" },
   { name: "an Ed25519 key", shape: { spki: "ed25519", algorithm: "ed25519" }, code: "MESHFED_CSR_KEY_TYPE" },
   { name: "a point off the curve", shape: { spki: "offCurve" }, code: "MESHFED_CSR_KEY_TYPE" },
+  { name: "a point whose x is not reduced modulo p", shape: { spki: "unreducedX" }, code: "MESHFED_CSR_KEY_TYPE" },
+  { name: "a point nobody holds the key of", shape: { spki: "smallX" }, code: "MESHFED_CSR_BAD_SIGNATURE" },
   { name: "ECDSA with SHA-1", shape: { algorithm: "ecdsaSha1" }, code: "MESHFED_CSR_BAD_SIGNATURE" },
   { name: "trailing bytes after the DER", shape: { outer: "trailing" }, code: "MESHFED_CSR_MALFORMED" },
   { name: "an extra attribute", shape: { attributes: "unknownAttribute" }, code: "MESHFED_CSR_UNEXPECTED_EXTENSION" },
