@@ -148,8 +148,7 @@ async function enrollOverGrpc(count: number, concurrency: number, uses: number, 
     for (let i = 0; i < Math.ceil(count / uses); i++) {
       tokens.push((JSON.parse(await admin(ready.adminUrl, "/api/v1/tokens", { service: `bench/svc-${i}`, ttl: "1h", uses })) as { token: string }).token);
     }
-    const signal = new AbortController().signal;
-    const enroll = (i: number) => callEnroll({ address: ready.grpcAddress!, caPem, token: tokens[Math.floor(i / uses)]!, csrPem: csrs[i]!, agentVersion: "bench", hostname: `host-${i}`, timeoutMs: 120_000, signal });
+    const enroll = (i: number) => callEnroll({ address: ready.grpcAddress!, caPem, token: tokens[Math.floor(i / uses)]!, csrPem: csrs[i]!, agentVersion: "bench", hostname: `host-${i}`, timeoutMs: 120_000, signal: new AbortController().signal });
     // Warm both sides (module code, the service certificate path is not involved).
     await enroll(0);
     const before = await child.cpu();
