@@ -9,6 +9,7 @@
  */
 import { createHash, createPublicKey } from "node:crypto";
 import { CERT_ERROR, certError, type CertificateErrorCode } from "./errors.js";
+import { acceptAgentCsr, agentCsrKeySha256, readAgentCsr } from "./csr-fast.js";
 import { readChildren, readTlv } from "./der.js";
 import type { CertificateNames } from "./identity.js";
 import { crypto, x509 } from "./x509.js";
@@ -51,21 +52,37 @@ function fail(code: CertificateErrorCode, message: string, cause?: unknown): nev
 }
 
 /**
- * Returns the CSR's public key once every check passes; throws a MeshfedError
- * with a MESHFED_CSR_* code otherwise.
+ * Returns the CSR's public key (DER SubjectPublicKeyInfo) once every check
+ * passes; throws a MeshfedError with a MESHFED_CSR_* code otherwise. The
+ * agents' own shape is accepted by the fast path (csr-fast.ts); everything
+ * else, and every refusal, goes through the library path below.
  */
-export async function validateCsr(csrPem: string, expected: CertificateNames, policy: CsrPolicy): Promise<x509.PublicKey> {
-  if (typeof csrPem !== "string") fail(CERT_ERROR.csrMalformed, "the CSR must be PEM text");
-  if (Buffer.byteLength(csrPem, "utf8") > MAX_CSR_PEM_BYTES) {
-    fail(CERT_ERROR.csrTooLarge, `the CSR exceeds ${MAX_CSR_PEM_BYTES} bytes`);
+export async function validateCsr(csrPem: string, expected: CertificateNames, policy: CsrPolicy): Promise<Uint8Array> {
+  const der = decodePem(csrPem);
+  if (policy.keyTypes.includes("ec-p256")) {
+    const csr = readAgentCsr(der);
+    const spki = csr === undefined ? undefined : acceptAgentCsr(csr, expected);
+    if (spki !== undefined) return spki;
   }
-  const csr = parse(csrPem);
+  return validateParsed(parse(der), expected, policy);
+}
+
+/**
+ * The library path alone: the reference the fast path is tested against
+ * (test/unit/certificates-csr-fast.test.ts), and the path for every CSR
+ * outside the fast shape.
+ */
+export async function validateCsrWithLibrary(csrPem: string, expected: CertificateNames, policy: CsrPolicy): Promise<Uint8Array> {
+  return validateParsed(parse(decodePem(csrPem)), expected, policy);
+}
+
+async function validateParsed(csr: x509.Pkcs10CertificateRequest, expected: CertificateNames, policy: CsrPolicy): Promise<Uint8Array> {
   checkKey(csr.publicKey, policy);
   await checkSignature(csr);
   checkSubject(csr, expected);
   checkAttributes(csr);
   for (const ext of csr.extensions) checkExtension(ext, expected);
-  return csr.publicKey;
+  return new Uint8Array(csr.publicKey.rawData);
 }
 
 /**
@@ -76,14 +93,33 @@ export async function validateCsr(csrPem: string, expected: CertificateNames, po
  */
 export function csrKeyFingerprint(csrPem: string): string | undefined {
   try {
-    if (typeof csrPem !== "string" || Buffer.byteLength(csrPem, "utf8") > MAX_CSR_PEM_BYTES) return undefined;
-    return createHash("sha256").update(new Uint8Array(parse(csrPem).publicKey.rawData)).digest("hex");
+    const der = decodePem(csrPem);
+    const csr = readAgentCsr(der);
+    return csr === undefined ? libraryFingerprint(der) : agentCsrKeySha256(csr);
   } catch {
     return undefined;
   }
 }
 
-function parse(text: string): x509.Pkcs10CertificateRequest {
+/** csrKeyFingerprint through the library alone (the reference in tests). */
+export function csrKeyFingerprintWithLibrary(csrPem: string): string | undefined {
+  try {
+    return libraryFingerprint(decodePem(csrPem));
+  } catch {
+    return undefined;
+  }
+}
+
+function libraryFingerprint(der: Buffer): string {
+  return createHash("sha256").update(new Uint8Array(parse(der).publicKey.rawData)).digest("hex");
+}
+
+/** The DER inside the one PEM block, checked to be one SEQUENCE and nothing after it. */
+function decodePem(text: string): Buffer {
+  if (typeof text !== "string") fail(CERT_ERROR.csrMalformed, "the CSR must be PEM text");
+  if (Buffer.byteLength(text, "utf8") > MAX_CSR_PEM_BYTES) {
+    fail(CERT_ERROR.csrTooLarge, `the CSR exceeds ${MAX_CSR_PEM_BYTES} bytes`);
+  }
   const match = PEM.exec(text.trim());
   if (match === null || (match[1] ?? "") !== (match[3] ?? "")) {
     fail(CERT_ERROR.csrMalformed, "the CSR is not exactly one PEM CERTIFICATE REQUEST block");
@@ -91,10 +127,20 @@ function parse(text: string): x509.Pkcs10CertificateRequest {
   const body = (match[2] ?? "").replace(/\s+/g, "");
   const der = Buffer.from(body, "base64");
   if (der.toString("base64") !== body) fail(CERT_ERROR.csrMalformed, "the CSR's PEM body is not valid base64");
+  let whole = false;
   try {
     // The library accepts trailing bytes after the SEQUENCE; we do not.
     const outer = readTlv(der, 0);
-    if (outer.tag !== 0x30 || outer.end !== der.length) throw new Error("not a single DER SEQUENCE");
+    whole = outer.tag === 0x30 && outer.end === der.length;
+  } catch (err) {
+    fail(CERT_ERROR.csrMalformed, `the CSR is not a DER PKCS#10 request: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
+  if (!whole) fail(CERT_ERROR.csrMalformed, "the CSR is not a DER PKCS#10 request: not a single DER SEQUENCE");
+  return der;
+}
+
+function parse(der: Buffer): x509.Pkcs10CertificateRequest {
+  try {
     const csr = new x509.Pkcs10CertificateRequest(der, PARSE_OPTIONS);
     // Force lazy decoding now, so that a broken part is "malformed", not a later crash.
     void csr.subjectName.toJSON();

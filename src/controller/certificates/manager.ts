@@ -163,10 +163,10 @@ export class CaCertificateManager implements CertificateManager {
     const ca = roots.signer;
     const stop = metrics?.certificateIssueSeconds.startTimer({ kind: "proxy" });
     let names;
-    let publicKey;
+    let spki;
     try {
       names = proxyNames(identity, this.#p.trustDomain);
-      publicKey = await validateCsr(csrPem, names, { keyTypes: this.#p.csrKeyTypes });
+      spki = await validateCsr(csrPem, names, { keyTypes: this.#p.csrKeyTypes });
     } catch (err) {
       const code = errorCode(err);
       metrics?.certificateRejections.inc({ code });
@@ -177,7 +177,7 @@ export class CaCertificateManager implements CertificateManager {
     const notBefore = toSecond(this.#p.now());
     const account = identity.serviceAccount;
     const certificate = await ca.issue({
-      serial, commonName: names.dns, uri: names.uri, dns: names.dns, spki: new Uint8Array(publicKey.rawData),
+      serial, commonName: names.dns, uri: names.uri, dns: names.dns, spki,
       // The proxy URI stays first: the Connect path reads the first URI SAN.
       ...(account === undefined ? {} : { extraUris: [accountUri(identity.service.namespace, account, this.#p.trustDomain)] }),
       notBefore, notAfter: new Date(notBefore.getTime() + this.#p.proxyValidity),

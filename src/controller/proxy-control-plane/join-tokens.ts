@@ -109,6 +109,15 @@ export interface ConsumedToken {
   readonly retry: boolean;
 }
 
+/** One consume call waiting for its token's next batch. */
+interface UseRequest {
+  readonly secret: string | undefined;
+  readonly attempt: EnrollmentAttempt | undefined;
+  readonly retryOpen: ((proxyId: string) => boolean) | undefined;
+  readonly resolve: (consumed: ConsumedToken) => void;
+  readonly reject: (err: unknown) => void;
+}
+
 export interface JoinTokensOptions {
   readonly store: StateStore;
   readonly now?: () => Date;
@@ -125,6 +134,8 @@ export class JoinTokens {
    * in #modify would keep them correct even without this queue.
    */
   readonly #writes = new Map<string, { queue: SerialQueue; waiting: number }>();
+  /** Per token id, the uses waiting for the next batch (consume); absent once that batch has started. */
+  readonly #consuming = new Map<string, UseRequest[]>();
 
   private constructor(options: JoinTokensOptions) {
     this.#store = options.store;
@@ -184,42 +195,94 @@ export class JoinTokens {
    * is persisted before this resolves, so a crash afterwards can never let the
    * same single-use token enroll twice. With an attempt, a key that already
    * enrolled with this token gets its earlier proxy id back and spends nothing.
+   *
+   * Uses of one token that arrive while its record is being written are
+   * decided together, in arrival order, against one read of the record and
+   * written by one compare-and-put (issue 17): a token shared by a fleet then
+   * costs one durable write per group commit instead of one per agent, one
+   * after the other. Each use is still checked against the uses left by the
+   * ones before it, so the batch can never spend more than the token has.
    */
   consume(token: string, attempt?: EnrollmentAttempt, retryOpen?: (proxyId: string) => boolean): Promise<ConsumedToken> {
     const m = TOKEN.exec(token.trim());
-    return this.#serialised(m?.[1] ?? "", async () => {
-      let earlierProxyId: string | undefined;
-      let closedNow: string | undefined;
-      const record = await this.#modify(m?.[1], (current) => {
-        this.#verifySecret(current, m?.[2]);
-        earlierProxyId = undefined;
-        closedNow = undefined;
-        const earlier = attempt && current.enrollments?.find((e) => e.keySha256 === attempt.keySha256);
-        // Revoked or expired tokens refuse retries too: the retry window is the token's lifetime.
-        const state = this.#state(current);
-        if (earlier !== undefined && state !== "revoked" && state !== "expired") {
-          if (earlier.retryClosedAt !== undefined) throw retryClosed(current.id, earlier.proxyId, earlier.retryClosedAt);
-          if (retryOpen && !retryOpen(earlier.proxyId)) {
-            // Written before refusing, so the registry need not keep saying so.
-            closedNow = earlier.proxyId;
-            return withRetryClosed(current, earlier.proxyId, this.#now().toISOString());
-          }
-          earlierProxyId = earlier.proxyId;
-          return current;
-        }
-        this.#checkState(current);
-        return {
-          ...current, used: current.used + 1, lastUsedAt: this.#now().toISOString(),
-          ...(attempt ? { enrollments: [...(current.enrollments ?? []), { keySha256: attempt.keySha256, proxyId: attempt.proxyId }] } : {}),
-        };
-      }, UNKNOWN_TOKEN);
-      if (closedNow !== undefined) throw retryClosed(record.id, closedNow, this.#now().toISOString());
-      const service = parseServiceKey(record.service);
-      const account = { ...(record.serviceAccount === undefined ? {} : { serviceAccount: record.serviceAccount }), ...(record.probes === undefined ? {} : { probes: record.probes }) };
-      return earlierProxyId !== undefined
-        ? { id: record.id, service, ...account, proxyId: earlierProxyId, retry: true }
-        : { id: record.id, service, ...account, proxyId: attempt?.proxyId, retry: false };
+    const id = m?.[1];
+    if (id === undefined) return Promise.reject(new MeshfedError(TOKEN_ERRORS.unknown, UNKNOWN_TOKEN));
+    return new Promise<ConsumedToken>((resolve, reject) => {
+      let batch = this.#consuming.get(id);
+      if (batch === undefined) {
+        const fresh: UseRequest[] = [];
+        batch = fresh;
+        this.#consuming.set(id, fresh);
+        void this.#serialised(id, async () => {
+          // From here on, new uses wait for the next batch.
+          if (this.#consuming.get(id) === fresh) this.#consuming.delete(id);
+          await this.#consumeBatch(id, fresh);
+        });
+      }
+      batch.push({ secret: m?.[2], attempt, retryOpen, resolve, reject });
     });
+  }
+
+  /** One read-modify-write for every use in `batch`; each request settles with its own outcome once the write is durable. */
+  async #consumeBatch(id: string, batch: readonly UseRequest[]): Promise<void> {
+    let outcomes: Array<{ proxyId: string | undefined; retry: boolean } | { error: unknown }> = [];
+    let record: TokenRecord;
+    try {
+      record = await this.#modify(id, (current) => {
+        outcomes = [];
+        let next = current;
+        for (const request of batch) {
+          try {
+            const use = this.#use(next, request);
+            next = use.record;
+            outcomes.push(use.outcome);
+          } catch (error) {
+            outcomes.push({ error });
+          }
+        }
+        return next;
+      }, UNKNOWN_TOKEN);
+    } catch (err) {
+      for (const request of batch) request.reject(err);
+      return;
+    }
+    const service = parseServiceKey(record.service);
+    const account = { ...(record.serviceAccount === undefined ? {} : { serviceAccount: record.serviceAccount }), ...(record.probes === undefined ? {} : { probes: record.probes }) };
+    batch.forEach((request, i) => {
+      const outcome = outcomes[i]!;
+      if ("error" in outcome) request.reject(outcome.error);
+      else request.resolve({ id: record.id, service, ...account, proxyId: outcome.proxyId, retry: outcome.retry });
+    });
+  }
+
+  /**
+   * One use applied to `current`: the record to write and this use's
+   * outcome, or a throw that refuses this use alone. A retry whose window
+   * just closed writes the closure and answers MESHFED_TOKEN_RETRY_CLOSED.
+   */
+  #use(current: TokenRecord, request: UseRequest): { record: TokenRecord; outcome: { proxyId: string | undefined; retry: boolean } | { error: unknown } } {
+    const { attempt, retryOpen } = request;
+    this.#verifySecret(current, request.secret);
+    const earlier = attempt && current.enrollments?.find((e) => e.keySha256 === attempt.keySha256);
+    // Revoked or expired tokens refuse retries too: the retry window is the token's lifetime.
+    const state = this.#state(current);
+    if (earlier !== undefined && state !== "revoked" && state !== "expired") {
+      if (earlier.retryClosedAt !== undefined) throw retryClosed(current.id, earlier.proxyId, earlier.retryClosedAt);
+      if (retryOpen && !retryOpen(earlier.proxyId)) {
+        // Written before refusing, so the registry need not keep saying so.
+        const at = this.#now().toISOString();
+        return { record: withRetryClosed(current, earlier.proxyId, at), outcome: { error: retryClosed(current.id, earlier.proxyId, at) } };
+      }
+      return { record: current, outcome: { proxyId: earlier.proxyId, retry: true } };
+    }
+    this.#checkState(current);
+    return {
+      record: {
+        ...current, used: current.used + 1, lastUsedAt: this.#now().toISOString(),
+        ...(attempt ? { enrollments: [...(current.enrollments ?? []), { keySha256: attempt.keySha256, proxyId: attempt.proxyId }] } : {}),
+      },
+      outcome: { proxyId: attempt?.proxyId, retry: false },
+    };
   }
 
   /**
