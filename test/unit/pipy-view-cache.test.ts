@@ -9,7 +9,8 @@ import { MeshCatalog } from "../../src/controller/catalog/catalog.js";
 import type { ProxyView } from "../../src/controller/catalog/types.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { buildPipyConfig, mergePipyConfig, PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
-import { buildPipyProxyConfig, buildPipyView, pipyViewInputs, type PipyProxyConfigV1, type PipyViewV1 } from "../../src/controller/drivers/pipy/pipy-config.js";
+import { buildPipyProxyConfig, buildPipyView, pipyProxyConfigJson, pipyViewInputs, type PipyProxyConfigV1, type PipyViewV1 } from "../../src/controller/drivers/pipy/pipy-config.js";
+import { canonicalJson } from "../../src/controller/drivers/config-hash.js";
 import type { TrafficTarget, TCPRoute } from "../../src/controller/spec/types.js";
 import { FakeConnected, FakeProvider, FakeSpec } from "../helpers/fake-sources.js";
 import { effectiveConfig } from "../helpers/pipyjs.js";
@@ -56,7 +57,9 @@ test("N proxies of one service: one render of the shared part, the same frozen b
   const svc0 = views()[0]!;
   assert.equal(svc0[0]!.outbound.length, 1, "the ring reached the catalog: svc-0 calls svc-1");
   const configs = svc0.map((v) => driver.render(v));
-  assert.deepEqual(driver.viewCacheStats(), { renders: 1, hits: PER_SERVICE - 1, entries: 1, bytes: fileOf(configs[0]!.files, "/view.json").content.length });
+  const stats = driver.viewCacheStats();
+  assert.deepEqual([stats.renders, stats.hits, stats.entries], [1, PER_SERVICE - 1, 1]);
+  assert.ok(stats.bytes > fileOf(configs[0]!.files, "/view.json").content.length, "the bound counts the file and its key");
   const shared = configs.map((c) => fileOf(c.files, "/view.json"));
   for (const f of shared) {
     assert.equal(f, shared[0], "the same object: the transport encodes it once");
@@ -121,7 +124,8 @@ test("the cache is bounded by bytes, least recently used out; an evicted view re
   const { views } = ring(t);
   const all = views();
   const probe = new PipyDriver({ trustDomain: "cluster.local" });
-  const size = fileOf(probe.render(all[0]![0]!).files, "/view.json").content.length;
+  probe.render(all[0]![0]!);
+  const size = probe.viewCacheStats().bytes; // one entry: its file and key
   // Room for about two views.
   const driver = new PipyDriver({ trustDomain: "cluster.local" }, { viewCacheBytes: size * 2 + size / 2 });
   const first = fileOf(driver.render(all[0]![0]!).files, "/view.json");
@@ -147,6 +151,16 @@ test("config.js merges config.json and view.json into exactly mergePipyConfig's 
     // The split is a partition: no top-level section of the shared part is in the per-proxy part but the schema.
     const built = buildPipyView(pipyViewInputs(view), { trustDomain: "cluster.local" });
     assert.deepEqual(Object.keys(buildPipyProxyConfig(view, { trustDomain: "cluster.local" }, built.inbound.rules, "x").inbound), ["listeners"]);
+  }
+});
+
+test("config.json is canonical JSON: the fast serialisation gives canonicalJson's bytes", () => {
+  for (const [name, view] of Object.entries(VIEWS)) {
+    for (const id of ["", "f".repeat(64)]) {
+      const built = buildPipyView(pipyViewInputs(view), { trustDomain: "cluster.local", inboundPortOffset: 60000 });
+      const own = buildPipyProxyConfig(view, { trustDomain: "cluster.local", inboundPortOffset: 60000 }, built.inbound.rules, id);
+      assert.equal(pipyProxyConfigJson(own), `${canonicalJson(own)}\n`, name);
+    }
   }
 });
 

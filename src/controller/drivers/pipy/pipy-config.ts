@@ -273,7 +273,8 @@ export function buildPipyProxyConfig(view: ProxyView, options: PipyDriverOptions
   for (const e of uniqueSorted(view.inbound.endpoints)) {
     const listen = sidecarAddress(e, o.inboundPortOffset, warnings);
     if (listen === undefined) continue;
-    listeners.push({ listen, port: e.port, target: formatHostPort({ host: e.ip, port: e.port }), protocol: protocolOf(rules, e.port, view.inbound.protocols) });
+    // Keys in sorted order, here and below: see pipyProxyConfigJson.
+    listeners.push({ listen, port: e.port, protocol: protocolOf(rules, e.port, view.inbound.protocols), target: formatHostPort({ host: e.ip, port: e.port }) });
   }
   // Outbound and health listen on loopback. In a dev or test layout where the
   // proxy's endpoint is itself a loopback address (127.0.0.2, ...), they bind
@@ -281,14 +282,25 @@ export function buildPipyProxyConfig(view: ProxyView, options: PipyDriverOptions
   const first = view.inbound.endpoints[0]?.ip;
   const local = first !== undefined && isLoopback(first) ? first : "127.0.0.1";
   return {
-    schema: PIPY_CONFIG_SCHEMA,
-    proxy: { id: view.proxy.id, service: serviceKey(view.proxy.service), identity: identityName(view.proxy.identity, o.trustDomain) },
-    view: viewId,
     health: { listen: formatHostPort({ host: local, port: o.healthPort }) },
     inbound: { listeners },
     outbound: { listen: formatHostPort({ host: local, port: o.outboundPort }) },
+    proxy: { id: view.proxy.id, identity: identityName(view.proxy.identity, o.trustDomain), service: serviceKey(view.proxy.service) },
+    schema: PIPY_CONFIG_SCHEMA,
+    view: viewId,
     warnings,
   };
+}
+
+/**
+ * config.json's bytes: canonicalJson's output, without its key-sorting
+ * replacer. buildPipyProxyConfig writes every key in sorted order, so plain
+ * JSON.stringify (V8's fast path) gives the same bytes; this runs once per
+ * proxy per push, where the replacer was most of the per-proxy cost. A unit
+ * test checks the equality on every fixture.
+ */
+export function pipyProxyConfigJson(own: PipyProxyConfigV1): string {
+  return `${JSON.stringify(own, null, 2)}\n`;
 }
 
 /**

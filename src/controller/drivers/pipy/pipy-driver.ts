@@ -15,7 +15,7 @@ import type { ProxyView } from "../../catalog/types.js";
 import { canonicalJson, ConfigHasher } from "../config-hash.js";
 import type { ConfigFile, JsonPatchOp, PodBootstrap, PodView, ProxyConfig, SidecarDriver } from "../types.js";
 import { CODEBASE } from "./codebase/index.js";
-import { buildPipyProxyConfig, buildPipyView, PIPY_DEFAULTS, pipyViewInputs, type PipyDriverOptions, type PipyViewInputs } from "./pipy-config.js";
+import { buildPipyProxyConfig, buildPipyView, PIPY_DEFAULTS, pipyProxyConfigJson, pipyViewInputs, type PipyDriverOptions, type PipyViewInputs } from "./pipy-config.js";
 import { ViewCache, type SharedView, type ViewCacheStats } from "./view-cache.js";
 import { pipyPodPatch, podScrapeSettings, SIDECAR_METRICS_PATH, SIDECAR_METRICS_PORT } from "./pipy-pod-patch.js";
 
@@ -52,7 +52,7 @@ export class PipyDriver implements SidecarDriver {
   render(view: ProxyView): ProxyConfig {
     const shared = this.#views.get(pipyViewInputs(view));
     const own = buildPipyProxyConfig(view, this.#options, shared.rules, shared.id);
-    const configFile: ConfigFile = { path: CONFIG_FILE, content: Buffer.from(`${canonicalJson(own)}\n`, "utf8") };
+    const configFile: ConfigFile = { path: CONFIG_FILE, content: Buffer.from(pipyProxyConfigJson(own), "utf8") };
     // The scripts come first (main.js is the entry), then the shared view; both are hashed once per view, config.json per render.
     return { driver: this.name, files: [...this.#scripts, shared.file, configFile], hash: shared.hasher.hash([configFile]) };
   }

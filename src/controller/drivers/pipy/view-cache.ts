@@ -5,7 +5,7 @@
  * transport encodes it once and sends it by reference to agents that keep
  * shared files by hash (proxy-control-plane/config-message.ts).
  *
- * The key is the sha256 of the inputs' JSON. The inputs come from the
+ * The key is the inputs' JSON. The inputs come from the
  * catalog's view builder, which always writes their fields in the same order,
  * so equal inputs give equal JSON; inputs that differ only in key order get
  * two entries with the same rendered content and id (a spare render, never a
@@ -13,11 +13,10 @@
  * JSON.stringify without a replacer is V8's fast path: keying costs a fraction
  * of a render.
  *
- * Bounded by the bytes of the rendered files, least recently used first out:
+ * Bounded by the bytes of the rendered files and keys, least recently used first out:
  * a mesh-wide change leaves the previous generation of views behind, and they
  * go as the new ones come in.
  */
-import { createHash } from "node:crypto";
 import type { ConfigHasher } from "../config-hash.js";
 import type { ConfigFile } from "../types.js";
 import type { PipyInboundRuleV1, PipyViewInputs } from "./pipy-config.js";
@@ -39,11 +38,11 @@ export interface ViewCacheStats {
   /** Renders of a proxy that found its shared part in the cache. */
   readonly hits: number;
   readonly entries: number;
-  /** Bytes of the cached view.json files. */
+  /** Bytes of the cached view.json files and keys (the inputs' JSON). */
   readonly bytes: number;
 }
 
-/** Default bound: 32 MiB of view.json, ~16,000 views of 2 KB (a mesh-wide change holds two generations). */
+/** Default bound: 32 MiB of view.json and keys, ~8,000 views of 2 KB each (a mesh-wide change holds two generations). */
 export const DEFAULT_VIEW_CACHE_BYTES = 32 * 1024 * 1024;
 
 export class ViewCache {
@@ -61,7 +60,8 @@ export class ViewCache {
   }
 
   get(inputs: PipyViewInputs): SharedView {
-    const key = createHash("sha256").update(JSON.stringify(inputs)).digest("hex");
+    // The JSON itself is the key (a sha256 of it cost more than the Map's own string hashing); its length counts toward the bound.
+    const key = JSON.stringify(inputs);
     const hit = this.#entries.get(key);
     if (hit !== undefined) {
       this.#hits += 1;
@@ -72,12 +72,12 @@ export class ViewCache {
     const view = this.#render(inputs);
     this.#renders += 1;
     this.#entries.set(key, view);
-    this.#bytes += view.file.content.length;
+    this.#bytes += view.file.content.length + key.length;
     // The newest entry always stays, even alone over the bound: it is about to be sent.
     for (const [k, old] of this.#entries) {
       if (this.#bytes <= this.#maxBytes || k === key) break;
       this.#entries.delete(k);
-      this.#bytes -= old.file.content.length;
+      this.#bytes -= old.file.content.length + k.length;
     }
     return view;
   }
