@@ -7,6 +7,13 @@
  * (`MeshCatalog.proxyView`), rendering it with the PipyDriver (config.json +
  * the constant codebase, canonical JSON, sha256 over every file) and with the
  * JsonDriver (the view itself as canonical JSON). Needs no Pipy.
+ *
+ * Issue 17, one render per distinct view: the PipyDriver renders the shared
+ * /view.json once per distinct view inputs and config.json per proxy. Timed
+ * apart: a render whose shared part is cached (the common case in a push)
+ * and one whose shared part is new (a cache of one view, services cycling),
+ * and a mesh-wide change over every proxy (S × E, one per endpoint) with a
+ * fresh driver: its time and how many shared parts it rendered (expect S).
  */
 import { MeshCatalog, NO_CONNECTED_PROXIES } from "../src/controller/catalog/catalog.js";
 import type { ProxyView } from "../src/controller/catalog/types.js";
@@ -83,19 +90,39 @@ export function runRenderBenchmark(o: RenderBenchOptions): void {
     }
     const views: ProxyView[] = Array.from({ length: Math.min(o.services, o.renders) }, (_, i) => catalog.proxyView(input(i)));
     const view = meanMicros(o.renders, (i) => catalog.proxyView(input(i)));
-    const drivers: SidecarDriver[] = [new PipyDriver({ trustDomain: TRUST_DOMAIN, inboundPortOffset: 10000 }), new JsonDriver()];
+    const pipy = new PipyDriver({ trustDomain: TRUST_DOMAIN, inboundPortOffset: 10000 });
+    const drivers: SidecarDriver[] = [pipy, new JsonDriver()];
     const render = drivers.map((d) => meanMicros(o.renders, (i) => d.render(views[i % views.length]!)));
+    // Room for one view only, and consecutive renders are of different services: every shared part is rendered.
+    const uncached = new PipyDriver({ trustDomain: TRUST_DOMAIN, inboundPortOffset: 10000 }, { viewCacheBytes: 1 });
+    const missRender = meanMicros(o.renders, (i) => uncached.render(views[i % views.length]!));
+    // A mesh-wide change: every proxy (one per endpoint) rendered once by a driver that has seen none of the new views.
+    const proxies: ProxyView[] = [];
+    for (let s = 0; s < o.services; s++) {
+      for (let k = 0; k < o.perService; k++) {
+        proxies.push(catalog.proxyView({ proxyId: `proxy-${s}-${k}`, service: { namespace: NAMESPACE, name: `svc-${s}` }, addresses: [ip(s * o.perService + k)] }));
+      }
+    }
+    const fresh = new PipyDriver({ trustDomain: TRUST_DOMAIN, inboundPortOffset: 10000 });
+    const meshStarted = performance.now();
+    for (const v of proxies) fresh.render(v);
+    const meshMs = performance.now() - meshStarted;
     const bytes = drivers.map((d) => d.render(sample).files.reduce((x, f) => x + f.content.length, 0));
     const configJson = drivers.map((d) => d.render(sample).files.find((f) => f.path === "/config.json")!.content.length);
 
     const scenario = `render ${o.services} services x ${o.perService} endpoints`;
     o.report(scenario, "build one proxy view (catalog.proxyView)", view, "µs");
-    o.report(scenario, "render one view, PipyDriver (config.json + codebase, sha256)", render[0]!, "µs");
+    o.report(scenario, "render one view, PipyDriver (config.json + codebase, sha256; shared view.json cached)", render[0]!, "µs");
+    o.report(scenario, "render one view, PipyDriver, shared view.json rendered too (cache miss)", missRender, "µs");
+    o.report(scenario, `mesh-wide change: render all ${proxies.length} proxies, PipyDriver, fresh cache`, meshMs, "ms");
+    o.report(scenario, "mesh-wide change: PipyDriver render per proxy", (meshMs * 1000) / proxies.length, "µs");
+    o.report(scenario, "mesh-wide change: shared view.json renders (one per distinct view)", fresh.viewCacheStats().renders, "renders");
     o.report(scenario, "render one view, JsonDriver", render[1]!, "µs");
     o.report(scenario, "ratio render PipyDriver / JsonDriver", render[0]! / render[1]!, "x");
     o.report(scenario, "view + Pipy render per proxy", view + render[0]!, "µs");
     o.report(scenario, "PipyDriver config.json per proxy", configJson[0]!, "bytes");
-    o.report(scenario, "PipyDriver all files per proxy (codebase + config.json)", bytes[0]!, "bytes");
+    o.report(scenario, "PipyDriver view.json per distinct view", drivers[0]!.render(sample).files.find((f) => f.path === "/view.json")!.content.length, "bytes");
+    o.report(scenario, "PipyDriver all files per proxy (codebase + view.json + config.json)", bytes[0]!, "bytes");
     o.report(scenario, "JsonDriver config.json per proxy", configJson[1]!, "bytes");
   } finally {
     stop.abort();

@@ -11,7 +11,7 @@
  * controller sends it in full again. Pipy never sees unverified bytes.
  */
 import { createHash } from "node:crypto";
-import { readdir, readFile, stat, unlink } from "node:fs/promises";
+import { readdir, readFile, stat, unlink, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../common/atomic-file.js";
 import { MeshfedError } from "../common/errors.js";
@@ -25,7 +25,11 @@ export const FILE_CACHE_ERRORS = {
 } as const;
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-/** Kept on disk at most; the oldest go first. A controller upgrade adds one codebase, so a few are enough. */
+/**
+ * Kept on disk at most, least recently used out (a reference touches its
+ * file). A controller upgrade adds one codebase; every change of the proxy's
+ * shared view (/view.json) adds one file, which ages out after 64 - 20 more.
+ */
 export const MAX_CACHED_FILES = 64;
 
 export function sha256Hex(content: Uint8Array): string {
@@ -82,6 +86,12 @@ export class FileCache {
       await unlink(path).catch(() => undefined);
       return undefined;
     }
+    // Used now: newest again, so the pruning (least recently used out) keeps
+    // the files every config refers to (the codebase) while the shared views
+    // of past configs (one per change) age out. The controller mirrors this
+    // order (config-message.ts rememberSentFiles).
+    const now = new Date();
+    await utimes(path, now, now).catch(() => undefined);
     return content;
   }
 

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { CODEBASE } from "../../src/controller/drivers/pipy/codebase/index.js";
 import { PipyDriver, type PipyDriverOptions } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import type { ProxyView } from "../../src/controller/catalog/types.js";
+import { canonicalJson } from "../../src/controller/drivers/config-hash.js";
 
 export type PipyModule = Record<string, (...args: unknown[]) => unknown>;
 
@@ -27,11 +28,34 @@ export function loadPipyModule(path: string, imports: Record<string, unknown>, g
   return fn(...values, ...Object.values(globals));
 }
 
-/** The config.json the driver renders for a view, parsed. */
+/**
+ * The config the scripts run on for a proxy's files: /config.js itself, run
+ * over /config.json and the /view.json it names (Pipy's `pipy.load` and
+ * `JSON.decode` stubbed). null when config.js would refuse them.
+ */
+export function effectiveConfig(files: readonly { path: string; content: Uint8Array }[]): unknown {
+  const load = (path: string): string | null => {
+    const f = files.find((x) => x.path === `/${path}`);
+    return f === undefined ? null : Buffer.from(f.content).toString("utf8");
+  };
+  return loadPipyModule("/config.js", {}, { pipy: { load }, JSON: { decode: (s: string) => JSON.parse(s) as unknown } });
+}
+
+/**
+ * The merged config as canonical JSON, the bytes the single config.json had
+ * before the split into config.json + view.json: what the goldens hold.
+ */
+export function effectiveConfigJson(files: readonly { path: string; content: Uint8Array }[]): string {
+  const config = effectiveConfig(files);
+  assert.ok(config !== null, "config.json and view.json accepted by /config.js");
+  return `${canonicalJson(config)}\n`;
+}
+
+/** The config the driver renders for a view (config.json and view.json merged by /config.js), parsed. */
 export function renderedConfig(view: ProxyView, options: Partial<PipyDriverOptions> = {}): unknown {
-  const f = new PipyDriver({ trustDomain: "cluster.local", ...options }).render(view).files.find((x) => x.path === "/config.json");
-  assert.ok(f, "config.json rendered");
-  return JSON.parse(Buffer.from(f.content).toString("utf8"));
+  const config = effectiveConfig(new PipyDriver({ trustDomain: "cluster.local", ...options }).render(view).files);
+  assert.ok(config !== null, "config.json and view.json rendered and accepted by /config.js");
+  return config;
 }
 
 /**

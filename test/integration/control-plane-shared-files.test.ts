@@ -1,8 +1,10 @@
 // Content-addressed files (issue 17) against the real controller with the
 // Pipy driver: an agent of the previous version (no FileCache in its Hello)
-// keeps getting every file in full, exactly as before; an agent with
-// FileCache gets the shared codebase once with its hashes, then by reference,
-// and a reconnect that lists the hashes gets references only.
+// keeps getting every file in full, exactly as before (the codebase, the
+// shared /view.json and its /config.json, which /config.js merges); an agent
+// with FileCache gets the shared codebase and view once with their hashes,
+// then by reference, and a reconnect that lists the hashes gets references
+// only. Two proxies of one service get the very same view.json.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -11,6 +13,7 @@ import { enroll, TestStream } from "../helpers/grpc-agent.js";
 import { startTestController, type TestController } from "../helpers/in-process-controller.js";
 import { CODEBASE } from "../../src/controller/drivers/pipy/codebase/index.js";
 import type { ControllerMessage__Output } from "../../src/common/proto.js";
+import { effectiveConfig } from "../helpers/pipyjs.js";
 
 const HOSTS = (dbAddress: string) => `hosts:
   - name: web-1
@@ -78,7 +81,13 @@ test("an agent of the previous version (no FileCache) gets every file in full, w
       assert.ok(f.content.length > 0);
     }
   }
-  assert.ok(Buffer.from(second.files.at(-1)!.content).includes("127.0.0.4"));
+  for (const c of [first, second]) assert.deepEqual(c.files.slice(CODEBASE.length).map((f) => f.path), ["/view.json", "/config.json"]);
+  // The db's new address is in the shared part; the scripts (config.js, as Pipy runs it) see it merged with the proxy's own part.
+  assert.ok(Buffer.from(second.files.at(-2)!.content).includes("127.0.0.4"));
+  const merged = effectiveConfig(second.files) as { proxy: { service: string }; inbound: { listeners: Array<{ target: string }> }; outbound: { services: Array<{ service: string; direct: { endpoints: string[] } }> } };
+  assert.equal(merged.proxy.service, "shop/web");
+  assert.deepEqual(merged.inbound.listeners.map((l) => l.target), ["127.0.0.2:8080"]);
+  assert.deepEqual(merged.outbound.services.map((x) => [x.service, x.direct.endpoints]), [["shop/db", ["127.0.0.4:15432"]]]);
 });
 
 test("an agent with FileCache gets the codebase once with its hashes, then by reference; a reconnect listing them gets references only", async (t) => {
@@ -92,32 +101,77 @@ test("an agent with FileCache gets the codebase once with its hashes, then by re
     assert.equal(f.byReference, false);
     assert.equal(sha256(f.content), f.sha256);
   }
+  const view = first.files.at(-2)!;
+  assert.equal(view.path, "/view.json");
+  assert.equal(sha256(view.content), view.sha256, "the shared view carries its sha256");
   const own = first.files.at(-1)!;
   assert.equal(own.path, "/config.json");
   assert.equal(own.sha256, "", "the per-proxy file is not content-addressed");
+  assert.ok(JSON.parse(Buffer.from(own.content).toString("utf8")).view === view.sha256, "config.json names its view by hash");
 
   await moveDb(ctl, "127.0.0.4");
   const second = (await stream.next((m) => m.message === "config" && m.config!.version > first.version, 10_000)).config!;
   ack(stream, second);
   assert.deepEqual(second.files.slice(0, CODEBASE.length).map((f) => [f.byReference, f.sha256, f.content.length]), CODEBASE_HASHES.map((h) => [true, h, 0]));
-  assert.ok(Buffer.from(second.files.at(-1)!.content).includes("127.0.0.4"));
+  // A new view (the db moved): in full with its hash; the agent holds the old one too.
+  const newView = second.files.at(-2)!;
+  assert.equal(newView.byReference, false);
+  assert.notEqual(newView.sha256, view.sha256);
+  assert.ok(Buffer.from(newView.content).includes("127.0.0.4"));
   // The config's hash is over the files' contents: the same whether they travel in full or by reference.
   stream.close();
 
   // A restarted agent: it holds the files (and not this config): references only, and the same hash as a full render.
-  const again = open({ supported: true, sha256: CODEBASE_HASHES });
+  const held = [newView.sha256, ...CODEBASE_HASHES];
+  const again = open({ supported: true, sha256: held });
   const third = (await again.next((m) => m.message === "config", 10_000)).config!;
   assert.equal(third.hash, second.hash);
-  assert.ok(third.files.slice(0, CODEBASE.length).every((f) => f.byReference && f.content.length === 0));
+  assert.ok(third.files.slice(0, -1).every((f) => f.byReference && f.content.length === 0));
   assert.equal(configs(again).length, 1);
 
   // One that lists only some of them (one was corrupted and deleted) gets exactly that one in full.
   const missing = CODEBASE_HASHES[2]!;
-  const partial = open({ supported: true, sha256: CODEBASE_HASHES.filter((h) => h !== missing) });
+  const partial = open({ supported: true, sha256: held.filter((h) => h !== missing) });
   const fourth = (await partial.next((m) => m.message === "config", 10_000)).config!;
   const full = fourth.files.filter((f) => !f.byReference);
   assert.deepEqual(full.map((f) => f.sha256), [missing, ""]);
   assert.equal(sha256(full[0]!.content), missing);
+});
+
+test("two proxies of one service get the very same view.json (one render) and their own config.json", async (t) => {
+  const ctl = await startTestController(t, { hosts: HOSTS("127.0.0.3"), smi: { "access.yaml": WEB_TO_DB } });
+  const ca = await ctl.api<string>("/api/v1/ca");
+  const { token } = await ctl.api<{ token: string }>("/api/v1/tokens", { service: "shop/web", ttl: "10m", uses: 2 });
+  const firsts = [];
+  for (const address of ["127.0.0.2", "127.0.0.5"]) {
+    const { keyPem, response } = await enroll(ctl.grpcAddress, ca, token);
+    const stream = new TestStream(ctl.grpcAddress, ca, keyPem, response.certificatePem);
+    t.after(() => stream.close());
+    stream.send({ hello: {
+      proxyId: response.proxyId, hostAddresses: [address], endpoints: [{ ip: address, port: 8080 }],
+      agentVersion: "test", proxyVersion: "", configVersion: 0, configHash: "", fileCache: { supported: true, sha256: CODEBASE_HASHES },
+    } });
+    firsts.push({ address, stream });
+  }
+  // The first config may come before the agents provider has its endpoint: wait for the one with its own listener.
+  const listening = async (x: { address: string; stream: TestStream }) => {
+    const m = await x.stream.next((c) => c.message === "config" && Buffer.from(c.config!.files.at(-1)!.content).includes(`${x.address}:8080`), 15_000);
+    return { address: x.address, config: m.config! };
+  };
+  const latest = [await listening(firsts[0]!), await listening(firsts[1]!)];
+  const [a, b] = latest.map((x) => ({ address: x.address, view: x.config.files.at(-2)!, own: x.config.files.at(-1)! }));
+  assert.equal(a!.view.path, "/view.json");
+  assert.equal(a!.view.sha256, b!.view.sha256, "one shared view");
+  // Each stream got it in full once (with its hash), later pushes of the same view by reference.
+  const inFull = (x: { stream: TestStream }, sha: string) => configs(x.stream).flatMap((c) => c.files).find((f) => f.sha256 === sha && !f.byReference)!;
+  const [fullA, fullB] = [inFull(firsts[0]!, a!.view.sha256), inFull(firsts[1]!, a!.view.sha256)];
+  assert.equal(sha256(fullA.content), a!.view.sha256);
+  assert.ok(Buffer.from(fullA.content).equals(Buffer.from(fullB.content)), "byte-equal shared parts");
+  for (const x of [a!, b!]) {
+    const own = JSON.parse(Buffer.from(x.own.content).toString("utf8")) as { view: string; inbound: { listeners: Array<{ target: string }> } };
+    assert.equal(own.view, a!.view.sha256);
+    assert.deepEqual(own.inbound.listeners.map((l) => l.target), [`${x.address}:8080`], "each config.json holds its own listeners");
+  }
 });
 
 test("a Hello listing malformed hashes is refused at the edge (MESHFED_HELLO_INVALID)", async (t) => {

@@ -90,7 +90,7 @@ test("real Pipy: polls the controller repo over mTLS, loads every file, reports 
   const pipy = await runPipy(t, f, p);
 
   const base = `/repo/${p.proxyId}/`;
-  const manifest = ["/main.js", "/config.js", "/tls.js", "/config.json", "/certs/service.crt", "/certs/service.key", "/certs/ca.pem"];
+  const manifest = ["/main.js", "/config.js", "/tls.js", "/view.json", "/config.json", "/certs/service.crt", "/certs/service.key", "/certs/ca.pem"];
   await waitFor(() => f.events.some((e) => e.method === "POST" && e.path === base && e.status === 201), { what: "a status POST from Pipy", timeoutMs: 60_000 });
   for (const file of manifest) assert.ok(f.events.some((e) => e.method === "GET" && e.path === `/repo/${p.proxyId}${file}` && e.status === 200), `Pipy fetched ${file}`);
   assert.equal(f.events.filter((e) => e.status >= 400).length, 0, JSON.stringify(f.events.filter((e) => e.status >= 400)));

@@ -6,8 +6,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { FileCache, MAX_CACHED_FILES } from "../../src/agent/file-cache.js";
+import { silentLogger } from "../../src/common/logger.js";
 import { connectedAgent } from "../helpers/agent-connected.js";
 import { http } from "../helpers/agent-testbed.js";
 import { waitFor } from "../helpers/wait.js";
@@ -77,4 +80,26 @@ test("a shared file whose bytes do not hash to the sha256 sent with it is NACKed
   assert.match(nack.error, /hashes to/);
   await assert.rejects(stat(join(cfg.dataDir, "files", LIB_SHA)));
   await assert.rejects(stat(join(cfg.dataDir, "config", "received.json")), "nothing of it is stored");
+});
+
+test("the cache prunes least recently used: a file referenced again outlives files sent in full after it", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "mfvw-files-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cache = new FileCache(dir, silentLogger());
+  const blobs = Array.from({ length: MAX_CACHED_FILES }, (_, i) => Buffer.from(`shared file ${i}\n`));
+  const shas = blobs.map((b) => createHash("sha256").update(b).digest("hex"));
+  for (const [i, b] of blobs.entries()) {
+    await cache.put(shas[i]!, b);
+    // Explicit ages (file 0 oldest), so the order does not depend on the file system's timestamp resolution.
+    await utimes(join(dir, shas[i]!), 1_000_000 + i, 1_000_000 + i);
+  }
+  assert.deepEqual(await cache.get(shas[0]!), blobs[0], "the oldest, used again (as a reference would)");
+  const extra = Buffer.from("one more\n");
+  const extraSha = createHash("sha256").update(extra).digest("hex");
+  await cache.put(extraSha, extra);
+  const listed = await cache.list();
+  assert.equal(listed.length, MAX_CACHED_FILES);
+  assert.ok(listed.includes(shas[0]!), "the used file stayed");
+  assert.ok(!listed.includes(shas[1]!), "the least recently used one went");
+  assert.equal(await cache.get(shas[1]!), undefined);
 });

@@ -8,7 +8,7 @@ import { JsonDriver } from "../../src/controller/drivers/json/json-driver.js";
 import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import type { ProxyConfig } from "../../src/controller/drivers/types.js";
 import { createHash } from "node:crypto";
-import { acceptingEncodedMessages, encodeConfigMessage, sharedFileSha256 } from "../../src/controller/proxy-control-plane/config-message.js";
+import { acceptingEncodedMessages, AGENT_FILE_CACHE_FLOOR, encodeConfigMessage, rememberSentFiles, sharedFileSha256 } from "../../src/controller/proxy-control-plane/config-message.js";
 import { splitView, VIEWS } from "./pipy-fixtures.js";
 
 const connect = loadProto().meshfed.v1.ProxyControlPlane.service.Connect;
@@ -123,4 +123,26 @@ test("FileCache: the hand-encoded reference and full-with-hash entries are what 
   } satisfies ControllerMessage);
   assert.deepEqual(encodeConfigMessage(9, mixed, new Set()).bytes, asProtobufjs(false));
   assert.deepEqual(encodeConfigMessage(9, mixed, new Set([sha])).bytes, asProtobufjs(true));
+});
+
+test("the record of an agent's files follows its use order and its bound: the codebase stays, past views age out", () => {
+  const pipy2 = new PipyDriver({ trustDomain: "cluster.local" });
+  const held = new Set<string>();
+  let codebase: string[] = [];
+  const views: string[] = [];
+  // 100 changes of the proxy's view on one stream, each pushed once.
+  for (let i = 0; i < 100; i++) {
+    const view = { ...splitView, outbound: [{ ...splitView.outbound[0]!, endpoints: [{ ip: `10.9.${i}.1`, port: 8080 }] }] };
+    const message = encodeConfigMessage(i + 1, pipy2.render(view), held);
+    rememberSentFiles(held, message);
+    if (i === 0) codebase = [...message.sharedInFull].slice(0, -1);
+    else assert.deepEqual(message.referenced, codebase, `push ${i + 1}: the codebase by reference (it was never forgotten)`);
+    views.push(message.sharedInFull.at(-1)!);
+    assert.ok(held.size <= AGENT_FILE_CACHE_FLOOR);
+  }
+  assert.equal(codebase.length, 19);
+  assert.equal(held.size, AGENT_FILE_CACHE_FLOOR);
+  for (const sha of codebase) assert.ok(held.has(sha));
+  // What is left besides the codebase: the newest views, oldest forgotten first.
+  assert.deepEqual([...held].filter((s) => !codebase.includes(s)), views.slice(-(AGENT_FILE_CACHE_FLOOR - codebase.length)));
 });

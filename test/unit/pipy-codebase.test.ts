@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { CODEBASE } from "../../src/controller/drivers/pipy/codebase/index.js";
-import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import { noOutboundView, splitView, tcpView } from "./pipy-fixtures.js";
+import { renderedConfig } from "../helpers/pipyjs.js";
 
 const run = promisify(execFile);
 
@@ -56,10 +56,7 @@ function load(path: string, imports: Record<string, unknown>, globals: Record<st
   return fn(...args);
 }
 
-const configOf = (view: typeof splitView): unknown => {
-  const f = new PipyDriver({ trustDomain: "cluster.local" }).render(view).files.find((x) => x.path === "/config.json")!;
-  return JSON.parse(Buffer.from(f.content).toString("utf8"));
-};
+const configOf = (view: typeof splitView): unknown => renderedConfig(view);
 
 test("routing.js admits TrafficTarget sources only, matches path/method/header rules and TCP ports", () => {
   const routing = load("/routing.js", { "/config.js": configOf(noOutboundView) });

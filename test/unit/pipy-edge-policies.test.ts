@@ -14,7 +14,7 @@ import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import type { Egress, IngressBackend } from "../../src/controller/spec/policy-types.js";
 import type { MeshSpecSnapshot } from "../../src/controller/spec/types.js";
 import { FakeConnected, FakeProvider, FakeSpec } from "../helpers/fake-sources.js";
-import { loadPipyModule, renderedConfig } from "../helpers/pipyjs.js";
+import { effectiveConfigJson, loadPipyModule, renderedConfig } from "../helpers/pipyjs.js";
 
 const GOLDEN = fileURLToPath(new URL("../../../test/golden/pipy/", import.meta.url));
 const driver = new PipyDriver({ trustDomain: "cluster.local" });
@@ -48,8 +48,8 @@ function setup(t: TestContext, spec: Partial<MeshSpecSnapshot>) {
   return { catalog, provider, view };
 }
 
-const configJson = (view: Parameters<PipyDriver["render"]>[0]): string =>
-  Buffer.from(driver.render(view).files.find((f) => f.path === "/config.json")!.content).toString("utf8");
+// The merged config (config.json + view.json through /config.js): the bytes of the single config.json before the split.
+const configJson = (view: Parameters<PipyDriver["render"]>[0]): string => effectiveConfigJson(driver.render(view).files);
 
 async function golden(name: string, actual: string): Promise<void> {
   const file = `${GOLDEN}${name}.config.json`;

@@ -8,6 +8,7 @@ import type { ProxyView } from "../../src/controller/catalog/types.js";
 import { CODEBASE } from "../../src/controller/drivers/pipy/codebase/index.js";
 import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import type { PipyConfigV1 } from "../../src/controller/drivers/pipy/pipy-config.js";
+import { effectiveConfigJson } from "../helpers/pipyjs.js";
 
 const GOLDEN = fileURLToPath(new URL("../../../test/golden/pipy/accounts.config.json", import.meta.url));
 const sa = (name: string) => ({ kind: "ServiceAccount" as const, namespace: "bookstore", name });
@@ -37,7 +38,8 @@ const view: ProxyView = {
   ],
 };
 
-const render = (): string => Buffer.from(new PipyDriver({ trustDomain: "cluster.local" }).render(view).files.find((f) => f.path === "/config.json")!.content).toString("utf8");
+// The merged config (config.json + view.json through /config.js): the bytes of the single config.json before the split.
+const render = (): string => effectiveConfigJson(new PipyDriver({ trustDomain: "cluster.local" }).render(view).files);
 
 test("golden: accounts view renders every identity of each target", async () => {
   const actual = render();

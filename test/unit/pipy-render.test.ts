@@ -1,24 +1,23 @@
-// Golden files for the Pipy driver's config.json, and the properties every
-// render must have: entry first, deterministic, key order irrelevant, no keys.
+// Golden files for the Pipy driver's config, and the properties every render
+// must have: entry first, deterministic, key order irrelevant, no keys. The
+// goldens hold the merged config (config.json + view.json through /config.js),
+// which is byte for byte the single config.json of before the split.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { PipyDriver, PIPY_CONFIG_SCHEMA } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import { reverseKeys, splitView, VIEWS } from "./pipy-fixtures.js";
+import { effectiveConfig, effectiveConfigJson } from "../helpers/pipyjs.js";
 
 // Goldens live in the source tree (test/golden/pipy), found from dist*/test/unit.
 const GOLDEN = fileURLToPath(new URL("../../../test/golden/pipy/", import.meta.url));
 const driver = new PipyDriver({ trustDomain: "cluster.local" });
 
-const configJson = (files: readonly { path: string; content: Uint8Array }[]): string => {
-  const f = files.find((x) => x.path === "/config.json");
-  assert.ok(f, "config.json rendered");
-  return Buffer.from(f.content).toString("utf8");
-};
+const configJson = effectiveConfigJson;
 
 for (const [name, view] of Object.entries(VIEWS)) {
-  test(`golden: ${name} view renders the expected config.json`, async () => {
+  test(`golden: ${name} view renders the expected config (config.json + view.json)`, async () => {
     const actual = configJson(driver.render(view).files);
     const file = `${GOLDEN}${name}.config.json`;
     if (process.env.UPDATE_GOLDEN === "1") await writeFile(file, actual);
@@ -26,11 +25,11 @@ for (const [name, view] of Object.entries(VIEWS)) {
   });
 }
 
-test("the manifest starts with /main.js and ends with /config.json; every module is there", () => {
+test("the manifest starts with /main.js and ends with /view.json, /config.json; every module is there", () => {
   const { files, driver: name } = driver.render(splitView);
   assert.equal(name, "pipy");
   assert.deepEqual(files.map((f) => f.path), [
-    "/main.js", "/config.js", "/tls.js", "/routing.js", "/balancing.js", "/replies.js", "/retry.js", "/circuit-breaker.js", "/rate-limit.js", "/inbound.js", "/outbound.js", "/tcp.js", "/transparent.js", "/cidr.js", "/egress.js", "/ingress.js", "/metrics.js", "/scrape.js", "/health.js", "/config.json",
+    "/main.js", "/config.js", "/tls.js", "/routing.js", "/balancing.js", "/replies.js", "/retry.js", "/circuit-breaker.js", "/rate-limit.js", "/inbound.js", "/outbound.js", "/tcp.js", "/transparent.js", "/cidr.js", "/egress.js", "/ingress.js", "/metrics.js", "/scrape.js", "/health.js", "/view.json", "/config.json",
   ]);
 });
 
@@ -60,7 +59,7 @@ test("a change in the view changes the hash; a new driver instance does not", ()
 test("config.json is schema v1, names identities by DNS name and carries no key material", () => {
   for (const view of Object.values(VIEWS)) {
     const { files } = driver.render(view);
-    const config = JSON.parse(configJson(files)) as { schema: string; proxy: { identity: string } };
+    const config = effectiveConfig(files) as { schema: string; proxy: { identity: string } };
     assert.equal(config.schema, PIPY_CONFIG_SCHEMA);
     assert.match(config.proxy.identity, /^[a-z0-9-]+\.[a-z0-9-]+\.svc\.cluster\.local$/);
     for (const f of files) assert.doesNotMatch(Buffer.from(f.content).toString("utf8"), /-----BEGIN [A-Z ]*PRIVATE KEY-----/);

@@ -13,6 +13,7 @@ import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import { pipyRetry, retryStatuses } from "../../src/controller/drivers/pipy/resilience-config.js";
 import type { Retry, UpstreamTrafficSetting } from "../../src/controller/spec/policy-types.js";
 import { FakeConnected, FakeProvider, FakeSpec } from "../helpers/fake-sources.js";
+import { effectiveConfigJson } from "../helpers/pipyjs.js";
 import { noOutboundView, splitView } from "./pipy-fixtures.js";
 
 const GOLDEN = fileURLToPath(new URL("../../../test/golden/pipy/", import.meta.url));
@@ -59,11 +60,8 @@ function bookstoreCatalog(t: { after: (fn: () => void) => void }): { spec: FakeS
   return { spec, catalog };
 }
 
-const configJson = (view: Parameters<PipyDriver["render"]>[0]): string => {
-  const f = driver.render(view).files.find((x) => x.path === "/config.json");
-  assert.ok(f);
-  return Buffer.from(f.content).toString("utf8");
-};
+// The merged config (config.json + view.json through /config.js): the bytes of the single config.json before the split.
+const configJson = (view: Parameters<PipyDriver["render"]>[0]): string => effectiveConfigJson(driver.render(view).files);
 
 async function golden(name: string, actual: string): Promise<void> {
   const file = `${GOLDEN}${name}.config.json`;

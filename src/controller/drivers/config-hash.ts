@@ -15,9 +15,14 @@ export function hashConfigFiles(files: readonly ConfigFile[]): string {
 export class ConfigHasher {
   readonly #prefix: Hash;
 
-  constructor(prefix: readonly ConfigFile[]) {
-    this.#prefix = createHash("sha256");
+  constructor(prefix: readonly ConfigFile[], from?: Hash) {
+    this.#prefix = from ?? createHash("sha256");
     for (const f of prefix) feed(this.#prefix, f);
+  }
+
+  /** A hasher whose prefix is this one's followed by `more` (this one is unchanged). */
+  extend(more: readonly ConfigFile[]): ConfigHasher {
+    return new ConfigHasher(more, this.#prefix.copy());
   }
 
   hash(rest: readonly ConfigFile[]): string {

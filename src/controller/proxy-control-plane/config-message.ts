@@ -30,8 +30,40 @@ import type { ConfigFile, ProxyConfig } from "../drivers/types.js";
 
 /** A ControllerMessage already encoded; the Connect serializer passes its bytes through unchanged. */
 export class EncodedControllerMessage {
-  /** sha256 of the shared files this message carries in full (the agent caches them once it has it). */
-  constructor(readonly bytes: Buffer, readonly sharedInFull: readonly string[] = []) {}
+  /**
+   * sharedInFull: sha256 of the shared files this message carries in full
+   * (the agent caches them once it has it); referenced: those it names by
+   * reference (the agent marks them used).
+   */
+  constructor(readonly bytes: Buffer, readonly sharedInFull: readonly string[] = [], readonly referenced: readonly string[] = []) {}
+}
+
+/**
+ * How many shared files an agent keeps at least, least recently used out
+ * (src/agent/file-cache.ts MAX_CACHED_FILES; a file is used when sent in full
+ * or referenced). The controller's record of an agent's files is bounded the
+ * same way, so it never refers to a file the agent has pruned, and it stays
+ * small however many views a long-lived stream sees.
+ */
+export const AGENT_FILE_CACHE_FLOOR = 64;
+
+/**
+ * Records a message written to an agent in `held` (its files by hash, in use
+ * order, oldest first): files sent in full or referenced become the newest;
+ * beyond AGENT_FILE_CACHE_FLOOR the oldest are forgotten (sent in full again
+ * if needed).
+ */
+export function rememberSentFiles(held: Set<string>, message: EncodedControllerMessage): void {
+  for (const list of [message.referenced, message.sharedInFull]) {
+    for (const sha of list) {
+      held.delete(sha);
+      held.add(sha);
+    }
+  }
+  for (const sha of held) {
+    if (held.size <= AGENT_FILE_CACHE_FLOOR) break;
+    held.delete(sha);
+  }
 }
 
 /** What the agent on the stream holds by hash; absent: an agent without FileCache (full files, the old bytes). */
@@ -88,11 +120,15 @@ export function encodeConfigMessage(version: number, config: ProxyConfig, cache?
   const driver = Buffer.from(config.driver, "utf8");
   const hash = Buffer.from(config.hash, "utf8");
   const sharedInFull: string[] = [];
+  const referenced: string[] = [];
   const entries = config.files.map((file) => {
     if (!Object.isFrozen(file)) return pendingEntry(file);
     if (cache === undefined) return sharedEntry(file);
     const e = encodingsOf(file);
-    if (cache.has(e.sha256)) return referenceEntry(file, e);
+    if (cache.has(e.sha256)) {
+      referenced.push(e.sha256);
+      return referenceEntry(file, e);
+    }
     sharedInFull.push(e.sha256);
     return fullWithHashEntry(file, e);
   });
@@ -109,7 +145,7 @@ export function encodeConfigMessage(version: number, config: ProxyConfig, cache?
   at = writeBytes(out, at, CONFIG_VERSION_HASH, hash);
   for (const e of entries) at = Buffer.isBuffer(e) ? at + e.copy(out, at) : writeEntry(out, at, e);
   if (at !== out.length) throw new Error(`config message encoding wrote ${at} of ${out.length} bytes`);
-  return new EncodedControllerMessage(out, sharedInFull);
+  return new EncodedControllerMessage(out, sharedInFull, referenced);
 }
 
 /** A per-proxy file, written straight into the message buffer. */

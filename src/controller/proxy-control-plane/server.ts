@@ -345,7 +345,8 @@ export class ProxyControlPlane {
     session.configVersion = valid.configVersion;
     session.configHash = valid.configHash;
     session.dns = valid.dns;
-    if (valid.fileCache !== null) session.fileCache = new Set(valid.fileCache);
+    // The Hello lists them newest first; the session's record keeps use order, oldest first (config-message.ts rememberSentFiles).
+    if (valid.fileCache !== null) session.fileCache = new Set([...valid.fileCache].reverse());
     if (valid.capture !== null) session.capture = { ...valid.capture, at: new Date().toISOString() };
 
     const replaced = this.sessions.add(session);

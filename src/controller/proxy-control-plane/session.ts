@@ -14,7 +14,7 @@ import type { ServiceRef } from "../../common/service.js";
 import type { AgentMessage__Output, ControllerMessage } from "../../common/proto.js";
 import type { CertificateWithKey } from "../certificates/types.js";
 import type { ProxyConfig } from "../drivers/types.js";
-import { EncodedControllerMessage, encodeConfigMessage, type OutgoingControllerMessage } from "./config-message.js";
+import { EncodedControllerMessage, encodeConfigMessage, rememberSentFiles, type OutgoingControllerMessage } from "./config-message.js";
 import { meshNamesMessage, type MeshNameTable } from "./mesh-names.js";
 import type { EndpointHealthInfo } from "../providers/types.js";
 import { toWireProbe, type HealthProbe } from "../../common/health-probe.js";
@@ -245,7 +245,7 @@ export class ProxySession {
     this.#inFlight += 1;
     // Counted as held once written: a later config on this stream arrives after it, so it may refer to these files.
     // (A pending config replaced before it was written never got here: its successor was encoded with the files in full.)
-    if (this.fileCache !== undefined && message instanceof EncodedControllerMessage) for (const sha of message.sharedInFull) this.fileCache.add(sha);
+    if (this.fileCache !== undefined && message instanceof EncodedControllerMessage) rememberSentFiles(this.fileCache, message);
     const accepted = this.#stream.write(message, () => {
       this.#inFlight -= 1;
       this.#flush();

@@ -45,7 +45,7 @@ export interface PipyIngressRuleV1 {
 type MatchOf = (m: HttpMatch) => PipyHttpMatchV1;
 
 /** `{ egress }` for the outbound section, or nothing. */
-export function egressConfig(view: ProxyView, match: MatchOf, warnings: string[]): { egress?: { readonly rules: readonly PipyEgressRuleV1[] } } {
+export function egressConfig(view: Pick<ProxyView, "egress">, match: MatchOf, warnings: string[]): { egress?: { readonly rules: readonly PipyEgressRuleV1[] } } {
   if (!view.egress) return {};
   for (const host of view.egress.meshHosts) warnings.push(`egress host ${host} is a mesh service: the mesh route wins, the Egress rule for it is left out`);
   const rules: PipyEgressRuleV1[] = [];
@@ -65,7 +65,7 @@ export function egressConfig(view: ProxyView, match: MatchOf, warnings: string[]
 }
 
 /** `{ ingress }` for the inbound section, or nothing. */
-export function ingressConfig(view: ProxyView, match: MatchOf, warnings: string[]): { ingress?: readonly PipyIngressRuleV1[] } {
+export function ingressConfig(view: { readonly inbound: Pick<ProxyView["inbound"], "ingress"> }, match: MatchOf, warnings: string[]): { ingress?: readonly PipyIngressRuleV1[] } {
   const rules = view.inbound.ingress;
   if (!rules || rules.length === 0) return {};
   return {

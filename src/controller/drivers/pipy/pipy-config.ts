@@ -1,8 +1,13 @@
 /**
- * The per-proxy `/config.json` of the Pipy driver, schema
- * "meshfed.io/pipy-config/v1" (docs/pipy.md, "config.json"). Built from one
- * ProxyView, pure: the same view and options always give the same object, and
- * canonicalJson turns it into the same bytes.
+ * The config of the Pipy driver (docs/pipy.md, "config.json"), in two parts
+ * (issue 17): `/config.json` (schema "meshfed.io/pipy-config/v1"), what is
+ * the proxy's own (id, service, identity, listeners, loopback addresses), and
+ * `/view.json` ("meshfed.io/pipy-view/v1"), what every proxy with the same
+ * PipyViewInputs shares (rules, outbound services, egress, resilience,
+ * capture), rendered once per distinct inputs (view-cache.ts). /config.js
+ * merges them into PipyConfigV1, the single config.json of before. Pure: the
+ * same view and options always give the same objects, and canonicalJson turns
+ * them into the same bytes.
  *
  * What is deliberately NOT here: private keys and certificates. The agent
  * adds them to the codebase it serves to its local Pipy over loopback
@@ -19,6 +24,7 @@ import { pipyInboundRateLimit, pipyLimits, pipyRetry, type PipyInboundRateLimitV
 import { compareStrings } from "../../../common/compare.js";
 
 export const PIPY_CONFIG_SCHEMA = "meshfed.io/pipy-config/v1";
+export const PIPY_VIEW_SCHEMA = "meshfed.io/pipy-view/v1";
 
 /** Where the agent puts the service certificate in the codebase it serves (see src/agent). */
 export const CERT_PATHS = { cert: "certs/service.crt", key: "certs/service.key", ca: "certs/ca.pem" } as const;
@@ -127,6 +133,29 @@ export interface PipyOutboundServiceV1 {
   readonly retry?: PipyRetryV1;
 }
 
+/** `/config.json`: the per-proxy part (schema meshfed.io/pipy-config/v1 with `view`). */
+export interface PipyProxyConfigV1 {
+  readonly schema: typeof PIPY_CONFIG_SCHEMA;
+  readonly proxy: PipyConfigV1["proxy"];
+  /** sha256 (hex) of the /view.json this config runs with: which shared view the proxy has. */
+  readonly view: string;
+  readonly health: PipyConfigV1["health"];
+  readonly inbound: { readonly listeners: readonly PipyInboundListenerV1[] };
+  readonly outbound: { readonly listen: string };
+  readonly warnings: readonly string[];
+}
+
+/** `/view.json`: the part shared by every proxy with the same PipyViewInputs. */
+export interface PipyViewV1 {
+  readonly schema: typeof PIPY_VIEW_SCHEMA;
+  readonly trustDomain: string;
+  readonly certificates: typeof CERT_PATHS;
+  readonly inbound: Omit<PipyConfigV1["inbound"], "listeners">;
+  readonly outbound: Omit<PipyConfigV1["outbound"], "listen">;
+  readonly warnings: readonly string[];
+}
+
+/** The config the scripts see: config.json and view.json merged by /config.js (mergePipyConfig). */
 export interface PipyConfigV1 {
   readonly schema: typeof PIPY_CONFIG_SCHEMA;
   readonly proxy: { readonly id: string; readonly service: string; readonly identity: string };
@@ -171,30 +200,40 @@ export function identityName(id: IdentityRef | ServiceRef, trustDomain: string):
   return `${id.name}.${id.namespace}.svc.${trustDomain}`;
 }
 
-export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): PipyConfigV1 {
+/**
+ * Everything of a ProxyView the shared part (view.json) is rendered from, and
+ * nothing else: the proxy's id, service, identity, own endpoints and their
+ * protocols stay out, so proxies that differ only in those share one render.
+ * `passthrough` only counts with transparent capture (it is rendered nowhere
+ * else), so explicit-mode proxies share a view whatever the mesh setting.
+ */
+export interface PipyViewInputs {
+  readonly transparent: boolean;
+  readonly passthrough: boolean;
+  readonly permissive: boolean;
+  readonly rules: ProxyView["inbound"]["rules"];
+  readonly ingress: ProxyView["inbound"]["ingress"];
+  readonly rateLimit: ProxyView["inbound"]["rateLimit"];
+  readonly outbound: ProxyView["outbound"];
+  readonly egress: ProxyView["egress"];
+}
+
+export function pipyViewInputs(view: ProxyView): PipyViewInputs {
+  const transparent = view.proxy.capture === "transparent";
+  return {
+    transparent, passthrough: transparent && view.proxy.outboundPassthrough !== false, permissive: view.inbound.permissive,
+    rules: view.inbound.rules, ingress: view.inbound.ingress, rateLimit: view.inbound.rateLimit, outbound: view.outbound, egress: view.egress,
+  };
+}
+
+/**
+ * The shared part, `/view.json`: one object per distinct PipyViewInputs
+ * (and driver options), the same bytes for every proxy that has them.
+ */
+export function buildPipyView(inputs: PipyViewInputs, options: PipyDriverOptions): PipyViewV1 {
   const o = { ...PIPY_DEFAULTS, ...options };
   const td = o.trustDomain;
   const warnings: string[] = [];
-  const sidecarAddress = (e: EndpointAddress): string | undefined => {
-    const port = e.port + o.inboundPortOffset;
-    if (port > 65535) {
-      warnings.push(`endpoint ${formatHostPort({ host: e.ip, port: e.port })}: port + offset ${o.inboundPortOffset} exceeds 65535; left out`);
-      return undefined;
-    }
-    return formatHostPort({ host: e.ip, port });
-  };
-  const rules = view.inbound.rules.map((r) => inboundRule(r, td));
-  const listeners: PipyInboundListenerV1[] = [];
-  for (const e of uniqueSorted(view.inbound.endpoints)) {
-    const listen = sidecarAddress(e);
-    if (listen === undefined) continue;
-    listeners.push({ listen, port: e.port, target: formatHostPort({ host: e.ip, port: e.port }), protocol: protocolOf(rules, e.port, view.inbound.protocols) });
-  }
-  // Outbound and health listen on loopback. In a dev or test layout where the
-  // proxy's endpoint is itself a loopback address (127.0.0.2, ...), they bind
-  // that address, so that several proxies can share one host without colliding.
-  const first = view.inbound.endpoints[0]?.ip;
-  const local = first !== undefined && isLoopback(first) ? first : "127.0.0.1";
   const target = (service: ServiceRef, identities: readonly IdentityRef[], endpoints: readonly EndpointAddress[]): PipyTargetV1 => {
     // An empty list would leave a target no peer can prove: fall back to the service-named account.
     const names = (identities.length > 0 ? identities : [{ kind: "ServiceAccount" as const, ...service }]).map((i) => identityName(i, td));
@@ -202,33 +241,100 @@ export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): Pi
       service: serviceKey(service),
       identity: names[0]!,
       identities: [...new Set(names)].sort(),
-      endpoints: uniqueSorted(endpoints).map(sidecarAddress).filter((a): a is string => a !== undefined),
+      endpoints: uniqueSorted(endpoints).map((e) => sidecarAddress(e, o.inboundPortOffset, warnings)).filter((a): a is string => a !== undefined),
     };
   };
+  // Warnings in the order the single config.json listed them (after the proxy's own listeners): ingress, outbound, egress.
+  const inbound = {
+    permissive: inputs.permissive, rules: inputs.rules.map((r) => inboundRule(r, td)), ...ingressConfig({ inbound: { ingress: inputs.ingress } }, httpMatch, warnings),
+    ...(inputs.rateLimit ? { rateLimit: pipyInboundRateLimit(inputs.rateLimit) } : {}),
+  };
+  const outbound = {
+    ...(inputs.transparent ? { transparent: { listen: formatHostPort({ host: "127.0.0.1", port: o.transparentPort }), passthrough: inputs.passthrough } } : {}),
+    inboundPortOffset: o.inboundPortOffset,
+    retries: o.retries,
+    connectTimeout: o.connectTimeout,
+    idleTimeout: o.idleTimeout,
+    services: inputs.outbound.map((s) => outboundService(s, td, target)),
+    ...egressConfig({ egress: inputs.egress }, httpMatch, warnings),
+  };
+  return { schema: PIPY_VIEW_SCHEMA, trustDomain: td, certificates: CERT_PATHS, inbound, outbound, warnings };
+}
+
+/**
+ * The per-proxy part, `/config.json`: who the proxy is and what it listens
+ * on. `rules` are the view's rendered inbound rules (a listener's protocol
+ * depends on them); `viewId` the sha256 of the view.json rendered with it.
+ */
+export function buildPipyProxyConfig(view: ProxyView, options: PipyDriverOptions, rules: readonly PipyInboundRuleV1[], viewId: string): PipyProxyConfigV1 {
+  const o = { ...PIPY_DEFAULTS, ...options };
+  const warnings: string[] = [];
+  const listeners: PipyInboundListenerV1[] = [];
+  for (const e of uniqueSorted(view.inbound.endpoints)) {
+    const listen = sidecarAddress(e, o.inboundPortOffset, warnings);
+    if (listen === undefined) continue;
+    // Keys in sorted order, here and below: see pipyProxyConfigJson.
+    listeners.push({ listen, port: e.port, protocol: protocolOf(rules, e.port, view.inbound.protocols), target: formatHostPort({ host: e.ip, port: e.port }) });
+  }
+  // Outbound and health listen on loopback. In a dev or test layout where the
+  // proxy's endpoint is itself a loopback address (127.0.0.2, ...), they bind
+  // that address, so that several proxies can share one host without colliding.
+  const first = view.inbound.endpoints[0]?.ip;
+  const local = first !== undefined && isLoopback(first) ? first : "127.0.0.1";
   return {
-    schema: PIPY_CONFIG_SCHEMA,
-    proxy: { id: view.proxy.id, service: serviceKey(view.proxy.service), identity: identityName(view.proxy.identity, td) },
-    trustDomain: td,
-    certificates: CERT_PATHS,
     health: { listen: formatHostPort({ host: local, port: o.healthPort }) },
-    inbound: {
-      permissive: view.inbound.permissive, listeners, rules, ...ingressConfig(view, httpMatch, warnings),
-      ...(view.inbound.rateLimit ? { rateLimit: pipyInboundRateLimit(view.inbound.rateLimit) } : {}),
-    },
-    outbound: {
-      listen: formatHostPort({ host: local, port: o.outboundPort }),
-      ...(view.proxy.capture === "transparent"
-        ? { transparent: { listen: formatHostPort({ host: "127.0.0.1", port: o.transparentPort }), passthrough: view.proxy.outboundPassthrough !== false } }
-        : {}),
-      inboundPortOffset: o.inboundPortOffset,
-      retries: o.retries,
-      connectTimeout: o.connectTimeout,
-      idleTimeout: o.idleTimeout,
-      services: view.outbound.map((s) => outboundService(s, td, target)),
-      ...egressConfig(view, httpMatch, warnings),
-    },
+    inbound: { listeners },
+    outbound: { listen: formatHostPort({ host: local, port: o.outboundPort }) },
+    proxy: { id: view.proxy.id, identity: identityName(view.proxy.identity, o.trustDomain), service: serviceKey(view.proxy.service) },
+    schema: PIPY_CONFIG_SCHEMA,
+    view: viewId,
     warnings,
   };
+}
+
+/**
+ * config.json's bytes: canonicalJson's output, without its key-sorting
+ * replacer. buildPipyProxyConfig writes every key in sorted order, so plain
+ * JSON.stringify (V8's fast path) gives the same bytes; this runs once per
+ * proxy per push, where the replacer was most of the per-proxy cost. A unit
+ * test checks the equality on every fixture.
+ */
+export function pipyProxyConfigJson(own: PipyProxyConfigV1): string {
+  return `${JSON.stringify(own, null, 2)}\n`;
+}
+
+/**
+ * The config the scripts run on: config.json and view.json merged. The
+ * TypeScript twin of what /config.js does in Pipy (a unit test runs both over
+ * every fixture); it is the single config.json of before the split, field for
+ * field.
+ */
+export function mergePipyConfig(own: PipyProxyConfigV1, view: PipyViewV1): PipyConfigV1 {
+  return {
+    schema: PIPY_CONFIG_SCHEMA,
+    proxy: own.proxy,
+    trustDomain: view.trustDomain,
+    certificates: view.certificates,
+    health: own.health,
+    inbound: { ...view.inbound, listeners: own.inbound.listeners },
+    outbound: { ...view.outbound, listen: own.outbound.listen },
+    warnings: [...own.warnings, ...view.warnings],
+  };
+}
+
+/** The merged config of one view, rendered without the driver's cache (tests, `meshfed validate`-style tools). */
+export function buildPipyConfig(view: ProxyView, options: PipyDriverOptions): PipyConfigV1 {
+  const shared = buildPipyView(pipyViewInputs(view), options);
+  return mergePipyConfig(buildPipyProxyConfig(view, options, shared.inbound.rules, ""), shared);
+}
+
+function sidecarAddress(e: EndpointAddress, offset: number, warnings: string[]): string | undefined {
+  const port = e.port + offset;
+  if (port > 65535) {
+    warnings.push(`endpoint ${formatHostPort({ host: e.ip, port: e.port })}: port + offset ${offset} exceeds 65535; left out`);
+    return undefined;
+  }
+  return formatHostPort({ host: e.ip, port });
 }
 
 type TargetOf = (service: ServiceRef, identities: readonly IdentityRef[], endpoints: readonly EndpointAddress[]) => PipyTargetV1;
