@@ -5,6 +5,7 @@
 // letting a revoked certificate back in.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 import { enroll, TestStream } from "../helpers/grpc-agent.js";
 import { startTestController, type TestController } from "../helpers/in-process-controller.js";
@@ -32,12 +33,13 @@ async function agent(ctl: TestController, service: string, address: string, port
   const ca = await ctl.api<string>("/api/v1/ca");
   const { token } = await ctl.api<{ token: string }>("/api/v1/tokens", { service, ttl: "10m", uses: 1 });
   const { keyPem, response } = await enroll(ctl.grpcAddress, ca, token);
-  const open = () => {
+  /** A new stream; `held`: the config the agent says it holds. */
+  const open = (held?: { version: number; hash: string }) => {
     const stream = new TestStream(ctl.grpcAddress, ca, keyPem, response.certificatePem);
-    stream.hello(response.proxyId, [address], [{ ip: address, port }]);
+    stream.hello(response.proxyId, [address], [{ ip: address, port }], held);
     return stream;
   };
-  return { response, open };
+  return { response, keyPem, open };
 }
 
 type Catalog = { services: Array<{ name: string; endpoints: Array<{ ip: string; sources: string[] }> }> };
@@ -55,7 +57,15 @@ test("a proxy back within the reconnect grace changes nothing: endpoints kept, n
   await webStream.next((m) => m.message === "config" && Buffer.from(m.config!.files[0]!.content).includes("127.0.0.3"));
   await dbStream.next((m) => m.message === "config");
   await waitFor(async () => (await ctl.api<Array<{ lastAck: unknown; config: unknown }>>("/api/v1/proxies")).length === 2, { what: "both proxies listed" });
-  const updatesBefore = await metric(ctl, "meshfed_catalog_updates_total");
+  // Settled first: the first announcements bring their own updates (VIPs, identities) for a while.
+  let updatesBefore = await metric(ctl, "meshfed_catalog_updates_total");
+  await waitFor(async () => {
+    await quietPeriod(300, "no catalog update for 300 ms: the connects' own updates are over");
+    const now = await metric(ctl, "meshfed_catalog_updates_total");
+    const quiet = now === updatesBefore;
+    updatesBefore = now;
+    return quiet;
+  }, { what: "the catalog to settle after both connects" });
   const webConfigs = webStream.messages.filter((m) => m.message === "config").length;
 
   dbStream.close();
@@ -102,4 +112,32 @@ test("revoking the certificate of a proxy within its grace withdraws its endpoin
   assert.equal(end.status, grpc.status.PERMISSION_DENIED);
   assert.equal(end.code, "MESHFED_CERT_REVOKED");
   assert.equal((await dbSources(ctl)).length, 0);
+});
+
+test("a proxy reconnecting with the config it holds gets none; after a change that affects it while it was away, it gets the new one", async (t) => {
+  const hosts = "hosts:\n  - name: db-1\n    address: 127.0.0.3\n    services: [{ name: db, namespace: shop, port: 5432 }]\n";
+  const ctl = await startTestController(t, { hosts, smi: { "policy.yaml": WEB_TO_DB }, patch: grace(60_000) });
+  const web = await agent(ctl, "shop/web", "127.0.0.2", 8080);
+  const first = web.open();
+  t.after(() => first.close());
+  const held = (await first.next((m) => m.message === "config" && Buffer.from(m.config!.files[0]!.content).includes("127.0.0.3"))).config!;
+  first.close();
+
+  // Back at once, holding that config: nothing changed, nothing is sent (and nothing rendered: render-memo.ts).
+  const again = web.open({ version: held.version, hash: held.hash });
+  t.after(() => again.close());
+  await again.next((m) => m.message === "serviceCertificate");
+  await quietPeriod(300, "a config would follow the service certificate at once");
+  assert.equal(again.messages.filter((m) => m.message === "config").length, 0, "no config for a proxy that holds the current one");
+  again.close();
+  await waitFor(async () => (await ctl.api<unknown[]>("/api/v1/proxies")).length === 0, { what: "web's proxy to leave the connected set" });
+
+  // db moves while web is away; web comes back claiming the old config: it must get the new one, not the memo's verdict.
+  await writeFile(ctl.hostsFile, hosts.replace("127.0.0.3", "127.0.0.5"));
+  await waitFor(async () => JSON.stringify(await ctl.api("/api/v1/catalog")).includes("127.0.0.5"), { what: "db's move in the catalog" });
+  const third = web.open({ version: held.version, hash: held.hash });
+  t.after(() => third.close());
+  const fresh = (await third.next((m) => m.message === "config")).config!;
+  assert.notEqual(fresh.hash, held.hash);
+  assert.match(Buffer.from(fresh.files[0]!.content).toString(), /127\.0\.0\.5/);
 });

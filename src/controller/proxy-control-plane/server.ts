@@ -36,6 +36,7 @@ import { ProxyRenewal } from "./proxy-renewal.js";
 import { ServingIdentity } from "./serving-identity.js";
 import { ProxySession, type ProxyStream } from "./session.js";
 import { ProxySessions } from "./sessions.js";
+import { RenderMemo } from "./render-memo.js";
 import { statusError } from "./status.js";
 
 export interface ProxyControlPlaneOptions {
@@ -132,6 +133,8 @@ export class ProxyControlPlane {
   #identity: ServingIdentity | undefined;
   /** Connect calls from their first byte to their end, including ones not yet past Hello. */
   #openStreams = 0;
+  /** What each proxy's view last rendered to while the catalog did not change (render-memo.ts). */
+  readonly #rendered = new RenderMemo();
   /** proxyId → the timer that withdraws its endpoints unless it reconnects first (#disconnected). */
   readonly #pendingWithdrawals = new Map<string, NodeJS.Timeout>();
   #port = 0;
@@ -508,14 +511,14 @@ export class ProxyControlPlane {
     this.#cancelWithdrawal(proxyId);
     const grace = this.#o.reconnectGraceMs ?? DEFAULT_RECONNECT_GRACE_MS;
     if (now || grace <= 0 || this.#stop.signal.aborted) {
-      this.#o.agents.withdraw(proxyId);
+      this.#withdraw(proxyId);
       return;
     }
     const timer = setTimeout(() => {
       this.#pendingWithdrawals.delete(proxyId);
       // Reconnected meanwhile (its Connect cancels this timer; checked again in case a stream is current).
       if (this.sessions.get(proxyId) !== undefined) return;
-      this.#o.agents.withdraw(proxyId);
+      this.#withdraw(proxyId);
       this.#log.debug({ proxyId }, "proxy did not reconnect within the grace: its endpoints are withdrawn");
     }, grace);
     timer.unref();
@@ -533,8 +536,13 @@ export class ProxyControlPlane {
   #withdrawPending(): void {
     for (const proxyId of [...this.#pendingWithdrawals.keys()]) {
       this.#cancelWithdrawal(proxyId);
-      this.#o.agents.withdraw(proxyId);
+      this.#withdraw(proxyId);
     }
+  }
+
+  #withdraw(proxyId: string): void {
+    this.#rendered.delete(proxyId);
+    this.#o.agents.withdraw(proxyId);
   }
 
   // ---- pushes -----------------------------------------------------------
@@ -561,9 +569,17 @@ export class ProxyControlPlane {
       });
       return;
     }
-    this.sessions.setDependencies(session, catalog.proxyDependencies(input));
+    // The agent already holds what its view rendered to, and nothing it depends on changed since: no view, no render.
+    const memo = this.#rendered.get(input);
+    if (memo !== undefined && memo.hash === session.configHash && !session.wantsMeshNames) {
+      this.sessions.setDependencies(session, memo.dependencies);
+      return;
+    }
+    const dependencies = catalog.proxyDependencies(input);
+    this.sessions.setDependencies(session, dependencies);
     const view = catalog.proxyView(input);
     const config = driver.render(view);
+    this.#rendered.set(input, { hash: config.hash, dependencies });
     const version = session.pushConfig(config);
     if (version !== undefined) {
       metrics?.configPushes.inc({ driver: config.driver });
@@ -576,6 +592,7 @@ export class ProxyControlPlane {
   }
 
   #onCatalogChange(change: CatalogChange): void {
+    this.#rendered.invalidate([...change.services, ...(change.identities ?? [])], change.spec);
     const affected = change.spec ? this.sessions.all() : [...this.sessions.affectedBy([...change.services, ...(change.identities ?? [])])];
     void this.#pushInChunks(affected);
   }
