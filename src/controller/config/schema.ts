@@ -76,7 +76,7 @@ export const controllerConfigSchema = z.strictObject({
      * reconnect storm does not re-render every caller twice. 0: withdrawn
      * when the stream ends. A revoked certificate withdraws at once.
      */
-    reconnectGrace: duration.refine((ms) => ms >= 0 && ms <= 300_000, "must be between 0s and 5m").default(5_000),
+    reconnectGrace: duration.refine((ms) => ms >= 0 && ms <= 300_000, "must be between 0s and 5m").default(10_000),
   }).prefault({}),
   /**
    * Pipy's repo protocol over HTTPS with client certificates, for sidecars in

@@ -67,13 +67,13 @@ export interface ProxyControlPlaneOptions {
   readonly declaredProbes?: DeclaredProbeSource;
   /**
    * How long a proxy's announced endpoints outlive its stream (`grpc.reconnectGrace`,
-   * default 5 s; 0: withdrawn when the stream ends). A proxy that reconnects
+   * default 10 s; 0: withdrawn when the stream ends). A proxy that reconnects
    * within it changes nothing in the catalog (see #disconnected).
    */
   readonly reconnectGraceMs?: number;
 }
 
-export const DEFAULT_RECONNECT_GRACE_MS = 5_000;
+export const DEFAULT_RECONNECT_GRACE_MS = 10_000;
 
 /** Where the controller's probe declarations come from (the on-prem provider's hosts file). */
 export interface DeclaredProbeSource {
