@@ -193,6 +193,10 @@ export class ProxyControlPlane {
       }));
     }
     plane.#unsubscribe.push(options.certificates.on("change", (record) => plane.#onCertificateChange(record)));
+    // The proxy reconnected to another replica within its grace: what this one kept of it is stale.
+    plane.#unsubscribe.push(options.agents.onRemote((proxyId) => {
+      if (plane.#pendingWithdrawals.has(proxyId)) plane.#withdrawLater(proxyId, true);
+    }));
     plane.#unsubscribe.push(options.certificates.onCaChange((change) => plane.#onCaChange(change)));
     plane.#log.info({ address: formatHostPort({ host: options.listen.host, port: plane.#port }) }, "agent gRPC endpoint listening");
     return plane;

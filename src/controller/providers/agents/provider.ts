@@ -49,6 +49,8 @@ export class AgentsProvider implements EndpointProvider {
   readonly #byService = new Map<ServiceKey, Set<string>>();
   readonly #listeners = new Listeners<readonly ServiceKey[]>();
   readonly #local = new Listeners<LocalAnnouncement>();
+  /** Proxy ids announced by another replica (the proxy's stream is there now). */
+  readonly #remote = new Listeners<string>();
   /** proxyId → how many origins announce it now (a proxy moving between replicas has two briefly). */
   readonly #origins = new Map<string, number>();
   /**
@@ -80,6 +82,7 @@ export class AgentsProvider implements EndpointProvider {
     const key = serviceKey(service);
     const id = `${origin}|${proxyId}`;
     const previous = this.#byProxy.get(id);
+    if (origin !== LOCAL_ORIGIN) this.#remote.emit(proxyId);
     this.#byProxy.set(id, { service: key, endpoints: [...endpoints] });
     this.#endpointCount += endpoints.length - (previous?.endpoints.length ?? 0);
     if (!previous) this.#origins.set(proxyId, (this.#origins.get(proxyId) ?? 0) + 1);
@@ -197,6 +200,15 @@ export class AgentsProvider implements EndpointProvider {
       }
     }
     return out.size === 0 ? undefined : [...out.values()];
+  }
+
+  /**
+   * A proxy announced by another replica: its stream is there now. The
+   * control plane drops what it keeps of that proxy for its reconnect grace,
+   * which would otherwise win over the newer announcement (local first).
+   */
+  onRemote(fn: (proxyId: string) => void): () => void {
+    return this.#remote.add(fn);
   }
 
   /** Announcements and withdrawals of proxies connected to this process (to share them with replicas). */
