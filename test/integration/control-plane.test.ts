@@ -5,6 +5,7 @@ import { writeFile } from "node:fs/promises";
 import { enroll, EnrollError, generateKeyPem, proxyIdOf, TestStream } from "../helpers/grpc-agent.js";
 import { startTestController, type TestController } from "../helpers/in-process-controller.js";
 import { runCli } from "../helpers/controller-process.js";
+import { waitFor } from "../helpers/wait.js";
 import type { ControllerConfig } from "../../src/controller/config/schema.js";
 import * as x509 from "@peculiar/x509";
 import { crypto } from "../helpers/certificates.js";
@@ -250,8 +251,9 @@ test("proxy config shows the exact files a proxy receives and, with --explain, w
   assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, "MESHFED_PROXY_UNKNOWN");
 });
 
-test("a proxy whose stream goes away leaves the connected set and the agents provider's endpoints", async (t) => {
-  const ctl = await startTestController(t, { hosts: HOSTS });
+test("a proxy whose stream goes away leaves the connected set and, after the reconnect grace, the agents provider's endpoints", async (t) => {
+  // The grace (default 5 s) is control-plane-reconnect-grace.test.ts's subject; short here.
+  const ctl = await startTestController(t, { hosts: HOSTS, patch: (c) => ({ ...c, grpc: { ...c.grpc, reconnectGrace: 200 } }) });
   const { stream } = await connected(ctl, "shop/web", "127.0.0.2", 8080);
   await stream.next((m) => m.message === "config");
   assert.equal((await ctl.api<unknown[]>("/api/v1/proxies")).length, 1);
@@ -263,7 +265,6 @@ test("a proxy whose stream goes away leaves the connected set and the agents pro
     proxies = await ctl.api<unknown[]>("/api/v1/proxies");
   }
   assert.deepEqual(proxies, [], "removed within 5 s of the stream ending");
-  await new Promise((r) => setTimeout(r, 100)); // one catalog coalesce period
-  const catalog = await ctl.api<{ services: Array<{ name: string; endpoints: Array<{ sources: string[] }> }> }>("/api/v1/catalog");
-  assert.deepEqual(catalog.services.find((s) => s.name === "web")?.endpoints[0]?.sources, ["onprem"], "the agent's announcement is withdrawn");
+  const sources = async () => (await ctl.api<{ services: Array<{ name: string; endpoints: Array<{ sources: string[] }> }> }>("/api/v1/catalog")).services.find((s) => s.name === "web")?.endpoints[0]?.sources;
+  await waitFor(async () => JSON.stringify(await sources()) === JSON.stringify(["onprem"]), { what: "the agent's announcement withdrawn after the 200 ms grace" });
 });

@@ -26,3 +26,27 @@ test("a proxy announced here and by another replica is counted once; each origin
   // Only this process's own streams are published to the other replicas.
   assert.deepEqual(local.map((a) => [a.proxyId, a.service]), [[P1, "shop/web"], [P1, undefined]]);
 });
+
+test("the same announcement again is no change (a reconnect within the grace); another replica's announcement is reported to onRemote", () => {
+  const agents = new AgentsProvider();
+  const changes: Array<readonly string[]> = [];
+  const remote: string[] = [];
+  agents.on("change", (keys) => changes.push(keys));
+  agents.onRemote((proxyId) => remote.push(proxyId));
+  agents.announce(P1, WEB, [{ ip: "10.0.0.1", port: 80, protocol: "http" }]);
+  agents.announce(P1, WEB, [{ ip: "10.0.0.1", port: 80, protocol: "http" }]);
+  assert.equal(changes.length, 1, "identical: no second change");
+  agents.announce(P1, WEB, [{ ip: "10.0.0.1", port: 80, protocol: "tcp" }]);
+  agents.announce(P1, WEB, [{ ip: "10.0.0.1", port: 80, protocol: "tcp" }, { ip: "10.0.0.1", port: 81 }]);
+  assert.equal(changes.length, 3, "a field or an endpoint more is a change");
+  assert.deepEqual(remote, []);
+  agents.announce(P1, WEB, [{ ip: "10.0.0.1", port: 80 }], "replica-b");
+  assert.deepEqual(remote, [P1]);
+  // A proxy withdrawn (gone) and back with the same endpoints is a change: its tombstone goes.
+  agents.withdraw(P2);
+  agents.announce(P2, WEB, [{ ip: "10.0.0.2", port: 80 }]);
+  agents.withdraw(P2);
+  const before = Number(changes.length); // Number(): assert.equal above narrowed the length to a literal
+  agents.announce(P2, WEB, [{ ip: "10.0.0.2", port: 80 }]);
+  assert.equal(changes.length, before + 1);
+});

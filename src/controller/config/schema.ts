@@ -70,6 +70,13 @@ export const controllerConfigSchema = z.strictObject({
       time: duration.refine((ms) => ms >= 1_000 && ms <= 600_000, "must be between 1s and 10m").default(20_000),
       timeout: duration.refine((ms) => ms >= 1_000 && ms <= 300_000, "must be between 1s and 5m").default(10_000),
     }).prefault({}),
+    /**
+     * How long a proxy's announced endpoints outlive its stream (the agent
+     * keeps serving meanwhile): a proxy back within it changes nothing, so a
+     * reconnect storm does not re-render every caller twice. 0: withdrawn
+     * when the stream ends. A revoked certificate withdraws at once.
+     */
+    reconnectGrace: duration.refine((ms) => ms >= 0 && ms <= 300_000, "must be between 0s and 5m").default(10_000),
   }).prefault({}),
   /**
    * Pipy's repo protocol over HTTPS with client certificates, for sidecars in

@@ -36,6 +36,7 @@ import { ProxyRenewal } from "./proxy-renewal.js";
 import { ServingIdentity } from "./serving-identity.js";
 import { ProxySession, type ProxyStream } from "./session.js";
 import { ProxySessions } from "./sessions.js";
+import { RenderMemo } from "./render-memo.js";
 import { statusError } from "./status.js";
 
 export interface ProxyControlPlaneOptions {
@@ -64,7 +65,15 @@ export interface ProxyControlPlaneOptions {
   readonly attestation?: AzureImdsAttestation;
   /** Health probes the hosts file declares per service and host (docs/agent.md, "Health probes"); absent: none. */
   readonly declaredProbes?: DeclaredProbeSource;
+  /**
+   * How long a proxy's announced endpoints outlive its stream (`grpc.reconnectGrace`,
+   * default 10 s; 0: withdrawn when the stream ends). A proxy that reconnects
+   * within it changes nothing in the catalog (see #disconnected).
+   */
+  readonly reconnectGraceMs?: number;
 }
+
+export const DEFAULT_RECONNECT_GRACE_MS = 10_000;
 
 /** Where the controller's probe declarations come from (the on-prem provider's hosts file). */
 export interface DeclaredProbeSource {
@@ -124,6 +133,10 @@ export class ProxyControlPlane {
   #identity: ServingIdentity | undefined;
   /** Connect calls from their first byte to their end, including ones not yet past Hello. */
   #openStreams = 0;
+  /** What each proxy's view last rendered to while the catalog did not change (render-memo.ts). */
+  readonly #rendered = new RenderMemo();
+  /** proxyId → the timer that withdraws its endpoints unless it reconnects first (#disconnected). */
+  readonly #pendingWithdrawals = new Map<string, NodeJS.Timeout>();
   #port = 0;
 
   private constructor(options: ProxyControlPlaneOptions) {
@@ -180,6 +193,10 @@ export class ProxyControlPlane {
       }));
     }
     plane.#unsubscribe.push(options.certificates.on("change", (record) => plane.#onCertificateChange(record)));
+    // The proxy reconnected to another replica within its grace: what this one kept of it is stale.
+    plane.#unsubscribe.push(options.agents.onRemote((proxyId) => {
+      if (plane.#pendingWithdrawals.has(proxyId)) plane.#withdrawLater(proxyId, true);
+    }));
     plane.#unsubscribe.push(options.certificates.onCaChange((change) => plane.#onCaChange(change)));
     plane.#log.info({ address: formatHostPort({ host: options.listen.host, port: plane.#port }) }, "agent gRPC endpoint listening");
     return plane;
@@ -332,8 +349,16 @@ export class ProxyControlPlane {
         ownersOf: (ip, port) => this.#o.catalog.endpointClaims(ip, port).filter((c) => c.providers.some((p) => p !== this.#o.agents.id)).map((c) => c.service),
       });
       // Before the claim: once a Connect proved the agent holds its answer, no retry may replace it.
-      if (record.state === "unclaimed") await this.#closeRetry(proxyId, "claimed");
-      await this.#o.certificates.claim(record.serial);
+      if (record.state === "unclaimed") {
+        await this.#closeRetry(proxyId, "claimed");
+        await this.#o.certificates.claim(record.serial);
+      }
+      // A certificate already claimed (every reconnect) is not claimed again:
+      // that was a read and parse of its stored record per connect, to write
+      // nothing. Its revocation is still seen: authenticateProxyPeer read the
+      // registry's state above, and a revocation that reaches this registry
+      // later (another replica's, through the store's watch) closes the stream
+      // in #onCertificateChange, as it does for any connected proxy.
     } catch (err) {
       reject(grpc.status.INVALID_ARGUMENT, errorCode(err), errorMessage(err));
       return;
@@ -351,6 +376,8 @@ export class ProxyControlPlane {
 
     const replaced = this.sessions.add(session);
     replaced?.shutdown("MESHFED_REPLACED", "a newer stream for this proxy connected", false);
+    // Back within the grace: its announcement below replaces the one kept meanwhile.
+    this.#cancelWithdrawal(proxyId);
     this.#o.metrics?.proxiesConnected.set(this.sessions.size);
     // The account of the certificate is what these endpoints run as; without one they declare none.
     const account = session.identity.serviceAccount;
@@ -462,17 +489,65 @@ export class ProxyControlPlane {
     this.#o.agents.reportHealth(session.identity.proxyId, health);
   }
 
-  #disconnected(session: ProxySession): void {
+  /**
+   * The stream ended. The proxy leaves the connected set now; its announced
+   * endpoints stay for the reconnect grace. A stream end says the path to the
+   * controller broke, not that the proxy or its app stopped: the agent keeps
+   * Pipy serving on its last config meanwhile. Withdrawing at once made every
+   * reconnect storm (a network blip, a load balancer reset) two catalog
+   * changes per agent, each re-rendering every caller of its service: at
+   * 1,000 agents most of the storm's CPU. A revoked certificate and a
+   * stopping controller withdraw at once (`now`).
+   */
+  #disconnected(session: ProxySession, now = false): void {
     session.end();
     if (!this.sessions.remove(session)) return;
     this.#o.metrics?.proxiesConnected.set(this.sessions.size);
-    this.#o.agents.withdraw(session.identity.proxyId);
+    this.#withdrawLater(session.identity.proxyId, now);
     const identity = session.certificateIdentity;
-    if (identity !== "" && !this.sessions.all().some((s) => s.certificateIdentity === identity)) {
+    if (identity !== "" && this.sessions.holding(identity).length === 0) {
       clearTimeout(this.#renewalTimers.get(identity));
       this.#renewalTimers.delete(identity);
     }
     this.#log.info({ proxyId: session.identity.proxyId }, "proxy disconnected");
+  }
+
+  #withdrawLater(proxyId: string, now: boolean): void {
+    this.#cancelWithdrawal(proxyId);
+    const grace = this.#o.reconnectGraceMs ?? DEFAULT_RECONNECT_GRACE_MS;
+    if (now || grace <= 0 || this.#stop.signal.aborted) {
+      this.#withdraw(proxyId);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#pendingWithdrawals.delete(proxyId);
+      // Reconnected meanwhile (its Connect cancels this timer; checked again in case a stream is current).
+      if (this.sessions.get(proxyId) !== undefined) return;
+      this.#withdraw(proxyId);
+      this.#log.debug({ proxyId }, "proxy did not reconnect within the grace: its endpoints are withdrawn");
+    }, grace);
+    timer.unref();
+    this.#pendingWithdrawals.set(proxyId, timer);
+  }
+
+  #cancelWithdrawal(proxyId: string): void {
+    const timer = this.#pendingWithdrawals.get(proxyId);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.#pendingWithdrawals.delete(proxyId);
+  }
+
+  /** Withdraws at once what is waiting for its grace (the controller stops; nothing will reconnect here). */
+  #withdrawPending(): void {
+    for (const proxyId of [...this.#pendingWithdrawals.keys()]) {
+      this.#cancelWithdrawal(proxyId);
+      this.#withdraw(proxyId);
+    }
+  }
+
+  #withdraw(proxyId: string): void {
+    this.#rendered.delete(proxyId);
+    this.#o.agents.withdraw(proxyId);
   }
 
   // ---- pushes -----------------------------------------------------------
@@ -499,9 +574,17 @@ export class ProxyControlPlane {
       });
       return;
     }
-    this.sessions.setDependencies(session, catalog.proxyDependencies(input));
+    // The agent already holds what its view rendered to, and nothing it depends on changed since: no view, no render.
+    const memo = this.#rendered.get(input);
+    if (memo !== undefined && memo.hash === session.configHash && !session.wantsMeshNames) {
+      this.sessions.setDependencies(session, memo.dependencies);
+      return;
+    }
+    const dependencies = catalog.proxyDependencies(input);
+    this.sessions.setDependencies(session, dependencies);
     const view = catalog.proxyView(input);
     const config = driver.render(view);
+    this.#rendered.set(input, { hash: config.hash, dependencies });
     const version = session.pushConfig(config);
     if (version !== undefined) {
       metrics?.configPushes.inc({ driver: config.driver });
@@ -514,6 +597,7 @@ export class ProxyControlPlane {
   }
 
   #onCatalogChange(change: CatalogChange): void {
+    this.#rendered.invalidate([...change.services, ...(change.identities ?? [])], change.spec);
     const affected = change.spec ? this.sessions.all() : [...this.sessions.affectedBy([...change.services, ...(change.identities ?? [])])];
     void this.#pushInChunks(affected);
   }
@@ -538,7 +622,7 @@ export class ProxyControlPlane {
     const key = identityKey(identity);
     try {
       const cert = await this.#o.certificates.serviceCertificate({ namespace: identity.namespace, name: identity.name });
-      session.certificateIdentity = key;
+      this.sessions.setCertificateIdentity(session, key);
       if (session.pushServiceCertificate(cert)) this.#o.metrics?.serviceCertificatePushes.inc();
       this.#scheduleRenewal(key, cert.renewAt);
     } catch (err) {
@@ -552,7 +636,7 @@ export class ProxyControlPlane {
     const delay = Math.min(Math.max(renewAt.getTime() - (this.#o.clock ?? systemClock).now().getTime(), 1000), 2 ** 31 - 1);
     const timer = setTimeout(() => {
       this.#renewalTimers.delete(key);
-      const sessions = this.sessions.all().filter((s) => s.certificateIdentity === key);
+      const sessions = this.sessions.holding(key);
       if (sessions.length === 0) return;
       void Promise.all(sessions.map((s) => this.#sendServiceCertificate(s, this.#identityOf(s)))).then(() =>
         this.#log.info({ identity: key, proxies: sessions.length }, "service certificate renewed and pushed"),
@@ -581,11 +665,16 @@ export class ProxyControlPlane {
     if (record.kind !== "proxy" || record.state !== "revoked") return;
     if (record.proxyId !== undefined && record.revocationReason !== SUPERSEDED_BY_RETRY) void this.#closeRetry(record.proxyId, "revoked");
     const session = this.sessions.bySerial(record.serial);
-    if (!session) return;
+    if (!session) {
+      // Disconnected and within its grace: a revoked proxy's endpoints go now, not when the grace ends.
+      // (Only when no other certificate of the proxy holds a stream: then `session` would be that one's, or absent.)
+      if (record.proxyId !== undefined && this.#pendingWithdrawals.has(record.proxyId) && this.sessions.get(record.proxyId) === undefined) this.#withdrawLater(record.proxyId, true);
+      return;
+    }
     this.#log.warn({ proxyId: session.identity.proxyId, serial: record.serial }, "certificate revoked: closing the proxy's stream");
     this.#o.metrics?.streamRejections.inc({ code: "MESHFED_CERT_REVOKED" });
     session.shutdown("MESHFED_CERT_REVOKED", `certificate ${record.serial} was revoked (${record.revocationReason ?? "no reason"})`, true);
-    this.#disconnected(session);
+    this.#disconnected(session, true);
   }
 
   // ---- inspection -------------------------------------------------------
@@ -632,6 +721,7 @@ export class ProxyControlPlane {
     for (const t of this.#renewalTimers.values()) clearTimeout(t);
     this.#renewalTimers.clear();
     for (const s of this.sessions.all()) s.shutdown("MESHFED_CONTROLLER_STOPPING", "the controller is shutting down", false);
+    this.#withdrawPending();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();
@@ -649,6 +739,8 @@ export class ProxyControlPlane {
     this.#stop.abort();
     for (const off of this.#unsubscribe) off();
     for (const t of this.#renewalTimers.values()) clearTimeout(t);
+    for (const t of this.#pendingWithdrawals.values()) clearTimeout(t);
+    this.#pendingWithdrawals.clear();
     this.#server.forceShutdown();
   }
 }

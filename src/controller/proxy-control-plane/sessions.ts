@@ -15,13 +15,24 @@ export class ProxySessions implements ConnectedProxySource {
   readonly #dependsOn = new Map<ProxySession, { all: boolean; services: Set<ServiceKey> }>();
   /** Sessions whose view depends on every service (permissive mode), kept apart so a lookup never scans all sessions. */
   readonly #dependsOnAll = new Set<ProxySession>();
+  /** Current sessions by their proxy certificate's serial (a revocation closes its stream). */
+  readonly #bySerial = new Map<string, ProxySession>();
+  /**
+   * Current sessions by the identity (`namespace/account`) of the service
+   * certificate last sent to them. Both indexes exist so that a disconnect or
+   * a revocation costs a lookup, not a scan of every session: in a reconnect
+   * storm of N agents a scan per disconnect is N² work.
+   */
+  readonly #byIdentity = new Map<string, Set<ProxySession>>();
 
   /** Registers a session; returns the session it replaces, if any. */
   add(session: ProxySession): ProxySession | undefined {
     const previous = this.#byProxy.get(session.identity.proxyId);
     if (previous) this.#drop(previous);
     this.#byProxy.set(session.identity.proxyId, session);
+    this.#bySerial.set(session.identity.serial, session);
     addTo(this.#byService, serviceKey(session.identity.service), session);
+    if (session.certificateIdentity !== "") addTo(this.#byIdentity, session.certificateIdentity, session);
     return previous;
   }
 
@@ -34,7 +45,9 @@ export class ProxySessions implements ConnectedProxySource {
 
   #drop(session: ProxySession): void {
     this.#byProxy.delete(session.identity.proxyId);
+    if (this.#bySerial.get(session.identity.serial) === session) this.#bySerial.delete(session.identity.serial);
     removeFrom(this.#byService, serviceKey(session.identity.service), session);
+    if (session.certificateIdentity !== "") removeFrom(this.#byIdentity, session.certificateIdentity, session);
     this.setDependencies(session, { all: false, services: new Set() });
     this.#dependsOn.delete(session);
   }
@@ -60,8 +73,25 @@ export class ProxySessions implements ConnectedProxySource {
   }
 
   bySerial(serial: string): ProxySession | undefined {
-    for (const s of this.#byProxy.values()) if (s.identity.serial === serial) return s;
-    return undefined;
+    return this.#bySerial.get(serial);
+  }
+
+  /**
+   * Records the identity of the service certificate sent to a session (the
+   * only way `certificateIdentity` changes), keeping the index in step. A
+   * session not (or no longer) current is updated but not indexed.
+   */
+  setCertificateIdentity(session: ProxySession, identity: string): void {
+    if (session.certificateIdentity === identity) return;
+    const current = this.#byProxy.get(session.identity.proxyId) === session;
+    if (current && session.certificateIdentity !== "") removeFrom(this.#byIdentity, session.certificateIdentity, session);
+    session.certificateIdentity = identity;
+    if (current && identity !== "") addTo(this.#byIdentity, identity, session);
+  }
+
+  /** Current sessions whose service certificate is this identity's. */
+  holding(identity: string): readonly ProxySession[] {
+    return [...(this.#byIdentity.get(identity) ?? [])];
   }
 
   ofService(key: ServiceKey): readonly ProxySession[] {

@@ -49,6 +49,8 @@ export class AgentsProvider implements EndpointProvider {
   readonly #byService = new Map<ServiceKey, Set<string>>();
   readonly #listeners = new Listeners<readonly ServiceKey[]>();
   readonly #local = new Listeners<LocalAnnouncement>();
+  /** Proxy ids announced by another replica (the proxy's stream is there now). */
+  readonly #remote = new Listeners<string>();
   /** proxyId → how many origins announce it now (a proxy moving between replicas has two briefly). */
   readonly #origins = new Map<string, number>();
   /**
@@ -64,6 +66,8 @@ export class AgentsProvider implements EndpointProvider {
   readonly #health = new Map<string, readonly EndpointHealthInfo[]>();
   readonly #metrics: ControllerMetrics | undefined;
   #lastChange: string | null = null;
+  /** Endpoints over every announcement, kept as they change: summing them per change was a scan of every proxy. */
+  #endpointCount = 0;
 
   constructor(options: { metrics?: ControllerMetrics } = {}) {
     this.#metrics = options.metrics;
@@ -78,10 +82,20 @@ export class AgentsProvider implements EndpointProvider {
     const key = serviceKey(service);
     const id = `${origin}|${proxyId}`;
     const previous = this.#byProxy.get(id);
+    if (origin !== LOCAL_ORIGIN) this.#remote.emit(proxyId);
     this.#byProxy.set(id, { service: key, endpoints: [...endpoints] });
+    this.#endpointCount += endpoints.length - (previous?.endpoints.length ?? 0);
     if (!previous) this.#origins.set(proxyId, (this.#origins.get(proxyId) ?? 0) + 1);
     this.#index(id, previous?.service, key);
+    const goneBefore = this.#gone.size;
     const back = this.#forgetGone(proxyId, key, endpoints);
+    // The same proxy announcing exactly what it announced (a reconnect within
+    // the control plane's grace) changes no view: no change event, so its
+    // callers are not re-rendered for nothing, once per agent of a storm.
+    if (previous?.service === key && this.#gone.size === goneBefore && sameEndpoints(previous.endpoints, endpoints)) {
+      if (origin === LOCAL_ORIGIN) this.#local.emit({ proxyId, service: key, endpoints });
+      return;
+    }
     const changed = new Set<ServiceKey>([key, ...back]);
     if (previous) changed.add(previous.service);
     this.#changed([...changed]);
@@ -93,6 +107,7 @@ export class AgentsProvider implements EndpointProvider {
     const previous = this.#byProxy.get(id);
     if (!previous) return;
     this.#byProxy.delete(id);
+    this.#endpointCount -= previous.endpoints.length;
     this.#health.delete(id);
     const left = (this.#origins.get(proxyId) ?? 1) - 1;
     if (left > 0) this.#origins.set(proxyId, left);
@@ -187,6 +202,15 @@ export class AgentsProvider implements EndpointProvider {
     return out.size === 0 ? undefined : [...out.values()];
   }
 
+  /**
+   * A proxy announced by another replica: its stream is there now. The
+   * control plane drops what it keeps of that proxy for its reconnect grace,
+   * which would otherwise win over the newer announcement (local first).
+   */
+  onRemote(fn: (proxyId: string) => void): () => void {
+    return this.#remote.add(fn);
+  }
+
   /** Announcements and withdrawals of proxies connected to this process (to share them with replicas). */
   onLocal(fn: (announcement: LocalAnnouncement) => void): () => void {
     return this.#local.add(fn);
@@ -208,7 +232,7 @@ export class AgentsProvider implements EndpointProvider {
   #changed(keys: ServiceKey[]): void {
     this.#lastChange = new Date().toISOString();
     this.#metrics?.providerServices.set({ provider: this.id }, this.#byService.size);
-    this.#metrics?.providerEndpoints.set({ provider: this.id }, [...this.#byProxy.values()].reduce((n, a) => n + a.endpoints.length, 0));
+    this.#metrics?.providerEndpoints.set({ provider: this.id }, this.#endpointCount);
     this.#listeners.emit(keys);
   }
 
@@ -242,4 +266,12 @@ export class AgentsProvider implements EndpointProvider {
       counts: { proxies: this.#byProxy.size, services: this.#byService.size },
     };
   }
+}
+
+/** The same endpoints in the same order, field by field (an agent announces its list in a stable order). */
+function sameEndpoints(a: readonly AnnouncedEndpoint[], b: readonly AnnouncedEndpoint[]): boolean {
+  return a.length === b.length && a.every((e, i) => {
+    const o = b[i]!;
+    return e.ip === o.ip && e.port === o.port && e.protocol === o.protocol && e.serviceAccount === o.serviceAccount;
+  });
 }
