@@ -26,6 +26,8 @@ const AGENT_INDEX = new URL("../src/agent/index.js", import.meta.url).href;
 export interface AgentRss {
   /** The connected agent as installed on hosts (the bundle), MiB. */
   readonly agent: number;
+  /** The same bundle run with LEAN_NODE_ARGS, MiB. */
+  readonly agentLean: number;
   /** The same agent started through the full `meshfed` CLI (which also loads the controller's modules), MiB. */
   readonly fullCli: number;
   /** `node -e` doing nothing, MiB. */
@@ -106,26 +108,32 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /**
+ * Node flags that trade the agent's JS speed for memory (docs/benchmarks.md, issue 17: the
+ * agent's RSS): a 1 MiB young generation and no optimising compilers. Measured next to the
+ * plain bundle so the installer's choice can be read off each run.
+ */
+export const LEAN_NODE_ARGS: readonly string[] = ["--max-semi-space-size=1", "--no-opt", "--no-sparkplug"];
+
+/**
  * One real agent against the controller at `grpcAddress`, enrolling with
  * `token` as `service` on `host`. Resolves once it is CONNECTED with a
  * config, settled for `settleMs`.
  */
 export async function measureAgentRss(o: {
-  readonly grpcAddress: string; readonly caPem: string; readonly tokens: readonly [string, string]; readonly service: string;
-  readonly hosts: readonly [string, string]; readonly port: number; readonly tmpdir: string;
+  readonly grpcAddress: string; readonly caPem: string; readonly tokens: readonly [string, string, string]; readonly service: string;
+  readonly hosts: readonly [string, string, string]; readonly port: number; readonly tmpdir: string;
   /** Least time between "ready" (or CONNECTED with a config) and the RSS read; default 1 s. */
   readonly settleMs?: number;
-  /** Node flags for the installed agent (the bundle), e.g. what the installer's unit sets; default none. */
-  readonly agentNodeArgs?: readonly string[];
 }): Promise<AgentRss> {
   const settleMs = o.settleMs ?? 1_000;
-  const [agent, fullCli, idleNode, modulesLoaded] = await Promise.all([
-    connectedAgentRss([...(o.agentNodeArgs ?? []), BUNDLE], o, o.tokens[0], o.hosts[0], settleMs),
+  const [agent, fullCli, agentLean, idleNode, modulesLoaded] = await Promise.all([
+    connectedAgentRss([BUNDLE], o, o.tokens[0], o.hosts[0], settleMs),
     connectedAgentRss([CLI], o, o.tokens[1], o.hosts[1], settleMs),
+    connectedAgentRss([...LEAN_NODE_ARGS, BUNDLE], o, o.tokens[2], o.hosts[2], settleMs),
     rssOf(["-e", "console.log('ready'); setInterval(() => {}, 1e9)"], settleMs),
     rssOf(["--input-type=module", "-e", `await import(${JSON.stringify(AGENT_INDEX)}); console.log('ready'); setInterval(() => {}, 1e9)`], settleMs),
   ]);
-  return { agent, fullCli, idleNode, modulesLoaded };
+  return { agent, agentLean, fullCli, idleNode, modulesLoaded };
 }
 
 /** Starts `node <entry> agent ...` --no-proxy, waits until it is CONNECTED with a config, settles, reads its RSS, stops it. */

@@ -10,10 +10,10 @@
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { setMaxListeners } from "node:events";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { cpus, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { percentile, request, type AgentSpec, type FileCacheMode, type Collected, type MemoryReply, type WorkerStatus } from "./agents-ipc.js";
-import { measureAgentRss } from "./agent-rss.js";
+import { LEAN_NODE_ARGS, measureAgentRss } from "./agent-rss.js";
 import { admin, Replicas } from "./agents-replicas.js";
 import { AGENT_PORT, NAMESPACE, SHARED_ADDRESS, hostAddress, hostsYaml, replaceFile, ringPolicyYaml, roundService, serviceName, sharedPolicyYaml, extAddress } from "./agents-mesh.js";
 import { PhaseClock, type PhaseSink } from "./phases.js";
@@ -31,7 +31,7 @@ export type Report = (scenario: string, figure: string, value: number, unit: str
 
 export interface AgentsBenchOptions {
   readonly agents: number;
-  /** Worker processes; default: one per 1,000 agents, at least 2, at most one per CPU (see defaultWorkers). */
+  /** Worker processes; default: one per 1,000 agents, at least 2 (see defaultWorkers). */
   readonly workers?: number;
   /** Where the temp directory (hosts file, SMI files, controller data dir) goes; default os.tmpdir(). */
   readonly tmpdir?: string;
@@ -93,15 +93,15 @@ function openFileLimit(): number {
 }
 
 /**
- * One worker per 1,000 agents, at least 2, but no more than there are CPUs.
- * More workers than cores add no parallelism: they only add processes that
- * the scheduler shares the CPU with, one equal share each, so the controller
- * got 1/11 of the machine while ten busy workers handshook at N = 10,000
- * (issue 8's run: 0.2-0.3 of a core). Each worker holds N/W sockets; the
- * ulimit check below covers it.
+ * One worker per 1,000 agents, at least 2. Capping this at one per CPU (two
+ * here) was tried for issue 17, so that the controller's share of the CPU
+ * would not shrink with ten busy workers beside it: at N = 10,000 the connect
+ * phase then failed after ~280 s, streams of one worker's 5,000 agents dropped
+ * right after their first config (docs/benchmarks.md). A worker is one event
+ * loop; 1,000 agents each is what the 10,000 run has passed with.
  */
 export function defaultWorkers(n: number): number {
-  return Math.max(2, Math.min(cpus().length, Math.ceil(n / 1000)));
+  return Math.max(2, Math.ceil(n / 1000));
 }
 
 /** The mesh-wide change's p99 (ms), for the side-by-side etcd figure. */
@@ -135,6 +135,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
   process.once("SIGINT", onSigint);
   let replicas: Replicas | undefined;
   let workers: ChildProcess[] = [];
+  let completed = false;
   try {
     await writeFile(join(dir, "hosts.yaml"), hostsYaml(services, ROUNDS, 0));
     await mkdir(join(dir, "smi"));
@@ -333,15 +334,19 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
       const service = `${NAMESPACE}/${serviceName(0)}`;
       const token = async () => (JSON.parse(await admin(ready.adminUrl, "/api/v1/tokens", { service, ttl: "1h", uses: 1 })) as { token: string }).token;
       const rss = await measureAgentRss({
-        grpcAddress: ready.grpcAddress, caPem, tokens: [await token(), await token()], service, hosts: [hostAddress(n), hostAddress(n + 1)], port: AGENT_PORT, tmpdir: o.tmpdir ?? tmpdir(),
+        grpcAddress: ready.grpcAddress, caPem, tokens: [await token(), await token(), await token()], service, hosts: [hostAddress(n), hostAddress(n + 1), hostAddress(n + 2)], port: AGENT_PORT, tmpdir: o.tmpdir ?? tmpdir(),
       });
-      o.report("agent (no Pipy)", "agent RSS as installed (bundle), connected with a config, no Pipy (goal <= 60 MB or Node's floor)", rss.agent, "MiB", { max: 60 });
+      // The issue's goal is 60 MB (10^6 bytes); RSS is printed in MiB, so the goal is compared in MiB too (it compared 60 MiB before).
+      const goal = { max: Number((60e6 / 2 ** 20).toFixed(2)) };
+      o.report("agent (no Pipy)", "agent RSS as installed (bundle), connected with a config, no Pipy (goal <= 60 MB = 57.22 MiB, or Node's floor)", rss.agent, "MiB", goal);
+      o.report("agent (no Pipy)", `the same bundle with ${LEAN_NODE_ARGS.join(" ")} (interpreted JS, 1 MiB young generation)`, rss.agentLean, "MiB", goal);
       o.report("agent (no Pipy)", "the same agent through the full meshfed CLI (loads the controller's modules too)", rss.fullCli, "MiB");
       o.report("agent (no Pipy)", "floor: idle Node process, same node binary", rss.idleNode, "MiB");
       o.report("agent (no Pipy)", "floor: Node with the agent's modules (src/agent) loaded, nothing started", rss.modulesLoaded, "MiB");
       o.report("agent (no Pipy)", "ratio agent RSS / idle Node", rss.agent / rss.idleNode, "x");
       clock.lap("agent RSS (real agent processes)");
     }
+    completed = true;
     return { meshWideP99: percentile(mesh.latencies, 99) };
   } finally {
     process.off("SIGINT", onSigint);
@@ -354,7 +359,8 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     await exited;
     clearTimeout(kill);
     await rm(dir, { recursive: true, force: true });
-    clock.lap("stop and clean up");
+    // After a failure this lap also holds the phase that failed (the error says which).
+    clock.lap(completed ? "stop and clean up" : "failed phase, then stop and clean up");
   }
 }
 
