@@ -6,6 +6,11 @@
  * Measured next to it, on the same machine and Node: an idle Node process
  * (the runtime's floor) and a Node process that has only loaded the agent's
  * modules (the floor of the code, before any connection or state).
+ *
+ * The four processes run at the same time (RSS does not depend on who else
+ * has the CPU) and each is read once its RSS has settled (`settledRss`)
+ * rather than after a fixed 3 s sleep: 15 s or more of the quick run's time
+ * under load went to the four sleeps one after the other (issue 17).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -21,6 +26,8 @@ const AGENT_INDEX = new URL("../src/agent/index.js", import.meta.url).href;
 export interface AgentRss {
   /** The connected agent as installed on hosts (the bundle), MiB. */
   readonly agent: number;
+  /** The same bundle run with LEAN_NODE_ARGS, MiB. */
+  readonly agentLean: number;
   /** The same agent started through the full `meshfed` CLI (which also loads the controller's modules), MiB. */
   readonly fullCli: number;
   /** `node -e` doing nothing, MiB. */
@@ -49,7 +56,29 @@ async function rssMiB(pid: number): Promise<number> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Starts `node args`, waits until it printed "ready" on stdout (or `settleMs`), reads its RSS, kills it. */
+/** How RSS is read once a process is up: every STEP_MS, settled when SETTLED_READS reads in a row are within SETTLED_MIB of each other. */
+const STEP_MS = 250;
+const SETTLED_READS = 5;
+const SETTLED_MIB = 0.5;
+
+/**
+ * RSS (MiB) once it stopped moving: start-up work (module evaluation,
+ * enrollment, the first config) is over and what is left is the steady
+ * state. Read after at least `minMs`; at most `maxMs`, then the last read.
+ */
+export async function settledRss(pid: number, minMs: number, maxMs = 15_000): Promise<number> {
+  const started = Date.now();
+  const reads: number[] = [];
+  for (;;) {
+    reads.push(await rssMiB(pid));
+    const last = reads.slice(-SETTLED_READS);
+    const elapsed = Date.now() - started;
+    if ((last.length === SETTLED_READS && Math.max(...last) - Math.min(...last) <= SETTLED_MIB && elapsed >= minMs) || elapsed >= maxMs) return reads.at(-1)!;
+    await sleep(STEP_MS);
+  }
+}
+
+/** Starts `node args`, waits until it printed "ready" on stdout, reads its RSS once settled, kills it. */
 async function rssOf(args: string[], settleMs: number): Promise<number> {
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
   try {
@@ -63,8 +92,7 @@ async function rssOf(args: string[], settleMs: number): Promise<number> {
       });
       child.once("exit", (code) => reject(new Error(`node exited with ${code} before it was ready`)));
     });
-    await sleep(settleMs);
-    return await rssMiB(child.pid!);
+    return await settledRss(child.pid!, settleMs);
   } finally {
     child.kill("SIGKILL");
   }
@@ -80,20 +108,32 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /**
+ * Node flags that trade the agent's JS speed for memory (docs/benchmarks.md, issue 17: the
+ * agent's RSS): a 1 MiB young generation and no optimising compilers. Measured next to the
+ * plain bundle so the installer's choice can be read off each run.
+ */
+export const LEAN_NODE_ARGS: readonly string[] = ["--max-semi-space-size=1", "--no-opt", "--no-sparkplug"];
+
+/**
  * One real agent against the controller at `grpcAddress`, enrolling with
  * `token` as `service` on `host`. Resolves once it is CONNECTED with a
  * config, settled for `settleMs`.
  */
 export async function measureAgentRss(o: {
-  readonly grpcAddress: string; readonly caPem: string; readonly tokens: readonly [string, string]; readonly service: string;
-  readonly hosts: readonly [string, string]; readonly port: number; readonly tmpdir: string; readonly settleMs?: number;
+  readonly grpcAddress: string; readonly caPem: string; readonly tokens: readonly [string, string, string]; readonly service: string;
+  readonly hosts: readonly [string, string, string]; readonly port: number; readonly tmpdir: string;
+  /** Least time between "ready" (or CONNECTED with a config) and the RSS read; default 1 s. */
+  readonly settleMs?: number;
 }): Promise<AgentRss> {
-  const settleMs = o.settleMs ?? 3_000;
-  const agent = await connectedAgentRss([BUNDLE], o, o.tokens[0], o.hosts[0], settleMs);
-  const fullCli = await connectedAgentRss([CLI], o, o.tokens[1], o.hosts[1], settleMs);
-  const idleNode = await rssOf(["-e", "console.log('ready'); setInterval(() => {}, 1e9)"], settleMs);
-  const modulesLoaded = await rssOf(["--input-type=module", "-e", `await import(${JSON.stringify(AGENT_INDEX)}); console.log('ready'); setInterval(() => {}, 1e9)`], settleMs);
-  return { agent, fullCli, idleNode, modulesLoaded };
+  const settleMs = o.settleMs ?? 1_000;
+  const [agent, fullCli, agentLean, idleNode, modulesLoaded] = await Promise.all([
+    connectedAgentRss([BUNDLE], o, o.tokens[0], o.hosts[0], settleMs),
+    connectedAgentRss([CLI], o, o.tokens[1], o.hosts[1], settleMs),
+    connectedAgentRss([...LEAN_NODE_ARGS, BUNDLE], o, o.tokens[2], o.hosts[2], settleMs),
+    rssOf(["-e", "console.log('ready'); setInterval(() => {}, 1e9)"], settleMs),
+    rssOf(["--input-type=module", "-e", `await import(${JSON.stringify(AGENT_INDEX)}); console.log('ready'); setInterval(() => {}, 1e9)`], settleMs),
+  ]);
+  return { agent, agentLean, fullCli, idleNode, modulesLoaded };
 }
 
 /** Starts `node <entry> agent ...` --no-proxy, waits until it is CONNECTED with a config, settles, reads its RSS, stops it. */
@@ -119,8 +159,7 @@ async function connectedAgentRss(
       if (Date.now() > deadline) throw new Error(`the agent was not CONNECTED with a config within 120 s (last: ${JSON.stringify(status)})`);
       await sleep(200);
     }
-    await sleep(settleMs);
-    return await rssMiB(child.pid!);
+    return await settledRss(child.pid!, settleMs);
   } finally {
     if (child !== undefined) await stopChild(child);
     await rm(dir, { recursive: true, force: true });

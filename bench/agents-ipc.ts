@@ -44,6 +44,11 @@ export interface MemoryReply {
 
 export type WorkerRequest =
   /**
+   * Makes `count` keys and CSRs with the agent's own code before enrollment is timed (answered when done):
+   * each agent still gets its own key; only the moment it is made moves out of the timed phase.
+   */
+  | { readonly type: "prepare"; readonly count: number }
+  /**
    * `fileCache`: "on", the agents say in Hello that they keep shared files by hash (the current agent does);
    * "seeded", and they already hold the Pipy codebase at their first connect (as after a controller restart);
    * "off", agents of the previous version.
@@ -59,6 +64,8 @@ export type WorkerRequest =
   | { readonly type: "stop" };
 
 export interface WorkerStatus {
+  /** Keys and CSRs made by "prepare" and not used yet. */
+  readonly prepared: number;
   readonly enrolled: number;
   readonly connected: number;
   readonly configs: number;

@@ -5,7 +5,10 @@
  * stream on its own channel (one socket), Hello with its announced host
  * address and one endpoint, and an ACK (version + hash, ok) for every config
  * as soon as it arrives. Key, CSR, Enroll and TLS settings are the agent's
- * own code (src/agent); only the session loop is this small one. Like the
+ * own code (src/agent); only the session loop is this small one. Keys and
+ * CSRs are made on "prepare", before the parent times enrollment, so that the
+ * enrollment phase measures the Enroll round trips and not this process's
+ * key generation (one key per agent all the same). Like the
  * agent, it keeps shared files by hash (only the hashes: nothing is served
  * here) and lists them in Hello, unless told to act as an agent of the
  * previous version (`fileCache: false`, full files every time).
@@ -42,6 +45,8 @@ let seeded: string[] = [];
 /** One string per distinct hash, shared by every agent's set. */
 const interned = new Map<string, string>();
 let agents: SimAgent[] = [];
+/** Made by "prepare": one key and CSR per agent this worker will hold, used once each. */
+const prepared: Array<{ readonly keyPem: string; readonly csrPem: string }> = [];
 let lastConfigAt = 0;
 let marker: string | undefined;
 let stopping = false;
@@ -69,14 +74,25 @@ function addressOf(agent: SimAgent): string {
   return address;
 }
 
+async function makeKey(): Promise<{ keyPem: string; csrPem: string }> {
+  const { keys, pem } = await generateProxyKey();
+  return { keyPem: pem, csrPem: await buildCsr(keys) };
+}
+
+async function prepare(count: number): Promise<void> {
+  const made = await Promise.all(Array.from({ length: count }, () => makeKey()));
+  prepared.push(...made);
+}
+
 async function enrollOne(agent: SimAgent): Promise<void> {
   try {
-    const { keys, pem } = await generateProxyKey();
+    // Made beforehand ("prepare"); a worker asked to enrol more agents than it prepared makes the rest here.
+    const { keyPem, csrPem } = prepared.pop() ?? (await makeKey());
     const res = await callEnroll({
-      address: addressOf(agent), caPem, token: agent.spec.token, csrPem: await buildCsr(keys), agentVersion: "bench", hostname: `bench-${agent.spec.index}`,
+      address: addressOf(agent), caPem, token: agent.spec.token, csrPem, agentVersion: "bench", hostname: `bench-${agent.spec.index}`,
       timeoutMs: 60_000, signal: new AbortController().signal,
     });
-    agent.keyPem = pem;
+    agent.keyPem = keyPem;
     agent.certPem = res.certificatePem;
     agent.proxyId = res.proxyId;
   } catch (err) {
@@ -134,7 +150,8 @@ function connectAttempt(agent: SimAgent): Promise<grpc.ServiceError | undefined>
       agent.configs += 1;
       if (marker !== undefined) {
         agent.sinceMark += 1;
-        if (agent.hitAt === undefined && m.config.files.some((f) => Buffer.from(f.content).includes(marker!))) agent.hitAt = now;
+        // f.content is already a Buffer (bytes decode to Buffer): searched in place, not copied per file and agent.
+        if (agent.hitAt === undefined && m.config.files.some((f) => f.content.includes(marker!))) agent.hitAt = now;
       }
       first = false;
       resolve(undefined);
@@ -158,6 +175,7 @@ function connectAttempt(agent: SimAgent): Promise<grpc.ServiceError | undefined>
 
 function status(): WorkerStatus {
   return {
+    prepared: prepared.length,
     enrolled: agents.filter((a) => a.certPem !== undefined).length,
     connected: agents.filter((a) => a.configs > 0).length,
     configs: agents.reduce((n, a) => n + a.configs, 0),
@@ -170,6 +188,9 @@ function status(): WorkerStatus {
 
 serve<WorkerRequest>(async (r) => {
   switch (r.type) {
+    case "prepare":
+      await prepare(r.count);
+      return status();
     case "enroll":
       addresses = r.addresses;
       caPem = r.caPem;

@@ -13,9 +13,10 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { percentile, request, type AgentSpec, type FileCacheMode, type Collected, type MemoryReply, type WorkerStatus } from "./agents-ipc.js";
-import { measureAgentRss } from "./agent-rss.js";
+import { LEAN_NODE_ARGS, measureAgentRss } from "./agent-rss.js";
 import { admin, Replicas } from "./agents-replicas.js";
 import { AGENT_PORT, NAMESPACE, SHARED_ADDRESS, hostAddress, hostsYaml, replaceFile, ringPolicyYaml, roundService, serviceName, sharedPolicyYaml, extAddress } from "./agents-mesh.js";
+import { PhaseClock, type PhaseSink } from "./phases.js";
 
 /**
  * A goal from the issue's table: the figure must stay at most `max` or at
@@ -30,7 +31,7 @@ export type Report = (scenario: string, figure: string, value: number, unit: str
 
 export interface AgentsBenchOptions {
   readonly agents: number;
-  /** Worker processes; default: one per 1,000 agents, at least 2. */
+  /** Worker processes; default: one per 1,000 agents, at least 2 (see defaultWorkers). */
   readonly workers?: number;
   /** Where the temp directory (hosts file, SMI files, controller data dir) goes; default os.tmpdir(). */
   readonly tmpdir?: string;
@@ -50,6 +51,8 @@ export interface AgentsBenchOptions {
   /** Also measure one real agent process's RSS (no Pipy) next to Node's floor; single controller only. Default true. */
   readonly agentRss?: boolean;
   readonly report: Report;
+  /** Told the harness's time per phase (bench/phases.ts); default: not printed. */
+  readonly phases?: PhaseSink;
 }
 
 /** Public anchors for memory per proxy (docs/benchmarks.md cites them). */
@@ -58,8 +61,19 @@ const OSM_ANCHOR = { "OSM ~700 KB per proxy": OSM_KB_PER_PROXY };
 /** The controller's configured waits before an endpoint change is pushed: hosts-file debounce and catalog coalesce (their defaults). */
 const CONFIGURED_DEBOUNCE_MS = 100 + 50;
 const ROUNDS = 10;
-/** Longer than the hosts/SMI debounce (100 ms) + catalog coalesce (50 ms) + max delay (500 ms): any late push shows up. */
-const SETTLE_MS = 1_500;
+/**
+ * A phase that waits for pushes to stop is over once no agent has received
+ * anything for this long. The controller holds a catalog change at most its
+ * coalesce max delay (500 ms) before the push goes out, and a fan-out writes
+ * without pauses, so a push of the same change (a wrong one to an unaffected
+ * proxy, or a second one) cannot come after a silence longer than that. It
+ * replaced a fixed 1.5 s sleep after the last expected ACK (issue 17: the
+ * harness's own time): the same late pushes are caught, counted from the last
+ * config anyone received rather than from the last expected ACK.
+ */
+const QUIET_MS = 500 + 100;
+/** Join tokens created at a time over the admin API (their store writes then share a commit). */
+const TOKEN_CONCURRENCY = 16;
 
 /**
  * Bounds of the phases that scale with N: at least 5 agents/s (enrolment,
@@ -70,8 +84,6 @@ const SETTLE_MS = 1_500;
 const MS_PER_AGENT = 200;
 const MS_PER_CONFIG = 10;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 function openFileLimit(): number {
   try {
     return Number(execFileSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" }).trim()) || 1024;
@@ -80,11 +92,23 @@ function openFileLimit(): number {
   }
 }
 
+/**
+ * One worker per 1,000 agents, at least 2. Capping this at one per CPU (two
+ * here) was tried for issue 17, so that the controller's share of the CPU
+ * would not shrink with ten busy workers beside it: at N = 10,000 the connect
+ * phase then failed after ~280 s, streams of one worker's 5,000 agents dropped
+ * right after their first config (docs/benchmarks.md). A worker is one event
+ * loop; 1,000 agents each is what the 10,000 run has passed with.
+ */
+export function defaultWorkers(n: number): number {
+  return Math.max(2, Math.ceil(n / 1000));
+}
+
 /** The mesh-wide change's p99 (ms), for the side-by-side etcd figure. */
 export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshWideP99: number }> {
   const n = o.agents;
   const services = Math.max(2, Math.round(n / 10));
-  const workerCount = o.workers ?? Math.max(2, Math.ceil(n / 1000));
+  const workerCount = o.workers ?? defaultWorkers(n);
   const limit = openFileLimit();
   // Each agent is one socket in its worker and one in the controller.
   if (n + 512 > limit || Math.ceil(n / workerCount) * 2 > limit) {
@@ -93,6 +117,8 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
   const dir = await mkdtemp(join(o.tmpdir ?? tmpdir(), "meshfed-bench-agents-"));
   const stop = new AbortController();
   const replicaCount = o.replicas?.count ?? 1;
+  const scenario = `agents N=${n}${o.driver ? ` driver=${o.driver}` : ""}${o.replicas ? ` replicas=${replicaCount} (etcd)` : ""}${o.fileCache !== undefined && o.fileCache !== "on" ? ` file-cache=${o.fileCache}` : ""}`;
+  const clock = new PhaseClock(scenario, o.phases ?? (() => undefined));
   // One abort listener per forked child (fork's `signal`): the controllers and every worker.
   setMaxListeners(workerCount + replicaCount + 2, stop.signal);
   const children: ChildProcess[] = [];
@@ -109,10 +135,19 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
   process.once("SIGINT", onSigint);
   let replicas: Replicas | undefined;
   let workers: ChildProcess[] = [];
+  let completed = false;
   try {
     await writeFile(join(dir, "hosts.yaml"), hostsYaml(services, ROUNDS, 0));
     await mkdir(join(dir, "smi"));
     await writeFile(join(dir, "smi", "policy.yaml"), ringPolicyYaml(services));
+
+    // The workers start first and make every agent's key and CSR while the controller starts and the tokens are made.
+    workers = Array.from({ length: workerCount }, () => spawnChild("./agents-worker.js", []));
+    const all = <T>(fn: (w: ChildProcess, k: number) => Promise<T>) => Promise.all(workers.map(fn));
+    const statuses = () => all((w) => request<WorkerStatus>(w, { type: "status" }, 30_000));
+    const onWorker = (k: number) => Math.floor(n / workerCount) + (k < n % workerCount ? 1 : 0);
+    const preparing = all((w, k) => request<WorkerStatus>(w, { type: "prepare", count: onWorker(k) }, 120_000 + n * MS_PER_AGENT));
+    preparing.catch(() => undefined); // awaited below; a failure before then must not be an unhandled rejection
 
     // e.g. MESHFED_BENCH_CONTROLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the controller alone.
     const nodeArgs = (process.env.MESHFED_BENCH_CONTROLLER_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
@@ -124,22 +159,24 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     const ready = controllers.first;
     const memory = () => controllers.memory();
     const fresh = await memory();
+    clock.lap("controller start (workers making keys meanwhile)");
 
     const caPem = await admin(ready.adminUrl, "/api/v1/ca");
     const perService = Array.from({ length: services }, (_, s) => Math.floor(n / services) + (s < n % services ? 1 : 0));
-    const tokens: string[] = [];
-    for (let s = 0; s < services; s++) {
+    const tokens: string[] = new Array<string>(services);
+    // A few at a time rather than one after the other: 1,000 services meant 1,000 sequential durable writes.
+    await boundedAll(services, TOKEN_CONCURRENCY, async (s) => {
       const created = JSON.parse(await admin(ready.adminUrl, "/api/v1/tokens", { service: `${NAMESPACE}/${serviceName(s)}`, ttl: "2h", uses: perService[s] })) as { token: string };
-      tokens.push(created.token);
-    }
+      tokens[s] = created.token;
+    });
     const specs: AgentSpec[] = Array.from({ length: n }, (_, i) => ({ index: i, token: tokens[i % services]!, service: serviceName(i % services), host: hostAddress(i), port: AGENT_PORT, replica: i % replicaCount }));
     const agentsOn = (k: number) => specs.filter((a) => a.replica === k).length;
+    clock.lap("join tokens");
+    await preparing;
+    clock.lap("keys and CSRs, beyond the controller start and tokens");
 
-    workers = Array.from({ length: workerCount }, () => spawnChild("./agents-worker.js", []));
-    const all = <T>(fn: (w: ChildProcess, k: number) => Promise<T>) => Promise.all(workers.map(fn));
-    const statuses = () => all((w) => request<WorkerStatus>(w, { type: "status" }, 30_000));
-
-    // Enrollment: bounded parallelism across workers (each Enroll issues a certificate, ~5 ms of controller CPU plus fsyncs).
+    // Enrollment: bounded parallelism across workers (each Enroll issues a certificate and waits for durable writes).
+    // Keys and CSRs are ready (above): this times the Enroll round trips only.
     let started = performance.now();
     const enrolled = await all((w, k) =>
       request<WorkerStatus>(w, { type: "enroll", addresses: controllers.all.map((r) => r.grpcAddress), caPem, agents: specs.filter((a) => a.index % workerCount === k), concurrency: Math.max(1, Math.ceil(32 / workerCount)), fileCache: o.fileCache ?? "on" }, 120_000 + n * MS_PER_AGENT),
@@ -149,23 +186,26 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     const enrolledCount = enrolled.reduce((x, s) => x + s.enrolled, 0);
     if (enrolledCount !== n) throw new Error(`only ${enrolledCount} of ${n} agents enrolled`);
     const afterEnroll = await memory();
+    clock.lap("enroll");
 
-    // Connect: every agent opens its stream and ACKs; done when all have a config and nothing arrived for SETTLE_MS.
-    started = performance.now();
+    // Connect: every agent opens its stream and ACKs; done when all have a config and nothing arrived for QUIET_MS.
+    const connectStarted = Date.now();
+    let lastConfigAt = 0;
     // ~128 handshakes in flight in total, whatever W: more only queues at the listener.
     await all((w) => request(w, { type: "connect", concurrency: Math.max(1, Math.ceil(128 / workerCount)) }, 30_000));
     await until(60_000 + n * MS_PER_AGENT, `all ${n} agents connected and ACKed`, async () => {
       const s = await statuses();
       assertNoFailures(s, "connect");
       const connected = s.reduce((x, w) => x + w.connected, 0);
-      const last = Math.max(...s.map((w) => w.lastConfigAt));
-      return connected === n && Date.now() - last > SETTLE_MS ? true : `${connected}/${n} connected`;
+      lastConfigAt = Math.max(...s.map((w) => w.lastConfigAt));
+      return connected === n && Date.now() - lastConfigAt > QUIET_MS ? true : `${connected}/${n} connected`;
     });
-    const connectSeconds = (performance.now() - started) / 1000 - SETTLE_MS / 1000;
+    // Until the last config any agent received (a neighbour's Hello can bring a second one), not until the quiet window ended.
+    const connectSeconds = (lastConfigAt - connectStarted) / 1000;
     const connectRetries = (await statuses()).reduce((x, w) => x + w.retries, 0);
     const connected = await memory();
+    clock.lap("connect, all agents with a config, then quiet");
 
-    const scenario = `agents N=${n}${o.driver ? ` driver=${o.driver}` : ""}${o.replicas ? ` replicas=${replicaCount} (etcd)` : ""}${o.fileCache !== undefined && o.fileCache !== "on" ? ` file-cache=${o.fileCache}` : ""}`;
     const mib = (b: number) => b / 2 ** 20;
     // With replicas: what all of them together hold per agent (each agent is on one); per replica below.
     const sum = (ms: readonly MemoryReply[], f: (m: MemoryReply) => number) => ms.reduce((x, m) => x + f(m), 0);
@@ -204,7 +244,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
         const hits = s.reduce((x, w) => x + w.hits, 0);
         return hits >= expected ? true : `${hits}/${expected} ACKed`;
       });
-      await sleep(SETTLE_MS);
+      await quiet(statuses, `no more configs after "${marker}"`);
       const parts = await all((w) => request<Collected>(w, { type: "collect" }, 30_000));
       const hits = parts.flatMap((p) => p.hits);
       return {
@@ -226,6 +266,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     // Growth here is memory a push leaves behind per agent (buffers kept, or a heap that does not shrink back after the burst).
     const afterMesh = await memory();
     o.report(scenario, "RSS per agent growth over the mesh-wide change (one more config each)", (sum(afterMesh, (m) => m.rss) - sum(connected, (m) => m.rss)) / n / 1024, "KB");
+    clock.lap("mesh-wide change");
 
     const endpoint: number[] = [];
     let unexpected = 0;
@@ -244,6 +285,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
       expectedTotal += expected.length;
     }
     endpoint.sort((a, b) => a - b);
+    clock.lap(`endpoint changes (${ROUNDS} rounds)`);
     o.report(scenario, `endpoint change (hosts file, ${ROUNDS} rounds): affected proxies per change`, expectedTotal / ROUNDS, "proxies");
     o.report(scenario, "endpoint change: proxies that received a config per change", receivers / ROUNDS, "proxies");
     o.report(scenario, "endpoint change: unaffected proxies that received one (expect 0)", unexpected, "proxies");
@@ -278,6 +320,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     o.report(scenario, "reconnect storm: ratio peak RSS / steady RSS before it", peak.ratio, "x");
     // After the storm every agent came back listing the shared files it holds: its streams carried only config.json.
     const afterStorm = await memory();
+    clock.lap("reconnect storm");
     o.report(scenario, `RSS per connected agent after the storm${o.fileCache === "off" ? "" : " (agents held the shared files: config.json only)"}`, (sum(afterStorm, (m) => m.rss) - sum(fresh, (m) => m.rss)) / n / 1024, "KB", { max: 100 }, OSM_ANCHOR);
 
     // Cross-check from the controller's side: every proxy's last ACK is for its current version (ACKs of the storm may still be in flight).
@@ -286,18 +329,24 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
       const acked = proxies.filter((p) => p.config !== null && p.lastAck?.ok === true && p.lastAck.version === p.config.version).length;
       return proxies.length === n && acked === n ? true : `the controllers list ${proxies.length} proxies, ${acked} with their current version ACKed; expected ${n}`;
     });
+    clock.lap("cross-check: every proxy ACKed its current version");
     if (o.agentRss !== false && replicaCount === 1) {
       const service = `${NAMESPACE}/${serviceName(0)}`;
       const token = async () => (JSON.parse(await admin(ready.adminUrl, "/api/v1/tokens", { service, ttl: "1h", uses: 1 })) as { token: string }).token;
       const rss = await measureAgentRss({
-        grpcAddress: ready.grpcAddress, caPem, tokens: [await token(), await token()], service, hosts: [hostAddress(n), hostAddress(n + 1)], port: AGENT_PORT, tmpdir: o.tmpdir ?? tmpdir(),
+        grpcAddress: ready.grpcAddress, caPem, tokens: [await token(), await token(), await token()], service, hosts: [hostAddress(n), hostAddress(n + 1), hostAddress(n + 2)], port: AGENT_PORT, tmpdir: o.tmpdir ?? tmpdir(),
       });
-      o.report("agent (no Pipy)", "agent RSS as installed (bundle), connected with a config, no Pipy (goal <= 60 MB or Node's floor)", rss.agent, "MiB", { max: 60 });
+      // The issue's goal is 60 MB (10^6 bytes); RSS is printed in MiB, so the goal is compared in MiB too (it compared 60 MiB before).
+      const goal = { max: Number((60e6 / 2 ** 20).toFixed(2)) };
+      o.report("agent (no Pipy)", "agent RSS as installed (bundle), connected with a config, no Pipy (goal <= 60 MB = 57.22 MiB, or Node's floor)", rss.agent, "MiB", goal);
+      o.report("agent (no Pipy)", `the same bundle with ${LEAN_NODE_ARGS.join(" ")} (interpreted JS, 1 MiB young generation)`, rss.agentLean, "MiB", goal);
       o.report("agent (no Pipy)", "the same agent through the full meshfed CLI (loads the controller's modules too)", rss.fullCli, "MiB");
       o.report("agent (no Pipy)", "floor: idle Node process, same node binary", rss.idleNode, "MiB");
       o.report("agent (no Pipy)", "floor: Node with the agent's modules (src/agent) loaded, nothing started", rss.modulesLoaded, "MiB");
       o.report("agent (no Pipy)", "ratio agent RSS / idle Node", rss.agent / rss.idleNode, "x");
+      clock.lap("agent RSS (real agent processes)");
     }
+    completed = true;
     return { meshWideP99: percentile(mesh.latencies, 99) };
   } finally {
     process.off("SIGINT", onSigint);
@@ -310,12 +359,31 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     await exited;
     clearTimeout(kill);
     await rm(dir, { recursive: true, force: true });
+    // After a failure this lap also holds the phase that failed (the error says which).
+    clock.lap(completed ? "stop and clean up" : "failed phase, then stop and clean up");
   }
 }
 
 function assertNoFailures(statuses: readonly WorkerStatus[], phase: string): void {
   const failures = statuses.flatMap((s) => s.failures);
   if (failures.length > 0) throw new Error(`${phase} failed for some agents:\n  ${failures.slice(0, 10).join("\n  ")}`);
+}
+
+/** Runs `fn(i)` for i in [0, count) with at most `limit` in flight. */
+async function boundedAll(count: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, count) }, async () => {
+    while (next < count) await fn(next++);
+  }));
+}
+
+/** Until no agent of any worker has received a config for QUIET_MS (see QUIET_MS). */
+async function quiet(statuses: () => Promise<WorkerStatus[]>, what: string): Promise<void> {
+  await until(60_000, what, async () => {
+    const last = Math.max(...(await statuses()).map((w) => w.lastConfigAt));
+    const silent = Date.now() - last;
+    return silent > QUIET_MS ? true : `last config ${silent} ms ago`;
+  });
 }
 
 /** Polls `check` until it returns true; it returns a progress text otherwise. Throws after `timeoutMs` with the last progress. */
@@ -326,7 +394,7 @@ async function until(timeoutMs: number, what: string, check: () => Promise<true 
     const r = await check();
     if (r === true) return;
     progress = r;
-    await sleep(100);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what} (${progress})`);
 }

@@ -21,6 +21,9 @@
  * Figures with a goal of issue 17 carry `goal`, `ratioToGoal` and `met`.
  * `--quick` shrinks every part (200 agents, 100 with replicas, fewer
  * certificates and renders) to finish in under two minutes, for smoke runs.
+ * The harness's own time per part and per phase of the agents scenarios is
+ * printed as JSON lines (`{"scenario":…,"phase":…,"seconds":…}`) and as a
+ * table at the end (bench/phases.ts).
  */
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync, sign } from "node:crypto";
@@ -39,6 +42,7 @@ import { runEtcdWatchBenchmark, startEtcd, stopEtcd } from "./etcd-watch.js";
 import { runRenderBenchmark } from "./render.js";
 import { runSidecarsBenchmark } from "./sidecars.js";
 import { runTransparentBenchmark } from "./sidecars-transparent.js";
+import { PhaseClock, type PhaseLine, type PhaseSink } from "./phases.js";
 import { MemoryProvider, MemoryStore } from "./sources.js";
 
 interface Figure {
@@ -55,6 +59,11 @@ interface Figure {
   readonly anchors?: Readonly<Record<string, number>>;
 }
 const figures: Figure[] = [];
+const phases: PhaseLine[] = [];
+const phaseSink: PhaseSink = (line) => {
+  phases.push(line);
+  console.log(JSON.stringify(line));
+};
 const round4 = (v: number) => Number(v.toPrecision(4));
 /**
  * One JSON line per figure. `goal` and `anchors` are optional (the first four
@@ -237,36 +246,58 @@ async function main(): Promise<void> {
   const duration = positiveInt("duration", values.duration, 10)!;
   const warmup = positiveInt("warmup", values.warmup, 2)!;
   if (concurrency < 1 || duration < 1) throw new Error("--concurrency and --duration must be at least 1");
+  const parts = new PhaseClock("bench", phaseSink);
+  const wallStarted = performance.now();
   console.log(JSON.stringify({ machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, gcExposed: gc !== undefined }));
-  if (runs("core")) await core(quick ? QUICK : FULL);
-  if (runs("render")) runRenderBenchmark({ services: 1000, perService: 10, renders: quick ? 1000 : 5000, report });
+  if (runs("core")) {
+    await core(quick ? QUICK : FULL);
+    parts.lap("part: core");
+  }
+  if (runs("render")) {
+    runRenderBenchmark({ services: 1000, perService: 10, renders: quick ? 1000 : 5000, report });
+    parts.lap("part: render");
+  }
   if (runs("sidecars")) {
     const pipy = process.env.PIPY_BIN;
     if (pipy === undefined || pipy === "") console.log(JSON.stringify({ scenario: "sidecars", skipped: "PIPY_BIN is not set: the two-sidecar throughput scenario needs a real Pipy binary (PIPY_BIN=/path/to/pipy)" }));
     else {
       await runSidecarsBenchmark({ pipy, concurrency, warmupMs: warmup * 1000, durationMs: duration * 1000, ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
       await runTransparentBenchmark({ pipy, requests: quick ? 500 : 3000, roundTrips: quick ? 1000 : 5000, report });
+      parts.lap("part: sidecars");
     }
   }
   let meshWideP99: number | undefined;
-  if (runs("agents") && agents > 0) ({ meshWideP99 } = await runAgentsBenchmark({ agents, fileCache, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report }));
+  if (runs("agents") && agents > 0) {
+    ({ meshWideP99 } = await runAgentsBenchmark({ agents, fileCache, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report, phases: phaseSink }));
+    parts.lap("part: agents");
+  }
   const etcd = etcdBinary();
   if (runs("replicas") && agents > 0) {
     if (etcd === undefined) console.log(JSON.stringify({ scenario: "replicas", skipped: "no etcd binary (ETCD_BIN or etcd on the PATH): replicas share their state in etcd" }));
     // Quick runs keep the CI smoke under two minutes: enrolment through etcd is the slow part.
-    else await replicasOnEtcd(etcd, { agents: quick ? Math.min(agents, 100) : agents, replicas: replicaCount, fileCache, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
+    else {
+      await replicasOnEtcd(etcd, { agents: quick ? Math.min(agents, 100) : agents, replicas: replicaCount, fileCache, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report, phases: phaseSink });
+      parts.lap("part: replicas");
+    }
   }
   if (runs("etcd") && agents > 0) {
     if (etcd === undefined) console.log(JSON.stringify({ scenario: "etcd", skipped: "no etcd binary (ETCD_BIN or etcd on the PATH): the etcd watch baseline needs Debian's etcd-server" }));
     else {
       const baseline = await runEtcdWatchBenchmark({ watchers: agents, clients: Math.max(2, Math.ceil(agents / 1000)), rounds: quick ? 5 : 10, etcdBinary: etcd, ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report });
       if (meshWideP99 !== undefined) report(`etcd watch N=${agents}`, "ratio meshfed mesh-wide p99 (file write -> ACK) / etcd p99 (put -> watcher)", meshWideP99 / baseline.p99, "x");
+      parts.lap("part: etcd");
     }
   }
 
   const width = Math.max(...figures.map((f) => f.figure.length));
   console.log(`\n${"figure".padEnd(width)}  value`);
   for (const f of figures) console.log(`${f.figure.padEnd(width)}  ${f.value} ${f.unit}${f.goal === undefined ? "" : `  (goal ${f.goal}: ${f.met === true ? "met" : "not met"}, ${f.ratioToGoal} x)`}`);
+  const total = (performance.now() - wallStarted) / 1000;
+  console.log(JSON.stringify({ scenario: "bench", phase: "total", seconds: Number(total.toFixed(2)) }));
+  const phaseWidth = Math.max(...phases.map((p) => p.scenario.length + p.phase.length + 3));
+  console.log(`\n${"harness time: scenario / phase".padEnd(phaseWidth)}  seconds`);
+  for (const p of phases) console.log(`${`${p.scenario} / ${p.phase}`.padEnd(phaseWidth)}  ${p.seconds}`);
+  console.log(`${"total".padEnd(phaseWidth)}  ${total.toFixed(1)}`);
 }
 
 try {

@@ -52,7 +52,7 @@ import { runStreamSession, type ProxyCertificateAnswer, type SessionEnd } from "
 import { ProxyPidFile } from "./stale-proxy.js";
 import { PipySupervisor, proxyVersion } from "./supervisor.js";
 import { channelOptions, mutualCredentials } from "./tls.js";
-import { certificateNotAfter, crypto, x509, type CryptoKeyPair } from "./x509.js";
+import { certificateHasKey, certificateNotAfter, crypto, isCertificateBundle, parseCertificate, type CryptoKeyPair } from "./x509.js";
 
 /** Exit status for refusals retrying cannot fix; the systemd unit does not restart on it. */
 export const EXIT_PERMANENT = 78; // EX_CONFIG
@@ -840,21 +840,10 @@ class Agent implements RunningAgent {
 
 async function carriesKey(certificatePem: string, keys: CryptoKeyPair): Promise<boolean> {
   try {
-    const cert = new x509.X509Certificate(certificatePem);
-    const ours = Buffer.from(await crypto.subtle.exportKey("spki", keys.publicKey));
-    return ours.equals(Buffer.from(cert.publicKey.rawData));
+    const cert = parseCertificate(certificatePem);
+    return certificateHasKey(cert, new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey)));
   } catch {
     return false;
   }
 }
 
-function isCertificateBundle(pem: string): boolean {
-  try {
-    const blocks = x509.PemConverter.decode(pem);
-    if (blocks.length === 0) return false;
-    for (const der of blocks) new x509.X509Certificate(der);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -12,7 +12,8 @@ import { loadProto, type EnrollResponse__Output } from "../common/proto.js";
 import { isDnsLabel, serviceKey, type ServiceRef } from "../common/service.js";
 import { PermanentRefusal, classifyRpcError } from "./grpc-errors.js";
 import { channelOptions, serverAuthCredentials, type KeepaliveOptions } from "./tls.js";
-import { crypto, x509, type CryptoKeyPair } from "./x509.js";
+import type { X509Certificate } from "node:crypto";
+import { certificateHasKey, crypto, notAfterOf, parseCertificate, type CryptoKeyPair } from "./x509.js";
 
 export interface EnrollRequestOptions {
   readonly address: string;
@@ -96,14 +97,14 @@ export async function checkEnrollResponse(res: EnrollResponse__Output, keys: Cry
   if (expected !== undefined && serviceKey(expected) !== serviceKey(service)) {
     throw new PermanentRefusal("MESHFED_AGENT_SERVICE_MISMATCH", `the token enrolls this proxy for ${serviceKey(service)}, but the agent is configured for ${serviceKey(expected)}`);
   }
-  let cert: x509.X509Certificate;
+  let cert: X509Certificate;
   try {
-    cert = new x509.X509Certificate(res.certificatePem);
+    cert = parseCertificate(res.certificatePem);
   } catch (err) {
     return bad(`the proxy certificate is not PEM X.509: ${errorMessage(err)}`);
   }
-  const ours = Buffer.from(await crypto.subtle.exportKey("spki", keys.publicKey));
-  if (!ours.equals(Buffer.from(cert.publicKey.rawData))) bad("the proxy certificate does not carry this agent's public key");
+  const ours = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
+  if (!certificateHasKey(cert, ours)) bad("the proxy certificate does not carry this agent's public key");
   const { probes, rejected } = fromWireProbes(res.probes ?? []);
-  return { proxyId: res.proxyId, service, certificatePem: res.certificatePem, caBundlePem: res.caBundlePem, notAfter: res.notAfter || cert.notAfter.toISOString(), probes, rejectedProbes: rejected };
+  return { proxyId: res.proxyId, service, certificatePem: res.certificatePem, caBundlePem: res.caBundlePem, notAfter: res.notAfter || notAfterOf(cert), probes, rejectedProbes: rejected };
 }
