@@ -132,3 +132,19 @@ export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
+
+/**
+ * Polls `check` every `pollMs` until it returns true; it returns a progress
+ * text otherwise. Throws after `timeoutMs` with the last progress.
+ */
+export async function until(timeoutMs: number, what: string, check: () => Promise<true | string>, pollMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let progress = "";
+  while (Date.now() < deadline) {
+    const r = await check();
+    if (r === true) return;
+    progress = r;
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+  throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what} (${progress})`);
+}

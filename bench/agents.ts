@@ -12,7 +12,7 @@ import { setMaxListeners } from "node:events";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { percentile, request, type AgentSpec, type FileCacheMode, type Collected, type MemoryReply, type WorkerStatus } from "./agents-ipc.js";
+import { percentile, request, until, type AgentSpec, type FileCacheMode, type Collected, type MemoryReply, type WorkerStatus } from "./agents-ipc.js";
 import { LEAN_NODE_ARGS, measureAgentRss } from "./agent-rss.js";
 import { admin, Replicas } from "./agents-replicas.js";
 import { AGENT_PORT, NAMESPACE, SHARED_ADDRESS, hostAddress, hostsYaml, replaceFile, ringPolicyYaml, roundService, serviceName, sharedPolicyYaml, extAddress } from "./agents-mesh.js";
@@ -386,15 +386,3 @@ async function quiet(statuses: () => Promise<WorkerStatus[]>, what: string): Pro
   });
 }
 
-/** Polls `check` until it returns true; it returns a progress text otherwise. Throws after `timeoutMs` with the last progress. */
-async function until(timeoutMs: number, what: string, check: () => Promise<true | string>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let progress = "";
-  while (Date.now() < deadline) {
-    const r = await check();
-    if (r === true) return;
-    progress = r;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what} (${progress})`);
-}

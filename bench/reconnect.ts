@@ -16,7 +16,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { request, type AgentSpec, type UsageReply, type WorkerStatus } from "./agents-ipc.js";
+import { request, until, type AgentSpec, type UsageReply, type WorkerStatus } from "./agents-ipc.js";
 import { admin, Replicas } from "./agents-replicas.js";
 import { AGENT_PORT, NAMESPACE, hostAddress, hostsYaml, ringPolicyYaml, serviceName } from "./agents-mesh.js";
 import { summarizeWindows, type Window } from "./cpuprofile-window.js";
@@ -34,20 +34,10 @@ const n = Number(args.agents);
 const storms = Number(args.storms);
 /** Nothing pushed for this long: the storm's fan-out is over. */
 const SETTLE_MS = 1_500;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Finer than the agents bench's 100 ms: the storm's wall time is read off this poll. */
+const POLL_MS = 50;
 const monotonicMicros = () => Number(process.hrtime.bigint() / 1000n);
 
-async function until(timeoutMs: number, what: string, check: () => Promise<true | string>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let progress = "";
-  while (Date.now() < deadline) {
-    const r = await check();
-    if (r === true) return;
-    progress = r;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what} (${progress})`);
-}
 
 function print(figure: string, value: number, unit: string): void {
   console.log(JSON.stringify({ scenario: `reconnect N=${n}`, figure, value: Number(value.toPrecision(4)), unit }));
@@ -95,7 +85,7 @@ async function main(): Promise<void> {
       check(s);
       const back = s.reduce((x, w) => x + w.connected, 0);
       return back === n && Date.now() - Math.max(...s.map((w) => w.lastConfigAt)) > SETTLE_MS ? true : `${back}/${n}`;
-    });
+    }, POLL_MS);
     await all((w) => request(w, { type: "connect", concurrency: Math.max(1, Math.ceil(128 / workerCount)) }, 30_000));
     await settled("the first connect");
     const cpu = async (): Promise<UsageReply> => (await controller.usage(false))[0]!;
@@ -109,7 +99,7 @@ async function main(): Promise<void> {
         check(s);
         const back = s.reduce((x, w) => x + w.connected, 0);
         return back === n ? true : `${back}/${n}`;
-      });
+      }, POLL_MS);
       const wall = (performance.now() - started) / 1000;
       const back = await cpu();
       await settled("the storm's fan-out to end");

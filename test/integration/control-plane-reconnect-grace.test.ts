@@ -11,21 +11,8 @@ import { enroll, TestStream } from "../helpers/grpc-agent.js";
 import { startTestController, type TestController } from "../helpers/in-process-controller.js";
 import { quietPeriod, waitFor } from "../helpers/wait.js";
 import type { ControllerConfig } from "../../src/controller/config/schema.js";
+import { WEB_TO_DB } from "../helpers/smi-web-to-db.js";
 
-/** Only the agents announce these services: what the catalog holds for them is what the agents said. */
-const WEB_TO_DB = `apiVersion: access.smi-spec.io/v1alpha3
-kind: TrafficTarget
-metadata: { name: web-to-db, namespace: shop }
-spec:
-  destination: { kind: ServiceAccount, name: db }
-  sources: [{ kind: ServiceAccount, name: web }]
-  rules: [{ kind: TCPRoute, name: any }]
----
-apiVersion: specs.smi-spec.io/v1alpha4
-kind: TCPRoute
-metadata: { name: any, namespace: shop }
-spec: {}
-`;
 
 const grace = (ms: number) => (c: ControllerConfig): ControllerConfig => ({ ...c, driver: "json", grpc: { ...c.grpc, reconnectGrace: ms } });
 

@@ -14,6 +14,7 @@ import { startTestController, type TestController } from "../helpers/in-process-
 import { CODEBASE } from "../../src/controller/drivers/pipy/codebase/index.js";
 import type { ControllerMessage__Output } from "../../src/common/proto.js";
 import { effectiveConfig } from "../helpers/pipyjs.js";
+import { WEB_TO_DB } from "../helpers/smi-web-to-db.js";
 
 const HOSTS = (dbAddress: string) => `hosts:
   - name: web-1
@@ -24,19 +25,6 @@ const HOSTS = (dbAddress: string) => `hosts:
     services: [{ name: db, namespace: shop, port: 5432 }]
 `;
 
-const WEB_TO_DB = `apiVersion: access.smi-spec.io/v1alpha3
-kind: TrafficTarget
-metadata: { name: web-to-db, namespace: shop }
-spec:
-  destination: { kind: ServiceAccount, name: db }
-  sources: [{ kind: ServiceAccount, name: web }]
-  rules: [{ kind: TCPRoute, name: any }]
----
-apiVersion: specs.smi-spec.io/v1alpha4
-kind: TCPRoute
-metadata: { name: any, namespace: shop }
-spec: {}
-`;
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const CODEBASE_HASHES = CODEBASE.map((m) => sha256(Buffer.from(m.source, "utf8")));

@@ -9,6 +9,7 @@ import { waitFor } from "../helpers/wait.js";
 import type { ControllerConfig } from "../../src/controller/config/schema.js";
 import * as x509 from "@peculiar/x509";
 import { crypto } from "../helpers/certificates.js";
+import { WEB_TO_DB } from "../helpers/smi-web-to-db.js";
 
 const HOSTS = `hosts:
   - name: web-1
@@ -19,20 +20,6 @@ const HOSTS = `hosts:
     services: [{ name: db, namespace: shop, port: 5432 }]
 `;
 
-/** web may call db over any TCP port. */
-const WEB_TO_DB = `apiVersion: access.smi-spec.io/v1alpha3
-kind: TrafficTarget
-metadata: { name: web-to-db, namespace: shop }
-spec:
-  destination: { kind: ServiceAccount, name: db }
-  sources: [{ kind: ServiceAccount, name: web }]
-  rules: [{ kind: TCPRoute, name: any }]
----
-apiVersion: specs.smi-spec.io/v1alpha4
-kind: TCPRoute
-metadata: { name: any, namespace: shop }
-spec: {}
-`;
 
 async function token(ctl: TestController, service: string, uses = 1): Promise<string> {
   return (await ctl.api<{ token: string }>("/api/v1/tokens", { service, ttl: "10m", uses })).token;
