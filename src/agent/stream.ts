@@ -54,6 +54,11 @@ export interface StreamSessionOptions {
    * say so. Absent: an agent that takes every file in full.
    */
   readonly files?: Pick<FileCache, "get" | "put">;
+  /**
+   * How long a planned stop waits for the controller to end the stream after
+   * the Goodbye (default 1 s); then the call is cancelled all the same.
+   */
+  readonly goodbyeTimeoutMs?: number;
 }
 
 export interface ProxyCertificateAnswer {
@@ -80,11 +85,14 @@ export function runStreamSession(o: StreamSessionOptions): Promise<SessionEnd> {
     let connectedAt: number | undefined;
     let shutdown: Extract<SessionEnd, { kind: "shutdown" }> | undefined;
     let ended = false;
+    // Set once a planned stop said Goodbye: nothing more is written or handled, whatever follows ends it as "aborted".
+    let leaving = false;
+    let goodbyeTimer: NodeJS.Timeout | undefined;
     let queue = Promise.resolve();
     const connectedMs = () => (connectedAt === undefined ? 0 : Date.now() - connectedAt);
 
     const write = (msg: AgentMessage): void => {
-      if (ended) return;
+      if (ended || leaving) return;
       call.write(msg);
     };
     const markConnected = (): void => {
@@ -101,12 +109,32 @@ export function runStreamSession(o: StreamSessionOptions): Promise<SessionEnd> {
       if (ended) return;
       ended = true;
       clearInterval(timer);
+      clearTimeout(goodbyeTimer);
       offHealth();
       o.signal.removeEventListener("abort", onAbort);
       call.cancel();
       resolve(end);
     };
-    const onAbort = (): void => finish({ kind: "aborted", connectedMs: connectedMs() });
+    const aborted = (): void => finish({ kind: "aborted", connectedMs: connectedMs() });
+    /**
+     * A planned stop. Once the controller has answered, it is told so: it
+     * withdraws this host's endpoints from its callers now, rather than after
+     * its reconnect grace (a stream that just breaks keeps them for the grace,
+     * because the agent keeps Pipy serving meanwhile; a stopping agent stops
+     * Pipy after its drain delay, so callers must move away first). A
+     * controller of an older version skips the message and keeps the grace.
+     */
+    const onAbort = (): void => {
+      if (ended || leaving) return;
+      if (connectedAt === undefined) return aborted();
+      leaving = true;
+      clearInterval(timer);
+      call.write({ goodbye: { reason: "agent stopping" } });
+      call.end();
+      // The controller ends the stream on a Goodbye; one that does not (older, or gone) is not waited for long.
+      goodbyeTimer = setTimeout(aborted, o.goodbyeTimeoutMs ?? 1_000);
+      goodbyeTimer.unref();
+    };
     if (o.signal.aborted) return onAbort();
     o.signal.addEventListener("abort", onAbort, { once: true });
 
@@ -120,6 +148,7 @@ export function runStreamSession(o: StreamSessionOptions): Promise<SessionEnd> {
       });
     });
     call.on("error", (err: grpc.ServiceError) => {
+      if (leaving) return aborted();
       if (shutdown !== undefined) return finish(shutdown);
       finish({ kind: "ended", failure: classifyRpcError(err), connectedMs: connectedMs() });
     });
@@ -127,12 +156,13 @@ export function runStreamSession(o: StreamSessionOptions): Promise<SessionEnd> {
       // The server closed its side; the status (error or OK) follows.
     });
     call.on("status", (status: grpc.StatusObject) => {
+      if (leaving) return aborted();
       if (shutdown !== undefined) return finish(shutdown);
       if (status.code === grpc.status.OK) finish({ kind: "ended", failure: undefined, connectedMs: connectedMs() });
     });
 
     const handle = async (msg: ControllerMessage__Output): Promise<void> => {
-      if (ended) return;
+      if (ended || leaving) return;
       switch (msg.message) {
         case "caBundle":
           if (msg.caBundle?.pem) await o.handlers.caBundle(msg.caBundle.pem);

@@ -79,6 +79,34 @@ test("a proxy that does not come back within the grace has its endpoints withdra
   assert.deepEqual(await ctl.api("/api/v1/proxies"), []);
 });
 
+test("a proxy that says Goodbye (a planned stop) is withdrawn at once, its stream ends cleanly, and it may come back", async (t) => {
+  // The grace is 5 minutes: only the Goodbye can explain a withdrawal within the test's deadlines.
+  const ctl = await startTestController(t, { smi: { "policy.yaml": WEB_TO_DB }, patch: grace(300_000) });
+  const web = await agent(ctl, "shop/web", "127.0.0.2", 8080);
+  const db = await agent(ctl, "shop/db", "127.0.0.3", 5432);
+  const webStream = web.open();
+  const dbStream = db.open();
+  t.after(() => { webStream.close(); dbStream.close(); });
+  await dbStream.next((m) => m.message === "config");
+  await webStream.next((m) => m.message === "config" && Buffer.from(m.config!.files[0]!.content).includes("127.0.0.3"));
+
+  let end: Awaited<typeof dbStream.ended> | undefined;
+  void dbStream.ended.then((e) => (end = e));
+  dbStream.send({ goodbye: { reason: "agent stopping" } });
+  await waitFor(async () => (await dbSources(ctl)).length === 0, { what: "db's endpoint withdrawn at once, not after the 5-minute grace" });
+  const ended = await waitFor(() => end, { what: "the controller to end the stream of a proxy that said goodbye" });
+  assert.equal(ended.status, grpc.status.OK);
+  const last = () => webStream.messages.filter((m) => m.message === "config").at(-1)!.config!;
+  await waitFor(() => !Buffer.from(last().files[0]!.content).includes("127.0.0.3"), { what: "web's config without db's endpoint" });
+  assert.ok(!(await ctl.api<Array<{ proxyId: string }>>("/api/v1/proxies")).some((p) => p.proxyId === db.response.proxyId));
+
+  // A goodbye is not a revocation: the same proxy connects again and is announced again.
+  const again = db.open();
+  t.after(() => again.close());
+  await again.next((m) => m.message === "config");
+  await waitFor(async () => JSON.stringify(await dbSources(ctl)) === JSON.stringify(["agents"]), { what: "db announced again after its return" });
+});
+
 test("revoking the certificate of a proxy within its grace withdraws its endpoints at once, and a reconnect with it is refused", async (t) => {
   const ctl = await startTestController(t, { smi: { "policy.yaml": WEB_TO_DB }, patch: grace(600_000 / 2) });
   const db = await agent(ctl, "shop/db", "127.0.0.3", 5432);

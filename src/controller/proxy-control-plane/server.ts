@@ -462,6 +462,12 @@ export class ProxyControlPlane {
       this.#reportHealth(session, validEndpointHealth(msg.health.endpointHealth, session.endpoints));
     } else if (msg.message === "proxyCsr" && msg.proxyCsr) {
       void this.#renewal.onCsr(session, msg.proxyCsr.csrPem);
+    } else if (msg.message === "goodbye") {
+      // A planned stop: the agent is about to stop Pipy, so its endpoints leave its callers' configs now,
+      // not after the reconnect grace. Only this stream's session: a Goodbye on a stream a newer one
+      // replaced withdraws nothing (#disconnected ignores a session that is no longer current).
+      this.#log.info({ proxyId: session.identity.proxyId, reason: (msg.goodbye?.reason ?? "").slice(0, 256) }, "proxy said goodbye: its endpoints are withdrawn now");
+      this.#disconnected(session, true);
     } else if (msg.message === "hello") {
       this.#log.warn({ proxyId: session.identity.proxyId }, "second Hello on one stream ignored");
     }
@@ -496,8 +502,8 @@ export class ProxyControlPlane {
    * Pipy serving on its last config meanwhile. Withdrawing at once made every
    * reconnect storm (a network blip, a load balancer reset) two catalog
    * changes per agent, each re-rendering every caller of its service: at
-   * 1,000 agents most of the storm's CPU. A revoked certificate and a
-   * stopping controller withdraw at once (`now`).
+   * 1,000 agents most of the storm's CPU. A revoked certificate, a
+   * stopping controller and an agent's Goodbye withdraw at once (`now`).
    */
   #disconnected(session: ProxySession, now = false): void {
     session.end();

@@ -17,6 +17,7 @@ import type { EndpointHealth as _meshfed_v1_EndpointHealth, EndpointHealth__Outp
 import type { EnrollRequest as _meshfed_v1_EnrollRequest, EnrollRequest__Output as _meshfed_v1_EnrollRequest__Output } from './meshfed/v1/EnrollRequest.js';
 import type { EnrollResponse as _meshfed_v1_EnrollResponse, EnrollResponse__Output as _meshfed_v1_EnrollResponse__Output } from './meshfed/v1/EnrollResponse.js';
 import type { FileCache as _meshfed_v1_FileCache, FileCache__Output as _meshfed_v1_FileCache__Output } from './meshfed/v1/FileCache.js';
+import type { Goodbye as _meshfed_v1_Goodbye, Goodbye__Output as _meshfed_v1_Goodbye__Output } from './meshfed/v1/Goodbye.js';
 import type { Health as _meshfed_v1_Health, Health__Output as _meshfed_v1_Health__Output } from './meshfed/v1/Health.js';
 import type { HealthProbe as _meshfed_v1_HealthProbe, HealthProbe__Output as _meshfed_v1_HealthProbe__Output } from './meshfed/v1/HealthProbe.js';
 import type { HealthProbes as _meshfed_v1_HealthProbes, HealthProbes__Output as _meshfed_v1_HealthProbes__Output } from './meshfed/v1/HealthProbes.js';
@@ -53,6 +54,7 @@ export interface ProtoGrpcType {
       EnrollRequest: MessageTypeDefinition<_meshfed_v1_EnrollRequest, _meshfed_v1_EnrollRequest__Output>
       EnrollResponse: MessageTypeDefinition<_meshfed_v1_EnrollResponse, _meshfed_v1_EnrollResponse__Output>
       FileCache: MessageTypeDefinition<_meshfed_v1_FileCache, _meshfed_v1_FileCache__Output>
+      Goodbye: MessageTypeDefinition<_meshfed_v1_Goodbye, _meshfed_v1_Goodbye__Output>
       Health: MessageTypeDefinition<_meshfed_v1_Health, _meshfed_v1_Health__Output>
       HealthProbe: MessageTypeDefinition<_meshfed_v1_HealthProbe, _meshfed_v1_HealthProbe__Output>
       HealthProbes: MessageTypeDefinition<_meshfed_v1_HealthProbes, _meshfed_v1_HealthProbes__Output>
