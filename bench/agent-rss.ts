@@ -7,7 +7,7 @@
  * (the runtime's floor) and a Node process that has only loaded the agent's
  * modules (the floor of the code, before any connection or state).
  *
- * The four processes run at the same time (RSS does not depend on who else
+ * The processes run at the same time (RSS does not depend on who else
  * has the CPU) and each is read once its RSS has settled (`settledRss`)
  * rather than after a fixed 3 s sleep: 15 s or more of the quick run's time
  * under load went to the four sleeps one after the other (issue 17).
@@ -17,6 +17,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { AGENT_NODE_FLAGS } from "../src/installer/agent-command.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 /** What the installer puts on hosts (npm run build makes it); its entry loads only the agent. */
@@ -24,8 +25,10 @@ const BUNDLE = fileURLToPath(new URL("../agent-bundle/meshfed-agent.mjs", import
 const AGENT_INDEX = new URL("../src/agent/index.js", import.meta.url).href;
 
 export interface AgentRss {
-  /** The connected agent as installed on hosts (the bundle), MiB. */
+  /** The connected agent as installed on hosts (the bundle, with the installer's AGENT_NODE_FLAGS), MiB. */
   readonly agent: number;
+  /** The same bundle without any Node flag, MiB. */
+  readonly agentNoFlags: number;
   /** The same bundle run with LEAN_NODE_ARGS, MiB. */
   readonly agentLean: number;
   /** The same agent started through the full `meshfed` CLI (which also loads the controller's modules), MiB. */
@@ -120,20 +123,21 @@ export const LEAN_NODE_ARGS: readonly string[] = ["--max-semi-space-size=1", "--
  * config, settled for `settleMs`.
  */
 export async function measureAgentRss(o: {
-  readonly grpcAddress: string; readonly caPem: string; readonly tokens: readonly [string, string, string]; readonly service: string;
-  readonly hosts: readonly [string, string, string]; readonly port: number; readonly tmpdir: string;
+  readonly grpcAddress: string; readonly caPem: string; readonly tokens: readonly [string, string, string, string]; readonly service: string;
+  readonly hosts: readonly [string, string, string, string]; readonly port: number; readonly tmpdir: string;
   /** Least time between "ready" (or CONNECTED with a config) and the RSS read; default 1 s. */
   readonly settleMs?: number;
 }): Promise<AgentRss> {
   const settleMs = o.settleMs ?? 1_000;
-  const [agent, fullCli, agentLean, idleNode, modulesLoaded] = await Promise.all([
-    connectedAgentRss([BUNDLE], o, o.tokens[0], o.hosts[0], settleMs),
+  const [agent, agentNoFlags, fullCli, agentLean, idleNode, modulesLoaded] = await Promise.all([
+    connectedAgentRss([...AGENT_NODE_FLAGS, BUNDLE], o, o.tokens[0], o.hosts[0], settleMs),
+    connectedAgentRss([BUNDLE], o, o.tokens[3], o.hosts[3], settleMs),
     connectedAgentRss([CLI], o, o.tokens[1], o.hosts[1], settleMs),
     connectedAgentRss([...LEAN_NODE_ARGS, BUNDLE], o, o.tokens[2], o.hosts[2], settleMs),
     rssOf(["-e", "console.log('ready'); setInterval(() => {}, 1e9)"], settleMs),
     rssOf(["--input-type=module", "-e", `await import(${JSON.stringify(AGENT_INDEX)}); console.log('ready'); setInterval(() => {}, 1e9)`], settleMs),
   ]);
-  return { agent, agentLean, fullCli, idleNode, modulesLoaded };
+  return { agent, agentNoFlags, agentLean, fullCli, idleNode, modulesLoaded };
 }
 
 /** Starts `node <entry> agent ...` --no-proxy, waits until it is CONNECTED with a config, settles, reads its RSS, stops it. */

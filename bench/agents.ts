@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { percentile, request, until, type AgentSpec, type FileCacheMode, type Collected, type MemoryReply, type WorkerStatus } from "./agents-ipc.js";
 import { LEAN_NODE_ARGS, measureAgentRss } from "./agent-rss.js";
+import { AGENT_NODE_FLAGS } from "../src/installer/agent-command.js";
 import { admin, Replicas } from "./agents-replicas.js";
 import { AGENT_PORT, NAMESPACE, SHARED_ADDRESS, hostAddress, hostsYaml, replaceFile, ringPolicyYaml, roundService, serviceName, sharedPolicyYaml, extAddress } from "./agents-mesh.js";
 import { PhaseClock, type PhaseSink } from "./phases.js";
@@ -334,11 +335,12 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
       const service = `${NAMESPACE}/${serviceName(0)}`;
       const token = async () => (JSON.parse(await admin(ready.adminUrl, "/api/v1/tokens", { service, ttl: "1h", uses: 1 })) as { token: string }).token;
       const rss = await measureAgentRss({
-        grpcAddress: ready.grpcAddress, caPem, tokens: [await token(), await token(), await token()], service, hosts: [hostAddress(n), hostAddress(n + 1), hostAddress(n + 2)], port: AGENT_PORT, tmpdir: o.tmpdir ?? tmpdir(),
+        grpcAddress: ready.grpcAddress, caPem, tokens: [await token(), await token(), await token(), await token()], service, hosts: [hostAddress(n), hostAddress(n + 1), hostAddress(n + 2), hostAddress(n + 3)], port: AGENT_PORT, tmpdir: o.tmpdir ?? tmpdir(),
       });
       // The issue's goal is 60 MB (10^6 bytes); RSS is printed in MiB, so the goal is compared in MiB too (it compared 60 MiB before).
       const goal = { max: Number((60e6 / 2 ** 20).toFixed(2)) };
-      o.report("agent (no Pipy)", "agent RSS as installed (bundle), connected with a config, no Pipy (goal <= 60 MB = 57.22 MiB, or Node's floor)", rss.agent, "MiB", goal);
+      o.report("agent (no Pipy)", `agent RSS as installed (bundle, node ${AGENT_NODE_FLAGS.join(" ")}), connected with a config, no Pipy (goal <= 60 MB = 57.22 MiB, or Node's floor)`, rss.agent, "MiB", goal);
+      o.report("agent (no Pipy)", "the same bundle without Node flags", rss.agentNoFlags, "MiB", goal);
       o.report("agent (no Pipy)", `the same bundle with ${LEAN_NODE_ARGS.join(" ")} (interpreted JS, 1 MiB young generation)`, rss.agentLean, "MiB", goal);
       o.report("agent (no Pipy)", "the same agent through the full meshfed CLI (loads the controller's modules too)", rss.fullCli, "MiB");
       o.report("agent (no Pipy)", "floor: idle Node process, same node binary", rss.idleNode, "MiB");

@@ -4,6 +4,7 @@
  * on crash: use systemd for that.
  */
 import { MeshfedError } from "../common/errors.js";
+import { agentCommand } from "./agent-command.js";
 import { shellQuote as q, type RemoteShell } from "./remote-shell.js";
 import type { ServiceManager, ServiceManagerOptions } from "./service-manager.js";
 
@@ -22,7 +23,7 @@ export function noServiceManager({ layout, node }: ServiceManagerOptions): Servi
     `rm -f ${q(layout.pidFile)}`,
   ].join("\n");
   // `sh -c 'echo $$ > pid; exec node ...'` under setsid: the pid written is the agent's own.
-  const inner = `echo $$ > ${q(layout.pidFile)}; exec ${q(node)} ${q(layout.script)} agent --config ${q(layout.config)}`;
+  const inner = `echo $$ > ${q(layout.pidFile)}; exec ${agentCommand(layout, node).map(q).join(" ")}`;
   const start = `cd ${q(layout.dir)} && (command -v setsid >/dev/null && exec setsid sh -c ${q(inner)} || exec sh -c ${q(inner)}) >> ${q(layout.logFile)} 2>&1 < /dev/null &`;
   const run = async (shell: RemoteShell, script: string, what: string) => {
     const r = await shell.run(script);

@@ -9,6 +9,7 @@ import { shellQuote as q, type RemoteShell } from "./remote-shell.js";
 import type { AgentLayout } from "./layout.js";
 import type { ServiceManager, ServiceManagerOptions } from "./service-manager.js";
 import { SERVICE_ERROR } from "./service-none.js";
+import { agentCommand } from "./agent-command.js";
 
 export const AGENT_USER = "meshfed-agent";
 const TEMPLATE_FILE = new URL("../../../agents/meshfed-agent.service", import.meta.url);
@@ -39,7 +40,7 @@ export function renderUnit(layout: AgentLayout, node: string, service: string, s
         lines.push(`${line} for ${service}`);
         break;
       case "ExecStart":
-        lines.push(`ExecStart=${[node, layout.script, "agent", "--config", layout.config].map(unitWord).join(" ")}`);
+        lines.push(`ExecStart=${agentCommand(layout, node).map(unitWord).join(" ")}`);
         break;
       case "ReadWritePaths":
         // iptables-legacy takes /run/xtables.lock ("-": no error where it does not exist).

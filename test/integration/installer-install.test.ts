@@ -59,6 +59,9 @@ test("install over SSH: fresh -> connected participant, re-run unchanged, config
   assert.equal((await stat(join(layout.dataDir, "proxy-key.pem"))).mode & 0o777, 0o600);
   const pid = Number(await readFile(layout.pidFile, "utf8"));
   assert.ok(isAlive(pid));
+  // Runs with the installer's memory flags (src/installer/agent-command.ts): read from the process itself.
+  const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0");
+  assert.deepEqual(argv.slice(1, 3), ["--max-semi-space-size=1", "--optimize-for-size"], argv.join(" "));
 
   const [again] = await installFleet([job(["127.0.0.31:14001"])], admin, bundle, options());
   assert.deepEqual([again!.outcome, again!.proxyId], ["unchanged", first!.proxyId]);

@@ -38,7 +38,7 @@ test("systemd: unit rendered from agents/, user, enable and restart issued; unin
   const [installed] = await installFleet([job], httpControllerAdmin({ url: controller.adminUrl }), bundle, options);
   assert.equal(installed!.outcome, "installed", JSON.stringify(installed!.error));
   const unit = await readFile(layout.unitFile, "utf8");
-  assert.match(unit, new RegExp(`^ExecStart=${process.execPath} ${layout.script} agent --config ${layout.config}$`, "m"));
+  assert.match(unit, new RegExp(`^ExecStart=${process.execPath} --max-semi-space-size=1 --optimize-for-size ${layout.script} agent --config ${layout.config}$`, "m"));
   assert.match(unit, /^User=meshfed-agent$/m);
   assert.match(unit, new RegExp(`^ReadWritePaths=${layout.dataDir}$`, "m"));
   assert.match(unit, /^Description=.* for shop\/bookstore$/m);

@@ -28,9 +28,9 @@ test("agent.yaml written by the installer is a valid agent config pointing into 
 
 test("the unit is the template from agents/ with this agent's command and paths; a template without ExecStart is refused", () => {
   const unit = renderUnit(layout, "/usr/bin/node", "shop/bookstore");
-  assert.match(unit, /^ExecStart=\/usr\/bin\/node \/opt\/meshfed\/agents\/shop_bookstore\/meshfed-agent\.mjs agent --config \/opt\/meshfed\/agents\/shop_bookstore\/agent\.yaml$/m);
+  assert.match(unit, /^ExecStart=\/usr\/bin\/node --max-semi-space-size=1 --optimize-for-size \/opt\/meshfed\/agents\/shop_bookstore\/meshfed-agent\.mjs agent --config \/opt\/meshfed\/agents\/shop_bookstore\/agent\.yaml$/m);
   assert.equal(layout.unitName, "meshfed-agent-shop_bookstore.service");
   const spaced = renderUnit(agentLayout("/srv/mesh root", { namespace: "a", name: "b" }), "/usr/bin/node", "a/b");
-  assert.match(spaced, /^ExecStart=\/usr\/bin\/node "\/srv\/mesh root\/agents\/a_b\/meshfed-agent\.mjs" agent --config "\/srv\/mesh root\/agents\/a_b\/agent\.yaml"$/m);
+  assert.match(spaced, /^ExecStart=\/usr\/bin\/node --max-semi-space-size=1 --optimize-for-size "\/srv\/mesh root\/agents\/a_b\/meshfed-agent\.mjs" agent --config "\/srv\/mesh root\/agents\/a_b\/agent\.yaml"$/m);
   assert.throws(() => renderUnit(layout, "node", "shop/bookstore", "[Service]\nUser=x\n"), (err: unknown) => err instanceof MeshfedError && err.code === "MESHFED_INSTALL_UNIT_TEMPLATE");
 });
