@@ -2,15 +2,44 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
+import { randomInt } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { CLI } from "./controller-process.js";
 import { StopWaiting, waitFor } from "./wait.js";
 
-export async function freePort(host = "127.0.0.1"): Promise<number> {
+/**
+ * Ports handed out below the kernel's ephemeral range. A port taken from
+ * `listen(0)` and released is the next one the kernel may give any other
+ * `:0` bind (the suite binds hundreds): CI once saw a controller's admin
+ * server take the gRPC port a test had just chosen (EADDRINUSE). Below the
+ * range only another freePort() caller can pick the same port, at random.
+ */
+function portRange(): { min: number; max: number } {
+  let low = 32_768;
+  try {
+    low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || low;
+  } catch {
+    // Not Linux: the default range's start.
+  }
+  return { min: Math.max(1_024, low - 12_000), max: low - 1 };
+}
+
+function canBind(port: number, host: string): Promise<boolean> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return new Promise((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+/** A port that nothing listens on now, outside the range `listen(0)` draws from. */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  const { min, max } = portRange();
+  for (let tries = 0; tries < 200; tries++) {
+    const port = randomInt(min, max + 1);
+    if (await canBind(port, host)) return port;
+  }
+  throw new Error(`no free port on ${host} in ${min}-${max} after 200 tries`);
 }
 
 export interface AgentStatus {

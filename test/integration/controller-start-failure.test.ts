@@ -22,17 +22,9 @@ import { loadControllerConfig } from "../../src/controller/config/load.js";
 import type { ControllerConfig } from "../../src/controller/config/schema.js";
 import { startController } from "../../src/controller/main.js";
 import { failOnLeaks } from "../helpers/leak-guard.js";
+import { freePort } from "../helpers/agent-process.js";
 
 failOnLeaks();
-
-/** A port nothing listens on now (bound on 0, then let go). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 async function listen(port: number): Promise<Server | Error> {
   const s = createServer();

@@ -9,24 +9,14 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { request } from "node:http";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import { startRepoFixture, type EnrolledProxy, type RepoFixture } from "./pipy-repo-fixture.js";
 import { scaled, waitFor } from "../helpers/wait.js";
+import { freePort } from "../helpers/agent-process.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
 const BOOKSTORE = { namespace: "shop", name: "bookstore" };
-
-function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, host, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
 
 function httpGet(url: string): Promise<number> {
   return new Promise((resolve) => {

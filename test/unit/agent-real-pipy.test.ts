@@ -4,23 +4,14 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
 import { configMessage, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
 import { scaled, waitFor } from "../helpers/wait.js";
+import { freePort } from "../helpers/agent-process.js";
 
 const PIPY_BIN = process.env.PIPY_BIN;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const script = (port: number, text: string) => `pipy().listen('127.0.0.1:${port}').serveHTTP(new Message('${text}'))\n`;
 

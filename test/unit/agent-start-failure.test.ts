@@ -17,16 +17,9 @@ import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
 import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
 import { configMessage, tempDir, testConfig } from "../helpers/agent-testbed.js";
 import { failOnLeaks } from "../helpers/leak-guard.js";
+import { freePort } from "../helpers/agent-process.js";
 
 failOnLeaks();
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 async function assertPortsFree(ports: readonly number[], step: string): Promise<void> {
   for (const port of ports) {
