@@ -15,7 +15,7 @@ import { x509 } from "../../src/controller/certificates/x509.js";
 import { freePort } from "../helpers/agent-process.js";
 import { http, tempDir, testConfig } from "../helpers/agent-testbed.js";
 import { WarpClock } from "../helpers/warp-clock.js";
-import { waitFor } from "../helpers/wait.js";
+import { quietPeriod, waitFor } from "../helpers/wait.js";
 
 const HOUR = 3_600_000;
 const BUDGET = 24 * HOUR;
@@ -68,10 +68,24 @@ test("an agent serves its last good config with valid certificates through a 24 
   };
 
   let agent = await startOurAgent();
-  const before = await waitFor(async () => {
+  // Settled, not just connected: the agent's own announcement reaches the catalog after its first
+  // config, and the render that follows brings a second version (a loaded run saw it land after
+  // this point). So: its endpoint is in the catalog, the version it serves is the last one the
+  // controller sent and ACKed, and that still holds a quiet period later (past the coalesce).
+  type Proxy = { config: { version: number } | null; lastAck: { version: number; ok: boolean } | null };
+  const settled = async () => {
     const s = await status(agent);
-    return s.state === "CONNECTED" && s.configVersion !== null && s.certificates.service.notAfter !== null ? s : undefined;
-  }, { what: "connected with a config and a service certificate", timeoutMs: 60_000 });
+    if (s.state !== "CONNECTED" || s.configVersion === null || s.certificates.service.notAfter === null) return undefined;
+    const [proxy] = (await api("/api/v1/proxies")) as Proxy[];
+    const announced = JSON.stringify(await api("/api/v1/catalog")).includes('"agents"');
+    return announced && proxy?.config?.version === s.configVersion && proxy.lastAck?.version === s.configVersion && proxy.lastAck.ok ? s : undefined;
+  };
+  const before = await waitFor(async () => {
+    const s = await settled();
+    if (s === undefined) return undefined;
+    await quietPeriod(500, "a render already under way would be sent within it");
+    return (await settled())?.configVersion === s.configVersion ? s : undefined;
+  }, { what: "connected, announced, and serving the controller's last config", timeoutMs: 60_000 });
   const manifest = (await http(agent.repoUrl)).body;
   const config1 = (await http(`${agent.repoUrl}config.json`)).body;
   const proxySerial = new x509.X509Certificate(await readFile(join(agentConfig.dataDir, "proxy-cert.pem"), "utf8")).serialNumber;
