@@ -60,7 +60,9 @@ async function main(): Promise<void> {
   const config = args["replica-id"] ? { ...loaded, ha: { ...loaded.ha, replicaId: args["replica-id"] } } : loaded;
   // Every simulated agent enrolls from 127.0.0.1: the per-peer enrollment
   // limit, meant for a real fleet, would throttle the setup phase.
-  const limits = { ...config.limits, enrollPerSecond: 100_000, enrollBurst: 100_000 };
+  // The stream limit (default 10,000) is lifted too: at --agents 10000 the real agents measured
+  // for their RSS afterwards were refused (MESHFED_TOO_MANY_STREAMS) and the run failed.
+  const limits = { ...config.limits, enrollPerSecond: 100_000, enrollBurst: 100_000, maxStreams: 1_000_000 };
   // A silent logger: per-connection log lines cost CPU, not the memory measured here.
   if (driver !== undefined && driver !== "pipy" && driver !== "json") throw new Error(`driver must be pipy or json, got "${driver}"`);
   const controller: RunningController = await startController({ ...config, limits, ...(driver ? { driver } : {}) }, silentLogger());
