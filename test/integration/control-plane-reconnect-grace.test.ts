@@ -3,7 +3,7 @@
 // the catalog; a proxy that does not come back is withdrawn after it, a
 // revoked one at once, and a reconnect skips the claim's store read without
 // letting a revoked certificate back in.
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
@@ -33,15 +33,22 @@ type Catalog = { services: Array<{ name: string; endpoints: Array<{ ip: string; 
 const dbSources = async (ctl: TestController) => (await ctl.api<Catalog>("/api/v1/catalog")).services.find((s) => s.name === "db")?.endpoints.map((e) => e.sources.join(",")) ?? [];
 const metric = async (ctl: TestController, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(await ctl.api<string>("/metrics"))?.[1] ?? "0");
 
-test("a proxy back within the reconnect grace changes nothing: endpoints kept, no catalog update, no config to its callers", async (t) => {
-  const ctl = await startTestController(t, { smi: { "policy.yaml": WEB_TO_DB }, patch: grace(60_000) });
+/** web (which may call db) and db, enrolled with a stream each, once web's view holds db's endpoint. */
+async function webCallingDb(t: TestContext, graceMs: number) {
+  const ctl = await startTestController(t, { smi: { "policy.yaml": WEB_TO_DB }, patch: grace(graceMs) });
   const web = await agent(ctl, "shop/web", "127.0.0.2", 8080);
   const db = await agent(ctl, "shop/db", "127.0.0.3", 5432);
   const webStream = web.open();
-  let dbStream = db.open();
+  const dbStream = db.open();
   t.after(() => { webStream.close(); dbStream.close(); });
   // web's view gains db's endpoint once db's announcement is in the catalog.
   await webStream.next((m) => m.message === "config" && Buffer.from(m.config!.files[0]!.content).includes("127.0.0.3"));
+  return { ctl, db, webStream, dbStream };
+}
+
+test("a proxy back within the reconnect grace changes nothing: endpoints kept, no catalog update, no config to its callers", async (t) => {
+  const { ctl, db, webStream, dbStream: first } = await webCallingDb(t, 60_000);
+  let dbStream = first;
   await dbStream.next((m) => m.message === "config");
   await waitFor(async () => (await ctl.api<Array<{ lastAck: unknown; config: unknown }>>("/api/v1/proxies")).length === 2, { what: "both proxies listed" });
   // Settled first: the first announcements bring their own updates (VIPs, identities) for a while.
@@ -60,6 +67,7 @@ test("a proxy back within the reconnect grace changes nothing: endpoints kept, n
   assert.deepEqual(await dbSources(ctl), ["agents"], "the disconnected proxy's endpoint is kept for the grace");
 
   dbStream = db.open();
+  t.after(() => dbStream.close());
   await dbStream.next((m) => m.message === "config");
   await quietPeriod(300, "a catalog update or a push to web would come within one coalesce period (10 ms here)");
   assert.equal(await metric(ctl, "meshfed_catalog_updates_total"), updatesBefore, "neither the disconnect nor the same announcement again changed the catalog");
@@ -81,14 +89,8 @@ test("a proxy that does not come back within the grace has its endpoints withdra
 
 test("a proxy that says Goodbye (a planned stop) is withdrawn at once, its stream ends cleanly, and it may come back", async (t) => {
   // The grace is 5 minutes: only the Goodbye can explain a withdrawal within the test's deadlines.
-  const ctl = await startTestController(t, { smi: { "policy.yaml": WEB_TO_DB }, patch: grace(300_000) });
-  const web = await agent(ctl, "shop/web", "127.0.0.2", 8080);
-  const db = await agent(ctl, "shop/db", "127.0.0.3", 5432);
-  const webStream = web.open();
-  const dbStream = db.open();
-  t.after(() => { webStream.close(); dbStream.close(); });
+  const { ctl, db, webStream, dbStream } = await webCallingDb(t, 300_000);
   await dbStream.next((m) => m.message === "config");
-  await webStream.next((m) => m.message === "config" && Buffer.from(m.config!.files[0]!.content).includes("127.0.0.3"));
 
   let end: Awaited<typeof dbStream.ended> | undefined;
   void dbStream.ended.then((e) => (end = e));

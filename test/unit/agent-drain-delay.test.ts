@@ -12,6 +12,7 @@ import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
 import { writeFakePipyWithEvents } from "../helpers/agent-fake-pipy.js";
 import { configMessage, tempDir, testConfig } from "../helpers/agent-testbed.js";
 import { waitFor } from "../helpers/wait.js";
+import { connectedAgent } from "../helpers/agent-connected.js";
 
 test("graceful stop: the stream ends first, Pipy gets SIGINT only proxy.drainDelay later", async (t) => {
   const dir = await tempDir(t);
@@ -48,14 +49,7 @@ test("graceful stop: the stream ends first, Pipy gets SIGINT only proxy.drainDel
 });
 
 test("a controller that does not answer the goodbye (an older one) holds the stop up for a bounded time only", async (t) => {
-  const dir = await tempDir(t);
-  const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
-  await ctl.start();
-  t.after(() => ctl.stop());
-  const config = await testConfig(dir, ctl.pki.caPem, ctl.address);
-  const agent = await startAgent(config, silentLogger());
-  t.after(() => agent.close());
-  const s = await ctl.waitForSession(1);
+  const { agent, session: s } = await connectedAgent(t);
   s.send(configMessage(1, { "/main.js": "v1", "/config.json": "{}" }));
   await s.next((m) => (m.ack?.version === 1 ? m.ack : undefined));
   let cancelled = false;
