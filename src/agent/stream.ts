@@ -54,12 +54,10 @@ export interface StreamSessionOptions {
    * say so. Absent: an agent that takes every file in full.
    */
   readonly files?: Pick<FileCache, "get" | "put">;
-  /**
-   * How long a planned stop waits for the controller to end the stream after
-   * the Goodbye (default 1 s); then the call is cancelled all the same.
-   */
-  readonly goodbyeTimeoutMs?: number;
 }
+
+/** How long a planned stop waits for the controller to end the stream after the Goodbye; then the call is cancelled all the same. */
+const GOODBYE_TIMEOUT_MS = 1_000;
 
 export interface ProxyCertificateAnswer {
   readonly serial: string;
@@ -132,7 +130,7 @@ export function runStreamSession(o: StreamSessionOptions): Promise<SessionEnd> {
       call.write({ goodbye: { reason: "agent stopping" } });
       call.end();
       // The controller ends the stream on a Goodbye; one that does not (older, or gone) is not waited for long.
-      goodbyeTimer = setTimeout(aborted, o.goodbyeTimeoutMs ?? 1_000);
+      goodbyeTimer = setTimeout(aborted, GOODBYE_TIMEOUT_MS);
       goodbyeTimer.unref();
     };
     if (o.signal.aborted) return onAbort();
