@@ -10,7 +10,7 @@ import { StopWaiting, waitFor } from "./wait.js";
 /**
  * Ports handed out below the kernel's ephemeral range. A port taken from
  * `listen(0)` and released is the next one the kernel may give any other
- * `:0` bind (the suite binds hundreds): CI once saw a controller's admin
+ * `:0` bind (the suite binds hundreds): a full run once saw a controller's admin
  * server take the gRPC port a test had just chosen (EADDRINUSE). Below the
  * range only another freePort() caller can pick the same port, at random.
  */
