@@ -3,22 +3,26 @@
  * Entry point of the agent bundle (dist/agent-bundle/meshfed-agent.mjs) that
  * the installer copies onto hosts: only `meshfed agent`, so the bundle pulls in
  * the agent and nothing of the controller. Run as
- * `node meshfed-agent.mjs agent --config FILE`, the same flags as `meshfed agent`.
+ * `node meshfed-agent.mjs agent --config FILE`, the same flags as `meshfed agent`
+ * (one table, commands/agent-run.ts), read without yargs (agent-argv.ts).
  */
-import yargs from "yargs";
-import { hideBin } from "yargs/helpers";
 import { errorCode, errorMessage } from "../common/errors.js";
-import { agentCommand } from "./commands/agent.js";
+import { AgentUsageError, parseAgentArgv, type AgentInvocation } from "./agent-argv.js";
+import { cleanupAgent, runAgent } from "./commands/agent-run.js";
 
-const cli = yargs(hideBin(process.argv))
-  .scriptName("meshfed-agent")
-  .strict()
-  .demandCommand(1, "name a command: agent")
-  .help()
-  .version(false)
-  .fail((message, err) => {
-    process.stderr.write(err ? `meshfed: ${errorCode(err)}: ${errorMessage(err)}\n` : `meshfed: ${message}\n`);
-    process.exit(err ? 1 : 2);
-  });
-agentCommand(cli);
-await cli.parseAsync();
+let invocation: AgentInvocation;
+try {
+  invocation = parseAgentArgv(process.argv.slice(2));
+} catch (err) {
+  if (!(err instanceof AgentUsageError)) throw err;
+  process.stderr.write(`meshfed: ${err.message} (meshfed-agent --help lists the flags)\n`);
+  process.exit(2);
+}
+try {
+  if (invocation.command === "help") process.stdout.write(invocation.text);
+  else if (invocation.command === "cleanup") await cleanupAgent();
+  else await runAgent(invocation.args);
+} catch (err) {
+  process.stderr.write(`meshfed: ${errorCode(err)}: ${errorMessage(err)}\n`);
+  process.exitCode = 1;
+}
