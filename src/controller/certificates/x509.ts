@@ -9,7 +9,7 @@
  */
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { createECDH, createHash, webcrypto } from "node:crypto";
+import { createECDH, createHash, randomFillSync, webcrypto, type ECDH } from "node:crypto";
 import { readChildren, readTlv } from "./der.js";
 
 export { x509 };
@@ -49,7 +49,11 @@ const P256_PKCS8_PUBLIC = Buffer.from("a144034200", "hex");
  * layout exportPrivateKeyPem gives (64-character lines, no trailing newline).
  */
 export function generateLeafKey(): { spki: Uint8Array; privateKeyPem: string } {
-  const ecdh = createECDH("prime256v1");
+  // One ECDH object makes every key: generateKeys() replaces its pair with a
+  // fresh one, and constructing the object was a tenth of the issuance's CPU
+  // (issue 17 profile). Nothing else reads it, and JS runs this synchronously.
+  leafKeyMaker ??= createECDH("prime256v1");
+  const ecdh = leafKeyMaker;
   const point = ecdh.generateKeys(); // uncompressed: 04 || x || y
   const scalar = ecdh.getPrivateKey();
   // getPrivateKey drops leading zero octets; the ECPrivateKey field is fixed at 32.
@@ -83,10 +87,28 @@ export async function importPrivateKeyPem(pem: string, curve: Curve): Promise<Cr
  * Node print for the certificate (modulo case). 126 bits remain random.
  */
 export function randomSerial(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  if (serialPoolOffset + SERIAL_BYTES > serialPool.length) {
+    randomFillSync(serialPool);
+    serialPoolOffset = 0;
+  }
+  const bytes = Buffer.from(serialPool.subarray(serialPoolOffset, serialPoolOffset + SERIAL_BYTES));
+  serialPoolOffset += SERIAL_BYTES;
   bytes[0] = ((bytes[0] ?? 0) & 0x3f) | 0x40;
-  return Buffer.from(bytes).toString("hex");
+  return bytes.toString("hex");
 }
+
+const SERIAL_BYTES = 16;
+/**
+ * Serials are drawn from the CSPRNG 256 at a time: one call per serial cost
+ * ~8 µs, a tenth of a service certificate (issue 17 profile). Every serial
+ * still has its own 126 random bits from the system CSPRNG. Their point is
+ * that nobody outside can predict the next one (chosen-prefix collisions);
+ * whoever can read the pool in this process's memory can read the CA key
+ * beside it anyway.
+ */
+const serialPool = Buffer.alloc(SERIAL_BYTES * 256);
+let serialPoolOffset = serialPool.length;
+let leafKeyMaker: ECDH | undefined;
 
 /** X.509 times carry whole seconds; truncating first keeps records and certificates equal. */
 export function toSecond(date: Date): Date {
