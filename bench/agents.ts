@@ -203,7 +203,10 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     });
     // Until the last config any agent received (a neighbour's Hello can bring a second one), not until the quiet window ended.
     const connectSeconds = (lastConfigAt - connectStarted) / 1000;
-    const connectRetries = (await statuses()).reduce((x, w) => x + w.retries, 0);
+    const afterConnect = await statuses();
+    const connectRetries = afterConnect.reduce((x, w) => x + w.retries, 0);
+    // More than 1: configs re-rendered while the rest connected (each Hello announces an endpoint its service's callers see).
+    const connectConfigs = afterConnect.reduce((x, w) => x + w.configs, 0) / n;
     const connected = await memory();
     clock.lap("connect, all agents with a config, then quiet");
 
@@ -215,6 +218,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     o.report(scenario, "setup: enrollment rate (token + CSR -> proxy certificate)", n / enrollSeconds, "agents/s");
     o.report(scenario, "setup: connect + first config + ACK, all agents", connectSeconds, "s");
     o.report(scenario, "setup: connect attempts retried after a transport error", connectRetries, "attempts");
+    o.report(scenario, "setup: configs received per agent during the connect", connectConfigs, "configs");
     const rssLabel = replicaCount > 1 ? "controllers' RSS together" : "controller RSS";
     o.report(scenario, `${rssLabel}, fresh (before enrollment)`, mib(sum(fresh, (m) => m.rss)), "MiB");
     o.report(scenario, `${rssLabel}, all enrolled, none connected`, mib(sum(afterEnroll, (m) => m.rss)), "MiB");
