@@ -4,7 +4,8 @@
  * measured alone. Arguments: the benchmark's temp directory, holding
  * hosts.yaml and smi/, then options: `--data NAME` the data directory under
  * it (default "data"), `--driver pipy|json`, `--store etcd://...` and
- * `--replica-id ID` for a replica sharing its state in etcd.
+ * `--replica-id ID` for a replica sharing its state in etcd, `--reconnect-grace S`
+ * the stream grace in seconds (`grpc.reconnectGrace`).
  * Run with --expose-gc so "memory" answers after a full collection.
  */
 import { join } from "node:path";
@@ -16,7 +17,7 @@ import { serve, type ControllerEvent, type ControllerRequest, type MemoryReply, 
 
 const { positionals: [dir], values: args } = parseArgs({
   allowPositionals: true,
-  options: { data: { type: "string", default: "data" }, driver: { type: "string" }, store: { type: "string" }, "replica-id": { type: "string" } },
+  options: { data: { type: "string", default: "data" }, driver: { type: "string" }, store: { type: "string" }, "replica-id": { type: "string" }, "reconnect-grace": { type: "string" } },
 });
 /** The sidecar driver: the default's, unless the bench asks for the other to compare. */
 const driver = args.driver;
@@ -65,7 +66,10 @@ async function main(): Promise<void> {
   const limits = { ...config.limits, enrollPerSecond: 100_000, enrollBurst: 100_000, maxStreams: 1_000_000 };
   // A silent logger: per-connection log lines cost CPU, not the memory measured here.
   if (driver !== undefined && driver !== "pipy" && driver !== "json") throw new Error(`driver must be pipy or json, got "${driver}"`);
-  const controller: RunningController = await startController({ ...config, limits, ...(driver ? { driver } : {}) }, silentLogger());
+  const graceSeconds = args["reconnect-grace"] === undefined ? undefined : Number(args["reconnect-grace"]);
+  if (graceSeconds !== undefined && !(Number.isInteger(graceSeconds) && graceSeconds >= 0 && graceSeconds <= 300)) throw new Error(`--reconnect-grace takes whole seconds from 0 to 300, got "${args["reconnect-grace"]}"`);
+  const grpc = graceSeconds === undefined ? config.grpc : { ...config.grpc, reconnectGrace: graceSeconds * 1000 };
+  const controller: RunningController = await startController({ ...config, grpc, limits, ...(driver ? { driver } : {}) }, silentLogger());
   serve<ControllerRequest>(async (r) => {
     if (r.type === "memory") return memory();
     if (r.type === "usage") return usage(r.resetPeak);

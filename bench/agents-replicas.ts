@@ -19,6 +19,8 @@ export interface ReplicaOptions {
   readonly driver?: "pipy" | "json";
   /** `etcd://host:port` when replicas share a store; absent: each uses its own data directory (file store). */
   readonly store?: string;
+  /** `grpc.reconnectGrace` in seconds; absent: the controller's default. */
+  readonly reconnectGraceSeconds?: number;
   /** Forks one controller child with these arguments (the caller owns the children's cleanup). */
   readonly spawn: (args: string[]) => ChildProcess;
   /** The benchmark's temp directory (hosts.yaml, smi/, the data directories). */
@@ -43,6 +45,7 @@ export class Replicas {
       const child = o.spawn([
         o.dir, "--data", `data-${k}`,
         ...(o.driver ? ["--driver", o.driver] : []),
+        ...(o.reconnectGraceSeconds === undefined ? [] : ["--reconnect-grace", String(o.reconnectGraceSeconds)]),
         ...(o.store ? ["--store", o.store, "--replica-id", `bench-${k}`] : []),
       ]);
       started.push({ child, ...(await controllerReady(child)) });

@@ -18,6 +18,9 @@
  * previous version (no FileCache in Hello: every file in full), for A/B;
  * `--file-cache seeded` has them hold the Pipy codebase from their first
  * connect, as agents reconnecting to a restarted controller do.
+ * `--reconnect-grace S` sets the controllers' `grpc.reconnectGrace` in
+ * seconds (default: the controller's own, 10 s): a storm that outlasts it
+ * withdraws and re-announces endpoints, which the storm's figures then include.
  * Figures with a goal of issue 17 carry `goal`, `ratioToGoal` and `met`.
  * `--quick` shrinks every part (200 agents, 100 with replicas, fewer
  * certificates and renders) to finish in under two minutes, for smoke runs.
@@ -227,7 +230,7 @@ async function replicasOnEtcd(binary: string, o: Omit<AgentsBenchOptions, "repli
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     agents: { type: "string" }, workers: { type: "string" }, only: { type: "string" }, tmpdir: { type: "string" },
-    concurrency: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" }, quick: { type: "boolean" }, driver: { type: "string" }, replicas: { type: "string" }, "file-cache": { type: "string" },
+    concurrency: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" }, quick: { type: "boolean" }, driver: { type: "string" }, "reconnect-grace": { type: "string" }, replicas: { type: "string" }, "file-cache": { type: "string" },
   } });
   const quick = values.quick === true;
   const only = values.only?.split(",");
@@ -237,6 +240,8 @@ async function main(): Promise<void> {
   const driver = values.driver;
   if (driver !== undefined && driver !== "pipy" && driver !== "json") throw new Error(`--driver must be pipy or json, got "${driver}"`);
   const workers = positiveInt("workers", values.workers, undefined);
+  const reconnectGraceSeconds = positiveInt("reconnect-grace", values["reconnect-grace"], undefined);
+  const grace = reconnectGraceSeconds === undefined ? {} : { reconnectGraceSeconds };
   const fileCache = values["file-cache"] ?? "on";
   // off: the simulated agents act as agents of the previous version (every file in full); seeded: they hold the codebase from the start.
   if (fileCache !== "on" && fileCache !== "off" && fileCache !== "seeded") throw new Error(`--file-cache must be on, seeded or off, got "${fileCache}"`);
@@ -268,7 +273,7 @@ async function main(): Promise<void> {
   }
   let meshWideP99: number | undefined;
   if (runs("agents") && agents > 0) {
-    ({ meshWideP99 } = await runAgentsBenchmark({ agents, fileCache, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report, phases: phaseSink }));
+    ({ meshWideP99 } = await runAgentsBenchmark({ agents, fileCache, ...grace, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report, phases: phaseSink }));
     parts.lap("part: agents");
   }
   const etcd = etcdBinary();
@@ -276,7 +281,7 @@ async function main(): Promise<void> {
     if (etcd === undefined) console.log(JSON.stringify({ scenario: "replicas", skipped: "no etcd binary (ETCD_BIN or etcd on the PATH): replicas share their state in etcd" }));
     // Quick runs keep the CI smoke under two minutes: enrolment through etcd is the slow part.
     else {
-      await replicasOnEtcd(etcd, { agents: quick ? Math.min(agents, 100) : agents, replicas: replicaCount, fileCache, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report, phases: phaseSink });
+      await replicasOnEtcd(etcd, { agents: quick ? Math.min(agents, 100) : agents, replicas: replicaCount, fileCache, ...grace, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report, phases: phaseSink });
       parts.lap("part: replicas");
     }
   }
