@@ -1,5 +1,5 @@
 /**
- * `node --expose-gc dist/bench/reconnect.js [--agents N] [--storms K] [--tmpdir DIR] [--profile DIR]`
+ * `node --expose-gc dist/bench/reconnect.js [--agents N] [--storms K] [--tmpdir DIR] [--profile DIR] [--reconnect-grace S]`
  * (issue 17, per-connect cost): the reconnect storm of the agents scenario
  * alone, K times, on the same mesh, controller and simulated agents
  * (agents-controller.ts, agents-worker.ts, agents-mesh.ts), without the
@@ -28,6 +28,7 @@ const { values: args } = parseArgs({
     tmpdir: { type: "string" },
     profile: { type: "string" },
     workers: { type: "string" },
+    "reconnect-grace": { type: "string" },
   },
 });
 const n = Number(args.agents);
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
     await mkdir(join(dir, "smi"));
     await writeFile(join(dir, "smi", "policy.yaml"), ringPolicyYaml(services));
     const profileDir = args.profile;
-    replicas = await Replicas.start({ count: 1, dir, spawn: (a) => spawnChild("./agents-controller.js", a, profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []) });
+    replicas = await Replicas.start({ count: 1, dir, ...(args["reconnect-grace"] === undefined ? {} : { reconnectGraceSeconds: Number(args["reconnect-grace"]) }), spawn: (a) => spawnChild("./agents-controller.js", a, profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []) });
     const controller = replicas;
     const url = controller.first.adminUrl;
     const caPem = await admin(url, "/api/v1/ca");
