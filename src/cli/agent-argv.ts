@@ -8,10 +8,10 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { MeshfedError } from "../common/errors.js";
-import { AGENT_RUN_FLAGS, flagKey, type AgentArgs } from "./commands/agent-run.js";
+import { AGENT_RUN_FLAGS, agentRunArgs, flagKey, type AgentRunArgs } from "./commands/agent-run.js";
 
 export type AgentInvocation =
-  | { readonly command: "run"; readonly args: AgentArgs }
+  | { readonly command: "run"; readonly args: AgentRunArgs }
   | { readonly command: "cleanup" }
   | { readonly command: "help"; readonly text: string };
 
@@ -65,7 +65,7 @@ export function parseAgentArgv(argv: readonly string[]): AgentInvocation {
     }
     args[flagKey(flag.name)] = values[flag.name];
   }
-  return { command: "run", args: args };
+  return { command: "run", args: agentRunArgs(args) };
 }
 
 export function agentHelp(): string {

@@ -12,7 +12,7 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { AgentUsageError, parseAgentArgv } from "../../src/cli/agent-argv.js";
-import { AGENT_RUN_FLAGS, flagKey } from "../../src/cli/commands/agent-run.js";
+import { AGENT_RUN_FLAGS } from "../../src/cli/commands/agent-run.js";
 
 const run = promisify(execFile);
 const BUNDLE = fileURLToPath(new URL("../../agent-bundle/meshfed-agent.mjs", import.meta.url));
@@ -33,23 +33,25 @@ function sample(flag: (typeof AGENT_RUN_FLAGS)[number]): string | undefined {
   return flag.type === "boolean" ? undefined : (flag.choices?.[0] ?? `value-of-${flag.name}`);
 }
 
-test("every flag of the table parses to the camelCase key the config loader reads", () => {
+test("every flag of the table parses into the field of the config loader's overrides it names", () => {
   const argv = ["agent", ...AGENT_RUN_FLAGS.flatMap((f) => { const v = sample(f); return v === undefined ? [`--${f.name}`] : [`--${f.name}`, v]; })];
   const parsed = parseAgentArgv(argv);
   assert.equal(parsed.command, "run");
-  const args = parsed.command === "run" ? (parsed.args as Record<string, unknown>) : {};
+  if (parsed.command !== "run") return;
+  const overrides = parsed.args.overrides as Readonly<Record<string, unknown>>;
   for (const flag of AGENT_RUN_FLAGS) {
     const v = sample(flag);
     const expected = v === undefined ? true : flag.array ? [v] : v;
-    assert.deepEqual(args[flagKey(flag.name)], expected, `--${flag.name}`);
+    assert.deepEqual(flag.field === "config" ? parsed.args.config : overrides[flag.field], expected, `--${flag.name}`);
   }
-  assert.deepEqual(Object.keys(args).sort(), AGENT_RUN_FLAGS.map((f) => flagKey(f.name)).sort());
+  // Every override field is set by exactly one flag: nothing lost, nothing doubled.
+  assert.deepEqual(Object.keys(overrides).sort(), AGENT_RUN_FLAGS.filter((f) => f.field !== "config").map((f) => f.field).sort());
 });
 
 test("repeatable flags collect every occurrence; --no-proxy and --flag=value work", () => {
   const parsed = parseAgentArgv(["agent", "--endpoint", "10.0.0.1:80", "--endpoint=10.0.0.1:81/grpc", "--no-proxy", "--config=/etc/a.yaml"]);
-  assert.deepEqual(parsed, { command: "run", args: { config: "/etc/a.yaml", endpoint: ["10.0.0.1:80", "10.0.0.1:81/grpc"], proxy: false } });
-  assert.deepEqual(parseAgentArgv(["agent"]), { command: "run", args: {} });
+  assert.deepEqual(parsed, { command: "run", args: { config: "/etc/a.yaml", overrides: { endpoints: ["10.0.0.1:80", "10.0.0.1:81/grpc"], proxy: false } } });
+  assert.deepEqual(parseAgentArgv(["agent"]), { command: "run", args: { overrides: {} } });
   assert.deepEqual(parseAgentArgv(["agent", "cleanup"]), { command: "cleanup" });
   assert.equal(parseAgentArgv(["agent", "--help"]).command, "help");
   assert.equal(parseAgentArgv(["-h"]).command, "help");

@@ -4,7 +4,7 @@
  * read the table: the full CLI (yargs, commands/agent.ts) and the agent
  * bundle's entry (node:util parseArgs, agent-argv.ts). The bundle leaves
  * yargs out because a library loaded once stays in the agent's memory for
- * its whole life (~4 MiB; docs/benchmarks.md, issue 17).
+ * its whole life (~3 MiB measured; docs/benchmarks.md, issue 17).
  */
 import { errorCode, errorMessage } from "../../common/errors.js";
 import { createLogger, LOG_LEVELS } from "../../common/logger.js";
@@ -21,81 +21,67 @@ export interface AgentFlag {
   readonly array?: true;
   readonly choices?: readonly string[];
   readonly describe: string;
+  /** What it sets: a field of the overrides, or the config file itself. */
+  readonly field: keyof AgentOverrides | "config";
 }
 
 export const AGENT_RUN_FLAGS: readonly AgentFlag[] = [
-  { name: "config", type: "string", describe: "agent config file (YAML); see docs/agent.md" },
-  { name: "controller", type: "string", describe: "controller host:port; a comma-separated list is tried in rotation" },
-  { name: "ca-file", type: "string", describe: "CA bundle pinned for enrollment (from the install)" },
-  { name: "token-file", type: "string", describe: "join token file (first start only)" },
-  { name: "bootstrap", type: "string", choices: ["token", "azure-imds"], describe: "first enrollment by a join token (default) or by the Azure IMDS attested document, no token (docs/azure.md)" },
-  { name: "imds-url", type: "string", describe: "IMDS base URL for --bootstrap azure-imds (tests only; default http://169.254.169.254)" },
-  { name: "data-dir", type: "string", describe: "state directory: keys, certificates, configs (default ./meshfed-agent-data)" },
-  { name: "service", type: "string", describe: "expected service namespace/name (the enrollment must match)" },
-  { name: "endpoint", type: "string", array: true, describe: "IP:PORT[/PROTOCOL] of the local service, protocol http (default), http2, grpc or tcp (repeatable)" },
-  { name: "probe", type: "string", array: true, describe: "health probe of a local endpoint port, e.g. port=14001,type=http,path=/healthz,periodSeconds=5 (repeatable; replaces the config file's probes)" },
-  { name: "pipy", type: "string", describe: "Pipy binary (default: pipy on PATH)" },
-  { name: "proxy", type: "boolean", describe: "run Pipy; --no-proxy: registration and certificates only" },
-  { name: "repo-address", type: "string", describe: "loopback host:port of the local Pipy repo and /status (default 127.0.0.1:15010)" },
-  { name: "host-address", type: "string", array: true, describe: "address of this host announced to the controller (repeatable; default: interface addresses)" },
-  { name: "dns", type: "string", choices: ["enabled", "disabled"], describe: "answer mesh names (<svc>.<ns>.svc[.<trust domain>]) on this host (default disabled; docs/dataplane.md)" },
-  { name: "dns-listen", type: "string", describe: "loopback host:port of the mesh DNS (default 127.0.0.153:53)" },
-  { name: "dns-hook", type: "string", choices: ["auto", "resolved", "resolv.conf", "none"], describe: "how the host's resolver is pointed at it (default auto)" },
-  { name: "capture", type: "string", choices: ["none", "transparent"], describe: "transparent: capture the host's TCP with iptables (docs/dataplane.md); none: explicit mode (default)" },
-  { name: "proxy-user", type: "string", describe: "user (name, uid or uid:gid) Pipy runs as; required with --capture transparent" },
-  { name: "backoff-cap", type: "string", describe: "longest reconnect delay (default 30s)" },
-  { name: "log-level", type: "string", choices: LOG_LEVELS, describe: "log level (logs go to stderr as JSON lines)" },
+  { name: "config", type: "string", describe: "agent config file (YAML); see docs/agent.md", field: "config" },
+  { name: "controller", type: "string", describe: "controller host:port; a comma-separated list is tried in rotation", field: "controller" },
+  { name: "ca-file", type: "string", describe: "CA bundle pinned for enrollment (from the install)", field: "caFile" },
+  { name: "token-file", type: "string", describe: "join token file (first start only)", field: "tokenFile" },
+  { name: "bootstrap", type: "string", choices: ["token", "azure-imds"], describe: "first enrollment by a join token (default) or by the Azure IMDS attested document, no token (docs/azure.md)", field: "bootstrap" },
+  { name: "imds-url", type: "string", describe: "IMDS base URL for --bootstrap azure-imds (tests only; default http://169.254.169.254)", field: "imdsUrl" },
+  { name: "data-dir", type: "string", describe: "state directory: keys, certificates, configs (default ./meshfed-agent-data)", field: "dataDir" },
+  { name: "service", type: "string", describe: "expected service namespace/name (the enrollment must match)", field: "service" },
+  { name: "endpoint", type: "string", array: true, describe: "IP:PORT[/PROTOCOL] of the local service, protocol http (default), http2, grpc or tcp (repeatable)", field: "endpoints" },
+  { name: "probe", type: "string", array: true, describe: "health probe of a local endpoint port, e.g. port=14001,type=http,path=/healthz,periodSeconds=5 (repeatable; replaces the config file's probes)", field: "probes" },
+  { name: "pipy", type: "string", describe: "Pipy binary (default: pipy on PATH)", field: "pipy" },
+  { name: "proxy", type: "boolean", describe: "run Pipy; --no-proxy: registration and certificates only", field: "proxy" },
+  { name: "repo-address", type: "string", describe: "loopback host:port of the local Pipy repo and /status (default 127.0.0.1:15010)", field: "repoAddress" },
+  { name: "host-address", type: "string", array: true, describe: "address of this host announced to the controller (repeatable; default: interface addresses)", field: "hostAddresses" },
+  { name: "dns", type: "string", choices: ["enabled", "disabled"], describe: "answer mesh names (<svc>.<ns>.svc[.<trust domain>]) on this host (default disabled; docs/dataplane.md)", field: "dns" },
+  { name: "dns-listen", type: "string", describe: "loopback host:port of the mesh DNS (default 127.0.0.153:53)", field: "dnsListen" },
+  { name: "dns-hook", type: "string", choices: ["auto", "resolved", "resolv.conf", "none"], describe: "how the host's resolver is pointed at it (default auto)", field: "dnsHook" },
+  { name: "capture", type: "string", choices: ["none", "transparent"], describe: "transparent: capture the host's TCP with iptables (docs/dataplane.md); none: explicit mode (default)", field: "capture" },
+  { name: "proxy-user", type: "string", describe: "user (name, uid or uid:gid) Pipy runs as; required with --capture transparent", field: "proxyUser" },
+  { name: "backoff-cap", type: "string", describe: "longest reconnect delay (default 30s)", field: "backoffCap" },
+  { name: "log-level", type: "string", choices: LOG_LEVELS, describe: "log level (logs go to stderr as JSON lines)", field: "logLevel" },
 ];
 
-/** The parsed flags, camelCase, as both front ends hand them over. */
-export interface AgentArgs {
+/** What `meshfed agent` runs with: the config file, and the flags over it. */
+export interface AgentRunArgs {
   readonly config?: string;
-  readonly controller?: string;
-  readonly caFile?: string;
-  readonly tokenFile?: string;
-  readonly bootstrap?: string;
-  readonly imdsUrl?: string;
-  readonly dataDir?: string;
-  readonly service?: string;
-  readonly endpoint?: readonly string[];
-  readonly probe?: readonly string[];
-  readonly pipy?: string;
-  readonly proxy?: boolean;
-  readonly repoAddress?: string;
-  readonly logLevel?: string;
-  readonly backoffCap?: string;
-  readonly hostAddress?: readonly string[];
-  readonly dns?: string;
-  readonly dnsListen?: string;
-  readonly dnsHook?: string;
-  readonly capture?: string;
-  readonly proxyUser?: string;
+  readonly overrides: AgentOverrides;
 }
 
-/** `--ca-file` → `caFile`. */
+/** `--ca-file` → `caFile`, the key both parsers give a flag's value under. */
 export function flagKey(name: string): string {
   return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-function overrides(args: AgentArgs): AgentOverrides {
-  return {
-    controller: args.controller, caFile: args.caFile, tokenFile: args.tokenFile, bootstrap: args.bootstrap, imdsUrl: args.imdsUrl, dataDir: args.dataDir,
-    service: args.service, endpoints: args.endpoint, pipy: args.pipy, proxy: args.proxy,
-    repoAddress: args.repoAddress, logLevel: args.logLevel, backoffCap: args.backoffCap, hostAddresses: args.hostAddress,
-    dns: args.dns, dnsListen: args.dnsListen, dnsHook: args.dnsHook,
-    capture: args.capture, proxyUser: args.proxyUser, probes: args.probe,
-  };
+/** The table read over parsed values keyed by `flagKey` (yargs' argv, or the bundle's parser). */
+export function agentRunArgs(values: Readonly<Record<string, unknown>>): AgentRunArgs {
+  let config: string | undefined;
+  const overrides: Record<string, unknown> = {};
+  for (const flag of AGENT_RUN_FLAGS) {
+    const value = values[flagKey(flag.name)];
+    if (value === undefined) continue;
+    if (flag.field === "config") config = value as string;
+    else overrides[flag.field] = value;
+  }
+  return { ...(config === undefined ? {} : { config }), overrides };
 }
 
 /** Runs the agent until SIGINT/SIGTERM or a permanent refusal; sets process.exitCode. */
-export async function runAgent(args: AgentArgs): Promise<void> {
+export async function runAgent(args: AgentRunArgs): Promise<void> {
   // Errors are printed here, not by a CLI's generic handler: operators and
   // install scripts match on the `meshfed agent: <CODE>: <details>` line.
   let config: AgentConfig;
   let agent: RunningAgent;
   let logger: ReturnType<typeof createLogger>;
   try {
-    config = await loadAgentConfig(args.config, overrides(args));
+    config = await loadAgentConfig(args.config, args.overrides);
     logger = createLogger(config.logLevel);
     agent = await startAgent(config, logger);
   } catch (err) {

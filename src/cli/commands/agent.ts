@@ -1,6 +1,6 @@
 /** `meshfed agent`: enroll, hold the stream, serve the local Pipy, until SIGINT/SIGTERM or a permanent refusal. */
 import type { Argv, Options } from "yargs";
-import { AGENT_RUN_FLAGS, cleanupAgent, runAgent, type AgentArgs } from "./agent-run.js";
+import { AGENT_RUN_FLAGS, agentRunArgs, cleanupAgent, runAgent } from "./agent-run.js";
 
 /**
  * `subcommands` adds `agent install|uninstall` (main.ts passes them). The
@@ -18,7 +18,7 @@ export function agentCommand(yargs: Argv, subcommands: (y: Argv) => Argv = (y) =
 }
 
 function agentRunCommand<T>(yargs: Argv<T>) {
-  return yargs.command<AgentArgs>(
+  return yargs.command(
     "$0",
     "run the VM agent: enroll, hold the control stream, supervise the local Pipy (flags override the config file)",
     (y) => {
@@ -32,7 +32,7 @@ function agentRunCommand<T>(yargs: Argv<T>) {
       }
       return withFlags;
     },
-    (argv) => runAgent(argv),
+    (argv) => runAgent(agentRunArgs(argv)),
   );
 }
 
