@@ -12,7 +12,7 @@ export interface AgentMessage {
   'health'?: (_meshfed_v1_Health | null);
   'proxyCsr'?: (_meshfed_v1_ProxyCsr | null);
   /**
-   * The agent is stopping on purpose (docs/agent.md, "Stopping"): its
+   * The agent is stopping on purpose (docs/agent.md, "Reconnect grace"): its
    * endpoints are withdrawn at once instead of after the reconnect grace.
    * Older controllers skip the unknown field and keep the grace.
    */
@@ -26,7 +26,7 @@ export interface AgentMessage__Output {
   'health'?: (_meshfed_v1_Health__Output | null);
   'proxyCsr'?: (_meshfed_v1_ProxyCsr__Output | null);
   /**
-   * The agent is stopping on purpose (docs/agent.md, "Stopping"): its
+   * The agent is stopping on purpose (docs/agent.md, "Reconnect grace"): its
    * endpoints are withdrawn at once instead of after the reconnect grace.
    * Older controllers skip the unknown field and keep the grace.
    */
