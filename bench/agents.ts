@@ -76,11 +76,12 @@ const ROUNDS = 10;
  */
 const QUIET_MS = 500 + 100;
 /**
- * How long the controller's idle CPU is read, all agents connected: long
- * enough for a keepalive round to be a steady rate at 10,000 agents (20 s
- * pings, ~500 a second each way), short enough for --quick.
+ * How long the controller's idle CPU is read, all agents connected: 1 ms
+ * per agent, from 1 s to 5 s. Keepalive pings (every 20 s, both ways) are
+ * then at least ~100 per window, a steady rate, and --quick (200 agents,
+ * twice) pays 2 s for it, not 10.
  */
-const IDLE_WINDOW_MS = 5_000;
+const idleWindowMs = (agents: number) => Math.min(5_000, Math.max(1_000, agents));
 /** Join tokens created at a time over the admin API (their store writes then share a commit). */
 const TOKEN_CONCURRENCY = 16;
 
@@ -314,7 +315,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     // ways, timers, the bench's own RSS sampler): at 10,000 agents it is part of a long storm's CPU.
     const idleFrom = await controllers.usage(false);
     const idleStarted = performance.now();
-    await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
+    await new Promise((resolve) => setTimeout(resolve, idleWindowMs(n)));
     const idleTo = await controllers.usage(false);
     const idleCores = idleTo.reduce((x, u, k) => x + u.cpuMicros - idleFrom[k]!.cpuMicros, 0) / 1e6 / ((performance.now() - idleStarted) / 1000);
     o.report(scenario, `${replicaCount > 1 ? "all replicas'" : "controller"} CPU while idle, all agents connected (1 = one core)`, idleCores, "cores");
