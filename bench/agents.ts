@@ -12,7 +12,7 @@ import { setMaxListeners } from "node:events";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { percentile, request, until, type AgentSpec, type FileCacheMode, type Collected, type MemoryReply, type WorkerStatus } from "./agents-ipc.js";
+import { percentile, request, until, type AgentSpec, type FileCacheMode, type Collected, type MemoryReply, type UsageReply, type WorkerStatus } from "./agents-ipc.js";
 import { LEAN_NODE_ARGS, measureAgentRss } from "./agent-rss.js";
 import { AGENT_NODE_FLAGS } from "../src/installer/agent-command.js";
 import { admin, Replicas } from "./agents-replicas.js";
@@ -82,6 +82,10 @@ const QUIET_MS = 500 + 100;
  * twice) pays 2 s for it, not 10.
  */
 const idleWindowMs = (agents: number) => Math.min(5_000, Math.max(1_000, agents));
+/** CPU seconds the controllers used together between two readings (one entry per replica). */
+function cpuSecondsBetween(from: readonly UsageReply[], to: readonly UsageReply[]): number {
+  return to.reduce((x, u, k) => x + u.cpuMicros - from[k]!.cpuMicros, 0) / 1e6;
+}
 /** Join tokens created at a time over the admin API (their store writes then share a commit). */
 const TOKEN_CONCURRENCY = 16;
 
@@ -313,12 +317,12 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
 
     // What the controller spends with every agent connected and nothing changing (keepalive pings both
     // ways, timers, the bench's own RSS sampler): at 10,000 agents it is part of a long storm's CPU.
+    const controllersWord = replicaCount > 1 ? "all replicas'" : "controller";
     const idleFrom = await controllers.usage(false);
     const idleStarted = performance.now();
     await new Promise((resolve) => setTimeout(resolve, idleWindowMs(n)));
-    const idleTo = await controllers.usage(false);
-    const idleCores = idleTo.reduce((x, u, k) => x + u.cpuMicros - idleFrom[k]!.cpuMicros, 0) / 1e6 / ((performance.now() - idleStarted) / 1000);
-    o.report(scenario, `${replicaCount > 1 ? "all replicas'" : "controller"} CPU while idle, all agents connected (1 = one core)`, idleCores, "cores");
+    const idleCores = cpuSecondsBetween(idleFrom, await controllers.usage(false)) / ((performance.now() - idleStarted) / 1000);
+    o.report(scenario, `${controllersWord} CPU while idle, all agents connected (1 = one core)`, idleCores, "cores");
 
     // Reconnect storm: every agent drops its stream at once and comes back (as after a network blip or a replica restart).
     const steady = await controllers.usage(true);
@@ -334,13 +338,12 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     // Above 1: the storm outlasted the reconnect grace for some agents, whose endpoints were withdrawn and announced again (their callers re-rendered).
     const stormConfigs = (await statuses()).reduce((x, w) => x + w.configs, 0) / n;
     const storm = await controllers.usage(false);
-    const stormCpu = storm.reduce((x, u, k) => x + u.cpuMicros - steady[k]!.cpuMicros, 0) / 1e6;
+    const stormCpu = cpuSecondsBetween(steady, storm);
     // With replicas, the one whose peak grew most over its steady RSS.
     const peak = storm.reduce((worst, u, k) => (u.peakRss / steady[k]!.rss > worst.ratio ? { rss: u.peakRss, ratio: u.peakRss / steady[k]!.rss } : worst), { rss: 0, ratio: 0 });
     o.report(scenario, "reconnect storm: all agents dropped -> all reconnected with a config", stormSeconds, "s");
     o.report(scenario, "reconnect storm: ratio to the first connect of all agents", stormSeconds / connectSeconds, "x");
     o.report(scenario, "reconnect storm: configs received per agent, until all were back", stormConfigs, "configs");
-    const controllersWord = replicaCount > 1 ? "all replicas'" : "controller";
     o.report(scenario, `reconnect storm: ${controllersWord} CPU time`, stormCpu, "s");
     o.report(scenario, `reconnect storm: ${controllersWord} CPU utilisation (1 = one core)`, stormCpu / stormSeconds, "cores");
     o.report(scenario, `reconnect storm: ${controllersWord} CPU per reconnect (goal <= 1 ms)`, (stormCpu / n) * 1000, "ms", { max: 1 });
