@@ -55,7 +55,8 @@ export function parseAgentArgv(argv: readonly string[]): AgentInvocation {
   for (const flag of AGENT_RUN_FLAGS) {
     if (values[flag.name] === undefined) continue;
     if (flag.array !== true && flagsGiven.filter((t) => t.name === flag.name).length > 1) {
-      throw new AgentUsageError(`--${flag.name} was given more than once; it takes one value`);
+      const once = flag.type === "boolean" ? `give --${flag.name} or --no-${flag.name}, once` : "it takes one value";
+      throw new AgentUsageError(`--${flag.name} was given more than once; ${once}`);
     }
     const given = flag.array === true ? (values[flag.name] as string[]) : [values[flag.name] as string | boolean];
     for (const value of given) {
