@@ -8,6 +8,7 @@
  * the stream grace in seconds (`grpc.reconnectGrace`).
  * Run with --expose-gc so "memory" answers after a full collection.
  */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { silentLogger } from "../src/common/logger.js";
@@ -34,7 +35,16 @@ async function memory(): Promise<MemoryReply> {
   await new Promise((resolve) => setImmediate(resolve));
   gc?.();
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, ...memoryMappings() };
+}
+
+/** The process's memory mappings, where /proc has them. */
+function memoryMappings(): { mappings?: number } {
+  try {
+    return { mappings: readFileSync("/proc/self/maps", "utf8").split("\n").filter((line) => line !== "").length };
+  } catch {
+    return {};
+  }
 }
 
 /** RSS sampled every 20 ms, so a short peak (a reconnect storm) is seen. */

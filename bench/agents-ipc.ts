@@ -40,6 +40,8 @@ export interface MemoryReply {
   /** V8 heap committed (used or not): RSS that a collection does not give back, e.g. a young generation grown during a burst. */
   readonly heapTotal: number;
   readonly external: number;
+  /** Lines of /proc/self/maps (Linux): the kernel refuses mmap beyond vm.max_map_count, and V8's heap grows by mmap. */
+  readonly mappings?: number;
 }
 
 export type WorkerRequest =

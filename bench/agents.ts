@@ -9,12 +9,14 @@
  */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { setMaxListeners } from "node:events";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { percentile, request, until, type AgentSpec, type FileCacheMode, type Collected, type MemoryReply, type UsageReply, type WorkerStatus } from "./agents-ipc.js";
 import { LEAN_NODE_ARGS, measureAgentRss } from "./agent-rss.js";
 import { AGENT_NODE_FLAGS } from "../src/installer/agent-command.js";
+import { controllerEnvironment } from "./controller-env.js";
 import { admin, Replicas } from "./agents-replicas.js";
 import { AGENT_PORT, NAMESPACE, SHARED_ADDRESS, hostAddress, hostsYaml, replaceFile, ringPolicyYaml, roundService, serviceName, sharedPolicyYaml, extAddress } from "./agents-mesh.js";
 import { PhaseClock, type PhaseSink } from "./phases.js";
@@ -118,6 +120,14 @@ export function defaultWorkers(n: number): number {
   return Math.max(2, Math.ceil(n / 1000));
 }
 
+function maxMapCount(): number | undefined {
+  try {
+    return Number(readFileSync("/proc/sys/vm/max_map_count", "utf8").trim());
+  } catch {
+    return undefined;
+  }
+}
+
 /** The mesh-wide change's p99 (ms), for the side-by-side etcd figure. */
 export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshWideP99: number }> {
   const n = o.agents;
@@ -131,13 +141,15 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
   const dir = await mkdtemp(join(o.tmpdir ?? tmpdir(), "meshfed-bench-agents-"));
   const stop = new AbortController();
   const replicaCount = o.replicas?.count ?? 1;
-  const scenario = `agents N=${n}${o.driver ? ` driver=${o.driver}` : ""}${o.replicas ? ` replicas=${replicaCount} (etcd)` : ""}${o.fileCache !== undefined && o.fileCache !== "on" ? ` file-cache=${o.fileCache}` : ""}${o.reconnectGraceSeconds === undefined ? "" : ` reconnect-grace=${o.reconnectGraceSeconds}s`}`;
+  // e.g. MESHFED_BENCH_CONTROLLER_ENV= (empty) for glibc's malloc defaults on the controllers alone.
+  const { env: controllerEnv, label: envLabel } = controllerEnvironment(process.env.MESHFED_BENCH_CONTROLLER_ENV);
+  const scenario = `agents N=${n}${o.driver ? ` driver=${o.driver}` : ""}${o.replicas ? ` replicas=${replicaCount} (etcd)` : ""}${o.fileCache !== undefined && o.fileCache !== "on" ? ` file-cache=${o.fileCache}` : ""}${o.reconnectGraceSeconds === undefined ? "" : ` reconnect-grace=${o.reconnectGraceSeconds}s`}${envLabel}`;
   const clock = new PhaseClock(scenario, o.phases ?? (() => undefined));
   // One abort listener per forked child (fork's `signal`): the controllers and every worker.
   setMaxListeners(workerCount + replicaCount + 2, stop.signal);
   const children: ChildProcess[] = [];
-  const spawnChild = (file: string, args: string[], extraNodeArgs: string[] = []): ChildProcess => {
-    const child = fork(new URL(file, import.meta.url), args, { execArgv: ["--expose-gc", ...extraNodeArgs], signal: stop.signal, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const spawnChild = (file: string, args: string[], extraNodeArgs: string[] = [], env: NodeJS.ProcessEnv = process.env): ChildProcess => {
+    const child = fork(new URL(file, import.meta.url), args, { execArgv: ["--expose-gc", ...extraNodeArgs], env, signal: stop.signal, stdio: ["ignore", "inherit", "inherit", "ipc"] });
     child.on("error", () => undefined); // the abort on cleanup kills it; nothing to report
     children.push(child);
     return child;
@@ -166,7 +178,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     // e.g. MESHFED_BENCH_CONTROLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the controller alone.
     const nodeArgs = (process.env.MESHFED_BENCH_CONTROLLER_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
     replicas = await Replicas.start({
-      count: replicaCount, dir, spawn: (args) => spawnChild("./agents-controller.js", args, nodeArgs),
+      count: replicaCount, dir, spawn: (args) => spawnChild("./agents-controller.js", args, nodeArgs, controllerEnv),
       ...(o.driver ? { driver: o.driver } : {}), ...(o.replicas ? { store: o.replicas.store } : {}),
       ...(o.reconnectGraceSeconds === undefined ? {} : { reconnectGraceSeconds: o.reconnectGraceSeconds }),
     });
@@ -243,6 +255,11 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     o.report(scenario, "V8 heap committed, fresh -> connected", mib(sum(connected, (m) => m.heapTotal)), `MiB (from ${mib(sum(fresh, (m) => m.heapTotal)).toFixed(1)})`);
     // Buffers and ArrayBuffers JS still references (a config kept per session would show here); the rest of RSS is native.
     o.report(scenario, "external (Buffer) memory per connected agent", (sum(connected, (m) => m.external) - sum(fresh, (m) => m.external)) / n / 1024, "KB");
+    const mapped = connected.map((m) => m.mappings);
+    if (mapped.every((count) => count !== undefined)) {
+      // A fixed MALLOC_MMAP_THRESHOLD_ gives each large allocation its own mapping: this shows how near vm.max_map_count that comes.
+      o.report(scenario, `${replicaCount > 1 ? "controllers'" : "controller"} memory mappings, all connected (the most of one)`, Math.max(...mapped), `mappings (vm.max_map_count ${maxMapCount() ?? "unknown"})`);
+    }
     if (replicaCount > 1) {
       for (let k = 0; k < replicaCount; k++) {
         const on = agentsOn(k);

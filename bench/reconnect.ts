@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { request, until, type AgentSpec, type UsageReply, type WorkerStatus } from "./agents-ipc.js";
 import { admin, Replicas } from "./agents-replicas.js";
+import { controllerEnvironment } from "./controller-env.js";
 import { AGENT_PORT, NAMESPACE, hostAddress, hostsYaml, ringPolicyYaml, serviceName } from "./agents-mesh.js";
 import { summarizeWindows, type Window } from "./cpuprofile-window.js";
 
@@ -50,8 +51,8 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(args.tmpdir ?? tmpdir(), "meshfed-bench-reconnect-"));
   const stop = new AbortController();
   const children: ChildProcess[] = [];
-  const spawnChild = (file: string, childArgs: string[], nodeArgs: string[] = []) => {
-    const child = fork(new URL(file, import.meta.url), childArgs, { execArgv: ["--expose-gc", ...nodeArgs], signal: stop.signal, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const spawnChild = (file: string, childArgs: string[], nodeArgs: string[] = [], env: NodeJS.ProcessEnv = process.env) => {
+    const child = fork(new URL(file, import.meta.url), childArgs, { execArgv: ["--expose-gc", ...nodeArgs], env, signal: stop.signal, stdio: ["ignore", "inherit", "inherit", "ipc"] });
     child.on("error", () => undefined);
     children.push(child);
     return child;
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
     await mkdir(join(dir, "smi"));
     await writeFile(join(dir, "smi", "policy.yaml"), ringPolicyYaml(services));
     const profileDir = args.profile;
-    replicas = await Replicas.start({ count: 1, dir, ...(args["reconnect-grace"] === undefined ? {} : { reconnectGraceSeconds: Number(args["reconnect-grace"]) }), spawn: (a) => spawnChild("./agents-controller.js", a, profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []) });
+    replicas = await Replicas.start({ count: 1, dir, ...(args["reconnect-grace"] === undefined ? {} : { reconnectGraceSeconds: Number(args["reconnect-grace"]) }), spawn: (a) => spawnChild("./agents-controller.js", a, profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [], controllerEnvironment(process.env.MESHFED_BENCH_CONTROLLER_ENV).env) });
     const controller = replicas;
     const url = controller.first.adminUrl;
     const caPem = await admin(url, "/api/v1/ca");

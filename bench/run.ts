@@ -21,6 +21,9 @@
  * `--reconnect-grace S` sets the controllers' `grpc.reconnectGrace` in
  * seconds (default: the controller's own, 10 s): a storm that outlasts it
  * withdraws and re-announces endpoints, which the storm's figures then include.
+ * The controllers run with the image's malloc setting (src/controller/malloc-env.ts);
+ * `MESHFED_BENCH_CONTROLLER_ENV="NAME=VALUE …"` replaces it for an A/B, and set
+ * but empty gives glibc's defaults: the scenario's name then says which.
  * Figures with a goal of issue 17 carry `goal`, `ratioToGoal` and `met`.
  * `--quick` shrinks every part (200 agents, 100 with replicas, fewer
  * certificates and renders) to finish in under two minutes, for smoke runs.

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
+import { CONTROLLER_MALLOC_ENV } from "../../src/controller/malloc-env.js";
 
 const ROOT = join(import.meta.dirname, "..", "..", "..");
 const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
@@ -42,4 +43,15 @@ test("the image runs meshfed's CLI as the non-root user the Deployment expects",
   assert.equal(pod.containers[0]!.securityContext.readOnlyRootFilesystem, true);
   const cmd = /^CMD (\[.*\])$/m.exec(instructions.join("\n"));
   assert.deepEqual(JSON.parse(cmd![1]!), pod.containers[0]!.args);
+});
+
+test("the runtime stage sets the controller's malloc environment, the one the bench measures", () => {
+  const stages = instructions.join("\n").split(/^FROM /m);
+  const runtime = stages[stages.length - 1]!;
+  const env = new Map<string, string>();
+  for (const match of runtime.matchAll(/^ENV ([A-Za-z_][A-Za-z0-9_]*)=(\S+)$/gm)) env.set(match[1]!, match[2]!);
+  assert.ok(Object.keys(CONTROLLER_MALLOC_ENV).length > 0);
+  for (const [name, value] of Object.entries(CONTROLLER_MALLOC_ENV)) {
+    assert.equal(env.get(name), value, `Dockerfile: the runtime stage sets ENV ${name}=${value}`);
+  }
 });
