@@ -148,6 +148,7 @@ class Watcher implements PathWatcher {
   }
 
   async #fire(): Promise<void> {
+    this.#debounce = undefined;
     if (this.#closed) return;
     if (this.#running) {
       this.#pending = true;
@@ -182,7 +183,10 @@ class Watcher implements PathWatcher {
     }
     if (this.#fsWatcher === undefined && ino !== undefined) await this.#startFsWatch();
     const sig = await this.#computeSignature();
-    if (!this.#closed && sig !== this.#signature && !this.#running) this.#schedule();
+    // A pending debounce already covers this change (the signature catches up only
+    // when the callback runs): rescheduling would push it back by up to a debounce,
+    // and a poll faster than the debounce would postpone it for good.
+    if (!this.#closed && sig !== this.#signature && !this.#running && this.#debounce === undefined) this.#schedule();
   }
 
   async #computeSignature(): Promise<string> {

@@ -126,6 +126,24 @@ test("the poll fallback catches a directory removed and recreated", async (t) =>
   await next;
 });
 
+test("a poll that sees a change already scheduled leaves the debounce alone: polls faster than the debounce cannot starve it", async (t) => {
+  // The poll used to reschedule on every differing signature, and the signature only
+  // catches up when the callback runs: with the default 2 s poll a change that a poll
+  // met inside its 100 ms debounce was pushed back by up to 100 ms, and a poll faster
+  // than the debounce postponed the callback for as long as it kept polling.
+  const dir = await tempDir(t);
+  const file = join(dir, "hosts.yaml");
+  await writeFile(file, "a");
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  const c = counter();
+  await watchPath(file, { signal: ac.signal, debounceMs: 300, pollMs: 10, onChange: c.onChange });
+  const next = c.next(5000);
+  await writeFile(file, "b");
+  await next;
+  assert.equal(c.calls, 1);
+});
+
 test("onChange calls never overlap", async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, "f.yaml");
