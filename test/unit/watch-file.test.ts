@@ -40,19 +40,25 @@ function counter() {
   };
 }
 
-function fsWatchHandles(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === "FSEventWrap").length;
-}
-
-test("a burst of in-place writes gives one debounced call", async (t) => {
+/** hosts.yaml (content "a") in a fresh directory, watched with these timings until the test ends. */
+async function watchedHostsFile(t: { after: (fn: () => Promise<void> | void) => void }, timing: { debounceMs: number; pollMs: number }) {
   const dir = await tempDir(t);
   const file = join(dir, "hosts.yaml");
   await writeFile(file, "a");
   const ac = new AbortController();
   t.after(() => ac.abort());
   const c = counter();
+  await watchPath(file, { signal: ac.signal, ...timing, onChange: c.onChange });
+  return { dir, file, c };
+}
+
+function fsWatchHandles(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === "FSEventWrap").length;
+}
+
+test("a burst of in-place writes gives one debounced call", async (t) => {
   // A debounce far above the burst's length: on a loaded machine 5 writes can take tens of ms.
-  await watchPath(file, { signal: ac.signal, debounceMs: 400, pollMs: 0, onChange: c.onChange });
+  const { file, c } = await watchedHostsFile(t, { debounceMs: 400, pollMs: 0 });
   const next = c.next();
   const started = Date.now();
   for (let i = 0; i < 5; i++) await writeFile(file, `a${i}`);
@@ -68,13 +74,7 @@ test("a burst of in-place writes gives one debounced call", async (t) => {
 });
 
 test("a save by rename (vim, atomic writers) is seen, and later edits too", async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, "hosts.yaml");
-  await writeFile(file, "a");
-  const ac = new AbortController();
-  t.after(() => ac.abort());
-  const c = counter();
-  await watchPath(file, { signal: ac.signal, debounceMs: 30, pollMs: 0, onChange: c.onChange });
+  const { dir, file, c } = await watchedHostsFile(t, { debounceMs: 30, pollMs: 0 });
   let next = c.next();
   await writeFile(join(dir, ".hosts.yaml.swp"), "b");
   await rename(join(dir, ".hosts.yaml.swp"), file);
@@ -131,13 +131,7 @@ test("a poll that sees a change already scheduled leaves the debounce alone: pol
   // catches up when the callback runs: with the default 2 s poll a change that a poll
   // met inside its 100 ms debounce was pushed back by up to 100 ms, and a poll faster
   // than the debounce postponed the callback for as long as it kept polling.
-  const dir = await tempDir(t);
-  const file = join(dir, "hosts.yaml");
-  await writeFile(file, "a");
-  const ac = new AbortController();
-  t.after(() => ac.abort());
-  const c = counter();
-  await watchPath(file, { signal: ac.signal, debounceMs: 300, pollMs: 10, onChange: c.onChange });
+  const { file, c } = await watchedHostsFile(t, { debounceMs: 300, pollMs: 10 });
   const next = c.next(5000);
   await writeFile(file, "b");
   await next;
