@@ -33,6 +33,8 @@ const { values: args } = parseArgs({
   },
 });
 const n = Number(args.agents);
+/** The controller's environment, read once: the same as the agents scenario's, and named in every figure when it differs from the image's. */
+const controllerEnv = controllerEnvironment(process.env.MESHFED_BENCH_CONTROLLER_ENV);
 const storms = Number(args.storms);
 /** Nothing pushed for this long: the storm's fan-out is over. */
 const SETTLE_MS = 1_500;
@@ -42,7 +44,7 @@ const monotonicMicros = () => Number(process.hrtime.bigint() / 1000n);
 
 
 function print(figure: string, value: number, unit: string): void {
-  console.log(JSON.stringify({ scenario: `reconnect N=${n}`, figure, value: Number(value.toPrecision(4)), unit }));
+  console.log(JSON.stringify({ scenario: `reconnect N=${n}${controllerEnv.label}`, figure, value: Number(value.toPrecision(4)), unit }));
 }
 
 async function main(): Promise<void> {
@@ -65,7 +67,7 @@ async function main(): Promise<void> {
     await mkdir(join(dir, "smi"));
     await writeFile(join(dir, "smi", "policy.yaml"), ringPolicyYaml(services));
     const profileDir = args.profile;
-    replicas = await Replicas.start({ count: 1, dir, ...(args["reconnect-grace"] === undefined ? {} : { reconnectGraceSeconds: Number(args["reconnect-grace"]) }), spawn: (a) => spawnChild("./agents-controller.js", a, profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [], controllerEnvironment(process.env.MESHFED_BENCH_CONTROLLER_ENV).env) });
+    replicas = await Replicas.start({ count: 1, dir, ...(args["reconnect-grace"] === undefined ? {} : { reconnectGraceSeconds: Number(args["reconnect-grace"]) }), spawn: (a) => spawnChild("./agents-controller.js", a, profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [], controllerEnv.env) });
     const controller = replicas;
     const url = controller.first.adminUrl;
     const caPem = await admin(url, "/api/v1/ca");
