@@ -4,10 +4,11 @@ import type { TestContext } from "node:test";
 import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki, type FakeSession } from "./agent-fake-controller.js";
-import { tempDir, testConfig } from "./agent-testbed.js";
+import { testConfig } from "./agent-testbed.js";
+import { tempDir } from "./temp-dir.js";
 
 export async function connectedAgent(t: TestContext, onSession?: (s: FakeSession) => void) {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" }, ...(onSession ? { onSession } : {}) });
   await ctl.start();
   t.after(() => ctl.stop());

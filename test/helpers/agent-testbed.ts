@@ -1,16 +1,8 @@
 /** Shared fixtures for test/unit/agent-*.test.ts: temp dirs, configs, HTTP helpers, polling. */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { request } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
 import { agentConfig, type AgentConfig, type AgentConfigInput } from "../../src/agent/config.js";
-
-export async function tempDir(t: TestContext, prefix = "meshfed-agent-"): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
-  return dir;
-}
 
 /** A config for tests: port 0 everywhere, fast backoff, no proxy unless asked. */
 export async function testConfig(dir: string, caPem: string, controller: string, overrides: Partial<AgentConfigInput> = {}): Promise<AgentConfig> {

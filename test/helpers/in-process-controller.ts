@@ -18,6 +18,20 @@ export async function startTestController(
   options: { hosts?: string; smi?: Record<string, string>; patch?: (c: ControllerConfig) => ControllerConfig } = {},
 ): Promise<TestController> {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-cp-"));
+  const started: { controller?: RunningController } = {};
+  // Registered before the start: a controller that refuses to start (a test of
+  // exactly that) left its directory, CA key included, in the temp dir.
+  t.after(async () => {
+    try {
+      await started.controller?.close();
+    } finally {
+      // A service-certificate write that was in flight when close() began can
+      // land just after it (seen once under load: ENOTEMPTY). A failed hook here
+      // would skip the test's later cleanup hooks (agents) and hang the file, so
+      // the removal retries instead of failing.
+      await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+    }
+  });
   const hostsFile = join(dir, "hosts.yaml");
   await writeFile(hostsFile, options.hosts ?? "hosts: []\n");
   await mkdir(join(dir, "smi"));
@@ -27,20 +41,13 @@ export async function startTestController(
   });
   config = { ...config, catalog: { ...config.catalog, coalesce: 10 }, providers: { ...config.providers, onprem: { hostsFile, debounce: 20 } } };
   if (options.patch) config = options.patch(config);
-  const controller = await startController(config, silentLogger());
-  t.after(async () => {
-    await controller.close();
-    // A service-certificate write that was in flight when close() began can
-    // land just after it (seen once under load: ENOTEMPTY). A failed hook here
-    // would skip the test's later cleanup hooks (agents) and hang the file, so
-    // the removal retries instead of failing.
-    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
-  });
+  const running = await startController(config, silentLogger());
+  started.controller = running;
   const api = async <T,>(path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${controller.adminUrl}${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+    const res = await fetch(`${running.adminUrl}${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
     const text = await res.text();
     if (!res.ok) throw new Error(`${path} -> ${res.status} ${text}`);
     return (res.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text) as T;
   };
-  return { ...controller, dir, hostsFile, api };
+  return { ...running, dir, hostsFile, api };
 }

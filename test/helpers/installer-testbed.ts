@@ -11,24 +11,18 @@ import { buildAgentBundle } from "../../src/installer/bundle-build.js";
 import { loadAgentBundle, type AgentBundle } from "../../src/installer/bundle.js";
 import type { JobResult, ProgressSink } from "../../src/installer/fleet.js";
 import { generateKey, type KeyPair, type TestSshd } from "./sshd.js";
+import { tempDir } from "./temp-dir.js";
 
 interface AfterHook {
   after(fn: () => Promise<void> | void): void;
 }
 
-export async function tempDir(t: AfterHook, prefix = "meshfed-inst-"): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
-  return dir;
-}
-
 let bundle: Promise<{ dir: string; bundle: AgentBundle }> | undefined;
 
-/** Built once per test file (process); removed when the process exits. */
+/** Built once per test file (process); removed when the process exits (an asynchronous rm in an exit listener never ran to the end). */
 export function testBundle(): Promise<{ dir: string; bundle: AgentBundle }> {
   bundle ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), "meshfed-bundle-"));
-    process.once("exit", () => void rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
+    const dir = await tempDir("meshfed-bundle-");
     await buildAgentBundle(dir);
     return { dir, bundle: await loadAgentBundle(dir) };
   })();

@@ -11,7 +11,8 @@ import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
 import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
-import { configMessage, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { configMessage, http, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { Netns, netnsAvailable } from "../helpers/capture-netns.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -40,7 +41,7 @@ async function pipyProcess(script: string): Promise<{ pid: number; uid: number }
 test("transparent capture: inbound closed from the start, outbound follows Pipy, status reported, table restored on stop", async (t) => {
   if (!(await netnsAvailable(t))) return;
   const ns = await Netns.create(t);
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   // The fake Pipy runs as the proxy uid: it must be able to read its script.
   await chmod(dir, 0o755);
   process.env.FAKE_PIPY_POLL_MS = "100";
@@ -102,8 +103,8 @@ test("transparent capture: inbound closed from the start, outbound follows Pipy,
   assert.equal(await ns.natTable(), pristine);
 });
 
-test("capture refuses to start without a proxy user, and with a proxy that is off", async (t) => {
-  const dir = await tempDir(t);
+test("capture refuses to start without a proxy user, and with a proxy that is off", async () => {
+  const dir = await tempDir("meshfed-agent-");
   const config = await testConfig(dir, "unused", "127.0.0.1:1", { proxy: { enabled: true, pipy: "/bin/true", adminAddress: "127.0.0.1:0" }, capture: { mode: "transparent" } });
   await assert.rejects(startAgent(config, silentLogger()), { code: "MESHFED_CAPTURE_PROXY_USER_REQUIRED" });
   const off = await testConfig(dir, "unused", "127.0.0.1:1", { proxy: { enabled: false, user: "1500" }, capture: { mode: "transparent" } });

@@ -14,7 +14,7 @@ import { chmod, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
-import { tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { netnsAvailable, stripComments } from "../helpers/capture-netns.js";
 import { CLI } from "../helpers/controller-process.js";
 import { startTestController } from "../helpers/in-process-controller.js";
@@ -39,7 +39,7 @@ test("a killed agent's capture rules and resolver hook: kept while it is dead, o
     patch: (c) => ({ ...c, mesh: { ...c.mesh, permissive: true } }),
   });
   await bridgePort(t, a, Number(ctl.grpcAddress.split(":").pop()));
-  const dir = await tempDir(t, "mfk9-");
+  const dir = await tempDir("mfk9-");
   await chmod(dir, 0o755); // the fake Pipy runs as the proxy user
   await writeFile(join(dir, "ca.pem"), await ctl.api<string>("/api/v1/ca"));
   await writeFile(join(dir, "token"), (await ctl.api<{ token: string }>("/api/v1/tokens", { service: "shop/bookbuyer", ttl: "10m", uses: 1 })).token);

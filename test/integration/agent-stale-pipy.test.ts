@@ -11,7 +11,7 @@ import { processStart, ProxyPidFile } from "../../src/agent/stale-proxy.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
 import { startAgentProcess } from "../helpers/agent-process.js";
-import { tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { startTestController } from "../helpers/in-process-controller.js";
 import { scaled, waitFor } from "../helpers/wait.js";
 
@@ -25,7 +25,7 @@ async function recordedPid(file: string): Promise<number | undefined> {
 
 test("an agent restarted after kill -9 stops the Pipy the killed one left, then runs exactly one of its own", { timeout: scaled(240_000) }, async (t) => {
   const ctl = await startTestController(t, { hosts: "hosts:\n  - { name: web-1, address: 127.0.0.2, services: [{ name: web, namespace: shop, port: 8080 }] }\n" });
-  const dir = await tempDir(t, "mfstale-");
+  const dir = await tempDir("mfstale-");
   await writeFile(join(dir, "ca.pem"), await ctl.api<string>("/api/v1/ca"));
   await writeFile(join(dir, "token"), (await ctl.api<{ token: string }>("/api/v1/tokens", { service: "shop/web", ttl: "10m", uses: 1 })).token);
   const pipy = await writeFakePipy(dir);
@@ -77,8 +77,8 @@ test("an agent restarted after kill -9 stops the Pipy the killed one left, then 
   assert.equal(await recordedPid(pidFile), undefined);
 });
 
-test("a recorded pid that now belongs to another process (other start time) is never signalled", async (t) => {
-  const dir = await tempDir(t, "mfstale-");
+test("a recorded pid that now belongs to another process (other start time) is never signalled", async () => {
+  const dir = await tempDir("mfstale-");
   const file = join(dir, "pipy.pid");
   // This test process stands in for an unrelated process that reused the pid.
   await writeFile(file, JSON.stringify({ pid: process.pid, startTime: "1", pipy: "/usr/bin/pipy" }));

@@ -18,7 +18,8 @@ import { probeTls } from "../../src/agent/tls-probe.js";
 import type { AgentConfig } from "../../src/agent/config.js";
 import { makeCa, makePki, issueLeaf, x509 } from "../helpers/agent-fake-controller.js";
 import { captureLogger } from "../helpers/certificates.js";
-import { http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { http, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { generateKeyPem } from "../helpers/grpc-agent.js";
 import { startTestController, type TestController } from "../helpers/in-process-controller.js";
 import { waitFor } from "../helpers/wait.js";
@@ -33,7 +34,7 @@ async function enrolledAgent(t: TestContext): Promise<{ ctl: TestController; con
   const ctl = await startTestController(t);
   const ca = await ctl.api<string>("/api/v1/ca");
   const { token } = await ctl.api<{ token: string }>("/api/v1/tokens", { service: "shop/web", ttl: "10m", uses: 1 });
-  const dir = await tempDir(t, "mfda-tls-");
+  const dir = await tempDir("mfda-tls-");
   const config = await testConfig(dir, ca, ctl.grpcAddress, { backoff: { base: "20ms", cap: "200ms", stableAfter: "1s", tlsRetry: `${TLS_RETRY_MS}ms` } });
   await writeFile(config.tokenFile!, token);
   const agent = await startAgent(config, captureLogger().logger);

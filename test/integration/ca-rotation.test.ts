@@ -17,7 +17,8 @@ import { loadControllerConfig } from "../../src/controller/config/load.js";
 import type { ControllerConfig } from "../../src/controller/config/schema.js";
 import { startController, type RunningController } from "../../src/controller/main.js";
 import { freePort } from "../helpers/agent-process.js";
-import { http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { http, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { runCli } from "../helpers/controller-process.js";
 import { enroll, generateKeyPem, proxyIdOf, TestStream } from "../helpers/grpc-agent.js";
 import { makeCsr, x509 } from "../helpers/certificates.js";
@@ -71,7 +72,7 @@ test("a full rotation with a connected agent: no re-enrollment, renewal over the
   t.after(async () => {
     for (const r of running.reverse()) await r.close();
   });
-  const dir = await tempDir(t, "meshfed-ca-rotation-");
+  const dir = await tempDir("meshfed-ca-rotation-");
   const grpcAddress = `127.0.0.1:${await freePort()}`;
   const controller = await startController(await controllerConfig(dir, grpcAddress), silentLogger());
   running.push(controller);
@@ -174,7 +175,7 @@ test("a full rotation with a connected agent: no re-enrollment, renewal over the
 });
 
 test("renewal CSRs: refused unless asked for, refused when forged, and a refusal changes nothing", async (t) => {
-  const dir = await tempDir(t, "meshfed-ca-renewal-");
+  const dir = await tempDir("meshfed-ca-renewal-");
   const controller = await startController(await controllerConfig(dir, "127.0.0.1:0"), silentLogger());
   t.after(() => controller.close());
   const api = adminApi(controller);
@@ -231,7 +232,7 @@ test("renewal CSRs: refused unless asked for, refused when forged, and a refusal
 });
 
 test("a controller restarted in each phase resumes it: same roots, same signer, agents keep connecting", async (t) => {
-  const dir = await tempDir(t, "meshfed-ca-restart-");
+  const dir = await tempDir("meshfed-ca-restart-");
   const grpcAddress = `127.0.0.1:${await freePort()}`;
   const config = await controllerConfig(dir, grpcAddress);
   let controller = await startController(config, silentLogger());

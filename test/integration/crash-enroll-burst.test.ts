@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { CODE_METADATA_KEY, loadProto, type EnrollResponse__Output } from "../../src/common/proto.js";
 import { getJson, startControllerProcess, type ControllerProcess } from "../helpers/controller-process.js";
 import { freePort } from "../helpers/agent-process.js";
-import { tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { makeCsr, p256 } from "../helpers/certificates.js";
 import { assertNoTornFile } from "../helpers/crash-ledger.js";
 import { serverIdentityCheck } from "../helpers/grpc-agent.js";
@@ -53,7 +53,7 @@ test(`controller SIGKILLed in an enrollment burst ${ITERATIONS} times: answered 
   t.after(async () => {
     for (const p of processes) await p.stop("SIGKILL");
   });
-  const dir = await tempDir(t, "meshfed-crash-enroll-");
+  const dir = await tempDir("meshfed-crash-enroll-");
   // One peer address sends the whole burst: lift the per-address enrollment limit.
   await writeFile(join(dir, "controller.yaml"), "limits:\n  enrollPerSecond: 100000\n  enrollBurst: 100000\n");
   const grpcAddress = `127.0.0.1:${await freePort()}`;

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { X509Certificate } from "node:crypto";
 import { getJson, startControllerProcess, type ControllerProcess } from "../helpers/controller-process.js";
 import { freePort, startAgentProcess, type AgentProcess } from "../helpers/agent-process.js";
-import { tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { assertNoTornFile } from "../helpers/crash-ledger.js";
 import { seededRandom, testSeed } from "../helpers/seeded-random.js";
 import { scaled } from "../helpers/wait.js";
@@ -29,7 +29,7 @@ test(`controller and agent SIGKILLed at random points ${ITERATIONS} times: the a
   t.after(async () => {
     for (const p of processes) await p.stop("SIGKILL");
   });
-  const dir = await tempDir(t, "meshfed-crash-processes-");
+  const dir = await tempDir("meshfed-crash-processes-");
   const grpc = `127.0.0.1:${await freePort()}`;
   const repoPort = await freePort();
   const controllerArgs = ["--data-dir", join(dir, "controller"), "--grpc-address", grpc, "--log-level", "warn"];

@@ -10,7 +10,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MeshfedError } from "../../src/common/errors.js";
 import { SshSession, type SshTarget } from "../../src/installer/ssh-session.js";
-import { tempDir } from "../helpers/installer-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { generateKey, requireSshd, startSshd } from "../helpers/sshd.js";
 
 async function connectCode(target: SshTarget): Promise<string> {
@@ -26,7 +26,7 @@ async function connectCode(target: SshTarget): Promise<string> {
 
 test("host keys: known -> connects; unknown -> refused, or recorded with trust-on-first-use; changed -> always refused", async (t) => {
   if (!(await requireSshd(t))) return;
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-inst-");
   const user = await generateKey(join(dir, "user"));
   const sshd = await startSshd(t, { address: "127.0.0.41", authorizedKeys: [user.publicLine] });
   const knownHosts = join(dir, "known_hosts");
@@ -54,7 +54,7 @@ test("host keys: known -> connects; unknown -> refused, or recorded with trust-o
 
 test("wrong credentials: a key the host does not accept is MESHFED_SSH_AUTH_FAILED naming user, host and key", async (t) => {
   if (!(await requireSshd(t))) return;
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-inst-");
   const allowed = await generateKey(join(dir, "allowed"));
   const stranger = await generateKey(join(dir, "stranger"));
   const sshd = await startSshd(t, { address: "127.0.0.42", authorizedKeys: [allowed.publicLine] });

@@ -8,7 +8,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
-import { http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { http, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { query } from "../helpers/dns.js";
 import { startTestController } from "../helpers/in-process-controller.js";
 import { scaled, waitFor } from "../helpers/wait.js";
@@ -25,7 +26,7 @@ test("an agent with DNS on resolves <svc>.<ns>.svc[.cluster.local] to the VIP th
   const vipOf = async (name: string) => (await ctl.api<Catalog>("/api/v1/catalog")).services.find((s) => s.name === name)?.vip;
   const vip = await waitFor(() => vipOf("bookstore"), { what: "bookstore's VIP", timeoutMs: 60_000 });
   const { token } = await ctl.api<{ token: string }>("/api/v1/tokens", { service: "shop/bookbuyer", ttl: "10m", uses: 1 });
-  const dir = await tempDir(t, "mfdns-e2e-");
+  const dir = await tempDir("mfdns-e2e-");
   const ca = await ctl.api<string>("/api/v1/ca");
   const config = await testConfig(dir, ca, ctl.grpcAddress, {
     hostAddresses: ["127.0.0.10"], endpoints: ["127.0.0.10:8080"], dns: { enabled: true, listen: "127.0.0.1:0", hook: "none" },

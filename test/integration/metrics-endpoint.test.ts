@@ -6,7 +6,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
-import { tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { startTestController } from "../helpers/in-process-controller.js";
 import { scaled, waitFor } from "../helpers/wait.js";
 
@@ -32,7 +33,7 @@ test("metrics.address serves /metrics without the admin token: standard process 
   const created = await fetch(`http://127.0.0.1:${adminPort}/api/v1/tokens`, { method: "POST", headers: auth, body: JSON.stringify({ service: "shop/bookbuyer", ttl: "10m", uses: 1 }) });
   const joinToken = ((await created.json()) as { token: string }).token;
   const ca = await (await fetch(`http://127.0.0.1:${adminPort}/api/v1/ca`, { headers: auth })).text();
-  const dir = await tempDir(t, "mfmetrics-");
+  const dir = await tempDir("mfmetrics-");
   const config = await testConfig(dir, ca, ctl.grpcAddress, { hostAddresses: ["127.0.0.10"], endpoints: ["127.0.0.10:8080"] });
   await writeFile(join(dir, "token"), `${joinToken}\n`);
   const agent = await startAgent(config, silentLogger());

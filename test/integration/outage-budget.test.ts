@@ -13,7 +13,8 @@ import { loadControllerConfig, parseControllerConfig } from "../../src/controlle
 import { startController, type RunningController } from "../../src/controller/main.js";
 import { x509 } from "../../src/controller/certificates/x509.js";
 import { freePort } from "../helpers/agent-process.js";
-import { http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { http, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { WarpClock } from "../helpers/warp-clock.js";
 import { quietPeriod, waitFor } from "../helpers/wait.js";
 
@@ -40,7 +41,7 @@ test("an agent serves its last good config with valid certificates through a 24 
     for (const a of agents) await a.close();
     for (const c of controllers) await c.close();
   });
-  const dir = await tempDir(t, "meshfed-outage-");
+  const dir = await tempDir("meshfed-outage-");
   // Behind by more than the run-up to the renewal point plus the outage, so
   // every certificate dated by the warped clock is already valid for TLS,
   // which checks the real clock.

@@ -4,12 +4,13 @@
 // values from files never become markup. A screenshot is kept in a temp dir.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
-import { tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { launchChromium, type BrowserPage } from "../helpers/chromium.js";
 import { startTestController } from "../helpers/in-process-controller.js";
 import { scaled, waitFor } from "../helpers/wait.js";
@@ -56,7 +57,7 @@ test("the status page shows services, participants, proxies and certificates, ho
   const ca = await (await fetch(`${base}/api/v1/ca`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
   for (const [service, ip, port] of [["shop/bookbuyer", "127.0.0.10", 8080], ["shop/bookstore", "127.0.0.21", 14001]] as const) {
     const { token } = await api<{ token: string }>("/api/v1/tokens", { service, ttl: "10m", uses: 1 });
-    const dir = await tempDir(t, "mfui-agent-");
+    const dir = await tempDir("mfui-agent-");
     const config = await testConfig(dir, ca, ctl.grpcAddress, { hostAddresses: [ip], endpoints: [`${ip}:${port}`] });
     await writeFile(join(dir, "token"), `${token}\n`);
     const agent = await startAgent(config, silentLogger());
@@ -95,7 +96,9 @@ test("the status page shows services, participants, proxies and certificates, ho
   assert.equal(await page.evaluate<number>(`document.querySelectorAll("main img, main b:not(.card b)").length`), 0);
   assert.equal(await page.evaluate<unknown>(`window.pwned ?? null`), null);
 
-  const shots = await mkdtemp(join(tmpdir(), "meshfed-status-page-"));
+  // Kept in the build tree, replaced by every run (a new temp directory per run piled up).
+  const shots = fileURLToPath(new URL("../../test-artifacts/", import.meta.url));
+  await mkdir(shots, { recursive: true });
   const png = await page.screenshot();
   assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   await writeFile(join(shots, "status-page.png"), png);

@@ -10,7 +10,8 @@ import { promisify } from "node:util";
 import { startAgent } from "../../src/agent/index.js";
 import { countVersions, type VersionReport } from "../../src/cli/commands/version.js";
 import { silentLogger } from "../../src/common/logger.js";
-import { tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { startTestController } from "../helpers/in-process-controller.js";
 import { scaled, waitFor } from "../helpers/wait.js";
 
@@ -29,7 +30,7 @@ test("agent versions are counted per agent and Pipy version, most common first; 
 test("meshfed version: the CLI's, the controller's and the connected agents' versions; without a controller, the CLI's and why not", { timeout: scaled(120_000) }, async (t) => {
   const ctl = await startTestController(t, { hosts: "hosts:\n  - { name: b1, address: 127.0.0.10, services: [{ name: bookbuyer, namespace: shop, port: 8080 }] }\n" });
   const { token } = await ctl.api<{ token: string }>("/api/v1/tokens", { service: "shop/bookbuyer", ttl: "10m", uses: 1 });
-  const dir = await tempDir(t, "mfversion-");
+  const dir = await tempDir("mfversion-");
   const config = await testConfig(dir, await ctl.api<string>("/api/v1/ca"), ctl.grpcAddress, { hostAddresses: ["127.0.0.10"], endpoints: ["127.0.0.10:8080"] });
   await writeFile(join(dir, "token"), `${token}\n`);
   const agent = await startAgent(config, silentLogger());

@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { chmod, mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { stripComments } from "../helpers/capture-netns.js";
 import { CLI } from "../helpers/controller-process.js";
 import { startTestController } from "../helpers/in-process-controller.js";
@@ -75,7 +75,7 @@ test("an unchanged app calls a mesh name with plain http.get and is served throu
   const ctl = await startTestController(t, { smi: { "bookstore.yaml": POLICIES } });
   const grpcPort = Number(ctl.grpcAddress.split(":").pop());
   for (const host of [a, b]) await bridgePort(t, host, grpcPort);
-  const dir = await tempDir(t, "mfua-");
+  const dir = await tempDir("mfua-");
   await chmod(dir, 0o755);
   await writeFile(join(dir, "ca.pem"), await ctl.api<string>("/api/v1/ca"));
 

@@ -10,10 +10,11 @@ import { DataDir } from "../../src/agent/data-dir.js";
 import { PipyRunTracker } from "../../src/agent/repo/pipy-run.js";
 import { LocalRepo } from "../../src/agent/repo/server.js";
 import { silentLogger } from "../../src/common/logger.js";
-import { http, tempDir } from "../helpers/agent-testbed.js";
+import { http } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 test("certificate files are served after the config, replace same-path files, and a rotation changes the ETag", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const dataDir = new DataDir(dir);
   await dataDir.init();
   const tracker = new PipyRunTracker();

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
-import { tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 // The lead registers agentCommand in src/cli/main.ts; until then drive it through yargs directly.
 const COMMAND = fileURLToPath(new URL("../../src/cli/commands/agent.js", import.meta.url));
@@ -22,7 +23,7 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
 }
 
 test("meshfed agent: a refused token prints `meshfed agent: <CODE>: <details>` and exits non-zero by itself", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();
   t.after(() => ctl.stop());

@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadAgentConfig } from "../../src/agent/config.js";
-import { tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
-test("agent --config: controller and caFile from the file, from the flags, or both (the flag wins)", async (t) => {
-  const dir = await tempDir(t);
+test("agent --config: controller and caFile from the file, from the flags, or both (the flag wins)", async () => {
+  const dir = await tempDir("meshfed-agent-");
   const write = async (name: string, text: string) => {
     const file = join(dir, name);
     await writeFile(file, text);

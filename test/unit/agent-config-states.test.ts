@@ -6,7 +6,7 @@ import { loadAgentConfig, parseAgentConfig } from "../../src/agent/config.js";
 import { AgentStateMachine, AGENT_STATES, TRANSITIONS, type AgentState } from "../../src/agent/state-machine.js";
 import { MeshfedError } from "../../src/common/errors.js";
 import { captureLogger } from "../helpers/certificates.js";
-import { tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 test("agent.yaml: defaults, relative paths resolved against the file, controller list", () => {
   const c = parseAgentConfig("controller: a.example:15128, b.example:15128\ncaFile: ca.pem\ntokenFile: token\n", "/etc/meshfed/agent.yaml");
@@ -54,8 +54,8 @@ test("agent.yaml errors name file:line:column", () => {
   }
 });
 
-test("flags override the file and are validated like it", async (t) => {
-  const dir = await tempDir(t);
+test("flags override the file and are validated like it", async () => {
+  const dir = await tempDir("meshfed-agent-");
   const file = join(dir, "agent.yaml");
   await writeFile(file, "controller: a:1\ncaFile: ca.pem\nendpoints: [10.0.0.1:80]\n");
   const c = await loadAgentConfig(file, { controller: "x:1,y:2", endpoints: ["10.0.0.2:81", "10.0.0.2:82"], proxy: false, backoffCap: "5s", hostAddresses: ["127.0.0.3"], dataDir: "d" });

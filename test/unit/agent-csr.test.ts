@@ -15,7 +15,7 @@ import { promisify } from "node:util";
 import { buildCsr, generateProxyKey, importProxyKey } from "../../src/agent/proxy-key.js";
 import { certificateHasKey, certificateNotAfter, crypto, isCertificateBundle, parseCertificate, pemBlocks } from "../../src/agent/x509.js";
 import { issueLeaf, makeCa, x509 } from "../helpers/agent-fake-controller.js";
-import { tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 const run = promisify(execFile);
 
@@ -47,8 +47,8 @@ test("the CSR carries the same CertificationRequestInfo as @peculiar/x509's for 
   }
 });
 
-test("OpenSSL reads the CSR and verifies its self-signature", async (t) => {
-  const dir = await tempDir(t);
+test("OpenSSL reads the CSR and verifies its self-signature", async () => {
+  const dir = await tempDir("meshfed-agent-");
   const { keys } = await generateProxyKey();
   const file = join(dir, "csr.pem");
   await writeFile(file, await buildCsr(keys));

@@ -10,12 +10,13 @@ import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
 import { writeFakePipyWithEvents } from "../helpers/agent-fake-pipy.js";
-import { configMessage, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { configMessage, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { waitFor } from "../helpers/wait.js";
 import { connectedAgent } from "../helpers/agent-connected.js";
 
 test("graceful stop: the stream ends first, Pipy gets SIGINT only proxy.drainDelay later", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const { pipy, events } = await writeFakePipyWithEvents(t, dir);
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();

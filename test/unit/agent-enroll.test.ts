@@ -5,11 +5,12 @@ import { join } from "node:path";
 import { startAgent, EXIT_PERMANENT } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, grpc, makePki, x509 } from "../helpers/agent-fake-controller.js";
-import { http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { http, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { waitFor } from "../helpers/wait.js";
 
 test("first start enrolls: key 0600, certificate and state.json persisted; the second start does not enroll again", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();
   t.after(() => ctl.stop());
@@ -46,7 +47,7 @@ test("first start enrolls: key 0600, certificate and state.json persisted; the s
 });
 
 test("a refused token is permanent: STOPPED with the controller's code, no retry", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const ctl = new FakeController({ pki: await makePki(), tokens: {} });
   await ctl.start();
   t.after(() => ctl.stop());
@@ -61,7 +62,7 @@ test("a refused token is permanent: STOPPED with the controller's code, no retry
 });
 
 test("INVALID_ARGUMENT (a CSR problem) is permanent too; UNAVAILABLE is retried", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   let calls = 0;
   const ctl = new FakeController({
     pki: await makePki(),
@@ -77,7 +78,7 @@ test("INVALID_ARGUMENT (a CSR problem) is permanent too; UNAVAILABLE is retried"
 });
 
 test("a server without the controller's SPIFFE ID is not trusted for enrollment", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const ctl = new FakeController({ pki: await makePki("spiffe://cluster.local/ns/x/svc/impostor"), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();
   t.after(() => ctl.stop());
@@ -93,7 +94,7 @@ test("a server without the controller's SPIFFE ID is not trusted for enrollment"
 });
 
 test("the enrolled service must match --service", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/other" } });
   await ctl.start();
   t.after(() => ctl.stop());

@@ -3,13 +3,14 @@ import assert from "node:assert/strict";
 import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
-import { tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { waitFor } from "../helpers/wait.js";
 
 // Two replicas of one mesh share the CA and the certificate registry; the
 // fakes share the PKI and B is told what A issued, as a shared store would.
 test("several controller addresses: a dead first address is skipped, and the agent fails over to another replica without re-enrolling", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const pki = await makePki();
   const a = new FakeController({ pki, tokens: { "good-token": "shop/bookstore" } });
   const b = new FakeController({ pki });
@@ -42,7 +43,7 @@ test("several controller addresses: a dead first address is skipped, and the age
 test("a controller given by DNS name: resolved by the channel, trusted by its SPIFFE ID rather than the name", async (t) => {
   // grpc-js resolves every record of the name and tries them in order, so one
   // name with a record per replica needs nothing more from the agent.
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const pki = await makePki();
   const ctl = new FakeController({ pki, tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();

@@ -4,7 +4,8 @@ import { createHash } from "node:crypto";
 import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
-import { http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { http, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { query } from "../helpers/dns.js";
 import { scaled, waitFor } from "../helpers/wait.js";
 
@@ -18,7 +19,7 @@ const hash = createHash("sha256").update(JSON.stringify({ zones, records })).dig
 interface DnsStatusBody { dns: { state: string; listen: string; namesHash: string; names: number; hook: string } }
 
 test("the agent's DNS answers the names the controller sends, reports them in Hello and /status, and keeps answering from disk after a restart without the controller", { timeout: scaled(120_000) }, async (t) => {
-  const dir = await tempDir(t, "mfdns-agent-");
+  const dir = await tempDir("mfdns-agent-");
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookbuyer" } });
   await ctl.start();
   t.after(() => ctl.stop());
@@ -52,7 +53,7 @@ test("the agent's DNS answers the names the controller sends, reports them in He
 });
 
 test("with --dns disabled (the default) Hello says so and /status shows it", async (t) => {
-  const dir = await tempDir(t, "mfdns-agent-");
+  const dir = await tempDir("mfdns-agent-");
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookbuyer" } });
   await ctl.start();
   t.after(() => ctl.stop());

@@ -4,11 +4,12 @@ import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { Backoff } from "../../src/agent/backoff.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
-import { configMessage, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { configMessage, http, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { waitFor } from "../helpers/wait.js";
 
 test("restart while the controller is down: the last config is served from disk at once", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();
   const config = await testConfig(dir, ctl.pki.caPem, ctl.address);
@@ -33,7 +34,7 @@ test("restart while the controller is down: the last config is served from disk 
 });
 
 test("transport failures back off with full jitter, capped; the controller's return is picked up", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();
   const config = await testConfig(dir, ctl.pki.caPem, ctl.address, { backoff: { base: "10ms", cap: "80ms", stableAfter: "10s" } });

@@ -6,11 +6,12 @@ import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
 import { writeFakePipyWithEvents } from "../helpers/agent-fake-pipy.js";
-import { configMessage, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { configMessage, http, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { waitFor } from "../helpers/wait.js";
 
 test("with a (fake) Pipy: ACK only once Pipy reports the version running; a version it cannot load is NACKed and the last good one served again", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const { pipy, events } = await writeFakePipyWithEvents(t, dir);
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();
@@ -66,7 +67,7 @@ test("with a (fake) Pipy: ACK only once Pipy reports the version running; a vers
 });
 
 test("restart with the controller down: Pipy is started on the last good config from disk", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const { pipy, events } = await writeFakePipyWithEvents(t, dir);
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();

@@ -5,12 +5,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { DataDir } from "../../src/agent/data-dir.js";
-import { tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 const enrollment = { proxyId: "3f2a6c1e-8b1d-4c2e-9a7f-0d1e2f3a4b5c", service: { namespace: "shop", name: "web" }, enrolledAt: "2030-01-01T00:00:00.000Z" };
 
-test("a renewed pair wins over the PEM files, survives a crash before the copies, and a new enrollment drops it", async (t) => {
-  const dir = new DataDir(await tempDir(t));
+test("a renewed pair wins over the PEM files, survives a crash before the copies, and a new enrollment drops it", async () => {
+  const dir = new DataDir(await tempDir("meshfed-agent-"));
   await dir.init();
   await dir.saveKey("old-key");
   await dir.saveEnrollment(enrollment, "old-cert", "");

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { startAgent } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
-import { configMessage, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { configMessage, http, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { scaled, waitFor } from "../helpers/wait.js";
 import { freePort } from "../helpers/agent-process.js";
 
@@ -20,7 +21,7 @@ test("real Pipy: runs the served config, hot-reloads a new version, ACKs it from
     t.skip("PIPY_BIN not set: real Pipy tests skipped");
     return;
   }
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();
   t.after(() => ctl.stop());

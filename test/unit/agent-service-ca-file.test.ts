@@ -8,12 +8,12 @@ import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DataDir } from "../../src/agent/data-dir.js";
 import { makePki, makeServiceCertificate } from "../helpers/agent-fake-controller.js";
-import { tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 const exists = (path: string) => access(path).then(() => true, () => false);
 
-test("saving a service certificate writes no service/ca.pem and removes a stale one", async (t) => {
-  const dir = await tempDir(t);
+test("saving a service certificate writes no service/ca.pem and removes a stale one", async () => {
+  const dir = await tempDir("meshfed-agent-");
   const pki = await makePki();
   const cert = await makeServiceCertificate(pki, "0a");
   const data = new DataDir(join(dir, "data"));

@@ -4,10 +4,10 @@ import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DataDir } from "../../src/agent/data-dir.js";
 import { makePki, makeServiceCertificate } from "../helpers/agent-fake-controller.js";
-import { tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
-test("the service certificate and its key are one atomic file; a torn pair left by an older agent is dropped", async (t) => {
-  const dir = await tempDir(t);
+test("the service certificate and its key are one atomic file; a torn pair left by an older agent is dropped", async () => {
+  const dir = await tempDir("meshfed-agent-");
   const pki = await makePki();
   const [a, b] = [await makeServiceCertificate(pki, "0a"), await makeServiceCertificate(pki, "0b")];
   const data = new DataDir(join(dir, "data"));

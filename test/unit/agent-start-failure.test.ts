@@ -15,7 +15,8 @@ import type { MeshfedError } from "../../src/common/errors.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, makePki } from "../helpers/agent-fake-controller.js";
 import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
-import { configMessage, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { configMessage, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { failOnLeaks } from "../helpers/leak-guard.js";
 import { freePort } from "../helpers/agent-process.js";
 
@@ -50,7 +51,7 @@ async function assertNothingLeft(baseline: Map<string, number>, step: string): P
 }
 
 test("an agent start that fails at any step names the step and leaves no port, timer, socket or child process behind", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const pipy = await writeFakePipy(dir);
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();
@@ -88,7 +89,7 @@ test("an agent start that fails at any step names the step and leaves no port, t
 });
 
 test("destroy stops a running agent and its Pipy at once; close after it resolves with the same exit", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const pipy = await writeFakePipy(dir);
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();

@@ -6,7 +6,8 @@ import { startAgent, EXIT_PERMANENT } from "../../src/agent/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { FakeController, grpc, makeCa, makePki, makeServiceCertificate } from "../helpers/agent-fake-controller.js";
 import { connectedAgent } from "../helpers/agent-connected.js";
-import { configMessage, http, tempDir, testConfig } from "../helpers/agent-testbed.js";
+import { configMessage, http, testConfig } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { waitFor } from "../helpers/wait.js";
 
 test("a config version is written to disk before it is ACKed (no proxy: stored = good)", async (t) => {
@@ -94,7 +95,7 @@ test("a Connect refused with PERMISSION_DENIED + meshfed-code is permanent; a pl
 });
 
 test("health is sent periodically", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const ctl = new FakeController({ pki: await makePki(), tokens: { "good-token": "shop/bookstore" } });
   await ctl.start();
   t.after(() => ctl.stop());

@@ -9,11 +9,11 @@ import { PipySupervisor, proxyVersion } from "../../src/agent/supervisor.js";
 import { silentLogger } from "../../src/common/logger.js";
 import { captureLogger } from "../helpers/certificates.js";
 import { writeFakePipy } from "../helpers/agent-fake-pipy.js";
-import { tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { scaled, waitFor } from "../helpers/wait.js";
 
 async function setup(t: TestContext, env: Record<string, string>, stopGraceMs = 5000) {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-agent-");
   const pipy = await writeFakePipy(dir);
   const events = join(dir, "events");
   const tracker = new PipyRunTracker();
@@ -88,7 +88,7 @@ test("a missing binary is retried with backoff, not a crash of the agent", async
   assert.equal(await proxyVersion("/nonexistent/pipy"), "");
 });
 
-test("proxyVersion reads `pipy --version`", async (t) => {
-  const dir = await tempDir(t);
+test("proxyVersion reads `pipy --version`", async () => {
+  const dir = await tempDir("meshfed-agent-");
   assert.equal(await proxyVersion(await writeFakePipy(dir)), "0.0.0-fake");
 });

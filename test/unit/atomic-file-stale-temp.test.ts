@@ -4,7 +4,7 @@ import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DataDir } from "../../src/agent/data-dir.js";
 import { FileStore } from "../../src/controller/store/file-store.js";
-import { tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 /** Leaves what a SIGKILL during writeFileAtomic leaves: a dot temp file, here `ageMs` old. */
 async function crashedWrite(dir: string, name: string, ageMs: number): Promise<string> {
@@ -16,8 +16,8 @@ async function crashedWrite(dir: string, name: string, ageMs: number): Promise<s
   return tmp;
 }
 
-test("opening a file store or an agent data dir sweeps temp files of crashed writes, but not fresh ones", async (t) => {
-  const dir = await tempDir(t, "meshfed-temp-");
+test("opening a file store or an agent data dir sweeps temp files of crashed writes, but not fresh ones", async () => {
+  const dir = await tempDir("meshfed-temp-");
   const cases = [
     { root: join(dir, "controller"), sub: "certificates", open: (root: string) => FileStore.open(root) },
     { root: join(dir, "agent"), sub: "service", open: (root: string) => new DataDir(root).init() },

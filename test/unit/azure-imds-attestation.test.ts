@@ -108,14 +108,18 @@ test("intermediates from the configured file complete a chain the document does 
 });
 
 test("a roots file that is absent turns the feature off with MESHFED_ATTEST_ROOTS_UNREADABLE", async (t) => {
-  const store = await FileStore.open(await mkdtemp(join(tmpdir(), "meshfed-imds-store-")));
+  const dir = await mkdtemp(join(tmpdir(), "meshfed-imds-store-"));
+  const store = await FileStore.open(dir);
+  t.after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
   const attestation = new AzureImdsAttestation({
     settings: { rootsFile: join(tmpdir(), "no-such-dir-meshfed", "roots.pem"), signerNames: ["metadata.azure.com"], maxAge: 300_000, refreshInterval: 1_000 },
     inventory: { subscriptionId: SUB, ready: () => true, instance: () => web, refresh: async () => undefined }, nonces: new AttestNonces({ store, ttlMs: 60_000 }), logger: silentLogger(),
   });
   await attestation.load();
   await assert.rejects(attestation.verify({ nonce: "0000000003", encoding: "pkcs7", signature: "AAAA" }), (err) => errorCode(err) === "MESHFED_ATTEST_ROOTS_UNREADABLE");
-  t.after(() => store.close());
 });
 
 test("nonces: expired ones are named and collected; IMDS times parse both ways", async (t) => {

@@ -13,7 +13,7 @@ import { fromWireProbes, healthProbeSchema, mergeProbes, parseProbeFlag, PROBE_D
 import { parseHostsFile } from "../../src/controller/providers/onprem/hosts-file.js";
 import { JoinTokens } from "../../src/controller/proxy-control-plane/join-tokens.js";
 import { DataDir } from "../../src/agent/data-dir.js";
-import { tempDir } from "../helpers/agent-testbed.js";
+import { tempDir } from "../helpers/temp-dir.js";
 import { readFile } from "node:fs/promises";
 import { Clock, MemoryStore } from "../helpers/certificates.js";
 
@@ -116,8 +116,8 @@ test("wire form: zeros and empty strings mean the defaults; a bad probe is dropp
   assert.equal(rejected.length, 2);
 });
 
-test("the token's probes are kept with the enrollment in a file of their own (state.json stays as older agents read it)", async (t) => {
-  const dir = new DataDir(await tempDir(t));
+test("the token's probes are kept with the enrollment in a file of their own (state.json stays as older agents read it)", async () => {
+  const dir = new DataDir(await tempDir("meshfed-agent-"));
   await dir.init();
   const probes = [healthProbeSchema.parse({ port: 14001, type: "http", path: "/healthz" })];
   const service = { namespace: "shop", name: "web" };
