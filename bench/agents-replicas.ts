@@ -21,6 +21,8 @@ export interface ReplicaOptions {
   readonly store?: string;
   /** `grpc.reconnectGrace` in seconds; absent: the controller's default. */
   readonly reconnectGraceSeconds?: number;
+  /** true: `grpc.massDisconnect.threshold` 0 on every replica. */
+  readonly massDisconnectOff?: boolean;
   /** Forks one controller child with these arguments (the caller owns the children's cleanup). */
   readonly spawn: (args: string[]) => ChildProcess;
   /** The benchmark's temp directory (hosts.yaml, smi/, the data directories). */
@@ -46,6 +48,7 @@ export class Replicas {
         o.dir, "--data", `data-${k}`,
         ...(o.driver ? ["--driver", o.driver] : []),
         ...(o.reconnectGraceSeconds === undefined ? [] : ["--reconnect-grace", String(o.reconnectGraceSeconds)]),
+        ...(o.massDisconnectOff === true ? ["--mass-disconnect", "off"] : []),
         ...(o.store ? ["--store", o.store, "--replica-id", `bench-${k}`] : []),
       ]);
       started.push({ child, ...(await controllerReady(child)) });

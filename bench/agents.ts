@@ -42,6 +42,8 @@ export interface AgentsBenchOptions {
   readonly driver?: "pipy" | "json";
   /** The controllers' `grpc.reconnectGrace`, seconds; default the controller's own. */
   readonly reconnectGraceSeconds?: number;
+  /** true: the controllers' `grpc.massDisconnect.threshold` is 0 (every proxy keeps exactly its grace), for A/B. */
+  readonly massDisconnectOff?: boolean;
   /**
    * Controller replicas sharing their state in etcd (`store`, an etcd:// URL);
    * agent i enrols with and connects to replica i mod replicas. Default: one
@@ -143,7 +145,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
   const replicaCount = o.replicas?.count ?? 1;
   // e.g. MESHFED_BENCH_CONTROLLER_ENV= (empty) for glibc's malloc defaults on the controllers alone.
   const { env: controllerEnv, label: envLabel } = controllerEnvironment(process.env.MESHFED_BENCH_CONTROLLER_ENV);
-  const scenario = `agents N=${n}${o.driver ? ` driver=${o.driver}` : ""}${o.replicas ? ` replicas=${replicaCount} (etcd)` : ""}${o.fileCache !== undefined && o.fileCache !== "on" ? ` file-cache=${o.fileCache}` : ""}${o.reconnectGraceSeconds === undefined ? "" : ` reconnect-grace=${o.reconnectGraceSeconds}s`}${envLabel}`;
+  const scenario = `agents N=${n}${o.driver ? ` driver=${o.driver}` : ""}${o.replicas ? ` replicas=${replicaCount} (etcd)` : ""}${o.fileCache !== undefined && o.fileCache !== "on" ? ` file-cache=${o.fileCache}` : ""}${o.reconnectGraceSeconds === undefined ? "" : ` reconnect-grace=${o.reconnectGraceSeconds}s`}${o.massDisconnectOff === true ? " mass-disconnect=off" : ""}${envLabel}`;
   const clock = new PhaseClock(scenario, o.phases ?? (() => undefined));
   // One abort listener per forked child (fork's `signal`): the controllers and every worker.
   setMaxListeners(workerCount + replicaCount + 2, stop.signal);
@@ -181,6 +183,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
       count: replicaCount, dir, spawn: (args) => spawnChild("./agents-controller.js", args, nodeArgs, controllerEnv),
       ...(o.driver ? { driver: o.driver } : {}), ...(o.replicas ? { store: o.replicas.store } : {}),
       ...(o.reconnectGraceSeconds === undefined ? {} : { reconnectGraceSeconds: o.reconnectGraceSeconds }),
+      ...(o.massDisconnectOff === true ? { massDisconnectOff: true } : {}),
     });
     const controllers = replicas;
     const ready = controllers.first;

@@ -20,7 +20,9 @@
  * connect, as agents reconnecting to a restarted controller do.
  * `--reconnect-grace S` sets the controllers' `grpc.reconnectGrace` in
  * seconds (default: the controller's own, 10 s): a storm that outlasts it
- * withdraws and re-announces endpoints, which the storm's figures then include.
+ * withdraws and re-announces endpoints, which the storm's figures then include
+ * unless the controller holds them as a mass disconnect (`grpc.massDisconnect`);
+ * `--mass-disconnect off` turns that off (threshold 0), for A/B.
  * The controllers run with the image's malloc setting (src/controller/malloc-env.ts);
  * `MESHFED_BENCH_CONTROLLER_ENV="NAME=VALUE …"` replaces it for an A/B, and set
  * but empty gives glibc's defaults: the scenario's name then says which.
@@ -233,7 +235,7 @@ async function replicasOnEtcd(binary: string, o: Omit<AgentsBenchOptions, "repli
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     agents: { type: "string" }, workers: { type: "string" }, only: { type: "string" }, tmpdir: { type: "string" },
-    concurrency: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" }, quick: { type: "boolean" }, driver: { type: "string" }, "reconnect-grace": { type: "string" }, replicas: { type: "string" }, "file-cache": { type: "string" },
+    concurrency: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" }, quick: { type: "boolean" }, driver: { type: "string" }, "reconnect-grace": { type: "string" }, "mass-disconnect": { type: "string" }, replicas: { type: "string" }, "file-cache": { type: "string" },
   } });
   const quick = values.quick === true;
   const only = values.only?.split(",");
@@ -244,7 +246,9 @@ async function main(): Promise<void> {
   if (driver !== undefined && driver !== "pipy" && driver !== "json") throw new Error(`--driver must be pipy or json, got "${driver}"`);
   const workers = positiveInt("workers", values.workers, undefined);
   const reconnectGraceSeconds = positiveInt("reconnect-grace", values["reconnect-grace"], undefined);
-  const grace = reconnectGraceSeconds === undefined ? {} : { reconnectGraceSeconds };
+  const massDisconnect = values["mass-disconnect"] ?? "on";
+  if (massDisconnect !== "on" && massDisconnect !== "off") throw new Error(`--mass-disconnect must be on or off, got "${massDisconnect}"`);
+  const grace = { ...(reconnectGraceSeconds === undefined ? {} : { reconnectGraceSeconds }), ...(massDisconnect === "off" ? { massDisconnectOff: true } : {}) };
   const fileCache = values["file-cache"] ?? "on";
   // off: the simulated agents act as agents of the previous version (every file in full); seeded: they hold the codebase from the start.
   if (fileCache !== "on" && fileCache !== "off" && fileCache !== "seeded") throw new Error(`--file-cache must be on, seeded or off, got "${fileCache}"`);

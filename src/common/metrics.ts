@@ -32,6 +32,7 @@ export class ControllerMetrics {
   readonly catalogUpdates: Counter;
   readonly catalogUpdateSeconds: Histogram;
   readonly proxiesConnected: Gauge;
+  readonly proxiesWithdrawalHeld: Gauge;
   readonly enrollments: Counter<"result">;
   readonly streamRejections: Counter<"code">;
   readonly configPushes: Counter<"driver">;
@@ -62,6 +63,7 @@ export class ControllerMetrics {
     this.catalogUpdates = new Counter({ name: "meshfed_catalog_updates_total", help: "Coalesced catalog updates applied.", registers: r });
     this.catalogUpdateSeconds = new Histogram({ name: "meshfed_catalog_update_duration_seconds", help: "Time to apply one coalesced catalog update.", buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1], registers: r });
     this.proxiesConnected = new Gauge({ name: "meshfed_proxies_connected", help: "Proxies with an open control-plane stream.", registers: r });
+    this.proxiesWithdrawalHeld = new Gauge({ name: "meshfed_proxies_withdrawal_held", help: "Disconnected proxies past their reconnect grace whose endpoints a mass disconnect keeps until it ends.", registers: r });
     this.enrollments = new Counter({ name: "meshfed_enrollments_total", help: "Enroll calls by result (ok or the refusal code).", labelNames: ["result"], registers: r });
     this.streamRejections = new Counter({ name: "meshfed_stream_rejections_total", help: "Connect streams refused or ended by the controller, by code.", labelNames: ["code"], registers: r });
     this.configPushes = new Counter({ name: "meshfed_config_pushes_total", help: "Config versions sent to proxies.", labelNames: ["driver"], registers: r });

@@ -169,3 +169,37 @@ test("a proxy reconnecting with the config it holds gets none; after a change th
   assert.notEqual(fresh.hash, held.hash);
   assert.match(Buffer.from(fresh.files[0]!.content).toString(), /127\.0\.0\.5/);
 });
+
+test("a mass disconnect keeps a proxy's endpoints past its grace while the episode lasts, and withdraws it when the reconnects stall", async (t) => {
+  // Grace 4 s; a mass disconnect is 2 of the 3 proxies away. db goes first and alone (no episode),
+  // the two others 1.5 s later (an episode): db's grace ends inside it, so db is held, not withdrawn.
+  const ctl = await startTestController(t, {
+    smi: { "policy.yaml": WEB_TO_DB },
+    patch: (c) => {
+      const g = grace(4_000)(c);
+      return { ...g, grpc: { ...g.grpc, massDisconnect: { threshold: 0.5, minProxies: 2, maxHold: 60_000 } } };
+    },
+  });
+  const db = await agent(ctl, "shop/db", "127.0.0.3", 5432);
+  const web = await agent(ctl, "shop/web", "127.0.0.2", 8080);
+  const other = await agent(ctl, "shop/web", "127.0.0.4", 8080);
+  const streams = [db.open(), web.open(), other.open()];
+  t.after(() => streams.forEach((s) => s.close()));
+  await Promise.all(streams.map((s) => s.next((m) => m.message === "config")));
+  await waitFor(async () => (await dbSources(ctl)).length === 1, { what: "db's endpoint in the catalog" });
+  const connected = async () => (await ctl.api<Array<{ proxyId: string }>>("/api/v1/proxies")).length;
+
+  streams[0]!.close();
+  await waitFor(async () => (await connected()) === 2, { what: "db's proxy to leave the connected set" });
+  await quietPeriod(1_500, "db's grace runs alone for a while");
+  streams[1]!.close();
+  streams[2]!.close();
+  await waitFor(async () => (await connected()) === 0, { what: "the two others to leave the connected set" });
+
+  await waitFor(async () => (await metric(ctl, "meshfed_proxies_withdrawal_held")) >= 1, { what: "db held by the mass disconnect once its grace ended", timeoutMs: 20_000 });
+  assert.deepEqual(await dbSources(ctl), ["agents"], "past its grace, db's endpoint is kept while the episode lasts");
+
+  // Nobody reconnects: one grace after the episode began it is over, and every held proxy is withdrawn.
+  await waitFor(async () => (await dbSources(ctl)).length === 0, { what: "db withdrawn when the reconnects stalled", timeoutMs: 30_000 });
+  await waitFor(async () => (await metric(ctl, "meshfed_proxies_withdrawal_held")) === 0, { what: "nothing held after the episode" });
+});

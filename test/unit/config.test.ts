@@ -65,7 +65,9 @@ test("grpc.keepalive: defaults 20s + 10s, file values kept when --grpc-address o
   t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   await writeFile(join(dir, "c.yaml"), "grpc:\n  keepalive: { time: 2s, timeout: 1500ms }\n");
   const c = await loadControllerConfig(join(dir, "c.yaml"), { grpcAddress: "127.0.0.1:0" });
-  assert.deepEqual(c.grpc, { address: "127.0.0.1:0", keepalive: { time: 2_000, timeout: 1_500 }, reconnectGrace: 10_000 });
+  assert.deepEqual(c.grpc, {
+    address: "127.0.0.1:0", keepalive: { time: 2_000, timeout: 1_500 }, reconnectGrace: 10_000, massDisconnect: { threshold: 0.5, minProxies: 20, maxHold: 300_000 },
+  });
   for (const bad of ["time: 500ms", "time: 11m", "timeout: 0s", "timeout: 6m"]) {
     assert.throws(() => parseControllerConfig(`grpc:\n  keepalive: { ${bad} }\n`, "c.yaml"), (err: unknown) => err instanceof MeshfedError && err.code === "MESHFED_CONFIG_INVALID" && /must be between/.test(err.message), bad);
   }
@@ -76,4 +78,12 @@ test("grpc.reconnectGrace: default 10s, 0 allowed (withdraw when the stream ends
   assert.equal(parseControllerConfig("grpc:\n  reconnectGrace: 0s\n", "c.yaml").grpc.reconnectGrace, 0);
   assert.equal(parseControllerConfig("grpc:\n  reconnectGrace: 30s\n", "c.yaml").grpc.reconnectGrace, 30_000);
   assert.throws(() => parseControllerConfig("grpc:\n  reconnectGrace: 6m\n", "c.yaml"), (err: unknown) => err instanceof MeshfedError && err.code === "MESHFED_CONFIG_INVALID" && /must be between/.test(err.message));
+});
+
+test("grpc.massDisconnect: defaults half of the proxies, at least 20, held at most 5m; threshold 0 turns it off; out of range refused", () => {
+  assert.deepEqual(parseControllerConfig("", "c.yaml").grpc.massDisconnect, { threshold: 0.5, minProxies: 20, maxHold: 300_000 });
+  assert.deepEqual(parseControllerConfig("grpc:\n  massDisconnect: { threshold: 0, maxHold: 1h }\n", "c.yaml").grpc.massDisconnect, { threshold: 0, minProxies: 20, maxHold: 3_600_000 });
+  for (const bad of ["threshold: 1.5", "threshold: -0.1", "minProxies: 0", "minProxies: 2.5", "maxHold: 2h", "holdFor: 5m"]) {
+    assert.throws(() => parseControllerConfig(`grpc:\n  massDisconnect: { ${bad} }\n`, "c.yaml"), (err: unknown) => err instanceof MeshfedError && err.code === "MESHFED_CONFIG_INVALID", bad);
+  }
 });

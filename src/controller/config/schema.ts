@@ -77,6 +77,19 @@ export const controllerConfigSchema = z.strictObject({
      * when the stream ends. A revoked certificate withdraws at once.
      */
     reconnectGrace: duration.refine((ms) => ms >= 0 && ms <= 300_000, "must be between 0s and 5m").default(10_000),
+    /**
+     * A mass disconnect: at least `threshold` of the proxies this controller
+     * knows, and at least `minProxies`, away at once. The path to the
+     * controller broke, not the hosts: endpoints of proxies past their grace
+     * are kept until every proxy is back, no proxy came back for a whole
+     * grace, or `maxHold` passed (docs/agent.md, "Reconnect grace").
+     * `threshold: 0` turns it off.
+     */
+    massDisconnect: z.strictObject({
+      threshold: z.number().min(0).max(1).default(0.5),
+      minProxies: z.number().int().min(1).default(20),
+      maxHold: duration.refine((ms) => ms >= 0 && ms <= 3_600_000, "must be between 0s and 1h").default(300_000),
+    }).prefault({}),
   }).prefault({}),
   /**
    * Pipy's repo protocol over HTTPS with client certificates, for sidecars in

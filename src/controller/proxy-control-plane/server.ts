@@ -38,6 +38,7 @@ import { ProxySession, type ProxyStream } from "./session.js";
 import { ProxySessions } from "./sessions.js";
 import { RenderMemo } from "./render-memo.js";
 import { statusError } from "./status.js";
+import { DEFAULT_MASS_DISCONNECT, Withdrawals, type MassDisconnectSettings } from "./withdrawals.js";
 
 export interface ProxyControlPlaneOptions {
   readonly listen: HostPort;
@@ -71,6 +72,8 @@ export interface ProxyControlPlaneOptions {
    * within it changes nothing in the catalog (see #disconnected).
    */
   readonly reconnectGraceMs?: number;
+  /** When many proxies are away at once, their withdrawals wait for the reconnects to stall (withdrawals.ts); `grpc.massDisconnect`. */
+  readonly massDisconnect?: MassDisconnectSettings;
 }
 
 export const DEFAULT_RECONNECT_GRACE_MS = 10_000;
@@ -135,8 +138,8 @@ export class ProxyControlPlane {
   #openStreams = 0;
   /** What each proxy's view last rendered to while the catalog did not change (render-memo.ts). */
   readonly #rendered = new RenderMemo();
-  /** proxyId → the timer that withdraws its endpoints unless it reconnects first (#disconnected). */
-  readonly #pendingWithdrawals = new Map<string, NodeJS.Timeout>();
+  /** When disconnected proxies' endpoints are withdrawn: the reconnect grace, held during a mass disconnect. */
+  readonly #withdrawals: Withdrawals;
   #port = 0;
 
   private constructor(options: ProxyControlPlaneOptions) {
@@ -146,6 +149,11 @@ export class ProxyControlPlane {
     this.#limits = options.limits ?? DEFAULT_LIMITS;
     this.#enrollLimit = new PeerRateLimit({ ratePerSecond: this.#limits.enrollPerSecond, burst: this.#limits.enrollBurst });
     this.#renewal = new ProxyRenewal(options.certificates, this.#log);
+    this.#withdrawals = new Withdrawals({
+      graceMs: options.reconnectGraceMs ?? DEFAULT_RECONNECT_GRACE_MS, mass: options.massDisconnect ?? DEFAULT_MASS_DISCONNECT,
+      connected: () => this.sessions.size, withdraw: (proxyId) => this.#withdraw(proxyId), log: this.#log,
+      onHeld: (count) => this.#o.metrics?.proxiesWithdrawalHeld.set(count),
+    });
     const keepalive = options.keepaliveMs ?? 20_000;
     this.#server = new grpc.Server({
       "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
@@ -195,7 +203,7 @@ export class ProxyControlPlane {
     plane.#unsubscribe.push(options.certificates.on("change", (record) => plane.#onCertificateChange(record)));
     // The proxy reconnected to another replica within its grace: what this one kept of it is stale.
     plane.#unsubscribe.push(options.agents.onRemote((proxyId) => {
-      if (plane.#pendingWithdrawals.has(proxyId)) plane.#withdrawLater(proxyId, true);
+      if (plane.#withdrawals.has(proxyId)) plane.#withdrawals.now(proxyId);
     }));
     plane.#unsubscribe.push(options.certificates.onCaChange((change) => plane.#onCaChange(change)));
     plane.#log.info({ address: formatHostPort({ host: options.listen.host, port: plane.#port }) }, "agent gRPC endpoint listening");
@@ -377,7 +385,7 @@ export class ProxyControlPlane {
     const replaced = this.sessions.add(session);
     replaced?.shutdown("MESHFED_REPLACED", "a newer stream for this proxy connected", false);
     // Back within the grace: its announcement below replaces the one kept meanwhile.
-    this.#cancelWithdrawal(proxyId);
+    this.#withdrawals.reconnected(proxyId);
     this.#o.metrics?.proxiesConnected.set(this.sessions.size);
     // The account of the certificate is what these endpoints run as; without one they declare none.
     const account = session.identity.serviceAccount;
@@ -519,39 +527,13 @@ export class ProxyControlPlane {
   }
 
   #withdrawLater(proxyId: string, now: boolean): void {
-    this.#cancelWithdrawal(proxyId);
-    const grace = this.#o.reconnectGraceMs ?? DEFAULT_RECONNECT_GRACE_MS;
-    if (now || grace <= 0 || this.#stop.signal.aborted) {
-      this.#withdraw(proxyId);
-      return;
-    }
-    const timer = setTimeout(() => {
-      this.#pendingWithdrawals.delete(proxyId);
-      // Reconnected meanwhile (its Connect cancels this timer; checked again in case a stream is current).
-      if (this.sessions.get(proxyId) !== undefined) return;
-      this.#withdraw(proxyId);
-      this.#log.debug({ proxyId }, "proxy did not reconnect within the grace: its endpoints are withdrawn");
-    }, grace);
-    timer.unref();
-    this.#pendingWithdrawals.set(proxyId, timer);
-  }
-
-  #cancelWithdrawal(proxyId: string): void {
-    const timer = this.#pendingWithdrawals.get(proxyId);
-    if (timer === undefined) return;
-    clearTimeout(timer);
-    this.#pendingWithdrawals.delete(proxyId);
-  }
-
-  /** Withdraws at once what is waiting for its grace (the controller stops; nothing will reconnect here). */
-  #withdrawPending(): void {
-    for (const proxyId of [...this.#pendingWithdrawals.keys()]) {
-      this.#cancelWithdrawal(proxyId);
-      this.#withdraw(proxyId);
-    }
+    if (now || this.#stop.signal.aborted) this.#withdrawals.now(proxyId);
+    else this.#withdrawals.later(proxyId);
   }
 
   #withdraw(proxyId: string): void {
+    // Reconnected meanwhile (its Connect cancels the grace; checked again in case a stream is current).
+    if (this.sessions.get(proxyId) !== undefined) return;
     this.#rendered.delete(proxyId);
     this.#o.agents.withdraw(proxyId);
   }
@@ -674,7 +656,7 @@ export class ProxyControlPlane {
     if (!session) {
       // Disconnected and within its grace: a revoked proxy's endpoints go now, not when the grace ends.
       // (Only when no other certificate of the proxy holds a stream: then `session` would be that one's, or absent.)
-      if (record.proxyId !== undefined && this.#pendingWithdrawals.has(record.proxyId) && this.sessions.get(record.proxyId) === undefined) this.#withdrawLater(record.proxyId, true);
+      if (record.proxyId !== undefined && this.#withdrawals.has(record.proxyId) && this.sessions.get(record.proxyId) === undefined) this.#withdrawals.now(record.proxyId);
       return;
     }
     this.#log.warn({ proxyId: session.identity.proxyId, serial: record.serial }, "certificate revoked: closing the proxy's stream");
@@ -727,7 +709,8 @@ export class ProxyControlPlane {
     for (const t of this.#renewalTimers.values()) clearTimeout(t);
     this.#renewalTimers.clear();
     for (const s of this.sessions.all()) s.shutdown("MESHFED_CONTROLLER_STOPPING", "the controller is shutting down", false);
-    this.#withdrawPending();
+    // The controller stops: nothing will reconnect here.
+    this.#withdrawals.flush();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();
@@ -745,8 +728,7 @@ export class ProxyControlPlane {
     this.#stop.abort();
     for (const off of this.#unsubscribe) off();
     for (const t of this.#renewalTimers.values()) clearTimeout(t);
-    for (const t of this.#pendingWithdrawals.values()) clearTimeout(t);
-    this.#pendingWithdrawals.clear();
+    this.#withdrawals.clear();
     this.#server.forceShutdown();
   }
 }

@@ -36,7 +36,7 @@ export async function startServing(a: Assembly, shared: SharedState, sources: So
   // on the stream get the same rendering of the same view.
   const driver = parts.driver ?? (config.driver === "pipy" ? new PipyDriver({ trustDomain: config.trustDomain }) : new JsonDriver());
   const plane = await a.start.step("grpc", () => ProxyControlPlane.start({ listen: grpcListen, sessions, certificates, tokens, catalog, driver, agents, logger, metrics, limits: config.limits, clock: parts.clock,
-    keepaliveMs: config.grpc.keepalive.time, keepaliveTimeoutMs: config.grpc.keepalive.timeout, reconnectGraceMs: config.grpc.reconnectGrace, trustDomain: config.trustDomain, ...(attestation ? { attestation } : {}),
+    keepaliveMs: config.grpc.keepalive.time, keepaliveTimeoutMs: config.grpc.keepalive.timeout, reconnectGraceMs: config.grpc.reconnectGrace, massDisconnect: { threshold: config.grpc.massDisconnect.threshold, minProxies: config.grpc.massDisconnect.minProxies, maxHoldMs: config.grpc.massDisconnect.maxHold }, trustDomain: config.trustDomain, ...(attestation ? { attestation } : {}),
     // The hosts file's probes go to the agents on those hosts (docs/agent.md, "Health probes").
     ...(onprem ? { declaredProbes: { probes: (svc, addresses) => onprem.declaredProbes(svc, addresses), onChange: (fn) => onprem.onProbesChange(fn) } } : {}) }));
   closer.add({ name: "grpc", close: () => plane.close(Math.min(5_000, config.shutdownTimeout / 2)), destroy: () => plane.destroy() });
