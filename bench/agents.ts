@@ -273,9 +273,11 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     }
     o.report(scenario, `ratio RSS per agent / OSM ~${OSM_KB_PER_PROXY} KB per proxy`, perAgentKb / OSM_KB_PER_PROXY, "x");
 
+    const controllersWord = replicaCount > 1 ? "all replicas'" : "controller";
     // A change observed through the agents: mark, apply, wait for `expected` hits, let late pushes show, collect.
     const observe = async (marker: string, expected: number, apply: () => Promise<number>) => {
       await all((w) => request(w, { type: "mark", marker }, 30_000));
+      const cpuFrom = await controllers.usage(false);
       const at = await apply();
       await until(60_000 + expected * MS_PER_CONFIG, `${expected} agents ACKed the change "${marker}"`, async () => {
         const s = await statuses();
@@ -283,6 +285,9 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
         const hits = s.reduce((x, w) => x + w.hits, 0);
         return hits >= expected ? true : `${hits}/${expected} ACKed`;
       });
+      // The controllers' CPU from the file write until every expected ACK was seen (the poll adds up to its interval).
+      const controllerCpuSeconds = cpuSecondsBetween(cpuFrom, await controllers.usage(false));
+      const untilAllSeconds = (Date.now() - at) / 1000; // `at` is wall-clock ms, as the agents' ACK times
       await quiet(statuses, `no more configs after "${marker}"`);
       const parts = await all((w) => request<Collected>(w, { type: "collect" }, 30_000));
       const hits = parts.flatMap((p) => p.hits);
@@ -291,6 +296,8 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
         hit: new Set(hits.map((h) => h.index)),
         received: parts.flatMap((p) => p.received),
         configs: parts.reduce((x, p) => x + p.configsSinceMark, 0),
+        controllerCpuSeconds,
+        untilAllSeconds,
       };
     };
 
@@ -302,6 +309,10 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
     o.report(scenario, "mesh-wide change: last agent", mesh.latencies.at(-1)!, "ms");
     o.report(scenario, "mesh-wide change: ratio p99 / first ACK", percentile(mesh.latencies, 99) / first, "x");
     o.report(scenario, "mesh-wide change: configs pushed per agent (expect 1)", mesh.configs / n, "configs");
+    // Near 1 core (per replica): the controller's one JS thread is the pace; well below: the agents (here the workers on the same cores) are.
+    o.report(scenario, `mesh-wide change: ${controllersWord} CPU from the file write to the last ACK`, mesh.controllerCpuSeconds, "s");
+    o.report(scenario, `mesh-wide change: ${controllersWord} CPU utilisation over it (1 = one core)`, mesh.controllerCpuSeconds / mesh.untilAllSeconds, "cores");
+    o.report(scenario, `mesh-wide change: ${controllersWord} CPU per agent's config (render share, push, ACK)`, (mesh.controllerCpuSeconds / n) * 1000, "ms");
     // Growth here is memory a push leaves behind per agent (buffers kept, or a heap that does not shrink back after the burst).
     const afterMesh = await memory();
     o.report(scenario, "RSS per agent growth over the mesh-wide change (one more config each)", (sum(afterMesh, (m) => m.rss) - sum(connected, (m) => m.rss)) / n / 1024, "KB");
@@ -337,7 +348,6 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
 
     // What the controller spends with every agent connected and nothing changing (keepalive pings both
     // ways, timers, the bench's own RSS sampler): at 10,000 agents it is part of a long storm's CPU.
-    const controllersWord = replicaCount > 1 ? "all replicas'" : "controller";
     const idleFrom = await controllers.usage(false);
     const idleStarted = performance.now();
     await new Promise((resolve) => setTimeout(resolve, idleWindowMs(n)));

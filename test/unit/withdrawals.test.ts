@@ -17,7 +17,7 @@ function setup(t: TestContext, total: number, mass: MassDisconnectSettings = MAS
   const held: number[] = [];
   const connected = new Set(Array.from({ length: total }, (_, i) => `p${i}`));
   const w = new Withdrawals({
-    graceMs: GRACE, mass, connected: () => connected.size, withdraw: (id) => withdrawn.push(id), log: logger, onHeld: (n) => held.push(n),
+    graceMs: GRACE, mass, connected: () => connected.size, withdraw: (id) => withdrawn.push(id), log: logger, onHeld: (n) => held.push(n), now: () => Date.now(),
   });
   t.after(() => w.clear());
   const drop = (...ids: string[]) => ids.forEach((id) => (connected.delete(id), w.later(id)));
@@ -57,7 +57,7 @@ test("a mass disconnect holds the withdrawals while proxies keep coming back; al
   assert.ok(s.held.includes(8), "the ones past their grace were counted as held");
   assert.equal(s.held.at(-1), 0);
   const over = s.lines.find((l) => l.code === "MESHFED_MASS_DISCONNECT_OVER")!;
-  assert.equal(over.reason, "every proxy is back");
+  assert.equal(over.reason, "no proxy is away any more");
   assert.equal(over.reconnected, 10);
 });
 
@@ -134,7 +134,7 @@ test("now() withdraws a held proxy at once (revoked, Goodbye, seen on another re
 test("grace 0: withdrawn when the stream ends, even in a mass disconnect", (t) => {
   t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: 0 });
   const withdrawn: string[] = [];
-  const w = new Withdrawals({ graceMs: 0, mass: MASS, connected: () => 0, withdraw: (id) => withdrawn.push(id), log: captureLogger().logger });
+  const w = new Withdrawals({ graceMs: 0, mass: MASS, connected: () => 0, withdraw: (id) => withdrawn.push(id), log: captureLogger().logger, now: () => Date.now() });
   for (const id of ids(0, 10)) w.later(id);
   assert.equal(withdrawn.length, 10);
   assert.equal(w.holding, false);

@@ -17,7 +17,7 @@
  * controller is busiest; and would withdraw healthy endpoints. So during a
  * mass disconnect a proxy whose grace ends is *held* instead, and the held are
  * withdrawn together when the episode ends:
- *  - every proxy is back (nothing to withdraw);
+ *  - no proxy is away any more (all back, or withdrawn at once);
  *  - no proxy reconnected for a whole grace: the reconnects stalled, so the
  *    ones still away are taken for gone;
  *  - `maxHold` after the episode began, whatever the progress.
@@ -50,6 +50,7 @@ export interface WithdrawalsOptions {
   readonly log: Logger;
   /** Proxies held by a mass disconnect, for the gauge. */
   readonly onHeld?: (count: number) => void;
+  /** Milliseconds on a monotonic clock (a wall clock stepped back would stretch a hold past maxHold); tests pass a mocked one. */
   readonly now?: () => number;
 }
 
@@ -74,7 +75,7 @@ export class Withdrawals {
 
   constructor(options: WithdrawalsOptions) {
     this.#o = options;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /** Disconnected and not yet withdrawn (within its grace, or held). */
@@ -198,7 +199,7 @@ export class Withdrawals {
   }
 
   #maybeEndEpisode(): void {
-    if (this.#episode !== undefined && this.#away() === 0) this.#endEpisode("every proxy is back");
+    if (this.#episode !== undefined && this.#away() === 0) this.#endEpisode("no proxy is away any more");
   }
 
   /** Ends the episode; the held are withdrawn (those still within their own grace keep it). */
