@@ -4,20 +4,14 @@
 // in the journal is replayed at open; a cut or corrupt tail is not data.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { decodeEntries, encodeEntries, JOURNAL_FILE } from "../../src/controller/store/file-journal.js";
 import { FileStore } from "../../src/controller/store/file-store.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
-async function tempDir(t: import("node:test").TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "meshfed-journal-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-test("concurrent writes share group commits, decided in call order", async (t) => {
-  const dir = await tempDir(t);
+test("concurrent writes share group commits, decided in call order", async () => {
+  const dir = await tempDir("meshfed-journal-");
   const store = await FileStore.open(dir);
   const results = await Promise.all([
     ...Array.from({ length: 200 }, (_, i) => store.create(`certificates/c${i}`, `{"n":${i}}`)),
@@ -39,8 +33,8 @@ test("concurrent writes share group commits, decided in call order", async (t) =
   await store.close();
 });
 
-test("a journal left by a crash is replayed at open, and its cut tail ignored", async (t) => {
-  const dir = await tempDir(t);
+test("a journal left by a crash is replayed at open, and its cut tail ignored", async () => {
+  const dir = await tempDir("meshfed-journal-");
   const first = await FileStore.open(dir);
   await first.put("tokens/a", "old");
   await first.put("tokens/gone", "x");

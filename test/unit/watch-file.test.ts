@@ -1,17 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile, rename, mkdir, unlink } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm, writeFile, rename, mkdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { watchPath } from "../../src/common/watch-file.js";
 import { quietPeriod, scaled, waitFor } from "../helpers/wait.js";
-
-async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "meshfed-watch-"));
-  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
-  return dir;
-}
+import { tempDir } from "../helpers/temp-dir.js";
 
 /** Counts onChange calls and lets a test wait for the next one. */
 function counter() {
@@ -42,7 +36,7 @@ function counter() {
 
 /** hosts.yaml (content "a") in a fresh directory, watched with these timings until the test ends. */
 async function watchedHostsFile(t: { after: (fn: () => Promise<void> | void) => void }, timing: { debounceMs: number; pollMs: number }) {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-watch-");
   const file = join(dir, "hosts.yaml");
   await writeFile(file, "a");
   const ac = new AbortController();
@@ -91,7 +85,7 @@ test("a save by rename (vim, atomic writers) is seen, and later edits too", asyn
 });
 
 test("a directory watch sees created, edited and deleted entries, filtered by name", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-watch-");
   const smi = join(dir, "smi");
   await mkdir(smi);
   const ac = new AbortController();
@@ -111,7 +105,7 @@ test("a directory watch sees created, edited and deleted entries, filtered by na
 });
 
 test("the poll fallback catches a directory removed and recreated", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-watch-");
   const smi = join(dir, "smi");
   await mkdir(smi);
   const ac = new AbortController();
@@ -139,7 +133,7 @@ test("a poll that sees a change already scheduled leaves the debounce alone: pol
 });
 
 test("onChange calls never overlap", async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir("meshfed-watch-");
   const file = join(dir, "f.yaml");
   await writeFile(file, "a");
   const ac = new AbortController();
@@ -168,8 +162,8 @@ test("onChange calls never overlap", async (t) => {
   assert.equal(maxRunning, 1);
 });
 
-test("aborting releases the fs watcher and stops calls", async (t) => {
-  const dir = await tempDir(t);
+test("aborting releases the fs watcher and stops calls", async () => {
+  const dir = await tempDir("meshfed-watch-");
   const file = join(dir, "hosts.yaml");
   await writeFile(file, "a");
   const baseline = fsWatchHandles();
