@@ -5,7 +5,7 @@
  * hosts.yaml and smi/, then options: `--data NAME` the data directory under
  * it (default "data"), `--driver pipy|json`, `--store etcd://...` and
  * `--replica-id ID` for a replica sharing its state in etcd, `--reconnect-grace S`
- * the stream grace in seconds (`grpc.reconnectGrace`), `--mass-disconnect off`
+ * the stream grace in seconds (`grpc.reconnectGrace`), `--mass-disconnect-off`
  * for `grpc.massDisconnect.threshold` 0.
  * Run with --expose-gc so "memory" answers after a full collection.
  */
@@ -19,7 +19,7 @@ import { serve, type ControllerEvent, type ControllerRequest, type MemoryReply, 
 
 const { positionals: [dir], values: args } = parseArgs({
   allowPositionals: true,
-  options: { data: { type: "string", default: "data" }, driver: { type: "string" }, store: { type: "string" }, "replica-id": { type: "string" }, "reconnect-grace": { type: "string" }, "mass-disconnect": { type: "string" } },
+  options: { data: { type: "string", default: "data" }, driver: { type: "string" }, store: { type: "string" }, "replica-id": { type: "string" }, "reconnect-grace": { type: "string" }, "mass-disconnect-off": { type: "boolean" } },
 });
 /** The sidecar driver: the default's, unless the bench asks for the other to compare. */
 const driver = args.driver;
@@ -79,12 +79,10 @@ async function main(): Promise<void> {
   if (driver !== undefined && driver !== "pipy" && driver !== "json") throw new Error(`driver must be pipy or json, got "${driver}"`);
   const graceSeconds = args["reconnect-grace"] === undefined ? undefined : Number(args["reconnect-grace"]);
   if (graceSeconds !== undefined && !(Number.isInteger(graceSeconds) && graceSeconds >= 0 && graceSeconds <= 300)) throw new Error(`--reconnect-grace takes whole seconds from 0 to 300, got "${args["reconnect-grace"]}"`);
-  const massDisconnect = args["mass-disconnect"] ?? "on";
-  if (massDisconnect !== "on" && massDisconnect !== "off") throw new Error(`--mass-disconnect must be on or off, got "${massDisconnect}"`);
   const grpc = {
     ...config.grpc,
     ...(graceSeconds === undefined ? {} : { reconnectGrace: graceSeconds * 1000 }),
-    ...(massDisconnect === "off" ? { massDisconnect: { ...config.grpc.massDisconnect, threshold: 0 } } : {}),
+    ...(args["mass-disconnect-off"] === true ? { massDisconnect: { ...config.grpc.massDisconnect, threshold: 0 } } : {}),
   };
   const controller: RunningController = await startController({ ...config, grpc, limits, ...(driver ? { driver } : {}) }, silentLogger());
   serve<ControllerRequest>(async (r) => {

@@ -48,7 +48,7 @@ export class Replicas {
         o.dir, "--data", `data-${k}`,
         ...(o.driver ? ["--driver", o.driver] : []),
         ...(o.reconnectGraceSeconds === undefined ? [] : ["--reconnect-grace", String(o.reconnectGraceSeconds)]),
-        ...(o.massDisconnectOff === true ? ["--mass-disconnect", "off"] : []),
+        ...(o.massDisconnectOff === true ? ["--mass-disconnect-off"] : []),
         ...(o.store ? ["--store", o.store, "--replica-id", `bench-${k}`] : []),
       ]);
       started.push({ child, ...(await controllerReady(child)) });
