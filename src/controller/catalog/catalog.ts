@@ -15,7 +15,8 @@ import { computeParticipants } from "./participants.js";
 import { buildProxyView, proxyDependencies, proxyIdentity, type IdentityOrigin, type ProxyViewInput, type ServiceAddresses } from "./proxy-view.js";
 import type { IdentityRef } from "../spec/types.js";
 import { SpecIndex } from "./spec-index.js";
-import type { CatalogChange, CatalogService, CatalogSnapshot, ConnectedProxySource, ParticipantsReport, ProxyView } from "./types.js";
+import { ViewParts } from "./view-parts.js";
+import type { CatalogChange, CatalogService, CatalogSnapshot, ConnectedProxySource, ParticipantsReport, ProxyDependencies, ProxyView } from "./types.js";
 
 export interface MeshCatalogOptions {
   readonly providers: readonly EndpointProvider[];
@@ -72,6 +73,8 @@ export class MeshCatalog {
   readonly #liveness: EndpointLiveness;
   /** Probed health of endpoints (agents' probes): unhealthy ones are offered to no caller. */
   readonly #health: EndpointHealthIndex;
+  /** Views' shared parts since the last update (view-parts.ts). */
+  readonly #parts = new ViewParts();
 
   constructor(options: MeshCatalogOptions) {
     this.#options = options;
@@ -161,6 +164,7 @@ export class MeshCatalog {
     this.#timer = undefined;
     if (this.#dirty.size === 0 && !this.#specDirty) return { services: [], spec: false };
     const started = process.hrtime.bigint();
+    this.#parts.clear();
     const changed = new Set<ServiceKey>();
     for (const key of this.#dirty) {
       const views = this.#options.providers.map((p) => ({ provider: p.id, endpoints: p.endpoints(key) }));
@@ -244,7 +248,7 @@ export class MeshCatalog {
   }
 
   proxyView(input: ProxyViewInput): ProxyView {
-    const view = buildProxyView(this.#index, this.#spec, this.#permissive, input, this.#addresses, this.#liveness);
+    const view = buildProxyView(this.#index, this.#spec, this.#permissive, input, this.#addresses, this.#liveness, this.#parts);
     // Set only when it differs from the default, so that views (and rendered hashes) of meshes that never change it stay as they were.
     return this.#outboundPassthrough ? view : { ...view, proxy: { ...view.proxy, outboundPassthrough: false } };
   }
@@ -259,8 +263,8 @@ export class MeshCatalog {
    * to affected proxies only): match them against a change's `services` and
    * `identities`.
    */
-  proxyDependencies(input: ProxyViewInput): { all: boolean; services: Set<ServiceKey> } {
-    return proxyDependencies(this.#index, this.#spec, this.#permissive, input);
+  proxyDependencies(input: ProxyViewInput): ProxyDependencies {
+    return proxyDependencies(this.#index, this.#spec, this.#permissive, input, this.#parts);
   }
 
   /** The identity (account) a proxy speaks for, and where that comes from. */

@@ -4,9 +4,10 @@ import type { IdentityRef } from "../spec/types.js";
 import { edgePolicyDependencies, edgePolicyParts } from "./edge-policies.js";
 import type { EndpointIndex } from "./endpoint-index.js";
 import { ALL_LIVE, offeredEndpoints, type EndpointLiveness } from "./offered-endpoints.js";
-import { withResilience } from "./resilience-view.js";
+import { resilienceParts } from "./resilience-view.js";
+import type { ViewParts } from "./view-parts.js";
 import { identityKey, serviceIdentity, type SpecIndex } from "./spec-index.js";
-import type { CatalogEndpoint, EndpointAddress, OutboundService, ProxyView, SplitBackend } from "./types.js";
+import type { CatalogEndpoint, EndpointAddress, OutboundService, ProxyDependencies, ProxyView, SplitBackend } from "./types.js";
 import { compareStrings } from "../../common/compare.js";
 
 /** Per-service addresses beyond the endpoints: the mesh VIP and the platform's virtual IPs. */
@@ -68,12 +69,44 @@ function inboundEndpoints(index: EndpointIndex, input: ProxyViewInput): CatalogE
  */
 export function buildProxyView(
   index: EndpointIndex, spec: SpecIndex, permissive: boolean, input: ProxyViewInput,
-  addresses: ServiceAddresses = NO_ADDRESSES, liveness: EndpointLiveness = ALL_LIVE,
+  addresses: ServiceAddresses = NO_ADDRESSES, liveness: EndpointLiveness = ALL_LIVE, parts?: ViewParts,
 ): ProxyView {
   const own = serviceKey(input.service);
   const { identity } = proxyIdentity(index, input);
   const local = inboundEndpoints(index, input);
-  const inboundEndpointsList = local.map((e) => ({ ip: e.ip, port: e.port }));
+  const ports = [...new Set(local.map((e) => e.port))];
+  const build = (): SharedViewParts => sharedViewParts(index, spec, permissive, input.service, identity, ports, addresses, liveness);
+  const shared = parts === undefined ? build() : parts.get(`${own}\n${identityKey(identity)}\n${ports.join(",")}`, build);
+  const protocols = portProtocols(local);
+  return {
+    proxy: { id: input.proxyId, service: { namespace: input.service.namespace, name: input.service.name }, identity, ...(input.capture === undefined ? {} : { capture: input.capture }) },
+    inbound: {
+      permissive, endpoints: local.map((e) => ({ ip: e.ip, port: e.port })), ...(protocols ? { protocols } : {}), rules: shared.rules,
+      ...(shared.ingress ? { ingress: shared.ingress } : {}), ...(shared.rateLimit ? { rateLimit: shared.rateLimit } : {}),
+    },
+    outbound: shared.outbound,
+    ...(shared.egress ? { egress: shared.egress } : {}),
+  };
+}
+
+/**
+ * Everything in a view that depends on the proxy's service, its identity and
+ * its local ports, not on which of the service's hosts it is: every proxy of
+ * one service with one account on the same ports has the same parts.
+ */
+export interface SharedViewParts {
+  readonly rules: ProxyView["inbound"]["rules"];
+  readonly ingress?: ProxyView["inbound"]["ingress"];
+  readonly rateLimit?: ProxyView["inbound"]["rateLimit"];
+  readonly outbound: ProxyView["outbound"];
+  readonly egress?: ProxyView["egress"];
+}
+
+function sharedViewParts(
+  index: EndpointIndex, spec: SpecIndex, permissive: boolean, service: ServiceRef, identity: IdentityRef, ports: readonly number[],
+  addresses: ServiceAddresses, liveness: EndpointLiveness,
+): SharedViewParts {
+  const own = serviceKey(service);
   const rules = permissive ? [] : spec.targetsTo(identity).map((tt) => spec.inboundRule(tt));
   rules.sort((a, b) => compareStrings(a.trafficTarget, b.trafficTarget));
 
@@ -86,15 +119,13 @@ export function buildProxyView(
     const out = outboundService(index, spec, key, allowed, addresses, liveness);
     if (out) outbound.push(out);
   }
-  const protocols = portProtocols(local);
   // Egress and IngressBackend: absent when no policy applies, so views without them render as before.
-  const { egress, ingress } = edgePolicyParts(index, spec, identity, input.service, [...new Set(local.map((e) => e.port))]);
-  return withResilience({
-    proxy: { id: input.proxyId, service: { namespace: input.service.namespace, name: input.service.name }, identity, ...(input.capture === undefined ? {} : { capture: input.capture }) },
-    inbound: { permissive, endpoints: inboundEndpointsList, ...(protocols ? { protocols } : {}), rules, ...(ingress ? { ingress } : {}) },
-    outbound,
-    ...(egress ? { egress } : {}),
-  }, spec.resilience);
+  const { egress, ingress } = edgePolicyParts(index, spec, identity, service, ports);
+  const resilient = resilienceParts(spec.resilience, own, identity, outbound);
+  return {
+    rules, outbound: resilient.outbound,
+    ...(ingress ? { ingress } : {}), ...(resilient.rateLimit ? { rateLimit: resilient.rateLimit } : {}), ...(egress ? { egress } : {}),
+  };
 }
 
 /**
@@ -103,10 +134,17 @@ export function buildProxyView(
  * the accounts it may call (a new service under one of them is a new
  * outbound). `all` in permissive mode, where any new service is a new outbound.
  */
-export function proxyDependencies(index: EndpointIndex, spec: SpecIndex, permissive: boolean, input: ProxyViewInput): { all: boolean; services: Set<ServiceKey> } {
-  if (permissive) return { all: true, services: new Set() };
+export function proxyDependencies(index: EndpointIndex, spec: SpecIndex, permissive: boolean, input: ProxyViewInput, parts?: ViewParts): ProxyDependencies {
+  if (permissive) return PERMISSIVE_DEPENDENCIES;
   const { identity } = proxyIdentity(index, input);
-  const edge = edgePolicyDependencies(spec, identity, input.service);
+  if (parts === undefined) return dependenciesOf(index, spec, input.service, identity);
+  return parts.dependencies(`${serviceKey(input.service)}\n${identityKey(identity)}`, () => dependenciesOf(index, spec, input.service, identity));
+}
+
+const PERMISSIVE_DEPENDENCIES: ProxyDependencies = Object.freeze({ all: true, services: new Set<ServiceKey>() });
+
+function dependenciesOf(index: EndpointIndex, spec: SpecIndex, service: ServiceRef, identity: IdentityRef): ProxyDependencies {
+  const edge = edgePolicyDependencies(spec, identity, service);
   const allowed = allowedDestinations(index, spec, identity);
   const services = candidateServices(index, spec, allowed);
   for (const key of allowed) for (const split of spec.splitsWithBackend(key)) for (const b of split.backends) services.add(`${split.namespace}/${b.service}`);
@@ -114,7 +152,7 @@ export function proxyDependencies(index: EndpointIndex, spec: SpecIndex, permiss
   // and an account with the same name only cost a spare render, whose
   // unchanged hash is never resent.
   for (const tt of spec.targetsFrom(identity)) services.add(identityKey(tt.destination));
-  services.add(serviceKey(input.service));
+  services.add(serviceKey(service));
   for (const key of edge) services.add(key);
   return { all: false, services };
 }

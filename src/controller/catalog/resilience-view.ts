@@ -110,18 +110,25 @@ function defined<K extends string, V>(key: K, value: V | undefined): { [P in K]?
 }
 
 /**
- * The view with its resilience parts. A view no policy touches comes back
- * unchanged (same fields), so renders without these policies stay
- * byte-identical to before.
+ * Outbound services with their resilience parts, and the proxy's own inbound
+ * rate limit. Services no policy touches come back as the same objects, so
+ * renders without these policies stay byte-identical to before.
  */
-export function withResilience(view: ProxyView, index: ResilienceIndex): ProxyView {
-  const own = keyOf(view.proxy.service);
+export function resilienceParts(
+  index: ResilienceIndex, own: ServiceKey, identity: IdentityRef, outbound: readonly OutboundService[],
+): { outbound: OutboundService[]; rateLimit?: InboundRateLimitView } {
   const rateLimit = index.inboundFor(own);
-  const outbound = view.outbound.map((o): OutboundService => {
+  const decorated = outbound.map((o): OutboundService => {
     const key = keyOf(o.service);
     const limits = index.limitsFor(key);
-    const retry = index.retryFor(view.proxy.identity, key);
+    const retry = index.retryFor(identity, key);
     return limits || retry ? { ...o, ...(limits ? { limits } : {}), ...(retry ? { retry } : {}) } : o;
   });
+  return { outbound: decorated, ...(rateLimit ? { rateLimit } : {}) };
+}
+
+/** The whole view with its resilience parts (the same as the catalog's view builder adds them). */
+export function withResilience(view: ProxyView, index: ResilienceIndex): ProxyView {
+  const { outbound, rateLimit } = resilienceParts(index, keyOf(view.proxy.service), view.proxy.identity, view.outbound);
   return { ...view, inbound: rateLimit ? { ...view.inbound, rateLimit } : view.inbound, outbound };
 }

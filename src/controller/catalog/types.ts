@@ -257,3 +257,13 @@ export interface ParticipantsReport {
   readonly participants: readonly Participant[];
   readonly incomplete: readonly IncompleteParticipant[];
 }
+
+/**
+ * Which service (and account) changes can change a proxy's view: match them
+ * against a change's `services` and `identities`; `all` in permissive mode.
+ * Read-only: proxies of one service and account share one (view-parts.ts).
+ */
+export interface ProxyDependencies {
+  readonly all: boolean;
+  readonly services: ReadonlySet<ServiceKey>;
+}

@@ -14,10 +14,11 @@
  */
 import type { ServiceKey } from "../../common/service.js";
 import type { ProxyViewInput } from "../catalog/proxy-view.js";
+import type { ProxyDependencies } from "../catalog/types.js";
 
 export interface RenderedEntry {
   readonly hash: string;
-  readonly dependencies: { all: boolean; services: Set<ServiceKey> };
+  readonly dependencies: ProxyDependencies;
 }
 
 interface Stored extends RenderedEntry {

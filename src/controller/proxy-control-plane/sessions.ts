@@ -1,5 +1,5 @@
 import { serviceKey, type ServiceKey } from "../../common/service.js";
-import type { ConnectedProxy, ConnectedProxySource } from "../catalog/types.js";
+import type { ConnectedProxy, ConnectedProxySource, ProxyDependencies } from "../catalog/types.js";
 import type { ProxySession } from "./session.js";
 
 /**
@@ -12,7 +12,7 @@ export class ProxySessions implements ConnectedProxySource {
   readonly #byProxy = new Map<string, ProxySession>();
   readonly #byService = new Map<ServiceKey, Set<ProxySession>>();
   readonly #dependents = new Map<ServiceKey, Set<ProxySession>>();
-  readonly #dependsOn = new Map<ProxySession, { all: boolean; services: Set<ServiceKey> }>();
+  readonly #dependsOn = new Map<ProxySession, ProxyDependencies>();
   /** Sessions whose view depends on every service (permissive mode), kept apart so a lookup never scans all sessions. */
   readonly #dependsOnAll = new Set<ProxySession>();
   /** Current sessions by their proxy certificate's serial (a revocation closes its stream). */
@@ -52,8 +52,10 @@ export class ProxySessions implements ConnectedProxySource {
     this.#dependsOn.delete(session);
   }
 
-  setDependencies(session: ProxySession, deps: { all: boolean; services: Set<ServiceKey> }): void {
+  setDependencies(session: ProxySession, deps: ProxyDependencies): void {
     const old = this.#dependsOn.get(session);
+    // The catalog hands proxies of one service and account the same object until its next update: nothing to re-index.
+    if (old === deps) return;
     for (const key of old?.services ?? []) if (!deps.services.has(key)) removeFrom(this.#dependents, key, session);
     for (const key of deps.services) if (!old?.services.has(key)) addTo(this.#dependents, key, session);
     this.#dependsOn.set(session, deps);
