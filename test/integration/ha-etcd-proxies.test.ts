@@ -73,7 +73,11 @@ test("a proxy connected to A is listed by B with A named, counted connected in B
 
   await a.close();
   await waitFor(async () => ((await proxyRow(b, response.proxyId)) === undefined ? true : undefined), { what: "gone from B's proxies", timeoutMs: 60_000 });
-  const after = await b.api<Participants>("/api/v1/participants");
+  // The proxy list follows the registry at once; the catalog drops the endpoints at its next update (after the coalesce period).
+  const after = await waitFor(async () => {
+    const p = await b.api<Participants>("/api/v1/participants");
+    return p.incomplete.find((x) => x.serial === serial)?.missing.includes("discovered") ? p : undefined;
+  }, { what: "A's endpoints withdrawn from B's catalog", timeoutMs: 30_000 });
   assert.deepEqual(after.participants, []);
   assert.deepEqual(after.incomplete.find((x) => x.serial === serial)?.missing, ["connected", "discovered"]);
 });

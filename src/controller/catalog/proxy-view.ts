@@ -46,15 +46,21 @@ export function proxyIdentity(index: EndpointIndex, input: ProxyViewInput): { id
   const { namespace } = input.service;
   const account = (name: string): IdentityRef => ({ kind: "ServiceAccount", namespace, name });
   if (input.serviceAccount !== undefined) return { identity: account(input.serviceAccount), origin: "certificate" };
-  const own = inboundEndpoints(index, input);
-  const local = [...new Set(own.map((e) => e.serviceAccount))].sort();
-  if (local[0] !== undefined) return { identity: account(local[0]), origin: "endpoints" };
+  // The first account in sorted order (`<` is sort()'s order for strings), without building the sorted list: a push asks this several times per proxy.
+  let first: string | undefined;
+  for (const e of inboundEndpoints(index, input)) if (first === undefined || e.serviceAccount < first) first = e.serviceAccount;
+  if (first !== undefined) return { identity: account(first), origin: "endpoints" };
   return { identity: serviceIdentity(input.service), origin: "service name" };
 }
 
-function inboundEndpoints(index: EndpointIndex, input: ProxyViewInput): CatalogEndpoint[] {
-  const addresses = input.addresses && input.addresses.length > 0 ? new Set(input.addresses) : undefined;
-  return (index.service(serviceKey(input.service))?.endpoints ?? []).filter((e) => !addresses || addresses.has(e.ip));
+function inboundEndpoints(index: EndpointIndex, input: ProxyViewInput): readonly CatalogEndpoint[] {
+  const all = index.service(serviceKey(input.service))?.endpoints ?? [];
+  const addresses = input.addresses;
+  if (addresses === undefined || addresses.length === 0) return all;
+  // A host has one or a few addresses: a scan is cheaper than a Set per call (a push asks several times per proxy).
+  if (addresses.length <= 8) return all.filter((e) => addresses.includes(e.ip));
+  const set = new Set(addresses);
+  return all.filter((e) => set.has(e.ip));
 }
 
 /**
