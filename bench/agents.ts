@@ -131,7 +131,7 @@ function maxMapCount(): number | undefined {
 }
 
 /** The mesh-wide change's p99 (ms), for the side-by-side etcd figure. */
-export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshWideP99: number }> {
+export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshWideP99: number; meshWideCpuPerConfigMs: number }> {
   const n = o.agents;
   const services = Math.max(2, Math.round(n / 10));
   const workerCount = o.workers ?? defaultWorkers(n);
@@ -410,7 +410,7 @@ export async function runAgentsBenchmark(o: AgentsBenchOptions): Promise<{ meshW
       clock.lap("agent RSS (real agent processes)");
     }
     completed = true;
-    return { meshWideP99: percentile(mesh.latencies, 99) };
+    return { meshWideP99: percentile(mesh.latencies, 99), meshWideCpuPerConfigMs: (mesh.controllerCpuSeconds / n) * 1000 };
   } finally {
     process.off("SIGINT", onSigint);
     await Promise.all(workers.map((w) => request(w, { type: "stop" }, 10_000).catch(() => undefined)));

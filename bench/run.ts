@@ -5,7 +5,7 @@
  *
  * Options (after `--` with npm): `--agents N` simulated agents for the agents
  * scenario (default 1000, 0 skips it), `--workers W` their worker processes,
- * `--only core|render|sidecars|agents|replicas|etcd` to run some parts (a
+ * `--only core|render|sidecars|agents|floor|replicas|etcd` to run some parts (a
  * comma-separated list, e.g. `--only agents,replicas`), `--tmpdir DIR` for the
  * agents and sidecars scenarios' files and controller data directory
  * (default: the OS temp dir). The sidecars scenario runs only with PIPY_BIN
@@ -23,6 +23,9 @@
  * withdraws and re-announces endpoints, which the storm's figures then include
  * unless the controller holds them as a mass disconnect (`grpc.massDisconnect`);
  * `--mass-disconnect off` turns that off (threshold 0), for A/B.
+ * The floor part (bench/push-floor.ts) measures bare grpc-js writing one
+ * message to each of min(N, 2,000) mTLS streams and reading each ACK, and
+ * prints the mesh-wide change's controller CPU per config against it.
  * The controllers run with the image's malloc setting (src/controller/malloc-env.ts);
  * `MESHFED_BENCH_CONTROLLER_ENV="NAME=VALUE …"` replaces it for an A/B, and set
  * but empty gives glibc's defaults: the scenario's name then says which.
@@ -48,6 +51,15 @@ import type { StateStore } from "../src/controller/store/types.js";
 import { runAgentsBenchmark, type AgentsBenchOptions, type Goal } from "./agents.js";
 import { runEtcdWatchBenchmark, startEtcd, stopEtcd } from "./etcd-watch.js";
 import { runRenderBenchmark } from "./render.js";
+import { runPushFloorBenchmark } from "./push-floor.js";
+
+const PUSH_FLOOR_MAX_STREAMS = 2000;
+/**
+ * About an agent's config message in the mesh-wide change: the 19 codebase
+ * files by reference, the new view.json in full and config.json (5,004 bytes
+ * encoded for a view with two outbound services of ten endpoints).
+ */
+const PUSH_FLOOR_BYTES = 5000;
 import { runSidecarsBenchmark } from "./sidecars.js";
 import { runTransparentBenchmark } from "./sidecars-transparent.js";
 import { PhaseClock, type PhaseLine, type PhaseSink } from "./phases.js";
@@ -211,7 +223,7 @@ function positiveInt(name: string, text: string | undefined, fallback: number | 
   return value;
 }
 
-const PARTS = ["core", "render", "sidecars", "agents", "replicas", "etcd"] as const;
+const PARTS = ["core", "render", "sidecars", "agents", "floor", "replicas", "etcd"] as const;
 
 function etcdBinary(): string | undefined {
   if (process.env.ETCD_BIN) return process.env.ETCD_BIN;
@@ -281,9 +293,19 @@ async function main(): Promise<void> {
     }
   }
   let meshWideP99: number | undefined;
+  let meshWideCpuPerConfigMs: number | undefined;
   if (runs("agents") && agents > 0) {
-    ({ meshWideP99 } = await runAgentsBenchmark({ agents, fileCache, ...grace, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report, phases: phaseSink }));
+    ({ meshWideP99, meshWideCpuPerConfigMs } = await runAgentsBenchmark({ agents, fileCache, ...grace, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report, phases: phaseSink }));
     parts.lap("part: agents");
+  }
+  if (runs("floor") && agents > 0) {
+    // At most 2,000 streams: the floor per message does not need the whole fleet, and the run stays short at N = 10,000.
+    const streams = Math.min(agents, PUSH_FLOOR_MAX_STREAMS);
+    const floor = await runPushFloorBenchmark({ streams, bytes: PUSH_FLOOR_BYTES, rounds: quick ? 2 : 3, report });
+    if (meshWideCpuPerConfigMs !== undefined) {
+      report(`push floor, bare grpc-js, ${streams} mTLS streams`, `ratio controller CPU per agent's config in the mesh-wide change (N = ${agents}) / bare grpc-js per message + ACK`, meshWideCpuPerConfigMs / floor.cpuPerMessageMs, "x");
+    }
+    parts.lap("part: floor");
   }
   const etcd = etcdBinary();
   if (runs("replicas") && agents > 0) {
