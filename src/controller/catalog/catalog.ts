@@ -247,8 +247,12 @@ export class MeshCatalog {
     return { services, conflicts: this.#index.conflicts(), disagreements: this.#index.disagreements() };
   }
 
-  proxyView(input: ProxyViewInput): ProxyView {
-    const view = buildProxyView(this.#index, this.#spec, this.#permissive, input, this.#addresses, this.#liveness, this.#parts);
+  /**
+   * `identity`: the proxy's identity as `proxyIdentity(input)` gave it in the
+   * same turn (a push asks for it first), so it is not derived again.
+   */
+  proxyView(input: ProxyViewInput, identity?: IdentityRef): ProxyView {
+    const view = buildProxyView(this.#index, this.#spec, this.#permissive, input, this.#addresses, this.#liveness, this.#parts, identity);
     // Set only when it differs from the default, so that views (and rendered hashes) of meshes that never change it stay as they were.
     return this.#outboundPassthrough ? view : { ...view, proxy: { ...view.proxy, outboundPassthrough: false } };
   }
@@ -263,8 +267,8 @@ export class MeshCatalog {
    * to affected proxies only): match them against a change's `services` and
    * `identities`.
    */
-  proxyDependencies(input: ProxyViewInput): ProxyDependencies {
-    return proxyDependencies(this.#index, this.#spec, this.#permissive, input, this.#parts);
+  proxyDependencies(input: ProxyViewInput, identity?: IdentityRef): ProxyDependencies {
+    return proxyDependencies(this.#index, this.#spec, this.#permissive, input, this.#parts, identity);
   }
 
   /** The identity (account) a proxy speaks for, and where that comes from. */

@@ -76,9 +76,9 @@ function inboundEndpoints(index: EndpointIndex, input: ProxyViewInput): readonly
 export function buildProxyView(
   index: EndpointIndex, spec: SpecIndex, permissive: boolean, input: ProxyViewInput,
   addresses: ServiceAddresses = NO_ADDRESSES, liveness: EndpointLiveness = ALL_LIVE, parts?: ViewParts,
+  identity: IdentityRef = proxyIdentity(index, input).identity,
 ): ProxyView {
   const own = serviceKey(input.service);
-  const { identity } = proxyIdentity(index, input);
   const local = inboundEndpoints(index, input);
   const ports = [...new Set(local.map((e) => e.port))];
   const build = (): SharedViewParts => sharedViewParts(index, spec, permissive, input.service, identity, ports, addresses, liveness);
@@ -140,9 +140,11 @@ function sharedViewParts(
  * the accounts it may call (a new service under one of them is a new
  * outbound). `all` in permissive mode, where any new service is a new outbound.
  */
-export function proxyDependencies(index: EndpointIndex, spec: SpecIndex, permissive: boolean, input: ProxyViewInput, parts?: ViewParts): ProxyDependencies {
+export function proxyDependencies(
+  index: EndpointIndex, spec: SpecIndex, permissive: boolean, input: ProxyViewInput, parts?: ViewParts,
+  identity: IdentityRef = proxyIdentity(index, input).identity,
+): ProxyDependencies {
   if (permissive) return PERMISSIVE_DEPENDENCIES;
-  const { identity } = proxyIdentity(index, input);
   if (parts === undefined) return dependenciesOf(index, spec, input.service, identity);
   return parts.dependencies(`${serviceKey(input.service)}\n${identityKey(identity)}`, () => dependenciesOf(index, spec, input.service, identity));
 }

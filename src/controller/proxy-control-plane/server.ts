@@ -568,9 +568,9 @@ export class ProxyControlPlane {
       this.sessions.setDependencies(session, memo.dependencies);
       return;
     }
-    const dependencies = catalog.proxyDependencies(input);
+    const dependencies = catalog.proxyDependencies(input, identity);
     this.sessions.setDependencies(session, dependencies);
-    const view = catalog.proxyView(input);
+    const view = catalog.proxyView(input, identity);
     const config = driver.render(view);
     this.#rendered.set(input, { hash: config.hash, dependencies });
     const version = session.pushConfig(config);
