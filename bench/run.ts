@@ -10,7 +10,7 @@
  * agents and sidecars scenarios' files and controller data directory
  * (default: the OS temp dir). The sidecars scenario runs only with PIPY_BIN
  * set: `--concurrency C` (default 16), `--duration S` seconds per phase
- * (default 10), `--warmup S` (default 2). The etcd part (the baseline for
+ * (default 10, 5 with `--quick`), `--warmup S` (default 2, 1 with `--quick`). The etcd part (the baseline for
  * the mesh-wide change) and the replicas scenario (the agents scenario again
  * with `--replicas R`, default 2, controller replicas sharing one real etcd)
  * run when an etcd binary is found (`ETCD_BIN`, else `etcd` on the PATH).
@@ -269,8 +269,9 @@ async function main(): Promise<void> {
   const replicaCount = positiveInt("replicas", values.replicas, 2)!;
   if (replicaCount < 2) throw new Error("--replicas must be at least 2 (the agents scenario is the single controller)");
   const concurrency = positiveInt("concurrency", values.concurrency, 16)!;
-  const duration = positiveInt("duration", values.duration, 10)!;
-  const warmup = positiveInt("warmup", values.warmup, 2)!;
+  // Quick: shorter sidecar phases (four of them: warm-up + duration each were 48 s of a ~100 s run).
+  const duration = positiveInt("duration", values.duration, quick ? 5 : 10)!;
+  const warmup = positiveInt("warmup", values.warmup, quick ? 1 : 2)!;
   if (concurrency < 1 || duration < 1) throw new Error("--concurrency and --duration must be at least 1");
   const parts = new PhaseClock("bench", phaseSink);
   const wallStarted = performance.now();
