@@ -144,3 +144,15 @@ test("the Pipy driver finds shared parts by identity and renders what their JSON
   assert.equal(fresh.viewCacheStats().keysByParts, 0);
   assert.equal(driver.viewCacheStats().keysByParts, 2, "the second proxy on 8080 and the first one again");
 });
+
+test("switching permissive mode drops the parts at once: a view asked for before the update does not mix the modes", (t) => {
+  const { catalog, stop } = catalogSetup();
+  t.after(stop);
+  const v1 = (): ProxyViewInput => ({ proxyId: "v1", service: { namespace: "shop", name: "store-v1" }, addresses: ["10.0.1.1"] });
+  assert.deepEqual(catalog.proxyView(v1()).inbound.rules.map((r) => r.trafficTarget), ["shop/web-to-v1"]);
+  catalog.setPermissive(true);
+  const view = catalog.proxyView(v1());
+  assert.equal(view.inbound.permissive, true);
+  assert.deepEqual(view.inbound.rules, [], "permissive views have no inbound rules");
+  assert.ok(view.outbound.some((o) => o.service.name === "web"), "and may call every service");
+});

@@ -91,6 +91,8 @@ export class MeshCatalog {
   setPermissive(permissive: boolean): void {
     if (permissive === this.#permissive) return;
     this.#permissive = permissive;
+    // Shared parts were built in the other mode: a view asked for before the update must not mix the two.
+    this.#parts.clear();
     this.#markSpecDirty();
   }
 
