@@ -60,9 +60,9 @@ export class EndpointIndex {
   #endpointCount = 0;
   /**
    * service()'s answers, frozen, until replace() reports the service affected.
-   * A push reads the same few services once per proxy (its own, three times:
-   * identity, dependencies, view; and each outbound): building each answer
-   * anew (copies, sorts) was ~9 % of a mesh-wide push's main thread at N = 2,000.
+   * A push reads the same few services for every proxy (its own for the
+   * identity and the view, and each outbound): building each answer anew
+   * (copies, sorts) was ~9 % of a mesh-wide push's main thread at N = 2,000.
    */
   readonly #answers = new Map<ServiceKey, CatalogService>();
 
@@ -132,8 +132,10 @@ export class EndpointIndex {
       this.#services.delete(key);
       this.#disagreements.delete(key);
     }
-    for (const party of affected) this.#answers.delete(party);
-    for (const party of affected) this.#reindexAccounts(party);
+    for (const party of affected) {
+      this.#answers.delete(party);
+      this.#reindexAccounts(party);
+    }
     return affected;
   }
 
