@@ -52,6 +52,10 @@ import { runAgentsBenchmark, type AgentsBenchOptions, type Goal } from "./agents
 import { runEtcdWatchBenchmark, startEtcd, stopEtcd } from "./etcd-watch.js";
 import { runRenderBenchmark } from "./render.js";
 import { runPushFloorBenchmark } from "./push-floor.js";
+import { runSidecarsBenchmark } from "./sidecars.js";
+import { runTransparentBenchmark } from "./sidecars-transparent.js";
+import { PhaseClock, type PhaseLine, type PhaseSink } from "./phases.js";
+import { MemoryProvider, MemoryStore } from "./sources.js";
 
 const PUSH_FLOOR_MAX_STREAMS = 2000;
 /**
@@ -60,10 +64,6 @@ const PUSH_FLOOR_MAX_STREAMS = 2000;
  * encoded for a view with two outbound services of ten endpoints).
  */
 const PUSH_FLOOR_BYTES = 5000;
-import { runSidecarsBenchmark } from "./sidecars.js";
-import { runTransparentBenchmark } from "./sidecars-transparent.js";
-import { PhaseClock, type PhaseLine, type PhaseSink } from "./phases.js";
-import { MemoryProvider, MemoryStore } from "./sources.js";
 
 interface Figure {
   readonly scenario: string;
