@@ -6,6 +6,7 @@ import { silentLogger } from "../../src/common/logger.js";
 import { loadControllerConfig } from "../../src/controller/config/load.js";
 import type { ControllerConfig } from "../../src/controller/config/schema.js";
 import { startController, type RunningController } from "../../src/controller/main.js";
+import type { SidecarDriver } from "../../src/controller/drivers/types.js";
 
 export interface TestController extends RunningController {
   readonly dir: string;
@@ -15,7 +16,7 @@ export interface TestController extends RunningController {
 
 export async function startTestController(
   t: { after: (fn: () => Promise<void>) => void },
-  options: { hosts?: string; smi?: Record<string, string>; patch?: (c: ControllerConfig) => ControllerConfig } = {},
+  options: { hosts?: string; smi?: Record<string, string>; patch?: (c: ControllerConfig) => ControllerConfig; driver?: SidecarDriver } = {},
 ): Promise<TestController> {
   const dir = await mkdtemp(join(tmpdir(), "meshfed-cp-"));
   const started: { controller?: RunningController } = {};
@@ -41,7 +42,7 @@ export async function startTestController(
   });
   config = { ...config, catalog: { ...config.catalog, coalesce: 10 }, providers: { ...config.providers, onprem: { hostsFile, debounce: 20 } } };
   if (options.patch) config = options.patch(config);
-  const running = await startController(config, silentLogger());
+  const running = await startController(config, silentLogger(), options.driver ? { driver: options.driver } : {});
   started.controller = running;
   const api = async <T,>(path: string, body?: unknown): Promise<T> => {
     const res = await fetch(`${running.adminUrl}${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });

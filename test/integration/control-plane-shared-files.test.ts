@@ -12,6 +12,7 @@ import { writeFile } from "node:fs/promises";
 import { enroll, TestStream } from "../helpers/grpc-agent.js";
 import { startTestController, type TestController } from "../helpers/in-process-controller.js";
 import { CODEBASE } from "../../src/controller/drivers/pipy/codebase/index.js";
+import { PipyDriver } from "../../src/controller/drivers/pipy/pipy-driver.js";
 import type { ControllerMessage__Output } from "../../src/common/proto.js";
 import { effectiveConfig } from "../helpers/pipyjs.js";
 import { WEB_TO_DB } from "../helpers/smi-web-to-db.js";
@@ -29,8 +30,8 @@ const HOSTS = (dbAddress: string) => `hosts:
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const CODEBASE_HASHES = CODEBASE.map((m) => sha256(Buffer.from(m.source, "utf8")));
 
-async function start(t: TestContext) {
-  const ctl = await startTestController(t, { hosts: HOSTS("127.0.0.3"), smi: { "access.yaml": WEB_TO_DB } });
+async function start(t: TestContext, driver?: PipyDriver) {
+  const ctl = await startTestController(t, { hosts: HOSTS("127.0.0.3"), smi: { "access.yaml": WEB_TO_DB }, ...(driver ? { driver } : {}) });
   const ca = await ctl.api<string>("/api/v1/ca");
   const { token } = await ctl.api<{ token: string }>("/api/v1/tokens", { service: "shop/web", ttl: "10m", uses: 1 });
   const { keyPem, response } = await enroll(ctl.grpcAddress, ca, token);
@@ -167,4 +168,31 @@ test("a Hello listing malformed hashes is refused at the edge (MESHFED_HELLO_INV
   const stream = open({ supported: true, sha256: ["not-a-hash"] });
   const end = await stream.ended;
   assert.equal(end.code, "MESHFED_HELLO_INVALID");
+});
+
+test("views two catalog updates old leave the controller's cache; one asked for again renders to the same bytes and goes by reference", async (t) => {
+  const driver = new PipyDriver({ trustDomain: "cluster.local" });
+  const { ctl, open } = await start(t, driver);
+  const stream = open({ supported: true, sha256: [] });
+  let last = (await stream.next((m) => m.message === "config", 10_000)).config!;
+  ack(stream, last);
+  const viewAt = (c: typeof last) => c.files.find((f) => f.path === "/view.json")!;
+  const firstView = viewAt(last);
+  for (const address of ["127.0.0.4", "127.0.0.5", "127.0.0.6"]) {
+    await moveDb(ctl, address);
+    const before = last.version;
+    last = (await stream.next((m) => m.message === "config" && m.config!.version > before, 10_000)).config!;
+    ack(stream, last);
+    assert.ok(Buffer.from(viewAt(last).content).includes(address));
+  }
+  // One proxy, so at most one view per generation: the current one and the one before it.
+  const stats = driver.viewCacheStats();
+  assert.ok(stats.staleEvictions >= 2, `views of earlier generations dropped (${JSON.stringify(stats)})`);
+  assert.ok(stats.entries <= 2, `only the last two generations kept (${JSON.stringify(stats)})`);
+  // Back to the first address: rendered again (its entry went), to the same bytes, so the agent gets it by reference.
+  const renders = stats.renders;
+  await moveDb(ctl, "127.0.0.3");
+  const back = (await stream.next((m) => m.message === "config" && m.config!.version > last.version, 10_000)).config!;
+  assert.ok(driver.viewCacheStats().renders > renders, "the evicted view was rendered again");
+  assert.deepEqual([viewAt(back).byReference, viewAt(back).sha256, viewAt(back).content.length], [true, firstView.sha256, 0]);
 });

@@ -140,6 +140,37 @@ test("the cache is bounded by bytes, least recently used out; an evicted view re
   assert.ok(driver.viewCacheStats().bytes <= size * 2 + size / 2);
 });
 
+test("after each catalog update the views not asked for since the update before it go; a hit keeps a view one more update", (t) => {
+  const { views } = ring(t);
+  const all = views();
+  const driver = new PipyDriver({ trustDomain: "cluster.local" });
+  const svc0 = fileOf(driver.render(all[0]![0]!).files, "/view.json");
+  driver.render(all[1]![0]!);
+  driver.render(all[2]![0]!);
+  driver.catalogChanged();
+  assert.deepEqual([driver.viewCacheStats().entries, driver.viewCacheStats().staleEvictions], [3, 0], "the previous generation stays");
+  assert.equal(fileOf(driver.render(all[0]![1]!).files, "/view.json"), svc0, "a hit: svc-0's view is in this generation now");
+  driver.catalogChanged();
+  assert.deepEqual([driver.viewCacheStats().entries, driver.viewCacheStats().staleEvictions], [1, 2], "svc-1's and svc-2's views went");
+  const bytesOfOne = driver.viewCacheStats().bytes;
+  assert.equal(bytesOfOne, 2 * svc0.content.length + JSON.stringify(pipyViewInputs(all[0]![0]!)).length, "the file twice (its encoding) and the key");
+  const again = fileOf(driver.render(all[1]![2]!).files, "/view.json");
+  assert.equal(driver.viewCacheStats().renders, 4, "svc-1 rendered again");
+  assert.ok(Buffer.from(again.content).equals(Buffer.from(fileOf(new PipyDriver({ trustDomain: "cluster.local" }).render(all[1]![0]!).files, "/view.json").content)));
+  driver.catalogChanged();
+  driver.catalogChanged();
+  assert.deepEqual([driver.viewCacheStats().entries, driver.viewCacheStats().bytes], [0, 0], "nothing asked for in two updates: empty");
+});
+
+test("a shared view.json owns its memory: no slice of Buffer's pool, which would keep an 8 KiB slab resident", (t) => {
+  const { views } = ring(t);
+  const { files } = new PipyDriver({ trustDomain: "cluster.local" }).render(views()[0]![0]!);
+  const view = fileOf(files, "/view.json");
+  assert.ok(view.content.length < Buffer.poolSize / 2, "small enough that Buffer.from would have sliced the pool");
+  assert.equal(view.content.buffer.byteLength, view.content.length);
+  for (const shared of files.filter((f) => Object.isFrozen(f))) assert.equal(shared.content.buffer.byteLength, shared.content.length, shared.path);
+});
+
 test("config.js merges config.json and view.json into exactly mergePipyConfig's result, the single config of before", () => {
   const driver = new PipyDriver({ trustDomain: "cluster.local" });
   for (const [name, view] of Object.entries(VIEWS)) {

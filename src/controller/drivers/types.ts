@@ -36,6 +36,12 @@ export interface ProxyConfig {
 export interface SidecarDriver {
   readonly name: string;
   render(view: ProxyView): ProxyConfig;
+  /**
+   * The catalog was updated (called before the transports re-render): a
+   * driver that keeps rendered parts between renders may drop the ones the
+   * update made stale.
+   */
+  catalogChanged?(): void;
   /** The JSON patch that adds this driver's sidecar to a pod; absent when the driver has no sidecar. */
   patchPod?(pod: PodView, bootstrap: PodBootstrap): JsonPatchOp[];
   /**

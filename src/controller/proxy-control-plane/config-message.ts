@@ -27,6 +27,7 @@ import { createHash } from "node:crypto";
 import type { ServiceDefinition } from "@grpc/grpc-js";
 import type { ControllerMessage } from "../../common/proto.js";
 import type { ConfigFile, ProxyConfig } from "../drivers/types.js";
+import { unpooledBuffer } from "../../common/unpooled-bytes.js";
 
 /** A ControllerMessage already encoded; the Connect serializer passes its bytes through unchanged. */
 export class EncodedControllerMessage {
@@ -84,7 +85,11 @@ const CONFIG_FILE_CONTENT = (2 << 3) | 2;
 const CONFIG_FILE_SHA256 = (3 << 3) | 2;
 const CONFIG_FILE_BY_REFERENCE = (4 << 3) | 0;
 
-/** The encodings of one shared (frozen) file, made once each and kept as long as the driver holds the file. */
+/**
+ * The encodings of one shared (frozen) file, made once each and kept as long
+ * as the driver holds the file: in buffers of their own, since a pool slice
+ * would keep its 8 KiB slab resident for as long (common/unpooled-bytes.ts).
+ */
 interface SharedEncodings {
   readonly sha256: string;
   /** As protobufjs writes it: path and content (agents without FileCache). */
@@ -168,7 +173,7 @@ function sharedEntry(file: ConfigFile): Buffer {
   const e = encodingsOf(file);
   if (e.full === undefined) {
     const pending = pendingEntry(file);
-    e.full = Buffer.allocUnsafe(pending.size);
+    e.full = unpooledBuffer(pending.size);
     writeEntry(e.full, 0, pending);
   }
   return e.full;
@@ -179,7 +184,7 @@ function fullWithHashEntry(file: ConfigFile, e: SharedEncodings): Buffer {
     const path = Buffer.from(file.path, "utf8");
     const sha = Buffer.from(e.sha256, "ascii");
     const body = fieldSize(path.length) + fieldSize(file.content.length) + fieldSize(sha.length);
-    const out = Buffer.allocUnsafe(fieldSize(body));
+    const out = unpooledBuffer(fieldSize(body));
     let at = writeVarint(out, 0, CONFIG_VERSION_FILES);
     at = writeVarint(out, at, body);
     at = writeBytes(out, at, CONFIG_FILE_PATH, path);
@@ -195,7 +200,7 @@ function referenceEntry(file: ConfigFile, e: SharedEncodings): Buffer {
     const path = Buffer.from(file.path, "utf8");
     const sha = Buffer.from(e.sha256, "ascii");
     const body = fieldSize(path.length) + fieldSize(sha.length) + 2;
-    const out = Buffer.allocUnsafe(fieldSize(body));
+    const out = unpooledBuffer(fieldSize(body));
     let at = writeVarint(out, 0, CONFIG_VERSION_FILES);
     at = writeVarint(out, at, body);
     at = writeBytes(out, at, CONFIG_FILE_PATH, path);

@@ -34,7 +34,9 @@ export async function startServing(a: Assembly, shared: SharedState, sources: So
   const grpcListen = parseHostPort(config.grpc.address);
   // One driver for both transports: a sidecar polling the repo and an agent
   // on the stream get the same rendering of the same view.
-  const driver = parts.driver ?? (config.driver === "pipy" ? new PipyDriver({ trustDomain: config.trustDomain }) : new JsonDriver());
+  const driver: SidecarDriver = parts.driver ?? (config.driver === "pipy" ? new PipyDriver({ trustDomain: config.trustDomain }) : new JsonDriver());
+  // Subscribed before either transport: the driver drops stale rendered parts before they render the update.
+  closer.defer("driver:catalog-change", catalog.on("change", () => driver.catalogChanged?.()));
   const plane = await a.start.step("grpc", () => ProxyControlPlane.start({ listen: grpcListen, sessions, certificates, tokens, catalog, driver, agents, logger, metrics, limits: config.limits, clock: parts.clock,
     keepaliveMs: config.grpc.keepalive.time, keepaliveTimeoutMs: config.grpc.keepalive.timeout, reconnectGraceMs: config.grpc.reconnectGrace, massDisconnect: { threshold: config.grpc.massDisconnect.threshold, minProxies: config.grpc.massDisconnect.minProxies, maxHoldMs: config.grpc.massDisconnect.maxHold }, trustDomain: config.trustDomain, ...(attestation ? { attestation } : {}),
     // The hosts file's probes go to the agents on those hosts (docs/agent.md, "Health probes").

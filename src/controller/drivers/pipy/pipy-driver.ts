@@ -12,6 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import type { ProxyView } from "../../catalog/types.js";
+import { unpooledUtf8 } from "../../../common/unpooled-bytes.js";
 import { canonicalJson, ConfigHasher } from "../config-hash.js";
 import type { ConfigFile, JsonPatchOp, PodBootstrap, PodView, ProxyConfig, SidecarDriver } from "../types.js";
 import { CODEBASE } from "./codebase/index.js";
@@ -28,7 +29,7 @@ export const CONFIG_FILE = "/config.json";
 export { PIPY_CONFIG_SCHEMA, PIPY_VIEW_SCHEMA, PIPY_DEFAULTS, CERT_PATHS, buildPipyConfig, mergePipyConfig, type PipyConfigV1, type PipyDriverOptions } from "./pipy-config.js";
 
 export interface PipyDriverCacheOptions {
-  /** Bound of the shared-view cache, bytes of view.json (view-cache.ts DEFAULT_VIEW_CACHE_BYTES). */
+  /** Bound of the shared-view cache, bytes as view-cache.ts counts them (DEFAULT_VIEW_CACHE_BYTES). */
   readonly viewCacheBytes?: number;
 }
 
@@ -42,11 +43,11 @@ export class PipyDriver implements SidecarDriver {
 
   constructor(options: PipyDriverOptions, cache: PipyDriverCacheOptions = {}) {
     this.#options = options;
-    // Encoded once: every render shares the same immutable script bytes.
-    this.#scripts = CODEBASE.map((m) => Object.freeze({ path: m.path, content: Buffer.from(m.source, "utf8") }));
+    // Encoded once: every render shares the same immutable script bytes (kept for the driver's life, so not pool slices).
+    this.#scripts = CODEBASE.map((m) => Object.freeze({ path: m.path, content: unpooledUtf8(m.source) }));
     this.#hasher = new ConfigHasher(this.#scripts);
     this.#views = new ViewCache((inputs) => this.#renderView(inputs), cache.viewCacheBytes);
-    this.#podFiles = [Object.freeze({ path: SCRAPE_FILE, content: Buffer.from(`${canonicalJson(podScrapeSettings())}\n`, "utf8") })];
+    this.#podFiles = [Object.freeze({ path: SCRAPE_FILE, content: unpooledUtf8(`${canonicalJson(podScrapeSettings())}\n`) })];
   }
 
   render(view: ProxyView): ProxyConfig {
@@ -57,6 +58,11 @@ export class PipyDriver implements SidecarDriver {
     return { driver: this.name, files: [...this.#scripts, shared.file, configFile], hash: shared.hasher.hash([configFile]) };
   }
 
+  /** The catalog was updated: shared parts not asked for since the update before this one are dropped (view-cache.ts). */
+  catalogChanged(): void {
+    this.#views.nextGeneration();
+  }
+
   /** How often the shared part was rendered and found (the figure of "one render per distinct view"). */
   viewCacheStats(): ViewCacheStats {
     return this.#views.stats();
@@ -64,7 +70,8 @@ export class PipyDriver implements SidecarDriver {
 
   #renderView(inputs: PipyViewInputs): SharedView {
     const view = buildPipyView(inputs, this.#options);
-    const content = Buffer.from(`${canonicalJson(view)}\n`, "utf8");
+    // Kept in the view cache across pushes: a buffer of its own, so an evicted view frees its memory (common/unpooled-bytes.ts).
+    const content = unpooledUtf8(`${canonicalJson(view)}\n`);
     const file: ConfigFile = Object.freeze({ path: VIEW_FILE, content });
     return { id: createHash("sha256").update(content).digest("hex"), file, rules: view.inbound.rules, hasher: this.#hasher.extend([file]) };
   }

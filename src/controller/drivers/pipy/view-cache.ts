@@ -13,9 +13,15 @@
  * JSON.stringify without a replacer is V8's fast path: keying costs a fraction
  * of a render.
  *
- * Bounded by the bytes of the rendered files and keys, least recently used first out:
- * a mesh-wide change leaves the previous generation of views behind, and they
- * go as the new ones come in.
+ * Two catalog generations are kept: after each catalog update (nextGeneration)
+ * the views no render has asked for since the update before it go. Every
+ * catalog update makes views stale (a service's endpoints changed, so do its
+ * callers' inputs); kept until a byte bound, the stale ones were most of the
+ * cache: 1,160 entries for 100 current views after 1,000 agents connected
+ * (docs/benchmarks.md, "pool slabs"). A view evicted while some proxy still
+ * has it is rendered again, to the same bytes, the next time one asks.
+ * Bounded as well by bytes (least recently used out), against a mesh whose
+ * views of one generation alone would not fit.
  */
 import type { ConfigHasher } from "../config-hash.js";
 import type { ConfigFile } from "../types.js";
@@ -40,21 +46,41 @@ export interface ViewCacheStats {
   /** Keys found by their frozen parts, without the inputs' JSON (#keyOf). */
   readonly keysByParts: number;
   readonly entries: number;
-  /** Bytes of the cached view.json files and keys (the inputs' JSON). */
+  /** What the entries hold, as the bound counts it (entryBytes). */
   readonly bytes: number;
+  /** Entries dropped at a new generation: not asked for since the catalog update before the last one. */
+  readonly staleEvictions: number;
 }
 
-/** Default bound: 32 MiB of view.json and keys, ~8,000 views of 2 KB each (a mesh-wide change holds two generations). */
-export const DEFAULT_VIEW_CACHE_BYTES = 32 * 1024 * 1024;
+/** Default bound: 64 MiB as entryBytes counts it, ~13,000 views of 2 KB each: two generations of a mesh of 6,000 distinct views. */
+export const DEFAULT_VIEW_CACHE_BYTES = 64 * 1024 * 1024;
+
+interface Entry {
+  readonly view: SharedView;
+  readonly bytes: number;
+  /** The generation of the last render that asked for it. */
+  generation: number;
+}
+
+/**
+ * What one entry keeps alive, as the bound counts it: view.json twice (the
+ * file, and the transport's encoding of it with its sha256, which lives as
+ * long as the file: proxy-control-plane/config-message.ts) and the key.
+ */
+function entryBytes(view: SharedView, key: string): number {
+  return 2 * view.file.content.length + key.length;
+}
 
 export class ViewCache {
   readonly #render: (inputs: PipyViewInputs) => SharedView;
   readonly #maxBytes: number;
-  /** Insertion order is recency: a hit moves its entry to the end. */
-  readonly #entries = new Map<string, SharedView>();
+  /** Insertion order is recency: a hit moves its entry to the end, so generations only grow along the map. */
+  readonly #entries = new Map<string, Entry>();
   /** Keys of inputs made of frozen parts, by their outbound list (#keyOf). */
   readonly #keys = new WeakMap<object, Array<{ readonly inputs: PipyViewInputs; readonly key: string }>>();
   #bytes = 0;
+  #generation = 0;
+  #staleEvictions = 0;
   #renders = 0;
   #hits = 0;
   #keysByParts = 0;
@@ -69,21 +95,40 @@ export class ViewCache {
     const hit = this.#entries.get(key);
     if (hit !== undefined) {
       this.#hits += 1;
+      hit.generation = this.#generation;
       this.#entries.delete(key);
       this.#entries.set(key, hit);
-      return hit;
+      return hit.view;
     }
     const view = this.#render(inputs);
     this.#renders += 1;
-    this.#entries.set(key, view);
-    this.#bytes += view.file.content.length + key.length;
+    const entry: Entry = { view, bytes: entryBytes(view, key), generation: this.#generation };
+    this.#entries.set(key, entry);
+    this.#bytes += entry.bytes;
     // The newest entry always stays, even alone over the bound: it is about to be sent.
     for (const [k, old] of this.#entries) {
       if (this.#bytes <= this.#maxBytes || k === key) break;
-      this.#entries.delete(k);
-      this.#bytes -= old.file.content.length + k.length;
+      this.#drop(k, old);
     }
     return view;
+  }
+
+  /**
+   * The catalog was updated: views no render asked for since the update
+   * before this one go (they are at the front: the map is in order of use).
+   */
+  nextGeneration(): void {
+    this.#generation += 1;
+    for (const [k, old] of this.#entries) {
+      if (old.generation >= this.#generation - 1) break;
+      this.#drop(k, old);
+      this.#staleEvictions += 1;
+    }
+  }
+
+  #drop(key: string, entry: Entry): void {
+    this.#entries.delete(key);
+    this.#bytes -= entry.bytes;
   }
 
   /**
@@ -112,7 +157,7 @@ export class ViewCache {
   }
 
   stats(): ViewCacheStats {
-    return { renders: this.#renders, hits: this.#hits, keysByParts: this.#keysByParts, entries: this.#entries.size, bytes: this.#bytes };
+    return { renders: this.#renders, hits: this.#hits, keysByParts: this.#keysByParts, entries: this.#entries.size, bytes: this.#bytes, staleEvictions: this.#staleEvictions };
   }
 }
 
