@@ -78,6 +78,8 @@ export interface WorkerStatus {
   /** Connect attempts retried after a transport error. */
   readonly retries: number;
   readonly failures: readonly string[];
+  /** This worker process's CPU so far (user + system, process.cpuUsage), microseconds. */
+  readonly cpuMicros: number;
 }
 
 export interface Collected {

@@ -183,6 +183,7 @@ function status(): WorkerStatus {
     hits: agents.filter((a) => a.hitAt !== undefined).length,
     retries,
     failures: failures.slice(0, 20),
+    cpuMicros: (({ user, system }) => user + system)(process.cpuUsage()),
   };
 }
 

@@ -11,7 +11,11 @@
  * between (the controller's PUSH_SLICE pattern), and waits for every ACK.
  * Reported: the server's CPU per message + ACK (process.cpuUsage, all its
  * threads) and the wall time, best of `rounds` after one warm-up round: the
- * agents scenario's "CPU per agent's config" is read against it.
+ * agents scenario's "CPU per agent's config" is read against it. Also the
+ * server's CPU per connection while the clients connect (mutual TLS
+ * handshake, HTTP/2 session, one stream and its first message): the
+ * transport's floor under a reconnect, read against the storm's CPU per
+ * reconnect.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -38,8 +42,12 @@ const definition: grpc.ServiceDefinition = {
   Connect: { path: METHOD, requestStream: true, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity, originalName: "connect" },
 };
 
-type ToServer = { type: "count" } | { type: "push"; bytes: number };
-type FromServer = { type: "ready"; port: number; caPem: string; clientCertPem: string; clientKeyPem: string } | { type: "count"; streams: number } | { type: "pushed"; cpuMs: number; wallMs: number; messages: number };
+type ToServer = { type: "count" } | { type: "cpu" } | { type: "push"; bytes: number };
+type FromServer =
+  | { type: "ready"; port: number; caPem: string; clientCertPem: string; clientKeyPem: string }
+  | { type: "count"; streams: number }
+  | { type: "cpu"; micros: number }
+  | { type: "pushed"; cpuMs: number; wallMs: number; messages: number };
 
 async function serverChild(): Promise<void> {
   const certificates = await createCertificateManager({ store: new MemoryStore(), logger: silentLogger() });
@@ -65,6 +73,7 @@ async function serverChild(): Promise<void> {
   const send = (m: FromServer) => process.send?.(m);
   process.on("message", (m: ToServer) => {
     if (m.type === "count") send({ type: "count", streams: streams.length });
+    if (m.type === "cpu") send({ type: "cpu", micros: (({ user, system }) => user + system)(process.cpuUsage()) });
     if (m.type !== "push") return;
     void (async () => {
       const payload = Buffer.alloc(m.bytes, 7);
@@ -138,12 +147,19 @@ class ServerProcess {
   }
 }
 
-export async function runPushFloorBenchmark(o: PushFloorOptions): Promise<{ cpuPerMessageMs: number }> {
+const cpuMicrosOf = async (server: ServerProcess): Promise<number> => {
+  const reply = await server.ask({ type: "cpu" });
+  if (reply.type !== "cpu") throw new Error("push floor: unexpected reply");
+  return reply.micros;
+};
+
+export async function runPushFloorBenchmark(o: PushFloorOptions): Promise<{ cpuPerMessageMs: number; cpuPerConnectionMs: number }> {
   const server = new ServerProcess();
   const clients: ChildProcess[] = [];
   try {
     const ready = await server.next();
     if (ready.type !== "ready") throw new Error("push floor server: unexpected first message");
+    const connectCpuFrom = await cpuMicrosOf(server);
     const perWorker = [Math.ceil(o.streams / 2), Math.floor(o.streams / 2)];
     for (const count of perWorker) {
       const child = fork(fileURLToPath(import.meta.url), ["--push-floor-clients", String(ready.port), String(count)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
@@ -161,6 +177,8 @@ export async function runPushFloorBenchmark(o: PushFloorOptions): Promise<{ cpuP
       if (Date.now() > deadline) throw new Error(`push floor: only ${count.type === "count" ? count.streams : "?"} of ${o.streams} streams opened in 120 s`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+    // Every stream is open: what the server spent on the connections (its idle loop over those seconds is noise beside it).
+    const cpuPerConnectionMs = ((await cpuMicrosOf(server)) - connectCpuFrom) / 1000 / o.streams;
     const results: Array<{ cpuMs: number; wallMs: number }> = [];
     for (let r = 0; r <= o.rounds; r++) {
       const pushed = await server.ask({ type: "push", bytes: o.bytes });
@@ -172,7 +190,8 @@ export async function runPushFloorBenchmark(o: PushFloorOptions): Promise<{ cpuP
     const cpuPerMessageMs = best.cpuMs / o.streams;
     o.report(scenario, `floor: server CPU per ${o.bytes}-byte message + ACK, best of ${o.rounds}`, cpuPerMessageMs, "ms");
     o.report(scenario, "floor: wall time, first write to last ACK (same round)", best.wallMs, "ms");
-    return { cpuPerMessageMs };
+    o.report(scenario, "floor: server CPU per connection (mTLS handshake, HTTP/2 session, one stream and its first message)", cpuPerConnectionMs, "ms");
+    return { cpuPerMessageMs, cpuPerConnectionMs };
   } finally {
     for (const c of clients) c.kill();
     server.kill();

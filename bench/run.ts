@@ -25,7 +25,11 @@
  * `--mass-disconnect off` turns that off (threshold 0), for A/B.
  * The floor part (bench/push-floor.ts) measures bare grpc-js writing one
  * message to each of min(N, 2,000) mTLS streams and reading each ACK, and
- * prints the mesh-wide change's controller CPU per config against it.
+ * prints the mesh-wide change's controller CPU per config against it, and
+ * the lowest mesh-wide p99 the machine allows: the configured waits, then
+ * the pushes at that floor, spread with the simulated agents' own CPU per
+ * config over every core. The same part measures the server's CPU per new
+ * mTLS connection (with one stream) and prints the storm against it.
  * The controllers run with the image's malloc setting (src/controller/malloc-env.ts);
  * `MESHFED_BENCH_CONTROLLER_ENV="NAME=VALUE …"` replaces it for an A/B, and set
  * but empty gives glibc's defaults: the scenario's name then says which.
@@ -48,7 +52,7 @@ import { EmptyMeshSpec } from "../src/controller/spec/empty-spec.js";
 import { FileStore } from "../src/controller/store/file-store.js";
 import { silentLogger } from "../src/common/logger.js";
 import type { StateStore } from "../src/controller/store/types.js";
-import { runAgentsBenchmark, type AgentsBenchOptions, type Goal } from "./agents.js";
+import { runAgentsBenchmark, type AgentsBenchOptions, type AgentsBenchResult, type Goal } from "./agents.js";
 import { runEtcdWatchBenchmark, startEtcd, stopEtcd } from "./etcd-watch.js";
 import { runRenderBenchmark } from "./render.js";
 import { runPushFloorBenchmark } from "./push-floor.js";
@@ -294,17 +298,27 @@ async function main(): Promise<void> {
     }
   }
   let meshWideP99: number | undefined;
-  let meshWideCpuPerConfigMs: number | undefined;
+  let agentsResult: AgentsBenchResult | undefined;
   if (runs("agents") && agents > 0) {
-    ({ meshWideP99, meshWideCpuPerConfigMs } = await runAgentsBenchmark({ agents, fileCache, ...grace, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report, phases: phaseSink }));
+    agentsResult = await runAgentsBenchmark({ agents, fileCache, ...grace, ...(driver ? { driver } : {}), ...(workers ? { workers } : {}), ...(values.tmpdir ? { tmpdir: values.tmpdir } : {}), report, phases: phaseSink });
+    meshWideP99 = agentsResult.meshWideP99;
     parts.lap("part: agents");
   }
   if (runs("floor") && agents > 0) {
     // At most 2,000 streams: the floor per message does not need the whole fleet, and the run stays short at N = 10,000.
     const streams = Math.min(agents, PUSH_FLOOR_MAX_STREAMS);
     const floor = await runPushFloorBenchmark({ streams, bytes: PUSH_FLOOR_BYTES, rounds: quick ? 2 : 3, report });
-    if (meshWideCpuPerConfigMs !== undefined) {
-      report(`push floor, bare grpc-js, ${streams} mTLS streams`, `ratio controller CPU per agent's config in the mesh-wide change (N = ${agents}) / bare grpc-js per message + ACK`, meshWideCpuPerConfigMs / floor.cpuPerMessageMs, "x");
+    if (agentsResult !== undefined) {
+      const scenario = `push floor, bare grpc-js, ${streams} mTLS streams`;
+      report(scenario, `ratio controller CPU per agent's config in the mesh-wide change (N = ${agents}) / bare grpc-js per message + ACK`, agentsResult.meshWideCpuPerConfigMs / floor.cpuPerMessageMs, "x");
+      // What no controller could beat here: the configured waits, then N messages at the transport's floor on the
+      // pushing thread, and never faster than all the CPU the change needs (those messages and the simulated
+      // agents' own work per config) spread over every core of the machine.
+      const pushMs = Math.max(agents * floor.cpuPerMessageMs, (agents * (floor.cpuPerMessageMs + agentsResult.agentsCpuPerConfigMs)) / cpus().length);
+      report(scenario, `lowest mesh-wide p99 this machine allows at N = ${agents}: configured waits + max(N x floor, N x (floor + agents' CPU per config) / ${cpus().length} cores)`, agentsResult.configuredWaitMs + pushMs, "ms");
+      report(scenario, `ratio controller CPU per reconnect in the storm (N = ${agents}) / bare grpc-js per connection`, agentsResult.stormCpuPerReconnectMs / floor.cpuPerConnectionMs, "x");
+      // Node runs every TLS handshake on the main thread: N of them at the floor, one after the other, at least.
+      report(scenario, `shortest reconnect storm one controller process allows at N = ${agents}: N x the floor per connection`, (agents * floor.cpuPerConnectionMs) / 1000, "s");
     }
     parts.lap("part: floor");
   }
