@@ -130,9 +130,9 @@ function maxMapCount(): number | undefined {
   }
 }
 
-/** The mesh-wide change's p99 (ms), for the side-by-side etcd figure. */
-/** What the floor part (run.ts) reads against the transport's own cost. */
+/** What run.ts reads off the agents scenario: the etcd comparison, and the floor part's ratios and bounds. */
 export interface AgentsBenchResult {
+  /** The mesh-wide change's p99 (ms), for the side-by-side etcd figure. */
   readonly meshWideP99: number;
   readonly meshWideCpuPerConfigMs: number;
   /** The simulated agents' CPU per config in the mesh-wide change (they share the machine's cores). */
