@@ -54,6 +54,15 @@ test("pod: /scrape.json tells the sidecar the pod's ports, and the pod repo serv
   assert.equal(manifest[0], "/main.js", "the entry stays first");
   assert.ok(manifest.includes(SCRAPE_FILE), v.manifest);
   assert.deepEqual(v.byPath.get(SCRAPE_FILE), Buffer.from(file!.content));
+  // Cached until the next catalog change: the pod's own files (config.json, certificates) own their memory, no pool slices
+  // that would keep an 8 KiB slab each resident; the shared scripts stay views of the driver's one copy.
+  for (const path of ["/config.json", "/certs/service.crt", "/certs/service.key", "/certs/ca.pem"]) {
+    const bytes = v.byPath.get(path)!;
+    assert.ok(bytes.length > 0 && bytes.length < Buffer.poolSize / 2, `${path}: small enough for the pool`);
+    assert.equal(bytes.buffer.byteLength, bytes.length, `${path} owns its buffer`);
+  }
+  const main = driver.render(noOutboundView).files.find((f) => f.path === "/main.js")!;
+  assert.equal(v.byPath.get("/main.js")!.buffer, main.content.buffer, "the script is the driver's bytes, not a copy");
 });
 
 /** The injector's API border: namespaces by name (labels), Secrets accepted. */

@@ -14,6 +14,7 @@ import type { MeshCatalog } from "../catalog/catalog.js";
 import type { CertificateManager } from "../certificates/types.js";
 import { hashConfigFiles } from "../drivers/config-hash.js";
 import type { ConfigFile, SidecarDriver } from "../drivers/types.js";
+import { unpooledBuffer, unpooledUtf8 } from "../../common/unpooled-bytes.js";
 
 /** Paths the Pipy driver's scripts read (drivers/pipy CERT_PATHS), served only over mTLS to the proxy itself. */
 export const CERT_FILES = { cert: "/certs/service.crt", key: "/certs/service.key", ca: "/certs/ca.pem" } as const;
@@ -88,10 +89,11 @@ export class RepoVersions {
     const generation = this.#generation;
     if (hit !== undefined && hit.generation === generation && hit.version.certificateSerial === cert.serial) return hit.version;
     const config = this.#o.driver.render(this.#o.catalog.proxyView(input));
+    // Kept as long as the cached version: buffers of their own, since a pool slice would keep its 8 KiB slab resident as long (common/unpooled-bytes.ts).
     const certFiles: ConfigFile[] = [
-      { path: CERT_FILES.cert, content: Buffer.from(cert.certificatePem, "utf8") },
-      { path: CERT_FILES.key, content: Buffer.from(cert.privateKeyPem, "utf8") },
-      { path: CERT_FILES.ca, content: Buffer.from(cert.caBundlePem !== "" ? cert.caBundlePem : this.#o.certificates.caBundle(), "utf8") },
+      { path: CERT_FILES.cert, content: unpooledUtf8(cert.certificatePem) },
+      { path: CERT_FILES.key, content: unpooledUtf8(cert.privateKeyPem) },
+      { path: CERT_FILES.ca, content: unpooledUtf8(cert.caBundlePem !== "" ? cert.caBundlePem : this.#o.certificates.caBundle()) },
     ];
     // The driver's files keep their order (entry first); ours replace any of the same path.
     const podFiles = this.#o.driver.podFiles?.() ?? [];
@@ -101,8 +103,9 @@ export class RepoVersions {
       proxyId,
       etag: `"${hashConfigFiles(files)}"`,
       manifest: files.map((f) => f.path).join("\n") + "\n",
-      // Views, not copies: rendered content is immutable, and the driver's shared scripts are then held once, not once per cached proxy.
-      byPath: new Map(files.map((f) => [f.path, Buffer.from(f.content.buffer, f.content.byteOffset, f.content.byteLength)])),
+      // Shared (frozen) files as views, not copies: rendered content is immutable, and the driver's scripts are then held once,
+      // not once per cached proxy. The proxy's own files are copied into buffers of their own, for the reason above.
+      byPath: new Map(files.map((f) => [f.path, Object.isFrozen(f) ? Buffer.from(f.content.buffer, f.content.byteOffset, f.content.byteLength) : ownedCopy(f.content)])),
       driverHash: config.hash,
       certificateSerial: cert.serial,
     });
@@ -112,4 +115,12 @@ export class RepoVersions {
     this.#cache.set(proxyId, { generation, version });
     return version;
   }
+}
+
+/** `bytes` in a buffer of its own, unless they already are one (the cert files above). */
+function ownedCopy(bytes: Uint8Array): Buffer {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return Buffer.from(bytes.buffer, 0, bytes.byteLength);
+  const out = unpooledBuffer(bytes.byteLength);
+  out.set(bytes);
+  return out;
 }
